@@ -1,1 +1,43 @@
-int main() { return 0; }
+// grocker: the command line. Each subcommand is a short list of calls into the libraries;
+// errors become one line on stderr (exit 1), misuse exit 2.
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <unistd.h>
+
+#include "commands.hh"
+#include "grocker/oci/error.hh"
+
+using namespace grocker;
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"grocker: build OCI images of Python applications, without a daemon"};
+    app.set_version_flag("--version", std::string("grocker ") + GROCKER_VERSION);
+    app.require_subcommand(1);
+    GlobalOptions global;
+    app.add_option("--root", global.root, "Store folder (default $GROCKER_ROOT or $XDG_CACHE_HOME/grocker)");
+    app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
+
+    auto runners = registerImageCommands(app, global);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    try {
+        for (auto& [sub, fn] : runners)
+            if (sub->parsed()) return fn();
+        return 0;
+    } catch (const UsageError& e) {
+        std::cerr << "grocker: " << e.what() << "\n";
+        return 2;
+    } catch (const Error& e) {
+        std::cerr << "grocker: error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "grocker: internal error: " << e.what() << " (please report this)\n";
+        return 1;
+    }
+}

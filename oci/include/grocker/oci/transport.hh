@@ -1,0 +1,58 @@
+#pragma once
+// Image locations as skopeo names them, read into and written from the store:
+//   scratch                    no image (for append)
+//   oci:DIR[:TAG]              an OCI image layout folder
+//   oci-archive:FILE[:REF]     a tar of an OCI image layout
+//   docker-archive:FILE[:REF]  a `docker save` tar
+// Archives Grocker writes are both at once: the OCI layout (index.json naming the image with
+// org.opencontainers.image.ref.name and io.containerd.image.name) plus a docker-save
+// manifest.json, so `docker load` and `podman load` take either.
+// docker://REF is parsed here but carried out by the registry library.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "grocker/oci/image.hh"
+
+namespace grocker::oci {
+
+class Store;
+
+struct ImageRef {
+    enum class Kind { Scratch, Oci, OciArchive, DockerArchive, Docker };
+    Kind kind = Kind::Scratch;
+    std::filesystem::path path; // DIR or FILE
+    std::string ref;            // TAG, REF, or for docker:// the reference
+
+    // Throws a UsageError listing the transports when `text` names none of them.
+    static ImageRef parse(std::string_view text);
+    std::string str() const;
+};
+
+// An image whose manifest, config and layers are all in the store.
+struct Image {
+    Descriptor manifestDescriptor;
+    std::string manifestBytes;
+    Manifest manifest;
+    std::string configBytes;
+    ImageConfig config;
+};
+
+// Reads SRC (any kind but docker://) into the store, verifying every blob, and returns it.
+// From an index, the manifest for `platform` is chosen.
+Image loadImage(Store& store, const ImageRef& src, const Platform& platform = Platform::host());
+
+// Loads an image already in the store from its manifest descriptor.
+Image imageFromStore(const Store& store, const Descriptor& manifest);
+
+// Serialises `manifest` and `config` canonically into the store and returns the image.
+Image commitImage(Store& store, Manifest manifest, ImageConfig config);
+
+// Writes the image (blobs from the store) to DEST (any kind but docker:// and scratch).
+void saveImage(const Store& store, const Image& image, const ImageRef& dest);
+
+// Docker's short name for a reference: "busybox:1" for docker.io/library/busybox:1.
+std::string familiarName(const std::string& reference);
+
+} // namespace grocker::oci

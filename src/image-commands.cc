@@ -1,0 +1,229 @@
+// append, copy, unpack and inspect: the commands over the oci library.
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <unistd.h>
+
+#include "commands.hh"
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/oci/layer-unpacker.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
+
+namespace grocker {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+namespace {
+
+Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+
+std::pair<std::string, std::string> splitKeyValue(const std::string& kv, const char* option)
+{
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw UsageError(option, " '", kv, "' must be KEY=VALUE");
+    return {kv.substr(0, eq), kv.substr(eq + 1)};
+}
+
+struct AppendOptions {
+    std::string src, dest;
+    std::vector<std::string> dirs;
+    std::vector<std::string> entrypoint, cmd, env, labels;
+    std::optional<std::string> workdir, user;
+    std::string compression = "gzip";
+};
+
+// Docker base images become OCI ones: same bytes, OCI media types.
+std::string ociMediaType(const std::string& t)
+{
+    if (t == media::dockerLayerGzip) return std::string(media::ociLayerGzip);
+    if (t == media::dockerLayerForeign) return "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    if (t == media::dockerConfig) return std::string(media::ociConfig);
+    return t;
+}
+
+int runAppend(const GlobalOptions& g, const AppendOptions& o)
+{
+    auto src = ImageRef::parse(o.src);
+    auto dest = ImageRef::parse(o.dest);
+    if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
+    if (src.kind == ImageRef::Kind::Docker || dest.kind == ImageRef::Kind::Docker)
+        throw UsageError("docker:// is not supported by append yet: copy the image to oci: first");
+    LayerOptions lo;
+    lo.compress.compression = parseCompression(o.compression);
+    lo.sourceDateEpoch = sourceDateEpochFromEnv();
+    // Check every --dir before any work.
+    std::vector<std::pair<fs::path, std::string>> dirs;
+    for (auto& d : o.dirs) {
+        auto colon = d.find(':');
+        fs::path path = d.substr(0, colon);
+        std::string target = colon == std::string::npos ? "/" : d.substr(colon + 1);
+        if (!fs::is_directory(path)) throw UsageError("--dir '", d, "': '", path.string(), "' is not a folder");
+        if (target.empty() || target[0] != '/')
+            throw UsageError("--dir '", d, "': the target '", target, "' must be an absolute path in the image");
+        dirs.emplace_back(path, target);
+    }
+
+    Store store = openStore(g);
+    Image base = loadImage(store, src);
+    Manifest m = base.manifest;
+    m.mediaType = std::string(media::ociManifest);
+    m.annotations.clear();
+    m.config.mediaType = std::string(media::ociConfig);
+    for (auto& l : m.layers) l.mediaType = ociMediaType(l.mediaType);
+    if (src.kind != ImageRef::Kind::Scratch)
+        m.annotations["org.opencontainers.image.base.digest"] = base.manifestDescriptor.digest.str();
+    ImageConfig config = base.config;
+    auto& j = config.json;
+    auto created = rfc3339(lo.sourceDateEpoch);
+    j["created"] = created;
+    if (!j.contains("history") || !j["history"].is_array()) j["history"] = json::array();
+    for (auto& [path, target] : dirs) {
+        auto r = writeLayer(store, path, target, lo);
+        m.layers.push_back(r.descriptor);
+        j["rootfs"]["diff_ids"].push_back(r.diffId.str());
+        j["history"].push_back({{"created", created}, {"created_by", "grocker append --dir " + target},
+            {"comment", concat(r.entries, " entries")}});
+        if (!g.quiet) std::cerr << "layer " << r.descriptor.digest.str() << " (" << r.descriptor.size << " bytes) from '"
+                                << path.string() << "'\n";
+    }
+    if (!j.contains("config") || !j["config"].is_object()) j["config"] = json::object();
+    auto& c = j["config"];
+    if (!o.entrypoint.empty()) {
+        c["Entrypoint"] = o.entrypoint;
+        // As Dockerfile ENTRYPOINT: the base's CMD no longer applies.
+        if (o.cmd.empty()) c.erase("Cmd");
+    }
+    if (!o.cmd.empty()) c["Cmd"] = o.cmd;
+    if (!o.env.empty()) {
+        std::vector<std::string> env;
+        if (c.contains("Env") && c["Env"].is_array())
+            for (auto& e : c["Env"]) env.push_back(e.get<std::string>());
+        for (auto& kv : o.env) {
+            auto [k, v] = splitKeyValue(kv, "--env");
+            std::erase_if(env, [&](const std::string& e) { return e.rfind(k + "=", 0) == 0; });
+            env.push_back(k + "=" + v);
+        }
+        c["Env"] = env;
+    }
+    for (auto& kv : o.labels) {
+        auto [k, v] = splitKeyValue(kv, "--label");
+        c["Labels"][k] = v;
+    }
+    if (o.workdir) c["WorkingDir"] = *o.workdir;
+    if (o.user) c["User"] = *o.user;
+    if (o.dirs.empty() && (o.entrypoint.empty() && o.cmd.empty() && o.env.empty() && o.labels.empty() && !o.workdir && !o.user))
+        j["history"].push_back({{"created", created}, {"created_by", "grocker append"}, {"empty_layer", true}});
+    Image out = commitImage(store, std::move(m), std::move(config));
+    saveImage(store, out, dest);
+    std::cout << out.manifestDescriptor.digest.str() << "\n";
+    return 0;
+}
+
+int runCopy(const GlobalOptions& g, const std::string& srcText, const std::string& destText)
+{
+    auto src = ImageRef::parse(srcText);
+    auto dest = ImageRef::parse(destText);
+    if (src.kind == ImageRef::Kind::Docker || dest.kind == ImageRef::Kind::Docker)
+        throw UsageError("the docker:// transport is not supported yet: use oci:, oci-archive: or docker-archive:");
+    if (src.kind == ImageRef::Kind::Scratch || dest.kind == ImageRef::Kind::Scratch)
+        throw UsageError("scratch is not an image to copy");
+    Store store = openStore(g);
+    Image img = loadImage(store, src);
+    saveImage(store, img, dest);
+    std::cout << img.manifestDescriptor.digest.str() << "\n";
+    return 0;
+}
+
+int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path& dir)
+{
+    auto src = ImageRef::parse(srcText);
+    if (src.kind == ImageRef::Kind::Docker) throw UsageError("the docker:// transport is not supported yet");
+    std::error_code ec;
+    if (fs::exists(dir) && !fs::is_empty(dir, ec))
+        throw UsageError("'", dir.string(), "' is not empty: unpack into a new or empty folder");
+    Store store = openStore(g);
+    Image img = loadImage(store, src);
+    auto parent = fs::absolute(dir).parent_path();
+    fs::create_directories(parent);
+    // Unpacked beside the target and renamed at the end: a failure leaves nothing half done.
+    AutoDelete tmp(makeTempDir(parent, ".grocker-unpack-"));
+    fs::path rootfs = tmp.path() / "rootfs";
+    fs::create_directory(rootfs);
+    UnpackOptions uo;
+    uo.preserveOwnership = ::geteuid() == 0;
+    uo.warn = [&](const std::string& w) { std::cerr << "grocker: warning: " << w << "\n"; };
+    auto diffIds = img.config.diffIds();
+    for (size_t i = 0; i < img.manifest.layers.size(); i++) {
+        auto& l = img.manifest.layers[i];
+        try {
+            unpackLayer(store.blobPath(l.digest), rootfs, uo, l.digest);
+        } catch (Error& e) {
+            e.addContext(concat("while unpacking layer ", i + 1, " (", l.digest.str(), ") of ", src.str()));
+            throw;
+        }
+    }
+    if (fs::exists(dir)) fs::remove(dir);
+    fs::rename(rootfs, dir);
+    if (!g.quiet) std::cerr << "unpacked " << img.manifest.layers.size() << " layers of " << src.str() << " into '" << dir.string() << "'\n";
+    return 0;
+}
+
+int runInspect(const GlobalOptions& g, const std::string& srcText)
+{
+    auto src = ImageRef::parse(srcText);
+    if (src.kind == ImageRef::Kind::Docker) throw UsageError("the docker:// transport is not supported yet");
+    Store store = openStore(g);
+    Image img = loadImage(store, src);
+    json out = {{"name", src.str()}, {"digest", img.manifestDescriptor.digest.str()},
+        {"mediaType", img.manifestDescriptor.mediaType}, {"manifest", json::parse(img.manifestBytes)},
+        {"config", json::parse(img.configBytes)}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+}
+
+} // namespace
+
+Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
+{
+    Runners runners;
+    static AppendOptions ao;
+    auto* append = app.add_subcommand("append", "Add one layer per --dir on top of SRC (or scratch) and write DEST");
+    append->add_option("SRC", ao.src, "Base image location, or scratch")->required();
+    append->add_option("DEST", ao.dest, "Where to write the image")->required();
+    append->add_option("--dir", ao.dirs, "PATH[:TARGET]: a folder to add as a layer at TARGET (default /)");
+    append->add_option("--entrypoint", ao.entrypoint, "Entrypoint argument (repeat for each)");
+    append->add_option("--cmd", ao.cmd, "Cmd argument (repeat for each)");
+    append->add_option("--env", ao.env, "KEY=VALUE environment variable");
+    append->add_option("--label", ao.labels, "KEY=VALUE label");
+    append->add_option("--workdir", ao.workdir, "Working directory");
+    append->add_option("--user", ao.user, "User to run as");
+    append->add_option("--compression", ao.compression, "gzip (default) or zstd");
+    runners.emplace_back(append, [&global] { return runAppend(global, ao); });
+
+    static std::string copySrc, copyDest;
+    auto* copy = app.add_subcommand("copy", "Copy an image between locations");
+    copy->add_option("SRC", copySrc)->required();
+    copy->add_option("DEST", copyDest)->required();
+    runners.emplace_back(copy, [&global] { return runCopy(global, copySrc, copyDest); });
+
+    static std::string unpackSrc, unpackDir;
+    auto* unpack = app.add_subcommand("unpack", "Write the root filesystem of an image (all layers applied) to DIR");
+    unpack->add_option("SRC", unpackSrc)->required();
+    unpack->add_option("DIR", unpackDir)->required();
+    runners.emplace_back(unpack, [&global] { return runUnpack(global, unpackSrc, unpackDir); });
+
+    static std::string inspectSrc;
+    auto* inspect = app.add_subcommand("inspect", "Print an image's manifest and config as JSON");
+    inspect->add_option("SRC", inspectSrc)->required();
+    runners.emplace_back(inspect, [&global] { return runInspect(global, inspectSrc); });
+    return runners;
+}
+
+} // namespace grocker
