@@ -60,6 +60,8 @@ bool keepXattr(std::string_view name)
            name == "system.posix_acl_access" || name == "system.posix_acl_default";
 }
 
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
 class Walker {
 public:
     Walker(TarWriter& tar, const LayerOptions& o, fs::path root) : tar_(tar), opt_(o), root_(std::move(root)) {}
@@ -70,13 +72,19 @@ public:
         for (auto& name : names) entry(dirFd, hostPath + "/" + name, name, tarPrefix + name);
     }
 
-    void directoryEntry(const struct stat& st, const std::string& tarPath, const std::string& hostPath)
+    void directoryEntry(const struct stat& st, const std::string& tarPath, Xattrs xs)
     {
-        TarEntry e = base(st, tarPath + "/", hostPath);
+        TarEntry e = base(st, tarPath + "/", std::move(xs));
         e.type = TarEntry::Directory;
         tar_.writeHeader(e);
         tar_.endEntry();
         count++;
+    }
+
+    Xattrs xattrsOf(const std::string& hostPath)
+    {
+        bool whiteout = false, opaque = false;
+        return xattrs(hostPath, whiteout, opaque);
     }
 
     uint64_t count = 0;
@@ -105,9 +113,9 @@ private:
         return names;
     }
 
-    std::vector<std::pair<std::string, std::string>> xattrs(const std::string& hostPath, bool& whiteout, bool& opaque)
+    Xattrs xattrs(const std::string& hostPath, bool& whiteout, bool& opaque)
     {
-        std::vector<std::pair<std::string, std::string>> out;
+        Xattrs out;
         char list[65536];
         ssize_t n = ::llistxattr(hostPath.c_str(), list, sizeof list);
         if (n < 0) {
@@ -140,7 +148,7 @@ private:
         return out;
     }
 
-    TarEntry base(const struct stat& st, std::string tarPath, const std::string& hostPath)
+    TarEntry base(const struct stat& st, std::string tarPath, Xattrs xs)
     {
         TarEntry e;
         e.path = std::move(tarPath);
@@ -148,8 +156,7 @@ private:
         if (opt_.owner) std::tie(e.uid, e.gid) = opt_.owner(st.st_uid, st.st_gid);
         e.mtime = std::min<int64_t>(st.st_mtime, opt_.sourceDateEpoch);
         if (e.mtime < 0) e.mtime = 0;
-        bool whiteout = false, opaque = false;
-        e.xattrs = xattrs(hostPath, whiteout, opaque);
+        e.xattrs = std::move(xs);
         return e;
     }
 
@@ -177,16 +184,14 @@ private:
             return;
         }
         bool whiteout = false, opaque = false;
-        if (opt_.overlayUpper) {
-            xattrs(hostPath, whiteout, opaque);
-            if (whiteout && S_ISREG(st.st_mode)) {
-                whiteoutEntry(tarPath);
-                return;
-            }
+        Xattrs xs = xattrs(hostPath, whiteout, opaque);
+        if (whiteout && S_ISREG(st.st_mode)) {
+            whiteoutEntry(tarPath);
+            return;
         }
         switch (st.st_mode & S_IFMT) {
         case S_IFDIR: {
-            directoryEntry(st, tarPath, hostPath);
+            directoryEntry(st, tarPath, std::move(xs));
             if (opaque) {
                 TarEntry e;
                 e.path = tarPath + "/.wh..wh..opq";
@@ -205,7 +210,7 @@ private:
                 auto key = std::make_pair(st.st_dev, st.st_ino);
                 auto [it, fresh] = links_.emplace(key, tarPath);
                 if (!fresh) {
-                    TarEntry e = base(st, tarPath, hostPath);
+                    TarEntry e = base(st, tarPath, xs);
                     e.type = TarEntry::HardLink;
                     e.linkTarget = it->second;
                     tar_.writeHeader(e);
@@ -214,7 +219,7 @@ private:
                     return;
                 }
             }
-            TarEntry e = base(st, tarPath, hostPath);
+            TarEntry e = base(st, tarPath, xs);
             e.size = uint64_t(st.st_size);
             AutoCloseFD fd(::openat(dirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             if (!fd) throw SysError("unable to open '", hostPath, "'");
@@ -231,7 +236,7 @@ private:
             return;
         }
         case S_IFLNK: {
-            TarEntry e = base(st, tarPath, hostPath);
+            TarEntry e = base(st, tarPath, xs);
             e.type = TarEntry::Symlink;
             std::string target(size_t(st.st_size ? st.st_size : 4096) + 1, '\0');
             ssize_t n = ::readlinkat(dirFd, name.c_str(), target.data(), target.size());
@@ -246,7 +251,7 @@ private:
         case S_IFCHR:
         case S_IFBLK:
         case S_IFIFO: {
-            TarEntry e = base(st, tarPath, hostPath);
+            TarEntry e = base(st, tarPath, xs);
             e.type = S_ISCHR(st.st_mode) ? TarEntry::CharDevice : S_ISBLK(st.st_mode) ? TarEntry::BlockDevice : TarEntry::Fifo;
             e.devMajor = major(st.st_rdev);
             e.devMinor = minor(st.st_rdev);
@@ -304,7 +309,7 @@ uint64_t writeLayerTar(Sink& out, const fs::path& dir, const std::string& target
             auto slash = parts.find('/', pos);
             path = parts.substr(0, slash);
             bool last = slash == std::string::npos;
-            w.directoryEntry(last ? st : parent, path, dir.string());
+            w.directoryEntry(last ? st : parent, path, last ? w.xattrsOf(dir.string()) : Xattrs{});
             if (last) break;
             pos = slash + 1;
         }

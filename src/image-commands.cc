@@ -171,7 +171,7 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
     }
     if (fs::exists(dir)) fs::remove(dir);
     fs::rename(rootfs, dir);
-    if (!g.quiet) std::cerr << "unpacked " << img.manifest.layers.size() << " layers of " << src.str() << " into '" << dir.string() << "'\n";
+    if (!g.quiet) std::cerr << "unpacked " << img.manifest.layers.size() << (img.manifest.layers.size() == 1 ? " layer" : " layers") << " of " << src.str() << " into '" << dir.string() << "'\n";
     return 0;
 }
 
