@@ -1,26 +1,26 @@
 #include "grocker/oci/layer-unpacker.hh"
 
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+
+#include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
+#include <cerrno>
+#include <climits>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <memory>
+#include <string_view>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <memory>
-#include <string_view>
 #include <unordered_set>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
 
 namespace grocker::oci {
 
@@ -105,23 +105,35 @@ std::string childPath(const std::string& parent, const std::string& name)
 // The last component of a raw archive name, ignoring trailing slashes.
 std::string_view lastRawComponent(std::string_view name)
 {
-    while (!name.empty() && name.back() == '/') name.remove_suffix(1);
+    while (!name.empty() && name.back() == '/')
+        name.remove_suffix(1);
     auto slash = name.rfind('/');
     return slash == std::string_view::npos ? name : name.substr(slash + 1);
 }
 
-std::string procFdPath(int fd) { return concat("/proc/self/fd/", fd); }
+std::string procFdPath(int fd)
+{
+    return concat("/proc/self/fd/", fd);
+}
+
+std::optional<std::string> readProcFdLink(int fd)
+{
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(procFdPath(fd).c_str(), buf, sizeof buf);
+    if (n <= 0 || size_t(n) >= sizeof buf) return std::nullopt;
+    return std::string(buf, size_t(n));
+}
 
 // Names in a folder, read from a fresh fd so the caller's fd offset is left alone. They are read
 // in full before anything is removed, since removing while reading may skip entries.
-std::vector<std::string> listFolder(int dirFd, const std::string& path)
+std::vector<std::string> listFolder(int dirFd, const std::string& path, const std::string& what)
 {
     int fd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw SysError("unable to read folder '", path, "'");
+    if (fd < 0) throw SysError("layer ", what, ": unable to read folder '", path, "'");
     DIR* dir = ::fdopendir(fd);
     if (!dir) {
         ::close(fd);
-        throw SysError("unable to read folder '", path, "'");
+        throw SysError("layer ", what, ": unable to read folder '", path, "'");
     }
     std::vector<std::string> names;
     errno = 0;
@@ -131,7 +143,7 @@ std::vector<std::string> listFolder(int dirFd, const std::string& path)
     }
     int err = errno;
     ::closedir(dir);
-    if (err) throw SysError(err, concat("unable to read folder '", path, "'"));
+    if (err) throw SysError(err, concat("layer ", what, ": unable to read folder '", path, "'"));
     return names;
 }
 
@@ -147,17 +159,20 @@ struct PendingFolder {
 };
 
 class Unpacker {
-public:
+  public:
     Unpacker(const std::string& what, const UnpackOptions& options, AutoCloseFD root)
         : what_(what), options_(options), root_(std::move(root))
     {
+        if (auto real = readProcFdLink(root_.get())) rootPrefix_ = *real == "/" ? "/" : *real + "/";
     }
 
     void apply(struct archive* a, struct archive_entry* entry);
-    // Applies the folders' deferred metadata and reports what was skipped.
+    // Applies the folders' deferred metadata.
     void finish();
+    // One warning per kind of thing skipped, once the layer is known to be whole.
+    void reportSkipped() const;
 
-private:
+  private:
     struct Skipped {
         size_t count = 0;
         std::string first;
@@ -174,8 +189,9 @@ private:
     // `path` is relative to the root; the entry is named too when the path is not its own.
     [[noreturn]] void fail(int err, const std::string& operation, const std::string& path) const
     {
-        throw SysError(err, concat("layer ", what_, ": unable to ", operation, " '", path, "'",
-                                path == entryPath_ ? "" : concat(" (for entry '", entry_, "')")));
+        throw SysError(
+            err, concat("layer ", what_, ": unable to ", operation, " '", path.empty() ? "/" : path,
+                        "'", path == entryPath_ ? "" : concat(" (for entry '", entry_, "')")));
     }
     [[noreturn]] void fail(const std::string& operation, const std::string& path) const
     {
@@ -184,15 +200,18 @@ private:
 
     int openInRoot(const std::string& path, uint64_t flags) const;
     AutoCloseFD openFolder(const std::vector<std::string>& parts, size_t count, bool create);
-    bool removeExisting(int parentFd, const std::string& name, const std::string& path, bool keepFolder);
+    bool removeExisting(int parentFd, const std::string& name, const std::string& path,
+                        bool keepFolder);
     void removeAll(int parentFd, const std::string& name, const std::string& path);
     void clearOpaque(int dirFd, const std::string& path);
     void applyWhiteout(const std::vector<std::string>& parts);
-    void createFile(struct archive* a, struct archive_entry* entry, int parentFd, const std::string& name);
+    void createFile(struct archive* a, struct archive_entry* entry, int parentFd,
+                    const std::string& name);
     void createHardLink(struct archive_entry* entry, int parentFd, const std::string& name);
     void applyMetadata(struct archive_entry* entry, int fd, bool pathFd, bool deferred);
     void setXattrs(struct archive_entry* entry, int fd, bool pathFd);
     void addLayerPath(std::string path);
+    std::string locationOf(int dirFd, const std::string& lexicalPath) const;
 
     const std::string& what_;
     const UnpackOptions& options_;
@@ -200,9 +219,14 @@ private:
     // The entry at hand, as the archive names it and as a path under the root.
     std::string entry_;
     std::string entryPath_;
-    // Every path this layer put in place, with its ancestors: an opaque marker removes all the
-    // rest of its folder, wherever it stands in the archive, and a `.wh.` whiteout only hides
-    // what lower layers left (image-spec, "Whiteouts").
+    // Where the entry really is under the root, once symlinks in its folder are resolved.
+    std::string entryLocation_;
+    // The root's real path with a trailing slash, to turn /proc/self/fd links into locations.
+    std::string rootPrefix_;
+    // The location of everything this layer put in place, with its ancestors: an opaque marker
+    // removes all the rest of its folder, wherever it stands in the archive, and a `.wh.`
+    // whiteout only hides what lower layers left (image-spec, "Whiteouts"). Locations rather
+    // than archive names, so that `lib/x` and `usr/lib/x` are one when lib -> usr/lib.
     std::unordered_set<std::string> layerPaths_;
     std::vector<PendingFolder> pendingFolders_;
     Skipped devices_, xattrs_, ownership_;
@@ -216,12 +240,15 @@ int Unpacker::openInRoot(const std::string& path, uint64_t flags) const
     // container sees them (`lib -> /usr/lib` works); magic links would leave the root.
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     for (int attempt = 0;; attempt++) {
-        long fd = ::syscall(SYS_openat2, root_.get(), path.empty() ? "." : path.c_str(), &how, sizeof how);
+        long fd = ::syscall(SYS_openat2, root_.get(), path.empty() ? "." : path.c_str(), &how,
+                            sizeof how);
         if (fd >= 0) return int(fd);
         // The kernel asks for a retry when a rename raced with a walk that must stay in the root.
         if (errno == EAGAIN && attempt < 32) continue;
         if (errno == ENOSYS)
-            throw Error("layer ", what_, ": openat2 is not available; unpacking layers safely needs Linux 5.6 or later");
+            throw Error(
+                "layer ", what_,
+                ": openat2 is not available; unpacking layers safely needs Linux 5.6 or later");
         return -1;
     }
 }
@@ -240,7 +267,7 @@ AutoCloseFD Unpacker::openFolder(const std::vector<std::string>& parts, size_t c
     // One level at a time, each resolved again from the root, so a symlink met on the way is
     // followed inside the root and every mkdirat is relative to a folder known to be in it.
     AutoCloseFD current(openInRoot("", O_PATH | O_DIRECTORY));
-    if (!current) fail("open the root folder", "");
+    if (!current) fail("open folder", "");
     std::string prefix;
     for (size_t i = 0; i < count; i++) {
         prefix = childPath(prefix, parts[i]);
@@ -248,15 +275,19 @@ AutoCloseFD Unpacker::openFolder(const std::vector<std::string>& parts, size_t c
         if (!next && errno == ENOENT) {
             if (::mkdirat(current.get(), parts[i].c_str(), 0755) == 0) {
                 // The umask must not decide the mode of folders the image did not describe.
-                AutoCloseFD made(::openat(current.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                if (!made || ::fchmod(made.get(), 0755) != 0) fail("set the mode of folder", prefix);
+                AutoCloseFD made(::openat(current.get(), parts[i].c_str(),
+                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (!made || ::fchmod(made.get(), 0755) != 0)
+                    fail("set the mode of folder", prefix);
             } else if (errno == EEXIST) {
                 // It exists but did not resolve: a symlink whose target is missing in the root.
                 char target[4096];
-                ssize_t n = ::readlinkat(current.get(), parts[i].c_str(), target, sizeof target - 1);
+                ssize_t n =
+                    ::readlinkat(current.get(), parts[i].c_str(), target, sizeof target - 1);
                 if (n >= 0)
-                    refuse(concat("goes through '", prefix, "', a symbolic link to '", std::string(target, size_t(n)),
-                        "', which leads to no folder inside the root"));
+                    refuse(concat("goes through '", prefix, "', a symbolic link to '",
+                                  std::string(target, size_t(n)),
+                                  "', which leads to no folder inside the root"));
                 fail(ENOTDIR, "create folder", prefix);
             } else
                 fail("create folder", prefix);
@@ -270,7 +301,8 @@ AutoCloseFD Unpacker::openFolder(const std::vector<std::string>& parts, size_t c
 
 // Removes what stands at `name` unless it is a folder and `keepFolder`; returns whether a
 // folder was kept.
-bool Unpacker::removeExisting(int parentFd, const std::string& name, const std::string& path, bool keepFolder)
+bool Unpacker::removeExisting(int parentFd, const std::string& name, const std::string& path,
+                              bool keepFolder)
 {
     struct stat st;
     if (::fstatat(parentFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -296,20 +328,23 @@ void Unpacker::removeAll(int parentFd, const std::string& name, const std::strin
         return;
     }
     {
-        AutoCloseFD dir(::openat(parentFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        AutoCloseFD dir(
+            ::openat(parentFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!dir) fail("open folder", path);
         // Without CAP_DAC_OVERRIDE (rootless), a read-only folder cannot be emptied.
         if ((st.st_mode & 0700) != 0700) (void)::fchmod(dir.get(), (st.st_mode & 07777) | 0700);
-        for (auto& child : listFolder(dir.get(), path)) removeAll(dir.get(), child, childPath(path, child));
+        for (auto& child : listFolder(dir.get(), path, what_))
+            removeAll(dir.get(), child, childPath(path, child));
     }
-    if (::unlinkat(parentFd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) fail("remove folder", path);
+    if (::unlinkat(parentFd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        fail("remove folder", path);
 }
 
 // Removes from the folder everything this layer did not put there, recursing into the folders
 // it did (a folder kept from below must lose its lower content too).
 void Unpacker::clearOpaque(int dirFd, const std::string& path)
 {
-    for (auto& name : listFolder(dirFd, path)) {
+    for (auto& name : listFolder(dirFd, path, what_)) {
         std::string child = childPath(path, name);
         if (!layerPaths_.contains(child)) {
             removeAll(dirFd, name, child);
@@ -318,10 +353,22 @@ void Unpacker::clearOpaque(int dirFd, const std::string& path)
         struct stat st;
         if (::fstatat(dirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail("inspect", child);
         if (!S_ISDIR(st.st_mode)) continue;
-        AutoCloseFD sub(::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        AutoCloseFD sub(
+            ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub) fail("open folder", child);
         clearOpaque(sub.get(), child);
     }
+}
+
+// The folder's path under the root, as the kernel resolved it; the archive's own path when
+// /proc is not there to tell.
+std::string Unpacker::locationOf(int dirFd, const std::string& lexicalPath) const
+{
+    auto real = readProcFdLink(dirFd);
+    if (!real || rootPrefix_.empty()) return lexicalPath;
+    if (*real + "/" == rootPrefix_) return "";
+    if (real->starts_with(rootPrefix_)) return real->substr(rootPrefix_.size());
+    return lexicalPath;
 }
 
 void Unpacker::addLayerPath(std::string path)
@@ -342,8 +389,9 @@ void Unpacker::applyWhiteout(const std::vector<std::string>& parts)
     if (name == opaqueMarker) {
         // The marker says the folder is in this layer: make it if needed, as for any entry.
         AutoCloseFD dir = openFolder(parts, parentCount, true);
-        clearOpaque(dir.get(), parentPath);
-        addLayerPath(parentPath);
+        std::string location = locationOf(dir.get(), parentPath);
+        clearOpaque(dir.get(), location);
+        addLayerPath(location);
         return;
     }
     // Other `.wh..wh.` names are aufs bookkeeping (hard link folders), never content.
@@ -352,17 +400,18 @@ void Unpacker::applyWhiteout(const std::vector<std::string>& parts)
     std::string target = name.substr(whiteoutPrefix.size());
     if (target.empty() || target == "." || target == ".." || target.find('/') != std::string::npos)
         refuse(concat("is a whiteout of '", target, "', which names no entry of its folder"));
-    std::string targetPath = childPath(parentPath, target);
-    if (layerPaths_.contains(targetPath)) return;
     // Nothing to hide in a folder that does not exist.
     AutoCloseFD dir = openFolder(parts, parentCount, false);
     if (!dir) return;
-    removeAll(dir.get(), target, targetPath);
+    if (layerPaths_.contains(childPath(locationOf(dir.get(), parentPath), target))) return;
+    removeAll(dir.get(), target, childPath(parentPath, target));
 }
 
-void Unpacker::createFile(struct archive* a, struct archive_entry* entry, int parentFd, const std::string& name)
+void Unpacker::createFile(struct archive* a, struct archive_entry* entry, int parentFd,
+                          const std::string& name)
 {
-    AutoCloseFD fd(::openat(parentFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    AutoCloseFD fd(::openat(parentFd, name.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) fail("create file", entryPath_);
     for (;;) {
         const void* block;
@@ -371,7 +420,8 @@ void Unpacker::createFile(struct archive* a, struct archive_entry* entry, int pa
         int r = archive_read_data_block(a, &block, &size, &offset);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN)
-            throw Error("layer ", what_, ": unable to read the content of '", entry_, "': ", archive_error_string(a));
+            throw Error("layer ", what_, ": unable to read the content of '", entry_,
+                        "': ", archive_error_string(a));
         // Offsets jump over the holes of sparse files.
         auto* p = static_cast<const char*>(block);
         while (size > 0) {
@@ -393,8 +443,10 @@ void Unpacker::createHardLink(struct archive_entry* entry, int parentFd, const s
 {
     std::string rawTarget = archive_entry_hardlink(entry);
     auto targetParts = splitPath(rawTarget);
-    if (!targetParts) refuse(concat("is a hard link to '", rawTarget, "', which points outside the root"));
-    if (targetParts->empty()) refuse(concat("is a hard link to '", rawTarget, "', the root folder"));
+    if (!targetParts)
+        refuse(concat("is a hard link to '", rawTarget, "', which points outside the root"));
+    if (targetParts->empty())
+        refuse(concat("is a hard link to '", rawTarget, "', the root folder"));
     std::string targetPath = joinPath(*targetParts, targetParts->size());
     if (targetPath == entryPath_) return;
 
@@ -403,12 +455,14 @@ void Unpacker::createHardLink(struct archive_entry* entry, int parentFd, const s
     AutoCloseFD targetDir = openFolder(*targetParts, targetParts->size() - 1, false);
     const std::string& targetName = targetParts->back();
     struct stat st;
-    if (!targetDir || ::fstatat(targetDir.get(), targetName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (!targetDir ||
+        ::fstatat(targetDir.get(), targetName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             refuse(concat("is a hard link to '", rawTarget, "', which does not exist in the root"));
         fail("inspect", targetPath);
     }
-    if (S_ISDIR(st.st_mode)) refuse(concat("is a hard link to '", rawTarget, "', which is a folder"));
+    if (S_ISDIR(st.st_mode))
+        refuse(concat("is a hard link to '", rawTarget, "', which is a folder"));
 
     removeExisting(parentFd, name, entryPath_, false);
     if (::linkat(targetDir.get(), targetName.c_str(), parentFd, name.c_str(), 0) != 0)
@@ -436,14 +490,14 @@ void Unpacker::applyMetadata(struct archive_entry* entry, int fd, bool pathFd, b
     if (hasTimes) {
         times[1] = {archive_entry_mtime(entry), archive_entry_mtime_nsec(entry)};
         times[0] = archive_entry_atime_is_set(entry)
-            ? timespec{archive_entry_atime(entry), archive_entry_atime_nsec(entry)}
-            : times[1];
+                       ? timespec{archive_entry_atime(entry), archive_entry_atime_nsec(entry)}
+                       : times[1];
     }
 
     if (deferred) {
         struct stat st;
         if (::fstat(fd, &st) != 0) fail("inspect", entryPath_);
-        PendingFolder folder{entryPath_, st.st_dev, st.st_ino, mode, hasTimes, {}};
+        PendingFolder folder{entryLocation_, st.st_dev, st.st_ino, mode, hasTimes, {}};
         if (hasTimes) std::copy(times, times + 2, folder.times);
         pendingFolders_.push_back(std::move(folder));
         return;
@@ -454,7 +508,8 @@ void Unpacker::applyMetadata(struct archive_entry* entry, int fd, bool pathFd, b
         int r = pathFd ? ::chmod(procFdPath(fd).c_str(), mode) : ::fchmod(fd, mode);
         if (r != 0) fail("set the mode of", entryPath_);
     }
-    if (hasTimes && ::utimensat(fd, "", times, AT_EMPTY_PATH) != 0) fail("set the times of", entryPath_);
+    if (hasTimes && ::utimensat(fd, "", times, AT_EMPTY_PATH) != 0)
+        fail("set the times of", entryPath_);
 }
 
 void Unpacker::setXattrs(struct archive_entry* entry, int fd, bool pathFd)
@@ -463,7 +518,11 @@ void Unpacker::setXattrs(struct archive_entry* entry, int fd, bool pathFd)
     const char* name;
     const void* value;
     size_t size;
+    // libarchive reports an xattr twice when the archive carries it both as SCHILY.xattr and
+    // LIBARCHIVE.xattr (as its own pax writer does).
+    std::unordered_set<std::string> seen;
     while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+        if (!seen.insert(name).second) continue;
         // Through /proc, an O_PATH fd of a symlink designates the symlink itself.
         int r = pathFd ? ::setxattr(procFdPath(fd).c_str(), name, value, size, 0)
                        : ::fsetxattr(fd, name, value, size, 0);
@@ -488,11 +547,12 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
 
     bool hardLink = archive_entry_hardlink(entry) != nullptr;
     auto type = archive_entry_filetype(entry);
+    entryLocation_ = entryPath_;
     if (parts->empty()) {
         // "./" describes the image's "/": its mode and owner are the root folder's.
         if (hardLink || type != AE_IFDIR) refuse("names the root folder itself");
         AutoCloseFD fd(openInRoot("", O_RDONLY | O_DIRECTORY));
-        if (!fd) fail("open the root folder", "");
+        if (!fd) fail("open folder", "");
         applyMetadata(entry, fd.get(), false, true);
         return;
     }
@@ -506,9 +566,10 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
     }
 
     AutoCloseFD parent = openFolder(*parts, parts->size() - 1, true);
+    entryLocation_ = childPath(locationOf(parent.get(), joinPath(*parts, parts->size() - 1)), name);
     if (hardLink) {
         createHardLink(entry, parent.get(), name);
-        addLayerPath(entryPath_);
+        addLayerPath(entryLocation_);
         return;
     }
 
@@ -519,10 +580,11 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
         break;
     case AE_IFDIR: {
         // A folder over a folder merges into it (its content from lower layers stays).
-        if (!removeExisting(parent.get(), name, entryPath_, true)
-            && ::mkdirat(parent.get(), name.c_str(), 0700) != 0)
+        if (!removeExisting(parent.get(), name, entryPath_, true) &&
+            ::mkdirat(parent.get(), name.c_str(), 0700) != 0)
             fail("create folder", entryPath_);
-        AutoCloseFD fd(::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        AutoCloseFD fd(
+            ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd) fail("open folder", entryPath_);
         applyMetadata(entry, fd.get(), false, true);
         break;
@@ -532,7 +594,8 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
         if (!target) throw Error("layer ", what_, ": symbolic link '", entry_, "' has no target");
         removeExisting(parent.get(), name, entryPath_, false);
         // Stored as the archive says: it is only ever resolved inside the root.
-        if (::symlinkat(target, parent.get(), name.c_str()) != 0) fail("create symbolic link", entryPath_);
+        if (::symlinkat(target, parent.get(), name.c_str()) != 0)
+            fail("create symbolic link", entryPath_);
         AutoCloseFD fd(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
         if (!fd) fail("open symbolic link", entryPath_);
         applyMetadata(entry, fd.get(), true, false);
@@ -543,7 +606,9 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
     case AE_IFBLK: {
         removeExisting(parent.get(), name, entryPath_, false);
         mode_t kind = type == AE_IFIFO ? S_IFIFO : type == AE_IFCHR ? S_IFCHR : S_IFBLK;
-        dev_t dev = type == AE_IFIFO ? 0 : makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry));
+        dev_t dev = type == AE_IFIFO
+                        ? 0
+                        : makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry));
         if (::mknodat(parent.get(), name.c_str(), kind | 0600, dev) != 0) {
             // Without CAP_MKNOD in the initial user namespace (rootless), as umoci --rootless.
             if (errno == EPERM && kind != S_IFIFO) {
@@ -559,16 +624,18 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
     }
     default:
         throw Error("layer ", what_, ": entry '", entry_, "' has a type (", concat(std::oct, type),
-            ") that an image layer cannot hold");
+                    ") that an image layer cannot hold");
     }
-    addLayerPath(entryPath_);
+    addLayerPath(entryLocation_);
 }
 
 void Unpacker::finish()
 {
     // Deepest first: a folder left without search permission must not stop its children.
     std::stable_sort(pendingFolders_.begin(), pendingFolders_.end(), [](auto& x, auto& y) {
-        auto depth = [](const std::string& p) { return p.empty() ? 0 : 1 + std::count(p.begin(), p.end(), '/'); };
+        auto depth = [](const std::string& p) {
+            return p.empty() ? 0 : 1 + std::count(p.begin(), p.end(), '/');
+        };
         return depth(x.path) > depth(y.path);
     });
     for (auto& folder : pendingFolders_) {
@@ -576,50 +643,60 @@ void Unpacker::finish()
         AutoCloseFD fd(openInRoot(folder.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
         struct stat st;
         // A later entry of the layer may have replaced the folder: its metadata is then gone too.
-        if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_dev != folder.dev || st.st_ino != folder.ino) continue;
+        if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_dev != folder.dev ||
+            st.st_ino != folder.ino)
+            continue;
         if (::fchmod(fd.get(), folder.mode) != 0) fail("set the mode of folder", folder.path);
-        if (folder.hasTimes && ::futimens(fd.get(), folder.times) != 0) fail("set the times of folder", folder.path);
+        if (folder.hasTimes && ::futimens(fd.get(), folder.times) != 0)
+            fail("set the times of folder", folder.path);
     }
+}
 
+void Unpacker::reportSkipped() const
+{
     if (!options_.warn) return;
     if (devices_.count)
-        options_.warn(concat("layer ", what_, ": skipped ", devices_.count, " device node(s) (first: '", devices_.first,
-            "'): creating device nodes needs privileges that this process lacks"));
+        options_.warn(concat("layer ", what_, ": skipped ", devices_.count,
+                             " device node(s) (first: '", devices_.first,
+                             "'): creating device nodes needs privileges that this process lacks"));
     if (ownership_.count)
         options_.warn(concat("layer ", what_, ": could not apply the owner of ", ownership_.count,
-            " entries (first: ", ownership_.first, ")"));
+                             " entries (first: ", ownership_.first, ")"));
     if (xattrs_.count)
-        options_.warn(concat("layer ", what_, ": could not set ", xattrs_.count, " extended attribute(s) (first: ",
-            xattrs_.first, ")"));
+        options_.warn(concat("layer ", what_, ": could not set ", xattrs_.count,
+                             " extended attribute(s) (first: ", xattrs_.first, ")"));
 }
 
 } // namespace
 
-void unpackLayer(const std::filesystem::path& layerFile, const std::filesystem::path& root, const UnpackOptions& options,
-    const std::optional<Digest>& expectedDigest)
+void unpackLayer(const std::filesystem::path& layerFile, const std::filesystem::path& root,
+                 const UnpackOptions& options, const std::optional<Digest>& expectedDigest)
 {
     AutoCloseFD fd(::open(layerFile.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw SysError("unable to open layer '", layerFile.string(), "'");
     unpackLayerFd(fd.get(), layerFile.string(), root, options, expectedDigest);
 }
 
-void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path& root, const UnpackOptions& options,
-    const std::optional<Digest>& expectedDigest)
+void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path& root,
+                   const UnpackOptions& options, const std::optional<Digest>& expectedDigest)
 {
     if (expectedDigest && expectedDigest->algorithm() != "sha256")
-        throw Error("layer ", what, ": cannot check digest ", expectedDigest->str(), ": only sha256 is supported");
+        throw Error("layer ", what, ": cannot check digest ", expectedDigest->str(),
+                    ": only sha256 is supported");
 
     AutoCloseFD rootFd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!rootFd) throw SysError("unable to open root folder '", root.string(), "' to unpack layer ", what);
+    if (!rootFd)
+        throw SysError("unable to open root folder '", root.string(), "' to unpack layer ", what);
 
     LayerSource source{fd, {}};
     if (expectedDigest) source.hash.emplace();
     auto corrupt = [&](const Digest& actual) {
         return Error("layer ", what, " is corrupt: its content has digest ", actual.str(), " but ",
-            expectedDigest->str(), " was expected; remove it and pull again");
+                     expectedDigest->str(), " was expected; remove it and pull again");
     };
 
-    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(),
+                                                                    archive_read_free);
     if (!a) throw Error("layer ", what, ": unable to start reading: out of memory");
     archive_read_support_filter_gzip(a.get());
     archive_read_support_filter_zstd(a.get());
@@ -630,7 +707,8 @@ void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path&
     Unpacker unpacker(what, options, std::move(rootFd));
     try {
         if (archive_read_open(a.get(), &source, nullptr, readLayerBlock, nullptr) != ARCHIVE_OK)
-            throw Error("layer ", what, ": unable to read the archive: ", archive_error_string(a.get()));
+            throw Error("layer ", what,
+                        ": unable to read the archive: ", archive_error_string(a.get()));
         std::string previous;
         for (;;) {
             struct archive_entry* entry;
@@ -638,7 +716,8 @@ void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path&
             if (r == ARCHIVE_EOF) break;
             if (r < ARCHIVE_WARN)
                 throw Error("layer ", what, ": unable to read the archive",
-                    previous.empty() ? "" : concat(" after entry '", previous, "'"), ": ", archive_error_string(a.get()));
+                            previous.empty() ? "" : concat(" after entry '", previous, "'"), ": ",
+                            archive_error_string(a.get()));
             unpacker.apply(a.get(), entry);
             if (auto* name = archive_entry_pathname(entry)) previous = name;
         }
@@ -660,6 +739,7 @@ void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path&
         Digest actual = drainAndFinish(source, what);
         if (actual != *expectedDigest) throw corrupt(actual);
     }
+    unpacker.reportSkipped();
 }
 
 } // namespace grocker::oci
