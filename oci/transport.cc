@@ -25,6 +25,15 @@ constexpr const char* refNameKey = "org.opencontainers.image.ref.name";
 constexpr const char* containerdNameKey = "io.containerd.image.name";
 const char* const transportsHelp =
     "use scratch, oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF";
+// A bad name on the command line is misuse (exit 2), said with the location it came from.
+void checkReference(const std::string& ref, std::string_view location)
+{
+    try {
+        Reference::parse(ref);
+    } catch (Error& e) {
+        throw UsageError("image location '", location, "': ", e.message());
+    }
+}
 } // namespace
 
 ImageRef ImageRef::parse(std::string_view text)
@@ -40,7 +49,7 @@ ImageRef ImageRef::parse(std::string_view text)
         if (!rest.starts_with("//")) throw UsageError("image location '", text, "': docker references start with docker://");
         r.kind = Kind::Docker;
         r.ref = std::string(rest.substr(2));
-        Reference::parse(r.ref); // early, clear error
+        checkReference(r.ref, text);
         return r;
     }
     if (kind == "oci")
@@ -56,7 +65,7 @@ ImageRef ImageRef::parse(std::string_view text)
     r.path = std::string(rest.substr(0, c2));
     if (c2 != std::string_view::npos) r.ref = std::string(rest.substr(c2 + 1));
     if (r.path.empty()) throw UsageError("image location '", text, "' has an empty path");
-    if (r.kind == Kind::DockerArchive && !r.ref.empty()) Reference::parse(r.ref);
+    if (r.kind == Kind::DockerArchive && !r.ref.empty()) checkReference(r.ref, text);
     return r;
 }
 
@@ -243,7 +252,9 @@ Image loadOciArchive(Store& store, const ImageRef& src, const Platform& platform
 {
     auto location = src.str();
     Found f = scanArchive(store, src);
-    if (!f.hasIndex) throw Error(location, ": not an OCI archive (no index.json); if it is a docker save tar use docker-archive:");
+    if (!f.hasIndex || !f.hasOciLayout)
+        throw Error(location, ": not an OCI archive (no ", f.hasIndex ? "oci-layout" : "index.json",
+            "); it is truncated, or a docker save tar (then use docker-archive:)");
     auto idx = parseIndex(f.indexJson, location + " index.json");
     Descriptor chosen = selectFromIndex(store, idx, location, src.ref, platform, location);
     return resolveManifest(store, chosen, location);

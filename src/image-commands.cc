@@ -70,6 +70,9 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
         dirs.emplace_back(path, target);
     }
 
+    for (auto& kv : o.env) splitKeyValue(kv, "--env");
+    for (auto& kv : o.labels) splitKeyValue(kv, "--label");
+
     Store store = openStore(g);
     Image base = loadImage(store, src);
     Manifest m = base.manifest;

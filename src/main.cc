@@ -20,6 +20,29 @@ int main(int argc, char** argv)
     app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
 
     auto runners = registerImageCommands(app, global);
+    app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
+        std::string name = failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
+        return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
+    });
+
+    // CLI11 says only "A subcommand is required" for a misspelt command: name it.
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--root") {
+            i++;
+            continue;
+        }
+        if (a.starts_with("-")) continue;
+        bool known = false;
+        for (auto& [sub, fn] : runners) known |= sub->get_name() == a;
+        if (!known) {
+            std::string names;
+            for (auto& [sub, fn] : runners) names += (names.empty() ? "" : ", ") + sub->get_name();
+            std::cerr << "grocker: unknown command '" << a << "': use one of " << names << " (see grocker --help)\n";
+            return 2;
+        }
+        break;
+    }
 
     try {
         app.parse(argc, argv);

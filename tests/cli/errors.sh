@@ -52,7 +52,7 @@ expect() {
     echo "ok: exit $rc: grocker $*"
 }
 
-cli11_hint='Run with --help for more information.'
+cli11_hint="Run 'grocker --help' for usage."
 transports='use scratch, oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF'
 
 # A small image to break in various ways: an incompressible file makes the layer the bulk of
@@ -69,26 +69,24 @@ layer=$("$GROCKER" -q --root good-store inspect oci:single:v1 | jq -r '.manifest
 [[ $layer =~ ^sha256:[0-9a-f]{64}$ ]] || fail "no layer digest in grocker inspect: '$layer'"
 
 # --- exit 2: misuse --------------------------------------------------------------------------
-# CLI11 says "A subcommand is required" for an unknown word too; it does not name it.
-expect 2 "A subcommand is required
+expect 2 "grocker: A subcommand is required
 $cli11_hint"
-expect 2 "A subcommand is required
-$cli11_hint" frob
-expect 2 "SRC is required
+expect 2 "grocker: unknown command 'frob': use one of append, copy, unpack, inspect (see grocker --help)" frob
+expect 2 "grocker: SRC is required
 $cli11_hint" append
-expect 2 "DEST is required
+expect 2 "grocker: DEST is required
 $cli11_hint" append scratch
-expect 2 "DEST is required
+expect 2 "grocker: DEST is required
 $cli11_hint" copy oci:single:v1
-expect 2 "DIR is required
+expect 2 "grocker: DIR is required
 $cli11_hint" unpack oci:single:v1
-expect 2 "SRC is required
+expect 2 "grocker: SRC is required
 $cli11_hint" inspect
-expect 2 "--dir: 1 required TEXT missing
+expect 2 "grocker: --dir: 1 required TEXT missing
 $cli11_hint" append scratch oci:out --dir
-expect 2 "The following argument was not expected: --bogus
+expect 2 "grocker: The following argument was not expected: --bogus
 $cli11_hint" append scratch oci:out --dir tree --bogus
-expect 2 "The following argument was not expected: c
+expect 2 "grocker: The following argument was not expected: c
 $cli11_hint" copy a b c
 
 expect 2 "grocker: unknown transport 'foo' in 'foo:bar': $transports" inspect foo:bar
@@ -106,6 +104,11 @@ expect 2 "grocker: --dir 'tree:data': the target 'data' must be an absolute path
     append scratch oci:out --dir tree:data
 expect 2 "grocker: scratch cannot be a destination: name an image location" append scratch scratch --dir tree
 expect 2 "grocker: scratch is not an image to copy" copy scratch oci:out
+expect 2 "grocker: image location 'docker-archive:x.tar:UPPER': invalid image reference 'UPPER': repository names must be lowercase" \
+    inspect docker-archive:x.tar:UPPER
+# Misuse found before any work: no layer is written for a bad --env.
+expect 2 "grocker: --env 'NOEQ' must be KEY=VALUE" append scratch oci:out --dir tree --env NOEQ
+[ -z "$(ls "store$store/blobs/sha256" 2>/dev/null)" ] || fail "a bad --env still wrote blobs"
 [ ! -e out ] || fail "a misuse wrote oci:out"
 
 # --- exit 1: failures, one line naming what failed ---------------------------------------------
@@ -164,7 +167,7 @@ expect 1 "grocker: error: unable to open oci-archive:missing.tar: No such file o
 mkdir docker-only
 tar -C docker-only -xf good-docker.tar
 tar -C docker-only -cf docker-only.tar manifest.json blobs
-expect 1 "grocker: error: oci-archive:docker-only.tar: not an OCI archive (no index.json); if it is a docker save tar use docker-archive:" \
+expect 1 "grocker: error: oci-archive:docker-only.tar: not an OCI archive (no index.json); it is truncated, or a docker save tar (then use docker-archive:)" \
     inspect oci-archive:docker-only.tar
 left=$(find . -maxdepth 1 -name 'out*')
 [ -z "$left" ] || fail "a failed command left behind: $left"
