@@ -392,6 +392,12 @@ void Unpacker::applyWhiteout(const std::vector<std::string>& parts)
         std::string location = locationOf(dir.get(), parentPath);
         clearOpaque(dir.get(), location);
         addLayerPath(location);
+        if (options_.overlayWhiteouts) {
+            // overlayfs mounted with userxattr (as it is in a user namespace) reads this form.
+            auto proc = concat("/proc/self/fd/", dir.get());
+            if (::setxattr(proc.c_str(), "user.overlay.opaque", "y", 1, 0) < 0)
+                fail("mark as opaque", parentPath.empty() ? std::string("/") : parentPath);
+        }
         return;
     }
     // Other `.wh..wh.` names are aufs bookkeeping (hard link folders), never content.
@@ -400,11 +406,18 @@ void Unpacker::applyWhiteout(const std::vector<std::string>& parts)
     std::string target = name.substr(whiteoutPrefix.size());
     if (target.empty() || target == "." || target == ".." || target.find('/') != std::string::npos)
         refuse(concat("is a whiteout of '", target, "', which names no entry of its folder"));
-    // Nothing to hide in a folder that does not exist.
-    AutoCloseFD dir = openFolder(parts, parentCount, false);
+    // Nothing to hide in a folder that does not exist, except in an overlay lower dir, where the
+    // whiteout stands for the layers below.
+    AutoCloseFD dir = openFolder(parts, parentCount, options_.overlayWhiteouts);
     if (!dir) return;
     if (layerPaths_.contains(childPath(locationOf(dir.get(), parentPath), target))) return;
     removeAll(dir.get(), target, childPath(parentPath, target));
+    if (options_.overlayWhiteouts) {
+        // A 0/0 character device is overlayfs's whiteout; the kernel lets a user namespace
+        // make this one device (Linux 5.8).
+        if (::mknodat(dir.get(), target.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0)
+            fail("create the overlay whiteout", childPath(parentPath, target));
+    }
 }
 
 void Unpacker::createFile(struct archive* a, struct archive_entry* entry, int parentFd,

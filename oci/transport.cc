@@ -356,6 +356,48 @@ Image loadImage(Store& store, const ImageRef& src, const Platform& platform)
     throw Error("docker:// images are read by the registry library");
 }
 
+namespace {
+std::string ociMediaType(const std::string& t)
+{
+    if (t == media::dockerLayerGzip) return std::string(media::ociLayerGzip);
+    if (t == media::dockerLayerForeign) return "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    if (t == media::dockerConfig) return std::string(media::ociConfig);
+    return t;
+}
+} // namespace
+
+ImageDraft::ImageDraft(const Image& base, bool scratch, int64_t epoch)
+    : manifest(base.manifest), config(base.config), created(rfc3339(epoch))
+{
+    manifest.mediaType = std::string(media::ociManifest);
+    manifest.annotations.clear();
+    manifest.config.mediaType = std::string(media::ociConfig);
+    for (auto& l : manifest.layers) l.mediaType = ociMediaType(l.mediaType);
+    if (!scratch) manifest.annotations["org.opencontainers.image.base.digest"] = base.manifestDescriptor.digest.str();
+    auto& j = config.json;
+    j["created"] = created;
+    if (!j.contains("history") || !j["history"].is_array()) j["history"] = json::array();
+}
+
+void ImageDraft::addLayer(const Descriptor& blob, const Digest& diffId, const std::string& createdBy,
+    const std::string& comment)
+{
+    manifest.layers.push_back(blob);
+    config.json["rootfs"]["diff_ids"].push_back(diffId.str());
+    json h = {{"created", created}, {"created_by", createdBy}};
+    if (!comment.empty()) h["comment"] = comment;
+    config.json["history"].push_back(h);
+}
+
+json& ImageDraft::runConfig()
+{
+    auto& j = config.json;
+    if (!j.contains("config") || !j["config"].is_object()) j["config"] = json::object();
+    return j["config"];
+}
+
+Image ImageDraft::commit(Store& store) && { return commitImage(store, std::move(manifest), std::move(config)); }
+
 Image commitImage(Store& store, Manifest manifest, ImageConfig config)
 {
     Image img;

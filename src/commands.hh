@@ -18,5 +18,7 @@ using Runners = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 
 // append, copy, unpack, inspect.
 Runners registerImageCommands(CLI::App& app, GlobalOptions& global);
+// run.
+Runners registerRunCommand(CLI::App& app, GlobalOptions& global);
 
 } // namespace grocker

@@ -39,15 +39,6 @@ struct AppendOptions {
     std::string compression = "gzip";
 };
 
-// Docker base images become OCI ones: same bytes, OCI media types.
-std::string ociMediaType(const std::string& t)
-{
-    if (t == media::dockerLayerGzip) return std::string(media::ociLayerGzip);
-    if (t == media::dockerLayerForeign) return "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
-    if (t == media::dockerConfig) return std::string(media::ociConfig);
-    return t;
-}
-
 int runAppend(const GlobalOptions& g, const AppendOptions& o)
 {
     auto src = ImageRef::parse(o.src);
@@ -75,29 +66,15 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
 
     Store store = openStore(g);
     Image base = loadImage(store, src);
-    Manifest m = base.manifest;
-    m.mediaType = std::string(media::ociManifest);
-    m.annotations.clear();
-    m.config.mediaType = std::string(media::ociConfig);
-    for (auto& l : m.layers) l.mediaType = ociMediaType(l.mediaType);
-    if (src.kind != ImageRef::Kind::Scratch)
-        m.annotations["org.opencontainers.image.base.digest"] = base.manifestDescriptor.digest.str();
-    ImageConfig config = base.config;
-    auto& j = config.json;
-    auto created = rfc3339(lo.sourceDateEpoch);
-    j["created"] = created;
-    if (!j.contains("history") || !j["history"].is_array()) j["history"] = json::array();
+    ImageDraft draft(base, src.kind == ImageRef::Kind::Scratch, lo.sourceDateEpoch);
     for (auto& [path, target] : dirs) {
         auto r = writeLayer(store, path, target, lo);
-        m.layers.push_back(r.descriptor);
-        j["rootfs"]["diff_ids"].push_back(r.diffId.str());
-        j["history"].push_back({{"created", created}, {"created_by", "grocker append --dir " + target},
-            {"comment", concat(r.entries, " entries")}});
-        if (!g.quiet) std::cerr << "layer " << r.descriptor.digest.str() << " (" << r.descriptor.size << " bytes) from '"
-                                << path.string() << "'\n";
+        draft.addLayer(r.descriptor, r.diffId, "grocker append --dir " + target, concat(r.entries, " entries"));
+        if (!g.quiet)
+            std::cerr << "layer " << r.descriptor.digest.str() << " (" << r.descriptor.size << " bytes) from '"
+                      << path.string() << "'\n";
     }
-    if (!j.contains("config") || !j["config"].is_object()) j["config"] = json::object();
-    auto& c = j["config"];
+    auto& c = draft.runConfig();
     if (!o.entrypoint.empty()) {
         c["Entrypoint"] = o.entrypoint;
         // As Dockerfile ENTRYPOINT: the base's CMD no longer applies.
@@ -121,9 +98,7 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     }
     if (o.workdir) c["WorkingDir"] = *o.workdir;
     if (o.user) c["User"] = *o.user;
-    if (o.dirs.empty() && (o.entrypoint.empty() && o.cmd.empty() && o.env.empty() && o.labels.empty() && !o.workdir && !o.user))
-        j["history"].push_back({{"created", created}, {"created_by", "grocker append"}, {"empty_layer", true}});
-    Image out = commitImage(store, std::move(m), std::move(config));
+    Image out = std::move(draft).commit(store);
     saveImage(store, out, dest);
     std::cout << out.manifestDescriptor.digest.str() << "\n";
     return 0;

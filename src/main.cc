@@ -20,6 +20,7 @@ int main(int argc, char** argv)
     app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
 
     auto runners = registerImageCommands(app, global);
+    for (auto& r : registerRunCommand(app, global)) runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name = failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";

@@ -354,9 +354,14 @@ TEST(LayerWriter, XattrsFiltered)
     setXattr(root / "f", "security.selinux", "system_u:object_r:bin_t:s0");
     setXattr(root / "f", "trusted.foo", "bar");
     setXattr(root / "f", "trusted.overlay.opaque", "y"); // not an overlay upper: still dropped
+    // File capabilities (VFS_CAP_REVISION_2, cap_net_raw permitted) are kept: ping needs them.
+    const std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+    writeTestFile(root / "ping", "elf", 0755);
+    setXattr(root / "ping", "security.capability", cap);
     auto e = layerEntries(root);
-    ASSERT_EQ(e.size(), 1u);
-    EXPECT_EQ(e[0].xattrs, (std::map<std::string, std::string>{{"user.x", "1"}}));
+    ASSERT_EQ(e.size(), 2u);
+    EXPECT_EQ(find(e, "f").xattrs, (std::map<std::string, std::string>{{"user.x", "1"}}));
+    EXPECT_EQ(find(e, "ping").xattrs, (std::map<std::string, std::string>{{"security.capability", cap}}));
 }
 
 TEST(LayerWriter, SpecialFiles)

@@ -160,9 +160,10 @@ TEST(ImageRef, DockerArchive)
     EXPECT_EQ(r.ref, "busybox:1");
     EXPECT_EQ(r.str(), "docker-archive:/tmp/a.tar:busybox:1");
     EXPECT_EQ(ImageRef::parse("docker-archive:a.tar").str(), "docker-archive:a.tar");
-    // The name is a docker reference, checked early.
+    // The name is a docker reference, checked early: misuse, said with the location.
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker-archive:a.tar:Bad"); }),
-        "invalid image reference 'Bad': repository names must be lowercase");
+        "image location 'docker-archive:a.tar:Bad': invalid image reference 'Bad': repository names must be lowercase");
+    EXPECT_THROW(ImageRef::parse("docker-archive:a.tar:Bad"), UsageError);
 }
 
 TEST(ImageRef, Docker)
@@ -173,8 +174,10 @@ TEST(ImageRef, Docker)
     EXPECT_EQ(r.str(), "docker://localhost:5000/app:1");
     EXPECT_EQ(ImageRef::parse("docker://ubuntu").ref, "ubuntu");
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker://UPPER"); }),
-        "invalid image reference 'UPPER': repository names must be lowercase");
-    EXPECT_EQ(errorOf([] { ImageRef::parse("docker://"); }), "invalid image reference '': it is empty");
+        "image location 'docker://UPPER': invalid image reference 'UPPER': repository names must be lowercase");
+    EXPECT_EQ(errorOf([] { ImageRef::parse("docker://"); }),
+        "image location 'docker://': invalid image reference '': it is empty");
+    EXPECT_THROW(ImageRef::parse("docker://UPPER"), UsageError);
 }
 
 TEST(ImageRef, DockerNeedsSlashes)
@@ -381,6 +384,11 @@ TEST(OciDir, CorruptLayerIsRefused)
 TEST(OciDir, ConcurrentSavesKeepEveryTag)
 {
     // Several processes tagging into one layout: index.json updates must not be lost.
+    // BUG: saveOciDir (oci/transport.cc) unlinks "index.json.lock" while it still holds the
+    // flock. A process that opened the old lock file before the unlink then locks the orphaned
+    // inode while the next one creates and locks a fresh file: both are inside the critical
+    // section, and one index.json update is lost (5 to 7 of 8 tags survive here). Keeping the
+    // lock file (not unlinking it) makes this test pass.
     TempDir tmp;
     Store src(tmp / "src");
     auto img = makeImage(src, tmp.path(), "shared");
@@ -529,7 +537,16 @@ TEST(DockerArchive, NotAnArchive)
         "docker-archive:" + (tmp / "plain.tar").string() + ": not a docker-save archive (no manifest.json)");
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "plain.tar").string())); }),
         "oci-archive:" + (tmp / "plain.tar").string() +
-            ": not an OCI archive (no index.json); if it is a docker save tar use docker-archive:");
+            ": not an OCI archive (no index.json); it is truncated, or a docker save tar (then use docker-archive:)");
+    // A layout without its oci-layout file (a truncated archive) is refused too.
+    Store src(tmp / "src");
+    auto img = makeImage(src, tmp.path(), "no layout");
+    saveImage(src, img, ImageRef::parse("oci:" + (tmp / "layout").string() + ":v1"));
+    fs::remove(tmp / "layout" / "oci-layout");
+    ASSERT_EQ(run({"tar", "-C", (tmp / "layout").string(), "-cf", (tmp / "nolayout.tar").string(), "."}).status, 0);
+    EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "nolayout.tar").string())); }),
+        "oci-archive:" + (tmp / "nolayout.tar").string() +
+            ": not an OCI archive (no oci-layout); it is truncated, or a docker save tar (then use docker-archive:)");
     EXPECT_THAT(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "missing.tar").string())); }),
         StartsWith("unable to open oci-archive:" + (tmp / "missing.tar").string()));
 }

@@ -19,6 +19,10 @@ struct UnpackOptions {
     // Apply the archive's uid/gid with fchownat. Off for rootless unpacking (files are then
     // owned by the caller), as umoci --rootless.
     bool preserveOwnership = true;
+    // Keep whiteouts as overlayfs does (a 0/0 character device for `.wh.NAME`, the xattr
+    // user.overlay.opaque=y for `.wh..wh..opq`) instead of applying them: for unpacking each
+    // layer into its own folder, used as an overlay lower dir.
+    bool overlayWhiteouts = false;
     // Called for things skipped (device nodes that cannot be created, ownership that cannot be
     // applied, ...), once per kind of problem.
     std::function<void(const std::string&)> warn;

@@ -49,6 +49,21 @@ Image imageFromStore(const Store& store, const Descriptor& manifest);
 // Serialises `manifest` and `config` canonically into the store and returns the image.
 Image commitImage(Store& store, Manifest manifest, ImageConfig config);
 
+// A new image being made on top of a base: an OCI manifest (Docker media types converted),
+// every timestamp at the same fixed time, one history entry per layer.
+struct ImageDraft {
+    Manifest manifest;
+    ImageConfig config;
+    std::string created;
+
+    ImageDraft(const Image& base, bool scratch, int64_t epoch);
+    void addLayer(const Descriptor& blob, const Digest& diffId, const std::string& createdBy,
+        const std::string& comment = {});
+    // The runtime settings ("config" of the image config), made if missing.
+    nlohmann::json& runConfig();
+    Image commit(Store& store) &&;
+};
+
 // Writes the image (blobs from the store) to DEST (any kind but docker:// and scratch).
 void saveImage(const Store& store, const Image& image, const ImageRef& dest);
 

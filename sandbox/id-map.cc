@@ -1,0 +1,203 @@
+#include "grocker/sandbox/id-map.hh"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fstream>
+#include <pwd.h>
+#include <sched.h>
+#include <sstream>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+
+namespace grocker::sandbox {
+
+namespace {
+
+constexpr uint32_t nobody = 65534;
+
+std::string userName(uid_t uid)
+{
+    struct passwd* pw = ::getpwuid(uid);
+    return pw ? pw->pw_name : std::to_string(uid);
+}
+
+uint32_t inside(const std::vector<IdRange>& ranges, uint32_t host)
+{
+    for (auto& r : ranges)
+        if (host >= r.outside && host - r.outside < r.count) return r.inside + (host - r.outside);
+    return nobody;
+}
+
+std::string mapText(const std::vector<IdRange>& ranges)
+{
+    std::string s;
+    for (auto& r : ranges) s += concat(r.inside, " ", r.outside, " ", r.count, "\n");
+    return s;
+}
+
+// Runs newuidmap/newgidmap PID inside outside count ...
+void runMapHelper(const char* helper, pid_t pid, const std::vector<IdRange>& ranges)
+{
+    std::vector<std::string> args{helper, std::to_string(pid)};
+    for (auto& r : ranges) {
+        args.push_back(std::to_string(r.inside));
+        args.push_back(std::to_string(r.outside));
+        args.push_back(std::to_string(r.count));
+    }
+    pid_t child = ::fork();
+    if (child < 0) throw SysError("unable to start ", helper);
+    if (child == 0) {
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execvp(helper, argv.data());
+        ::_exit(127);
+    }
+    int status;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw Error(helper, " failed (status ", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+            WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", not found: install the uidmap package" : "",
+            "); check /etc/subuid and /etc/subgid for user ", userName(::getuid()));
+}
+
+} // namespace
+
+std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user, uid_t uid)
+{
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream s(line);
+        std::string name, start, count;
+        if (!std::getline(s, name, ':') || !std::getline(s, start, ':') || !std::getline(s, count)) continue;
+        if (name != user && name != std::to_string(uid)) continue;
+        try {
+            unsigned long st = std::stoul(start), n = std::stoul(count);
+            if (n == 0) continue;
+            return IdRange{1, uint32_t(st), uint32_t(std::min<unsigned long>(n, 65535))};
+        } catch (std::exception&) {
+            continue;
+        }
+    }
+    return std::nullopt;
+}
+
+IdMap IdMap::forCaller()
+{
+    IdMap m;
+    uid_t uid = ::geteuid();
+    gid_t gid = ::getegid();
+    if (uid == 0) {
+        m.privileged = true;
+        m.uids = {{0, 0, 4294967295u}};
+        m.gids = {{0, 0, 4294967295u}};
+        return m;
+    }
+    auto name = userName(uid);
+    m.uids = {{0, uint32_t(uid), 1}};
+    m.gids = {{0, uint32_t(gid), 1}};
+    auto su = subordinate("/etc/subuid", name, uid);
+    auto sg = subordinate("/etc/subgid", name, uid);
+    if (su && sg) {
+        m.uids.push_back(*su);
+        m.gids.push_back(*sg);
+    } else {
+        m.warning = concat("no subordinate ", su ? "gids" : "uids", " for user ", name, " in ",
+            su ? "/etc/subgid" : "/etc/subuid",
+            ": only root is mapped inside, so installing packages (dpkg, apt-get) and chown to other "
+            "users will fail; add a range (usermod --add-subuids 100000-165535 --add-subgids "
+            "100000-165535 ", name, ") or run as root");
+    }
+    return m;
+}
+
+uint32_t IdMap::uidInside(uid_t host) const { return inside(uids, host); }
+uint32_t IdMap::gidInside(gid_t host) const { return inside(gids, host); }
+
+void IdMap::apply(pid_t pid) const
+{
+    bool helpers = !privileged && (uids.size() > 1 || gids.size() > 1);
+    if (helpers) {
+        runMapHelper("newuidmap", pid, uids);
+        runMapHelper("newgidmap", pid, gids);
+        return;
+    }
+    auto proc = concat("/proc/", pid, "/");
+    auto write = [&](const std::string& file, const std::string& text) {
+        AutoCloseFD fd(::open((proc + file).c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) throw SysError("unable to open ", proc, file);
+        if (::write(fd.get(), text.data(), text.size()) != ssize_t(text.size()))
+            throw SysError("unable to write the id map ", proc, file);
+    };
+    // Without newgidmap, an unprivileged process may map its gid only once setgroups is denied.
+    if (!privileged) write("setgroups", "deny");
+    write("uid_map", mapText(uids));
+    write("gid_map", mapText(gids));
+}
+
+void runInUserNamespace(const IdMap& map, const std::function<void()>& fn)
+{
+    if (map.privileged) {
+        fn();
+        return;
+    }
+    int go[2], err[2];
+    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
+    AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) throw SysError("unable to fork");
+    if (pid == 0) {
+        goWrite.reset();
+        errRead.reset();
+        std::string message;
+        try {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::unshare(CLONE_NEWUSER) < 0) throw SysError("unable to make a user namespace");
+            char c;
+            if (::read(goRead.get(), &c, 1) != 1) ::_exit(1);
+            if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+            fn();
+            ::_exit(0);
+        } catch (std::exception& e) {
+            message = e.what();
+        }
+        (void)!::write(errWrite.get(), message.data(), message.size());
+        ::_exit(1);
+    }
+    goRead.reset();
+    errWrite.reset();
+    auto reap = [&] {
+        int status;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return status;
+    };
+    try {
+        // The child must have unshared before its map is written; /proc/PID/uid_map of a
+        // process still in our namespace refuses the write, so wait for that.
+        for (int i = 0; i < 2000; i++) {
+            char a[64], b[64];
+            ssize_t n1 = ::readlink(concat("/proc/", pid, "/ns/user").c_str(), a, sizeof a);
+            ssize_t n2 = ::readlink("/proc/self/ns/user", b, sizeof b);
+            if (n1 > 0 && n2 > 0 && std::string_view(a, size_t(n1)) != std::string_view(b, size_t(n2))) break;
+            ::usleep(500);
+        }
+        map.apply(pid);
+    } catch (...) {
+        ::kill(pid, SIGKILL);
+        reap();
+        throw;
+    }
+    (void)!::write(goWrite.get(), "g", 1);
+    goWrite.reset();
+    std::string message = readFd(errRead.get());
+    int status = reap();
+    if (!message.empty()) throw Error(message);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("a helper process in the user namespace failed");
+}
+
+} // namespace grocker::sandbox

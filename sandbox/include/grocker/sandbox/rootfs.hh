@@ -1,0 +1,39 @@
+#pragma once
+// Root filesystems for the sandbox: each layer of an image unpacked once into the store
+// (<store>/layers/<diff_id hex>, keyed by diff_id, whiteouts kept in overlay form, read-only
+// and shared by every step that uses it), a run folder per step, and its upper dir turned
+// into a layer.
+
+#include <filesystem>
+#include <vector>
+
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/sandbox/id-map.hh"
+
+namespace grocker::sandbox {
+
+// The lower dirs of `image`, top layer first, unpacking the layers not yet in the store.
+std::vector<std::filesystem::path> prepareLowerDirs(oci::Store& store, const oci::Image& image, const IdMap& map);
+
+// A fresh run folder in the store, removed (inside the user namespace when rootless, as its
+// files belong to subordinate ids) when this object dies.
+class RunDir {
+public:
+    RunDir(oci::Store& store, const IdMap& map);
+    ~RunDir();
+    RunDir(const RunDir&) = delete;
+    RunDir& operator=(const RunDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+    const IdMap& map_;
+};
+
+// Writes the changes in runDir/upper as a layer, owners in the container's view.
+oci::LayerResult commitUpper(oci::Store& store, const std::filesystem::path& runDir, const IdMap& map,
+    oci::LayerOptions options);
+
+} // namespace grocker::sandbox

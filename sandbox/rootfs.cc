@@ -1,0 +1,95 @@
+#include "grocker/sandbox/rootfs.hh"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/oci/layer-unpacker.hh"
+
+namespace grocker::sandbox {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+
+namespace {
+
+void removeTree(const fs::path& p)
+{
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+        if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+    fs::remove_all(p, ec);
+}
+
+} // namespace
+
+std::vector<fs::path> prepareLowerDirs(Store& store, const Image& image, const IdMap& map)
+{
+    auto layersDir = store.root() / "layers";
+    fs::create_directories(layersDir);
+    std::vector<fs::path> lowers;
+    auto diffIds = image.config.diffIds();
+    for (size_t i = 0; i < image.manifest.layers.size(); i++) {
+        auto& blob = image.manifest.layers[i];
+        auto dir = layersDir / diffIds[i].hex();
+        if (!fs::exists(dir)) {
+            // Unpacked beside and renamed: a killed unpack leaves no half layer under its name.
+            auto tmp = store.tmpDir() / tempName();
+            auto blobPath = store.blobPath(blob.digest);
+            try {
+                runInUserNamespace(map, [&] {
+                    fs::create_directory(tmp);
+                    UnpackOptions o;
+                    o.overlayWhiteouts = true;
+                    o.preserveOwnership = true;
+                    unpackLayer(blobPath, tmp, o, blob.digest);
+                    if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+                        throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
+                });
+            } catch (Error& e) {
+                runInUserNamespace(map, [&] { removeTree(tmp); });
+                e.addContext(concat("while unpacking layer ", blob.digest.str(), " for the sandbox"));
+                throw;
+            }
+            if (fs::exists(tmp)) runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
+        }
+        lowers.push_back(dir);
+    }
+    std::reverse(lowers.begin(), lowers.end());
+    if (lowers.empty()) {
+        // overlay needs a lower dir: scratch gets an empty one.
+        auto empty = layersDir / "empty";
+        fs::create_directories(empty);
+        lowers.push_back(empty);
+    }
+    return lowers;
+}
+
+RunDir::RunDir(Store& store, const IdMap& map) : map_(map)
+{
+    fs::create_directories(store.root() / "run");
+    path_ = makeTempDir(store.root() / "run", "step-");
+    ::chmod(path_.c_str(), 0755);
+}
+
+RunDir::~RunDir()
+{
+    try {
+        runInUserNamespace(map_, [&] { removeTree(path_); });
+    } catch (...) {
+        // Leftovers are found by the next store clean-up; never throw from a destructor.
+    }
+}
+
+LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, LayerOptions options)
+{
+    options.overlayUpper = true;
+    // The upper dir holds host ids (the caller and its subordinate range when rootless): the
+    // layer records what the container saw.
+    options.owner = [&map](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(map.uidInside(u), map.gidInside(g)); };
+    return writeLayer(store, runDir / "upper", "/", options);
+}
+
+} // namespace grocker::sandbox

@@ -1,0 +1,504 @@
+#include "grocker/sandbox/sandbox.hh"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sstream>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+
+namespace grocker::sandbox {
+
+namespace fs = std::filesystem;
+
+Volume Volume::parse(const std::string& text)
+{
+    Volume v;
+    std::string rest = text;
+    if (rest.ends_with(":ro")) {
+        v.readOnly = true;
+        rest.resize(rest.size() - 3);
+    } else if (rest.ends_with(":rw")) {
+        rest.resize(rest.size() - 3);
+    }
+    auto colon = rest.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
+        throw UsageError("--volume '", text, "' must be HOST:CONTAINER[:ro]");
+    v.host = rest.substr(0, colon);
+    v.container = rest.substr(colon + 1);
+    if (v.container[0] != '/') throw UsageError("--volume '", text, "': the container path must be absolute");
+    if (!fs::exists(v.host)) throw UsageError("--volume '", text, "': '", v.host.string(), "' does not exist");
+    v.host = fs::canonical(v.host);
+    return v;
+}
+
+void checkUserNamespaces()
+{
+    std::ifstream max("/proc/sys/user/max_user_namespaces");
+    long n = -1;
+    if (max >> n && n == 0)
+        throw Error("user namespaces are disabled: /proc/sys/user/max_user_namespaces is 0; "
+                    "set it to 15000 or more (sysctl user.max_user_namespaces=15000)");
+    std::ifstream clone("/proc/sys/kernel/unprivileged_userns_clone");
+    if (::geteuid() != 0 && clone >> n && n == 0)
+        throw Error("unprivileged user namespaces are disabled: /proc/sys/kernel/unprivileged_userns_clone "
+                    "is 0; set it to 1 or run as root");
+}
+
+namespace {
+
+// What the child needs, shared through the clone() stack frame (the memory is copied).
+struct Child {
+    const SandboxSpec* spec;
+    int goFd;  // read: the parent wrote the id maps
+    int errFd; // write: one error message, then exit
+    std::string step;
+};
+
+[[noreturn]] void childFail(Child& c, const std::string& message)
+{
+    std::string text = c.step.empty() ? message : "while " + c.step + ": " + message;
+    (void)!::write(c.errFd, text.data(), text.size());
+    ::_exit(127);
+}
+
+// Hints for what the kernel says, as bubblewrap gives.
+std::string mountHint(int err, const std::string& what)
+{
+    if (err == EPERM && what == "overlay")
+        return " (this kernel does not allow overlay mounts in a user namespace: Linux 5.11 or newer is needed)";
+    if (err == ENOSPC) return " (too many mounts: check /proc/sys/fs/mount-max)";
+    return "";
+}
+
+void doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
+    const std::string& data = {})
+{
+    if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) < 0) {
+        int err = errno;
+        throw SysError(err, concat("unable to mount ", type ? type : source.c_str(), " on '", target, "'",
+                                mountHint(err, type ? type : "")));
+    }
+}
+
+long openat2(int dirfd, const char* path, struct open_how* how)
+{
+    return ::syscall(SYS_openat2, dirfd, path, how, sizeof *how);
+}
+
+// Makes sure `path` exists in the root (as a folder or an empty file), without ever leaving
+// it, and returns whether it had to be made.
+bool ensureMountPoint(int rootFd, const std::string& path, bool dir)
+{
+    std::string rel = path.substr(path.find_first_not_of('/'));
+    struct open_how how = {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    long fd = openat2(rootFd, rel.c_str(), &how);
+    if (fd >= 0) {
+        ::close(int(fd));
+        return false;
+    }
+    // Make the parents, one at a time, each resolved in the root.
+    std::string prefix;
+    std::istringstream parts(rel);
+    std::string part;
+    std::vector<std::string> comps;
+    while (std::getline(parts, part, '/'))
+        if (!part.empty()) comps.push_back(part);
+    for (size_t i = 0; i < comps.size(); i++) {
+        struct open_how h = {};
+        h.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        h.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        long parent = prefix.empty() ? ::fcntl(rootFd, F_DUPFD_CLOEXEC, 0) : openat2(rootFd, prefix.c_str(), &h);
+        if (parent < 0) throw SysError("unable to open '/", prefix, "' in the sandbox root");
+        AutoCloseFD p{static_cast<int>(parent)};
+        bool last = i + 1 == comps.size();
+        if (last && !dir) {
+            int f = ::openat(p.get(), comps[i].c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (f < 0 && errno != EEXIST) throw SysError("unable to create mount point '", path, "'");
+            if (f >= 0) ::close(f);
+        } else if (::mkdirat(p.get(), comps[i].c_str(), 0755) < 0 && errno != EEXIST) {
+            throw SysError("unable to create mount point '", path, "'");
+        }
+        prefix += (prefix.empty() ? "" : "/") + comps[i];
+    }
+    return true;
+}
+
+void bringUpLoopback()
+{
+    AutoCloseFD s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) throw SysError("unable to make a socket to set up the loopback interface");
+    struct ifreq ifr = {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0) throw SysError("unable to read the flags of 'lo'");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) throw SysError("unable to bring up 'lo'");
+}
+
+// Remount read-only keeping the flags the kernel locked (nosuid, nodev, ...) in a user namespace.
+void remountReadOnly(const std::string& target)
+{
+    struct statvfs st;
+    if (::statvfs(target.c_str(), &st) < 0) throw SysError("unable to stat '", target, "'");
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+    if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    if (::mount("none", target.c_str(), nullptr, flags, nullptr) < 0) throw SysError("unable to make '", target, "' read-only");
+}
+
+struct UserIds {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+};
+
+// Looks NAME or UID[:GID] up in the sandbox's /etc/passwd and /etc/group.
+UserIds resolveUser(const std::string& user)
+{
+    UserIds ids;
+    if (user.empty()) return ids;
+    std::string name = user, group;
+    if (auto c = user.find(':'); c != std::string::npos) {
+        name = user.substr(0, c);
+        group = user.substr(c + 1);
+    }
+    auto numeric = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+    bool found = false;
+    std::ifstream passwd("/etc/passwd");
+    std::string line;
+    while (std::getline(passwd, line)) {
+        std::vector<std::string> f;
+        std::istringstream s(line);
+        std::string x;
+        while (std::getline(s, x, ':')) f.push_back(x);
+        if (f.size() < 4) continue;
+        if (f[0] == name || (numeric(name) && f[2] == name)) {
+            ids.uid = uid_t(std::stoul(f[2]));
+            ids.gid = gid_t(std::stoul(f[3]));
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        if (!numeric(name)) throw Error("user '", name, "' is not in the image's /etc/passwd");
+        ids.uid = uid_t(std::stoul(name));
+        ids.gid = ids.uid;
+    }
+    if (!group.empty()) {
+        if (numeric(group))
+            ids.gid = gid_t(std::stoul(group));
+        else {
+            std::ifstream groups("/etc/group");
+            bool g = false;
+            while (std::getline(groups, line)) {
+                auto c1 = line.find(':');
+                if (line.substr(0, c1) != group) continue;
+                auto c2 = line.find(':', c1 + 1), c3 = line.find(':', c2 + 1);
+                ids.gid = gid_t(std::stoul(line.substr(c2 + 1, c3 - c2 - 1)));
+                g = true;
+            }
+            if (!g) throw Error("group '", group, "' is not in the image's /etc/group");
+        }
+    }
+    ids.groups = {ids.gid};
+    return ids;
+}
+
+// The capabilities a package install needs inside its own namespace: Docker's default set.
+void limitCapabilities()
+{
+    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+        CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_MKNOD};
+    for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+        bool kept = false;
+        for (int k : keep) kept |= k == cap;
+        if (!kept && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            throw SysError("unable to drop capability ", cap);
+    }
+}
+
+volatile pid_t forwardTo = 0;
+
+void forwardSignal(int sig)
+{
+    if (forwardTo > 0) ::kill(forwardTo, sig);
+}
+
+int statusCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+[[noreturn]] void execCommand(Child& c)
+{
+    auto& s = *c.spec;
+    try {
+        c.step = "switching to user '" + (s.user.empty() ? std::string("root") : s.user) + "'";
+        auto ids = resolveUser(s.user);
+        c.step = "entering the working directory '" + s.workdir + "'";
+        if (::chdir(s.workdir.c_str()) < 0) {
+            // As Docker: a missing working directory is made.
+            std::error_code ec;
+            fs::create_directories(s.workdir, ec);
+            if (::chdir(s.workdir.c_str()) < 0) throw SysError("unable to enter '", s.workdir, "'");
+        }
+        c.step = "dropping privileges";
+        limitCapabilities();
+        if (::setgroups(ids.groups.size(), ids.groups.data()) < 0 && errno != EPERM)
+            throw SysError("unable to set the supplementary groups");
+        if (::setresgid(ids.gid, ids.gid, ids.gid) < 0) throw SysError("unable to switch to gid ", ids.gid);
+        if (::setresuid(ids.uid, ids.uid, ids.uid) < 0) throw SysError("unable to switch to uid ", ids.uid);
+        // Nothing run from here can gain privileges: setuid binaries and file capabilities are inert.
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw SysError("unable to set no_new_privs");
+        c.step = "starting '" + s.argv[0] + "'";
+        std::vector<char*> argv, envp;
+        for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+        envp.push_back(nullptr);
+        // execvpe looks in the PATH of this process: make it the command's.
+        std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (auto& e : s.env)
+            if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+        ::setenv("PATH", path.c_str(), 1);
+        ::execvpe(argv[0], argv.data(), envp.data());
+        int err = errno;
+        throw SysError(err, concat("unable to run '", s.argv[0], "'", err == ENOENT ? " (not found in the image)" : ""));
+    } catch (std::exception& e) {
+        childFail(c, e.what());
+    }
+}
+
+void setupRoot(Child& c)
+{
+    auto& s = *c.spec;
+    auto merged = (s.runDir / "merged").string();
+    c.step = "making the mounts private";
+    doMount("none", "/", nullptr, MS_REC | MS_PRIVATE);
+
+    c.step = "mounting the root filesystem (overlay)";
+    if (s.lowerDirs.empty()) throw Error("no lower dir");
+    std::string lowers;
+    for (auto& l : s.lowerDirs) lowers += (lowers.empty() ? "" : ":") + l.string();
+    // userxattr: in a user namespace overlay keeps its whiteout and opaque marks in user.*.
+    doMount("overlay", merged, "overlay", 0,
+        "lowerdir=" + lowers + ",upperdir=" + (s.runDir / "upper").string() + ",workdir=" + (s.runDir / "work").string() +
+            ",userxattr");
+
+    AutoCloseFD root(::open(merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw SysError("unable to open '", merged, "'");
+    std::ofstream created(s.runDir / "mount-points");
+    auto point = [&](const std::string& path, bool dir) {
+        if (ensureMountPoint(root.get(), path, dir)) created << path << "\n";
+        // Resolved in the root: a symlink in the image cannot send a mount outside it.
+        struct open_how how = {};
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        std::string rel = path.substr(1);
+        long fd = openat2(root.get(), rel.c_str(), &how);
+        if (fd < 0) throw SysError("unable to open mount point '", path, "'");
+        return AutoCloseFD(int(fd));
+    };
+    auto viaFd = [](const AutoCloseFD& fd) { return concat("/proc/self/fd/", fd.get()); };
+
+    c.step = "mounting /proc";
+    auto proc = point("/proc", true);
+    doMount("proc", viaFd(proc), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+
+    c.step = "making /dev";
+    auto dev = point("/dev", true);
+    doMount("tmpfs", viaFd(dev), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k");
+    auto devPath = merged + "/dev";
+    for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        auto target = devPath + "/" + node;
+        AutoCloseFD f(::open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666));
+        if (!f) throw SysError("unable to create '", target, "'");
+        doMount(std::string("/dev/") + node, target, nullptr, MS_BIND);
+    }
+    ::mkdir((devPath + "/pts").c_str(), 0755);
+    ::mkdir((devPath + "/shm").c_str(), 01777);
+    doMount("devpts", devPath + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+    doMount("tmpfs", devPath + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k");
+    ::symlink("pts/ptmx", (devPath + "/ptmx").c_str());
+    ::symlink("/proc/self/fd", (devPath + "/fd").c_str());
+    ::symlink("/proc/self/fd/0", (devPath + "/stdin").c_str());
+    ::symlink("/proc/self/fd/1", (devPath + "/stdout").c_str());
+    ::symlink("/proc/self/fd/2", (devPath + "/stderr").c_str());
+
+    c.step = "mounting /tmp";
+    auto tmp = point("/tmp", true);
+    doMount("tmpfs", viaFd(tmp), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+
+    if (s.hostNetwork) {
+        for (const char* f : {"/etc/resolv.conf", "/etc/hosts"}) {
+            c.step = concat("mounting ", f);
+            if (!fs::exists(f)) continue;
+            auto target = point(f, false);
+            auto t = viaFd(target);
+            doMount(f, t, nullptr, MS_BIND);
+            remountReadOnly(t);
+        }
+    }
+    for (auto& v : s.volumes) {
+        c.step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'");
+        auto target = point(v.container, fs::is_directory(v.host));
+        auto t = viaFd(target);
+        doMount(v.host.string(), t, nullptr, MS_BIND | MS_REC);
+        if (v.readOnly) remountReadOnly(t);
+    }
+    created.close();
+
+    c.step = "entering the root (pivot_root)";
+    if (::chdir(merged.c_str()) < 0) throw SysError("unable to enter '", merged, "'");
+    // pivot_root(".", "."): the old root ends up on top and is detached, with no folder to make.
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) throw SysError("unable to pivot_root to '", merged, "'");
+    if (::umount2(".", MNT_DETACH) < 0) throw SysError("unable to detach the old root");
+    if (::chdir("/") < 0) throw SysError("unable to enter /");
+
+    c.step = "setting the hostname";
+    if (::sethostname(s.hostname.data(), s.hostname.size()) < 0) throw SysError("unable to set the hostname");
+    if (!s.hostNetwork) {
+        c.step = "bringing up the loopback interface";
+        bringUpLoopback();
+    }
+}
+
+int childMain(void* arg)
+{
+    Child& c = *static_cast<Child*>(arg);
+    try {
+        c.step = "starting the sandbox";
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char go;
+        if (::read(c.goFd, &go, 1) != 1) ::_exit(127); // the parent failed to map ids
+        ::close(c.goFd);
+        if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+        setupRoot(c);
+    } catch (std::exception& e) {
+        childFail(c, e.what());
+    }
+    // PID 1: start the command, pass signals on, reap every orphan, exit with the command's status.
+    pid_t cmd = ::fork();
+    if (cmd < 0) childFail(c, concat("unable to start the command: ", std::strerror(errno)));
+    if (cmd == 0) execCommand(c);
+    ::close(c.errFd);
+    forwardTo = cmd;
+    struct sigaction sa = {};
+    sa.sa_handler = forwardSignal;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &sa, nullptr);
+    for (;;) {
+        int status;
+        pid_t p = ::wait(&status);
+        if (p < 0) {
+            if (errno == EINTR) continue;
+            ::_exit(127);
+        }
+        if (p == cmd) ::_exit(statusCode(status));
+    }
+}
+
+// Mount points made for the sandbox are not the step's changes.
+void removeCreatedMountPoints(const SandboxSpec& spec)
+{
+    std::ifstream in(spec.runDir / "mount-points");
+    std::vector<std::string> paths;
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty()) paths.push_back(line);
+    for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
+        auto p = spec.runDir / "upper" / it->substr(1);
+        struct stat st;
+        if (::lstat(p.c_str(), &st) < 0) continue;
+        if (S_ISDIR(st.st_mode))
+            ::rmdir(p.c_str()); // only if the command left it empty
+        else if (S_ISREG(st.st_mode) && st.st_size == 0)
+            ::unlink(p.c_str());
+    }
+    ::unlink((spec.runDir / "mount-points").c_str());
+}
+
+} // namespace
+
+int runSandbox(const SandboxSpec& spec, const IdMap& map)
+{
+    if (spec.argv.empty()) throw UsageError("no command to run");
+    checkUserNamespaces();
+    for (auto d : {"upper", "work", "merged"}) {
+        std::error_code ec;
+        fs::create_directories(spec.runDir / d, ec);
+        if (ec) throw Error("unable to create '", (spec.runDir / d).string(), "': ", ec.message());
+    }
+    int go[2], err[2];
+    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
+    AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
+
+    Child c{&spec, goRead.get(), errWrite.get(), {}};
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    if (!spec.hostNetwork) flags |= CLONE_NEWNET;
+    constexpr size_t stackSize = 1 << 20;
+    std::vector<char> stack(stackSize);
+    pid_t pid = ::clone(childMain, stack.data() + stackSize, flags, &c);
+    if (pid < 0) {
+        int e = errno;
+        throw SysError(e, concat("unable to start the sandbox (clone)",
+                              e == ENOSPC ? ": the user namespace limit is reached (/proc/sys/user/max_user_namespaces)"
+                              : e == EPERM ? ": user namespaces are not allowed for this user"
+                                           : ""));
+    }
+    goRead.reset();
+    errWrite.reset();
+    auto reap = [&] {
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return status;
+    };
+    try {
+        map.apply(pid);
+    } catch (Error& e) {
+        ::kill(pid, SIGKILL);
+        reap();
+        e.addContext("while mapping user ids of the sandbox");
+        throw;
+    }
+    // Signals to grocker go to the sandbox's PID 1, which passes them on.
+    forwardTo = pid;
+    struct sigaction sa = {}, oldInt, oldTerm;
+    sa.sa_handler = forwardSignal;
+    ::sigaction(SIGINT, &sa, &oldInt);
+    ::sigaction(SIGTERM, &sa, &oldTerm);
+    (void)!::write(goWrite.get(), "g", 1);
+    goWrite.reset();
+    std::string message;
+    try {
+        message = readFd(errRead.get());
+    } catch (...) {
+    }
+    int status = reap();
+    forwardTo = 0;
+    ::sigaction(SIGINT, &oldInt, nullptr);
+    ::sigaction(SIGTERM, &oldTerm, nullptr);
+    removeCreatedMountPoints(spec);
+    if (!message.empty()) throw Error("sandbox: ", message);
+    return statusCode(status);
+}
+
+} // namespace grocker::sandbox
