@@ -1,5 +1,7 @@
 #include "grocker/sandbox/rootfs.hh"
 
+#include <fcntl.h>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,10 +88,29 @@ RunDir::~RunDir()
 LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, LayerOptions options)
 {
     options.overlayUpper = true;
-    // The upper dir holds host ids (the caller and its subordinate range when rootless): the
-    // layer records what the container saw.
-    options.owner = [&map](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(map.uidInside(u), map.gidInside(g)); };
-    return writeLayer(store, runDir / "upper", "/", options);
+    // Read from inside the user namespace: there the upper dir shows the container's owners,
+    // and folders a step made private to another user (apt's partial/) can still be read.
+    options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
+    AutoCloseFD readEnd(fds[0]), writeEnd(fds[1]);
+    runInUserNamespace(map, [&] {
+        auto r = writeLayer(store, runDir / "upper", "/", options);
+        auto text = concat(r.descriptor.mediaType, "\n", r.descriptor.digest.str(), "\n", r.descriptor.size, "\n",
+            r.diffId.str(), "\n", r.entries, "\n");
+        writeFull(writeEnd.get(), text, "the result pipe");
+    });
+    writeEnd.reset();
+    std::istringstream in(readFd(readEnd.get()));
+    std::string mediaType, digest, size, diffId, entries;
+    if (!std::getline(in, mediaType) || !std::getline(in, digest) || !std::getline(in, size) ||
+        !std::getline(in, diffId) || !std::getline(in, entries))
+        throw Error("the layer writer in the user namespace returned no result");
+    LayerResult r;
+    r.descriptor = Descriptor{mediaType, Digest::parse(digest), std::stoll(size)};
+    r.diffId = Digest::parse(diffId);
+    r.entries = std::stoull(entries);
+    return r;
 }
 
 } // namespace grocker::sandbox

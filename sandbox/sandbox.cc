@@ -353,17 +353,17 @@ void setupRoot(Child& c)
             c.step = concat("mounting ", f);
             if (!fs::exists(f)) continue;
             auto target = point(f, false);
-            auto t = viaFd(target);
-            doMount(f, t, nullptr, MS_BIND);
-            remountReadOnly(t);
+            doMount(f, viaFd(target), nullptr, MS_BIND);
+            // Opened again: the first fd still names what is under the new mount.
+            remountReadOnly(viaFd(point(f, false)));
         }
     }
     for (auto& v : s.volumes) {
         c.step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'");
-        auto target = point(v.container, fs::is_directory(v.host));
-        auto t = viaFd(target);
-        doMount(v.host.string(), t, nullptr, MS_BIND | MS_REC);
-        if (v.readOnly) remountReadOnly(t);
+        bool dir = fs::is_directory(v.host);
+        auto target = point(v.container, dir);
+        doMount(v.host.string(), viaFd(target), nullptr, MS_BIND | MS_REC);
+        if (v.readOnly) remountReadOnly(viaFd(point(v.container, dir)));
     }
     created.close();
 

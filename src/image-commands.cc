@@ -37,6 +37,7 @@ struct AppendOptions {
     std::vector<std::string> entrypoint, cmd, env, labels;
     std::optional<std::string> workdir, user;
     std::string compression = "gzip";
+    bool keepOwners = false;
 };
 
 int runAppend(const GlobalOptions& g, const AppendOptions& o)
@@ -49,6 +50,7 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     LayerOptions lo;
     lo.compress.compression = parseCompression(o.compression);
     lo.sourceDateEpoch = sourceDateEpochFromEnv();
+    if (o.keepOwners) lo.owner = [](uid_t uid, gid_t gid) { return std::pair<uint64_t, uint64_t>(uid, gid); };
     // Check every --dir before any work.
     std::vector<std::pair<fs::path, std::string>> dirs;
     for (auto& d : o.dirs) {
@@ -183,6 +185,8 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     append->add_option("--workdir", ao.workdir, "Working directory");
     append->add_option("--user", ao.user, "User to run as");
     append->add_option("--compression", ao.compression, "gzip (default) or zstd");
+    append->add_flag("--keep-owners", ao.keepOwners,
+        "Record the files' owners as they are (a root filesystem made as root); default: all root");
     runners.emplace_back(append, [&global] { return runAppend(global, ao); });
 
     static std::string copySrc, copyDest;

@@ -1,11 +1,10 @@
 #include "grocker/oci/digest.hh"
 
-#include <gtest/gtest.h>
-
-#include <string>
-
 #include "grocker/oci/error.hh"
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
+#include <string>
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -68,46 +67,56 @@ TEST(Digest, RejectsUppercaseHex)
     std::string upper = "sha256:" + std::string(64, 'A');
     EXPECT_FALSE(Digest::valid(upper));
     EXPECT_EQ(parseError(upper),
-        "malformed digest '" + upper + "': expected 64 lowercase hex digits after 'sha256:'");
+              "malformed digest '" + upper + "': expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Digest, RejectsShortAndLongHex)
 {
-    EXPECT_EQ(parseError("sha256:abc"), "malformed digest 'sha256:abc': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(parseError("sha256:abc"),
+              "malformed digest 'sha256:abc': expected 64 lowercase hex digits after 'sha256:'");
     std::string longer = "sha256:" + abcHex + "0";
-    EXPECT_EQ(parseError(longer), "malformed digest '" + longer + "': expected 64 lowercase hex digits after 'sha256:'");
-    EXPECT_EQ(parseError("sha256:"), "malformed digest 'sha256:': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(parseError(longer), "malformed digest '" + longer +
+                                      "': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(parseError("sha256:"),
+              "malformed digest 'sha256:': expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Digest, RejectsNonHex)
 {
     std::string g = "sha256:" + std::string(63, 'a') + "g";
-    EXPECT_EQ(parseError(g), "malformed digest '" + g + "': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(parseError(g),
+              "malformed digest '" + g + "': expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Digest, RejectsUnknownAlgorithm)
 {
     EXPECT_EQ(parseError("md5:d41d8cd98f00b204e9800998ecf8427e"),
-        "malformed digest 'md5:d41d8cd98f00b204e9800998ecf8427e': unsupported algorithm 'md5' (sha256 and sha512 are)");
+              "malformed digest 'md5:d41d8cd98f00b204e9800998ecf8427e': unsupported algorithm "
+              "'md5' (sha256 and sha512 are)");
     EXPECT_EQ(parseError("SHA256:" + abcHex),
-        "malformed digest 'SHA256:" + abcHex + "': unsupported algorithm 'SHA256' (sha256 and sha512 are)");
-    EXPECT_EQ(parseError(":" + abcHex), "malformed digest ':" + abcHex + "': unsupported algorithm '' (sha256 and sha512 are)");
+              "malformed digest 'SHA256:" + abcHex +
+                  "': unsupported algorithm 'SHA256' (sha256 and sha512 are)");
+    EXPECT_EQ(parseError(":" + abcHex), "malformed digest ':" + abcHex +
+                                            "': unsupported algorithm '' (sha256 and sha512 are)");
 }
 
 TEST(Digest, Sha512NeedsItsOwnLength)
 {
     // A sha256-sized hex string is not a sha512 digest, and the reverse.
     EXPECT_EQ(parseError("sha512:" + abcHex),
-        "malformed digest 'sha512:" + abcHex + "': expected 128 lowercase hex digits after 'sha512:'");
+              "malformed digest 'sha512:" + abcHex +
+                  "': expected 128 lowercase hex digits after 'sha512:'");
     std::string hex128(128, 'b');
     EXPECT_EQ(parseError("sha256:" + hex128),
-        "malformed digest 'sha256:" + hex128 + "': expected 64 lowercase hex digits after 'sha256:'");
+              "malformed digest 'sha256:" + hex128 +
+                  "': expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Digest, RejectsMissingColon)
 {
     EXPECT_EQ(parseError(""), "malformed digest '': expected 'sha256:' followed by 64 hex digits");
-    EXPECT_EQ(parseError(abcHex), "malformed digest '" + abcHex + "': expected 'sha256:' followed by 64 hex digits");
+    EXPECT_EQ(parseError(abcHex),
+              "malformed digest '" + abcHex + "': expected 'sha256:' followed by 64 hex digits");
     EXPECT_FALSE(Digest::valid(""));
 }
 
@@ -115,7 +124,8 @@ TEST(Digest, LongInputIsCutInTheMessage)
 {
     std::string junk = "sha256:" + std::string(1000, 'z');
     auto msg = parseError(junk);
-    EXPECT_EQ(msg, "malformed digest '" + junk.substr(0, 200) + "': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(msg, "malformed digest '" + junk.substr(0, 200) +
+                       "': expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Digest, ParseThrowsError)
@@ -129,13 +139,14 @@ TEST(Sha256, KnownVectors)
     EXPECT_EQ(sha256("abc").str(), "sha256:" + abcHex);
     // FIPS 180-2's two-block vector.
     EXPECT_EQ(sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").hex(),
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 TEST(Sha256, StreamingEqualsOneShot)
 {
     std::string data;
-    for (int i = 0; i < 100000; i++) data += char('a' + (i * 7919) % 26);
+    for (int i = 0; i < 100000; i++)
+        data += char('a' + (i * 7919) % 26);
     auto whole = sha256(data);
     const size_t chunks[] = {1, 3, 63, 64, 65, 4096, 99999};
     for (size_t chunk : chunks) {

@@ -1,15 +1,14 @@
 #include "grocker/oci/image.hh"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <cstdlib>
-#include <string>
-#include <sys/utsname.h>
-
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
 #include "helpers.hh"
+
+#include <cstdlib>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <string>
+#include <sys/utsname.h>
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -30,10 +29,11 @@ json descriptorJson(std::string_view mediaType, const std::string& hex, int64_t 
 
 json manifestJson()
 {
-    return {{"schemaVersion", 2}, {"mediaType", media::ociManifest},
-        {"config", descriptorJson(media::ociConfig, hexA, 100)},
-        {"layers", json::array({descriptorJson(media::ociLayerGzip, hexB, 200),
-                       descriptorJson(media::ociLayerGzip, hexC, 300)})}};
+    return {{"schemaVersion", 2},
+            {"mediaType", media::ociManifest},
+            {"config", descriptorJson(media::ociConfig, hexA, 100)},
+            {"layers", json::array({descriptorJson(media::ociLayerGzip, hexB, 200),
+                                    descriptorJson(media::ociLayerGzip, hexC, 300)})}};
 }
 
 json indexJson()
@@ -45,9 +45,11 @@ json indexJson()
 
 json configJson()
 {
-    return {{"architecture", "amd64"}, {"os", "linux"},
-        {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({"sha256:" + hexB})}}},
-        {"config", {{"Env", json::array({"PATH=/usr/bin"})}}}, {"history", json::array()}};
+    return {{"architecture", "amd64"},
+            {"os", "linux"},
+            {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({"sha256:" + hexB})}}},
+            {"config", {{"Env", json::array({"PATH=/usr/bin"})}}},
+            {"history", json::array()}};
 }
 
 template <typename F> std::string errorOf(F&& f)
@@ -95,9 +97,10 @@ void checkGolden(const std::string& name, const std::string& actual)
     } catch (Error& e) {
         FAIL() << e.message() << " (run with GROCKER_REGENERATE_GOLDEN=1 to create it)";
     }
-    EXPECT_EQ(actual, expected) << "the serialisation changed; if on purpose, run with GROCKER_REGENERATE_GOLDEN=1 "
-                                   "and commit "
-                                << path;
+    EXPECT_EQ(actual, expected)
+        << "the serialisation changed; if on purpose, run with GROCKER_REGENERATE_GOLDEN=1 "
+           "and commit "
+        << path;
 }
 
 } // namespace
@@ -155,18 +158,22 @@ TEST(ParseManifest, MissingMediaTypeTakesTheExpectedOne)
 TEST(ParseManifest, MediaTypeDisagreesWithReferrer)
 {
     EXPECT_EQ(manifestError(manifestJson(), media::dockerManifest),
-        "manifest m says its mediaType is 'application/vnd.oci.image.manifest.v1+json' but it was referred to as "
-        "'application/vnd.docker.distribution.manifest.v2+json'");
+              "manifest m says its mediaType is 'application/vnd.oci.image.manifest.v1+json' but "
+              "it was referred to as "
+              "'application/vnd.docker.distribution.manifest.v2+json'");
 }
 
 TEST(ParseManifest, IndexIsNotAManifest)
 {
     EXPECT_EQ(manifestError(indexJson()),
-        "manifest m is an index ('application/vnd.oci.image.index.v1+json'), not an image manifest");
+              "manifest m is an index ('application/vnd.oci.image.index.v1+json'), not an image "
+              "manifest");
     // Without a mediaType, the shape tells.
     auto j = indexJson();
     j.erase("mediaType");
-    EXPECT_EQ(manifestError(j), "manifest m is an index ('application/vnd.oci.image.index.v1+json'), not an image manifest");
+    EXPECT_EQ(manifestError(j),
+              "manifest m is an index ('application/vnd.oci.image.index.v1+json'), not an image "
+              "manifest");
 }
 
 TEST(ParseManifest, ManifestTypeWithIndexShape)
@@ -174,7 +181,8 @@ TEST(ParseManifest, ManifestTypeWithIndexShape)
     auto j = manifestJson();
     j["manifests"] = json::array();
     EXPECT_EQ(manifestError(j),
-        "manifest m says it is 'application/vnd.oci.image.manifest.v1+json' but has 'manifests' like an index");
+              "manifest m says it is 'application/vnd.oci.image.manifest.v1+json' but has "
+              "'manifests' like an index");
 }
 
 TEST(ParseManifest, UnsupportedMediaType)
@@ -188,12 +196,12 @@ TEST(ParseManifest, MalformedLayerDigestNamesTheLayer)
 {
     auto j = manifestJson();
     j["layers"][1]["digest"] = "sha256:xyz";
-    EXPECT_EQ(manifestError(j),
-        "manifest m layer 1: malformed digest 'sha256:xyz': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(manifestError(j), "manifest m layer 1: malformed digest 'sha256:xyz': expected 64 "
+                                "lowercase hex digits after 'sha256:'");
     j = manifestJson();
     j["config"]["digest"] = "md5:00";
-    EXPECT_EQ(manifestError(j),
-        "manifest m config: malformed digest 'md5:00': unsupported algorithm 'md5' (sha256 and sha512 are)");
+    EXPECT_EQ(manifestError(j), "manifest m config: malformed digest 'md5:00': unsupported "
+                                "algorithm 'md5' (sha256 and sha512 are)");
 }
 
 TEST(ParseManifest, NegativeSize)
@@ -207,7 +215,8 @@ TEST(ParseManifest, SizeOfWrongType)
 {
     auto j = manifestJson();
     j["layers"][0]["size"] = "200";
-    EXPECT_EQ(manifestError(j), "manifest m layer 0: size must be a non-negative integer, not \"200\"");
+    EXPECT_EQ(manifestError(j),
+              "manifest m layer 0: size must be a non-negative integer, not \"200\"");
     j["layers"][0]["size"] = 1.5;
     EXPECT_EQ(manifestError(j), "manifest m layer 0: size must be a non-negative integer, not 1.5");
     j["layers"][0].erase("size");
@@ -218,7 +227,8 @@ TEST(ParseManifest, WrongTypes)
 {
     auto j = manifestJson();
     j["config"]["mediaType"] = 3;
-    EXPECT_EQ(manifestError(j), "manifest m config: field 'mediaType' must be a string, not number");
+    EXPECT_EQ(manifestError(j),
+              "manifest m config: field 'mediaType' must be a string, not number");
 
     j = manifestJson();
     j["layers"] = json::object();
@@ -255,10 +265,14 @@ TEST(ParseManifest, WrongTypes)
 
 TEST(ParseManifest, NotJson)
 {
-    EXPECT_THAT(errorOf([] { parseManifest("{not json", "manifest m"); }), StartsWith("manifest m is not valid JSON: "));
-    EXPECT_THAT(errorOf([] { parseManifest("", "manifest m"); }), StartsWith("manifest m is not valid JSON: "));
-    EXPECT_EQ(errorOf([] { parseManifest("[1,2]", "manifest m"); }), "manifest m must be a JSON object, not array");
-    EXPECT_EQ(errorOf([] { parseManifest("\"s\"", "manifest m"); }), "manifest m must be a JSON object, not string");
+    EXPECT_THAT(errorOf([] { parseManifest("{not json", "manifest m"); }),
+                StartsWith("manifest m is not valid JSON: "));
+    EXPECT_THAT(errorOf([] { parseManifest("", "manifest m"); }),
+                StartsWith("manifest m is not valid JSON: "));
+    EXPECT_EQ(errorOf([] { parseManifest("[1,2]", "manifest m"); }),
+              "manifest m must be a JSON object, not array");
+    EXPECT_EQ(errorOf([] { parseManifest("\"s\"", "manifest m"); }),
+              "manifest m must be a JSON object, not string");
 }
 
 TEST(ParseManifest, SchemaVersion)
@@ -303,10 +317,12 @@ TEST(ParseIndex, Valid)
 TEST(ParseIndex, ManifestIsNotAnIndex)
 {
     EXPECT_EQ(indexError(manifestJson()),
-        "index i is an image manifest ('application/vnd.oci.image.manifest.v1+json'), not an index");
+              "index i is an image manifest ('application/vnd.oci.image.manifest.v1+json'), not an "
+              "index");
     auto j = manifestJson();
     j.erase("mediaType");
-    EXPECT_EQ(indexError(j), "index i is an image manifest ('application/vnd.oci.image.manifest.v1+json'), not an index");
+    EXPECT_EQ(indexError(j), "index i is an image manifest "
+                             "('application/vnd.oci.image.manifest.v1+json'), not an index");
 }
 
 TEST(ParseIndex, IndexWithLayers)
@@ -319,16 +335,17 @@ TEST(ParseIndex, IndexWithLayers)
 TEST(ParseIndex, MediaTypeDisagreesWithReferrer)
 {
     EXPECT_EQ(indexError(indexJson(), media::dockerManifestList),
-        "index i says its mediaType is 'application/vnd.oci.image.index.v1+json' but it was referred to as "
-        "'application/vnd.docker.distribution.manifest.list.v2+json'");
+              "index i says its mediaType is 'application/vnd.oci.image.index.v1+json' but it was "
+              "referred to as "
+              "'application/vnd.docker.distribution.manifest.list.v2+json'");
 }
 
 TEST(ParseIndex, BadEntries)
 {
     auto j = indexJson();
     j["manifests"][0]["digest"] = "sha256:ABC";
-    EXPECT_EQ(indexError(j),
-        "index i manifest 0: malformed digest 'sha256:ABC': expected 64 lowercase hex digits after 'sha256:'");
+    EXPECT_EQ(indexError(j), "index i manifest 0: malformed digest 'sha256:ABC': expected 64 "
+                             "lowercase hex digits after 'sha256:'");
     j = indexJson();
     j["manifests"][0]["platform"] = "linux/amd64";
     EXPECT_EQ(indexError(j), "index i manifest 0: 'platform' must be an object");
@@ -346,8 +363,11 @@ TEST(ParseIndex, BadEntries)
 TEST(ParseIndex, PlatformFields)
 {
     auto j = indexJson();
-    j["manifests"][0]["platform"] = {{"architecture", "arm"}, {"os", "linux"}, {"variant", "v7"},
-        {"os.version", "10"}, {"os.features", json::array({"f1"})}};
+    j["manifests"][0]["platform"] = {{"architecture", "arm"},
+                                     {"os", "linux"},
+                                     {"variant", "v7"},
+                                     {"os.version", "10"},
+                                     {"os.features", json::array({"f1"})}};
     auto i = parseIndex(j.dump(), "i");
     auto& p = *i.manifests[0].platform;
     EXPECT_EQ(p.variant, "v7");
@@ -369,7 +389,8 @@ TEST(SniffMediaType, FromFieldOrShape)
     EXPECT_EQ(sniffMediaType(j.dump(), "x"), media::ociManifest);
     j["mediaType"] = media::dockerManifestList;
     EXPECT_EQ(sniffMediaType(j.dump(), "x"), media::dockerManifestList);
-    EXPECT_THAT(errorOf([] { sniffMediaType("nope", "blob b"); }), StartsWith("blob b is not valid JSON: "));
+    EXPECT_THAT(errorOf([] { sniffMediaType("nope", "blob b"); }),
+                StartsWith("blob b is not valid JSON: "));
 }
 
 // --- configs --------------------------------------------------------------------------------
@@ -403,9 +424,9 @@ TEST(ParseConfig, Errors)
     EXPECT_EQ(configError(j), "config c: 'rootfs' must be an object");
     j = configJson();
     j["rootfs"]["diff_ids"] = json::array({"sha256:" + hexB, "sha256:nothex"});
-    EXPECT_EQ(configError(j),
-        "config c: rootfs.diff_ids[1]: malformed digest 'sha256:nothex': expected 64 lowercase hex digits after "
-        "'sha256:'");
+    EXPECT_EQ(configError(j), "config c: rootfs.diff_ids[1]: malformed digest 'sha256:nothex': "
+                              "expected 64 lowercase hex digits after "
+                              "'sha256:'");
     j = configJson();
     j["rootfs"]["diff_ids"] = json::array({7});
     EXPECT_EQ(configError(j), "config c: rootfs.diff_ids[0] must be a string");
@@ -418,7 +439,8 @@ TEST(ParseConfig, Errors)
     j = configJson();
     j["history"] = json::object();
     EXPECT_EQ(configError(j), "config c: 'history' must be an array");
-    EXPECT_EQ(errorOf([] { parseConfig("[]", "config c"); }), "config c must be a JSON object, not array");
+    EXPECT_EQ(errorOf([] { parseConfig("[]", "config c"); }),
+              "config c must be a JSON object, not array");
 }
 
 TEST(ImageConfig, Scratch)
@@ -442,22 +464,23 @@ TEST(VerifyBlob, SizeMismatch)
 {
     auto d = descriptorOf("abcd", "x");
     EXPECT_EQ(errorOf([&] { verifyBlob("abc", d, "blob b"); }),
-        "blob b has 3 bytes but its descriptor says 4; the source is corrupt or was changed: fetch it again");
+              "blob b has 3 bytes but its descriptor says 4; the source is corrupt or was changed: "
+              "fetch it again");
 }
 
 TEST(VerifyBlob, DigestMismatch)
 {
     auto d = descriptorOf("abd", "x");
     EXPECT_EQ(errorOf([&] { verifyBlob("abc", d, "blob b"); }),
-        "blob b has digest sha256:" + hexA + " but " + d.digest.str() +
-            " was expected; the source is corrupt or was changed: fetch it again");
+              "blob b has digest sha256:" + hexA + " but " + d.digest.str() +
+                  " was expected; the source is corrupt or was changed: fetch it again");
 }
 
 TEST(VerifyBlob, Sha512IsNotSupported)
 {
     Descriptor d{"x", Digest::parse("sha512:" + std::string(128, 'a')), 3};
     EXPECT_EQ(errorOf([&] { verifyBlob("abc", d, "blob b"); }),
-        "blob b: digest algorithm 'sha512' is not supported (sha256 is)");
+              "blob b: digest algorithm 'sha512' is not supported (sha256 is)");
 }
 
 // --- platforms ------------------------------------------------------------------------------
@@ -498,7 +521,7 @@ TEST(Platform, Matches)
     EXPECT_TRUE(p("arm64", "v8").matches(p("arm64")));
     EXPECT_TRUE(p("arm64").matches(p("arm64", "v8")));
     EXPECT_TRUE(p("aarch64").matches(p("arm64", "v8")));
-    EXPECT_TRUE(p("arm", "v7").matches(p("arm")));   // no variant wanted: any will do
+    EXPECT_TRUE(p("arm", "v7").matches(p("arm"))); // no variant wanted: any will do
     EXPECT_FALSE(p("arm", "v6").matches(p("arm", "v7")));
     EXPECT_FALSE(p("amd64").matches(p("arm64")));
     EXPECT_FALSE(p("amd64", "", "windows").matches(p("amd64")));
@@ -522,7 +545,8 @@ TEST(Platform, Host)
 
 TEST(Canonical, SortedKeysNoSpaces)
 {
-    auto j = json::parse(R"({ "b" : 1, "a" : { "d" : [1, 2, {"z": null, "y": true}], "c" : "x y" } })");
+    auto j =
+        json::parse(R"({ "b" : 1, "a" : { "d" : [1, 2, {"z": null, "y": true}], "c" : "x y" } })");
     EXPECT_EQ(canonical(j), R"({"a":{"c":"x y","d":[1,2,{"y":true,"z":null}]},"b":1})");
 }
 
@@ -540,8 +564,8 @@ TEST(Canonical, ManifestOutput)
     EXPECT_EQ(bytes.find('\n'), std::string::npos);
     EXPECT_THAT(bytes, StartsWith(R"({"config":{"digest":"sha256:)" + hexA + R"(","mediaType":)"));
     // Sorted top-level keys: config < layers < mediaType < schemaVersion.
-    auto c = bytes.find("\"config\""), l = bytes.find("\"layers\""), mt = bytes.rfind("\"mediaType\""),
-         s = bytes.find("\"schemaVersion\"");
+    auto c = bytes.find("\"config\""), l = bytes.find("\"layers\""),
+         mt = bytes.rfind("\"mediaType\""), s = bytes.find("\"schemaVersion\"");
     EXPECT_LT(c, l);
     EXPECT_LT(l, mt);
     EXPECT_LT(mt, s);
@@ -580,7 +604,8 @@ TEST(Serialise, EmptyOptionalFieldsAreLeftOut)
     Descriptor d{std::string(media::ociLayer), Digest::parse("sha256:" + hexA), 5};
     EXPECT_EQ(canonical(toJson(d)), R"({"digest":"sha256:)" + hexA + R"(","mediaType":")" +
                                         std::string(media::ociLayer) + R"(","size":5})");
-    EXPECT_EQ(canonical(toJson(Index{})),
+    EXPECT_EQ(
+        canonical(toJson(Index{})),
         R"({"manifests":[],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2})");
 }
 
@@ -606,15 +631,25 @@ TEST(Golden, Manifest)
 
 TEST(Golden, Config)
 {
-    json j = {{"architecture", "amd64"}, {"os", "linux"}, {"created", rfc3339(0)},
-        {"config",
-            {{"Env", json::array({"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"})},
-                {"Entrypoint", json::array({"/entrypoint"})}, {"Cmd", json::array({"www"})},
-                {"User", "grocker"}, {"WorkingDir", "/app"}, {"ExposedPorts", {{"8080/tcp", json::object()}}},
-                {"Volumes", {{"/config", json::object()}}}, {"Labels", {{"org.example", "x"}}}}},
-        {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({sha256("layer one").str(), sha256("layer two").str()})}}},
-        {"history", json::array({{{"created", rfc3339(0)}, {"created_by", "grocker root"}},
-                        {{"created", rfc3339(0)}, {"created_by", "grocker runner"}, {"comment", "app"}}})}};
+    json j = {{"architecture", "amd64"},
+              {"os", "linux"},
+              {"created", rfc3339(0)},
+              {"config",
+               {{"Env", json::array({"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"})},
+                {"Entrypoint", json::array({"/entrypoint"})},
+                {"Cmd", json::array({"www"})},
+                {"User", "grocker"},
+                {"WorkingDir", "/app"},
+                {"ExposedPorts", {{"8080/tcp", json::object()}}},
+                {"Volumes", {{"/config", json::object()}}},
+                {"Labels", {{"org.example", "x"}}}}},
+              {"rootfs",
+               {{"type", "layers"},
+                {"diff_ids", json::array({sha256("layer one").str(), sha256("layer two").str()})}}},
+              {"history", json::array({{{"created", rfc3339(0)}, {"created_by", "grocker root"}},
+                                       {{"created", rfc3339(0)},
+                                        {"created_by", "grocker runner"},
+                                        {"comment", "app"}}})}};
     auto c = parseConfig(j.dump(4), "config");
     checkGolden("config.golden.json", canonical(c.json));
 }

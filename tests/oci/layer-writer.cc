@@ -1,15 +1,18 @@
 #include "grocker/oci/layer-writer.hh"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "grocker/oci/error.hh"
+#include "grocker/oci/store.hh"
+#include "helpers.hh"
 
 #include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <map>
 #include <string>
 #include <sys/socket.h>
@@ -19,10 +22,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/store.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -37,8 +36,11 @@ namespace fs = std::filesystem;
 namespace {
 
 class StringSink : public Sink {
-public:
-    void write(const void* data, size_t len) override { bytes.append(static_cast<const char*>(data), len); }
+  public:
+    void write(const void* data, size_t len) override
+    {
+        bytes.append(static_cast<const char*>(data), len);
+    }
     std::string bytes;
 };
 
@@ -57,13 +59,20 @@ char typeOf(archive_entry* e)
 {
     if (archive_entry_hardlink(e)) return '1';
     switch (archive_entry_filetype(e)) {
-    case AE_IFREG: return '0';
-    case AE_IFLNK: return '2';
-    case AE_IFCHR: return '3';
-    case AE_IFBLK: return '4';
-    case AE_IFDIR: return '5';
-    case AE_IFIFO: return '6';
-    default: return '?';
+    case AE_IFREG:
+        return '0';
+    case AE_IFLNK:
+        return '2';
+    case AE_IFCHR:
+        return '3';
+    case AE_IFBLK:
+        return '4';
+    case AE_IFDIR:
+        return '5';
+    case AE_IFIFO:
+        return '6';
+    default:
+        return '?';
     }
 }
 
@@ -72,7 +81,8 @@ std::vector<ReadEntry> readArchive(const std::string& bytes)
     std::vector<ReadEntry> out;
     archive* a = archive_read_new();
     archive_read_support_format_tar(a);
-    EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK) << archive_error_string(a);
+    EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK)
+        << archive_error_string(a);
     archive_entry* e;
     int rc;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
@@ -96,7 +106,8 @@ std::vector<ReadEntry> readArchive(const std::string& bytes)
             r.xattrs[name] = std::string(static_cast<const char*>(value), size);
         char buf[65536];
         la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0) r.data.append(buf, size_t(n));
+        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+            r.data.append(buf, size_t(n));
         out.push_back(std::move(r));
     }
     EXPECT_EQ(rc, ARCHIVE_EOF) << archive_error_string(a);
@@ -104,7 +115,8 @@ std::vector<ReadEntry> readArchive(const std::string& bytes)
     return out;
 }
 
-std::vector<ReadEntry> layerEntries(const fs::path& dir, const std::string& target = "/", const LayerOptions& o = {})
+std::vector<ReadEntry> layerEntries(const fs::path& dir, const std::string& target = "/",
+                                    const LayerOptions& o = {})
 {
     StringSink s;
     auto n = writeLayerTar(s, dir, target, o);
@@ -116,7 +128,8 @@ std::vector<ReadEntry> layerEntries(const fs::path& dir, const std::string& targ
 std::vector<std::string> pathsOf(const std::vector<ReadEntry>& entries)
 {
     std::vector<std::string> out;
-    for (auto& e : entries) out.push_back(e.path);
+    for (auto& e : entries)
+        out.push_back(e.path);
     return out;
 }
 
@@ -138,7 +151,8 @@ void setXattr(const fs::path& p, const std::string& name, const std::string& val
 void setTimes(const fs::path& p, int64_t atime, int64_t mtime)
 {
     struct timespec ts[2] = {{time_t(atime), 0}, {time_t(mtime), 0}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << p << ": " << strerror(errno);
+    ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0)
+        << p << ": " << strerror(errno);
 }
 
 void mkdirMode(const fs::path& p, mode_t mode)
@@ -194,7 +208,8 @@ void makeTree(const fs::path& root, int variant)
         [&] { mkdirMode(root / "var" / "empty", 0711); },
     };
     if (variant % 2) std::reverse(steps.begin(), steps.end());
-    for (auto& s : steps) s();
+    for (auto& s : steps)
+        s();
     ::chmod((root / "etc").c_str(), 0755);
     ::chmod((root / "bin").c_str(), 0755);
     ::chmod((root / "data").c_str(), 0750);
@@ -252,7 +267,8 @@ TEST(LayerWriter, MtimesClampedToSourceDateEpoch)
     EXPECT_EQ(find(e, "old").mtime, 500); // older than the epoch: kept
     EXPECT_EQ(find(e, "d/").mtime, 1000);
     // The default epoch is 0: every mtime is 0.
-    for (auto& entry : layerEntries(root)) EXPECT_EQ(entry.mtime, 0) << entry.path;
+    for (auto& entry : layerEntries(root))
+        EXPECT_EQ(entry.mtime, 0) << entry.path;
 }
 
 TEST(LayerWriter, OwnersAreRootByDefault)
@@ -355,13 +371,15 @@ TEST(LayerWriter, XattrsFiltered)
     setXattr(root / "f", "trusted.foo", "bar");
     setXattr(root / "f", "trusted.overlay.opaque", "y"); // not an overlay upper: still dropped
     // File capabilities (VFS_CAP_REVISION_2, cap_net_raw permitted) are kept: ping needs them.
-    const std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+    const std::string cap(
+        "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
     writeTestFile(root / "ping", "elf", 0755);
     setXattr(root / "ping", "security.capability", cap);
     auto e = layerEntries(root);
     ASSERT_EQ(e.size(), 2u);
     EXPECT_EQ(find(e, "f").xattrs, (std::map<std::string, std::string>{{"user.x", "1"}}));
-    EXPECT_EQ(find(e, "ping").xattrs, (std::map<std::string, std::string>{{"security.capability", cap}}));
+    EXPECT_EQ(find(e, "ping").xattrs,
+              (std::map<std::string, std::string>{{"security.capability", cap}}));
 }
 
 TEST(LayerWriter, SpecialFiles)
@@ -436,11 +454,11 @@ TEST(LayerWriter, BadTargets)
     fs::create_directories(tmp / "root");
     StringSink s;
     EXPECT_EQ(errorOf([&] { writeLayerTar(s, tmp / "root", "app", {}); }),
-        "layer target 'app' must be an absolute path in the image, such as /app");
+              "layer target 'app' must be an absolute path in the image, such as /app");
     EXPECT_EQ(errorOf([&] { writeLayerTar(s, tmp / "root", "", {}); }),
-        "layer target '' must be an absolute path in the image, such as /app");
+              "layer target '' must be an absolute path in the image, such as /app");
     EXPECT_EQ(errorOf([&] { writeLayerTar(s, tmp / "root", "/a/../b", {}); }),
-        "layer target '/a/../b' must not contain '..'");
+              "layer target '/a/../b' must not contain '..'");
     EXPECT_THROW(writeLayerTar(s, tmp / "root", "app", {}), UsageError);
 }
 
@@ -449,7 +467,7 @@ TEST(LayerWriter, MissingFolder)
     TempDir tmp;
     StringSink s;
     EXPECT_EQ(errorOf([&] { writeLayerTar(s, tmp / "nope", "/", {}); }),
-        "unable to open folder '" + (tmp / "nope").string() + "': No such file or directory");
+              "unable to open folder '" + (tmp / "nope").string() + "': No such file or directory");
 }
 
 // --- overlay upper dirs -------------------------------------------------------------------
@@ -469,7 +487,8 @@ TEST(LayerWriter, OverlayWhiteouts)
     LayerOptions o;
     o.overlayUpper = true;
     auto e = layerEntries(root, "/", o);
-    EXPECT_THAT(pathsOf(e), ElementsAre("etc/", "etc/.wh.gone", "etc/kept", "realdev", ".wh.tw", ".wh.xw"));
+    EXPECT_THAT(pathsOf(e),
+                ElementsAre("etc/", "etc/.wh.gone", "etc/kept", "realdev", ".wh.tw", ".wh.xw"));
     auto& wh = find(e, "etc/.wh.gone");
     EXPECT_EQ(wh.type, '0');
     EXPECT_EQ(wh.size, 0);
@@ -479,8 +498,8 @@ TEST(LayerWriter, OverlayWhiteouts)
     EXPECT_EQ(find(e, "realdev").type, '3'); // only 0/0 devices are whiteouts
 
     auto p = layerEntries(root, "/app", o);
-    EXPECT_THAT(pathsOf(p), ElementsAre("app/", "app/etc/", "app/etc/.wh.gone", "app/etc/kept", "app/realdev",
-                                "app/.wh.tw", "app/.wh.xw"));
+    EXPECT_THAT(pathsOf(p), ElementsAre("app/", "app/etc/", "app/etc/.wh.gone", "app/etc/kept",
+                                        "app/realdev", "app/.wh.tw", "app/.wh.xw"));
 }
 
 TEST(LayerWriter, OverlayOpaqueDirs)
@@ -498,8 +517,8 @@ TEST(LayerWriter, OverlayOpaqueDirs)
     LayerOptions o;
     o.overlayUpper = true;
     auto e = layerEntries(root, "/", o);
-    EXPECT_THAT(pathsOf(e), ElementsAre("d/", "d/.wh..wh..opq", "d/a", "n/", "n/a", "u/", "u/.wh..wh..opq", "u/a",
-                                "x/", "x/a"));
+    EXPECT_THAT(pathsOf(e), ElementsAre("d/", "d/.wh..wh..opq", "d/a", "n/", "n/a", "u/",
+                                        "u/.wh..wh..opq", "u/a", "x/", "x/a"));
     // The overlay attributes themselves never reach the layer.
     EXPECT_EQ(find(e, "d/").xattrs, (std::map<std::string, std::string>{{"user.keep", "1"}}));
     EXPECT_TRUE(find(e, "u/").xattrs.empty());
@@ -613,8 +632,10 @@ TEST(WriteLayer, Reproducible)
         o1.compress.threads = 1;
         auto o3 = o;
         o3.compress.threads = 3;
-        EXPECT_EQ(writeLayer(s1, tmp / "two", "/", o1).descriptor.digest, a.descriptor.digest) << compressionName(c);
-        EXPECT_EQ(writeLayer(s1, tmp / "two", "/", o3).descriptor.digest, a.descriptor.digest) << compressionName(c);
+        EXPECT_EQ(writeLayer(s1, tmp / "two", "/", o1).descriptor.digest, a.descriptor.digest)
+            << compressionName(c);
+        EXPECT_EQ(writeLayer(s1, tmp / "two", "/", o3).descriptor.digest, a.descriptor.digest)
+            << compressionName(c);
     }
 }
 
@@ -627,8 +648,9 @@ TEST(WriteLayer, ReproducibleTarContent)
     auto o = options(Compression::None);
     auto a = layerEntries(tmp / "one", "/", o), b = layerEntries(tmp / "two", "/", o);
     ASSERT_EQ(pathsOf(a), pathsOf(b));
-    EXPECT_THAT(pathsOf(a), ElementsAre("bin/", "bin/conf", "bin/tool", "bin/tool-link", "data/", "data/big.txt",
-                                "empty", "etc/", "etc/app.conf", "var/", "var/empty/"));
+    EXPECT_THAT(pathsOf(a),
+                ElementsAre("bin/", "bin/conf", "bin/tool", "bin/tool-link", "data/",
+                            "data/big.txt", "empty", "etc/", "etc/app.conf", "var/", "var/empty/"));
     for (auto& e : a) {
         EXPECT_EQ(e.uid, 0) << e.path;
         EXPECT_EQ(e.mtime, 1000000) << e.path;
@@ -642,8 +664,9 @@ TEST(WriteLayer, ErrorLeavesNoBlob)
     TempDir tmp;
     Store store(tmp / "store");
     EXPECT_EQ(errorOf([&] { writeLayer(store, tmp / "nope", "/", options(Compression::Gzip)); }),
-        "while writing a layer from '" + (tmp / "nope").string() + "': unable to open folder '" +
-            (tmp / "nope").string() + "': No such file or directory");
+              "while writing a layer from '" + (tmp / "nope").string() +
+                  "': unable to open folder '" + (tmp / "nope").string() +
+                  "': No such file or directory");
     EXPECT_TRUE(fs::is_empty(tmp / "store" / "blobs" / "sha256"));
     EXPECT_TRUE(fs::is_empty(store.tmpDir()));
 }
@@ -664,13 +687,17 @@ TEST(WriteLayer, GoldenDigests)
     ::chmod((root / "usr" / "share").c_str(), 0755);
     ::chmod((root / "usr" / "share" / "doc").c_str(), 0755);
     ASSERT_EQ(::symlink("hello", (root / "usr" / "bin" / "hi").c_str()), 0);
-    ASSERT_EQ(::link((root / "etc" / "hostname").c_str(), (root / "etc" / "hostname.bak").c_str()), 0);
+    ASSERT_EQ(::link((root / "etc" / "hostname").c_str(), (root / "etc" / "hostname.bak").c_str()),
+              0);
     setXattr(root / "usr" / "bin" / "hello", "user.golden", "1");
-    for (auto& e : fs::recursive_directory_iterator(root)) setTimes(e.path(), 0, 2000000000);
+    for (auto& e : fs::recursive_directory_iterator(root))
+        setTimes(e.path(), 0, 2000000000);
     Store store(tmp / "store");
     auto gz = writeLayer(store, root, "/", options(Compression::Gzip, 1700000000));
-    EXPECT_EQ(gz.diffId.str(), "sha256:3ab225a7ec0f3940f5f9600f5014d39ce49632c92493880f4a1739fc4ed99fd8");
-    EXPECT_EQ(gz.descriptor.digest.str(), "sha256:7d7eb072f9c93850b5256452c470261cf373c01167358b3a48a80272dd5b6859");
+    EXPECT_EQ(gz.diffId.str(),
+              "sha256:3ab225a7ec0f3940f5f9600f5014d39ce49632c92493880f4a1739fc4ed99fd8");
+    EXPECT_EQ(gz.descriptor.digest.str(),
+              "sha256:7d7eb072f9c93850b5256452c470261cf373c01167358b3a48a80272dd5b6859");
     EXPECT_EQ(gz.entries, 10u);
 }
 
@@ -685,7 +712,8 @@ TEST(SourceDateEpoch, FromEnv)
     ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
     EXPECT_EQ(sourceDateEpochFromEnv(), 1700000000);
     ::setenv("SOURCE_DATE_EPOCH", "12abc", 1);
-    EXPECT_EQ(errorOf([] { sourceDateEpochFromEnv(); }),
+    EXPECT_EQ(
+        errorOf([] { sourceDateEpochFromEnv(); }),
         "SOURCE_DATE_EPOCH='12abc' is not a number of seconds since 1970: unset it or fix it");
     ::setenv("SOURCE_DATE_EPOCH", "-1", 1);
     EXPECT_THROW(sourceDateEpochFromEnv(), UsageError);

@@ -1,12 +1,11 @@
 #include "grocker/oci/reference.hh"
 
-#include <gtest/gtest.h>
-
-#include <string>
-
 #include "grocker/oci/error.hh"
 #include "grocker/oci/transport.hh"
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
+#include <string>
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -48,7 +47,8 @@ TEST(Reference, DockerHubForms)
     EXPECT_EQ(Reference::parse("ubuntu:22.04").str(), "docker.io/library/ubuntu:22.04");
     EXPECT_EQ(Reference::parse("library/ubuntu").str(), "docker.io/library/ubuntu:latest");
     EXPECT_EQ(Reference::parse("docker.io/ubuntu").str(), "docker.io/library/ubuntu:latest");
-    EXPECT_EQ(Reference::parse("docker.io/library/ubuntu").str(), "docker.io/library/ubuntu:latest");
+    EXPECT_EQ(Reference::parse("docker.io/library/ubuntu").str(),
+              "docker.io/library/ubuntu:latest");
     EXPECT_EQ(Reference::parse("bitnami/redis:7").str(), "docker.io/bitnami/redis:7");
     EXPECT_EQ(Reference::parse("docker.io/bitnami/redis").path, "bitnami/redis");
 }
@@ -60,7 +60,8 @@ TEST(Reference, IndexDockerIoIsDockerIo)
     EXPECT_EQ(r.path, "library/ubuntu");
     EXPECT_EQ(r.str(), "docker.io/library/ubuntu:20.04");
     EXPECT_EQ(r.apiHost(), "registry-1.docker.io");
-    EXPECT_EQ(Reference::parse("index.docker.io/library/ubuntu").str(), "docker.io/library/ubuntu:latest");
+    EXPECT_EQ(Reference::parse("index.docker.io/library/ubuntu").str(),
+              "docker.io/library/ubuntu:latest");
 }
 
 TEST(Reference, LocalhostWithPort)
@@ -152,15 +153,17 @@ TEST(Reference, RejectsEmpty)
 
 TEST(Reference, RejectsUppercase)
 {
-    EXPECT_EQ(parseError("Ubuntu"), "invalid image reference 'Ubuntu': repository names must be lowercase");
+    EXPECT_EQ(parseError("Ubuntu"),
+              "invalid image reference 'Ubuntu': repository names must be lowercase");
     EXPECT_EQ(parseError("host.com/Org/app"),
-        "invalid image reference 'host.com/Org/app': repository names must be lowercase");
+              "invalid image reference 'host.com/Org/app': repository names must be lowercase");
 }
 
 TEST(Reference, RejectsLongTag)
 {
     std::string t129(129, 'a');
-    EXPECT_EQ(parseError("ubuntu:" + t129), "invalid image reference 'ubuntu:" + t129 + "': tag '" + t129 + tagRule);
+    EXPECT_EQ(parseError("ubuntu:" + t129),
+              "invalid image reference 'ubuntu:" + t129 + "': tag '" + t129 + tagRule);
 }
 
 TEST(Reference, RejectsBadTags)
@@ -173,43 +176,51 @@ TEST(Reference, RejectsBadTags)
 
 TEST(Reference, RejectsEmptyComponent)
 {
-    EXPECT_EQ(parseError("a//b"), "invalid image reference 'a//b': path component '" + componentRule);
+    EXPECT_EQ(parseError("a//b"),
+              "invalid image reference 'a//b': path component '" + componentRule);
     EXPECT_EQ(parseError("a/"), "invalid image reference 'a/': path component '" + componentRule);
 }
 
 TEST(Reference, RejectsBadSeparators)
 {
-    EXPECT_EQ(parseError("abc-"), "invalid image reference 'abc-': path component 'abc-" + componentRule);
-    EXPECT_EQ(parseError("-abc"), "invalid image reference '-abc': path component '-abc" + componentRule);
-    EXPECT_EQ(parseError("a..b"), "invalid image reference 'a..b': path component 'a..b" + componentRule);
-    EXPECT_EQ(parseError("a___b"), "invalid image reference 'a___b': path component 'a___b" + componentRule);
-    EXPECT_EQ(parseError("org/a-/b"), "invalid image reference 'org/a-/b': path component 'a-" + componentRule);
+    EXPECT_EQ(parseError("abc-"),
+              "invalid image reference 'abc-': path component 'abc-" + componentRule);
+    EXPECT_EQ(parseError("-abc"),
+              "invalid image reference '-abc': path component '-abc" + componentRule);
+    EXPECT_EQ(parseError("a..b"),
+              "invalid image reference 'a..b': path component 'a..b" + componentRule);
+    EXPECT_EQ(parseError("a___b"),
+              "invalid image reference 'a___b': path component 'a___b" + componentRule);
+    EXPECT_EQ(parseError("org/a-/b"),
+              "invalid image reference 'org/a-/b': path component 'a-" + componentRule);
 }
 
 TEST(Reference, RejectsBadDigest)
 {
     EXPECT_EQ(parseError("ubuntu@sha256:abc"),
-        "invalid image reference 'ubuntu@sha256:abc': malformed digest 'sha256:abc': "
-        "expected 64 lowercase hex digits after 'sha256:'");
+              "invalid image reference 'ubuntu@sha256:abc': malformed digest 'sha256:abc': "
+              "expected 64 lowercase hex digits after 'sha256:'");
 }
 
 TEST(Reference, RejectsBadHosts)
 {
-    EXPECT_EQ(parseError("bad_host.com/x"),
-        "invalid image reference 'bad_host.com/x': registry host 'bad_host.com' is not a valid host[:port]");
-    EXPECT_EQ(parseError("localhost:abc/x"),
-        "invalid image reference 'localhost:abc/x': registry host 'localhost:abc' is not a valid host[:port]");
-    EXPECT_EQ(parseError("host.com:/x"),
-        "invalid image reference 'host.com:/x': registry host 'host.com:' is not a valid host[:port]");
-    EXPECT_EQ(parseError("-host.com/x"),
-        "invalid image reference '-host.com/x': registry host '-host.com' is not a valid host[:port]");
-    EXPECT_EQ(parseError("[::1/x"), "invalid image reference '[::1/x': registry host '[::1' is not a valid host[:port]");
+    EXPECT_EQ(parseError("bad_host.com/x"), "invalid image reference 'bad_host.com/x': registry "
+                                            "host 'bad_host.com' is not a valid host[:port]");
+    EXPECT_EQ(parseError("localhost:abc/x"), "invalid image reference 'localhost:abc/x': registry "
+                                             "host 'localhost:abc' is not a valid host[:port]");
+    EXPECT_EQ(parseError("host.com:/x"), "invalid image reference 'host.com:/x': registry host "
+                                         "'host.com:' is not a valid host[:port]");
+    EXPECT_EQ(parseError("-host.com/x"), "invalid image reference '-host.com/x': registry host "
+                                         "'-host.com' is not a valid host[:port]");
+    EXPECT_EQ(parseError("[::1/x"),
+              "invalid image reference '[::1/x': registry host '[::1' is not a valid host[:port]");
 }
 
 TEST(Reference, RejectsLongNames)
 {
     std::string name = "host.com/" + std::string(250, 'a');
-    EXPECT_EQ(parseError(name), "invalid image reference '" + name + "': the name is longer than 255 characters");
+    EXPECT_EQ(parseError(name),
+              "invalid image reference '" + name + "': the name is longer than 255 characters");
     // 255 exactly is fine.
     EXPECT_NO_THROW(Reference::parse("host.com/" + std::string(246, 'a')));
 }

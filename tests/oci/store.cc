@@ -1,19 +1,18 @@
 #include "grocker/oci/store.hh"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "helpers.hh"
 
 #include <cstdlib>
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -39,7 +38,8 @@ template <typename F> std::string errorOf(F&& f)
 std::vector<std::string> filesIn(const fs::path& dir)
 {
     std::vector<std::string> out;
-    for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    for (auto& e : fs::directory_iterator(dir))
+        out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -81,11 +81,13 @@ TEST(Store, CreatesTheLayout)
     EXPECT_TRUE(fs::is_directory(store.tmpDir()));
     EXPECT_EQ(store.tmpDir(), tmp / "s" / "tmp");
     EXPECT_EQ(readFile(tmp / "s" / "oci-layout"), R"({"imageLayoutVersion":"1.0.0"})");
-    EXPECT_EQ(readFile(tmp / "s" / "index.json"),
+    EXPECT_EQ(
+        readFile(tmp / "s" / "index.json"),
         R"({"manifests":[],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2})");
     EXPECT_TRUE(store.readIndex().manifests.empty());
     // No temp files beside them.
-    for (auto& name : filesIn(tmp / "s")) EXPECT_FALSE(name.starts_with(".tmp-")) << name;
+    for (auto& name : filesIn(tmp / "s"))
+        EXPECT_FALSE(name.starts_with(".tmp-")) << name;
 }
 
 TEST(Store, ReopenKeepsContent)
@@ -107,15 +109,19 @@ TEST(Store, UnwritableRoot)
 {
     TempDir tmp;
     writeTestFile(tmp / "file", "x");
-    EXPECT_THAT(errorOf([&] { Store s(tmp / "file" / "store"); }),
+    EXPECT_THAT(
+        errorOf([&] { Store s(tmp / "file" / "store"); }),
         StartsWith("unable to create the store at '" + (tmp / "file" / "store").string() + "': "));
     EXPECT_THAT(errorOf([&] { Store s(tmp / "file" / "store"); }),
-        HasSubstr("; pass --root or set GROCKER_ROOT to a writable folder"));
+                HasSubstr("; pass --root or set GROCKER_ROOT to a writable folder"));
 }
 
 TEST(Store, DefaultRoot)
 {
-    auto save = [](const char* n) { const char* v = std::getenv(n); return v ? std::optional<std::string>(v) : std::nullopt; };
+    auto save = [](const char* n) {
+        const char* v = std::getenv(n);
+        return v ? std::optional<std::string>(v) : std::nullopt;
+    };
     auto root = save("GROCKER_ROOT"), xdg = save("XDG_CACHE_HOME"), home = save("HOME");
     ::setenv("GROCKER_ROOT", "/r", 1);
     ::setenv("XDG_CACHE_HOME", "/x", 1);
@@ -128,10 +134,12 @@ TEST(Store, DefaultRoot)
     ::unsetenv("XDG_CACHE_HOME");
     ::unsetenv("HOME");
     EXPECT_EQ(errorOf([] { Store::defaultRoot(); }),
-        "no store location: set GROCKER_ROOT, XDG_CACHE_HOME or HOME, or pass --root");
+              "no store location: set GROCKER_ROOT, XDG_CACHE_HOME or HOME, or pass --root");
     auto restore = [](const char* n, const std::optional<std::string>& v) {
-        if (v) ::setenv(n, v->c_str(), 1);
-        else ::unsetenv(n);
+        if (v)
+            ::setenv(n, v->c_str(), 1);
+        else
+            ::unsetenv(n);
     };
     restore("GROCKER_ROOT", root);
     restore("XDG_CACHE_HOME", xdg);
@@ -219,8 +227,9 @@ TEST(Store, CommitWithWrongDigestStoresNothing)
         auto w = store.newBlob();
         w->write("what came over the wire", 23);
         EXPECT_EQ(errorOf([&] { w->commit("application/x", expected, "layer sha256:abc"); }),
-            "layer sha256:abc has digest " + sha256("what came over the wire").str() + " but " + expected.str() +
-                " was expected; the source is corrupt or was changed: fetch it again");
+                  "layer sha256:abc has digest " + sha256("what came over the wire").str() +
+                      " but " + expected.str() +
+                      " was expected; the source is corrupt or was changed: fetch it again");
     }
     EXPECT_TRUE(fs::is_empty(tmp / "s" / "blobs" / "sha256"));
     EXPECT_TRUE(fs::is_empty(store.tmpDir()));
@@ -236,10 +245,12 @@ TEST(Store, ImportFile)
     EXPECT_EQ(d.digest, sha256("file content"));
     EXPECT_EQ(d.size, 12);
     EXPECT_EQ(readFile(store.blobPath(d.digest)), "file content");
-    EXPECT_THAT(errorOf([&] { store.importFile(tmp / "in", "application/x", sha256("other"), "blob b"); }),
-        StartsWith("blob b has digest " + d.digest.str() + " but " + sha256("other").str() + " was expected"));
+    EXPECT_THAT(
+        errorOf([&] { store.importFile(tmp / "in", "application/x", sha256("other"), "blob b"); }),
+        StartsWith("blob b has digest " + d.digest.str() + " but " + sha256("other").str() +
+                   " was expected"));
     EXPECT_EQ(errorOf([&] { store.importFile(tmp / "missing", "application/x"); }),
-        "unable to open '" + (tmp / "missing").string() + "': No such file or directory");
+              "unable to open '" + (tmp / "missing").string() + "': No such file or directory");
     EXPECT_TRUE(fs::is_empty(store.tmpDir()));
 }
 
@@ -252,8 +263,9 @@ TEST(Store, ReadBlobVerifies)
     auto path = store.blobPath(d.digest);
     flipByte(path, 2);
     EXPECT_EQ(errorOf([&] { store.readBlob(d, "config x"); }),
-        "config x in the store at '" + path.string() + "' has digest " + sha256("{\"`\":1}").str() + " but " +
-            d.digest.str() + " was expected; the source is corrupt or was changed: fetch it again");
+              "config x in the store at '" + path.string() + "' has digest " +
+                  sha256("{\"`\":1}").str() + " but " + d.digest.str() +
+                  " was expected; the source is corrupt or was changed: fetch it again");
 }
 
 TEST(Store, ReadBlobChecksTheSize)
@@ -264,11 +276,13 @@ TEST(Store, ReadBlobChecksTheSize)
     auto wrong = d;
     wrong.size = 4;
     EXPECT_EQ(errorOf([&] { store.readBlob(wrong, "blob"); }),
-        "blob in the store at '" + store.blobPath(d.digest).string() +
-            "' has 5 bytes but its descriptor says 4; the source is corrupt or was changed: fetch it again");
+              "blob in the store at '" + store.blobPath(d.digest).string() +
+                  "' has 5 bytes but its descriptor says 4; the source is corrupt or was changed: "
+                  "fetch it again");
     auto huge = d;
     huge.size = int64_t(1) << 40;
-    EXPECT_EQ(errorOf([&] { store.readBlob(huge, "manifest m"); }),
+    EXPECT_EQ(
+        errorOf([&] { store.readBlob(huge, "manifest m"); }),
         "manifest m is 1099511627776 bytes, more than the 67108864 a manifest or config may have");
 }
 
@@ -278,12 +292,12 @@ TEST(Store, ReadMissingBlob)
     Store store(tmp / "s");
     Descriptor d{"x/y", sha256("nothing"), 7};
     EXPECT_EQ(errorOf([&] { store.readBlob(d, "config c"); }),
-        "while reading config c from the store: unable to open '" + store.blobPath(d.digest).string() +
-            "': No such file or directory");
+              "while reading config c from the store: unable to open '" +
+                  store.blobPath(d.digest).string() + "': No such file or directory");
     EXPECT_FALSE(store.hasBlob(d.digest));
     EXPECT_EQ(errorOf([&] { store.openBlob(d.digest, "layer l"); }),
-        "unable to open layer l (" + d.digest.str() + ") in the store '" + (tmp / "s").string() +
-            "': No such file or directory");
+              "unable to open layer l (" + d.digest.str() + ") in the store '" +
+                  (tmp / "s").string() + "': No such file or directory");
 }
 
 TEST(Store, VerifyStoredBlob)
@@ -297,8 +311,8 @@ TEST(Store, VerifyStoredBlob)
     flipByte(path, big.size() - 1);
     big.back() = char('z' ^ 1);
     EXPECT_EQ(errorOf([&] { store.verifyStoredBlob(d.digest, "layer l"); }),
-        "layer l in the store is corrupt (its content has digest " + sha256(big).str() + "); remove '" +
-            path.string() + "' and fetch it again");
+              "layer l in the store is corrupt (its content has digest " + sha256(big).str() +
+                  "); remove '" + path.string() + "' and fetch it again");
 }
 
 TEST(Store, OpenBlobStreams)
@@ -330,13 +344,16 @@ TEST(Store, SetRefAndGetRef)
     EXPECT_FALSE(store.getRef("nothing"));
     // index.json is canonical and no temp file is left beside it.
     EXPECT_EQ(readFile(tmp / "s" / "index.json"), canonical(toJson(idx)));
-    for (auto& name : filesIn(tmp / "s")) EXPECT_FALSE(name.starts_with(".tmp-")) << name;
+    for (auto& name : filesIn(tmp / "s"))
+        EXPECT_FALSE(name.starts_with(".tmp-")) << name;
 }
 
 TEST(Store, StaleTempFilesOfDeadWritersRemovedAtOpen)
 {
     TempDir tmp;
-    { Store s(tmp / "s"); }
+    {
+        Store s(tmp / "s");
+    }
     auto t = tmp / "s" / "tmp";
     pid_t dead = deadPid();
     auto deadFile = ".tmp-" + std::to_string(dead) + "-0-abc";
@@ -355,9 +372,12 @@ TEST(Store, StaleTempFilesOfDeadWritersRemovedAtOpen)
 TEST(Store, ConcurrentPutsOfTheSameBlob)
 {
     TempDir tmp;
-    { Store s(tmp / "s"); }
+    {
+        Store s(tmp / "s");
+    }
     std::string content;
-    for (int i = 0; i < 200000; i++) content += char('a' + (i * 31) % 26);
+    for (int i = 0; i < 200000; i++)
+        content += char('a' + (i * 31) % 26);
     for (int round = 0; round < 5; round++) {
         std::vector<pid_t> kids;
         for (int k = 0; k < 4; k++) {
@@ -384,9 +404,9 @@ TEST(Store, ConcurrentPutsOfTheSameBlob)
         }
         Store s(tmp / "s");
         EXPECT_EQ(s.readBlob(Descriptor{"x/y", sha256(content + std::to_string(round)),
-                                 int64_t(content.size() + std::to_string(round).size())},
-                      "blob"),
-            content + std::to_string(round));
+                                        int64_t(content.size() + std::to_string(round).size())},
+                             "blob"),
+                  content + std::to_string(round));
     }
     Store s(tmp / "s");
     EXPECT_TRUE(fs::is_empty(s.tmpDir()));
@@ -410,7 +430,8 @@ TEST(Store, ConcurrentSetRef)
             int rc = 0;
             try {
                 Store s(tmp / "s");
-                for (int i = 0; i < 5; i++) s.setRef("k" + std::to_string(k) + "-" + std::to_string(i), d);
+                for (int i = 0; i < 5; i++)
+                    s.setRef("k" + std::to_string(k) + "-" + std::to_string(i), d);
             } catch (...) {
                 rc = 1;
             }
@@ -438,5 +459,5 @@ TEST(CopyFileAtomic, CopiesWithMode)
     EXPECT_EQ(modeOf(tmp / "c"), 0640u);
     EXPECT_EQ(filesIn(tmp.path()), (std::vector<std::string>{"a", "b", "c"}));
     EXPECT_EQ(errorOf([&] { copyFileAtomic(tmp / "missing", tmp / "d"); }),
-        "unable to open '" + (tmp / "missing").string() + "': No such file or directory");
+              "unable to open '" + (tmp / "missing").string() + "': No such file or directory");
 }

@@ -1,17 +1,16 @@
 #include "grocker/oci/tar-writer.hh"
 
+#include "grocker/oci/error.hh"
+#include "helpers.hh"
+
 #include <archive.h>
 #include <archive_entry.h>
+#include <cstring>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -25,8 +24,11 @@ namespace {
 constexpr size_t block = 512;
 
 class StringSink : public Sink {
-public:
-    void write(const void* data, size_t len) override { bytes.append(static_cast<const char*>(data), len); }
+  public:
+    void write(const void* data, size_t len) override
+    {
+        bytes.append(static_cast<const char*>(data), len);
+    }
     void finish() override { finished++; }
     std::string bytes;
     int finished = 0;
@@ -48,13 +50,20 @@ char typeOf(archive_entry* e)
 {
     if (archive_entry_hardlink(e)) return '1';
     switch (archive_entry_filetype(e)) {
-    case AE_IFREG: return '0';
-    case AE_IFLNK: return '2';
-    case AE_IFCHR: return '3';
-    case AE_IFBLK: return '4';
-    case AE_IFDIR: return '5';
-    case AE_IFIFO: return '6';
-    default: return '?';
+    case AE_IFREG:
+        return '0';
+    case AE_IFLNK:
+        return '2';
+    case AE_IFCHR:
+        return '3';
+    case AE_IFBLK:
+        return '4';
+    case AE_IFDIR:
+        return '5';
+    case AE_IFIFO:
+        return '6';
+    default:
+        return '?';
     }
 }
 
@@ -63,7 +72,8 @@ std::vector<ReadEntry> readArchive(const std::string& bytes)
     std::vector<ReadEntry> out;
     archive* a = archive_read_new();
     archive_read_support_format_tar(a);
-    EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK) << archive_error_string(a);
+    EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK)
+        << archive_error_string(a);
     archive_entry* e;
     int rc;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
@@ -89,7 +99,8 @@ std::vector<ReadEntry> readArchive(const std::string& bytes)
             r.xattrs[name] = std::string(static_cast<const char*>(value), size);
         char buf[65536];
         la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0) r.data.append(buf, size_t(n));
+        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+            r.data.append(buf, size_t(n));
         EXPECT_GE(n, 0) << archive_error_string(a);
         out.push_back(std::move(r));
     }
@@ -169,7 +180,8 @@ TEST(TarWriter, UstarHeaderFields)
     std::string h = bytes.substr(0, block);
     std::memset(h.data() + 148, ' ', 8);
     unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
+    for (unsigned char c : h)
+        sum += c;
     EXPECT_EQ(std::stoul(field(bytes, 148, 7), nullptr, 8), sum);
     EXPECT_EQ(bytes[155], ' ');
     EXPECT_EQ(bytes.substr(block, 5), "hello");
@@ -239,8 +251,13 @@ TEST(TarWriter, AllTypes)
     blk.devMinor = 0;
     blk.mode = 0660;
     TarEntry fifo = entry("run/fifo", TarEntry::Fifo);
-    auto bytes = archiveOf({{dir, ""}, {entry("d/file"), "content"}, {link, ""}, {hard, ""}, {chr, ""}, {blk, ""},
-        {fifo, ""}});
+    auto bytes = archiveOf({{dir, ""},
+                            {entry("d/file"), "content"},
+                            {link, ""},
+                            {hard, ""},
+                            {chr, ""},
+                            {blk, ""},
+                            {fifo, ""}});
     auto r = readArchive(bytes);
     ASSERT_EQ(r.size(), 7u);
     EXPECT_EQ(r[0].path, "d/");
@@ -274,7 +291,8 @@ TEST(TarWriter, GnuTarListsIt)
     TarEntry l = entry("l", TarEntry::Symlink);
     l.linkTarget = "a.txt";
     l.mode = 0777;
-    writeTestFile(tmp / "x.tar", archiveOf({{entry("d/", TarEntry::Directory), ""}, {e, "hello"}, {l, ""}}));
+    writeTestFile(tmp / "x.tar",
+                  archiveOf({{entry("d/", TarEntry::Directory), ""}, {e, "hello"}, {l, ""}}));
     auto r = run({"tar", "--numeric-owner", "--utc", "-tvf", (tmp / "x.tar").string()});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
@@ -351,7 +369,8 @@ TEST(TarWriter, LongLinkTargets)
 TEST(TarWriter, XattrsAsSchily)
 {
     TarEntry e = entry("bin/ping");
-    e.xattrs = {{"security.capability", std::string("\x01\x00\x00\x02\x00\x20\x00\x00", 8)}, {"user.x", "1"}};
+    e.xattrs = {{"security.capability", std::string("\x01\x00\x00\x02\x00\x20\x00\x00", 8)},
+                {"user.x", "1"}};
     auto bytes = archiveOf({{e, "elf"}});
     EXPECT_EQ(bytes[156], 'x');
     EXPECT_THAT(bytes, HasSubstr(" SCHILY.xattr.user.x=1\n"));
@@ -360,7 +379,8 @@ TEST(TarWriter, XattrsAsSchily)
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].xattrs.size(), 2u);
     EXPECT_EQ(r[0].xattrs["user.x"], "1");
-    EXPECT_EQ(r[0].xattrs["security.capability"], std::string("\x01\x00\x00\x02\x00\x20\x00\x00", 8));
+    EXPECT_EQ(r[0].xattrs["security.capability"],
+              std::string("\x01\x00\x00\x02\x00\x20\x00\x00", 8));
     EXPECT_EQ(r[0].data, "elf");
 }
 
@@ -411,7 +431,8 @@ TEST(TarWriter, TooMuchData)
     TarEntry e = entry("f");
     e.size = 3;
     t.writeHeader(e);
-    EXPECT_EQ(errorOf([&] { t.writeData("abcd", 4); }), "tar writer: more data than the entry's size (3 bytes)");
+    EXPECT_EQ(errorOf([&] { t.writeData("abcd", 4); }),
+              "tar writer: more data than the entry's size (3 bytes)");
 }
 
 TEST(TarWriter, TooLittleData)
@@ -422,8 +443,8 @@ TEST(TarWriter, TooLittleData)
     e.size = 5;
     t.writeHeader(e);
     t.writeData("abc", 3);
-    EXPECT_EQ(errorOf([&] { t.endEntry(); }),
-        "tar writer: entry ended 2 bytes short of its size (5): the file changed while it was read; retry");
+    EXPECT_EQ(errorOf([&] { t.endEntry(); }), "tar writer: entry ended 2 bytes short of its size "
+                                              "(5): the file changed while it was read; retry");
 }
 
 TEST(TarWriter, NextHeaderBeforeDataIsAnError)
@@ -434,7 +455,7 @@ TEST(TarWriter, NextHeaderBeforeDataIsAnError)
     e.size = 5;
     t.writeHeader(e);
     EXPECT_EQ(errorOf([&] { t.writeHeader(entry("g")); }),
-        "tar writer: entry 'g' started before the previous one was complete");
+              "tar writer: entry 'g' started before the previous one was complete");
 }
 
 TEST(TarWriter, EmptyPathIsAnError)
@@ -480,7 +501,8 @@ TEST(TarWriter, StreamedDataEqualsAddFile)
     TarEntry e = entry("f");
     e.size = content.size();
     t.writeHeader(e);
-    for (size_t pos = 0; pos < content.size(); pos += 333) t.writeData(content.data() + pos, std::min<size_t>(333, content.size() - pos));
+    for (size_t pos = 0; pos < content.size(); pos += 333)
+        t.writeData(content.data() + pos, std::min<size_t>(333, content.size() - pos));
     t.endEntry();
     t.finish();
     EXPECT_EQ(s.bytes, archiveOf({{entry("f"), content}}));

@@ -1,23 +1,22 @@
 #include "grocker/oci/transport.hh"
 
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/oci/store.hh"
+#include "helpers.hh"
+
 #include <archive.h>
 #include <archive_entry.h>
+#include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <functional>
 #include <map>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
-#include "grocker/oci/layer-writer.hh"
-#include "grocker/oci/store.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -47,8 +46,8 @@ template <typename F> std::string errorOf(F&& f)
 }
 
 // An image of one layer holding `content`, for `arch`, committed to `store`.
-Image makeImage(Store& store, const fs::path& work, const std::string& content, const std::string& arch = "",
-    Compression compression = Compression::Gzip)
+Image makeImage(Store& store, const fs::path& work, const std::string& content,
+                const std::string& arch = "", Compression compression = Compression::Gzip)
 {
     auto tree = work / ("tree-" + std::to_string(std::hash<std::string>{}(content + arch)));
     writeTestFile(tree / "content.txt", content);
@@ -70,13 +69,15 @@ std::map<std::string, std::string> archiveFiles(const fs::path& file)
     std::map<std::string, std::string> out;
     archive* a = archive_read_new();
     archive_read_support_format_tar(a);
-    EXPECT_EQ(archive_read_open_filename(a, file.c_str(), 65536), ARCHIVE_OK) << archive_error_string(a);
+    EXPECT_EQ(archive_read_open_filename(a, file.c_str(), 65536), ARCHIVE_OK)
+        << archive_error_string(a);
     archive_entry* e;
     while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
         std::string data;
         char buf[65536];
         la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0) data.append(buf, size_t(n));
+        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+            data.append(buf, size_t(n));
         out[archive_entry_pathname(e)] = data;
     }
     archive_read_free(a);
@@ -88,8 +89,10 @@ void copyBlobs(const Store& store, const Image& image, const fs::path& dir)
 {
     fs::create_directories(dir / "blobs" / "sha256");
     std::vector<Digest> ds{image.manifestDescriptor.digest, image.manifest.config.digest};
-    for (auto& l : image.manifest.layers) ds.push_back(l.digest);
-    for (auto& d : ds) writeTestFile(dir / "blobs" / "sha256" / d.hex(), readFile(store.blobPath(d)));
+    for (auto& l : image.manifest.layers)
+        ds.push_back(l.digest);
+    for (auto& d : ds)
+        writeTestFile(dir / "blobs" / "sha256" / d.hex(), readFile(store.blobPath(d)));
 }
 
 Descriptor withPlatform(Descriptor d, const std::string& arch)
@@ -108,7 +111,10 @@ Platform platform(const std::string& arch)
     return p;
 }
 
-std::string otherArch() { return Platform::host().architecture == "arm64" ? "amd64" : "arm64"; }
+std::string otherArch()
+{
+    return Platform::host().architecture == "arm64" ? "amd64" : "arm64";
+}
 
 void flipLastByte(const fs::path& p)
 {
@@ -162,7 +168,8 @@ TEST(ImageRef, DockerArchive)
     EXPECT_EQ(ImageRef::parse("docker-archive:a.tar").str(), "docker-archive:a.tar");
     // The name is a docker reference, checked early: misuse, said with the location.
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker-archive:a.tar:Bad"); }),
-        "image location 'docker-archive:a.tar:Bad': invalid image reference 'Bad': repository names must be lowercase");
+              "image location 'docker-archive:a.tar:Bad': invalid image reference 'Bad': "
+              "repository names must be lowercase");
     EXPECT_THROW(ImageRef::parse("docker-archive:a.tar:Bad"), UsageError);
 }
 
@@ -174,43 +181,49 @@ TEST(ImageRef, Docker)
     EXPECT_EQ(r.str(), "docker://localhost:5000/app:1");
     EXPECT_EQ(ImageRef::parse("docker://ubuntu").ref, "ubuntu");
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker://UPPER"); }),
-        "image location 'docker://UPPER': invalid image reference 'UPPER': repository names must be lowercase");
+              "image location 'docker://UPPER': invalid image reference 'UPPER': repository names "
+              "must be lowercase");
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker://"); }),
-        "image location 'docker://': invalid image reference '': it is empty");
+              "image location 'docker://': invalid image reference '': it is empty");
     EXPECT_THROW(ImageRef::parse("docker://UPPER"), UsageError);
 }
 
 TEST(ImageRef, DockerNeedsSlashes)
 {
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker:ubuntu"); }),
-        "image location 'docker:ubuntu': docker references start with docker://");
+              "image location 'docker:ubuntu': docker references start with docker://");
     EXPECT_EQ(errorOf([] { ImageRef::parse("docker:/ubuntu"); }),
-        "image location 'docker:/ubuntu': docker references start with docker://");
+              "image location 'docker:/ubuntu': docker references start with docker://");
     EXPECT_THROW(ImageRef::parse("docker:ubuntu"), UsageError);
 }
 
 TEST(ImageRef, UnknownTransport)
 {
-    EXPECT_EQ(errorOf([] { ImageRef::parse("ftp:x"); }), "unknown transport 'ftp' in 'ftp:x': " + transports);
+    EXPECT_EQ(errorOf([] { ImageRef::parse("ftp:x"); }),
+              "unknown transport 'ftp' in 'ftp:x': " + transports);
     EXPECT_EQ(errorOf([] { ImageRef::parse("ubuntu:22.04"); }),
-        "unknown transport 'ubuntu' in 'ubuntu:22.04': " + transports);
+              "unknown transport 'ubuntu' in 'ubuntu:22.04': " + transports);
     EXPECT_EQ(errorOf([] { ImageRef::parse("containers-storage:x"); }),
-        "unknown transport 'containers-storage' in 'containers-storage:x': " + transports);
+              "unknown transport 'containers-storage' in 'containers-storage:x': " + transports);
     EXPECT_THROW(ImageRef::parse("ftp:x"), UsageError);
 }
 
 TEST(ImageRef, NoTransport)
 {
-    EXPECT_EQ(errorOf([] { ImageRef::parse("ubuntu"); }), "image location 'ubuntu' has no transport: " + transports);
-    EXPECT_EQ(errorOf([] { ImageRef::parse(""); }), "image location '' has no transport: " + transports);
+    EXPECT_EQ(errorOf([] { ImageRef::parse("ubuntu"); }),
+              "image location 'ubuntu' has no transport: " + transports);
+    EXPECT_EQ(errorOf([] { ImageRef::parse(""); }),
+              "image location '' has no transport: " + transports);
     EXPECT_THROW(ImageRef::parse("ubuntu"), UsageError);
 }
 
 TEST(ImageRef, EmptyPath)
 {
     EXPECT_EQ(errorOf([] { ImageRef::parse("oci:"); }), "image location 'oci:' has an empty path");
-    EXPECT_EQ(errorOf([] { ImageRef::parse("oci::tag"); }), "image location 'oci::tag' has an empty path");
-    EXPECT_EQ(errorOf([] { ImageRef::parse("docker-archive:"); }), "image location 'docker-archive:' has an empty path");
+    EXPECT_EQ(errorOf([] { ImageRef::parse("oci::tag"); }),
+              "image location 'oci::tag' has an empty path");
+    EXPECT_EQ(errorOf([] { ImageRef::parse("docker-archive:"); }),
+              "image location 'docker-archive:' has an empty path");
     EXPECT_THROW(ImageRef::parse("oci-archive:"), UsageError);
 }
 
@@ -248,7 +261,8 @@ TEST(ImageFromStore, LayerCountMismatch)
     Manifest m = img.manifest;
     auto bad = commitImage(store, m, ImageConfig::scratch()); // one layer, no diff_ids
     EXPECT_EQ(errorOf([&] { imageFromStore(store, bad.manifestDescriptor); }),
-        "manifest " + bad.manifestDescriptor.digest.str() + " has 1 layers but its config has 0 diff_ids");
+              "manifest " + bad.manifestDescriptor.digest.str() +
+                  " has 1 layers but its config has 0 diff_ids");
 }
 
 TEST(LoadImage, Scratch)
@@ -274,9 +288,11 @@ TEST(OciDir, RoundTrip)
     ASSERT_EQ(idx.manifests.size(), 1u);
     EXPECT_EQ(idx.manifests[0].digest, img.manifestDescriptor.digest);
     EXPECT_EQ(idx.manifests[0].annotations,
-        (std::map<std::string, std::string>{{"org.opencontainers.image.ref.name", "v1"}}));
-    EXPECT_EQ(readFile(dir / "blobs" / "sha256" / img.manifestDescriptor.digest.hex()), img.manifestBytes);
-    EXPECT_EQ(readFile(dir / "blobs" / "sha256" / img.manifest.config.digest.hex()), img.configBytes);
+              (std::map<std::string, std::string>{{"org.opencontainers.image.ref.name", "v1"}}));
+    EXPECT_EQ(readFile(dir / "blobs" / "sha256" / img.manifestDescriptor.digest.hex()),
+              img.manifestBytes);
+    EXPECT_EQ(readFile(dir / "blobs" / "sha256" / img.manifest.config.digest.hex()),
+              img.configBytes);
     EXPECT_TRUE(fs::exists(dir / "blobs" / "sha256" / img.manifest.layers[0].digest.hex()));
     EXPECT_FALSE(fs::exists(dir / "index.json.lock"));
 
@@ -289,7 +305,7 @@ TEST(OciDir, RoundTrip)
     EXPECT_NO_THROW(dst.verifyStoredBlob(img.manifest.layers[0].digest, "layer"));
     // With one image, no tag is needed.
     EXPECT_EQ(loadImage(dst, ImageRef::parse("oci:" + dir.string())).manifestDescriptor.digest,
-        img.manifestDescriptor.digest);
+              img.manifestDescriptor.digest);
 }
 
 TEST(OciDir, TwoTagsInOneFolder)
@@ -302,20 +318,23 @@ TEST(OciDir, TwoTagsInOneFolder)
     saveImage(src, a, ImageRef::parse("oci:" + dir.string() + ":a"));
     saveImage(src, b, ImageRef::parse("oci:" + dir.string() + ":b"));
     Store dst(tmp / "dst");
-    EXPECT_EQ(loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":a")).manifestDescriptor.digest,
+    EXPECT_EQ(
+        loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":a")).manifestDescriptor.digest,
         a.manifestDescriptor.digest);
-    EXPECT_EQ(loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":b")).manifestDescriptor.digest,
+    EXPECT_EQ(
+        loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":b")).manifestDescriptor.digest,
         b.manifestDescriptor.digest);
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci:" + dir.string())); }),
-        "oci:" + dir.string() + " holds 2 images; name one with its tag (tags: a, b)");
+              "oci:" + dir.string() + " holds 2 images; name one with its tag (tags: a, b)");
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":c")); }),
-        "oci:" + dir.string() + ":c: no image tagged 'c' (tags: a, b)");
+              "oci:" + dir.string() + ":c: no image tagged 'c' (tags: a, b)");
 
     // Saving a tag again replaces it.
     saveImage(src, b, ImageRef::parse("oci:" + dir.string() + ":a"));
     auto idx = parseIndex(readFile(dir / "index.json"), "index.json");
     EXPECT_EQ(idx.manifests.size(), 2u);
-    EXPECT_EQ(loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":a")).manifestDescriptor.digest,
+    EXPECT_EQ(
+        loadImage(dst, ImageRef::parse("oci:" + dir.string() + ":a")).manifestDescriptor.digest,
         b.manifestDescriptor.digest);
 }
 
@@ -342,8 +361,9 @@ TEST(OciDir, NameRefGetsContainerdName)
     auto idx = parseIndex(readFile(dir / "index.json"), "index.json");
     ASSERT_EQ(idx.manifests.size(), 1u);
     EXPECT_EQ(idx.manifests[0].annotations,
-        (std::map<std::string, std::string>{{"io.containerd.image.name", "example.com/app:2"},
-            {"org.opencontainers.image.ref.name", "example.com/app:2"}}));
+              (std::map<std::string, std::string>{
+                  {"io.containerd.image.name", "example.com/app:2"},
+                  {"org.opencontainers.image.ref.name", "example.com/app:2"}}));
 }
 
 TEST(OciDir, Errors)
@@ -351,15 +371,20 @@ TEST(OciDir, Errors)
     TempDir tmp;
     Store dst(tmp / "dst");
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci:" + (tmp / "nope").string())); }),
-        "oci:" + (tmp / "nope").string() + ": no such folder; check the path");
+              "oci:" + (tmp / "nope").string() + ": no such folder; check the path");
     fs::create_directories(tmp / "empty");
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci:" + (tmp / "empty").string())); }),
-        "oci:" + (tmp / "empty").string() + ": not an OCI image layout (no oci-layout file)");
-    EXPECT_EQ(errorOf([&] { saveImage(dst, loadImage(dst, ImageRef::parse("scratch")), ImageRef::parse("scratch")); }),
-        "while writing scratch: scratch cannot be a destination");
-    EXPECT_THROW(saveImage(dst, loadImage(dst, ImageRef::parse("scratch")), ImageRef::parse("scratch")), UsageError);
+              "oci:" + (tmp / "empty").string() + ": not an OCI image layout (no oci-layout file)");
+    EXPECT_EQ(errorOf([&] {
+                  saveImage(dst, loadImage(dst, ImageRef::parse("scratch")),
+                            ImageRef::parse("scratch"));
+              }),
+              "while writing scratch: scratch cannot be a destination");
+    EXPECT_THROW(
+        saveImage(dst, loadImage(dst, ImageRef::parse("scratch")), ImageRef::parse("scratch")),
+        UsageError);
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("docker://ubuntu")); }),
-        "docker:// images are read by the registry library");
+              "docker:// images are read by the registry library");
 }
 
 TEST(OciDir, CorruptLayerIsRefused)
@@ -375,8 +400,9 @@ TEST(OciDir, CorruptLayerIsRefused)
     Store dst(tmp / "dst");
     auto location = "oci:" + dir.string() + ":v1";
     EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse(location)); }),
-        location + " layer " + layer.str() + " has digest " + sha256(readFile(path)).str() + " but " + layer.str() +
-            " was expected; the source is corrupt or was changed: fetch it again");
+              location + " layer " + layer.str() + " has digest " + sha256(readFile(path)).str() +
+                  " but " + layer.str() +
+                  " was expected; the source is corrupt or was changed: fetch it again");
     EXPECT_FALSE(dst.hasBlob(layer));
     EXPECT_TRUE(fs::is_empty(dst.tmpDir()));
 }
@@ -401,7 +427,8 @@ TEST(OciDir, ConcurrentSavesKeepEveryTag)
             if (pid == 0) {
                 int rc = 0;
                 try {
-                    saveImage(src, img, ImageRef::parse("oci:" + dir.string() + ":t" + std::to_string(k)));
+                    saveImage(src, img,
+                              ImageRef::parse("oci:" + dir.string() + ":t" + std::to_string(k)));
                 } catch (...) {
                     rc = 1;
                 }
@@ -415,7 +442,8 @@ TEST(OciDir, ConcurrentSavesKeepEveryTag)
             EXPECT_EQ(status, 0);
         }
         auto idx = parseIndex(readFile(dir / "index.json"), "index.json");
-        EXPECT_EQ(idx.manifests.size(), 8u) << "round " << round << ": " << readFile(dir / "index.json");
+        EXPECT_EQ(idx.manifests.size(), 8u)
+            << "round " << round << ": " << readFile(dir / "index.json");
     }
 }
 
@@ -436,9 +464,9 @@ TEST(OciArchive, RoundTrip)
     EXPECT_NO_THROW(dst.verifyStoredBlob(img.manifest.layers[0].digest, "layer"));
     Store dst2(tmp / "dst2");
     EXPECT_EQ(loadImage(dst2, ImageRef::parse("oci-archive:" + file)).manifestDescriptor.digest,
-        img.manifestDescriptor.digest);
+              img.manifestDescriptor.digest);
     EXPECT_EQ(errorOf([&] { loadImage(dst2, ImageRef::parse("oci-archive:" + file + ":v2")); }),
-        "oci-archive:" + file + ":v2: no image tagged 'v2' (tags: v1)");
+              "oci-archive:" + file + ":v2: no image tagged 'v2' (tags: v1)");
     // No temp file left beside the archive.
     for (auto& e : fs::directory_iterator(tmp.path()))
         EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-")) << e.path();
@@ -455,18 +483,22 @@ TEST(OciArchive, Contents)
     auto m = img.manifestDescriptor.digest.hex(), c = img.manifest.config.digest.hex(),
          l = img.manifest.layers[0].digest.hex();
     std::vector<std::string> names;
-    for (auto& [k, v] : files) names.push_back(k);
-    EXPECT_THAT(names, ::testing::UnorderedElementsAre("blobs/", "blobs/sha256/", "blobs/sha256/" + m,
-                           "blobs/sha256/" + c, "blobs/sha256/" + l, "index.json", "manifest.json", "oci-layout"));
+    for (auto& [k, v] : files)
+        names.push_back(k);
+    EXPECT_THAT(names, ::testing::UnorderedElementsAre(
+                           "blobs/", "blobs/sha256/", "blobs/sha256/" + m, "blobs/sha256/" + c,
+                           "blobs/sha256/" + l, "index.json", "manifest.json", "oci-layout"));
     EXPECT_EQ(files["oci-layout"], R"({"imageLayoutVersion":"1.0.0"})");
     auto idx = parseIndex(files["index.json"], "index.json");
     ASSERT_EQ(idx.manifests.size(), 1u);
     EXPECT_EQ(idx.manifests[0].annotations,
-        (std::map<std::string, std::string>{{"io.containerd.image.name", "docker.io/library/myapp:1.0"},
-            {"org.opencontainers.image.ref.name", "myapp:1.0"}}));
+              (std::map<std::string, std::string>{
+                  {"io.containerd.image.name", "docker.io/library/myapp:1.0"},
+                  {"org.opencontainers.image.ref.name", "myapp:1.0"}}));
     EXPECT_EQ(json::parse(files["manifest.json"]),
-        json::parse(R"([{"Config":"blobs/sha256/)" + c + R"(","RepoTags":["myapp:1.0"],"Layers":["blobs/sha256/)" +
-                    l + R"("]}])"));
+              json::parse(R"([{"Config":"blobs/sha256/)" + c +
+                          R"(","RepoTags":["myapp:1.0"],"Layers":["blobs/sha256/)" + l +
+                          R"("]}])"));
     EXPECT_EQ(files["blobs/sha256/" + m], img.manifestBytes);
 
     // GNU tar reads it too.
@@ -487,14 +519,16 @@ TEST(DockerArchive, Contents)
     ASSERT_EQ(idx.manifests.size(), 1u);
     // docker save's convention: the ref.name is the tag alone.
     EXPECT_EQ(idx.manifests[0].annotations,
-        (std::map<std::string, std::string>{{"io.containerd.image.name", "docker.io/library/myapp:1.0"},
-            {"org.opencontainers.image.ref.name", "1.0"}}));
+              (std::map<std::string, std::string>{
+                  {"io.containerd.image.name", "docker.io/library/myapp:1.0"},
+                  {"org.opencontainers.image.ref.name", "1.0"}}));
     auto mj = json::parse(files["manifest.json"]);
     ASSERT_TRUE(mj.is_array());
     ASSERT_EQ(mj.size(), 1u);
     EXPECT_EQ(mj[0]["RepoTags"], json::array({"myapp:1.0"}));
     EXPECT_EQ(mj[0]["Config"], "blobs/sha256/" + img.manifest.config.digest.hex());
-    EXPECT_EQ(mj[0]["Layers"], json::array({"blobs/sha256/" + img.manifest.layers[0].digest.hex()}));
+    EXPECT_EQ(mj[0]["Layers"],
+              json::array({"blobs/sha256/" + img.manifest.layers[0].digest.hex()}));
 }
 
 TEST(DockerArchive, RoundTripKeepsTheManifestDigest)
@@ -509,21 +543,27 @@ TEST(DockerArchive, RoundTripKeepsTheManifestDigest)
         // manifest.json has no manifest: it is rebuilt, and must come out byte for byte the same.
         auto loaded = loadImage(dst, ImageRef::parse("docker-archive:" + file));
         EXPECT_EQ(loaded.manifestBytes, img.manifestBytes) << compressionName(c);
-        EXPECT_EQ(loaded.manifestDescriptor.digest, img.manifestDescriptor.digest) << compressionName(c);
+        EXPECT_EQ(loaded.manifestDescriptor.digest, img.manifestDescriptor.digest)
+            << compressionName(c);
         EXPECT_EQ(loaded.configBytes, img.configBytes) << compressionName(c);
-        EXPECT_EQ(loaded.manifest.layers[0].mediaType, img.manifest.layers[0].mediaType) << compressionName(c);
+        EXPECT_EQ(loaded.manifest.layers[0].mediaType, img.manifest.layers[0].mediaType)
+            << compressionName(c);
         // Selected by name, in any spelling of it.
-        EXPECT_EQ(loadImage(dst, ImageRef::parse("docker-archive:" + file + ":myapp:1.0")).manifestDescriptor.digest,
-            img.manifestDescriptor.digest);
-        EXPECT_EQ(loadImage(dst, ImageRef::parse("docker-archive:" + file + ":docker.io/library/myapp:1.0"))
+        EXPECT_EQ(loadImage(dst, ImageRef::parse("docker-archive:" + file + ":myapp:1.0"))
                       .manifestDescriptor.digest,
-            img.manifestDescriptor.digest);
-        EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("docker-archive:" + file + ":other:1")); }),
-            "docker-archive:" + file + ":other:1: no image named 'other:1'");
+                  img.manifestDescriptor.digest);
+        EXPECT_EQ(loadImage(dst, ImageRef::parse("docker-archive:" + file +
+                                                 ":docker.io/library/myapp:1.0"))
+                      .manifestDescriptor.digest,
+                  img.manifestDescriptor.digest);
+        EXPECT_EQ(errorOf([&] {
+                      loadImage(dst, ImageRef::parse("docker-archive:" + file + ":other:1"));
+                  }),
+                  "docker-archive:" + file + ":other:1: no image named 'other:1'");
         // The same file read as an OCI archive gives the same image.
         Store dst2(tmp / "dst2");
         EXPECT_EQ(loadImage(dst2, ImageRef::parse("oci-archive:" + file)).manifestDescriptor.digest,
-            img.manifestDescriptor.digest);
+                  img.manifestDescriptor.digest);
     }
 }
 
@@ -532,23 +572,40 @@ TEST(DockerArchive, NotAnArchive)
     TempDir tmp;
     Store dst(tmp / "dst");
     writeTestFile(tmp / "plain" / "hello", "hi");
-    ASSERT_EQ(run({"tar", "-C", (tmp / "plain").string(), "-cf", (tmp / "plain.tar").string(), "."}).status, 0);
-    EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("docker-archive:" + (tmp / "plain.tar").string())); }),
-        "docker-archive:" + (tmp / "plain.tar").string() + ": not a docker-save archive (no manifest.json)");
-    EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "plain.tar").string())); }),
-        "oci-archive:" + (tmp / "plain.tar").string() +
-            ": not an OCI archive (no index.json); it is truncated, or a docker save tar (then use docker-archive:)");
+    ASSERT_EQ(run({"tar", "-C", (tmp / "plain").string(), "-cf", (tmp / "plain.tar").string(), "."})
+                  .status,
+              0);
+    EXPECT_EQ(errorOf([&] {
+                  loadImage(dst, ImageRef::parse("docker-archive:" + (tmp / "plain.tar").string()));
+              }),
+              "docker-archive:" + (tmp / "plain.tar").string() +
+                  ": not a docker-save archive (no manifest.json)");
+    EXPECT_EQ(errorOf([&] {
+                  loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "plain.tar").string()));
+              }),
+              "oci-archive:" + (tmp / "plain.tar").string() +
+                  ": not an OCI archive (no index.json); it is truncated, or a docker save tar "
+                  "(then use docker-archive:)");
     // A layout without its oci-layout file (a truncated archive) is refused too.
     Store src(tmp / "src");
     auto img = makeImage(src, tmp.path(), "no layout");
     saveImage(src, img, ImageRef::parse("oci:" + (tmp / "layout").string() + ":v1"));
     fs::remove(tmp / "layout" / "oci-layout");
-    ASSERT_EQ(run({"tar", "-C", (tmp / "layout").string(), "-cf", (tmp / "nolayout.tar").string(), "."}).status, 0);
-    EXPECT_EQ(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "nolayout.tar").string())); }),
-        "oci-archive:" + (tmp / "nolayout.tar").string() +
-            ": not an OCI archive (no oci-layout); it is truncated, or a docker save tar (then use docker-archive:)");
-    EXPECT_THAT(errorOf([&] { loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "missing.tar").string())); }),
-        StartsWith("unable to open oci-archive:" + (tmp / "missing.tar").string()));
+    ASSERT_EQ(
+        run({"tar", "-C", (tmp / "layout").string(), "-cf", (tmp / "nolayout.tar").string(), "."})
+            .status,
+        0);
+    EXPECT_EQ(errorOf([&] {
+                  loadImage(dst, ImageRef::parse("oci-archive:" + (tmp / "nolayout.tar").string()));
+              }),
+              "oci-archive:" + (tmp / "nolayout.tar").string() +
+                  ": not an OCI archive (no oci-layout); it is truncated, or a docker save tar "
+                  "(then use docker-archive:)");
+    EXPECT_THAT(errorOf([&] {
+                    loadImage(dst,
+                              ImageRef::parse("oci-archive:" + (tmp / "missing.tar").string()));
+                }),
+                StartsWith("unable to open oci-archive:" + (tmp / "missing.tar").string()));
 }
 
 // --- multi-platform -------------------------------------------------------------------------
@@ -571,9 +628,10 @@ TEST(MultiPlatform, TopLevelEntriesPickTheHost)
     Store dst(tmp / "dst");
     auto ref = ImageRef::parse("oci:" + dir.string());
     EXPECT_EQ(loadImage(dst, ref).manifestDescriptor.digest, host.manifestDescriptor.digest);
-    EXPECT_EQ(loadImage(dst, ref, platform(otherArch())).manifestDescriptor.digest, other.manifestDescriptor.digest);
+    EXPECT_EQ(loadImage(dst, ref, platform(otherArch())).manifestDescriptor.digest,
+              other.manifestDescriptor.digest);
     EXPECT_EQ(errorOf([&] { loadImage(dst, ref, platform("s390x")); }),
-        "oci:" + dir.string() + " holds 2 images; name one with its tag (tags: none)");
+              "oci:" + dir.string() + " holds 2 images; name one with its tag (tags: none)");
 }
 
 TEST(MultiPlatform, NestedIndexPicksTheHost)
@@ -588,7 +646,8 @@ TEST(MultiPlatform, NestedIndexPicksTheHost)
     writeTestFile(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     Index nested;
     nested.manifests.push_back(withPlatform(other.manifestDescriptor, otherArch()));
-    nested.manifests.push_back(withPlatform(host.manifestDescriptor, Platform::host().architecture));
+    nested.manifests.push_back(
+        withPlatform(host.manifestDescriptor, Platform::host().architecture));
     auto nestedBytes = canonical(toJson(nested));
     writeTestFile(dir / "blobs" / "sha256" / sha256(nestedBytes).hex(), nestedBytes);
     Index top;
@@ -602,18 +661,22 @@ TEST(MultiPlatform, NestedIndexPicksTheHost)
     auto loaded = loadImage(dst, ref);
     EXPECT_EQ(loaded.manifestDescriptor.digest, host.manifestDescriptor.digest);
     EXPECT_EQ(loaded.config.platform().architecture, Platform::host().architecture);
-    EXPECT_EQ(loadImage(dst, ref, platform(otherArch())).manifestDescriptor.digest, other.manifestDescriptor.digest);
+    EXPECT_EQ(loadImage(dst, ref, platform(otherArch())).manifestDescriptor.digest,
+              other.manifestDescriptor.digest);
     EXPECT_EQ(errorOf([&] { loadImage(dst, ref, platform("s390x")); }),
-        "oci:" + dir.string() + ":multi: the index has no image for linux/s390x; pick another platform");
+              "oci:" + dir.string() +
+                  ":multi: the index has no image for linux/s390x; pick another platform");
 
     // The same layout in an archive.
     auto file = tmp / "multi.tar";
     ASSERT_EQ(run({"tar", "-C", dir.string(), "-cf", file.string(), "."}).status, 0);
     Store dst2(tmp / "dst2");
-    EXPECT_EQ(loadImage(dst2, ImageRef::parse("oci-archive:" + file.string() + ":multi")).manifestDescriptor.digest,
-        host.manifestDescriptor.digest);
-    EXPECT_EQ(loadImage(dst2, ImageRef::parse("oci-archive:" + file.string()), platform(otherArch()))
+    EXPECT_EQ(loadImage(dst2, ImageRef::parse("oci-archive:" + file.string() + ":multi"))
                   .manifestDescriptor.digest,
+              host.manifestDescriptor.digest);
+    EXPECT_EQ(
+        loadImage(dst2, ImageRef::parse("oci-archive:" + file.string()), platform(otherArch()))
+            .manifestDescriptor.digest,
         other.manifestDescriptor.digest);
 }
 
