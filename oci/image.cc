@@ -327,7 +327,15 @@ json toJson(const Index& i)
     return j;
 }
 
-std::string canonical(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::strict); }
+std::string canonical(const json& j)
+{
+    try {
+        return j.dump(-1, ' ', false, json::error_handler_t::strict);
+    } catch (json::type_error& e) {
+        throw Error("an image config or manifest would hold text that is not UTF-8 (", e.what(),
+            "): give --env, --label, --user and the like in UTF-8");
+    }
+}
 
 std::string rfc3339(int64_t epochSeconds)
 {

@@ -50,14 +50,17 @@ Store::Store(fs::path root) : root_(std::move(root))
 void Store::cleanStaleTemps()
 {
     // Temp names are ".tmp-<pid>-...": a temp file whose writer is gone is garbage.
-    std::error_code ec;
-    for (auto& e : fs::directory_iterator(tmpDir(), ec)) {
-        auto name = e.path().filename().string();
-        if (name.rfind(".tmp-", 0) != 0) continue;
-        pid_t pid = std::atoi(name.c_str() + 5);
-        if (pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH) {
-            std::error_code ec2;
-            fs::remove_all(e.path(), ec2);
+    // writeFileAtomic leaves its temp files beside the target (index.json at the root).
+    for (auto& dir : {tmpDir(), root_}) {
+        std::error_code ec;
+        for (auto& e : fs::directory_iterator(dir, ec)) {
+            auto name = e.path().filename().string();
+            if (name.rfind(".tmp-", 0) != 0) continue;
+            pid_t pid = std::atoi(name.c_str() + 5);
+            if (pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH) {
+                std::error_code ec2;
+                fs::remove_all(e.path(), ec2);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <map>
 #include <set>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -471,7 +472,12 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
         auto to = dir / "blobs" / b.digest.algorithm() / b.digest.hex();
         if (!fs::exists(to)) copyFileAtomic(store.blobPath(b.digest), to, 0644);
     }
-    FileLock lock(dir / "index.json.lock", true);
+    // The layout folder itself is the lock: a lock file would have to stay in the user's folder
+    // (removing it lets two writers hold two different files).
+    AutoCloseFD dirLock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dirLock) throw SysError("unable to open '", dir.string(), "'");
+    while (::flock(dirLock.get(), LOCK_EX) < 0)
+        if (errno != EINTR) throw SysError("unable to lock '", dir.string(), "'");
     Index idx;
     if (fs::exists(dir / "index.json")) idx = parseIndex(readFile(dir / "index.json"), dest.str() + " index.json");
     auto names = namesFor(dest);
@@ -485,7 +491,6 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
             [&](const Descriptor& d) { return d.annotations.empty() && d.digest == image.manifestDescriptor.digest; });
     idx.manifests.push_back(namedDescriptor(image, names));
     writeFileAtomic(dir / "index.json", canonical(toJson(idx)));
-    ::unlink((dir / "index.json.lock").c_str());
 }
 
 void saveArchive(const Store& store, const Image& image, const ImageRef& dest)

@@ -177,11 +177,11 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     auto* append = app.add_subcommand("append", "Add one layer per --dir on top of SRC (or scratch) and write DEST");
     append->add_option("SRC", ao.src, "Base image location, or scratch")->required();
     append->add_option("DEST", ao.dest, "Where to write the image")->required();
-    append->add_option("--dir", ao.dirs, "PATH[:TARGET]: a folder to add as a layer at TARGET (default /)");
-    append->add_option("--entrypoint", ao.entrypoint, "Entrypoint argument (repeat for each)");
-    append->add_option("--cmd", ao.cmd, "Cmd argument (repeat for each)");
-    append->add_option("--env", ao.env, "KEY=VALUE environment variable");
-    append->add_option("--label", ao.labels, "KEY=VALUE label");
+    append->add_option("--dir", ao.dirs, "PATH[:TARGET]: a folder to add as a layer at TARGET (default /)")->allow_extra_args(false);
+    append->add_option("--entrypoint", ao.entrypoint, "Entrypoint argument (repeat for each)")->allow_extra_args(false);
+    append->add_option("--cmd", ao.cmd, "Cmd argument (repeat for each)")->allow_extra_args(false);
+    append->add_option("--env", ao.env, "KEY=VALUE environment variable")->allow_extra_args(false);
+    append->add_option("--label", ao.labels, "KEY=VALUE label")->allow_extra_args(false);
     append->add_option("--workdir", ao.workdir, "Working directory");
     append->add_option("--user", ao.user, "User to run as");
     append->add_option("--compression", ao.compression, "gzip (default) or zstd");

@@ -109,8 +109,8 @@ Runners registerRunCommand(CLI::App& app, GlobalOptions& global)
     run->add_option("SRC", ro.src, "Image location")->required();
     run->add_option("COMMAND", ro.command, "The command and its arguments, after --")->required();
     run->add_option("--network", ro.network, "none (loopback only, default) or host");
-    run->add_option("--volume", ro.volumes, "HOST:CONTAINER[:ro] bind mount");
-    run->add_option("--env", ro.env, "KEY=VALUE environment variable");
+    run->add_option("--volume", ro.volumes, "HOST:CONTAINER[:ro] bind mount")->allow_extra_args(false);
+    run->add_option("--env", ro.env, "KEY=VALUE environment variable")->allow_extra_args(false);
     run->add_option("--workdir", ro.workdir, "Working directory");
     run->add_option("--user", ro.user, "User (NAME, UID, NAME:GROUP, UID:GID)");
     run->add_option("--commit", ro.commit, "Write SRC plus the command's changes as a new image here");

@@ -410,11 +410,8 @@ TEST(OciDir, CorruptLayerIsRefused)
 TEST(OciDir, ConcurrentSavesKeepEveryTag)
 {
     // Several processes tagging into one layout: index.json updates must not be lost.
-    // BUG: saveOciDir (oci/transport.cc) unlinks "index.json.lock" while it still holds the
-    // flock. A process that opened the old lock file before the unlink then locks the orphaned
-    // inode while the next one creates and locks a fresh file: both are inside the critical
-    // section, and one index.json update is lost (5 to 7 of 8 tags survive here). Keeping the
-    // lock file (not unlinking it) makes this test pass.
+    // A lock file removed after use let two writers hold two different files (lost tags);
+    // the layout folder itself is now the lock.
     TempDir tmp;
     Store src(tmp / "src");
     auto img = makeImage(src, tmp.path(), "shared");

@@ -47,6 +47,7 @@ public:
     public:
         explicit BlobWriter(Store& store);
         ~BlobWriter() override;
+        using Sink::write;
         void write(const void* data, size_t len) override;
         void finish() override;
         // Syncs and renames. When `expected` is given, a different digest is an error naming

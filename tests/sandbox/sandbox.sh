@@ -1,0 +1,161 @@
+#!/bin/bash
+# The sandbox, checked from outside and inside, as root (MODE=root) or as an unprivileged user
+# with a subordinate id range (MODE=rootless; the set-up creates user grocker-test and its
+# range when missing). Needs namespaces: when they are missing this fails, it never skips.
+set -eu -o pipefail
+: "${GROCKER:?set GROCKER to the grocker binary}"
+: "${ESCAPE_HELPER:?set ESCAPE_HELPER to the escape helper binary}"
+: "${GROCKER_TEST_CACHE:?set GROCKER_TEST_CACHE to a cache folder}"
+MODE=${MODE:-root}
+fail() { echo "FAIL ($MODE): $*" >&2; exit 1; }
+pass() { echo "ok ($MODE): $*"; }
+for tool in mmdebstrap umoci jq busybox newuidmap runuser gzip; do
+    command -v "$tool" >/dev/null || fail "$tool is missing: run scripts/install-deps"
+done
+[ "$(id -u)" = 0 ] || fail "the test set-up needs root (it makes the test user and the base image)"
+
+tmp=$(mktemp -d /tmp/grocker-sandbox-XXXXXX)
+hostpid=
+cleanup() {
+    [ -z "$hostpid" ] || kill "$hostpid" 2>/dev/null || true
+    rm -rf "$tmp" 2>/dev/null || true
+    rm -f /grocker-escape-marker
+}
+trap cleanup EXIT
+chmod 755 "$tmp"
+
+# --- the user ---------------------------------------------------------------------------------
+user=root
+if [ "$MODE" = rootless ]; then
+    user=grocker-test
+    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
+    grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
+    grep -q "^$user:" /etc/subgid || usermod --add-subgids 300000-365535 "$user"
+fi
+# The binaries are copied where the test user can run them, whatever the checkout's modes.
+install -m 755 "$GROCKER" "$tmp/grocker"
+install -m 755 "$ESCAPE_HELPER" "$tmp/escape"
+as_user() { if [ "$user" = root ]; then "$@"; else runuser -u "$user" -- "$@"; fi; }
+g() { as_user "$tmp/grocker" --root "$tmp/store" -q "$@"; }
+
+# --- the images: a static busybox, and Debian made with mmdebstrap from the host's sources --
+mkdir -p "$tmp/bb/bin" "$tmp/bb/etc" "$tmp/bb/data/dir" "$tmp/bb/data/emptied" "$tmp/bb/usr/bin"
+cp /bin/busybox "$tmp/bb/bin/busybox"
+for a in sh echo id cat ls rm mkdir hostname touch ps grep wc sleep chown stat test; do
+    ln -s busybox "$tmp/bb/bin/$a"
+done
+cp "$tmp/escape" "$tmp/bb/usr/bin/escape"
+cp "$tmp/escape" "$tmp/bb/usr/bin/suid-escape"
+chmod 4755 "$tmp/bb/usr/bin/suid-escape"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\nci:x:1000:1000::/:/bin/sh\n' >"$tmp/bb/etc/passwd"
+printf 'root:x:0:\nci:x:1000:\n' >"$tmp/bb/etc/group"
+echo delete-me >"$tmp/bb/data/dir/gone"
+echo kept >"$tmp/bb/data/dir/kept"
+echo a >"$tmp/bb/data/emptied/a"
+echo b >"$tmp/bb/data/emptied/b"
+"$GROCKER" --root "$tmp/root-store" -q append scratch "oci:$tmp/images:busybox" --dir "$tmp/bb" --keep-owners \
+    --env PATH=/bin:/usr/bin >/dev/null
+
+mkdir -p "$GROCKER_TEST_CACHE"
+(
+    flock 9
+    if [ ! -f "$GROCKER_TEST_CACHE/debian/index.json" ]; then
+        rm -rf "$GROCKER_TEST_CACHE/debian-rootfs" "$GROCKER_TEST_CACHE/debian"
+        mmdebstrap --quiet --variant=apt bookworm "$GROCKER_TEST_CACHE/debian-rootfs" \
+            || fail "mmdebstrap could not make a Debian root filesystem from the host's apt sources"
+        "$GROCKER" --root "$GROCKER_TEST_CACHE/store" -q append scratch "oci:$GROCKER_TEST_CACHE/debian:bookworm" \
+            --dir "$GROCKER_TEST_CACHE/debian-rootfs" --keep-owners >/dev/null
+        rm -rf "$GROCKER_TEST_CACHE/debian-rootfs" "$GROCKER_TEST_CACHE/store"
+    fi
+) 9>"$GROCKER_TEST_CACHE/lock"
+"$GROCKER" --root "$tmp/root-store" -q copy "oci:$GROCKER_TEST_CACHE/debian:bookworm" "oci:$tmp/images:debian" >/dev/null
+rm -rf "$tmp/root-store"
+chown -R "$user" "$tmp"
+mkdir -p "$tmp/ro" "$tmp/rw"
+echo read-only >"$tmp/ro/file"
+chown -R "$user" "$tmp/ro" "$tmp/rw"
+
+# --- inside -----------------------------------------------------------------------------------
+out=$(g run "oci:$tmp/images:busybox" -- sh -c 'echo "pid=$$ uid=$(id -u) host=$(hostname)"')
+# PID 1 is the sandbox's init (it reaps orphans and passes signals on), so the command is 2.
+[ "$out" = "pid=2 uid=0 host=grocker" ] || fail "inside: got '$out'"
+pass "a fresh pid namespace (the command is pid 2 under the sandbox's init), uid 0, hostname grocker"
+
+procs=$(g run "oci:$tmp/images:busybox" -- sh -c 'echo /proc/[0-9]*')
+[ "$procs" = "/proc/1 /proc/2" ] || fail "other processes are visible: $procs"
+pass "no host process visible (only /proc/1, the init, and /proc/2, the command)"
+
+ifaces=$(g run "oci:$tmp/images:busybox" -- sh -c 'grep : /proc/net/dev | cut -d: -f1 | tr -d " "')
+[ "$ifaces" = lo ] || fail "network interfaces other than lo: $ifaces"
+pass "no network but loopback by default"
+host_ifaces=$(g run --network host "oci:$tmp/images:busybox" -- sh -c 'grep -c : /proc/net/dev')
+[ "$host_ifaces" -gt 1 ] || fail "--network host does not show the host's interfaces"
+pass "--network host shares the host's network"
+
+echo host-secret >"$tmp/host-secret"
+chmod 644 "$tmp/host-secret"
+if g run "oci:$tmp/images:busybox" -- cat "$tmp/host-secret" 2>/dev/null; then fail "a host file is readable inside"; fi
+pass "host files outside the volumes are unreachable"
+
+if g run --volume "$tmp/ro:/ro:ro" "oci:$tmp/images:busybox" -- sh -c 'echo x > /ro/new' 2>/dev/null; then
+    fail "writing to a :ro volume worked"
+fi
+[ ! -e "$tmp/ro/new" ] || fail "a file appeared in the :ro volume"
+[ "$(g run --volume "$tmp/ro:/ro:ro" "oci:$tmp/images:busybox" -- cat /ro/file)" = read-only ] \
+    || fail "a :ro volume is not readable"
+g run --volume "$tmp/rw:/rw" "oci:$tmp/images:busybox" -- sh -c 'echo written > /rw/new'
+[ "$(cat "$tmp/rw/new")" = written ] || fail "a read-write volume did not keep the write"
+pass "a :ro volume refuses writes, a read-write one keeps them"
+
+euid=$(g run --user ci "oci:$tmp/images:busybox" -- /usr/bin/suid-escape euid)
+[ "$euid" = 1000 ] || fail "a setuid-root binary run by uid 1000 got euid $euid"
+pass "a setuid binary gains nothing (euid stays 1000)"
+
+# --- escapes ---------------------------------------------------------------------------------
+touch "/grocker-escape-marker"
+if g run "oci:$tmp/images:busybox" -- /usr/bin/escape chroot /grocker-escape-marker; then fail "chroot breakout reached the host root"; fi
+pass "chroot breakout fails"
+if g run "oci:$tmp/images:busybox" -- /usr/bin/escape mount; then fail "mount worked inside"; fi
+pass "mount fails"
+sleep 300 &
+hostpid=$!
+if g run "oci:$tmp/images:busybox" -- /usr/bin/escape ptrace "$hostpid"; then fail "ptrace of host pid $hostpid worked"; fi
+pass "ptrace of a host process fails"
+rm -f /grocker-escape-marker
+g run "oci:$tmp/images:busybox" -- sh -c 'echo x > /proc/1/root/grocker-escape-marker' 2>/dev/null || true
+[ ! -e /grocker-escape-marker ] || fail "writing through /proc/1/root reached the host root"
+pass "writing through /proc/1/root stays inside"
+
+# --- changes become a layer ----------------------------------------------------------------
+step='rm /data/dir/gone && rm -rf /data/emptied && mkdir /data/emptied && echo new > /data/new'
+d1=$(g run "oci:$tmp/images:busybox" --commit "oci:$tmp/images:changed" -- sh -c "$step")
+d2=$(g run "oci:$tmp/images:busybox" --commit "oci:$tmp/images:changed2" -- sh -c "$step")
+[ "$d1" = "$d2" ] || fail "the same step gave two digests: $d1 and $d2"
+pass "the same step on the same base gives the same digest twice ($d1)"
+layer=$(g inspect "oci:$tmp/images:changed" | jq -r '.manifest.layers[-1].digest')
+listing=$(tar -tzf "$tmp/images/blobs/sha256/${layer#sha256:}")
+expected=$'data/\ndata/.wh..wh..opq\ndata/dir/\ndata/dir/.wh.gone\ndata/emptied/\ndata/emptied/.wh..wh..opq\ndata/new'
+# data/ itself may be opaque or not depending on the kernel's overlay; the rest is fixed.
+got=$(echo "$listing" | grep -v '^data/\.wh\.\.wh\.\.opq$')
+want=$(echo "$expected" | grep -v '^data/\.wh\.\.wh\.\.opq$')
+[ "$got" = "$want" ] || fail "the committed layer holds:
+$listing"
+echo "$listing" | grep -q '^bin/\|^proc/\|^dev/\|^tmp/' && fail "the layer holds files the step only read or mount points"
+pass "a deleted file gives a whiteout, an emptied folder an opaque dir, and nothing else is in the layer"
+as_user umoci unpack --rootless --image "$tmp/images:changed" "$tmp/unpacked" >/dev/null
+[ ! -e "$tmp/unpacked/rootfs/data/dir/gone" ] || fail "umoci still shows the deleted file"
+[ -e "$tmp/unpacked/rootfs/data/dir/kept" ] || fail "umoci lost a kept file"
+[ -z "$(ls -A "$tmp/unpacked/rootfs/data/emptied")" ] || fail "umoci shows files in the emptied folder"
+[ "$(cat "$tmp/unpacked/rootfs/data/new")" = new ] || fail "umoci lost the new file"
+pass "umoci unpack of the committed image shows them gone"
+
+# --- apt-get over a Debian base ----------------------------------------------------------------
+g run --network host "oci:$tmp/images:debian" --commit "oci:$tmp/images:sl" -- sh -c \
+    'apt-get update -qq && apt-get install -y -qq --no-install-recommends sl >/dev/null 2>&1 && chown _apt:root /usr/games/sl' >/dev/null
+layer=$(g inspect "oci:$tmp/images:sl" | jq -r '.manifest.layers[-1].digest')
+tar -tvzf "$tmp/images/blobs/sha256/${layer#sha256:}" >"$tmp/sl-layer"
+grep -q ' 42/0 .* usr/games/sl$' "$tmp/sl-layer" || fail "usr/games/sl is not owned by _apt (42) in the layer: $(grep games/sl "$tmp/sl-layer")"
+grep -q ' 0/0 .* usr/share/doc/sl/copyright$' "$tmp/sl-layer" || fail "the package's files are not owned by root in the layer"
+if grep -q ' 0/0 .* etc/passwd$' "$tmp/sl-layer"; then fail "a file the step only read is in the layer"; fi
+pass "apt-get install works over Debian with --network host; owners are the container's (sl owned by _apt = 42)"
+echo "all sandbox checks passed ($MODE)"
