@@ -111,6 +111,21 @@ euid=$(g run --user ci "oci:$tmp/images:busybox" -- /usr/bin/suid-escape euid)
 [ "$euid" = 1000 ] || fail "a setuid-root binary run by uid 1000 got euid $euid"
 pass "a setuid binary gains nothing (euid stays 1000)"
 
+# PID 1 reaps orphans: a grandchild left behind and finished is not left a zombie.
+zombies=$(g run "oci:$tmp/images:busybox" -- sh -c '(sleep 0.2 &) ; sleep 1; grep -l "^State:.*Z" /proc/[0-9]*/status | wc -l')
+[ "$zombies" = 0 ] || fail "$zombies zombie(s) left: PID 1 does not reap orphans"
+pass "PID 1 reaps orphans"
+# SIGTERM to grocker reaches the command, and grocker exits with the command's status.
+as_user "$tmp/grocker" --root "$tmp/store" -q run "oci:$tmp/images:busybox" -- \
+    sh -c 'trap "exit 7" TERM; echo ready > /dev/stderr; while :; do sleep 0.1; done' 2>"$tmp/ready" &
+runner=$!
+for _ in $(seq 100); do grep -q ready "$tmp/ready" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$(pgrep -n -f "grocker --root $tmp/store -q run" || echo "$runner")" 2>/dev/null || true
+status=0
+wait "$runner" || status=$?
+[ "$status" = 7 ] || fail "after SIGTERM grocker exited with $status, not the command's 7"
+pass "SIGTERM is passed on to the command and its status comes back"
+
 # --- escapes ---------------------------------------------------------------------------------
 touch "/grocker-escape-marker"
 if g run "oci:$tmp/images:busybox" -- /usr/bin/escape chroot /grocker-escape-marker; then fail "chroot breakout reached the host root"; fi
