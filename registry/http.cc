@@ -1,0 +1,573 @@
+#include "grocker/registry/http.hh"
+
+#include <cstring>
+#include <curl/curl.h>
+#include <exception>
+#include <mutex>
+#include <vector>
+
+#include "grocker/oci/file.hh"
+
+namespace grocker::registry {
+
+namespace {
+
+std::once_flag curlInit;
+
+std::string lower(std::string_view s)
+{
+    std::string out(s);
+    for (auto& c : out) c = char(tolower((unsigned char)c));
+    return out;
+}
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+    return s;
+}
+
+// The system's CA bundle, read once, for CURLOPT_CAINFO_BLOB when extra CAs are added to it.
+std::string systemCAs()
+{
+    for (const char* p : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}) {
+        std::error_code ec;
+        if (std::filesystem::exists(p, ec)) return readFile(p);
+    }
+    return {};
+}
+
+// What one transfer needs in libcurl's callbacks.
+struct Transfer {
+    const HttpRequest& req;
+    HttpResponse resp;
+    std::exception_ptr error;
+    bool headersDone = false;
+    size_t uploaded = 0; // of req.body
+};
+
+size_t onHeader(char* data, size_t size, size_t n, void* p)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    std::string_view line(data, size * n);
+    if (line.starts_with("HTTP/")) {
+        // A new response (after a 100 Continue, say): forget the previous one's headers.
+        t.resp.headers.clear();
+        auto sp = line.find(' ');
+        auto rest = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+        auto sp2 = rest.find(' ');
+        t.resp.reason = sp2 == std::string_view::npos ? "" : std::string(trim(rest.substr(sp2 + 1)));
+        return size * n;
+    }
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos)
+        t.resp.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+    return size * n;
+}
+
+size_t onWrite(char* data, size_t size, size_t n, void* p)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    size_t len = size * n;
+    try {
+        if (t.req.onBody && t.resp.ok()) {
+            t.req.onBody(t.resp, data, len);
+        } else if (t.resp.body.size() < t.req.maxBody) {
+            t.resp.body.append(data, std::min(len, t.req.maxBody - t.resp.body.size()));
+        }
+    } catch (...) {
+        t.error = std::current_exception();
+        return 0; // any other count aborts the transfer
+    }
+    return len;
+}
+
+size_t onRead(char* buf, size_t size, size_t n, void* p)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    size_t len = size * n;
+    try {
+        if (t.req.bodySource) return t.req.bodySource(buf, len);
+        size_t k = std::min(len, t.req.body.size() - t.uploaded);
+        memcpy(buf, t.req.body.data() + t.uploaded, k);
+        t.uploaded += k;
+        return k;
+    } catch (...) {
+        t.error = std::current_exception();
+        return CURL_READFUNC_ABORT;
+    }
+}
+
+int onSeek(void* p, curl_off_t offset, int origin)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    if (t.req.bodySource || origin != SEEK_SET || offset < 0 || size_t(offset) > t.req.body.size())
+        return CURL_SEEKFUNC_CANTSEEK;
+    t.uploaded = size_t(offset);
+    return CURL_SEEKFUNC_OK;
+}
+
+int onProgress(void* p, curl_off_t, curl_off_t received, curl_off_t, curl_off_t sent)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    try {
+        return t.req.onProgress(uint64_t(sent), uint64_t(received)) ? 0 : 1;
+    } catch (...) {
+        t.error = std::current_exception();
+        return 1;
+    }
+}
+
+TransportError::Kind kindOf(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::Kind::Transient;
+    case CURLE_SSL_CONNECT_ERROR: return TransportError::Kind::Tls;
+    default: return TransportError::Kind::Fatal;
+    }
+}
+
+std::string hintFor(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return "; the registry's certificate is not trusted: pass --cert-dir with its CA, or --tls-verify=false "
+               "for a registry you trust";
+    case CURLE_COULDNT_RESOLVE_HOST: return "; check the registry's name";
+    case CURLE_COULDNT_CONNECT: return "; is the registry running and reachable?";
+    case CURLE_SSL_CONNECT_ERROR:
+        return "; the server may not speak TLS: pass --tls-verify=false for a plain HTTP registry";
+    default: return {};
+    }
+}
+
+} // namespace
+
+std::string HttpResponse::header(std::string_view name) const
+{
+    for (auto& [k, v] : headers)
+        if (k == name) return v;
+    return {};
+}
+
+std::vector<std::string> HttpResponse::headerValues(std::string_view name) const
+{
+    std::vector<std::string> out;
+    for (auto& [k, v] : headers)
+        if (k == name) out.push_back(v);
+    return out;
+}
+
+struct HttpClient::Impl {
+    TlsOptions tls;
+    std::string caBlob;
+    CURLSH* share = nullptr;
+    std::mutex locks[CURL_LOCK_DATA_LAST];
+    std::mutex poolMutex;
+    std::vector<CURL*> pool;
+
+    static void lock(CURL*, curl_lock_data data, curl_lock_access, void* p)
+    {
+        static_cast<Impl*>(p)->locks[data].lock();
+    }
+    static void unlock(CURL*, curl_lock_data data, void* p) { static_cast<Impl*>(p)->locks[data].unlock(); }
+
+    CURL* take()
+    {
+        {
+            std::lock_guard g(poolMutex);
+            if (!pool.empty()) {
+                CURL* h = pool.back();
+                pool.pop_back();
+                return h;
+            }
+        }
+        CURL* h = curl_easy_init();
+        if (!h) throw Error("unable to start a libcurl transfer (out of memory?)");
+        return h;
+    }
+    void give(CURL* h)
+    {
+        // curl_easy_reset keeps the live connections, which is why handles are pooled.
+        curl_easy_reset(h);
+        std::lock_guard g(poolMutex);
+        pool.push_back(h);
+    }
+};
+
+HttpClient::HttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>())
+{
+    std::call_once(curlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    impl_->tls = std::move(tls);
+    if (!impl_->tls.extraCAs.empty()) impl_->caBlob = systemCAs() + "\n" + impl_->tls.extraCAs;
+    impl_->share = curl_share_init();
+    curl_share_setopt(impl_->share, CURLSHOPT_LOCKFUNC, &Impl::lock);
+    curl_share_setopt(impl_->share, CURLSHOPT_UNLOCKFUNC, &Impl::unlock);
+    curl_share_setopt(impl_->share, CURLSHOPT_USERDATA, impl_.get());
+    curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+HttpClient::~HttpClient()
+{
+    for (CURL* h : impl_->pool) curl_easy_cleanup(h);
+    curl_share_cleanup(impl_->share);
+}
+
+HttpResponse HttpClient::perform(const HttpRequest& req)
+{
+    CURL* h = impl_->take();
+    struct GiveBack {
+        Impl& impl;
+        CURL* h;
+        ~GiveBack() { impl.give(h); }
+    } giveBack{*impl_, h};
+
+    Transfer t{req, {}, nullptr};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    // A transfer that moves nothing for a minute is dead (a stalled proxy, a lost peer).
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    // Large buffers: fewer callbacks and syscalls on fast links.
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, impl_->tls.verify ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, impl_->tls.verify ? 2L : 0L);
+    if (!impl_->caBlob.empty()) {
+        curl_blob blob{impl_->caBlob.data(), impl_->caBlob.size(), CURL_BLOB_NOCOPY};
+        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+    }
+    if (!impl_->tls.clientCert.empty()) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, impl_->tls.clientCert.c_str());
+        curl_easy_setopt(h, CURLOPT_SSLKEY, impl_->tls.clientKey.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onWrite);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, &onRead);
+    curl_easy_setopt(h, CURLOPT_READDATA, &t);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &onSeek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
+    if (req.onProgress) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
+
+    curl_off_t bodySize = curl_off_t(req.bodySource ? req.bodySize : req.body.size());
+    bool hasBody = req.bodySource || !req.body.empty();
+    if (req.method == "GET") {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (req.method == "HEAD") {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (req.method == "POST") {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, bodySize);
+    } else if (req.method == "PUT" || req.method == "PATCH") {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, bodySize);
+        if (req.method == "PATCH") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+        if (hasBody) {
+            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, bodySize);
+        }
+    }
+
+    curl_slist* headers = nullptr;
+    struct FreeList {
+        curl_slist*& l;
+        ~FreeList() { curl_slist_free_all(l); }
+    } freeList{headers};
+    // Bodies are sent at once: every request is authorised beforehand, so waiting for a
+    // 100 Continue only costs a round trip.
+    headers = curl_slist_append(headers, "Expect:");
+    bool hasContentType = false;
+    for (auto& [k, v] : req.headers) {
+        hasContentType |= lower(k) == "content-type";
+        headers = curl_slist_append(headers, (k + ": " + v).c_str());
+    }
+    if (req.method == "POST" && !hasContentType && !hasBody) headers = curl_slist_append(headers, "Content-Type:");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+    CURLcode rc = curl_easy_perform(h);
+    if (t.error) std::rethrow_exception(t.error);
+    if (rc != CURLE_OK) {
+        std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
+        while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+        throw TransportError(kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail, hintFor(rc)));
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t.resp.status);
+    long version = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    t.resp.httpVersion = version == CURL_HTTP_VERSION_2_0 ? 2 : 1;
+    return std::move(t.resp);
+}
+
+namespace {
+
+struct Uri {
+    std::optional<std::string> scheme, authority, query;
+    std::string path;
+};
+
+Uri parseUri(std::string_view s)
+{
+    Uri u;
+    if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
+    size_t i = 0;
+    if (!s.empty() && isalpha((unsigned char)s[0])) {
+        while (i < s.size() && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
+        if (i < s.size() && s[i] == ':') {
+            u.scheme = lower(s.substr(0, i));
+            s = s.substr(i + 1);
+        }
+    }
+    if (s.starts_with("//")) {
+        auto end = s.find_first_of("/?", 2);
+        u.authority = std::string(s.substr(2, end == std::string_view::npos ? std::string_view::npos : end - 2));
+        s = end == std::string_view::npos ? std::string_view() : s.substr(end);
+    }
+    auto q = s.find('?');
+    u.path = std::string(s.substr(0, q));
+    if (q != std::string_view::npos) u.query = std::string(s.substr(q + 1));
+    return u;
+}
+
+std::string removeDotSegments(std::string_view in)
+{
+    std::string out;
+    while (!in.empty()) {
+        if (in.starts_with("../")) in.remove_prefix(3);
+        else if (in.starts_with("./")) in.remove_prefix(2);
+        else if (in.starts_with("/./")) in.remove_prefix(2);
+        else if (in == "/.") in = "/";
+        else if (in.starts_with("/../") || in == "/..") {
+            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+            auto slash = out.rfind('/');
+            out.erase(slash == std::string::npos ? 0 : slash);
+        } else if (in == "." || in == "..") in = {};
+        else {
+            size_t next = in.find('/', 1);
+            out.append(in.substr(0, next));
+            in = next == std::string_view::npos ? std::string_view() : in.substr(next);
+        }
+    }
+    return out;
+}
+
+std::string compose(const Uri& u)
+{
+    std::string s;
+    if (u.scheme) s += *u.scheme + ":";
+    if (u.authority) s += "//" + *u.authority;
+    s += u.path;
+    if (u.query) s += "?" + *u.query;
+    return s;
+}
+
+} // namespace
+
+std::string resolveUrl(std::string_view base, std::string_view reference)
+{
+    Uri b = parseUri(base), r = parseUri(reference), t;
+    if (r.scheme) {
+        t = r;
+        t.path = removeDotSegments(r.path);
+    } else {
+        if (r.authority) {
+            t.authority = r.authority;
+            t.path = removeDotSegments(r.path);
+            t.query = r.query;
+        } else {
+            if (r.path.empty()) {
+                t.path = b.path;
+                t.query = r.query ? r.query : b.query;
+            } else {
+                if (r.path.starts_with("/")) {
+                    t.path = removeDotSegments(r.path);
+                } else {
+                    std::string merged;
+                    if (b.authority && b.path.empty())
+                        merged = "/" + r.path;
+                    else {
+                        auto slash = b.path.rfind('/');
+                        merged = (slash == std::string::npos ? "" : b.path.substr(0, slash + 1)) + r.path;
+                    }
+                    t.path = removeDotSegments(merged);
+                }
+                t.query = r.query;
+            }
+            t.authority = b.authority;
+        }
+        t.scheme = b.scheme;
+    }
+    return compose(t);
+}
+
+namespace {
+// host and port of an authority, userinfo dropped.
+std::pair<std::string, std::string> hostPort(std::string_view authority)
+{
+    if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
+    if (authority.starts_with("[")) {
+        auto close = authority.find(']');
+        auto host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+        std::string_view port;
+        if (close != std::string_view::npos && close + 1 < authority.size() && authority[close + 1] == ':')
+            port = authority.substr(close + 2);
+        return {lower(host), std::string(port)};
+    }
+    auto colon = authority.rfind(':');
+    if (colon == std::string_view::npos) return {lower(authority), ""};
+    return {lower(authority.substr(0, colon)), std::string(authority.substr(colon + 1))};
+}
+} // namespace
+
+std::string urlOrigin(std::string_view url)
+{
+    Uri u = parseUri(url);
+    std::string scheme = u.scheme.value_or("");
+    auto [host, port] = hostPort(u.authority.value_or(""));
+    if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return scheme + "://" + host + (port.empty() ? "" : ":" + port);
+}
+
+std::string urlHost(std::string_view url) { return hostPort(parseUri(url).authority.value_or("")).first; }
+
+std::string percentEncode(std::string_view text)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            out += char(c);
+        else {
+            out += '%';
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string addQuery(std::string url, std::string_view key, std::string_view value)
+{
+    std::string fragment;
+    if (auto hash = url.find('#'); hash != std::string::npos) {
+        fragment = url.substr(hash);
+        url.erase(hash);
+    }
+    auto q = url.find('?');
+    if (q == std::string::npos)
+        url += '?';
+    else if (q + 1 < url.size() && url.back() != '&')
+        url += '&';
+    return url + percentEncode(key) + "=" + percentEncode(value) + fragment;
+}
+
+std::string redactUrl(std::string_view url)
+{
+    auto q = url.find_first_of("?#");
+    if (q == std::string_view::npos) return std::string(url);
+    return std::string(url.substr(0, q)) + "?…";
+}
+
+std::optional<double> parseRetryAfter(std::string_view value, std::time_t now)
+{
+    value = trim(value);
+    if (value.empty()) return std::nullopt;
+    if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+        if (value.size() > 9) return std::nullopt;
+        return double(std::stol(std::string(value)));
+    }
+    std::string text(value);
+    // IMF-fixdate, then the two obsolete forms RFC 9110 asks recipients to accept.
+    for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
+        struct tm tm = {};
+        const char* end = strptime(text.c_str(), format, &tm);
+        if (!end || *end) continue;
+        time_t when = timegm(&tm);
+        return when > now ? double(when - now) : 0.0;
+    }
+    return std::nullopt;
+}
+
+std::optional<uint64_t> parseUploadRange(std::string_view value)
+{
+    value = trim(value);
+    if (value.starts_with("bytes=")) value.remove_prefix(6);
+    auto dash = value.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    auto a = value.substr(0, dash), b = value.substr(dash + 1);
+    auto number = [](std::string_view s) -> std::optional<uint64_t> {
+        if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+        return std::stoull(std::string(s));
+    };
+    auto start = number(a), end = number(b);
+    if (!start || !end || *start != 0 || *end < *start) return std::nullopt;
+    return *end + 1;
+}
+
+std::optional<uint64_t> bytesToSkip(long status, std::string_view contentRange, uint64_t have)
+{
+    if (status == 200) return have;
+    if (status != 206) return std::nullopt;
+    auto v = trim(contentRange);
+    if (!v.starts_with("bytes ")) return std::nullopt;
+    v.remove_prefix(6);
+    auto dash = v.find('-');
+    auto start = v.substr(0, dash);
+    if (dash == std::string_view::npos || start.empty() || start.find_first_not_of("0123456789") != std::string_view::npos ||
+        start.size() > 19)
+        return std::nullopt;
+    if (std::stoull(std::string(start)) != have) return std::nullopt;
+    return 0;
+}
+
+bool isLoopbackHost(std::string_view host)
+{
+    if (host.starts_with("[") && host.ends_with("]")) host = host.substr(1, host.size() - 2);
+    if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+    // 127.0.0.0/8, in dotted-quad form only.
+    if (!host.starts_with("127.")) return false;
+    int parts = 0;
+    size_t pos = 0;
+    while (pos <= host.size()) {
+        auto dot = host.find('.', pos);
+        auto p = host.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
+        if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string_view::npos || std::stoi(std::string(p)) > 255)
+            return false;
+        parts++;
+        if (dot == std::string_view::npos) break;
+        pos = dot + 1;
+    }
+    return parts == 4;
+}
+
+} // namespace grocker::registry
