@@ -122,7 +122,7 @@ int onProgress(void* p, curl_off_t, curl_off_t received, curl_off_t, curl_off_t 
 TransportError::Kind kindOf(CURLcode rc)
 {
     switch (rc) {
-    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_CONNECT: return TransportError::Kind::Refused;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:

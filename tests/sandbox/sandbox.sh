@@ -164,6 +164,34 @@ as_user umoci unpack --rootless --image "$tmp/images:changed" "$tmp/unpacked" >/
 [ "$(cat "$tmp/unpacked/rootfs/data/new")" = new ] || fail "umoci lost the new file"
 pass "umoci unpack of the committed image shows them gone"
 
+# --- errors from inside come back as one line naming the step ---------------------------------
+expect_error() { # expected-stderr, arguments...
+    local want=$1 rc=0
+    shift
+    g run "oci:$tmp/images:busybox" "$@" 2>"$tmp/stderr" >/dev/null || rc=$?
+    [ "$rc" = 1 ] || fail "grocker run $*: exit status $rc, expected 1"
+    [ "$(cat "$tmp/stderr")" = "$want" ] || fail "grocker run $*: stderr was '$(cat "$tmp/stderr")', expected '$want'"
+}
+expect_error "grocker: error: sandbox: while starting 'no-such-command': unable to run 'no-such-command' (not found in the image): No such file or directory" \
+    -- no-such-command
+expect_error "grocker: error: sandbox: while switching to user 'nobody2': user 'nobody2' is not in the image's /etc/passwd" \
+    --user nobody2 -- true
+pass "setup failures inside come back as one message with the step and the cause"
+
+if [ "$MODE" = rootless ]; then
+    # A user with no subordinate range: only root is mapped, with a warning saying what fails.
+    nosub=grocker-nosub
+    id "$nosub" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$nosub"
+    sed -i "/^$nosub:/d" /etc/subuid /etc/subgid
+    mkdir -p "$tmp/nosub" && cp -r "$tmp/images" "$tmp/nosub/images" && chown -R "$nosub" "$tmp/nosub"
+    out=$(runuser -u "$nosub" -- "$tmp/grocker" --root "$tmp/nosub/store" run "oci:$tmp/nosub/images:busybox" -- \
+        sh -c 'id -u; chown 5 /tmp 2>/dev/null && echo chown-worked || echo chown-failed' 2>"$tmp/nosub/stderr")
+    [ "$out" = $'0\nchown-failed' ] || fail "with no subordinate range: got '$out'"
+    grep -q "^grocker: warning: no subordinate uids for user $nosub in /etc/subuid: only root is mapped inside, so installing packages (dpkg, apt-get) and chown to other users will fail" "$tmp/nosub/stderr" \
+        || fail "no clear warning without a subordinate range: $(cat "$tmp/nosub/stderr")"
+    pass "without a subordinate range: a single mapped id, and a warning naming what will not work"
+fi
+
 # --- apt-get over a Debian base ----------------------------------------------------------------
 g run --network host "oci:$tmp/images:debian" --commit "oci:$tmp/images:sl" -- sh -c \
     'apt-get update -qq && apt-get install -y -qq --no-install-recommends sl >/dev/null 2>&1 && chown _apt:root /usr/games/sl' >/dev/null

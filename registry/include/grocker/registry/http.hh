@@ -65,12 +65,14 @@ struct HttpRequest {
 class TransportError : public Error {
 public:
     enum class Kind {
-        Transient, // reset, timeout, refused connection: worth another try
+        Transient, // reset, timeout, cut body: worth another try
+        Refused,   // no connection (nothing listens): worth another try too
         Tls,       // the TLS handshake failed (e.g. the server speaks plain HTTP)
         Fatal,     // bad certificate, unknown host, aborted, ...
     };
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}
     Kind kind() const { return kind_; }
+    bool transient() const { return kind_ == Kind::Transient || kind_ == Kind::Refused; }
 
 private:
     Kind kind_;
