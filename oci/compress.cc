@@ -52,6 +52,9 @@ namespace {
 constexpr size_t blockSize = 128 * 1024;
 constexpr size_t dictSize = 32 * 1024;
 
+constexpr int defaultGzipLevel = 6; // as gzip and pigz
+constexpr int defaultZstdLevel = 3; // as zstd
+
 unsigned resolveThreads(unsigned threads)
 {
     if (threads) return threads;
@@ -74,7 +77,8 @@ private:
 struct Block {
     // [previous block's last 32 KiB | this block's data]: the dictionary is copied in rather
     // than read from the previous slot, which the caller may refill while a worker runs.
-    std::unique_ptr<unsigned char[]> in = std::make_unique_for_overwrite<unsigned char[]>(dictSize + blockSize);
+    std::unique_ptr<unsigned char[]> in =
+        std::make_unique_for_overwrite<unsigned char[]>(dictSize + blockSize);
     bool hasDict = false;
     size_t len = 0;
     bool last = false;
@@ -148,9 +152,11 @@ public:
             // nothing to do for 10% of the blocks; with 4 more, for under 1%.
             ring_.resize(2 * size_t(threads) + 4);
             std::vector<std::unique_ptr<Deflater>> deflaters;
-            for (unsigned i = 0; i < threads; i++) deflaters.push_back(std::make_unique<Deflater>(level));
+            for (unsigned i = 0; i < threads; i++)
+                deflaters.push_back(std::make_unique<Deflater>(level));
             try {
-                for (auto& d : deflaters) workers_.emplace_back([this, d = std::move(d)] { work(*d); });
+                for (auto& d : deflaters)
+                    workers_.emplace_back([this, d = std::move(d)] { work(*d); });
             } catch (...) {
                 stopWorkers(); // the destructor does not run when the constructor throws
                 throw;
@@ -319,7 +325,8 @@ public:
     ZstdCompressor(Sink& out, int level, unsigned threads) : out_(out), cctx_(ZSTD_createCCtx())
     {
         if (!cctx_) throw Error("unable to create a zstd compression context");
-        check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level), "setting the level");
+        check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level),
+              "setting the level");
         check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1), "enabling the checksum");
         // With nbWorkers >= 1 the frame is cut into jobs whose size depends only on the
         // parameters, so the output is the same for 1, 2, 4 or 8 workers (checked with
@@ -328,7 +335,8 @@ public:
         if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_nbWorkers, int(threads))))
             throw Error("libzstd was built without multithreading, which reproducible zstd "
                         "layers need: install a libzstd built with it or use gzip");
-        check(ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), ZSTD_CONTENTSIZE_UNKNOWN), "pledging the size");
+        check(ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), ZSTD_CONTENTSIZE_UNKNOWN),
+              "pledging the size");
         in_.reserve(inputSize);
         outBuf_.resize(ZSTD_CStreamOutSize());
     }
@@ -378,7 +386,8 @@ private:
 
     static size_t check(size_t rc, const char* what)
     {
-        if (ZSTD_isError(rc)) throw Error("zstd compression failed while ", what, ": ", ZSTD_getErrorName(rc));
+        if (ZSTD_isError(rc))
+            throw Error("zstd compression failed while ", what, ": ", ZSTD_getErrorName(rc));
         return rc;
     }
 
@@ -394,7 +403,8 @@ private:
         ZSTD_inBuffer in{data, len, 0};
         for (;;) {
             ZSTD_outBuffer out{outBuf_.data(), outBuf_.size(), 0};
-            size_t remaining = check(ZSTD_compressStream2(cctx_.get(), &out, &in, mode), "compressing");
+            size_t remaining =
+                check(ZSTD_compressStream2(cctx_.get(), &out, &in, mode), "compressing");
             if (out.pos) out_.write(outBuf_.data(), out.pos);
             bool done = mode == ZSTD_e_end ? remaining == 0 : in.pos == in.size;
             if (done) break;
@@ -418,13 +428,13 @@ std::unique_ptr<Sink> makeCompressor(Sink& out, const CompressOptions& options)
     case Compression::None:
         return std::make_unique<PassThrough>(out);
     case Compression::Gzip: {
-        int level = options.level ? options.level : 6;
+        int level = options.level ? options.level : defaultGzipLevel;
         if (level < 1 || level > 9)
             throw UsageError("compression level ", level, " is out of range for gzip: use 1 to 9");
         return std::make_unique<GzipCompressor>(out, level, threads);
     }
     case Compression::Zstd: {
-        int level = options.level ? options.level : 3;
+        int level = options.level ? options.level : defaultZstdLevel;
         if (level < 1 || level > ZSTD_maxCLevel())
             throw UsageError("compression level ", level, " is out of range for zstd: use 1 to ",
                              ZSTD_maxCLevel());

@@ -1,5 +1,6 @@
 #include "grocker/oci/store.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -206,6 +207,61 @@ std::optional<Descriptor> Store::getRef(const std::string& name) const
         if (it != d.annotations.end() && it->second == name) return d;
     }
     return std::nullopt;
+}
+
+namespace {
+// A blob seen in many repositories keeps the latest few: enough to find one to mount from.
+constexpr size_t maxSources = 16;
+}
+
+std::vector<std::string> Store::sourcesOf(const Digest& d) const
+{
+    std::vector<std::string> out;
+    auto path = root_ / "sources" / d.algorithm() / d.hex();
+    AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return out; // none known (or unreadable: mounting is only an optimisation)
+    std::string text;
+    try {
+        text = readFd(fd.get());
+    } catch (Error&) {
+        return out;
+    }
+    for (size_t pos = 0; pos < text.size();) {
+        auto nl = text.find('\n', pos);
+        auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (!line.empty() && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+    }
+    return out;
+}
+
+void Store::recordSource(const Digest& d, const std::string& repository)
+{
+    if (repository.empty() || repository.find('\n') != std::string::npos) return;
+    auto known = sourcesOf(d);
+    if (!known.empty() && known.back() == repository) return;
+    auto dir = root_ / "sources" / d.algorithm();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw Error("unable to create '", dir.string(), "': ", ec.message());
+    std::erase(known, repository);
+    known.push_back(repository);
+    if (known.size() > maxSources) known.erase(known.begin(), known.end() - maxSources);
+    std::string text;
+    for (auto& r : known) text += r + "\n";
+    // Not synced: a lost record only costs an upload that a mount would have saved.
+    auto path = dir / d.hex();
+    auto tmp = dir / tempName();
+    {
+        AutoCloseFD fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        if (!fd) throw SysError("unable to create '", tmp.string(), "'");
+        writeFull(fd.get(), text, tmp.string());
+    }
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        ::unlink(tmp.c_str());
+        throw SysError("unable to rename '", tmp.string(), "' to '", path.string(), "'");
+    }
 }
 
 void copyFileAtomic(const fs::path& from, const fs::path& to, mode_t mode)

@@ -44,7 +44,7 @@ struct Transfer {
     HttpResponse resp;
     std::exception_ptr error;
     bool headersDone = false;
-    size_t uploaded = 0; // of req.body
+    uint64_t uploaded = 0; // bytes of the body handed to curl
 };
 
 size_t onHeader(char* data, size_t size, size_t n, void* p)
@@ -88,8 +88,12 @@ size_t onRead(char* buf, size_t size, size_t n, void* p)
     auto& t = *static_cast<Transfer*>(p);
     size_t len = size * n;
     try {
-        if (t.req.bodySource) return t.req.bodySource(buf, len);
-        size_t k = std::min(len, t.req.body.size() - t.uploaded);
+        if (t.req.bodySource) {
+            size_t got = t.req.bodySource(t.uploaded, buf, len);
+            t.uploaded += got;
+            return got;
+        }
+        size_t k = size_t(std::min<uint64_t>(len, t.req.body.size() - t.uploaded));
         memcpy(buf, t.req.body.data() + t.uploaded, k);
         t.uploaded += k;
         return k;
@@ -102,7 +106,10 @@ size_t onRead(char* buf, size_t size, size_t n, void* p)
 int onSeek(void* p, curl_off_t offset, int origin)
 {
     auto& t = *static_cast<Transfer*>(p);
-    if (t.req.bodySource || origin != SEEK_SET || offset < 0 || size_t(offset) > t.req.body.size())
+    // libcurl rewinds to send a body again on a fresh connection when a kept-alive one died.
+    // Not for streamed bodies (blob uploads): the registry may have appended what it got, so
+    // the caller asks it where the upload stands instead (CURLE_SEND_FAIL_REWIND, transient).
+    if (t.req.bodySource || origin != SEEK_SET || offset < 0 || uint64_t(offset) > t.req.body.size())
         return CURL_SEEKFUNC_CANTSEEK;
     t.uploaded = size_t(offset);
     return CURL_SEEKFUNC_OK;
@@ -130,8 +137,10 @@ TransportError::Kind kindOf(CURLcode rc)
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_SEND_FAIL_REWIND:
     case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::Kind::Transient;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL: return TransportError::Kind::Protocol;
     case CURLE_SSL_CONNECT_ERROR: return TransportError::Kind::Tls;
     default: return TransportError::Kind::Fatal;
     }
@@ -531,7 +540,7 @@ std::optional<uint64_t> parseUploadRange(std::string_view value)
     };
     auto start = number(a), end = number(b);
     if (!start || !end || *start != 0 || *end < *start) return std::nullopt;
-    return *end + 1;
+    return *end == 0 ? 0 : *end + 1;
 }
 
 std::optional<uint64_t> bytesToSkip(long status, std::string_view contentRange, uint64_t have)

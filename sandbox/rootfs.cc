@@ -90,12 +90,18 @@ LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, 
     options.overlayUpper = true;
     // Read from inside the user namespace: there the upper dir shows the container's owners,
     // and folders a step made private to another user (apt's partial/) can still be read.
+    return writeLayerInside(store, runDir / "upper", "/", map, std::move(options));
+}
+
+LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target, const IdMap& map,
+    LayerOptions options)
+{
     options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
     AutoCloseFD readEnd(fds[0]), writeEnd(fds[1]);
     runInUserNamespace(map, [&] {
-        auto r = writeLayer(store, runDir / "upper", "/", options);
+        auto r = writeLayer(store, dir, target, options);
         auto text = concat(r.descriptor.mediaType, "\n", r.descriptor.digest.str(), "\n", r.descriptor.size, "\n",
             r.diffId.str(), "\n", r.entries, "\n");
         writeFull(writeEnd.get(), text, "the result pipe");

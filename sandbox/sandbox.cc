@@ -2,14 +2,17 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <iostream>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <sched.h>
+#include <set>
 #include <sstream>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -21,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "copy-root.hh"
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
 
@@ -64,18 +68,50 @@ void checkUserNamespaces()
 
 namespace {
 
+// How the root filesystem is made: GROCKER_SANDBOX_ROOTFS=overlay or copy forces one; unset,
+// overlay is tried first and copying is the fallback.
+enum class RootfsMode { Auto, Overlay, Copy };
+
+RootfsMode rootfsModeFromEnv()
+{
+    const char* v = std::getenv("GROCKER_SANDBOX_ROOTFS");
+    std::string_view s = v ? v : "";
+    if (s.empty() || s == "auto") return RootfsMode::Auto;
+    if (s == "overlay") return RootfsMode::Overlay;
+    if (s == "copy") return RootfsMode::Copy;
+    throw UsageError("GROCKER_SANDBOX_ROOTFS='", s, "': use overlay, copy, or leave it unset to try overlay first");
+}
+
+// Set once a sandbox of this process found overlay refused: later ones copy at once, and the
+// user is told only once.
+bool overlayRefused = false;
+
 // What the child needs, shared through the clone() stack frame (the memory is copied).
 struct Child {
     const SandboxSpec* spec;
     int goFd;  // read: the parent wrote the id maps
-    int errFd; // write: one error message, then exit
+    int errFd; // write: messages for the parent (see sendMessage)
+    RootfsMode mode;
     std::string step;
+    // Copy mode: the root is a copy, whose changes the init writes into the upper dir once the
+    // command is done.
+    bool copied = false;
+    AutoCloseFD upperFd;              // opened before pivot_root, after which it is out of reach
+    std::set<std::string> mountedOn; // paths relative to the root
+    RootSnapshot snapshot;
 };
+
+// Messages from the sandbox to the parent, on one pipe: a kind ('E' an error, after which the
+// sandbox ends; 'R' overlay was refused, a warning shown at once), the text, a NUL.
+void sendMessage(int fd, char kind, const std::string& text)
+{
+    std::string m = kind + text + '\0';
+    (void)!::write(fd, m.data(), m.size());
+}
 
 [[noreturn]] void childFail(Child& c, const std::string& message)
 {
-    std::string text = c.step.empty() ? message : "while " + c.step + ": " + message;
-    (void)!::write(c.errFd, text.data(), text.size());
+    sendMessage(c.errFd, 'E', c.step.empty() ? message : "while " + c.step + ": " + message);
     ::_exit(127);
 }
 
@@ -86,6 +122,17 @@ std::string mountHint(int err, const std::string& what)
         return " (this kernel does not allow overlay mounts in a user namespace: Linux 5.11 or newer is needed)";
     if (err == ENOSPC) return " (too many mounts: check /proc/sys/fs/mount-max)";
     return "";
+}
+
+// Why the kernel may refuse overlay in a user namespace, as far as errno tells.
+std::string overlayRefusal(int err)
+{
+    switch (err) {
+    case EPERM: return ": this kernel or a security module forbids it; Linux 5.11 or newer allows it";
+    case EINVAL: return ": overlay cannot use the store's filesystem, as with an overlay or NFS";
+    case ENODEV: return ": this kernel has no overlay filesystem";
+    default: return "";
+    }
 }
 
 void doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
@@ -295,20 +342,51 @@ void setupRoot(Child& c)
     c.step = "making the mounts private";
     doMount("none", "/", nullptr, MS_REC | MS_PRIVATE);
 
-    c.step = "mounting the root filesystem (overlay)";
     if (s.lowerDirs.empty()) throw Error("no lower dir");
-    std::string lowers;
-    for (auto& l : s.lowerDirs) lowers += (lowers.empty() ? "" : ":") + l.string();
-    // userxattr: in a user namespace overlay keeps its whiteout and opaque marks in user.*.
-    doMount("overlay", merged, "overlay", 0,
-        "lowerdir=" + lowers + ",upperdir=" + (s.runDir / "upper").string() + ",workdir=" + (s.runDir / "work").string() +
-            ",userxattr");
+    if (c.mode != RootfsMode::Copy) {
+        c.step = "mounting the root filesystem (overlay)";
+        std::string lowers;
+        for (auto& l : s.lowerDirs) lowers += (lowers.empty() ? "" : ":") + l.string();
+        // userxattr: in a user namespace overlay keeps its whiteout and opaque marks in user.*.
+        auto options = "lowerdir=" + lowers + ",upperdir=" + (s.runDir / "upper").string() +
+                       ",workdir=" + (s.runDir / "work").string() + ",userxattr";
+        if (::mount("overlay", merged.c_str(), "overlay", 0, options.c_str()) < 0) {
+            int err = errno;
+            // What kernels and security modules say when overlay is not for user namespaces (or
+            // not there at all, or not over this filesystem).
+            bool refused = err == EPERM || err == EINVAL || err == ENODEV || err == ENOTSUP;
+            if (c.mode == RootfsMode::Overlay || !refused)
+                throw SysError(err, concat("unable to mount overlay on '", merged, "'", mountHint(err, "overlay"),
+                                        c.mode == RootfsMode::Overlay ? " (GROCKER_SANDBOX_ROOTFS=overlay: no copy fallback)" : ""));
+            sendMessage(c.errFd, 'R',
+                concat("overlay mounts are not allowed in this user namespace (", std::strerror(err), overlayRefusal(err),
+                    "): copying the image's layers instead, which is slower"));
+            c.mode = RootfsMode::Copy;
+        }
+    }
+    if (c.mode == RootfsMode::Copy) {
+        c.step = "copying the image's layers into the root (copy mode)";
+        {
+            AutoCloseFD m(::open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!m) throw SysError("unable to open '", merged, "'");
+            copyLowerDirs(s.lowerDirs, m.get());
+        }
+        // pivot_root needs a mount point.
+        doMount(merged, merged, nullptr, MS_BIND);
+        auto upper = s.runDir / "upper";
+        c.upperFd.reset(::open(upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!c.upperFd) throw SysError("unable to open '", upper.string(), "'");
+        c.copied = true;
+    }
 
     AutoCloseFD root(::open(merged.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw SysError("unable to open '", merged, "'");
     std::ofstream created(s.runDir / "mount-points");
     auto point = [&](const std::string& path, bool dir) {
         if (ensureMountPoint(root.get(), path, dir)) created << path << "\n";
+        auto inRoot = fs::path(path).lexically_normal().relative_path().string();
+        while (inRoot.ends_with('/')) inRoot.pop_back();
+        c.mountedOn.insert(inRoot);
         // Resolved in the root: a symlink in the image cannot send a mount outside it.
         struct open_how how = {};
         how.flags = O_PATH | O_CLOEXEC;
@@ -382,6 +460,24 @@ void setupRoot(Child& c)
     }
 }
 
+// Copy mode, once the command is done: what it changed in the root goes into the upper dir,
+// as overlay would have put it there.
+void writeChanges(Child& c)
+{
+    // What the command left running could still write: the tree is read once it is still,
+    // as an overlay upper dir is once the pid namespace is gone.
+    ::kill(-1, SIGKILL);
+    while (::wait(nullptr) > 0 || errno == EINTR) {}
+    try {
+        c.step = "writing the step's changes into the upper dir (copy mode)";
+        AutoCloseFD root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root) throw SysError("unable to open the root");
+        c.snapshot.writeDiff(root.get(), c.upperFd.get());
+    } catch (std::exception& e) {
+        childFail(c, e.what());
+    }
+}
+
 int childMain(void* arg)
 {
     Child& c = *static_cast<Child*>(arg);
@@ -393,6 +489,18 @@ int childMain(void* arg)
         ::close(c.goFd);
         if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
         setupRoot(c);
+        // The init keeps descriptors of folders outside the root (the upper dir, in copy mode):
+        // not dumpable, its /proc/1/fd and /proc/1/root are closed to the command, which has no
+        // CAP_SYS_PTRACE where the init's memory belongs (the caller's namespace).
+        c.step = "securing the sandbox's init";
+        if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) throw SysError("unable to make the init not dumpable");
+        if (c.copied) {
+            c.step = "recording the root before the command (copy mode)";
+            AutoCloseFD root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!root) throw SysError("unable to open the root");
+            c.snapshot = RootSnapshot::take(root.get(), c.mountedOn);
+            c.snapshot.settle(c.upperFd.get());
+        }
     } catch (std::exception& e) {
         childFail(c, e.what());
     }
@@ -400,7 +508,8 @@ int childMain(void* arg)
     pid_t cmd = ::fork();
     if (cmd < 0) childFail(c, concat("unable to start the command: ", std::strerror(errno)));
     if (cmd == 0) execCommand(c);
-    ::close(c.errFd);
+    // In copy mode the pipe stays open: writing the changes can still fail.
+    if (!c.copied) ::close(c.errFd);
     forwardTo = cmd;
     struct sigaction sa = {};
     sa.sa_handler = forwardSignal;
@@ -412,7 +521,10 @@ int childMain(void* arg)
             if (errno == EINTR) continue;
             ::_exit(127);
         }
-        if (p == cmd) ::_exit(statusCode(status));
+        if (p == cmd) {
+            if (c.copied) writeChanges(c);
+            ::_exit(statusCode(status));
+        }
     }
 }
 
@@ -436,6 +548,34 @@ void removeCreatedMountPoints(const SandboxSpec& spec)
     ::unlink((spec.runDir / "mount-points").c_str());
 }
 
+// Reads the sandbox's messages until it ends: warnings are shown as they come, the error (if
+// any) is returned.
+std::string readMessages(int fd, const SandboxSpec& spec)
+{
+    std::string pending, error;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buf, size_t(n));
+        for (size_t end; (end = pending.find('\0')) != std::string::npos; pending.erase(0, end + 1)) {
+            auto kind = pending[0];
+            auto text = pending.substr(1, end - 1);
+            if (kind == 'R') {
+                overlayRefused = true;
+                if (spec.warn)
+                    spec.warn(text);
+                else
+                    std::cerr << "grocker: warning: " << text << std::endl;
+            } else {
+                error += (error.empty() ? "" : "; ") + text;
+            }
+        }
+    }
+    return error + pending;
+}
+
 } // namespace
 
 int runSandbox(const SandboxSpec& spec, const IdMap& map)
@@ -451,7 +591,9 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
     AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
 
-    Child c{&spec, goRead.get(), errWrite.get(), {}};
+    auto mode = rootfsModeFromEnv();
+    if (mode == RootfsMode::Auto && overlayRefused) mode = RootfsMode::Copy;
+    Child c{&spec, goRead.get(), errWrite.get(), mode, {}, false, {}, {}, {}};
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
     if (!spec.hostNetwork) flags |= CLONE_NEWNET;
     constexpr size_t stackSize = 1 << 20;
@@ -487,11 +629,7 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
     ::sigaction(SIGTERM, &sa, &oldTerm);
     (void)!::write(goWrite.get(), "g", 1);
     goWrite.reset();
-    std::string message;
-    try {
-        message = readFd(errRead.get());
-    } catch (...) {
-    }
+    std::string message = readMessages(errRead.get(), spec);
     int status = reap();
     forwardTo = 0;
     ::sigaction(SIGINT, &oldInt, nullptr);

@@ -2,6 +2,8 @@
 // Registration of grocker's subcommands. Each returns the exit status.
 
 #include <CLI/CLI.hpp>
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
 #include <functional>
 #include <string>
 #include <utility>
@@ -12,6 +14,10 @@ namespace grocker {
 struct GlobalOptions {
     std::string root;
     bool quiet = false;
+    // Registries: credentials file, TLS verification (false also allows plain http), CA folder.
+    std::string authfile;
+    bool tlsVerify = true;
+    std::string certDir;
 };
 
 using Runners = std::vector<std::pair<CLI::App*, std::function<int()>>>;
@@ -20,5 +26,15 @@ using Runners = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 Runners registerImageCommands(CLI::App& app, GlobalOptions& global);
 // run.
 Runners registerRunCommand(CLI::App& app, GlobalOptions& global);
+// build.
+Runners registerBuildCommand(CLI::App& app, GlobalOptions& global);
+
+// pull, push, login, logout.
+Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
+
+// Reads SRC into the store, docker:// included (with `layers` false, only what inspect needs
+// from a registry); writes an image to DEST, docker:// included.
+oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const GlobalOptions& global, bool layers = true);
+void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest, const GlobalOptions& global);
 
 } // namespace grocker

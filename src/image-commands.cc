@@ -45,8 +45,6 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     auto src = ImageRef::parse(o.src);
     auto dest = ImageRef::parse(o.dest);
     if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
-    if (src.kind == ImageRef::Kind::Docker || dest.kind == ImageRef::Kind::Docker)
-        throw UsageError("docker:// is not supported by append yet: copy the image to oci: first");
     LayerOptions lo;
     lo.compress.compression = parseCompression(o.compression);
     lo.sourceDateEpoch = sourceDateEpochFromEnv();
@@ -67,7 +65,7 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     for (auto& kv : o.labels) splitKeyValue(kv, "--label");
 
     Store store = openStore(g);
-    Image base = loadImage(store, src);
+    Image base = loadAnyImage(store, src, g);
     ImageDraft draft(base, src.kind == ImageRef::Kind::Scratch, lo.sourceDateEpoch);
     for (auto& [path, target] : dirs) {
         auto r = writeLayer(store, path, target, lo);
@@ -101,7 +99,7 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     if (o.workdir) c["WorkingDir"] = *o.workdir;
     if (o.user) c["User"] = *o.user;
     Image out = std::move(draft).commit(store);
-    saveImage(store, out, dest);
+    saveAnyImage(store, out, dest, g);
     std::cout << out.manifestDescriptor.digest.str() << "\n";
     return 0;
 }
@@ -110,13 +108,11 @@ int runCopy(const GlobalOptions& g, const std::string& srcText, const std::strin
 {
     auto src = ImageRef::parse(srcText);
     auto dest = ImageRef::parse(destText);
-    if (src.kind == ImageRef::Kind::Docker || dest.kind == ImageRef::Kind::Docker)
-        throw UsageError("the docker:// transport is not supported yet: use oci:, oci-archive: or docker-archive:");
     if (src.kind == ImageRef::Kind::Scratch || dest.kind == ImageRef::Kind::Scratch)
         throw UsageError("scratch is not an image to copy");
     Store store = openStore(g);
-    Image img = loadImage(store, src);
-    saveImage(store, img, dest);
+    Image img = loadAnyImage(store, src, g);
+    saveAnyImage(store, img, dest, g);
     std::cout << img.manifestDescriptor.digest.str() << "\n";
     return 0;
 }
@@ -124,12 +120,11 @@ int runCopy(const GlobalOptions& g, const std::string& srcText, const std::strin
 int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path& dir)
 {
     auto src = ImageRef::parse(srcText);
-    if (src.kind == ImageRef::Kind::Docker) throw UsageError("the docker:// transport is not supported yet");
     std::error_code ec;
     if (fs::exists(dir) && !fs::is_empty(dir, ec))
         throw UsageError("'", dir.string(), "' is not empty: unpack into a new or empty folder");
     Store store = openStore(g);
-    Image img = loadImage(store, src);
+    Image img = loadAnyImage(store, src, g);
     auto parent = fs::absolute(dir).parent_path();
     fs::create_directories(parent);
     // Unpacked beside the target and renamed at the end: a failure leaves nothing half done.
@@ -158,9 +153,8 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
 int runInspect(const GlobalOptions& g, const std::string& srcText)
 {
     auto src = ImageRef::parse(srcText);
-    if (src.kind == ImageRef::Kind::Docker) throw UsageError("the docker:// transport is not supported yet");
     Store store = openStore(g);
-    Image img = loadImage(store, src);
+    Image img = loadAnyImage(store, src, g, false);
     json out = {{"name", src.str()}, {"digest", img.manifestDescriptor.digest.str()},
         {"mediaType", img.manifestDescriptor.mediaType}, {"manifest", json::parse(img.manifestBytes)},
         {"config", json::parse(img.configBytes)}};

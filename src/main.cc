@@ -18,9 +18,16 @@ int main(int argc, char** argv)
     GlobalOptions global;
     app.add_option("--root", global.root, "Store folder (default $GROCKER_ROOT or $XDG_CACHE_HOME/grocker)");
     app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
+    app.add_option("--authfile", global.authfile, "Registry credentials file (default $REGISTRY_AUTH_FILE, "
+                                                  "$XDG_RUNTIME_DIR/containers/auth.json, then docker's)");
+    app.add_option("--tls-verify", global.tlsVerify,
+        "Verify registries' TLS certificates (default true); false also allows plain http");
+    app.add_option("--cert-dir", global.certDir, "Folder of *.crt CAs (and *.cert/*.key) for registries' TLS");
 
     auto runners = registerImageCommands(app, global);
     for (auto& r : registerRunCommand(app, global)) runners.push_back(r);
+    for (auto& r : registerRegistryCommands(app, global)) runners.push_back(r);
+    for (auto& r : registerBuildCommand(app, global)) runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name = failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
@@ -29,7 +36,7 @@ int main(int argc, char** argv)
     // CLI11 says only "A subcommand is required" for a misspelt command: name it.
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
-        if (a == "--root") {
+        if (a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify") {
             i++;
             continue;
         }

@@ -238,6 +238,17 @@ TEST(Zstd, FrameHasChecksumAndNoContentSize)
     }
 }
 
+// libzstd cuts a multi-threaded frame into jobs of 8 MiB at level 3: the round trips above fit
+// in one job, this spans three, so several workers really share the frame.
+TEST(Zstd, ManyJobsIndependentOfThreads)
+{
+    auto data = compressibleData(20 << 20, 13);
+    auto one = compress(data, Compression::Zstd, 1, 65536);
+    EXPECT_EQ(compress(data, Compression::Zstd, 2, 4096), one);
+    EXPECT_EQ(compress(data, Compression::Zstd, 4, 1 << 20), one);
+    EXPECT_EQ(decompressWith("zstd", one), data);
+}
+
 TEST(Compress, NonePassesThrough)
 {
     auto data = compressibleData(300000, 10);

@@ -2,11 +2,20 @@
 # The sandbox, checked from outside and inside, as root (MODE=root) or as an unprivileged user
 # with a subordinate id range (MODE=rootless; the set-up creates user grocker-test and its
 # range when missing). Needs namespaces: when they are missing this fails, it never skips.
+# MODE=root-copy and MODE=rootless-copy run every check over the copy fallback of the root
+# filesystem (GROCKER_SANDBOX_ROOTFS=copy) instead of overlay, which the others force.
 set -eu -o pipefail
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${ESCAPE_HELPER:?set ESCAPE_HELPER to the escape helper binary}"
 : "${GROCKER_TEST_CACHE:?set GROCKER_TEST_CACHE to a cache folder}"
 MODE=${MODE:-root}
+case "$MODE" in
+root | rootless) rootfs=overlay ;;
+root-copy | rootless-copy) rootfs=copy ;;
+*) echo "MODE=$MODE: use root, rootless, root-copy or rootless-copy" >&2; exit 1 ;;
+esac
+users=${MODE%-copy}
+export GROCKER_SANDBOX_ROOTFS=$rootfs
 fail() { echo "FAIL ($MODE): $*" >&2; exit 1; }
 pass() { echo "ok ($MODE): $*"; }
 for tool in mmdebstrap umoci jq busybox newuidmap runuser gzip; do
@@ -18,6 +27,8 @@ tmp=$(mktemp -d /tmp/grocker-sandbox-XXXXXX)
 hostpid=
 cleanup() {
     [ -z "$hostpid" ] || kill "$hostpid" 2>/dev/null || true
+    mountpoint -q "$tmp/ovl/merged" 2>/dev/null && umount "$tmp/ovl/merged"
+    mountpoint -q "$tmp/small" 2>/dev/null && umount "$tmp/small"
     rm -rf "$tmp" 2>/dev/null || true
     rm -f /grocker-escape-marker
 }
@@ -26,7 +37,7 @@ chmod 755 "$tmp"
 
 # --- the user ---------------------------------------------------------------------------------
 user=root
-if [ "$MODE" = rootless ]; then
+if [ "$users" = rootless ]; then
     user=grocker-test
     id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
     grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
@@ -41,7 +52,7 @@ g() { as_user "$tmp/grocker" --root "$tmp/store" -q "$@"; }
 # --- the images: a static busybox, and Debian made with mmdebstrap from the host's sources --
 mkdir -p "$tmp/bb/bin" "$tmp/bb/etc" "$tmp/bb/data/dir" "$tmp/bb/data/emptied" "$tmp/bb/usr/bin"
 cp /bin/busybox "$tmp/bb/bin/busybox"
-for a in sh echo id cat ls rm mkdir hostname touch ps grep wc sleep chown stat test; do
+for a in sh echo id cat ls rm mkdir hostname touch ps grep wc sleep chown stat test head; do
     ln -s busybox "$tmp/bb/bin/$a"
 done
 cp "$tmp/escape" "$tmp/bb/usr/bin/escape"
@@ -76,6 +87,11 @@ echo read-only >"$tmp/ro/file"
 chown -R "$user" "$tmp/ro" "$tmp/rw"
 
 # --- inside -----------------------------------------------------------------------------------
+fstype=$(g run "oci:$tmp/images:busybox" -- sh -c 'grep " / " /proc/mounts | cut -d" " -f3')
+if [ "$rootfs" = overlay ]; then want_fs=overlay; else want_fs=$(stat -f -c %T "$tmp" | sed 's|ext2/ext3|ext4|'); fi
+[ "$fstype" = "$want_fs" ] || fail "the root inside is on '$fstype', expected '$want_fs' (GROCKER_SANDBOX_ROOTFS=$rootfs)"
+pass "the root is made by $rootfs ($fstype)"
+
 out=$(g run "oci:$tmp/images:busybox" -- sh -c 'echo "pid=$$ uid=$(id -u) host=$(hostname)"')
 # PID 1 is the sandbox's init (it reaps orphans and passes signals on), so the command is 2.
 [ "$out" = "pid=2 uid=0 host=grocker" ] || fail "inside: got '$out'"
@@ -147,6 +163,13 @@ d1=$(g run "oci:$tmp/images:busybox" --commit "oci:$tmp/images:changed" -- sh -c
 d2=$(g run "oci:$tmp/images:busybox" --commit "oci:$tmp/images:changed2" -- sh -c "$step")
 [ "$d1" = "$d2" ] || fail "the same step gave two digests: $d1 and $d2"
 pass "the same step on the same base gives the same digest twice ($d1)"
+# The other way of making the root gives the same layer. (On this kernel overlay does not mark
+# data/ opaque when a folder in it is remade; the listing check below allows either.)
+other=overlay
+[ "$rootfs" = overlay ] && other=copy
+d3=$(GROCKER_SANDBOX_ROOTFS=$other g run "oci:$tmp/images:busybox" --commit "oci:$tmp/images:changed-$other" -- sh -c "$step")
+[ "$d1" = "$d3" ] || fail "$rootfs gave $d1 but $other gave $d3 for the same step"
+pass "$rootfs and $other give the same digest for the same step"
 layer=$(g inspect "oci:$tmp/images:changed" | jq -r '.manifest.layers[-1].digest')
 listing=$(tar -tzf "$tmp/images/blobs/sha256/${layer#sha256:}")
 expected=$'data/\ndata/.wh..wh..opq\ndata/dir/\ndata/dir/.wh.gone\ndata/emptied/\ndata/emptied/.wh..wh..opq\ndata/new'
@@ -178,7 +201,7 @@ expect_error "grocker: error: sandbox: while switching to user 'nobody2': user '
     --user nobody2 -- true
 pass "setup failures inside come back as one message with the step and the cause"
 
-if [ "$MODE" = rootless ]; then
+if [ "$users" = rootless ]; then
     # A user with no subordinate range: only root is mapped, with a warning saying what fails.
     nosub=grocker-nosub
     id "$nosub" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$nosub"
@@ -190,6 +213,41 @@ if [ "$MODE" = rootless ]; then
     grep -q "^grocker: warning: no subordinate uids for user $nosub in /etc/subuid: only root is mapped inside, so installing packages (dpkg, apt-get) and chown to other users will fail" "$tmp/nosub/stderr" \
         || fail "no clear warning without a subordinate range: $(cat "$tmp/nosub/stderr")"
     pass "without a subordinate range: a single mapped id, and a warning naming what will not work"
+fi
+
+if [ "$rootfs" = copy ]; then
+    # Where overlay is refused (here: a store on an overlay, which overlay cannot use as an upper
+    # dir), the layers are copied, with one warning saying why.
+    mkdir -p "$tmp/ovl/lower" "$tmp/ovl/upper" "$tmp/ovl/work" "$tmp/ovl/merged"
+    mount -t overlay overlay -o "lowerdir=$tmp/ovl/lower,upperdir=$tmp/ovl/upper,workdir=$tmp/ovl/work" "$tmp/ovl/merged"
+    cp -r "$tmp/images" "$tmp/ovl/merged/images" && chown -R "$user" "$tmp/ovl/merged"
+    out=$(GROCKER_SANDBOX_ROOTFS= as_user "$tmp/grocker" --root "$tmp/ovl/merged/store" -q run \
+        "oci:$tmp/ovl/merged/images:busybox" --commit "oci:$tmp/ovl/merged/images:changed" -- sh -c "$step" 2>"$tmp/stderr")
+    [ "$out" = "$d1" ] || fail "over a store on an overlay: got '$out', expected the digest $d1"
+    [ "$(cat "$tmp/stderr")" = "grocker: warning: overlay mounts are not allowed in this user namespace (Invalid argument: overlay cannot use the store's filesystem, as with an overlay or NFS): copying the image's layers instead, which is slower" ] \
+        || fail "no clear warning when falling back to copying: $(cat "$tmp/stderr")"
+    if GROCKER_SANDBOX_ROOTFS=overlay as_user "$tmp/grocker" --root "$tmp/ovl/merged/store" -q run \
+        "oci:$tmp/ovl/merged/images:busybox" -- true 2>/dev/null; then
+        fail "GROCKER_SANDBOX_ROOTFS=overlay fell back to copying"
+    fi
+    umount "$tmp/ovl/merged"
+    pass "where overlay is refused the layers are copied, with a warning; GROCKER_SANDBOX_ROOTFS=overlay refuses"
+
+    # Writing the changes comes after the command: its failure (here the store's filesystem
+    # full, the copy needing the space twice) is still one clear error, and nothing is committed.
+    mkdir -p "$tmp/small"
+    mount -t tmpfs -o size=32m,mode=755 tmpfs "$tmp/small"
+    cp -r "$tmp/images" "$tmp/small/images" && chown -R "$user" "$tmp/small"
+    rc=0
+    as_user "$tmp/grocker" --root "$tmp/small/store" -q run "oci:$tmp/small/images:busybox" \
+        --commit "oci:$tmp/small/images:big" -- sh -c 'head -c $(( $(stat -f -c "%a * %S" /) * 2 / 3 )) /dev/zero > /big' \
+        >/dev/null 2>"$tmp/stderr" || rc=$?
+    [ "$rc" = 1 ] || fail "a full filesystem while writing the changes: exit status $rc, expected 1"
+    [ "$(cat "$tmp/stderr")" = "grocker: error: sandbox: while writing the step's changes into the upper dir (copy mode): unable to copy '/big': No space left on device" ] \
+        || fail "a full filesystem while writing the changes: stderr was '$(cat "$tmp/stderr")'"
+    ! grep -q big "$tmp/small/images/index.json" || fail "a step whose changes could not be written was committed"
+    umount "$tmp/small"
+    pass "an error while writing the changes after the command comes back as one message naming the step"
 fi
 
 # --- apt-get over a Debian base ----------------------------------------------------------------

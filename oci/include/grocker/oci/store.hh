@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "grocker/oci/file.hh"
 #include "grocker/oci/image.hh"
@@ -86,6 +87,12 @@ public:
     Index readIndex() const;
     void setRef(const std::string& name, Descriptor manifest);
     std::optional<Descriptor> getRef(const std::string& name) const;
+
+    // Where blobs were seen in registries ("host:port/team/app"), so a push to another
+    // repository of the same registry can mount them instead of uploading. Kept as one small
+    // file per blob under sources/, a repository per line, the most recent last.
+    void recordSource(const Digest& d, const std::string& repository);
+    std::vector<std::string> sourcesOf(const Digest& d) const;
 
     // Guards index.json updates and, later, garbage collection.
     FileLock lock(bool exclusive) const { return FileLock(root_ / "lock", exclusive); }

@@ -4,10 +4,14 @@
 // workers of a pull or push share one Client.
 //
 // Scheme: https, verified against the system's CAs plus the *.crt of --cert-dir (or, without
-// it, of /etc/containers/certs.d/HOST and /etc/docker/certs.d/HOST). Plain http only when
-// https fails at the TLS or connection level, and only for loopback registries (localhost,
-// 127.0.0.0/8, ::1; as docker and others allow) or with --tls-verify=false (which also stops
-// certificate checks). The first request (GET /v2/) decides, once per Client.
+// it, of /etc/containers/certs.d/HOST and /etc/docker/certs.d/HOST). Plain http is allowed for
+// loopback registries (localhost, 127.0.0.0/8, ::1, as docker allows) and, with
+// --tls-verify=false (which also stops certificate checks), for any registry:
+//   - loopback: GET /v2/ in plain http first; https when the answer shows a TLS server (a 400,
+//     an answer that is not HTTP, a refused connection). Not https first: a TLS ClientHello sent
+//     to some plain servers (Python's http.server, test proxies) waits for a timeout.
+//   - others, with --tls-verify=false: https first, plain http when TLS or the connection fails.
+// The first request decides, once per Client. No credentials go with that first request.
 //
 // Retries: transport failures (resets, timeouts, cut bodies, refused connections), 5xx but
 // 501/505, and 429 (waiting its Retry-After when given) are tried again after a jittered
@@ -76,6 +80,7 @@ struct FailureContext {
     std::string repository; // "team/app", may be empty
     std::string method, url;
     std::string credentialsOrigin; // where the refused credentials came from, if any
+    bool insufficientScope = false; // a 401 whose challenge says error="insufficient_scope"
 };
 RegistryError makeRegistryError(const FailureContext& context, const HttpResponse& response);
 
@@ -123,12 +128,15 @@ public:
     // Makes every transfer of this client stop soon (a sibling worker failed).
     void cancel();
     bool cancelled() const;
+    // Clears cancel(), before the next batch of transfers.
+    void resetCancel();
 
     const RetryPolicy& retryPolicy() const { return options_.retry; }
     std::chrono::milliseconds backoff(int retry);
 
+    struct Impl; // opaque: the auth state, the connection pool
+
 private:
-    struct Impl;
     std::string domain_;
     ClientOptions options_;
     std::unique_ptr<Impl> impl_;

@@ -51,8 +51,9 @@ struct HttpRequest {
     std::vector<std::pair<std::string, std::string>> headers;
     // A body given whole (manifests, small blobs) ...
     std::string body;
-    // ... or read as it goes: fills buf with up to len bytes, 0 at the end.
-    std::function<size_t(char* buf, size_t len)> bodySource;
+    // ... or read as it goes: fills buf with up to len bytes of the body from `offset` (curl may
+    // go back to 0 to send it again on a fresh connection), 0 at the end.
+    std::function<size_t(uint64_t offset, char* buf, size_t len)> bodySource;
     uint64_t bodySize = 0; // with bodySource
     // A 2xx response's body, as it arrives. `head` has the status and headers.
     std::function<void(const HttpResponse& head, const char* data, size_t len)> onBody;
@@ -67,12 +68,14 @@ public:
     enum class Kind {
         Transient, // reset, timeout, cut body: worth another try
         Refused,   // no connection (nothing listens): worth another try too
+        Protocol,  // the answer is not HTTP (e.g. a TLS server spoken to in plain HTTP)
         Tls,       // the TLS handshake failed (e.g. the server speaks plain HTTP)
         Fatal,     // bad certificate, unknown host, aborted, ...
     };
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}
     Kind kind() const { return kind_; }
-    bool transient() const { return kind_ == Kind::Transient || kind_ == Kind::Refused; }
+    // Worth another try: a garbled answer may be a proxy's fault too.
+    bool transient() const { return kind_ == Kind::Transient || kind_ == Kind::Refused || kind_ == Kind::Protocol; }
 
 private:
     Kind kind_;
@@ -113,6 +116,8 @@ std::string redactUrl(std::string_view url);
 std::optional<double> parseRetryAfter(std::string_view value, std::time_t now);
 // "Range: 0-1234" of an upload status (distribution spec: inclusive end, no unit), also
 // accepting "bytes=0-1234". Returns the number of bytes held (end + 1), nullopt when malformed.
+// "0-0" is 0: registry 2.8 says so for an empty upload (and for a 1-byte one, which a client
+// resuming from 0 then finds out by the digest check).
 std::optional<uint64_t> parseUploadRange(std::string_view value);
 // For a ranged GET resumed at `have` bytes: how many leading bytes of the answer's body to
 // drop. 206 with "Content-Range: bytes have-..." keeps all; 200 (range ignored) drops `have`.

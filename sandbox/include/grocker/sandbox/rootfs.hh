@@ -32,6 +32,11 @@ private:
     const IdMap& map_;
 };
 
+// Writes `dir` as a layer from inside a user namespace with `map`, so owners are recorded as
+// that namespace sees them and no folder is unreadable.
+oci::LayerResult writeLayerInside(oci::Store& store, const std::filesystem::path& dir, const std::string& target,
+    const IdMap& map, oci::LayerOptions options);
+
 // Writes the changes in runDir/upper as a layer, owners in the container's view.
 oci::LayerResult commitUpper(oci::Store& store, const std::filesystem::path& runDir, const IdMap& map,
     oci::LayerOptions options);

@@ -2,9 +2,13 @@
 // Runs a command in user, mount, pid, uts, ipc (and, by default, network) namespaces over an
 // overlay of read-only lower dirs and a writable upper dir, as bubblewrap and Nix's builder do:
 // prepare → start child → map ids → mount the root → pivot_root → drop privileges → exec.
-// Setup failures in the child come back over a pipe as one Error naming the step.
+// Where overlay mounts are refused in a user namespace, the lower dirs are copied instead and
+// the command's changes written into the upper dir afterwards, in the same overlay form
+// (GROCKER_SANDBOX_ROOTFS=overlay or =copy forces one way). Setup failures in the child come
+// back over a pipe as one Error naming the step.
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +35,9 @@ struct SandboxSpec {
     bool hostNetwork = false;
     std::vector<Volume> volumes;
     std::string hostname = "grocker";
+    // Told (once per process) when overlay is refused and the layers are copied instead;
+    // unset, the warning goes to stderr.
+    std::function<void(const std::string&)> warn;
 };
 
 // Runs the command and returns its exit status (128 + signal when killed). The upper dir

@@ -1,0 +1,72 @@
+#pragma once
+// Pull and push images between the local store and registries, and log in.
+//
+// Pull: the manifest is asked for with the four Accept types (OCI manifest and index, Docker
+// manifest and list); from an index the entry for the wanted platform is taken (attestation
+// entries skipped). The raw bytes' digest is checked against the digest asked for and the
+// Docker-Content-Digest header. Blobs missing from the store are fetched several at once,
+// streamed into the store with size and digest checked, resumed with Range after a cut.
+//
+// Push: per blob, HEAD first (skipped when there), then a cross-repository mount when the
+// store saw the blob in another repository of the same registry, else an upload: POST then PUT
+// for small blobs, PATCH chunks for large ones with the offset kept by the client (registry 2.8
+// ignores Content-Range), resumed from GET <location> after a failure, always at the newest
+// Location. Several blobs at once; the manifest last, by tag or by digest.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "grocker/oci/reference.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/registry/client.hh"
+
+namespace grocker::registry {
+
+struct Options {
+    ClientOptions client;
+    oci::Platform platform = oci::Platform::host();
+    unsigned parallel = 4;
+    bool quiet = false;
+    std::ostream* progress = nullptr; // default std::cerr
+    // Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of chunkSize.
+    uint64_t monolithicMax = 16 << 20;
+    uint64_t chunkSize = 64 << 20;
+};
+
+class Session {
+public:
+    explicit Session(Options options);
+    ~Session();
+
+    // The client of a registry (made on first use, kept for the session).
+    Client& client(const std::string& domain);
+
+    // Reads `ref` into the store; with `layers` false, only its manifest and config (inspect).
+    oci::Image pull(oci::Store& store, const oci::Reference& ref, bool layers = true);
+    // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
+    oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
+
+    const Options& options() const { return options_; }
+
+private:
+    Options options_;
+    std::map<std::string, std::unique_ptr<Client>> clients_;
+};
+
+// Checks the credentials against `registry` ("host[:port]", "docker.io") and saves them in
+// loginAuthFile(); returns that file.
+std::filesystem::path login(const std::string& registry, const std::string& username, const std::string& password,
+    const Options& options);
+// Removes the registry's credentials from loginAuthFile(); returns that file. Throws an Error
+// when there were none.
+std::filesystem::path logout(const std::string& registry, const Options& options);
+
+// The index entry for `platform`: image manifests only, attestations skipped (platform
+// unknown/unknown, or vnd.docker.reference.type=attestation-manifest). `where` names the index.
+oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform, const std::string& where);
+
+} // namespace grocker::registry

@@ -1,0 +1,572 @@
+#include "grocker/registry/registry.hh"
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/registry/auth.hh"
+#include "grocker/registry/progress.hh"
+
+namespace grocker::registry {
+
+namespace fs = std::filesystem;
+using oci::Descriptor;
+using oci::Digest;
+
+namespace {
+
+const std::string acceptManifests = std::string(oci::media::ociManifest) + ", " + std::string(oci::media::ociIndex) +
+                                    ", " + std::string(oci::media::dockerManifest) + ", " +
+                                    std::string(oci::media::dockerManifestList);
+constexpr size_t maxManifest = 4 << 20;
+
+// Runs job(0..count-1) on up to `workers` threads. The first failure cancels the client's
+// other transfers and is the one thrown.
+template <typename F> void runParallel(size_t count, unsigned workers, Client& client, F&& job)
+{
+    std::atomic<size_t> next{0};
+    std::mutex m;
+    std::exception_ptr first;
+    client.resetCancel();
+    auto work = [&] {
+        for (;;) {
+            size_t i = next++;
+            if (i >= count) return;
+            {
+                std::lock_guard g(m);
+                if (first) return;
+            }
+            try {
+                job(i);
+            } catch (...) {
+                std::lock_guard g(m);
+                if (!first) {
+                    first = std::current_exception();
+                    client.cancel();
+                }
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    size_t n = std::min<size_t>(std::max(workers, 1u), count);
+    for (size_t t = 1; t < n; t++) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    client.resetCancel();
+    if (first) std::rethrow_exception(first);
+}
+
+// Adds "while ..." and scrubs secrets; a UsageError stays one (exit 2).
+template <typename F> auto withContext(const std::string& context, F&& f) -> decltype(f())
+{
+    try {
+        return f();
+    } catch (UsageError&) {
+        throw;
+    } catch (Error& e) {
+        throw Error(scrubSecrets(context + ": " + e.message()));
+    }
+}
+
+std::string label(const char* kind, const Descriptor& d) { return std::string(kind) + " " + d.digest.algorithm() + ":" + d.digest.shortHex(); }
+
+std::string trimmed(std::string s)
+{
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.erase(0, 1);
+    return s;
+}
+
+struct FetchedManifest {
+    std::string bytes, mediaType;
+    Digest digest;
+};
+
+FetchedManifest getManifest(Client& c, const std::string& repo, const std::string& reference,
+    const std::optional<Digest>& expected, const std::string& what)
+{
+    if (expected && expected->algorithm() != "sha256")
+        throw Error("cannot verify ", what, ": digest algorithm '", expected->algorithm(), "' is not supported (sha256 is)");
+    Client::Call call;
+    call.url = "/v2/" + repo + "/manifests/" + reference;
+    call.repository = repo;
+    call.scopes = {repositoryScope(repo, false)};
+    call.headers = {{"Accept", acceptManifests}};
+    call.prepare = [](HttpRequest& req) { req.maxBody = maxManifest + 1; };
+    auto r = c.send(call);
+    if (!r.ok()) c.fail(call, r);
+    if (r.body.size() > maxManifest) throw Error(what, " is larger than ", maxManifest, " bytes: not a manifest");
+    FetchedManifest m;
+    m.bytes = std::move(r.body);
+    m.digest = oci::sha256(m.bytes);
+    if (expected && *expected != m.digest)
+        throw Error(c.domain(), " sent ", what, " with digest ", m.digest.str(), " instead of ", expected->str(),
+            "; the registry or a proxy altered it");
+    auto dcd = trimmed(r.header("docker-content-digest"));
+    if (!dcd.empty() && Digest::valid(dcd)) {
+        auto d = Digest::parse(dcd);
+        if (d.algorithm() == "sha256" && d != m.digest)
+            throw Error(c.domain(), " sent ", what, " whose bytes have digest ", m.digest.str(),
+                " but its Docker-Content-Digest says ", d.str(), "; the registry or a proxy altered it");
+    }
+    auto ct = trimmed(r.header("content-type").substr(0, r.header("content-type").find(';')));
+    if (oci::media::isManifest(ct) || oci::media::isIndex(ct))
+        m.mediaType = ct;
+    else if (ct.find("prettyjws") != std::string::npos || ct == "application/vnd.docker.distribution.manifest.v1+json")
+        throw Error(what, " is a Docker schema 1 manifest, which Grocker does not read; push the image again with a "
+                          "recent client");
+    else
+        m.mediaType = oci::sniffMediaType(m.bytes, what);
+    return m;
+}
+
+// GET a blob into the store, resuming after cuts.
+void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
+    Progress& progress)
+{
+    std::string what = name + " of " + c.domain() + "/" + repo;
+    int id = progress.start(name, uint64_t(d.size));
+    auto w = store.newBlob();
+    const uint64_t size = uint64_t(d.size);
+    Client::Call call;
+    call.url = "/v2/" + repo + "/blobs/" + d.digest.str();
+    call.repository = repo;
+    call.scopes = {repositoryScope(repo, false)};
+    call.followRedirects = true;
+    uint64_t skip = 0;
+    bool started = false;
+    call.prepare = [&](HttpRequest& req) {
+        started = false;
+        if (w->size() > 0) req.headers.emplace_back("Range", concat("bytes=", w->size(), "-"));
+        req.onBody = [&](const HttpResponse& head, const char* data, size_t len) {
+            if (!started) {
+                auto s = bytesToSkip(head.status, head.header("content-range"), w->size());
+                if (!s)
+                    throw Error(c.domain(), " answered a request for the rest of ", what, " at another offset (",
+                        head.header("content-range").substr(0, 100), ")");
+                skip = *s;
+                started = true;
+            }
+            size_t k = size_t(std::min<uint64_t>(skip, len));
+            skip -= k;
+            if (w->size() + (len - k) > size)
+                throw Error(c.domain(), " sent more than the ", size, " bytes of ", what);
+            w->write(data + k, len - k);
+        };
+        req.onProgress = [&](uint64_t, uint64_t) {
+            progress.update(id, w->size());
+            return !c.cancelled();
+        };
+    };
+    for (int resumes = 0;; resumes++) {
+        uint64_t before = w->size();
+        HttpResponse r;
+        try {
+            r = c.send(call);
+        } catch (TransportError& e) {
+            // send() retried a few times; a blob that still moves forward deserves more.
+            if (e.transient() && w->size() > before && resumes < 50) continue;
+            throw;
+        }
+        if (!r.ok()) c.fail(call, r);
+        if (w->size() == size) break;
+        // A clean end short of the blob (a proxy cut it): ask for the rest.
+        if (w->size() == before || resumes >= 50)
+            throw Error(c.domain(), " sent ", w->size(), " of the ", size, " bytes of ", what, ", and no more");
+    }
+    w->commit(d.mediaType, d.digest, what);
+    progress.done(id);
+}
+
+bool blobExists(Client& c, const std::string& repo, const Descriptor& d)
+{
+    Client::Call call;
+    call.method = "HEAD";
+    call.url = "/v2/" + repo + "/blobs/" + d.digest.str();
+    call.repository = repo;
+    call.scopes = {repositoryScope(repo, true)};
+    auto r = c.send(call);
+    if (r.status == 200) return true;
+    if (r.status == 404) return false;
+    c.fail(call, r);
+}
+
+std::string startUpload(Client& c, const std::string& repo)
+{
+    Client::Call call;
+    call.method = "POST";
+    call.url = "/v2/" + repo + "/blobs/uploads/";
+    call.repository = repo;
+    call.scopes = {repositoryScope(repo, true)};
+    auto r = c.send(call);
+    if (r.status != 202) c.fail(call, r);
+    if (r.header("location").empty()) throw Error(c.domain(), " started an upload to ", repo, " without a Location");
+    return resolveUrl(c.baseUrl() + call.url, r.header("location"));
+}
+
+// Pushes a blob's bytes through an upload session.
+class Upload {
+public:
+    Upload(Client& c, const std::string& repo, const Descriptor& d, int fd, const Options& o, Progress& progress, int id)
+        : c_(c), repo_(repo), d_(d), size_(uint64_t(d.size)), fd_(fd), o_(o), progress_(progress), id_(id)
+    {
+    }
+
+    // Sends the whole blob to `location`; throws a RegistryError or TransportError.
+    void run(std::string location)
+    {
+        location_ = std::move(location);
+        if (size_ <= o_.monolithicMax)
+            putWhole();
+        else
+            patchChunks();
+    }
+
+private:
+    // The body of a request: `len` bytes of the blob from `start`, read where curl asks.
+    std::function<size_t(uint64_t, char*, size_t)> reader(uint64_t start, uint64_t len)
+    {
+        return [this, start, len](uint64_t offset, char* buf, size_t max) -> size_t {
+            size_t want = size_t(std::min<uint64_t>(max, len - std::min(offset, len)));
+            if (!want) return 0;
+            ssize_t n;
+            while ((n = ::pread(fd_, buf, want, off_t(start + offset))) < 0 && errno == EINTR) {}
+            if (n < 0) throw SysError("unable to read blob ", d_.digest.str(), " from the store");
+            if (n == 0) throw Error("blob ", d_.digest.str(), " in the store is shorter than its ", size_, " bytes");
+            return size_t(n);
+        };
+    }
+
+    Client::Call call(const char* method, std::string url)
+    {
+        Client::Call call;
+        call.method = method;
+        call.url = std::move(url);
+        call.repository = repo_;
+        call.scopes = {repositoryScope(repo_, true)};
+        return call;
+    }
+
+    void checkDigest(const HttpResponse& r)
+    {
+        auto dcd = trimmed(r.header("docker-content-digest"));
+        if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != d_.digest)
+            throw Error(c_.domain(), " stored ", d_.digest.str(), " as ", dcd, "; the registry or a proxy altered it");
+    }
+
+    // Small blobs: one PUT with the bytes. A failure starts a fresh session (Upload's caller).
+    void putWhole()
+    {
+        auto put = call("PUT", addQuery(location_, "digest", d_.digest.str()));
+        put.headers = {{"Content-Type", "application/octet-stream"}};
+        put.retryTransport = false;
+        put.prepare = [&](HttpRequest& req) {
+            req.bodySource = reader(0, size_);
+            req.bodySize = size_;
+            req.onProgress = [&](uint64_t sent, uint64_t) {
+                progress_.update(id_, sent);
+                return !c_.cancelled();
+            };
+        };
+        auto r = c_.send(put);
+        if (r.status != 201) c_.fail(put, r);
+        checkDigest(r);
+    }
+
+    void patchChunks()
+    {
+        uint64_t offset = 0;
+        int failures = 0;
+        while (offset < size_) {
+            uint64_t len = std::min(o_.chunkSize, size_ - offset);
+            auto patch = call("PATCH", location_);
+            patch.headers = {{"Content-Type", "application/octet-stream"},
+                {"Content-Range", concat(offset, "-", offset + len - 1)}};
+            patch.retryTransport = false;
+            patch.noRetry = [](long) { return true; };
+            patch.prepare = [&](HttpRequest& req) {
+                req.bodySource = reader(offset, len);
+                req.bodySize = len;
+                req.onProgress = [&](uint64_t sent, uint64_t) {
+                    progress_.update(id_, offset + sent);
+                    return !c_.cancelled();
+                };
+            };
+            std::optional<TransportError> cut;
+            std::optional<HttpResponse> failed;
+            try {
+                auto r = c_.send(patch);
+                if (r.status == 202) {
+                    if (!r.header("location").empty()) location_ = resolveUrl(location_, r.header("location"));
+                    offset += len;
+                    // The registry appends whatever it is sent: if it counts otherwise, it is right.
+                    if (auto held = parseUploadRange(r.header("range")); held && *held > 0 && *held <= size_) offset = *held;
+                    failures = 0;
+                    continue;
+                }
+                if (!retryableStatus(r.status)) c_.fail(patch, r);
+                failed = r;
+            } catch (TransportError& e) {
+                if (!e.transient()) throw;
+                cut = e;
+            }
+            if (++failures >= c_.retryPolicy().attempts) {
+                if (failed) c_.fail(patch, *failed);
+                throw *cut;
+            }
+            c_.pause(c_.backoff(failures));
+            resumeFromStatus(offset);
+        }
+        // Closes the session: PUT with the digest and no body. Repeating it is harmless.
+        auto put = call("PUT", addQuery(location_, "digest", d_.digest.str()));
+        put.headers = {{"Content-Type", "application/octet-stream"}};
+        auto r = c_.send(put);
+        if (r.status == 404 && blobExists(c_, repo_, d_)) return; // an earlier try went through
+        if (r.status != 201) c_.fail(put, r);
+        checkDigest(r);
+    }
+
+    // GET <location>: how much the registry holds (Range) and the newest Location.
+    void resumeFromStatus(uint64_t& offset)
+    {
+        auto get = call("GET", location_);
+        auto r = c_.send(get);
+        if (r.status != 204 && r.status != 200) c_.fail(get, r);
+        if (!r.header("location").empty()) location_ = resolveUrl(location_, r.header("location"));
+        auto held = parseUploadRange(r.header("range"));
+        offset = held && *held <= size_ ? *held : 0;
+    }
+
+    Client& c_;
+    const std::string& repo_;
+    const Descriptor& d_;
+    uint64_t size_;
+    int fd_;
+    const Options& o_;
+    Progress& progress_;
+    int id_;
+    std::string location_;
+};
+
+void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
+    const Options& o, Progress& progress)
+{
+    std::string source = c.domain() + "/" + repo;
+    std::string what = name + " to " + source;
+    try {
+        if (blobExists(c, repo, d)) {
+            progress.skipped(name, uint64_t(d.size), "already in " + source);
+            store.recordSource(d.digest, source);
+            return;
+        }
+        std::string location;
+        for (auto& s : store.sourcesOf(d.digest)) {
+            auto slash = s.find('/');
+            if (slash == std::string::npos || s.substr(0, slash) != c.domain() || s.substr(slash + 1) == repo) continue;
+            std::string from = s.substr(slash + 1);
+            Client::Call mount;
+            mount.method = "POST";
+            mount.url = "/v2/" + repo + "/blobs/uploads/?mount=" + percentEncode(d.digest.str()) + "&from=" + percentEncode(from);
+            mount.repository = repo;
+            mount.scopes = {repositoryScope(repo, true), repositoryScope(from, false)};
+            HttpResponse r;
+            try {
+                r = c.send(mount);
+            } catch (RegistryError&) {
+                continue; // no token for the other repository: upload instead
+            }
+            if (r.status == 201) {
+                progress.skipped(name, uint64_t(d.size), "mounted from " + from);
+                store.recordSource(d.digest, source);
+                return;
+            }
+            if (r.status == 202 && !r.header("location").empty()) {
+                // Not mounted (the other repository lost it, say): the answer is a fresh upload.
+                location = resolveUrl(c.baseUrl() + mount.url, r.header("location"));
+                break;
+            }
+            if (r.status == 401 || r.status == 403 || r.status == 404) continue;
+            c.fail(mount, r);
+        }
+        auto fd = store.openBlob(d.digest, name);
+        int id = progress.start(name, uint64_t(d.size));
+        Upload upload(c, repo, d, fd.get(), o, progress, id);
+        for (int restart = 1;; restart++) {
+            if (location.empty()) location = startUpload(c, repo);
+            try {
+                upload.run(location);
+                break;
+            } catch (RegistryError& e) {
+                // A session the registry lost or found wrong: once more from the start.
+                bool again = e.hasCode("DIGEST_INVALID") || e.hasCode("SIZE_INVALID") || e.hasCode("BLOB_UPLOAD_UNKNOWN") ||
+                             e.hasCode("BLOB_UPLOAD_INVALID") || retryableStatus(e.status());
+                if (!again || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
+            } catch (TransportError& e) {
+                if (!e.transient() || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
+                if (blobExists(c, repo, d)) break;
+            }
+            location.clear();
+            c.pause(c.backoff(restart));
+        }
+        progress.done(id);
+        store.recordSource(d.digest, source);
+    } catch (UsageError&) {
+        throw;
+    } catch (Error& e) {
+        if (e.message() != "cancelled") e.addContext("while pushing " + what);
+        throw;
+    }
+}
+
+std::string normaliseRegistry(const std::string& text)
+{
+    std::string host = normaliseAuthKey(text);
+    if (host.empty() || host.find('/') != std::string::npos)
+        throw UsageError("'", text, "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
+    try {
+        auto r = oci::Reference::parse(host + "/x");
+        if (r.domain != host && !(host == "docker.io" && r.domain == "docker.io")) throw Error("not a host");
+    } catch (Error&) {
+        throw UsageError("'", text, "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
+    }
+    return host;
+}
+
+} // namespace
+
+Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform, const std::string& where)
+{
+    std::vector<const Descriptor*> images;
+    for (auto& d : index.manifests) {
+        if (!oci::media::isManifest(d.mediaType)) continue;
+        auto t = d.annotations.find("vnd.docker.reference.type");
+        if (t != d.annotations.end() && t->second == "attestation-manifest") continue;
+        if (d.platform && d.platform->os == "unknown" && d.platform->architecture == "unknown") continue;
+        images.push_back(&d);
+    }
+    for (auto* d : images)
+        if (d->platform && d->platform->matches(platform)) return *d;
+    if (images.size() == 1 && !images[0]->platform) return *images[0];
+    std::string have;
+    for (auto* d : images) have += (have.empty() ? "" : ", ") + (d->platform ? d->platform->str() : std::string("unnamed"));
+    throw Error(where, " has no image for ", platform.str(), " (it has: ", have.empty() ? "none" : have, ")");
+}
+
+Session::Session(Options options) : options_(std::move(options)) {}
+Session::~Session() = default;
+
+Client& Session::client(const std::string& domain)
+{
+    auto& c = clients_[domain];
+    if (!c) c = std::make_unique<Client>(domain, options_.client);
+    return *c;
+}
+
+oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool layers)
+{
+    return withContext("while pulling docker://" + ref.str(), [&] {
+        auto& c = client(ref.domain);
+        const auto& repo = ref.path;
+        std::string source = ref.domain + "/" + repo;
+        auto m = getManifest(c, repo, ref.digest ? ref.digest->str() : ref.tag, ref.digest, "the manifest");
+        if (oci::media::isIndex(m.mediaType)) {
+            auto idx = oci::parseIndex(m.bytes, "the index", m.mediaType);
+            auto chosen = choosePlatform(idx, options_.platform, "the index " + m.digest.str());
+            store.putBlob(m.bytes, m.mediaType);
+            m = getManifest(c, repo, chosen.digest.str(), chosen.digest, "the manifest for " + options_.platform.str());
+            if (!oci::media::isManifest(m.mediaType))
+                throw Error("the index entry for ", options_.platform.str(), " is not an image manifest (", m.mediaType, ")");
+        }
+        auto manifest = oci::parseManifest(m.bytes, "the manifest " + m.digest.str(), m.mediaType);
+        auto desc = store.putBlob(m.bytes, m.mediaType);
+        store.recordSource(desc.digest, source);
+        std::vector<std::pair<std::string, Descriptor>> blobs{{label("config", manifest.config), manifest.config}};
+        if (layers)
+            for (auto& l : manifest.layers) blobs.emplace_back(label("layer", l), l);
+        Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
+            options_.progress ? *options_.progress : std::cerr, "pulled");
+        std::vector<std::pair<std::string, Descriptor>> missing;
+        std::set<Digest> seen;
+        for (auto& b : blobs) {
+            if (!seen.insert(b.second.digest).second) continue;
+            if (store.hasBlob(b.second.digest)) {
+                progress.skipped(b.first, uint64_t(b.second.size), "already in the store");
+                store.recordSource(b.second.digest, source);
+            } else
+                missing.push_back(b);
+        }
+        runParallel(missing.size(), options_.parallel, c, [&](size_t i) {
+            fetchBlob(c, store, repo, missing[i].second, missing[i].first, progress);
+            store.recordSource(missing[i].second.digest, source);
+        });
+        if (layers) progress.summary(ref.str());
+        return oci::imageFromStore(store, desc);
+    });
+}
+
+oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci::Reference& ref)
+{
+    return withContext("while pushing to docker://" + ref.str(), [&] {
+        auto& c = client(ref.domain);
+        const auto& repo = ref.path;
+        auto digest = image.manifestDescriptor.digest;
+        if (ref.digest && *ref.digest != digest)
+            throw Error("the image's digest is ", digest.str(), ", not the ", ref.digest->str(), " named");
+        std::vector<std::pair<std::string, Descriptor>> blobs{{label("config", image.manifest.config), image.manifest.config}};
+        std::set<Digest> seen{image.manifest.config.digest};
+        for (auto& l : image.manifest.layers)
+            if (seen.insert(l.digest).second) blobs.emplace_back(label("layer", l), l);
+        Progress progress(Progress::detect(options_.quiet), options_.progress ? *options_.progress : std::cerr, "pushed");
+        runParallel(blobs.size(), options_.parallel, c,
+            [&](size_t i) { pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress); });
+
+        Client::Call put;
+        put.method = "PUT";
+        put.url = "/v2/" + repo + "/manifests/" + (ref.tag.empty() ? digest.str() : ref.tag);
+        put.repository = repo;
+        put.scopes = {repositoryScope(repo, true)};
+        put.headers = {{"Content-Type", image.manifestDescriptor.mediaType}};
+        put.prepare = [&](HttpRequest& req) { req.body = image.manifestBytes; };
+        auto r = c.send(put);
+        if (r.status != 201 && r.status != 200) c.fail(put, r);
+        auto dcd = trimmed(r.header("docker-content-digest"));
+        if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != digest)
+            throw Error(c.domain(), " stored the manifest ", digest.str(), " as ", dcd, "; the registry or a proxy altered it");
+        store.recordSource(digest, ref.domain + "/" + repo);
+        progress.summary(ref.str());
+        return digest;
+    });
+}
+
+fs::path login(const std::string& registry, const std::string& username, const std::string& password, const Options& options)
+{
+    auto host = normaliseRegistry(registry);
+    if (username.empty()) throw UsageError("no username: pass -u USER");
+    if (password.empty()) throw UsageError("no password: give it on standard input");
+    registerSecret(password);
+    return withContext("while logging in to " + host, [&] {
+        Client client(host, options.client);
+        Credentials creds;
+        creds.username = username;
+        creds.password = password;
+        client.checkLogin(creds);
+        auto file = loginAuthFile(options.client.auth);
+        saveLogin(file, host, username, password);
+        return file;
+    });
+}
+
+fs::path logout(const std::string& registry, const Options& options)
+{
+    auto host = normaliseRegistry(registry);
+    auto file = loginAuthFile(options.client.auth);
+    if (!removeLogin(file, host)) throw Error("not logged in to ", host, " (no entry in '", file.string(), "')");
+    return file;
+}
+
+} // namespace grocker::registry

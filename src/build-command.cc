@@ -1,0 +1,566 @@
+// grocker build: from a Python application's name and version to a runnable image. The
+// pipeline, as a list of passes:
+//   1. configuration   merge defaults, -c files, the command line; every mistake at once
+//   2. base            the runtime's base image (mmdebstrap, or pulled)
+//   3. root            base + repositories + run dependencies + user grocker (cached)
+//   4. compiler        root + build dependencies + the compile script (cached)
+//   5. compile         pip wheel of the release into the wheel cache (never cached: cheap when warm)
+//   6. runner          root + venv with dependencies + the app + the entrypoint (each cached)
+//   7. outputs         the store, --output locations, the push, the result file
+
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build-steps.hh"
+#include "commands.hh"
+#include "config.hh"
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/oci/reference.hh"
+#include "grocker/sandbox/rootfs.hh"
+#include "runtimes.hh"
+
+namespace grocker {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using namespace grocker::build;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* venv = "/home/grocker/venv";
+constexpr const char* grockerUid = "1000";
+
+struct BuildOptions {
+    std::string release;
+    std::vector<std::string> configFiles;
+    ConfigOverrides overrides;
+    std::string pipConf, indexUrl, findLinks;
+    std::vector<std::string> outputs;
+    std::string resultFile;
+    bool buildDependencies = true;
+    bool push = true;
+    std::string compression = "gzip";
+};
+
+// RELEASE as given: name[extras]==version, a wheel file, or a project folder.
+struct Release {
+    enum class Kind { Spec, Wheel, Project } kind;
+    std::string name, version, extras; // for Spec; for the others, known after compile
+    fs::path path;                     // Wheel or Project
+    std::string text;
+};
+
+Release parseRelease(const std::string& text)
+{
+    static const std::regex spec(R"(^([A-Za-z0-9][A-Za-z0-9._-]*)(\[([A-Za-z0-9._,-]+)\])?==([A-Za-z0-9][A-Za-z0-9._+!-]*)$)");
+    static const std::regex wheel(R"(^(.+\.whl)(\[([A-Za-z0-9._,-]+)\])?$)");
+    std::smatch m;
+    Release r{Release::Kind::Spec, {}, {}, {}, {}, text};
+    if (std::regex_match(text, m, spec)) {
+        r.name = m[1];
+        r.extras = m[3];
+        r.version = m[4];
+        return r;
+    }
+    if (std::regex_match(text, m, wheel)) {
+        r.kind = Release::Kind::Wheel;
+        r.path = fs::absolute(std::string(m[1]));
+        r.extras = m[3];
+        if (!fs::is_regular_file(r.path)) throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
+        return r;
+    }
+    if (fs::is_directory(text)) {
+        r.kind = Release::Kind::Project;
+        r.path = fs::canonical(text);
+        if (!fs::exists(r.path / "pyproject.toml") && !fs::exists(r.path / "setup.py"))
+            throw UsageError("RELEASE '", text, "': the folder has no pyproject.toml or setup.py");
+        return r;
+    }
+    throw UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
+}
+
+std::string shellQuote(const std::string& s)
+{
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string joinQuoted(const std::vector<std::string>& words)
+{
+    std::string s;
+    for (auto& w : words) s += (s.empty() ? "" : " ") + shellQuote(w);
+    return s;
+}
+
+template <typename T> std::vector<std::string> strings(std::span<const T> v)
+{
+    return std::vector<std::string>(v.begin(), v.end());
+}
+
+// Removes what apt, dpkg and useradd leave that depends on when and where they ran.
+const char* const aptCleanup =
+    "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt/* "
+    "/var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /etc/*- "
+    "/var/cache/ldconfig/aux-cache";
+
+fs::path findEntrypoint()
+{
+    if (const char* e = std::getenv("GROCKER_ENTRYPOINT"); e && *e) return e;
+    auto self = fs::read_symlink("/proc/self/exe").parent_path();
+    for (auto& candidate : {self / "entrypoint" / "grocker-entrypoint", self / "grocker-entrypoint",
+             self.parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
+        if (fs::exists(candidate)) return candidate;
+    throw Error("grocker-entrypoint was not found beside '", self.string(),
+        "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
+}
+
+// The compile script of the compiler image: wheels of RELEASE and its dependencies into the
+// wheel cache, and pip's report of exactly what the runner installs.
+const char* const compileScript = R"SH(#!/bin/sh
+# grocker-compile RELEASE: wheels of RELEASE and its dependencies into /wheels (the wheel
+# cache), and /out/report.json, pip's list of exactly what to install.
+set -eu
+release=$1
+set --
+[ -z "${GROCKER_PIP_CONSTRAINT:-}" ] || set -- --constraint "$GROCKER_PIP_CONSTRAINT"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+case "$release" in
+/src/project)
+    # pip builds a project in its folder: build from a copy, the source is read-only.
+    cp -r /src/project /tmp/project
+    release=/tmp/project ;;
+esac
+python3 -m pip wheel --wheel-dir /wheels --find-links /wheels --find-links /usr/share/python-wheels "$@" "$release"
+case "$release" in
+/tmp/project) release=$(ls -t /wheels/*.whl | head -n 1); release=${release}${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]} ;;
+/src/*.whl*) release=/wheels/$(basename "${release%%\[*}")${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]} ;;
+esac
+# The set to install, resolved from the cache alone, as the runner will.
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --dry-run --ignore-installed --no-index \
+    --find-links /wheels --report /out/report.json --quiet "$@" "$release"
+)SH";
+
+struct Wheel {
+    std::string name, version, file;
+    bool requested = false;
+};
+
+std::vector<Wheel> readReport(const fs::path& path)
+{
+    json j;
+    try {
+        j = json::parse(readFile(path));
+    } catch (std::exception& e) {
+        throw Error("the compile step wrote no readable pip report at '", path.string(), "': ", e.what());
+    }
+    std::vector<Wheel> out;
+    for (auto& item : j.value("install", json::array())) {
+        Wheel w;
+        w.name = item.at("metadata").at("name").get<std::string>();
+        w.version = item.at("metadata").at("version").get<std::string>();
+        std::string url = item.at("download_info").at("url").get<std::string>();
+        w.file = fs::path(url).filename().string();
+        w.requested = item.value("requested", false);
+        out.push_back(w);
+    }
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    return out;
+}
+
+std::string normalisedName(std::string n)
+{
+    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return c == '_' || c == '.' ? '-' : std::tolower(c); });
+    return n;
+}
+
+// Folders the sandbox's grocker user (uid 1000 inside) must write.
+void prepareForGrocker(Context& ctx, const std::vector<fs::path>& dirs)
+{
+    for (auto& d : dirs) fs::create_directories(d);
+    sandbox::runInUserNamespace(ctx.map, [&] {
+        for (auto& d : dirs)
+            if (::chown(d.c_str(), 1000, 1000) < 0) throw SysError("unable to give '", d.string(), "' to user grocker");
+    });
+}
+
+std::string fileDigest(const std::string& path) { return path.empty() ? "" : sha256(readFile(path)).str(); }
+
+// The content of a folder: paths, modes and bytes, in order; build outputs left out.
+std::string treeDigest(const fs::path& dir)
+{
+    std::vector<std::string> lines;
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+        auto name = it->path().filename().string();
+        if (it->is_directory() && (name == ".git" || name == "build" || name == "dist" || name == "__pycache__" ||
+                                      name.ends_with(".egg-info") || name == ".tox" || name == ".venv")) {
+            it.disable_recursion_pending();
+            continue;
+        }
+        auto rel = fs::relative(it->path(), dir).string();
+        struct stat st;
+        if (::lstat(it->path().c_str(), &st) < 0) continue;
+        std::string line = rel + " " + std::to_string(st.st_mode);
+        if (S_ISREG(st.st_mode)) line += " " + sha256(readFile(it->path())).str();
+        if (S_ISLNK(st.st_mode)) line += " " + fs::read_symlink(it->path()).string();
+        lines.push_back(line);
+    }
+    std::sort(lines.begin(), lines.end());
+    std::string all;
+    for (auto& l : lines) all += l + "\n";
+    return sha256(all).str();
+}
+
+std::string sourceDigest(const Release& r)
+{
+    switch (r.kind) {
+    case Release::Kind::Project: return treeDigest(r.path);
+    case Release::Kind::Wheel: return fileDigest(r.path.string());
+    case Release::Kind::Spec: break;
+    }
+    return "";
+}
+
+int runBuild(const GlobalOptions& g, BuildOptions o)
+{
+    // 1. configuration: every mistake at once, before any work.
+    std::vector<fs::path> files(o.configFiles.begin(), o.configFiles.end());
+    Config config = loadConfig(files, o.overrides);
+    const Runtime& runtime = findRuntime(config.runtime);
+    Release release = parseRelease(o.release);
+    std::vector<ImageRef> outputs;
+    for (auto& out : o.outputs) outputs.push_back(ImageRef::parse(out));
+    Compression compression = parseCompression(o.compression);
+    if (runtime.base == Runtime::Base::Registry)
+        throw Error("runtime '", runtime.name, "' needs its base image from a registry (", runtime.image,
+            "), which this build cannot pull yet: use the default runtime ", defaultRuntime);
+
+    Store store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
+    Context ctx{store, sandbox::IdMap::forCaller(), g.quiet, sourceDateEpochFromEnv(), compression, {}};
+    if (!ctx.map.warning.empty()) std::cerr << "grocker: warning: " << ctx.map.warning << "\n";
+    std::string rtName = std::string(runtime.name);
+    std::string rtSlug = rtName;
+    std::replace(rtSlug.begin(), rtSlug.end(), '/', '-');
+
+    // 2. base
+    Image base = debianBase(ctx, std::string(runtime.suite));
+
+    // 3. root
+    std::vector<std::string> runDeps = strings(runtime.runDependencies);
+    for (auto& d : config.dependencies.run) runDeps.push_back(d);
+    std::string repoSetup;
+    for (auto& [name, repo] : config.repositories) {
+        std::string list = "/etc/apt/sources.list.d/grocker-" + name + ".list";
+        std::string line = repo.uri;
+        if (!repo.key.empty()) {
+            std::string keyFile = "/etc/apt/keyrings/grocker-" + name + ".asc";
+            repoSetup += "mkdir -p /etc/apt/keyrings && printf '%s\\n' " + shellQuote(repo.key) + " > " + keyFile + " && ";
+            // "deb URI ..." → "deb [signed-by=KEY] URI ..."
+            auto sp = line.find(' ');
+            if (sp != std::string::npos) line = line.substr(0, sp) + " [signed-by=" + keyFile + "]" + line.substr(sp);
+        }
+        repoSetup += "printf '%s\\n' " + shellQuote(line) + " > " + list + " && ";
+    }
+    Step rootStep;
+    rootStep.name = "root: " + rtName + " run dependencies and user grocker";
+    rootStep.hostNetwork = true;
+    rootStep.env = {"DEBIAN_FRONTEND=noninteractive"};
+    rootStep.argv = {"/bin/sh", "-ec",
+        repoSetup + "apt-get update -qq && apt-get install -y -qq --no-install-recommends " + joinQuoted(runDeps) +
+            " >/dev/null && useradd --create-home --uid " + grockerUid +
+            " --user-group --shell /bin/sh grocker && sed -i -E 's/^(grocker:[^:]*:)[0-9]*:/\\1:/' /etc/shadow && " +
+            aptCleanup};
+    Image root = runStep(ctx, base, rootStep);
+    {
+        ImageDraft d(root, false, ctx.epoch);
+        auto& c = d.runConfig();
+        std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
+        for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"}) env.push_back(kv);
+        env.push_back(std::string("GROCKER_VERSION=") + GROCKER_VERSION);
+        env.push_back("GROCKER_RUNTIME=" + rtName);
+        c["Env"] = env;
+        c["Labels"]["grocker.version"] = GROCKER_VERSION;
+        c["Labels"]["grocker.image.role"] = "root";
+        c["Labels"]["grocker.runtime"] = rtName;
+        root = std::move(d).commit(store);
+    }
+    std::string rootHash = root.manifestDescriptor.digest.hex().substr(0, 12);
+    std::string rootName = "grocker-" + rtSlug + "-root:" + GROCKER_VERSION + "-" + rootHash;
+    store.setRef(rootName, root.manifestDescriptor);
+
+    // 4. compiler
+    std::vector<std::string> buildDeps = strings(runtime.buildDependencies);
+    // Build backends' own wheels (setuptools, wheel, pip) for pip's isolated builds, with no index.
+    buildDeps.push_back("python3-setuptools-whl");
+    buildDeps.push_back("python3-wheel-whl");
+    buildDeps.push_back("python3-pip-whl");
+    if (o.buildDependencies)
+        for (auto& d : config.dependencies.build) buildDeps.push_back(d);
+    auto scriptFile = store.tmpDir() / tempName();
+    writeFileAtomic(scriptFile, compileScript, 0755);
+    struct RemoveFile {
+        fs::path p;
+        ~RemoveFile() { ::unlink(p.c_str()); }
+    } removeScript{scriptFile};
+    Step compilerStep;
+    compilerStep.name = "compiler: " + rtName + " build dependencies";
+    compilerStep.hostNetwork = true;
+    compilerStep.env = {"DEBIAN_FRONTEND=noninteractive"};
+    compilerStep.files = {{scriptFile, "/usr/local/bin/grocker-compile"}};
+    compilerStep.argv = {"/bin/sh", "-ec",
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends " + joinQuoted(buildDeps) +
+            " >/dev/null && " + aptCleanup};
+    Image compiler = runStep(ctx, root, compilerStep);
+    {
+        ImageDraft d(compiler, false, ctx.epoch);
+        d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
+        compiler = std::move(d).commit(store);
+    }
+    std::string compilerName = "grocker-" + rtSlug + "-compiler:" + GROCKER_VERSION + "-" +
+                               compiler.manifestDescriptor.digest.hex().substr(0, 12);
+    store.setRef(compilerName, compiler.manifestDescriptor);
+
+    // 5. compile: index settings and their secrets reach this step's environment only.
+    auto wheels = store.root() / "wheels";
+    auto out = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-out-");
+    struct RemoveDir {
+        const sandbox::IdMap& map;
+        fs::path p;
+        ~RemoveDir()
+        {
+            try {
+                sandbox::runInUserNamespace(map, [&] {
+                    std::error_code ec;
+                    fs::remove_all(p, ec);
+                });
+            } catch (...) {
+            }
+        }
+    } removeOut{ctx.map, out};
+    prepareForGrocker(ctx, {wheels, out});
+    Step compile;
+    compile.name = "compile: " + release.text;
+    compile.hostNetwork = true;
+    compile.user = "grocker";
+    compile.workdir = "/home/grocker";
+    compile.cached = false;
+    compile.volumes = {{wheels, "/wheels", false}, {out, "/out", false}};
+    std::string target = release.text;
+    if (release.kind == Release::Kind::Project) {
+        compile.volumes.push_back({release.path, "/src/project", true});
+        target = "/src/project";
+    } else if (release.kind == Release::Kind::Wheel) {
+        compile.volumes.push_back({release.path, "/src/" + release.path.filename().string(), true});
+        target = "/src/" + release.path.filename().string();
+    }
+    compile.env = {"HOME=/home/grocker", "GROCKER_EXTRAS=" + release.extras};
+    if (!config.pipConstraint.empty()) {
+        compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
+        compile.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
+    }
+    if (!o.pipConf.empty()) {
+        compile.volumes.push_back({fs::canonical(o.pipConf), "/run/grocker/pip.conf", true});
+        compile.env.push_back("PIP_CONFIG_FILE=/run/grocker/pip.conf");
+    }
+    if (!o.indexUrl.empty()) compile.env.push_back("PIP_INDEX_URL=" + o.indexUrl);
+    if (!o.findLinks.empty()) {
+        compile.volumes.push_back({fs::canonical(o.findLinks), "/run/grocker/find-links", true});
+        compile.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
+    }
+    compile.argv = {"/usr/local/bin/grocker-compile", target};
+    // Cached on everything that decides what pip resolves; the wheel cache must still hold
+    // every wheel of the report, unchanged.
+    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, compiler.manifestDescriptor.digest.str(), release.text,
+        release.extras, sourceDigest(release), fileDigest(config.pipConstraint), fileDigest(o.pipConf), o.indexUrl,
+        o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
+    auto compileCache = store.root() / "cache" / "compile" / (compileKey + ".json");
+    std::vector<Wheel> installed;
+    if (fs::exists(compileCache)) {
+        try {
+            auto cached = json::parse(readFile(compileCache));
+            writeFileAtomic(out / "cached-report.json", cached.at("report").dump());
+            installed = readReport(out / "cached-report.json");
+            for (auto& w : installed)
+                if (!fs::exists(wheels / w.file) ||
+                    fileDigest((wheels / w.file).string()) != cached.at("wheels").at(w.file).get<std::string>())
+                    installed.clear();
+        } catch (std::exception&) {
+            installed.clear();
+        }
+    }
+    if (installed.empty()) {
+        runOnly(ctx, compiler, compile);
+        installed = readReport(out / "report.json");
+        json digests = json::object();
+        for (auto& w : installed) digests[w.file] = fileDigest((wheels / w.file).string());
+        fs::create_directories(compileCache.parent_path());
+        writeFileAtomic(compileCache,
+            canonical(json{{"report", json::parse(readFile(out / "report.json"))}, {"wheels", digests}}));
+    } else if (!ctx.quiet) {
+        std::cerr << compile.name << ": cached\n";
+    }
+    const Wheel* app = nullptr;
+    for (auto& w : installed)
+        if (w.requested) app = &w;
+    if (!app) throw Error("pip's report names no requested package for '", release.text, "'");
+    std::string appName = app->name, appVersion = app->version;
+
+    // 6. runner: dependencies, then the app, then the entrypoint, so a new version of the app
+    // changes only the last layers.
+    auto wheelDigests = [&](const std::vector<const Wheel*>& ws) {
+        std::string s;
+        for (auto* w : ws) s += w->file + "=" + sha256(readFile(wheels / w->file)).str() + "\n";
+        return s;
+    };
+    auto installStep = [&](const std::string& name, const std::vector<const Wheel*>& ws, bool makeVenv) {
+        Step s;
+        s.name = name;
+        s.volumes = {{wheels, "/wheels", true}};
+        std::vector<std::string> paths;
+        for (auto* w : ws) paths.push_back("/wheels/" + w->file);
+        std::string cmd = makeVenv ? std::string("python3 -m venv --without-pip ") + venv + " && " : "";
+        if (!paths.empty())
+            // pip from Debian's wheel, so the venv holds no pip; no .pyc from pip (their
+            // headers would hold the install time): compiled below, by content hash.
+            cmd += std::string(venv) + "/bin/python3 $(ls /usr/share/python-wheels/pip-*.whl)/pip install --quiet "
+                   "--no-index --no-deps --no-compile --disable-pip-version-check " + joinQuoted(paths) + " && " +
+                   std::string(venv) + "/bin/python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash " +
+                   venv + "/lib";
+        else
+            cmd += "true";
+        s.argv = {"/bin/sh", "-ec", cmd};
+        s.keyExtra = wheelDigests(ws);
+        s.env = {"PYTHONDONTWRITEBYTECODE=1"};
+        return s;
+    };
+    std::vector<const Wheel*> deps, appOnly{app};
+    for (auto& w : installed)
+        if (&w != app) deps.push_back(&w);
+    Image runner = runStep(ctx, root, installStep("runner: dependencies of " + appName, deps, true));
+    runner = runStep(ctx, runner, installStep("runner: " + appName + " " + appVersion, appOnly, false));
+
+    auto filesDir = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-files-");
+    AutoDelete removeFiles(filesDir);
+    fs::create_directories(filesDir / "usr/local/bin");
+    fs::create_directories(filesDir / "etc/grocker");
+    copyFileAtomic(findEntrypoint(), filesDir / "usr/local/bin/grocker-entrypoint", 0755);
+    writeFileAtomic(filesDir / "etc/grocker/services.json", servicesJson(config, appName, appVersion, venv), 0644);
+    for (auto& d : {filesDir / "etc" / "grocker", filesDir / "usr", filesDir / "usr/local", filesDir / "usr/local/bin", filesDir / "etc"})
+        ::chmod(d.c_str(), 0755);
+    LayerOptions lo;
+    lo.compress.compression = compression;
+    lo.sourceDateEpoch = ctx.epoch;
+    auto filesLayer = writeLayer(store, filesDir, "/", lo);
+
+    ImageDraft draft(runner, false, ctx.epoch);
+    draft.addLayer(filesLayer.descriptor, filesLayer.diffId, "grocker entrypoint and services");
+    auto& c = draft.runConfig();
+    std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
+    std::erase_if(env, [](const std::string& e) { return e.rfind("PATH=", 0) == 0; });
+    env.push_back(std::string("PATH=") + venv + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    env.push_back("GROCKER_APP=" + appName);
+    env.push_back("GROCKER_APP_VERSION=" + appVersion);
+    env.push_back("GROCKER_APP_EXTRAS=" + release.extras);
+    env.push_back(std::string("VIRTUAL_ENV=") + venv);
+    for (auto& [k, v] : config.envs) {
+        std::erase_if(env, [&](const std::string& e) { return e.rfind(k + "=", 0) == 0; });
+        env.push_back(k + "=" + v);
+    }
+    c["Env"] = env;
+    if (config.entrypointName.empty())
+        c["Entrypoint"] = {"/usr/local/bin/grocker-entrypoint"};
+    else
+        c["Entrypoint"] = {std::string(venv) + "/bin/" + config.entrypointName};
+    c.erase("Cmd");
+    c["User"] = "grocker";
+    c["WorkingDir"] = "/home/grocker";
+    json volumes = json::object();
+    for (auto v : {"/config", "/scripts", "/media"}) volumes[v] = json::object();
+    for (auto& v : config.volumes) volumes[v] = json::object();
+    c["Volumes"] = volumes;
+    json ports = json::object();
+    for (int p : config.ports) ports[std::to_string(p) + "/tcp"] = json::object();
+    if (!config.services.empty()) ports["8080/tcp"] = json::object();
+    if (!ports.empty()) c["ExposedPorts"] = ports;
+    auto& labels = c["Labels"];
+    labels["grocker.image.role"] = "runner";
+    labels["grocker.app.name"] = appName;
+    labels["grocker.app.version"] = appVersion;
+    labels["grocker.app.extras"] = release.extras;
+    labels["grocker.root.image"] = rootName;
+    labels["org.opencontainers.image.title"] = appName;
+    labels["org.opencontainers.image.version"] = appVersion;
+    labels["org.opencontainers.image.created"] = rfc3339(ctx.epoch);
+    Image image = std::move(draft).commit(store);
+
+    // 7. outputs
+    std::string baseName = config.imageBaseName.empty() ? normalisedName(appName) : config.imageBaseName;
+    std::string imageName = config.imageName.empty() ? baseName + ":" + appVersion : config.imageName;
+    if (!config.dockerImagePrefix.empty() && config.imageName.empty())
+        imageName = config.dockerImagePrefix + "/" + imageName;
+    store.setRef("grocker-app/" + imageName, image.manifestDescriptor);
+    json result = {{"release", release.text}, {"image", imageName}, {"root_image", rootName},
+        {"compiler_image", compilerName}, {"hash", image.manifestDescriptor.digest.str()}, {"outputs", json::array()}};
+    for (auto& dest : outputs) {
+        saveImage(store, image, dest);
+        result["outputs"].push_back(dest.str());
+    }
+    if (o.push && !config.dockerImagePrefix.empty())
+        throw Error("pushing to '", config.dockerImagePrefix, "' is not supported by this build yet: use --no-push and --output");
+    if (!o.resultFile.empty()) writeFileAtomic(o.resultFile, result.dump(2) + "\n");
+    if (!g.quiet) {
+        std::cerr << "steps run: " << ctx.ran.size();
+        for (auto& s : ctx.ran) std::cerr << "\n  " << s;
+        std::cerr << "\n";
+    }
+    std::cout << image.manifestDescriptor.digest.str() << "\n";
+    return 0;
+}
+
+} // namespace
+
+Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
+{
+    static BuildOptions bo;
+    static std::optional<std::string> runtime, pipConstraint, entrypoint, prefix, baseName, imageName;
+    auto* b = app.add_subcommand("build", "Build the runner image of a Python application");
+    b->add_option("RELEASE", bo.release, "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/")->required();
+    b->add_option("-c,--config", bo.configFiles, "Configuration file (repeatable; default ./.grocker.yml)")->allow_extra_args(false);
+    b->add_option("-r,--runtime", runtime, "Runtime (default bookworm/3.11)");
+    b->add_option("--pip-conf", bo.pipConf, "pip configuration file for the compile step");
+    b->add_option("--pip-constraint", pipConstraint, "pip constraints file");
+    b->add_option("--index-url", bo.indexUrl, "Python package index URL");
+    b->add_option("--find-links", bo.findLinks, "Folder of wheels and sdists");
+    b->add_option("-e,--entrypoint", entrypoint, "Use this console script of the app as the entrypoint");
+    b->add_option("--volume", bo.overrides.volumes, "Volume of the runner image (repeatable)")->allow_extra_args(false);
+    b->add_option("--port", bo.overrides.ports, "Exposed port (repeatable)")->allow_extra_args(false);
+    b->add_option("--env", bo.overrides.envs, "KEY=VALUE of the runner image (repeatable)")->allow_extra_args(false);
+    b->add_option("--image-prefix", prefix, "Registry prefix (e.g. registry.example.com/team)");
+    b->add_option("--image-base-name", baseName, "Image name without prefix and tag");
+    b->add_option("-n,--image-name", imageName, "Full image name");
+    b->add_option("--result-file", bo.resultFile, "Write the result as JSON here");
+    b->add_flag("--build-dependencies,!--no-build-dependencies", bo.buildDependencies,
+        "Install the project's build dependencies in the compiler (default)");
+    b->add_flag("--push,!--no-push", bo.push, "Push the image when a prefix is set (default)");
+    b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")->allow_extra_args(false);
+    b->add_option("--compression", bo.compression, "gzip (default) or zstd");
+    return {{b, [&global] {
+                 bo.overrides.runtime = runtime;
+                 bo.overrides.pipConstraint = pipConstraint;
+                 bo.overrides.entrypointName = entrypoint;
+                 bo.overrides.imagePrefix = prefix;
+                 bo.overrides.imageBaseName = baseName;
+                 bo.overrides.imageName = imageName;
+                 return runBuild(global, bo);
+             }}};
+}
+
+} // namespace grocker

@@ -1,0 +1,247 @@
+#include "build-steps.hh"
+
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/sandbox/rootfs.hh"
+
+namespace grocker::build {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using namespace grocker::sandbox;
+using nlohmann::json;
+
+std::string cacheKey(const std::vector<std::string>& parts)
+{
+    Sha256 h;
+    for (auto& p : parts) {
+        auto len = std::to_string(p.size()) + ":";
+        h.update(len);
+        h.update(p);
+    }
+    return h.finish().hex();
+}
+
+namespace {
+
+void say(const Context& ctx, const std::string& text)
+{
+    if (!ctx.quiet) std::cerr << text << "\n";
+}
+
+// The host's apt sources: what mmdebstrap uses, so part of what defines the base.
+std::string aptSources()
+{
+    std::string all;
+    std::error_code ec;
+    if (fs::exists("/etc/apt/sources.list")) all += readFile("/etc/apt/sources.list");
+    std::vector<fs::path> parts;
+    for (auto& e : fs::directory_iterator("/etc/apt/sources.list.d", ec)) parts.push_back(e.path());
+    std::sort(parts.begin(), parts.end());
+    for (auto& p : parts) all += readFile(p);
+    return all;
+}
+
+int runProgram(const std::vector<std::string>& argv, const std::vector<std::string>& extraEnv)
+{
+    pid_t pid = ::fork();
+    if (pid < 0) throw SysError("unable to start ", argv[0]);
+    if (pid == 0) {
+        for (auto& e : extraEnv) ::putenv(const_cast<char*>(e.c_str()));
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+fs::path stepCachePath(const Context& ctx, const std::string& key)
+{
+    return ctx.store.root() / "cache" / "steps" / (key + ".json");
+}
+
+} // namespace
+
+Image debianBase(Context& ctx, const std::string& suite)
+{
+    std::string key = cacheKey({"mmdebstrap", "minbase", suite, std::to_string(ctx.epoch), aptSources()});
+    std::string ref = "grocker-base/debian-" + suite + ":" + key.substr(0, 16);
+    if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
+
+    say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
+    ctx.ran.push_back("base");
+    bool root = ctx.map.privileged;
+    // mmdebstrap --mode=unshare maps its root to the first subordinate id; the layer is read
+    // back in a namespace with that same map.
+    IdMap mmMap = ctx.map;
+    if (!root) {
+        if (ctx.map.uids.size() < 2)
+            throw Error("unable to make the Debian base as an unprivileged user without a subordinate id range: ",
+                ctx.map.warning);
+        mmMap.uids = {{0, ctx.map.uids[1].outside, ctx.map.uids[1].count}};
+        mmMap.gids = {{0, ctx.map.gids[1].outside, ctx.map.gids[1].count}};
+    }
+    auto dir = ctx.store.tmpDir() / tempName();
+    struct Cleanup {
+        const IdMap& map;
+        fs::path dir;
+        ~Cleanup()
+        {
+            try {
+                runInUserNamespace(map, [&] {
+                    std::error_code ec;
+                    fs::remove_all(dir, ec);
+                });
+            } catch (...) {
+            }
+        }
+    } cleanup{mmMap, dir};
+    std::vector<std::string> argv{"mmdebstrap", "--quiet", "--variant=minbase", root ? "--mode=root" : "--mode=unshare",
+        // Documentation is not needed to run an application; it is most of minbase's files.
+        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-exclude=/usr/share/info/*", suite, dir.string()};
+    int status = runProgram(argv, {"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)});
+    if (status == 127) throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install mmdebstrap)");
+    if (status != 0)
+        throw Error("mmdebstrap failed (status ", status, ") making the Debian ", suite,
+            " base from the host's apt sources: see its messages above");
+    LayerOptions lo;
+    lo.compress.compression = ctx.compression;
+    lo.sourceDateEpoch = ctx.epoch;
+    auto layer = writeLayerInside(ctx.store, dir, "/", mmMap, lo);
+    Image scratch = loadImage(ctx.store, ImageRef{});
+    ImageDraft draft(scratch, true, ctx.epoch);
+    draft.addLayer(layer.descriptor, layer.diffId, "mmdebstrap --variant=minbase " + suite);
+    auto& c = draft.runConfig();
+    c["Env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    c["Cmd"] = {"/bin/bash"};
+    Image img = std::move(draft).commit(ctx.store);
+    ctx.store.setRef(ref, img.manifestDescriptor);
+    return img;
+}
+
+namespace {
+
+SandboxSpec specFor(const Image& base, const Step& step)
+{
+    SandboxSpec spec;
+    auto& cfg = base.config.json;
+    if (cfg.contains("config") && cfg["config"].is_object() && cfg["config"].contains("Env"))
+        for (auto& e : cfg["config"]["Env"])
+            if (e.is_string()) spec.env.push_back(e.get<std::string>());
+    for (auto& kv : step.env) {
+        auto k = kv.substr(0, kv.find('=') + 1);
+        std::erase_if(spec.env, [&](const std::string& e) { return e.rfind(k, 0) == 0; });
+        spec.env.push_back(kv);
+    }
+    bool hasPath = false;
+    for (auto& e : spec.env) hasPath |= e.rfind("PATH=", 0) == 0;
+    if (!hasPath) spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    spec.argv = step.argv;
+    spec.user = step.user;
+    spec.workdir = step.workdir;
+    spec.hostNetwork = step.hostNetwork;
+    spec.volumes = step.volumes;
+    return spec;
+}
+
+void placeFiles(const Step& step, const fs::path& upper)
+{
+    for (auto& [host, inside] : step.files) {
+        auto target = upper / inside.substr(1);
+        fs::create_directories(target.parent_path());
+        copyFileAtomic(host, target, 0755);
+    }
+}
+
+int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run)
+{
+    auto spec = specFor(base, step);
+    spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
+    spec.runDir = run.path();
+    fs::create_directories(run.path() / "upper");
+    placeFiles(step, run.path() / "upper");
+    say(ctx, step.name + ": running");
+    ctx.ran.push_back(step.name);
+    return runSandbox(spec, ctx.map);
+}
+
+std::string joined(const std::vector<std::string>& v)
+{
+    std::string s;
+    for (auto& a : v) s += (s.empty() ? "" : " ") + a;
+    return s;
+}
+
+} // namespace
+
+Image runStep(Context& ctx, const Image& base, const Step& step)
+{
+    std::vector<std::string> parts{"step", GROCKER_VERSION, base.manifestDescriptor.digest.str(), step.user,
+        step.workdir, step.hostNetwork ? "host" : "none", step.keyExtra, compressionName(ctx.compression).data()};
+    for (auto& a : step.argv) parts.push_back(a);
+    for (auto& e : step.env) parts.push_back(e);
+    for (auto& [host, inside] : step.files) {
+        parts.push_back(inside);
+        parts.push_back(sha256(readFile(host)).str());
+    }
+    auto key = cacheKey(parts);
+    auto cachePath = stepCachePath(ctx, key);
+    LayerResult layer;
+    bool hit = false;
+    if (step.cached && fs::exists(cachePath)) {
+        try {
+            auto j = json::parse(readFile(cachePath));
+            layer.descriptor = parseDescriptor(j.at("layer"), "cached layer of step '" + step.name + "'");
+            layer.diffId = Digest::parse(j.at("diffId").get<std::string>());
+            hit = ctx.store.hasBlob(layer.descriptor.digest);
+        } catch (std::exception&) {
+            hit = false; // a damaged cache entry is a miss
+        }
+    }
+    if (hit) {
+        say(ctx, step.name + ": cached");
+    } else {
+        RunDir run(ctx.store, ctx.map);
+        int status = runIn(ctx, base, step, run);
+        if (status != 0)
+            throw Error("step '", step.name, "' failed: '", joined(step.argv), "' exited with status ", status,
+                "; see its output above");
+        LayerOptions lo;
+        lo.compress.compression = ctx.compression;
+        lo.sourceDateEpoch = ctx.epoch;
+        layer = commitUpper(ctx.store, run.path(), ctx.map, lo);
+        if (step.cached) {
+            fs::create_directories(cachePath.parent_path());
+            writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)}, {"diffId", layer.diffId.str()},
+                                                      {"step", step.name}}));
+        }
+    }
+    ImageDraft draft(base, false, ctx.epoch);
+    draft.manifest.annotations.clear();
+    draft.addLayer(layer.descriptor, layer.diffId, step.name);
+    return std::move(draft).commit(ctx.store);
+}
+
+void runOnly(Context& ctx, const Image& base, const Step& step)
+{
+    RunDir run(ctx.store, ctx.map);
+    int status = runIn(ctx, base, step, run);
+    if (status != 0)
+        throw Error("step '", step.name, "' failed: '", joined(step.argv), "' exited with status ", status,
+            "; see its output above");
+}
+
+} // namespace grocker::build

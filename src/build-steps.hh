@@ -1,0 +1,58 @@
+#pragma once
+// The building blocks of `grocker build`: a Debian base made by mmdebstrap, and sandbox steps
+// whose layers are cached in the store under a key of everything that defines them, so a
+// step whose inputs did not change never runs again.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "grocker/oci/compress.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/sandbox/id-map.hh"
+#include "grocker/sandbox/sandbox.hh"
+
+namespace grocker::build {
+
+struct Context {
+    oci::Store& store;
+    sandbox::IdMap map;
+    bool quiet = false;
+    int64_t epoch = 0;
+    oci::Compression compression = oci::Compression::Gzip;
+    // Steps that ran in this build (not taken from the cache), for reports and tests.
+    std::vector<std::string> ran;
+};
+
+// A Debian root filesystem of `suite` made by mmdebstrap (minbase, the host's apt sources,
+// rootless with --mode=unshare when not root), as an image in the store, made once.
+oci::Image debianBase(Context& ctx, const std::string& suite);
+
+struct Step {
+    std::string name;             // for messages: "root: run dependencies"
+    std::vector<std::string> argv;
+    std::vector<std::string> env; // added to the image's
+    std::string user;             // "" for root
+    std::string workdir = "/";
+    bool hostNetwork = false;
+    std::vector<sandbox::Volume> volumes;
+    // Extra inputs of the cache key that argv does not show (contents of mounted files, ...).
+    std::string keyExtra;
+    // Files copied into the new layer's tree before the command runs: (host file, path inside).
+    std::vector<std::pair<std::filesystem::path, std::string>> files;
+    // Whether the result is cached (a compile step writes to a volume and is not).
+    bool cached = true;
+};
+
+// Runs `step` over `base` and returns base plus the step's layer; when the cache has a layer
+// for this base and step, nothing runs.
+oci::Image runStep(Context& ctx, const oci::Image& base, const Step& step);
+
+// Runs `step` over `base` for its side effects on volumes only; returns the exit status.
+void runOnly(Context& ctx, const oci::Image& base, const Step& step);
+
+// sha256 hex of the parts, each length-prefixed: the cache keys.
+std::string cacheKey(const std::vector<std::string>& parts);
+
+} // namespace grocker::build

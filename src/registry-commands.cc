@@ -1,0 +1,164 @@
+// pull, push, login and logout, and the docker:// transport for the other image commands: the
+// command line over the registry library.
+
+#include <iostream>
+#include <termios.h>
+#include <unistd.h>
+
+#include "commands.hh"
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/registry/registry.hh"
+
+namespace grocker {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+
+namespace {
+
+registry::Options registryOptions(const GlobalOptions& g)
+{
+    registry::Options o;
+    o.client.auth.authFile = g.authfile;
+    o.client.tlsVerify = g.tlsVerify;
+    o.client.certDir = g.certDir;
+    o.quiet = g.quiet;
+    return o;
+}
+
+Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+
+// "docker://host/repo:tag" or "host/repo:tag"; a bad one is misuse.
+Reference dockerReference(const std::string& text)
+{
+    std::string ref = text.starts_with("docker://") ? text.substr(9) : text;
+    try {
+        return Reference::parse(ref);
+    } catch (UsageError&) {
+        throw;
+    } catch (Error& e) {
+        throw UsageError(e.message());
+    }
+}
+
+std::string readPassword(bool fromStdin)
+{
+    std::string password;
+    if (fromStdin || !::isatty(0)) {
+        password = readFd(0);
+        // One trailing newline is the end of the line, not of the password.
+        if (password.ends_with("\n")) password.pop_back();
+        if (password.ends_with("\r")) password.pop_back();
+        return password;
+    }
+    std::cerr << "Password: " << std::flush;
+    termios old{};
+    bool restore = ::tcgetattr(0, &old) == 0;
+    if (restore) {
+        termios quiet = old;
+        quiet.c_lflag &= ~tcflag_t(ECHO);
+        ::tcsetattr(0, TCSAFLUSH, &quiet);
+    }
+    std::getline(std::cin, password);
+    if (restore) ::tcsetattr(0, TCSAFLUSH, &old);
+    std::cerr << "\n";
+    return password;
+}
+
+struct LoginOptions {
+    std::string host, username;
+    bool passwordStdin = false;
+};
+
+int runLogin(const GlobalOptions& g, const LoginOptions& o)
+{
+    std::string user = o.username;
+    if (user.empty()) {
+        if (o.passwordStdin || !::isatty(0)) throw UsageError("login: give the username with -u USER");
+        std::cerr << "Username: " << std::flush;
+        std::getline(std::cin, user);
+    }
+    auto password = readPassword(o.passwordStdin);
+    auto file = registry::login(o.host, user, password, registryOptions(g));
+    if (!g.quiet) std::cerr << "Login Succeeded: credentials for " << o.host << " saved in '" << file.string() << "'\n";
+    return 0;
+}
+
+int runLogout(const GlobalOptions& g, const std::string& host)
+{
+    auto file = registry::logout(host, registryOptions(g));
+    if (!g.quiet) std::cerr << "Removed the credentials for " << host << " from '" << file.string() << "'\n";
+    return 0;
+}
+
+int runPull(const GlobalOptions& g, const std::string& refText, const std::string& destText)
+{
+    auto ref = dockerReference(refText);
+    auto dest = ImageRef::parse(destText);
+    if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
+    Store store = openStore(g);
+    Image img = loadAnyImage(store, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, g);
+    saveAnyImage(store, img, dest, g);
+    std::cout << img.manifestDescriptor.digest.str() << "\n";
+    return 0;
+}
+
+int runPush(const GlobalOptions& g, const std::string& srcText, const std::string& refText)
+{
+    auto src = ImageRef::parse(srcText);
+    auto ref = dockerReference(refText);
+    if (src.kind == ImageRef::Kind::Scratch) throw UsageError("scratch is not an image to push");
+    Store store = openStore(g);
+    Image img = loadAnyImage(store, src, g);
+    registry::Session session(registryOptions(g));
+    std::cout << session.push(store, img, ref).str() << "\n";
+    return 0;
+}
+
+} // namespace
+
+Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bool layers)
+{
+    if (src.kind != ImageRef::Kind::Docker) return loadImage(store, src);
+    registry::Session session(registryOptions(g));
+    return session.pull(store, dockerReference(src.ref), layers);
+}
+
+void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g)
+{
+    if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest);
+    registry::Session session(registryOptions(g));
+    session.push(store, image, dockerReference(dest.ref));
+}
+
+Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
+{
+    Runners runners;
+    static std::string pullRef, pullDest;
+    auto* pull = app.add_subcommand("pull", "Pull an image from a registry to DEST; prints its digest");
+    pull->add_option("REF", pullRef, "host/repository:tag or @digest, with or without docker://")->required();
+    pull->add_option("DEST", pullDest, "Where to write it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE")->required();
+    runners.emplace_back(pull, [&global] { return runPull(global, pullRef, pullDest); });
+
+    static std::string pushSrc, pushRef;
+    auto* push = app.add_subcommand("push", "Push the image at SRC to a registry; prints its digest");
+    push->add_option("SRC", pushSrc, "oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF")->required();
+    push->add_option("REF", pushRef, "host/repository:tag or @digest, with or without docker://")->required();
+    runners.emplace_back(push, [&global] { return runPush(global, pushSrc, pushRef); });
+
+    static LoginOptions lo;
+    auto* login = app.add_subcommand("login", "Check credentials against a registry and save them in auth.json");
+    login->add_option("HOST", lo.host, "Registry host[:port] (docker.io for Docker Hub)")->required();
+    login->add_option("-u,--username", lo.username, "User name");
+    login->add_flag("--password-stdin", lo.passwordStdin, "Read the password from standard input");
+    runners.emplace_back(login, [&global] { return runLogin(global, lo); });
+
+    static std::string logoutHost;
+    auto* logout = app.add_subcommand("logout", "Remove a registry's credentials from auth.json");
+    logout->add_option("HOST", logoutHost, "Registry host[:port]")->required();
+    runners.emplace_back(logout, [&global] { return runLogout(global, logoutHost); });
+    return runners;
+}
+
+} // namespace grocker
