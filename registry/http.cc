@@ -57,6 +57,11 @@ size_t onHeader(char* data, size_t size, size_t n, void* p)
         auto sp = line.find(' ');
         auto rest = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
         auto sp2 = rest.find(' ');
+        // The status now: the body callback needs it before the transfer ends.
+        auto code = trim(rest.substr(0, sp2));
+        t.resp.status = code.size() == 3 && code.find_first_not_of("0123456789") == std::string_view::npos
+                            ? std::stol(std::string(code))
+                            : 0;
         t.resp.reason = sp2 == std::string_view::npos ? "" : std::string(trim(rest.substr(sp2 + 1)));
         return size * n;
     }

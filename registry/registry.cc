@@ -125,12 +125,12 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
     return m;
 }
 
-// GET a blob into the store, resuming after cuts.
-void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
-    Progress& progress)
+// GET a blob into the store, resuming after cuts; returns false when the bytes were whole but
+// wrong (nothing is stored then).
+bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
+    Progress& progress, int id, bool lastTry)
 {
     std::string what = name + " of " + c.domain() + "/" + repo;
-    int id = progress.start(name, uint64_t(d.size));
     auto w = store.newBlob();
     const uint64_t size = uint64_t(d.size);
     Client::Call call;
@@ -179,7 +179,21 @@ void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Desc
         if (w->size() == before || resumes >= 50)
             throw Error(c.domain(), " sent ", w->size(), " of the ", size, " bytes of ", what, ", and no more");
     }
-    w->commit(d.mediaType, d.digest, what);
+    try {
+        w->commit(d.mediaType, d.digest, what);
+    } catch (Error&) {
+        if (lastTry || store.hasBlob(d.digest)) throw;
+        return false;
+    }
+    return true;
+}
+
+void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
+    Progress& progress)
+{
+    int id = progress.start(name, uint64_t(d.size));
+    // Bytes altered on the way (a bad proxy, memory, a disk) get one more chance.
+    if (!fetchBlobOnce(c, store, repo, d, name, progress, id, false)) fetchBlobOnce(c, store, repo, d, name, progress, id, true);
     progress.done(id);
 }
 

@@ -187,8 +187,9 @@ Services parseServices(const std::string& text, const std::string& source)
     Json doc;
     try {
         doc = Json::parse(text);
-    } catch (Json::parse_error& e) {
-        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → from "parse error".
+    } catch (Json::exception& e) {
+        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → from "parse error";
+        // also out_of_range.406, "number overflow parsing '1e999'".
         std::string what = e.what();
         if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
         throw ConfigError({concat(source, ": not valid JSON: ", what)});

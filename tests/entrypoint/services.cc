@@ -69,6 +69,8 @@ TEST(Services, NotJson)
     EXPECT_EQ(problems("{\"app\": "),
         std::vector<std::string>{"services.json: not valid JSON: parse error at line 1, column 9: syntax error while "
                                  "parsing value - unexpected end of input; expected '[', '{', or a literal"});
+    EXPECT_EQ(problems(R"({"processes": 1e999})"),
+        std::vector<std::string>{"services.json: not valid JSON: number overflow parsing '1e999'"});
     EXPECT_EQ(problems("[1]"), std::vector<std::string>{"services.json: must hold a JSON object, not array [1]"});
 }
 

@@ -186,21 +186,32 @@ fi
 [ ! -d "$tmp/store-pull$pulls/blobs" ] || check_blobs "$tmp/store-pull$pulls"
 
 # --- garbage --------------------------------------------------------------------------------------------------
-faults_at "garbage GET ^/v2/faults/pull/manifests/ times=0"
-run_fails "pull of a garbage manifest" "$GROCKER" -q --root "$tmp/store-garbage" pull "$P/faults/pull:v1" oci:garbage:v1
-expect_fired garbage
-expect_eq "exit status for a garbage manifest" 1 "$rc"
-expect_one_line "error for a garbage manifest" "$err"
-expect_match "the garbage error names the registry" "$P" "$err"
-expect_match "the garbage error names the repository" 'faults/pull' "$err"
-expect_match "the garbage error says what is wrong" '[Mm]anifest|JSON|json|digest' "$err"
-ok "garbage manifest: $(head -n1 <<<"$err")"
-faults_at "garbage GET ^/v2/faults/pull/manifests/ times=0 body={\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":7}"
-run_fails "inspect of a wrong-shaped manifest" "$GROCKER" -q --root "$tmp/store-garbage" inspect "docker://$P/faults/pull:v1"
-expect_eq "exit status for a wrong-shaped manifest" 1 "$rc"
-expect_one_line "error for a wrong-shaped manifest" "$err"
-expect_match "the wrong-shaped manifest error says what is wrong" '[Mm]anifest|JSON|json|digest' "$err"
-ok "wrong-shaped manifest: $(head -n1 <<<"$err")"
+# garbage_case WHAT RULE-OPTIONS...: every manifest GET answered with garbage; a clear error, not a crash.
+garbage_case() {
+    local what=$1
+    shift
+    faults_at "garbage GET ^/v2/faults/pull/manifests/ times=0 $*"
+    run_fails "pull of $what" "$GROCKER" -q --root "$tmp/store-garbage" pull "$P/faults/pull:v1" oci:garbage:v1
+    expect_fired garbage
+    expect_eq "exit status for $what" 1 "$rc"
+    expect_one_line "error for $what" "$err"
+    expect_match "the error for $what names the registry" "$P" "$err"
+    expect_match "the error for $what names the repository" 'faults/pull' "$err"
+    expect_match "the error for $what says what is wrong" '[Mm]anifest|JSON|json|digest' "$err"
+    ok "$what: $(head -n1 <<<"$err")"
+    faults_at "garbage GET ^/v2/faults/pull/manifests/ times=0 $*"
+    run_fails "inspect of $what" "$GROCKER" -q --root "$tmp/store-garbage" inspect "docker://$P/faults/pull:v1"
+    expect_eq "inspect exit status for $what" 1 "$rc"
+    expect_one_line "inspect error for $what" "$err"
+}
+# With the registry's Docker-Content-Digest kept, the bytes do not match it...
+garbage_case "an HTML page as the manifest"
+# ... without it, the body itself must be judged.
+garbage_case "an HTML page as the manifest, no Docker-Content-Digest" strip=Docker-Content-Digest
+garbage_case "a wrong-shaped manifest, no Docker-Content-Digest" strip=Docker-Content-Digest \
+    'body={"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":7}'
+garbage_case "a truncated JSON manifest, no Docker-Content-Digest" strip=Docker-Content-Digest \
+    'body={"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"dig'
 faults_at
 
 echo "faults: all checks passed"

@@ -114,7 +114,7 @@ expect_match "refused push: names the repository" 'team/reader' "$err"
 # carries error="insufficient_scope". Telling the user to log in again would send them the
 # wrong way: the message must say the access was not granted.
 expect_match "refused push: says push was not granted (insufficient_scope)" \
-    'insufficient[_ ]scope|not (allowed|granted|permitted)|no (push )?(access|permission)|lack' "$err"
+    'insufficient[_ ]scope|not (allowed|granted|permitted)|do(es)? not allow|no (push )?(access|permission)|lack|permission' "$err"
 expect_no_match "refused push: does not call valid credentials refused" 'were refused|log in again' "$err"
 ok "pull-only user: pull works, push refused: $(head -n1 <<<"$err")"
 

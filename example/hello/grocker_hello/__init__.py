@@ -1,8 +1,10 @@
-"""The example application bundled with Grocker."""
+"""The example application bundled with Grocker: a WSGI app and a console script."""
+
+from grocker_greeting import greet
 
 
 def main() -> None:
-    print("hello from grocker-hello 1.0.0")
+    print(greet("console"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,87 @@
+#include "grocker/registry/registry.hh"
+
+#include "grocker/oci/error.hh"
+
+#include <gtest/gtest.h>
+
+using namespace grocker;
+using namespace grocker::registry;
+using namespace grocker::oci;
+
+namespace {
+
+Descriptor entry(const std::string& hexChar, std::optional<Platform> p, std::map<std::string, std::string> annotations = {})
+{
+    Descriptor d;
+    d.mediaType = std::string(media::ociManifest);
+    d.digest = Digest::parse("sha256:" + std::string(64, hexChar[0]));
+    d.size = 100;
+    d.platform = std::move(p);
+    d.annotations = std::move(annotations);
+    return d;
+}
+
+Platform platform(std::string os, std::string arch, std::string variant = {})
+{
+    Platform p;
+    p.os = std::move(os);
+    p.architecture = std::move(arch);
+    p.variant = std::move(variant);
+    return p;
+}
+
+std::string chooseError(const Index& idx, const Platform& p)
+{
+    try {
+        choosePlatform(idx, p, "the index sha256:ff");
+    } catch (Error& e) {
+        return e.message();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+TEST(ChoosePlatform, SkipsAttestationsAndPicksTheHostsArchitecture)
+{
+    Index idx;
+    idx.manifests = {entry("a", platform("linux", "arm64", "v8")),
+        entry("b", platform("unknown", "unknown"),
+            {{"vnd.docker.reference.type", "attestation-manifest"}, {"vnd.docker.reference.digest", "sha256:c"}}),
+        entry("c", platform("linux", "amd64"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'c'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "x86_64"), "i").digest.hex(), std::string(64, 'c'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "aarch64"), "i").digest.hex(), std::string(64, 'a'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm64"), "i").digest.hex(), std::string(64, 'a'));
+    EXPECT_EQ(chooseError(idx, platform("linux", "s390x")),
+        "the index sha256:ff has no image for linux/s390x (it has: linux/arm64/v8, linux/amd64)");
+}
+
+TEST(ChoosePlatform, AttestationByAnnotationOnly)
+{
+    Index idx;
+    idx.manifests = {entry("a", platform("linux", "amd64"), {{"vnd.docker.reference.type", "attestation-manifest"}}),
+        entry("b", platform("linux", "amd64"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'b'));
+}
+
+TEST(ChoosePlatform, VariantsAndNestedIndexes)
+{
+    Index idx;
+    auto nested = entry("d", platform("linux", "amd64"));
+    nested.mediaType = std::string(media::ociIndex);
+    idx.manifests = {nested, entry("e", platform("linux", "arm", "v6")), entry("f", platform("linux", "arm", "v7"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm", "v7"), "i").digest.hex(), std::string(64, 'f'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "armhf"), "i").digest.hex(), std::string(64, 'f'));
+    EXPECT_EQ(chooseError(idx, platform("linux", "amd64")),
+        "the index sha256:ff has no image for linux/amd64 (it has: linux/arm/v6, linux/arm/v7)");
+}
+
+TEST(ChoosePlatform, SingleEntryWithoutPlatform)
+{
+    Index idx;
+    idx.manifests = {entry("a", std::nullopt)};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'a'));
+    Index empty;
+    EXPECT_EQ(chooseError(empty, platform("linux", "amd64")), "the index sha256:ff has no image for linux/amd64 (it has: none)");
+}
