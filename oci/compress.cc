@@ -148,8 +148,8 @@ public:
         } else {
             // About two blocks per worker bound the memory (300 KiB a block) while keeping the
             // workers fed. The 4 extra let the caller fall behind for a while (a slow read, a
-            // busy machine): with exactly 2 per worker, under CPU contention a worker found
-            // nothing to do for 10% of the blocks; with 4 more, for under 1%.
+            // busy machine): with exactly 2 per worker on a loaded 2-core machine, a worker
+            // found nothing to do for 10% of the blocks; with 4 more, for 1 to 2%.
             ring_.resize(2 * size_t(threads) + 4);
             std::vector<std::unique_ptr<Deflater>> deflaters;
             for (unsigned i = 0; i < threads; i++)

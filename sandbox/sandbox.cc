@@ -316,6 +316,7 @@ int statusCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 12
         if (::setresuid(ids.uid, ids.uid, ids.uid) < 0) throw SysError("unable to switch to uid ", ids.uid);
         // Nothing run from here can gain privileges: setuid binaries and file capabilities are inert.
         if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw SysError("unable to set no_new_privs");
+        if (s.stdoutToStderr && ::dup2(2, 1) < 0) throw SysError("unable to send standard output to standard error");
         c.step = "starting '" + s.argv[0] + "'";
         std::vector<char*> argv, envp;
         for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));

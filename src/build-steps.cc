@@ -154,6 +154,7 @@ SandboxSpec specFor(const Image& base, const Step& step)
     spec.workdir = step.workdir;
     spec.hostNetwork = step.hostNetwork;
     spec.volumes = step.volumes;
+    spec.stdoutToStderr = true;
     return spec;
 }
 

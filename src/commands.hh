@@ -33,8 +33,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global);
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
 
 // Reads SRC into the store, docker:// included (with `layers` false, only what inspect needs
-// from a registry); writes an image to DEST, docker:// included.
+// from a registry); writes an image to DEST, docker:// included. `pulled`: the image came from
+// a registry, so an oci: DEST gets its blobs linked from the store rather than copied.
 oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const GlobalOptions& global, bool layers = true);
-void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest, const GlobalOptions& global);
+void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest, const GlobalOptions& global,
+    bool pulled = false);
 
 } // namespace grocker

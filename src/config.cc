@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <span>
+#include <sstream>
 #include <string_view>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "grocker/oci/file.hh"
@@ -391,6 +393,35 @@ std::string keyPath(const std::string& parent, std::string_view key)
     return parent.empty() ? k : concat(parent, ".", k);
 }
 
+// Watches yaml-cpp's parser go through the documents of a stream. Its LoadAll loops forever,
+// allocating, on some malformed input such as a line starting with ',': the parser keeps
+// starting empty documents at the same place (yaml-cpp issue #1040, fixed in 0.8.0).
+class DocumentWatch : public YAML::EventHandler {
+public:
+    std::optional<YAML::Mark> start, content; // where the document starts; its first node
+    void OnDocumentStart(const YAML::Mark& m) override { start = m; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
+    {
+        node(m);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
+    {
+        node(m);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& m)
+    {
+        if (!content) content = m;
+    }
+};
+
 struct Entry {
     std::string key;
     std::string path; // "services.www"
@@ -406,18 +437,16 @@ public:
 
     void merge(const std::string& text)
     {
+        if (!checkDocuments(text)) return;
         std::vector<YAML::Node> docs;
         try {
-            docs = YAML::LoadAll(text);
+            docs = YAML::LoadAll(text); // ends: checkDocuments saw the same parser end
         } catch (const YAML::Exception& e) {
             problems_.push_back(concat(at(e.mark), ": invalid YAML: ", e.msg));
             return;
         }
-        if (docs.size() > 1) {
-            problems_.push_back(concat(at(docs[1].Mark()), ": a configuration file holds one YAML document"));
-            return;
-        }
-        if (docs.empty() || docs[0].IsNull()) return; // an empty file changes nothing
+        std::erase_if(docs, [](const YAML::Node& d) { return d.IsNull(); });
+        if (docs.empty()) return; // an empty file changes nothing
         const auto& root = docs[0];
         if (!root.IsMap()) {
             problems_.push_back(concat(at(root.Mark()),
@@ -442,6 +471,36 @@ public:
     }
 
 private:
+    // Whether `text` parses, as at most one document with something in it (empty documents,
+    // like a "---" at the end, are harmless; a second real one would be silently ignored).
+    bool checkDocuments(const std::string& text)
+    {
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        std::optional<YAML::Mark> previousStart, firstContent;
+        try {
+            for (;;) {
+                DocumentWatch doc;
+                if (!parser.HandleNextDocument(doc)) return true;
+                if (doc.start && previousStart && doc.start->pos == previousStart->pos) {
+                    auto pos = size_t(std::max(doc.start->pos, 0));
+                    problems_.push_back(concat(at(*doc.start), ": invalid YAML: unexpected ",
+                        pos < text.size() ? quote(text.substr(pos, 1)) : std::string("end")));
+                    return false;
+                }
+                previousStart = doc.start;
+                if (doc.content && firstContent) {
+                    problems_.push_back(concat(at(*doc.content), ": a configuration file holds one YAML document"));
+                    return false;
+                }
+                if (doc.content) firstContent = doc.content;
+            }
+        } catch (const YAML::Exception& e) {
+            problems_.push_back(concat(at(e.mark), ": invalid YAML: ", e.msg));
+            return false;
+        }
+    }
+
     std::string at(const YAML::Mark& m) const
     {
         if (m.is_null()) return file_;

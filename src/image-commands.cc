@@ -112,7 +112,7 @@ int runCopy(const GlobalOptions& g, const std::string& srcText, const std::strin
         throw UsageError("scratch is not an image to copy");
     Store store = openStore(g);
     Image img = loadAnyImage(store, src, g);
-    saveAnyImage(store, img, dest, g);
+    saveAnyImage(store, img, dest, g, src.kind == ImageRef::Kind::Docker);
     std::cout << img.manifestDescriptor.digest.str() << "\n";
     return 0;
 }

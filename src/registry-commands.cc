@@ -99,7 +99,7 @@ int runPull(const GlobalOptions& g, const std::string& refText, const std::strin
     if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
     Store store = openStore(g);
     Image img = loadAnyImage(store, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, g);
-    saveAnyImage(store, img, dest, g);
+    saveAnyImage(store, img, dest, g, true);
     std::cout << img.manifestDescriptor.digest.str() << "\n";
     return 0;
 }
@@ -125,8 +125,29 @@ Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bo
     return session.pull(store, dockerReference(src.ref), layers);
 }
 
-void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g)
+namespace {
+// A pulled image's blobs are hard-linked from the store into an oci: folder before saveImage,
+// which then finds them there and copies nothing: a pull writes each byte once, as skopeo
+// does, not twice (the copies and their fsyncs made pulls disk-bound). The links share the
+// store's read-only files (mode 0444). On another filesystem, or any failure, saveImage copies.
+void linkBlobsFromStore(const Store& store, const Image& image, const fs::path& dir)
 {
+    std::error_code ec;
+    fs::create_directories(dir / "blobs" / "sha256", ec);
+    if (ec) return;
+    std::vector<Descriptor> blobs{image.manifestDescriptor, image.manifest.config};
+    blobs.insert(blobs.end(), image.manifest.layers.begin(), image.manifest.layers.end());
+    for (auto& b : blobs) {
+        auto to = dir / "blobs" / b.digest.algorithm() / b.digest.hex();
+        if (fs::exists(to, ec)) continue;
+        if (::link(store.blobPath(b.digest).c_str(), to.c_str()) < 0 && errno == EXDEV) return;
+    }
+}
+} // namespace
+
+void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g, bool pulled)
+{
+    if (pulled && dest.kind == ImageRef::Kind::Oci) linkBlobsFromStore(store, image, dest.path);
     if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest);
     registry::Session session(registryOptions(g));
     session.push(store, image, dockerReference(dest.ref));

@@ -1,11 +1,11 @@
 #include "config-files.hh"
 
+#include "services.hh"
+
 #include <arpa/inet.h>
 #include <cctype>
 #include <cstring>
 #include <sstream>
-
-#include "services.hh"
 
 namespace grocker::entrypoint {
 
@@ -46,7 +46,8 @@ bool parseNumber(const std::string& s, unsigned long& out, int base = 10)
 {
     if (s.empty() || s.size() > 10) return false;
     for (char c : s)
-        if (!(base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) : std::isdigit(static_cast<unsigned char>(c))))
+        if (!(base == 16 ? std::isxdigit(static_cast<unsigned char>(c))
+                         : std::isdigit(static_cast<unsigned char>(c))))
             return false;
     out = std::stoul(s, nullptr, base);
     return true;
@@ -80,7 +81,8 @@ EnvList parseEnvFile(const std::string& text, const std::string& source)
         }
         auto key = line.substr(0, eq);
         if (!isVariableName(key)) {
-            problems.push_back(concat(where, "'", key,
+            problems.push_back(concat(
+                where, "'", key,
                 "' is not a variable name (letters, digits and _, not starting with a digit)"));
             continue;
         }
@@ -102,7 +104,7 @@ Relay parseRelay(const std::string& text, const std::string& source)
     auto t = trim(text);
     auto bad = [&](const std::string& why) {
         return Error(source, ": '", t, "' is not a mail relay: ", why,
-            "; write HOST, HOST:PORT or [IPV6]:PORT, as smtp.example.com:25");
+                     "; write HOST, HOST:PORT or [IPV6]:PORT, as smtp.example.com:25");
     };
     std::string port;
     if (!t.empty() && t[0] == '[') {
@@ -115,7 +117,8 @@ Relay parseRelay(const std::string& text, const std::string& source)
             if (port.empty()) throw bad("the port after ':' is empty");
         }
         in6_addr a;
-        if (::inet_pton(AF_INET6, r.host.c_str(), &a) != 1) throw bad("'" + r.host + "' is not an IPv6 address");
+        if (::inet_pton(AF_INET6, r.host.c_str(), &a) != 1)
+            throw bad("'" + r.host + "' is not an IPv6 address");
     } else {
         auto colon = t.find(':');
         if (colon != std::string::npos && t.find(':', colon + 1) != std::string::npos)
@@ -132,7 +135,8 @@ Relay parseRelay(const std::string& text, const std::string& source)
     }
     if (!port.empty()) {
         unsigned long n = 0;
-        if (!parseNumber(port, n) || n < 1 || n > 65535) throw bad("the port must be a number from 1 to 65535");
+        if (!parseNumber(port, n) || n < 1 || n > 65535)
+            throw bad("the port must be a number from 1 to 65535");
         r.port = int(n);
     }
     return r;
@@ -146,7 +150,8 @@ Relay parseSmtpFile(const std::string& text, const std::string& source)
         if (t.empty() || t[0] == '#') continue;
         return parseRelay(t, concat(source, ":", i + 1));
     }
-    throw Error(source, ": no relay in it: write the mail relay's HOST or HOST:PORT on one line, or remove the file");
+    throw Error(source, ": no relay in it: write the mail relay's HOST or HOST:PORT on one line, "
+                        "or remove the file");
 }
 
 std::optional<std::string> defaultGateway(const std::string& procNetRoute)
@@ -154,16 +159,19 @@ std::optional<std::string> defaultGateway(const std::string& procNetRoute)
     std::optional<std::string> best;
     unsigned long bestMetric = 0;
     auto all = lines(procNetRoute);
-    // Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT; the first line is that header.
+    // Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT; the first line is
+    // that header.
     for (size_t i = 1; i < all.size(); i++) {
         std::istringstream in(all[i]);
         std::vector<std::string> f;
         std::string x;
-        while (in >> x) f.push_back(x);
+        while (in >> x)
+            f.push_back(x);
         if (f.size() < 8) continue;
         unsigned long dest, gateway, flags, metric, mask;
-        if (!parseNumber(f[1], dest, 16) || !parseNumber(f[2], gateway, 16) || !parseNumber(f[3], flags, 16) ||
-            !parseNumber(f[6], metric) || !parseNumber(f[7], mask, 16))
+        if (!parseNumber(f[1], dest, 16) || !parseNumber(f[2], gateway, 16) ||
+            !parseNumber(f[3], flags, 16) || !parseNumber(f[6], metric) ||
+            !parseNumber(f[7], mask, 16))
             continue;
         constexpr unsigned long up = 0x1, viaGateway = 0x2; // RTF_UP, RTF_GATEWAY
         if (dest != 0 || mask != 0 || (flags & (up | viaGateway)) != (up | viaGateway)) continue;

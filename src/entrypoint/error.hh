@@ -20,7 +20,7 @@ template <typename... Args> std::string concat(Args&&... args)
 
 // One line a person can act on: what failed, on what, and what to do.
 class Error : public std::runtime_error {
-public:
+  public:
     template <typename... Args>
     explicit Error(Args&&... args) : std::runtime_error(concat(std::forward<Args>(args)...))
     {
@@ -29,7 +29,7 @@ public:
 
 // A system call failed: the message ends with strerror of the errno saved when it was built.
 class SysError : public Error {
-public:
+  public:
     template <typename... Args>
     explicit SysError(int err, Args&&... args)
         : Error(std::forward<Args>(args)..., ": ", std::strerror(err)), errNo(err)

@@ -1,13 +1,13 @@
 #include "log.hh"
 
+#include "error.hh"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include "error.hh"
 
 namespace grocker::entrypoint {
 
@@ -33,7 +33,8 @@ int connectSyslog(const std::string& path, int type)
 
 } // namespace
 
-std::string syslogMessage(Level level, std::time_t when, const std::string& tag, pid_t pid, std::string_view text)
+std::string syslogMessage(Level level, std::time_t when, const std::string& tag, pid_t pid,
+                          std::string_view text)
 {
     std::tm tm{};
     ::localtime_r(&when, &tm);
@@ -51,8 +52,10 @@ std::string_view syslogText(std::string_view m)
         if (close != std::string_view::npos && close <= 4) m.remove_prefix(close + 1);
     }
     // "Mmm dd hh:mm:ss ": 16 characters, with ':' at 9 and 12.
-    if (m.size() > 16 && m[3] == ' ' && m[9] == ':' && m[12] == ':' && m[15] == ' ') m.remove_prefix(16);
-    while (!m.empty() && (m.back() == '\n' || m.back() == '\0')) m.remove_suffix(1);
+    if (m.size() > 16 && m[3] == ' ' && m[9] == ':' && m[12] == ':' && m[15] == ' ')
+        m.remove_prefix(16);
+    while (!m.empty() && (m.back() == '\n' || m.back() == '\0'))
+        m.remove_suffix(1);
     return m;
 }
 
@@ -87,9 +90,12 @@ bool Log::send(const std::string& message)
 void Log::own(Level level, const std::string& message)
 {
     if (quiet_ && level == Level::Info) return;
-    if (toSyslog() && send(syslogMessage(level, std::time(nullptr), "grocker-entrypoint", ::getpid(), message)))
+    if (toSyslog() &&
+        send(syslogMessage(level, std::time(nullptr), "grocker-entrypoint", ::getpid(), message)))
         return;
-    const char* kind = level == Level::Error ? "error: " : level == Level::Warning ? "warning: " : "";
+    const char* kind = level == Level::Error     ? "error: "
+                       : level == Level::Warning ? "warning: "
+                                                 : "";
     raw(STDERR_FILENO, concat("grocker-entrypoint: ", kind, message, "\n"));
 }
 
@@ -113,7 +119,8 @@ SyslogRelay::SyslogRelay(const std::string& path) : path_(path)
 {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw Error("the syslog socket path '", path, "' is too long");
+    if (path.size() >= sizeof addr.sun_path)
+        throw Error("the syslog socket path '", path, "' is too long");
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0) throw SysError(errno, "unable to make a syslog socket");

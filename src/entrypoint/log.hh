@@ -12,7 +12,7 @@ namespace grocker::entrypoint {
 enum class Level { Error = 3, Warning = 4, Notice = 5, Info = 6 };
 
 class Log {
-public:
+  public:
     // To syslog when a syslog daemon answers on `devLog` now, else to stdout/stderr.
     explicit Log(std::string devLog = "/dev/log");
     ~Log();
@@ -32,7 +32,7 @@ public:
     // What a service's process wrote, as it came, when there is no syslog.
     static void raw(int fd, std::string_view data);
 
-private:
+  private:
     void own(Level level, const std::string& message);
     bool send(const std::string& message);
 
@@ -44,7 +44,8 @@ private:
 
 // An RFC 3164 message as glibc's syslog() writes it: "<PRI>Mmm dd hh:mm:ss TAG[PID]: TEXT",
 // facility daemon.
-std::string syslogMessage(Level level, std::time_t when, const std::string& tag, pid_t pid, std::string_view text);
+std::string syslogMessage(Level level, std::time_t when, const std::string& tag, pid_t pid,
+                          std::string_view text);
 
 // The text of a message received on a syslog socket, without its "<PRI>" and timestamp.
 std::string_view syslogText(std::string_view message);
@@ -52,7 +53,7 @@ std::string_view syslogText(std::string_view message);
 // A syslog socket of our own on `path`, for the cron instance when no /dev/log is mounted:
 // Debian's cron logs only to syslog, and what it says belongs in the container's log.
 class SyslogRelay {
-public:
+  public:
     explicit SyslogRelay(const std::string& path);
     ~SyslogRelay();
     SyslogRelay(const SyslogRelay&) = delete;
@@ -61,7 +62,7 @@ public:
     // Writes every waiting message to stderr, one line each.
     void drain();
 
-private:
+  private:
     std::string path_;
     int fd_ = -1;
 };

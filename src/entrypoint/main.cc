@@ -1,6 +1,13 @@
 // grocker-entrypoint: PID 1 of a runner image. Starts the cron instance, a service of the
 // application, a script from /scripts or any command (see docs/services.md).
 
+#include "config-files.hh"
+#include "error.hh"
+#include "log.hh"
+#include "service-files.hh"
+#include "services.hh"
+#include "supervisor.hh"
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
@@ -10,13 +17,6 @@
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "config-files.hh"
-#include "error.hh"
-#include "log.hh"
-#include "service-files.hh"
-#include "services.hh"
-#include "supervisor.hh"
 
 extern char** environ;
 
@@ -56,8 +56,10 @@ void writeFile(const std::string& path, const std::string& text, mode_t mode)
         out.close();
         if (!out) throw Error("unable to write '", tmp, "': the disk may be full");
     }
-    if (::chmod(tmp.c_str(), mode) < 0) throw SysError(errno, "unable to set the mode of '", tmp, "'");
-    if (::rename(tmp.c_str(), path.c_str()) < 0) throw SysError(errno, "unable to rename '", tmp, "' to '", path, "'");
+    if (::chmod(tmp.c_str(), mode) < 0)
+        throw SysError(errno, "unable to set the mode of '", tmp, "'");
+    if (::rename(tmp.c_str(), path.c_str()) < 0)
+        throw SysError(errno, "unable to rename '", tmp, "' to '", path, "'");
 }
 
 std::string getenvOr(const char* name, const std::string& fallback)
@@ -82,7 +84,7 @@ struct Context {
     bool root = false;
     std::optional<Account> user; // switched to: the entrypoint started as root
     std::vector<gid_t> groups;
-    std::string home;            // of whoever runs the processes
+    std::string home; // of whoever runs the processes
     std::vector<std::string> env;
 };
 
@@ -92,7 +94,8 @@ void applyConfigEnv()
     auto path = configDir + "/env";
     auto text = readFile(path);
     if (!text) return;
-    for (auto& [key, value] : parseEnvFile(*text, path)) ::setenv(key.c_str(), value.c_str(), 1);
+    for (auto& [key, value] : parseEnvFile(*text, path))
+        ::setenv(key.c_str(), value.c_str(), 1);
 }
 
 Context makeContext(Services services)
@@ -104,17 +107,21 @@ Context makeContext(Services services)
     if (c.root) {
         c.user = findAccount(passwd, userName);
         if (!c.user)
-            throw Error("user '", userName, "' is not in /etc/passwd: the services and commands run as that user; "
-                        "this image was not made by grocker build, or its root image lacks the user");
+            throw Error(
+                "user '", userName,
+                "' is not in /etc/passwd: the services and commands run as that user; "
+                "this image was not made by grocker build, or its root image lacks the user");
         c.groups = accountGroups(readFile("/etc/group").value_or(""), *c.user);
         c.home = c.user->home;
     } else {
         auto self = findAccount(passwd, ::geteuid());
         c.home = getenvOr("HOME", self ? self->home : "/");
     }
-    // The processes' environment: ours (the image's, then /config/env), with the virtualenv first in PATH.
+    // The processes' environment: ours (the image's, then /config/env), with the virtualenv first
+    // in PATH.
     std::vector<std::string> env;
-    for (char** e = environ; *e; e++) env.emplace_back(*e);
+    for (char** e = environ; *e; e++)
+        env.emplace_back(*e);
     auto set = [&](const std::string& key, const std::string& value) {
         std::erase_if(env, [&](const std::string& e) { return e.starts_with(key + "="); });
         env.push_back(key + "=" + value);
@@ -146,13 +153,16 @@ void setUpMail(const Context& c, Log& log, bool syslog, bool quiet)
     } else if (auto host = getenvOr("SMTP_HOST", ""); !host.empty()) {
         relay = parseRelay(host, "SMTP_HOST");
     } else if (auto routes = readFile("/proc/net/route")) {
-        if (auto gateway = defaultGateway(*routes)) relay = Relay{*gateway, 25, "the default gateway"};
+        if (auto gateway = defaultGateway(*routes))
+            relay = Relay{*gateway, 25, "the default gateway"};
     }
     if (!relay) {
         // A command run with no network has no use for the warning.
         if (!quiet)
-            log.warning(concat("no mail relay: no ", configDir, "/smtp, no SMTP_HOST and no default route, so mail "
-                           "will not be sent; write the relay's HOST[:PORT] in ", configDir, "/smtp"));
+            log.warning(concat("no mail relay: no ", configDir,
+                               "/smtp, no SMTP_HOST and no default route, so mail "
+                               "will not be sent; write the relay's HOST[:PORT] in ",
+                               configDir, "/smtp"));
         return;
     }
     // As root, for every user (/etc/msmtprc); else the user's own file.
@@ -171,7 +181,8 @@ RunPaths makeRunDir(const Context& c)
 {
     RunPaths paths;
     for (auto& dir : {paths.dir, paths.nginxTemp()}) {
-        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) throw SysError(errno, "unable to create '", dir, "'");
+        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
+            throw SysError(errno, "unable to create '", dir, "'");
         struct stat st;
         if (::lstat(dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
             throw Error("'", dir, "' is not a folder: remove it, the entrypoint needs that folder");
@@ -181,7 +192,8 @@ RunPaths makeRunDir(const Context& c)
     return paths;
 }
 
-ProcessSpec processSpec(const Context& c, std::string name, std::vector<std::string> argv, bool captureOutput)
+ProcessSpec processSpec(const Context& c, std::string name, std::vector<std::string> argv,
+                        bool captureOutput)
 {
     ProcessSpec p;
     p.name = std::move(name);
@@ -200,10 +212,11 @@ int runWsgi(const Context& c, const Service& service, Log& log, Supervisor& sup)
     std::error_code ec;
     if (!fs::is_directory(c.services.venv, ec))
         throw Error("the virtualenv '", c.services.venv, "' named in ", servicesFile,
-            " is not in the image: the runner image is incomplete; build it again");
+                    " is not in the image: the runner image is incomplete; build it again");
     for (auto& [prefix, folder] : w.statics)
         if (!fs::is_directory(folder, ec))
-            log.warning(concat("the static folder '", folder, "' of ", prefix, " is missing: nginx will answer 404 there"));
+            log.warning(concat("the static folder '", folder, "' of ", prefix,
+                               " is missing: nginx will answer 404 there"));
     if (!w.media.empty() && !fs::is_directory(w.media, ec))
         log.warning(concat("the media folder '", w.media, "' is missing: mount a volume there"));
     writeFile(paths.nginxConf(), nginxConfig(w, paths), 0644);
@@ -212,40 +225,49 @@ int runWsgi(const Context& c, const Service& service, Log& log, Supervisor& sup)
 
     sup.start(processSpec(c, "uwsgi", {"uwsgi", "--ini", paths.uwsgiIni()}, true));
     try {
-        sup.start(processSpec(c, "nginx", {"nginx", "-e", "stderr", "-c", paths.nginxConf()}, true));
+        sup.start(
+            processSpec(c, "nginx", {"nginx", "-e", "stderr", "-c", paths.nginxConf()}, true));
     } catch (StartError&) {
         sup.signalAll(SIGTERM);
         sup.wait();
         throw;
     }
-    log.info(concat("service ", service.name, ": nginx on port ", httpPort, " in front of uwsgi running ", w.callable));
+    log.info(concat("service ", service.name, ": nginx on port ", httpPort,
+                    " in front of uwsgi running ", w.callable));
     return sup.wait();
 }
 
 int runCron(const Context& c, Log& log, Supervisor& sup)
 {
     auto paths = makeRunDir(c);
-    // Cron gives its jobs almost no environment: the crontab carries ours, minus what is per process.
+    // Cron gives its jobs almost no environment: the crontab carries ours, minus what is per
+    // process.
     std::vector<std::string> warnings;
     static const std::vector<std::string> perProcess = {
-        "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_", "TERM", "USER", "LOGNAME", "SHELL", "MAIL", "VIRTUAL_ENV"};
+        "HOME", "HOSTNAME", "PWD",     "OLDPWD", "SHLVL", "_",
+        "TERM", "USER",     "LOGNAME", "SHELL",  "MAIL",  "VIRTUAL_ENV"};
     EnvList env;
     for (auto& e : c.env) {
         auto eq = e.find('=');
         auto key = e.substr(0, eq);
-        if (std::find(perProcess.begin(), perProcess.end(), key) == perProcess.end() && isVariableName(key))
+        if (std::find(perProcess.begin(), perProcess.end(), key) == perProcess.end() &&
+            isVariableName(key))
             env.emplace_back(key, e.substr(eq + 1));
     }
     writeFile(paths.crontab(), crontabText(c.services, env, warnings), 0644);
-    for (auto& w : warnings) log.warning(w);
-    ProcessSpec install = processSpec(c, "crontab", {"crontab", "-u", c.user->name, paths.crontab()}, false);
+    for (auto& w : warnings)
+        log.warning(w);
+    ProcessSpec install =
+        processSpec(c, "crontab", {"crontab", "-u", c.user->name, paths.crontab()}, false);
     install.user.reset(); // crontab -u needs root
     std::string output;
     if (int status = sup.runToEnd(install, output); status != 0)
-        throw Error("unable to install the crontab of user ", c.user->name, " (crontab exited with status ", status,
-            "): ", output.empty() ? "it said nothing" : output);
+        throw Error("unable to install the crontab of user ", c.user->name,
+                    " (crontab exited with status ", status,
+                    "): ", output.empty() ? "it said nothing" : output);
     auto jobs = c.services.crontab.size();
-    log.info(concat("installed the crontab of user ", c.user->name, " (", jobs, jobs == 1 ? " job)" : " jobs)"));
+    log.info(concat("installed the crontab of user ", c.user->name, " (", jobs,
+                    jobs == 1 ? " job)" : " jobs)"));
     // -L 7: log the jobs started, ended, and failed.
     ProcessSpec cron = processSpec(c, "cron", {"cron", "-f", "-L", "7"}, true);
     cron.user.reset(); // cron switches to the crontab's user itself
@@ -276,8 +298,9 @@ int run(const std::vector<std::string>& args, Log& log, Supervisor& sup)
     std::optional<SyslogRelay> syslogRelay;
     if (cron) {
         if (!c.root)
-            throw Error("the cron instance must start as root (cron runs the jobs as user ", userName,
-                " itself): start the container as root, as with docker run --user root");
+            throw Error("the cron instance must start as root (cron runs the jobs as user ",
+                        userName,
+                        " itself): start the container as root, as with docker run --user root");
         std::error_code ec;
         if (!log.toSyslog() && !fs::exists("/dev/log", ec)) {
             try {
@@ -292,7 +315,8 @@ int run(const std::vector<std::string>& args, Log& log, Supervisor& sup)
 
     if (cron) return runCron(c, log, sup);
     if (service) {
-        if (std::holds_alternative<WsgiService>(service->spec)) return runWsgi(c, *service, log, sup);
+        if (std::holds_alternative<WsgiService>(service->spec))
+            return runWsgi(c, *service, log, sup);
         auto& cmd = std::get<CommandService>(service->spec);
         std::vector<std::string> argv = cmd.argv;
         argv.insert(argv.end(), args.begin() + 1, args.end());
@@ -327,7 +351,8 @@ int main(int argc, char** argv)
         log.error(e.what());
         return e.status;
     } catch (ConfigError& e) {
-        for (auto& p : e.problems) log.error(p);
+        for (auto& p : e.problems)
+            log.error(p);
         return 1;
     } catch (std::exception& e) {
         log.error(e.what());

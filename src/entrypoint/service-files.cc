@@ -11,7 +11,8 @@ namespace {
 // does, else `/static../x` would reach the folder's parent ("off-by-slash").
 std::string aliasFor(const std::string& prefix, std::string folder)
 {
-    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    while (folder.size() > 1 && folder.back() == '/')
+        folder.pop_back();
     if (prefix.back() == '/' && folder != "/") folder += '/';
     return folder;
 }
@@ -20,7 +21,8 @@ std::string quoteArg(const std::string& a)
 {
     if (!a.empty() && a.find_first_of(" \t'\"\\$`") == std::string::npos) return a;
     std::string q = "'";
-    for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : a)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return q + "'";
 }
 
@@ -47,8 +49,11 @@ std::string nginxConfig(const WsgiService& service, const RunPaths& paths)
          "    sendfile on;\n"
          "    tcp_nopush on;\n"
          "    server_tokens off;\n";
-    static const char* const temps[][2] = {{"client_body_temp_path", "client-body"}, {"proxy_temp_path", "proxy"},
-        {"fastcgi_temp_path", "fastcgi"}, {"uwsgi_temp_path", "uwsgi"}, {"scgi_temp_path", "scgi"}};
+    static const char* const temps[][2] = {{"client_body_temp_path", "client-body"},
+                                           {"proxy_temp_path", "proxy"},
+                                           {"fastcgi_temp_path", "fastcgi"},
+                                           {"uwsgi_temp_path", "uwsgi"},
+                                           {"scgi_temp_path", "scgi"}};
     for (auto& [directive, folder] : temps)
         c << "    " << directive << " " << paths.nginxTemp() << "/" << folder << ";\n";
     c << "\n"
@@ -64,7 +69,8 @@ std::string nginxConfig(const WsgiService& service, const RunPaths& paths)
           << "        }\n";
     if (!service.media.empty())
         c << "\n"
-             "        # The application answers `X-Accel-Redirect: /media-internal/PATH` to send MEDIA/PATH.\n"
+             "        # The application answers `X-Accel-Redirect: /media-internal/PATH` to send "
+             "MEDIA/PATH.\n"
              "        location /media-internal/ {\n"
              "            internal;\n"
              "            alias "
@@ -127,11 +133,14 @@ std::string msmtpConfig(const Relay& relay, bool syslog)
     return c.str();
 }
 
-std::string crontabText(const Services& services, const EnvList& env, std::vector<std::string>& warnings)
+std::string crontabText(const Services& services, const EnvList& env,
+                        std::vector<std::string>& warnings)
 {
     std::ostringstream c;
     c << "# Written by grocker-entrypoint at start from /etc/grocker/services.json";
-    if (!services.app.empty()) c << " (" << services.app << (services.version.empty() ? "" : " " + services.version) << ")";
+    if (!services.app.empty())
+        c << " (" << services.app << (services.version.empty() ? "" : " " + services.version)
+          << ")";
     c << "; changes are lost at the next start.\n";
     // Debian's cron keeps `NAME=VALUE` up to 1000 characters, strips one pair of matching
     // quotes and the spaces around the value (inside the quotes, only the leading ones are
@@ -139,31 +148,41 @@ std::string crontabText(const Services& services, const EnvList& env, std::vecto
     constexpr size_t maxEnv = 1000;
     for (auto& [key, value] : env) {
         if (value.find_first_of("\n\r") != std::string::npos) {
-            warnings.push_back(concat("the variable ", key, " holds a line break, which a crontab cannot carry: cron jobs will not have it"));
+            warnings.push_back(concat(
+                "the variable ", key,
+                " holds a line break, which a crontab cannot carry: cron jobs will not have it"));
             continue;
         }
         std::string v = value;
         bool spaced = !v.empty() && (std::string(" \t").find(v.front()) != std::string::npos ||
-                                        std::string(" \t").find(v.back()) != std::string::npos);
-        bool quoted = v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front();
+                                     std::string(" \t").find(v.back()) != std::string::npos);
+        bool quoted =
+            v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front();
         // An empty value is a syntax error to Debian's cron ("bad minute"): "" is the empty string.
         if (v.empty() || spaced || quoted) {
             char q = v.find('"') == std::string::npos ? '"' : '\'';
             if (v.find(q) != std::string::npos) {
-                warnings.push_back(concat("the variable ", key, " has spaces around it and both kinds of quotes, which a crontab cannot carry: cron jobs will not have it"));
+                warnings.push_back(concat("the variable ", key,
+                                          " has spaces around it and both kinds of quotes, which a "
+                                          "crontab cannot carry: cron jobs will not have it"));
                 continue;
             }
             v = q + v + q;
         }
         if (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
-            warnings.push_back(concat("the variable ", key, " ends with spaces, which cron drops: cron jobs get it without them"));
+            warnings.push_back(
+                concat("the variable ", key,
+                       " ends with spaces, which cron drops: cron jobs get it without them"));
         if (key.size() + 1 + v.size() > maxEnv) {
-            warnings.push_back(concat("the variable ", key, " is longer than cron's 1000 characters: cron jobs will not have it"));
+            warnings.push_back(
+                concat("the variable ", key,
+                       " is longer than cron's 1000 characters: cron jobs will not have it"));
             continue;
         }
         c << key << "=" << v << "\n";
     }
-    for (auto& job : services.crontab) c << job << "\n";
+    for (auto& job : services.crontab)
+        c << job << "\n";
     return c.str();
 }
 
@@ -181,7 +200,8 @@ std::string helpText(const Services& services, const std::vector<std::string>& s
          "\n"
          "Services:\n";
     size_t width = 4;
-    for (auto& s : services.services) width = std::max(width, s.name.size());
+    for (auto& s : services.services)
+        width = std::max(width, s.name.size());
     auto row = [&](const std::string& name, const std::string& what) {
         h << "  " << name << std::string(width - name.size() + 2, ' ') << what << "\n";
     };
@@ -189,25 +209,30 @@ std::string helpText(const Services& services, const std::vector<std::string>& s
         if (auto* w = std::get_if<WsgiService>(&s.spec)) {
             std::string what = concat("nginx on port ", httpPort, ", uwsgi running ", w->callable);
             std::string statics;
-            for (auto& [prefix, folder] : w->statics) statics += (statics.empty() ? "" : ", ") + prefix;
+            for (auto& [prefix, folder] : w->statics)
+                statics += (statics.empty() ? "" : ", ") + prefix;
             if (!statics.empty()) what += "; static " + statics;
             if (!w->media.empty()) what += "; media " + w->media;
             row(s.name, what);
         } else {
             std::string cmd;
-            for (auto& a : std::get<CommandService>(s.spec).argv) cmd += (cmd.empty() ? "" : " ") + quoteArg(a);
+            for (auto& a : std::get<CommandService>(s.spec).argv)
+                cmd += (cmd.empty() ? "" : " ") + quoteArg(a);
             row(s.name, cmd);
         }
     }
     auto jobs = services.crontab.size();
-    row("cron", concat("the cron daemon with the application's crontab (", jobs, jobs == 1 ? " job)" : " jobs)"));
+    row("cron", concat("the cron daemon with the application's crontab (", jobs,
+                       jobs == 1 ? " job)" : " jobs)"));
     h << "\n"
          "Scripts in /scripts:\n";
     if (scripts.empty()) h << "  (none: mount a folder of scripts on /scripts)\n";
-    for (auto& s : scripts) h << "  " << s << "\n";
+    for (auto& s : scripts)
+        h << "  " << s << "\n";
     h << "\n"
          "Anything else is run as a command, with the application's environment.\n"
-         "Configuration read at start: /config/env (KEY=VALUE lines), /config/smtp (the mail relay).\n";
+         "Configuration read at start: /config/env (KEY=VALUE lines), /config/smtp (the mail "
+         "relay).\n";
     return h.str();
 }
 

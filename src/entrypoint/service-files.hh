@@ -2,11 +2,11 @@
 // The files the entrypoint writes before starting a service: nginx's and uwsgi's
 // configurations, msmtp's, the crontab, and the help text. Pure text, checked by golden files.
 
-#include <string>
-#include <vector>
-
 #include "config-files.hh"
 #include "services.hh"
+
+#include <string>
+#include <vector>
 
 namespace grocker::entrypoint {
 
@@ -35,7 +35,8 @@ std::string msmtpConfig(const Relay& relay, bool syslog);
 
 // The crontab of the `cron` instance: `env` as variable lines (cron gives jobs almost no
 // environment), then the jobs. Variables cron cannot carry are left out, each with a warning.
-std::string crontabText(const Services& services, const EnvList& env, std::vector<std::string>& warnings);
+std::string crontabText(const Services& services, const EnvList& env,
+                        std::vector<std::string>& warnings);
 
 // What `grocker-entrypoint` with no argument prints: the services, cron, the scripts.
 std::string helpText(const Services& services, const std::vector<std::string>& scripts);

@@ -14,7 +14,8 @@ using Json = nlohmann::ordered_json;
 std::string join(const std::vector<std::string>& lines, const std::string& sep)
 {
     std::string out;
-    for (auto& l : lines) out += (out.empty() ? "" : sep) + l;
+    for (auto& l : lines)
+        out += (out.empty() ? "" : sep) + l;
     return out;
 }
 
@@ -24,6 +25,12 @@ std::string describe(const Json& v)
     std::string text = v.dump();
     if (text.size() > 40) text = text.substr(0, 37) + "...";
     return concat(v.type_name(), " ", text);
+}
+
+// Present and not null: `grocker build` may write null for an optional key it has no value for.
+bool has(const Json& obj, const char* key)
+{
+    return obj.contains(key) && !obj[key].is_null();
 }
 
 bool isIdentifier(std::string_view s)
@@ -40,7 +47,8 @@ bool isDottedName(std::string_view s)
     size_t start = 0;
     for (;;) {
         auto dot = s.find('.', start);
-        if (!isIdentifier(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) return false;
+        if (!isIdentifier(s.substr(start, dot == std::string_view::npos ? dot : dot - start)))
+            return false;
         if (dot == std::string_view::npos) return true;
         start = dot + 1;
     }
@@ -50,12 +58,13 @@ bool isServiceName(std::string_view s)
 {
     if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
     for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+            return false;
     return true;
 }
 
 class Checker {
-public:
+  public:
     explicit Checker(std::string source) : source_(std::move(source)) {}
 
     void problem(const std::string& key, const std::string& what)
@@ -68,10 +77,11 @@ public:
     {
         for (auto& [k, v] : obj.items()) {
             bool ok = false;
-            for (auto& n : known) ok |= n == k;
+            for (auto& n : known)
+                ok |= n == k;
             if (!ok)
                 problem(key.empty() ? k : key + "." + k,
-                    concat("unknown key (known: ", join(known, ", "), ")"));
+                        concat("unknown key (known: ", join(known, ", "), ")"));
         }
     }
 
@@ -94,11 +104,13 @@ public:
         if (s.empty() || s[0] != '/')
             problem(key, concat("must be an absolute path, not '", s, "'"));
         else if (!isPlainNginxWord(s))
-            problem(key, concat("'", s, "' holds a character nginx would misread (space, quote, ;{}$#\\): rename the folder"));
+            problem(key, concat("'", s,
+                                "' holds a character nginx would misread (space, quote, ;{}$#\\): "
+                                "rename the folder"));
         return s;
     }
 
-private:
+  private:
     std::string source_;
     std::vector<std::string> problems_;
 };
@@ -107,39 +119,46 @@ WsgiService parseWsgi(Checker& c, const Json& s, const std::string& key)
 {
     WsgiService w;
     c.unknownKeys(s, key, {"kind", "wsgi", "static", "media", "processes"});
-    if (!s.contains("wsgi")) {
+    if (!has(s, "wsgi")) {
         c.problem(key, "a wsgi service needs 'wsgi': MODULE:CALLABLE, as myapp.wsgi:application");
     } else {
         w.callable = c.string(s["wsgi"], key + ".wsgi");
         if (s["wsgi"].is_string()) {
             auto colon = w.callable.find(':');
-            if (colon == std::string::npos || !isDottedName(std::string_view(w.callable).substr(0, colon)) ||
+            if (colon == std::string::npos ||
+                !isDottedName(std::string_view(w.callable).substr(0, colon)) ||
                 !isDottedName(std::string_view(w.callable).substr(colon + 1)))
-                c.problem(key + ".wsgi", concat("'", w.callable, "' must be MODULE:CALLABLE, as myapp.wsgi:application"));
+                c.problem(key + ".wsgi",
+                          concat("'", w.callable,
+                                 "' must be MODULE:CALLABLE, as myapp.wsgi:application"));
         }
     }
-    if (s.contains("static")) {
+    if (has(s, "static")) {
         auto& st = s["static"];
         if (!st.is_object()) {
-            c.problem(key + ".static", concat("must be an object of URL prefix → folder, not ", describe(st)));
+            c.problem(key + ".static",
+                      concat("must be an object of URL prefix → folder, not ", describe(st)));
         } else {
             for (auto& [prefix, dir] : st.items()) {
                 auto k = key + ".static." + prefix;
                 if (prefix.empty() || prefix[0] != '/')
                     c.problem(k, "the URL prefix must start with '/', as /static/");
                 else if (!isPlainNginxWord(prefix))
-                    c.problem(k, "the URL prefix holds a character nginx would misread (space, quote, ;{}$#\\)");
+                    c.problem(k, "the URL prefix holds a character nginx would misread (space, "
+                                 "quote, ;{}$#\\)");
                 else if (prefix == "/")
-                    c.problem(k, "the URL prefix '/' would hide the application: use a prefix such as /static/");
+                    c.problem(k, "the URL prefix '/' would hide the application: use a prefix such "
+                                 "as /static/");
                 w.statics.emplace_back(prefix, c.folder(dir, k));
             }
         }
     }
-    if (s.contains("media")) w.media = c.folder(s["media"], key + ".media");
-    if (s.contains("processes")) {
+    if (has(s, "media")) w.media = c.folder(s["media"], key + ".media");
+    if (has(s, "processes")) {
         auto& p = s["processes"];
         if (!p.is_number_integer() || p.get<long long>() < 1 || p.get<long long>() > 512)
-            c.problem(key + ".processes", concat("must be a whole number from 1 to 512, not ", describe(p)));
+            c.problem(key + ".processes",
+                      concat("must be a whole number from 1 to 512, not ", describe(p)));
         else
             w.processes = p.get<int>();
     }
@@ -150,17 +169,21 @@ CommandService parseCommand(Checker& c, const Json& s, const std::string& key)
 {
     CommandService cmd;
     c.unknownKeys(s, key, {"kind", "command"});
-    if (!s.contains("command")) {
-        c.problem(key, "a command service needs 'command': the program and its arguments, as [\"myapp-worker\", \"-v\"]");
+    if (!has(s, "command")) {
+        c.problem(key, "a command service needs 'command': the program and its arguments, as "
+                       "[\"myapp-worker\", \"-v\"]");
         return cmd;
     }
     auto& a = s["command"];
     if (!a.is_array() || a.empty()) {
-        c.problem(key + ".command", concat("must be a non-empty array of strings, not ", describe(a)));
+        c.problem(key + ".command",
+                  concat("must be a non-empty array of strings, not ", describe(a)));
         return cmd;
     }
-    for (size_t i = 0; i < a.size(); i++) cmd.argv.push_back(c.string(a[i], concat(key, ".command[", i, "]")));
-    if (!cmd.argv.empty() && cmd.argv[0].empty()) c.problem(key + ".command[0]", "the program name is empty");
+    for (size_t i = 0; i < a.size(); i++)
+        cmd.argv.push_back(c.string(a[i], concat(key, ".command[", i, "]")));
+    if (!cmd.argv.empty() && cmd.argv[0].empty())
+        c.problem(key + ".command[0]", "the program name is empty");
     return cmd;
 }
 
@@ -169,11 +192,15 @@ CommandService parseCommand(Checker& c, const Json& s, const std::string& key)
 bool isPlainNginxWord(std::string_view s)
 {
     for (unsigned char c : s)
-        if (c <= ' ' || c == 0x7f || std::string_view(";{}\"'$#\\").find(char(c)) != std::string_view::npos) return false;
+        if (c <= ' ' || c == 0x7f ||
+            std::string_view(";{}\"'$#\\").find(char(c)) != std::string_view::npos)
+            return false;
     return !s.empty();
 }
 
-ConfigError::ConfigError(std::vector<std::string> p) : Error(join(p, "\n")), problems(std::move(p)) {}
+ConfigError::ConfigError(std::vector<std::string> p) : Error(join(p, "\n")), problems(std::move(p))
+{
+}
 
 const Service* Services::find(std::string_view name) const
 {
@@ -188,57 +215,65 @@ Services parseServices(const std::string& text, const std::string& source)
     try {
         doc = Json::parse(text);
     } catch (Json::exception& e) {
-        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → from "parse error";
-        // also out_of_range.406, "number overflow parsing '1e999'".
+        // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → from "parse
+        // error"; also out_of_range.406, "number overflow parsing '1e999'".
         std::string what = e.what();
         if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
         throw ConfigError({concat(source, ": not valid JSON: ", what)});
     }
     Checker c(source);
     Services out;
-    if (!doc.is_object()) throw ConfigError({concat(source, ": must hold a JSON object, not ", describe(doc))});
+    if (!doc.is_object())
+        throw ConfigError({concat(source, ": must hold a JSON object, not ", describe(doc))});
     c.unknownKeys(doc, "", {"app", "version", "venv", "services", "crontab"});
-    if (doc.contains("app")) out.app = c.string(doc["app"], "app");
-    if (doc.contains("version")) out.version = c.string(doc["version"], "version");
-    if (doc.contains("venv")) {
+    if (has(doc, "app")) out.app = c.string(doc["app"], "app");
+    if (has(doc, "version")) out.version = c.string(doc["version"], "version");
+    if (has(doc, "venv")) {
         out.venv = c.string(doc["venv"], "venv");
         if (doc["venv"].is_string() && (out.venv.empty() || out.venv[0] != '/'))
             c.problem("venv", concat("must be an absolute path, not '", out.venv, "'"));
     }
-    if (doc.contains("services")) {
+    if (has(doc, "services")) {
         auto& ss = doc["services"];
         if (!ss.is_object()) {
-            c.problem("services", concat("must be an object of service name → service, not ", describe(ss)));
+            c.problem("services",
+                      concat("must be an object of service name → service, not ", describe(ss)));
         } else {
             for (auto& [name, s] : ss.items()) {
                 auto key = "services." + name;
                 if (name == "cron") {
-                    c.problem(key, "'cron' is the cron instance's name: give the service another name");
+                    c.problem(key,
+                              "'cron' is the cron instance's name: give the service another name");
                     continue;
                 }
                 if (!isServiceName(name)) {
-                    c.problem(key, "a service name is letters, digits and _.- and starts with a letter or digit");
+                    c.problem(key, "a service name is letters, digits and _.- and starts with a "
+                                   "letter or digit");
                     continue;
                 }
                 if (!s.is_object()) {
                     c.problem(key, concat("must be an object with a 'kind', not ", describe(s)));
                     continue;
                 }
-                auto kind = s.contains("kind") && s["kind"].is_string() ? s["kind"].get<std::string>() : "";
+                auto kind =
+                    has(s, "kind") && s["kind"].is_string() ? s["kind"].get<std::string>() : "";
                 if (kind == "wsgi") {
                     out.services.push_back({name, parseWsgi(c, s, key)});
-                    if (doc.contains("venv") == false)
-                        c.problem(key, "a wsgi service needs 'venv' at the top level: the virtualenv holding the application");
+                    if (!has(doc, "venv"))
+                        c.problem(key, "a wsgi service needs 'venv' at the top level: the "
+                                       "virtualenv holding the application");
                 } else if (kind == "command") {
                     out.services.push_back({name, parseCommand(c, s, key)});
                 } else {
-                    c.problem(key + ".kind", s.contains("kind") ? concat("must be \"wsgi\" or \"command\", not ", describe(s["kind"]))
-                                                                : "missing: \"wsgi\" or \"command\"");
+                    c.problem(key + ".kind", has(s, "kind")
+                                                 ? concat("must be \"wsgi\" or \"command\", not ",
+                                                          describe(s["kind"]))
+                                                 : "missing: \"wsgi\" or \"command\"");
                 }
             }
         }
     }
-    if (doc.contains("crontab")) {
+    if (has(doc, "crontab")) {
         auto& ct = doc["crontab"];
         if (!ct.is_array()) {
             c.problem("crontab", concat("must be an array of crontab lines, not ", describe(ct)));
@@ -248,7 +283,9 @@ Services parseServices(const std::string& text, const std::string& source)
                 auto line = c.string(ct[i], key);
                 if (!ct[i].is_string()) continue;
                 if (line.find_first_of("\n\r") != std::string::npos)
-                    c.problem(key, "a crontab line must not hold a line break: give each job its own entry");
+                    c.problem(
+                        key,
+                        "a crontab line must not hold a line break: give each job its own entry");
                 else if (line.find_first_not_of(" \t") == std::string::npos)
                     c.problem(key, "is empty");
                 out.crontab.push_back(line);

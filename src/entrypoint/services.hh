@@ -2,6 +2,8 @@
 // The application's services as `grocker build` writes them into the runner image
 // (/etc/grocker/services.json, described in docs/services.md), read and checked at start.
 
+#include "error.hh"
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -9,16 +11,14 @@
 #include <variant>
 #include <vector>
 
-#include "error.hh"
-
 namespace grocker::entrypoint {
 
 // nginx on port 8080 in front of uwsgi running `callable` from the virtualenv.
 struct WsgiService {
     std::string callable;                                     // module:callable
     std::vector<std::pair<std::string, std::string>> statics; // URL prefix → folder
-    std::string media;                                        // folder for X-Accel-Redirect, or empty
-    int processes = 2;                                        // uwsgi workers
+    std::string media; // folder for X-Accel-Redirect, or empty
+    int processes = 2; // uwsgi workers
 };
 
 // A plain long-running command.
@@ -42,7 +42,7 @@ struct Services {
 
 // Every mistake found in a services file, one line each ("FILE: services.www.processes: ...").
 class ConfigError : public Error {
-public:
+  public:
     explicit ConfigError(std::vector<std::string> problems);
     std::vector<std::string> problems;
 };

@@ -23,7 +23,8 @@ sigset_t handledSignals()
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
-    for (int s : forwarded) sigaddset(&set, s);
+    for (int s : forwarded)
+        sigaddset(&set, s);
     return set;
 }
 
@@ -54,8 +55,8 @@ struct ChildFailure {
 }
 
 // The child between fork and exec: only async-signal-safe calls on data prepared before fork.
-[[noreturn]] void childExec(const ProcessSpec& spec, char* const argv[], char* const envp[], const char* path,
-    int reportFd, int out, int err)
+[[noreturn]] void childExec(const ProcessSpec& spec, char* const argv[], char* const envp[],
+                            const char* path, int reportFd, int out, int err)
 {
     sigset_t all, none;
     sigfillset(&all);
@@ -68,8 +69,10 @@ struct ChildFailure {
         pid_t old = ::getpgrp();
         if (::setpgid(0, 0) == 0 && ::tcsetpgrp(STDIN_FILENO, ::getpid()) < 0) ::setpgid(0, old);
     }
-    if (out >= 0 && ::dup2(out, STDOUT_FILENO) < 0) childFail(reportFd, errno, "redirecting its stdout");
-    if (err >= 0 && ::dup2(err, STDERR_FILENO) < 0) childFail(reportFd, errno, "redirecting its stderr");
+    if (out >= 0 && ::dup2(out, STDOUT_FILENO) < 0)
+        childFail(reportFd, errno, "redirecting its stdout");
+    if (err >= 0 && ::dup2(err, STDERR_FILENO) < 0)
+        childFail(reportFd, errno, "redirecting its stderr");
     if (spec.user) {
         // In a user namespace that denies setgroups, keeping the current groups is all we can do.
         if (::setgroups(spec.groups.size(), spec.groups.data()) < 0 && errno != EPERM)
@@ -135,7 +138,8 @@ int exitStatus(int waitStatus)
 Supervisor::Supervisor(Log& log) : log_(log)
 {
     sigset_t set = handledSignals();
-    if (::sigprocmask(SIG_BLOCK, &set, &oldMask_) < 0) throw SysError(errno, "unable to block signals");
+    if (::sigprocmask(SIG_BLOCK, &set, &oldMask_) < 0)
+        throw SysError(errno, "unable to block signals");
     signalFd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signalFd_ < 0) throw SysError(errno, "unable to make a signalfd");
     // Writing to a closed log pipe must not kill PID 1.
@@ -146,7 +150,8 @@ Supervisor::Supervisor(Log& log) : log_(log)
 
 Supervisor::~Supervisor()
 {
-    for (auto& s : streams_) ::close(s.fd);
+    for (auto& s : streams_)
+        ::close(s.fd);
     ::close(signalFd_);
     ::sigprocmask(SIG_SETMASK, &oldMask_, nullptr);
 }
@@ -155,9 +160,11 @@ pid_t Supervisor::spawn(const ProcessSpec& spec, int out, int err)
 {
     if (spec.argv.empty()) throw Error("no command to run for ", spec.name);
     std::vector<char*> argv, envp;
-    for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    for (auto& a : spec.argv)
+        argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    for (auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    for (auto& e : spec.env)
+        envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     auto path = pathOf(spec.env);
     Pipe report;
@@ -167,19 +174,27 @@ pid_t Supervisor::spawn(const ProcessSpec& spec, int out, int err)
     report.closeWrite();
     ChildFailure f{};
     ssize_t n;
-    while ((n = ::read(report.read, &f, sizeof f)) < 0 && errno == EINTR) {}
+    while ((n = ::read(report.read, &f, sizeof f)) < 0 && errno == EINTR) {
+    }
     if (n <= 0) return pid; // exec closed the pipe: it runs
     int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     f.step[sizeof f.step - 1] = 0;
     auto user = spec.user ? concat(" as user ", spec.user->name) : std::string();
-    if (f.step[0]) throw StartError(126, concat("unable to start '", spec.argv[0], "'", user, ": ", f.step, ": ", std::strerror(f.err)));
+    if (f.step[0])
+        throw StartError(126, concat("unable to start '", spec.argv[0], "'", user, ": ", f.step,
+                                     ": ", std::strerror(f.err)));
     if (f.err == ENOENT)
         throw StartError(127, concat("unable to run '", spec.argv[0], "': no such ",
-                                  spec.argv[0].find('/') == std::string::npos ? concat("command in PATH (", path, ")") : "file"));
+                                     spec.argv[0].find('/') == std::string::npos
+                                         ? concat("command in PATH (", path, ")")
+                                         : "file"));
     if (f.err == EACCES)
-        throw StartError(126, concat("unable to run '", spec.argv[0], "'", user, ": permission denied (is it executable? chmod +x it)"));
-    throw StartError(126, concat("unable to run '", spec.argv[0], "'", user, ": ", std::strerror(f.err)));
+        throw StartError(126, concat("unable to run '", spec.argv[0], "'", user,
+                                     ": permission denied (is it executable? chmod +x it)"));
+    throw StartError(
+        126, concat("unable to run '", spec.argv[0], "'", user, ": ", std::strerror(f.err)));
 }
 
 pid_t Supervisor::start(const ProcessSpec& spec)
@@ -191,7 +206,8 @@ pid_t Supervisor::start(const ProcessSpec& spec)
         // Owned by the user, so that it can open them again by name (nginx's /dev/stdout).
         for (int fd : {out->write, err->write})
             if (spec.user && ::fchown(fd, spec.user->uid, spec.user->gid) < 0)
-                throw SysError(errno, "unable to give the output pipes of ", spec.name, " to ", spec.user->name);
+                throw SysError(errno, "unable to give the output pipes of ", spec.name, " to ",
+                               spec.user->name);
     }
     pid_t pid = spawn(spec, out ? out->write : -1, err ? err->write : -1);
     procs_.push_back({pid, spec.name});
@@ -220,8 +236,10 @@ int Supervisor::runToEnd(const ProcessSpec& spec, std::string& output)
         output.append(buf, size_t(n));
     }
     int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    while (!output.empty() && output.back() == '\n') output.pop_back();
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    while (!output.empty() && output.back() == '\n')
+        output.pop_back();
     return exitStatus(status);
 }
 
@@ -232,7 +250,10 @@ void Supervisor::signalAll(int sig)
         if (p.running) ::kill(p.pid, sig);
 }
 
-void Supervisor::watch(int fd, std::function<void()> onReadable) { watches_.emplace_back(fd, std::move(onReadable)); }
+void Supervisor::watch(int fd, std::function<void()> onReadable)
+{
+    watches_.emplace_back(fd, std::move(onReadable));
+}
 
 void Supervisor::stopOthers(const Proc& ended)
 {
@@ -301,15 +322,18 @@ int Supervisor::wait()
     std::optional<Clock::time_point> drainUntil;
     for (;;) {
         bool running = false;
-        for (auto& p : procs_) running |= p.running;
+        for (auto& p : procs_)
+            running |= p.running;
         if (!running) {
             if (streams_.empty()) break;
             if (!drainUntil) drainUntil = Clock::now() + std::chrono::seconds(2);
             if (Clock::now() >= *drainUntil) break;
         }
         std::vector<pollfd> fds{{signalFd_, POLLIN, 0}};
-        for (auto& s : streams_) fds.push_back({s.fd, POLLIN, 0});
-        for (auto& [fd, f] : watches_) fds.push_back({fd, POLLIN, 0});
+        for (auto& s : streams_)
+            fds.push_back({s.fd, POLLIN, 0});
+        for (auto& [fd, f] : watches_)
+            fds.push_back({fd, POLLIN, 0});
         int timeout = -1;
         auto until = [&](Clock::time_point t) {
             auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
@@ -318,7 +342,8 @@ int Supervisor::wait()
         };
         if (killAt_) until(*killAt_);
         if (drainUntil) until(*drainUntil);
-        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) throw SysError(errno, "unable to poll");
+        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
+            throw SysError(errno, "unable to poll");
 
         if (fds[0].revents & POLLIN) {
             signalfd_siginfo si;
@@ -351,8 +376,8 @@ int Supervisor::wait()
         if (killAt_ && Clock::now() >= *killAt_) {
             for (auto& p : procs_)
                 if (p.running) {
-                    log_.warning(concat(p.name, " (pid ", p.pid, ") did not stop within ", stopGrace.count() / 1000,
-                        " s of SIGTERM: killing it"));
+                    log_.warning(concat(p.name, " (pid ", p.pid, ") did not stop within ",
+                                        stopGrace.count() / 1000, " s of SIGTERM: killing it"));
                     ::kill(p.pid, SIGKILL);
                 }
             killAt_.reset();

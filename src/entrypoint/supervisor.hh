@@ -3,6 +3,10 @@
 // child (orphans included: it is a subreaper when not PID 1), relays the services' output
 // to the log, and when one process of a group ends, stops the others.
 
+#include "config-files.hh"
+#include "error.hh"
+#include "log.hh"
+
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -10,10 +14,6 @@
 #include <string>
 #include <sys/types.h>
 #include <vector>
-
-#include "config-files.hh"
-#include "error.hh"
-#include "log.hh"
 
 namespace grocker::entrypoint {
 
@@ -30,13 +30,13 @@ struct ProcessSpec {
 // A process could not be started; `status` is what a shell would exit with (127 not found,
 // 126 not executable).
 class StartError : public Error {
-public:
+  public:
     StartError(int status_, const std::string& message) : Error(message), status(status_) {}
     int status;
 };
 
 class Supervisor {
-public:
+  public:
     // Blocks the signals it handles (until destroyed): build it first thing, before anything
     // can start a process.
     explicit Supervisor(Log& log);
@@ -46,7 +46,8 @@ public:
 
     // Starts a process of the group that `wait` supervises.
     pid_t start(const ProcessSpec& spec);
-    // Runs a set-up step to its end; returns its status and puts its output (both streams) in `output`.
+    // Runs a set-up step to its end; returns its status and puts its output (both streams) in
+    // `output`.
     int runToEnd(const ProcessSpec& spec, std::string& output);
     // Sends `sig` to every process still running (when the group cannot be completed).
     void signalAll(int sig);
@@ -61,7 +62,7 @@ public:
     // How long the others get to stop after SIGTERM when one process of a group ended.
     std::chrono::milliseconds stopGrace{10000};
 
-private:
+  private:
     struct Proc {
         pid_t pid;
         std::string name;

@@ -2,9 +2,9 @@
 
 #include "config-files.hh"
 
-#include <gtest/gtest.h>
-
 #include "services.hh"
+
+#include <gtest/gtest.h>
 
 namespace grocker::entrypoint {
 namespace {
@@ -41,8 +41,9 @@ TEST(EnvFile, AsDockerEnvFileReadsIt)
                             "E=x=y\r\n"
                             "   # indented comment\n"
                             "_F9=last",
-        "/config/env");
-    EnvList want = {{"A", "1"}, {"B", "two words  "}, {"C", "\"quoted\""}, {"D", ""}, {"E", "x=y"}, {"_F9", "last"}};
+                            "/config/env");
+    EnvList want = {{"A", "1"}, {"B", "two words  "}, {"C", "\"quoted\""},
+                    {"D", ""},  {"E", "x=y"},         {"_F9", "last"}};
     EXPECT_EQ(env, want);
     EXPECT_TRUE(parseEnvFile("", "x").empty());
 }
@@ -50,12 +51,15 @@ TEST(EnvFile, AsDockerEnvFileReadsIt)
 TEST(EnvFile, EveryBadLine)
 {
     EXPECT_EQ(envProblems("OK=1\nNOEQUALS\n9A=x\nA B=c\n=v\n"),
-        (std::vector<std::string>{
-            "/config/env:2: 'NOEQUALS' has no '=': write KEY=VALUE",
-            "/config/env:3: '9A' is not a variable name (letters, digits and _, not starting with a digit)",
-            "/config/env:4: 'A B' is not a variable name (letters, digits and _, not starting with a digit)",
-            "/config/env:5: '' is not a variable name (letters, digits and _, not starting with a digit)",
-        }));
+              (std::vector<std::string>{
+                  "/config/env:2: 'NOEQUALS' has no '=': write KEY=VALUE",
+                  "/config/env:3: '9A' is not a variable name (letters, digits and _, not starting "
+                  "with a digit)",
+                  "/config/env:4: 'A B' is not a variable name (letters, digits and _, not "
+                  "starting with a digit)",
+                  "/config/env:5: '' is not a variable name (letters, digits and _, not starting "
+                  "with a digit)",
+              }));
 }
 
 TEST(Relay, Forms)
@@ -80,19 +84,37 @@ TEST(Relay, Errors)
 {
     auto tail = "; write HOST, HOST:PORT or [IPV6]:PORT, as smtp.example.com:25";
     EXPECT_EQ(relayError(""), concat("SMTP_HOST: '' is not a mail relay: the host is empty", tail));
-    EXPECT_EQ(relayError("host:"), concat("SMTP_HOST: 'host:' is not a mail relay: the port after ':' is empty", tail));
-    EXPECT_EQ(relayError("host:0"),
-        concat("SMTP_HOST: 'host:0' is not a mail relay: the port must be a number from 1 to 65535", tail));
-    EXPECT_EQ(relayError("host:65536"),
-        concat("SMTP_HOST: 'host:65536' is not a mail relay: the port must be a number from 1 to 65535", tail));
-    EXPECT_EQ(relayError("host:2x"),
-        concat("SMTP_HOST: 'host:2x' is not a mail relay: the port must be a number from 1 to 65535", tail));
-    EXPECT_EQ(relayError("fd00::1"), concat("SMTP_HOST: 'fd00::1' is not a mail relay: an IPv6 address needs brackets", tail));
-    EXPECT_EQ(relayError("[fd00::1"), concat("SMTP_HOST: '[fd00::1' is not a mail relay: the '[' has no ']'", tail));
-    EXPECT_EQ(relayError("[nope]:25"), concat("SMTP_HOST: '[nope]:25' is not a mail relay: 'nope' is not an IPv6 address", tail));
-    EXPECT_EQ(relayError("[::1]x"), concat("SMTP_HOST: '[::1]x' is not a mail relay: only ':PORT' may follow ']'", tail));
-    EXPECT_EQ(relayError("a b"), concat("SMTP_HOST: 'a b' is not a mail relay: ' ' cannot be in a host name", tail));
-    EXPECT_EQ(relayError("smtp://x"), concat("SMTP_HOST: 'smtp://x' is not a mail relay: the port must be a number from 1 to 65535", tail));
+    EXPECT_EQ(relayError("host:"),
+              concat("SMTP_HOST: 'host:' is not a mail relay: the port after ':' is empty", tail));
+    EXPECT_EQ(
+        relayError("host:0"),
+        concat("SMTP_HOST: 'host:0' is not a mail relay: the port must be a number from 1 to 65535",
+               tail));
+    EXPECT_EQ(relayError("host:65536"), concat("SMTP_HOST: 'host:65536' is not a mail relay: the "
+                                               "port must be a number from 1 to 65535",
+                                               tail));
+    EXPECT_EQ(
+        relayError("host:2x"),
+        concat(
+            "SMTP_HOST: 'host:2x' is not a mail relay: the port must be a number from 1 to 65535",
+            tail));
+    EXPECT_EQ(
+        relayError("fd00::1"),
+        concat("SMTP_HOST: 'fd00::1' is not a mail relay: an IPv6 address needs brackets", tail));
+    EXPECT_EQ(relayError("[fd00::1"),
+              concat("SMTP_HOST: '[fd00::1' is not a mail relay: the '[' has no ']'", tail));
+    EXPECT_EQ(
+        relayError("[nope]:25"),
+        concat("SMTP_HOST: '[nope]:25' is not a mail relay: 'nope' is not an IPv6 address", tail));
+    EXPECT_EQ(relayError("[::1]x"),
+              concat("SMTP_HOST: '[::1]x' is not a mail relay: only ':PORT' may follow ']'", tail));
+    EXPECT_EQ(relayError("a b"),
+              concat("SMTP_HOST: 'a b' is not a mail relay: ' ' cannot be in a host name", tail));
+    EXPECT_EQ(
+        relayError("smtp://x"),
+        concat(
+            "SMTP_HOST: 'smtp://x' is not a mail relay: the port must be a number from 1 to 65535",
+            tail));
 }
 
 TEST(SmtpFile, FirstMeaningfulLine)
@@ -104,30 +126,35 @@ TEST(SmtpFile, FirstMeaningfulLine)
         parseSmtpFile("# nothing\n", "/config/smtp");
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_STREQ(e.what(), "/config/smtp: no relay in it: write the mail relay's HOST or HOST:PORT on one line, or "
+        EXPECT_STREQ(e.what(), "/config/smtp: no relay in it: write the mail relay's HOST or "
+                               "HOST:PORT on one line, or "
                                "remove the file");
     }
     try {
         parseSmtpFile("\nbad host\n", "/config/smtp");
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_EQ(std::string(e.what()).substr(0, 50), "/config/smtp:2: 'bad host' is not a mail relay: ' ");
+        EXPECT_EQ(std::string(e.what()).substr(0, 50),
+                  "/config/smtp:2: 'bad host' is not a mail relay: ' ");
     }
 }
 
 // As Linux prints it on a little-endian machine (the tests run on x86-64 and arm64).
-const char* routes = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
-                     "eth0\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
-                     "eth1\t00000000\t0100A8C0\t0003\t0\t0\t200\t00000000\t0\t0\t0\n"
-                     "eth0\t00000000\t010011AC\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
-                     "eth2\t00000000\t0102000A\t0001\t0\t0\t0\t00000000\t0\t0\t0\n"
-                     "eth3\t00000000\t0103000A\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";
+const char* routes =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    "eth0\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    "eth1\t00000000\t0100A8C0\t0003\t0\t0\t200\t00000000\t0\t0\t0\n"
+    "eth0\t00000000\t010011AC\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+    "eth2\t00000000\t0102000A\t0001\t0\t0\t0\t00000000\t0\t0\t0\n"
+    "eth3\t00000000\t0103000A\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";
 
 TEST(Route, DefaultGatewayWithTheLowestMetric)
 {
     // eth2 has no gateway flag and eth3 is down: eth0's 172.17.0.1 (metric 100) beats eth1's (200).
     EXPECT_EQ(defaultGateway(routes), "172.17.0.1");
-    EXPECT_EQ(defaultGateway(std::string(routes).substr(0, std::string(routes).find("eth0\t00000000"))), "192.168.0.1");
+    EXPECT_EQ(
+        defaultGateway(std::string(routes).substr(0, std::string(routes).find("eth0\t00000000"))),
+        "192.168.0.1");
 }
 
 TEST(Route, NoDefaultRoute)
@@ -135,9 +162,11 @@ TEST(Route, NoDefaultRoute)
     EXPECT_EQ(defaultGateway(""), std::nullopt);
     EXPECT_EQ(defaultGateway("Iface\tDestination\tGateway\n"), std::nullopt);
     // Loopback only (`grocker run` without --network host).
-    EXPECT_EQ(defaultGateway("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
-                             "eth0\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
-                             "garbage line\n"),
+    EXPECT_EQ(
+        defaultGateway(
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+            "eth0\t0011A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+            "garbage line\n"),
         std::nullopt);
 }
 

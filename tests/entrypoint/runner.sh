@@ -291,6 +291,21 @@ wait "$www" || status=$?
 grep -q "passing SIGTERM on to uwsgi and nginx" "$tmp/www.err" || fail "no line about SIGTERM: $(cat "$tmp/www.err")"
 pass "SIGTERM stops nginx and uwsgi; the service exits with 0"
 
+# Started as grocker (an image whose config says User grocker), www works the same.
+"${G[@]}" run --network host --user grocker "${volumes[@]}" "$runner" -- "$ep" www >"$tmp/www-user.out" 2>"$tmp/www-user.err" &
+www=$!
+bg_pids+=($www)
+wait_for 300 curl -sf http://127.0.0.1:8080/ || fail "www started as grocker does not answer on 8080:
+$(cat "$tmp/www-user.err")"
+[ "$(curl -s http://127.0.0.1:8080/whoami)" = "uid=1000" ] || fail "www started as grocker: not uid 1000"
+kill -TERM "$www"
+status=0
+wait "$www" || status=$?
+[ "$status" = 0 ] || fail "www started as grocker exited with $status after SIGTERM: $(tail -5 "$tmp/www-user.err")"
+rc=$(g run --user grocker "${volumes[@]}" "$runner" -- "$ep" cat /home/grocker/.msmtprc)
+grep -q "^port $smtp_port$" <<<"$rc" || fail "started as grocker, ~/.msmtprc does not name the relay: $rc"
+pass "started as grocker instead of root: www works, SIGTERM → 0; the relay is in ~grocker/.msmtprc"
+
 # When one of the two dies, the other is stopped and the service ends with the first's status.
 "${RUN[@]}" www >"$tmp/www2.out" 2>"$tmp/www2.err" &
 www=$!

@@ -3,12 +3,12 @@
 
 #include "service-files.hh"
 
+#include "helpers.hh"
+
 #include <cstdlib>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <sstream>
-
-#include "helpers.hh"
 
 namespace grocker::entrypoint {
 namespace {
@@ -22,12 +22,14 @@ void checkGolden(const std::string& name, const std::string& actual)
         return;
     }
     std::ifstream in(path, std::ios::binary);
-    ASSERT_TRUE(in) << "no golden file " << path << " (run with GROCKER_REGENERATE_GOLDEN=1 to create it)";
+    ASSERT_TRUE(in) << "no golden file " << path
+                    << " (run with GROCKER_REGENERATE_GOLDEN=1 to create it)";
     std::ostringstream expected;
     expected << in.rdbuf();
-    EXPECT_EQ(actual, expected.str()) << "the text changed; if on purpose, run with GROCKER_REGENERATE_GOLDEN=1 and "
-                                         "commit "
-                                      << path;
+    EXPECT_EQ(actual, expected.str())
+        << "the text changed; if on purpose, run with GROCKER_REGENERATE_GOLDEN=1 and "
+           "commit "
+        << path;
 }
 
 Services example()
@@ -43,7 +45,7 @@ Services example()
       },
       "crontab": ["*/5 * * * * myapp-cleanup", "0 3 * * * myapp-report | sendmail -t"]
     })",
-        "services.json");
+                         "services.json");
 }
 
 const WsgiService& wsgi(const Services& s, const std::string& name)
@@ -88,26 +90,39 @@ TEST(ServiceFiles, MsmtpGolden)
 TEST(ServiceFiles, CrontabGolden)
 {
     std::vector<std::string> warnings;
-    EnvList env = {{"PATH", "/home/grocker/venv/bin:/usr/bin:/bin"}, {"MAILTO", "ops@example.com"},
-        {"SPACED", " a b "}, {"QUOTED", "'x'"}, {"HAS_DQ", " say \"hi\""}, {"EMPTY", ""}};
+    EnvList env = {{"PATH", "/home/grocker/venv/bin:/usr/bin:/bin"},
+                   {"MAILTO", "ops@example.com"},
+                   {"SPACED", " a b "},
+                   {"QUOTED", "'x'"},
+                   {"HAS_DQ", " say \"hi\""},
+                   {"EMPTY", ""}};
     checkGolden("crontab", crontabText(example(), env, warnings));
-    EXPECT_EQ(warnings, std::vector<std::string>{
-                            "the variable SPACED ends with spaces, which cron drops: cron jobs get it without them"});
+    EXPECT_EQ(warnings, std::vector<std::string>{"the variable SPACED ends with spaces, which cron "
+                                                 "drops: cron jobs get it without them"});
 }
 
 TEST(ServiceFiles, CrontabLeavesOutWhatCronCannotCarry)
 {
     std::vector<std::string> warnings;
-    EnvList env = {{"MULTI", "a\nb"}, {"BOTH", " '\" "}, {"LONG", std::string(1000, 'x')}, {"FITS", std::string(995, 'x')}};
+    EnvList env = {{"MULTI", "a\nb"},
+                   {"BOTH", " '\" "},
+                   {"LONG", std::string(1000, 'x')},
+                   {"FITS", std::string(995, 'x')}};
     auto text = crontabText(Services{}, env, warnings);
-    EXPECT_EQ(text, "# Written by grocker-entrypoint at start from /etc/grocker/services.json; changes are lost at the next "
-                    "start.\nFITS=" + std::string(995, 'x') + "\n");
-    EXPECT_EQ(warnings, (std::vector<std::string>{
-                            "the variable MULTI holds a line break, which a crontab cannot carry: cron jobs will not have it",
-                            "the variable BOTH has spaces around it and both kinds of quotes, which a crontab cannot "
-                            "carry: cron jobs will not have it",
-                            "the variable LONG is longer than cron's 1000 characters: cron jobs will not have it",
-                        }));
+    EXPECT_EQ(text, "# Written by grocker-entrypoint at start from /etc/grocker/services.json; "
+                    "changes are lost at the next "
+                    "start.\nFITS=" +
+                        std::string(995, 'x') + "\n");
+    EXPECT_EQ(
+        warnings,
+        (std::vector<std::string>{
+            "the variable MULTI holds a line break, which a crontab cannot carry: cron jobs will "
+            "not have it",
+            "the variable BOTH has spaces around it and both kinds of quotes, which a crontab "
+            "cannot "
+            "carry: cron jobs will not have it",
+            "the variable LONG is longer than cron's 1000 characters: cron jobs will not have it",
+        }));
 }
 
 TEST(ServiceFiles, HelpGolden)

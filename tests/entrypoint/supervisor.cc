@@ -3,6 +3,8 @@
 
 #include "supervisor.hh"
 
+#include "helpers.hh"
+
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -13,8 +15,6 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
-
-#include "helpers.hh"
 
 namespace grocker::entrypoint {
 namespace {
@@ -64,7 +64,9 @@ TEST_F(SupervisorTest, StartErrorsAsAShellGivesThem)
         FAIL() << "started";
     } catch (StartError& e) {
         EXPECT_EQ(e.status, 127);
-        EXPECT_STREQ(e.what(), "unable to run 'no-such-command-x': no such command in PATH (/nowhere:/also-not)");
+        EXPECT_STREQ(
+            e.what(),
+            "unable to run 'no-such-command-x': no such command in PATH (/nowhere:/also-not)");
     }
     p.argv = {(tmp / "missing").string()};
     try {
@@ -81,13 +83,16 @@ TEST_F(SupervisorTest, StartErrorsAsAShellGivesThem)
         FAIL() << "started";
     } catch (StartError& e) {
         EXPECT_EQ(e.status, 126);
-        EXPECT_EQ(std::string(e.what()), "unable to run '" + p.argv[0] + "': permission denied (is it executable? chmod +x it)");
+        EXPECT_EQ(std::string(e.what()),
+                  "unable to run '" + p.argv[0] +
+                      "': permission denied (is it executable? chmod +x it)");
     }
 }
 
 void waitForFile(const fs::path& p)
 {
-    for (int i = 0; i < 500 && !fs::exists(p); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !fs::exists(p); i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_TRUE(fs::exists(p)) << p;
 }
 
@@ -96,8 +101,8 @@ TEST_F(SupervisorTest, PassesSignalsOn)
     for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
         Supervisor s(log);
         auto ready = tmp / concat("ready-", sig);
-        s.start(shell("trapper", concat("trap 'exit ", 10 + sig, "' ", sig, "; touch ", ready.string(),
-                                     "; while :; do sleep 0.05; done")));
+        s.start(shell("trapper", concat("trap 'exit ", 10 + sig, "' ", sig, "; touch ",
+                                        ready.string(), "; while :; do sleep 0.05; done")));
         waitForFile(ready);
         ::kill(::getpid(), sig); // blocked here, read from the signalfd by wait()
         EXPECT_EQ(s.wait(), 10 + sig) << "signal " << sig;
@@ -108,7 +113,8 @@ TEST_F(SupervisorTest, WhenOneOfAGroupEndsTheOthersAreStopped)
 {
     Supervisor s(log);
     auto ready = tmp / "ready";
-    s.start(shell("long", "trap 'exit 0' TERM; touch " + ready.string() + "; while :; do sleep 0.05; done"));
+    s.start(shell("long", "trap 'exit 0' TERM; touch " + ready.string() +
+                              "; while :; do sleep 0.05; done"));
     waitForFile(ready);
     s.start(shell("short", "exit 4"));
     auto t0 = std::chrono::steady_clock::now();
@@ -121,15 +127,19 @@ TEST_F(SupervisorTest, AProcessIgnoringSigtermIsKilledAfterTheGrace)
     Supervisor s(log);
     s.stopGrace = std::chrono::milliseconds(300);
     auto ready = tmp / "ready";
-    s.start(shell("stubborn", "trap '' TERM; touch " + ready.string() + "; while :; do sleep 0.05; done"));
+    s.start(shell("stubborn",
+                  "trap '' TERM; touch " + ready.string() + "; while :; do sleep 0.05; done"));
     waitForFile(ready);
     s.start(shell("short", "exit 0"));
     auto t0 = std::chrono::steady_clock::now();
     testing::internal::CaptureStderr();
     EXPECT_EQ(s.wait(), 128 + SIGKILL); // the first that did not end with 0
     auto err = testing::internal::GetCapturedStderr();
-    EXPECT_NE(err.find("grocker-entrypoint: warning: short ended: stopping stubborn\n"), std::string::npos) << err;
-    EXPECT_NE(err.find(" did not stop within 0 s of SIGTERM: killing it\n"), std::string::npos) << err;
+    EXPECT_NE(err.find("grocker-entrypoint: warning: short ended: stopping stubborn\n"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find(" did not stop within 0 s of SIGTERM: killing it\n"), std::string::npos)
+        << err;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
@@ -137,7 +147,8 @@ TEST_F(SupervisorTest, AllEndedWithZeroIsZero)
 {
     Supervisor s(log);
     auto ready = tmp / "ready";
-    s.start(shell("b", "trap 'exit 0' TERM; touch " + ready.string() + "; while :; do sleep 0.05; done"));
+    s.start(shell("b", "trap 'exit 0' TERM; touch " + ready.string() +
+                           "; while :; do sleep 0.05; done"));
     waitForFile(ready);
     s.start(shell("a", "exit 0"));
     EXPECT_EQ(s.wait(), 0);
@@ -146,7 +157,8 @@ TEST_F(SupervisorTest, AllEndedWithZeroIsZero)
 TEST_F(SupervisorTest, ReapsOrphans)
 {
     Supervisor s(log);
-    // The backgrounded sleep is orphaned at once and comes to us (a subreaper); it ends before its parent.
+    // The backgrounded sleep is orphaned at once and comes to us (a subreaper); it ends before its
+    // parent.
     s.start(shell("parent", "(sleep 0.1 &) ; sleep 0.6"));
     EXPECT_EQ(s.wait(), 0);
     EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a child is left unreaped";
@@ -174,7 +186,8 @@ TEST_F(SupervisorTest, OutputToSyslogLineByLine)
     syslog.setQuiet(true);
     {
         Supervisor s(syslog);
-        pid_t pid = s.start(shell("svc", "echo out1; echo err1 >&2; echo out2; printf partial", true));
+        pid_t pid =
+            s.start(shell("svc", "echo out1; echo err1 >&2; echo out2; printf partial", true));
         EXPECT_EQ(s.wait(), 0);
         std::set<std::string> got;
         char buf[9000];
@@ -184,8 +197,8 @@ TEST_F(SupervisorTest, OutputToSyslogLineByLine)
             got.insert(m.substr(0, 4) + std::string(syslogText(m)));
         }
         auto tag = concat("svc[", pid, "]: ");
-        EXPECT_EQ(got, (std::set<std::string>{"<30>" + tag + "out1", "<29>" + tag + "err1", "<30>" + tag + "out2",
-                           "<30>" + tag + "partial"}));
+        EXPECT_EQ(got, (std::set<std::string>{"<30>" + tag + "out1", "<29>" + tag + "err1",
+                                              "<30>" + tag + "out2", "<30>" + tag + "partial"}));
     }
     ::close(sink);
 }

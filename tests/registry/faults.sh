@@ -28,7 +28,7 @@ ok "registry at $REGISTRY_URL, fault proxy at $PROXY_URL"
 
 n=0
 # A fresh image: a small layer and a 24 MiB layer of random bytes (chunked by grocker's pushes).
-# Sets IMG (oci:DIR:v1), ID (its digest), BIG (the big layer's digest), SMALL (the small one's).
+# Sets IMG (oci:DIR:v1), ID (its digest), BIG (the big layer's digest).
 new_image() {
     n=$((n + 1))
     mkdir -p "src$n/small" "src$n/big"
@@ -40,7 +40,6 @@ new_image() {
     ID=$(tail -n1 <<<"$out")
     local m
     m=$(skopeo inspect --raw "$IMG")
-    SMALL=$(jq -r '.layers[0].digest' <<<"$m")
     BIG=$(jq -r '.layers[1].digest' <<<"$m")
 }
 

@@ -87,6 +87,7 @@ expect_match "the error hints at grocker login" '[Ll]ogin' "$err"
 ok "no credentials: $(head -n1 <<<"$err")"
 
 # --- login / logout with --authfile ----------------------------------------------------------------------
+# shellcheck disable=SC2016 # expanded by the inner bash
 run_fails "login with a wrong password" bash -c 'printf "%s\n" "$1" | "$GROCKER" -q --root "$2" --cert-dir "$3" --authfile "$4" login "$5" -u "$6" --password-stdin' \
     _ "$wrong" "$tmp/store" "$CERTS" "$tmp/login.json" "$R" "$user"
 expect_eq "exit status of a refused login" 1 "$rc"
@@ -94,6 +95,7 @@ expect_match "a refused login says 401" '401|[Uu]nauthori[sz]ed|UNAUTHORIZED' "$
 if [ -f login.json ] && [ "$(jq --arg r "$R" '.auths[$r] != null' login.json)" = true ]; then
     fail "a refused login wrote credentials: $(cat login.json)"
 fi
+# shellcheck disable=SC2016
 run "login" bash -c 'printf "%s\n" "$1" | "$GROCKER" -q --root "$2" --cert-dir "$3" --authfile "$4" login "$5" -u "$6" --password-stdin' \
     _ "$password" "$tmp/store" "$CERTS" "$tmp/login.json" "$R" "$user"
 [ -f login.json ] || fail "grocker login wrote no login.json"
@@ -110,6 +112,7 @@ expect_match "push after logout is a 401" '401|[Uu]nauthori[sz]ed|UNAUTHORIZED' 
 ok "login --password-stdin wrote auth.json (0600), push worked, logout removed it"
 
 # --- login / logout in the default place -------------------------------------------------------------------
+# shellcheck disable=SC2016
 run "login (default auth file)" bash -c 'printf "%s" "$1" | "$GROCKER" -q --root "$2" --cert-dir "$3" login "$4" -u "$5" --password-stdin' \
     _ "$password" "$tmp/store" "$CERTS" "$R" "$user"
 default_auth=$XDG_RUNTIME_DIR/containers/auth.json

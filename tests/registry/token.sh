@@ -122,7 +122,7 @@ ok "pull-only user: pull works, push refused: $(head -n1 <<<"$err")"
 refresh=$(curl -sf -X POST --data-urlencode grant_type=password --data-urlencode "username=$user" \
     --data-urlencode "password=$password" --data-urlencode "service=$TOKEN_SERVICE" \
     --data-urlencode client_id=grocker-test --data-urlencode access_type=offline "$TOKEN_URL" | jq -r .refresh_token)
-[ -n "$refresh" ] && [ "$refresh" != null ] || fail "the token server gave no refresh token"
+if [ -z "$refresh" ] || [ "$refresh" = null ]; then fail "the token server gave no refresh token"; fi
 write_auth identity.json "$(jq -n --arg t "$refresh" '{identitytoken: $t}')"
 token_mark
 run "push with an identity token" g --authfile identity.json copy oci:img:v1 "docker://$R/team/identity:v1"

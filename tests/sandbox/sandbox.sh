@@ -221,7 +221,7 @@ if [ "$rootfs" = copy ]; then
     mkdir -p "$tmp/ovl/lower" "$tmp/ovl/upper" "$tmp/ovl/work" "$tmp/ovl/merged"
     mount -t overlay overlay -o "lowerdir=$tmp/ovl/lower,upperdir=$tmp/ovl/upper,workdir=$tmp/ovl/work" "$tmp/ovl/merged"
     cp -r "$tmp/images" "$tmp/ovl/merged/images" && chown -R "$user" "$tmp/ovl/merged"
-    out=$(GROCKER_SANDBOX_ROOTFS= as_user "$tmp/grocker" --root "$tmp/ovl/merged/store" -q run \
+    out=$(GROCKER_SANDBOX_ROOTFS= as_user "$tmp/grocker" --root "$tmp/ovl/merged/store" run \
         "oci:$tmp/ovl/merged/images:busybox" --commit "oci:$tmp/ovl/merged/images:changed" -- sh -c "$step" 2>"$tmp/stderr")
     [ "$out" = "$d1" ] || fail "over a store on an overlay: got '$out', expected the digest $d1"
     [ "$(cat "$tmp/stderr")" = "grocker: warning: overlay mounts are not allowed in this user namespace (Invalid argument: overlay cannot use the store's filesystem, as with an overlay or NFS): copying the image's layers instead, which is slower" ] \

@@ -194,6 +194,7 @@ TEST(Config, EmptyAndNullValuesChangeNothing)
 {
     EXPECT_EQ(parse(""), Config{});
     EXPECT_EQ(parse("# only a comment\n"), Config{});
+    EXPECT_EQ(parse("---\nports: [1]\n---\n").ports, std::vector<int>{1}) << "empty documents are harmless";
     EXPECT_EQ(parse("volumes:\nports:\nenvs:\nrepositories:\ndependencies:\nservices:\npip_constraint:\n"
                     "docker_image_prefix:\nimage_base_name:\nentrypoint_name:\n"),
         Config{});
@@ -392,6 +393,8 @@ INSTANTIATE_TEST_SUITE_P(TopLevel, OneMistake, ::testing::Values(
     Mistake{"just text\n", "c.yml:1:1: the configuration must be a mapping of keys (like 'runtime: bookworm/3.11'), got 'just text'"},
     Mistake{"ports: [1, 2\nvolumes: []\n", "c.yml:2:8: invalid YAML: end of sequence flow not found"},
     Mistake{"ports: [1]\n---\nports: [2]\n", "c.yml:3:1: a configuration file holds one YAML document"},
+    Mistake{",\n", "c.yml:1:1: invalid YAML: unexpected ','"},
+    Mistake{"ports: [1]\n---\n,volumes: []\n", "c.yml:3:1: invalid YAML: unexpected ','"},
     Mistake{"ports: [1]\nruntime: bookworm/3.12\nports: [2]\n", "c.yml:3:1: key 'ports': given twice (first at line 1)"},
     Mistake{"[a, b]: 1\n", "c.yml:1:1: keys must be strings, got a list"},
     Mistake{"volume: [/data]\n", "c.yml:1:1: key 'volume': unknown key (did you mean 'volumes'?)"},

@@ -38,6 +38,9 @@ struct SandboxSpec {
     // Told (once per process) when overlay is refused and the layers are copied instead;
     // unset, the warning goes to stderr.
     std::function<void(const std::string&)> warn;
+    // The command's standard output goes to the caller's standard error (build steps: the
+    // caller's standard output carries results only).
+    bool stdoutToStderr = false;
 };
 
 // Runs the command and returns its exit status (128 + signal when killed). The upper dir

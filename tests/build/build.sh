@@ -1,0 +1,120 @@
+#!/bin/bash
+# grocker build, end to end, on the bundled example (a WSGI app and its dependency) with real
+# Debian packages: the image's config, what is and is not in the runner, the www service
+# through nginx and uwsgi under podman, caching (a no-op rebuild runs nothing, a version bump
+# reruns only compile and the app's layer), a planted index secret found nowhere, and the
+# same digest when built rootless. Fails, never skips, when a tool is missing.
+set -eu -o pipefail
+: "${GROCKER:?set GROCKER to the grocker binary}"
+: "${GROCKER_SOURCE_ROOT:?}"
+: "${GROCKER_TEST_CACHE:?}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+for t in mmdebstrap podman runc jq curl python3 tar; do command -v "$t" >/dev/null || fail "$t is missing: run scripts/install-deps"; done
+[ "$(id -u)" = 0 ] || fail "run as root (the rootless part switches to the test user)"
+
+tmp=$(mktemp -d /tmp/grocker-build-test-XXXXXX)
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver vfs --runtime runc rm -f -a >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+secret="grocker-planted-secret-$RANDOM$RANDOM"
+
+# The example, copied so the test can bump its version; the dependency as an sdist, served
+# from a PEP 503 index on loopback (with a secret in the index URL's user info).
+cp -r "$GROCKER_SOURCE_ROOT/example" "$tmp/example"
+mkdir -p "$tmp/index/simple/grocker-greeting"
+tar -czf "$tmp/index/simple/grocker-greeting/grocker-greeting-1.0.0.tar.gz" --owner=0 --group=0 --mtime=@0 \
+    --sort=name -C "$tmp/example" --transform 's,^greeting,grocker-greeting-1.0.0,' greeting
+printf '<html><body><a href="grocker-greeting-1.0.0.tar.gz">grocker-greeting-1.0.0.tar.gz</a></body></html>\n' \
+    >"$tmp/index/simple/grocker-greeting/index.html"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$tmp/index" "$port" >"$tmp/index.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/simple/" >/dev/null 2>&1 && break; sleep 0.1; done
+index="http://ci:$secret@127.0.0.1:$port/simple/"
+
+# A shared store for the slow parts (base, root, compiler) across runs of this test.
+mkdir -p "$GROCKER_TEST_CACHE"
+store=$GROCKER_TEST_CACHE/build-store
+build() { "$GROCKER" --root "$store" build "$@"; }
+
+# --- the build -------------------------------------------------------------------------------
+build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push \
+    --output "oci-archive:$tmp/hello.tar:grocker-hello:1.0.0" --output "oci:$tmp/layout:hello" \
+    --result-file "$tmp/result.json" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; fail "grocker build failed"; }
+digest=$(cat "$tmp/out")
+[[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || fail "grocker build printed '$digest', not a digest"
+[ "$(jq -r .hash "$tmp/result.json")" = "$digest" ] || fail "the result file's hash is not the printed digest"
+[ "$(jq -r .image "$tmp/result.json")" = "grocker-hello:1.0.0" ] || fail "result image: $(jq -r .image "$tmp/result.json")"
+jq -e '.root_image | test("^grocker-bookworm-3.11-root:")' "$tmp/result.json" >/dev/null || fail "result root_image"
+jq -e '.compiler_image | test("^grocker-bookworm-3.11-compiler:")' "$tmp/result.json" >/dev/null || fail "result compiler_image"
+pass "built $digest; the result file names the image, root, compiler and hash"
+
+"$GROCKER" --root "$store" inspect "oci:$tmp/layout:hello" >"$tmp/inspect.json"
+[ "$(jq -r .digest "$tmp/inspect.json")" = "$digest" ] || fail "the oci: output has another digest"
+cfg() { jq -r "$1" "$tmp/inspect.json"; }
+[ "$(cfg '.config.config.User')" = grocker ] || fail "the runner's user is $(cfg '.config.config.User')"
+[ "$(cfg '.config.config.Entrypoint[0]')" = /usr/local/bin/grocker-entrypoint ] || fail "entrypoint $(cfg '.config.config.Entrypoint')"
+for e in GROCKER_APP=grocker-hello GROCKER_APP_VERSION=1.0.0 GREETING_STYLE=plain LANG=C.UTF-8 \
+    "PATH=/home/grocker/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"; do
+    jq -e --arg e "$e" '.config.config.Env | index($e)' "$tmp/inspect.json" >/dev/null || fail "Env lacks $e"
+done
+jq -e '.config.config.ExposedPorts["8080/tcp"]' "$tmp/inspect.json" >/dev/null || fail "port 8080 is not exposed"
+for v in /config /scripts /media; do jq -e --arg v "$v" '.config.config.Volumes[$v]' "$tmp/inspect.json" >/dev/null || fail "no volume $v"; done
+[ "$(cfg '.config.config.Labels["grocker.image.role"]')" = runner ] || fail "role label"
+layers=$(cfg '.manifest.layers | length')
+history=$(cfg '[.config.history[] | select(.empty_layer != true)] | length')
+[ "$layers" = "$history" ] || fail "$layers layers but $history history entries"
+pass "the image config: user, entrypoint, env, ports, volumes, labels, one history entry per layer"
+
+"$GROCKER" --root "$store" -q unpack "oci:$tmp/layout:hello" "$tmp/rootfs"
+for f in usr/bin/gcc usr/bin/cc usr/include/python3.11/Python.h usr/bin/pip3; do
+    [ ! -e "$tmp/rootfs/$f" ] || fail "the runner holds $f from the compiler"
+done
+ls "$tmp/rootfs/var/lib/dpkg/info" | grep -E -- '-dev(:amd64)?\.list$' && fail "the runner holds -dev packages"
+ls "$tmp"/rootfs/home/grocker/venv/lib/python3.11/site-packages/ | grep -q '^grocker_greeting$' || fail "the dependency is not in the venv"
+ls "$tmp"/rootfs/home/grocker/venv/lib/python3.11/site-packages/ | grep -q '^grocker_hello$' || fail "the app is not in the venv"
+[ -x "$tmp/rootfs/usr/local/bin/grocker-entrypoint" ] || fail "no entrypoint"
+pass "no compiler, header or -dev package in the runner; the app and its dependency are in the venv"
+
+# --- secrets ---------------------------------------------------------------------------------
+grep -q "$secret" "$tmp/out" "$tmp/err" && fail "the index secret is in grocker's output"
+mkdir -p "$tmp/layers"
+for blob in "$tmp"/layout/blobs/sha256/*; do
+    if gzip -t "$blob" 2>/dev/null; then gzip -dc "$blob" | grep -a -q "$secret" && fail "the secret is in layer $(basename "$blob")"
+    else grep -a -q "$secret" "$blob" && fail "the secret is in blob $(basename "$blob")"; fi
+done
+grep -q "$secret" "$tmp/result.json" && fail "the secret is in the result file"
+grep -q "$secret" "$tmp/index.log" || fail "the index was not used (no request seen)"
+pass "the planted index secret is in no layer, config, history, result or log line"
+
+# --- podman runs the www service --------------------------------------------------------------
+P=(podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver vfs)
+"${P[@]}" load -i "$tmp/hello.tar" >/dev/null
+"${P[@]}" --cgroup-manager cgroupfs --runtime runc run --rm --network host --ulimit nofile=1024:1024 \
+    --ulimit nproc=1024:1024 --name www grocker-hello:1.0.0 www >"$tmp/www.log" 2>&1 &
+pids+=($!)
+answer=
+for _ in $(seq 100); do answer=$(curl -sf http://127.0.0.1:8080/ 2>/dev/null) && break; sleep 0.2; done
+[ "$answer" = "hello, web, from grocker-greeting" ] || { cat "$tmp/www.log" >&2; fail "www answered '$answer'"; }
+static=$(curl -sf http://127.0.0.1:8080/static/hello.txt)
+[ "$static" = "static file of grocker-hello" ] || fail "the static file was '$static'"
+"${P[@]}" --runtime runc stop -t 5 www >/dev/null
+pass "podman run IMAGE www answers through nginx and uwsgi on 8080 and serves a static file"
+
+# --- caching -----------------------------------------------------------------------------------
+build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push >"$tmp/out2" 2>"$tmp/err2"
+[ "$(cat "$tmp/out2")" = "$digest" ] || fail "the no-op rebuild gave another digest"
+grep -q '^steps run: 0$' "$tmp/err2" || fail "the no-op rebuild ran steps: $(cat "$tmp/err2")"
+pass "a no-op rebuild runs no sandbox step and gives the same digest"
+sed -i 's/^version = "1.0.0"/version = "1.1.0"/' "$tmp/example/hello/pyproject.toml"
+build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push >"$tmp/out3" 2>"$tmp/err3"
+ran=$(sed -n '/^steps run:/,$p' "$tmp/err3" | tail -n +2 | sed 's/^  //')
+[ "$ran" = $'compile: '"$tmp/example/hello"$'\nrunner: grocker-hello 1.1.0' ] || fail "a version bump ran: $ran"
+pass "a version bump reruns only compile and the app's layer"
+echo "all build checks passed"
