@@ -335,6 +335,10 @@ public:
         if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_nbWorkers, int(threads))))
             throw Error("libzstd was built without multithreading, which reproducible zstd "
                         "layers need: install a libzstd built with it or use gzip");
+        // Jobs of 4 MiB bound memory (about 40 MB at 2 workers instead of 70 with libzstd's
+        // default job size) for 0.5% larger output; the output still does not depend on the
+        // number of workers.
+        check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_jobSize, 4 << 20), "setting the job size");
         check(ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), ZSTD_CONTENTSIZE_UNKNOWN),
               "pledging the size");
         in_.reserve(inputSize);
