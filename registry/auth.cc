@@ -1,9 +1,9 @@
 #include "grocker/registry/auth.hh"
 
+#include "grocker/oci/error.hh"
+
 #include <algorithm>
 #include <set>
-
-#include "grocker/oci/error.hh"
 
 namespace grocker::registry {
 
@@ -12,21 +12,24 @@ namespace {
 // RFC 9110 tchar.
 bool tchar(char c)
 {
-    return isalnum((unsigned char)c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    return isalnum((unsigned char)c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 bool token68char(char c)
 {
-    return isalnum((unsigned char)c) || std::string_view("-._~+/").find(c) != std::string_view::npos;
+    return isalnum((unsigned char)c) ||
+           std::string_view("-._~+/").find(c) != std::string_view::npos;
 }
 std::string lower(std::string_view s)
 {
     std::string out(s);
-    for (auto& c : out) c = char(tolower((unsigned char)c));
+    for (auto& c : out)
+        c = char(tolower((unsigned char)c));
     return out;
 }
 
 class ChallengeParser {
-public:
+  public:
     explicit ChallengeParser(std::string_view text) : s_(text) {}
 
     std::vector<Challenge> parse()
@@ -46,27 +49,31 @@ public:
         return out;
     }
 
-private:
+  private:
     bool end() const { return i_ >= s_.size(); }
     bool skipSpace()
     {
         size_t start = i_;
-        while (!end() && (s_[i_] == ' ' || s_[i_] == '\t')) i_++;
+        while (!end() && (s_[i_] == ' ' || s_[i_] == '\t'))
+            i_++;
         return i_ > start;
     }
     void skipSeparators()
     {
-        while (!end() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == ',')) i_++;
+        while (!end() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == ','))
+            i_++;
     }
     std::string_view token()
     {
         size_t start = i_;
-        while (!end() && tchar(s_[i_])) i_++;
+        while (!end() && tchar(s_[i_]))
+            i_++;
         return s_.substr(start, i_ - start);
     }
     [[noreturn]] void fail(const std::string& what) const
     {
-        throw Error("malformed WWW-Authenticate header '", s_.substr(0, 300), "': ", what, " at offset ", i_);
+        throw Error("malformed WWW-Authenticate header '", s_.substr(0, 300), "': ", what,
+                    " at offset ", i_);
     }
 
     // After the scheme: a token68, or name=value pairs until the next challenge's scheme.
@@ -74,9 +81,11 @@ private:
     {
         // token68: its characters then '='s, then the end or a comma.
         size_t save = i_;
-        while (!end() && token68char(s_[i_])) i_++;
+        while (!end() && token68char(s_[i_]))
+            i_++;
         if (i_ > save) {
-            while (!end() && s_[i_] == '=') i_++;
+            while (!end() && s_[i_] == '=')
+                i_++;
             size_t stop = i_;
             skipSpace();
             // "name=value" goes on after the '='; a token68 ends there.
@@ -116,7 +125,8 @@ private:
             } else {
                 // Lenient: some servers leave URLs and scopes unquoted.
                 size_t vs = i_;
-                while (!end() && s_[i_] != ',' && s_[i_] != ' ' && s_[i_] != '\t') i_++;
+                while (!end() && s_[i_] != ',' && s_[i_] != ' ' && s_[i_] != '\t')
+                    i_++;
                 value = std::string(s_.substr(vs, i_ - vs));
                 if (value.empty()) fail(concat("empty value for '", name, "'"));
             }
@@ -125,7 +135,8 @@ private:
             if (end()) return;
             if (s_[i_] != ',') fail("expected ',' between parameters");
             // Commas may repeat (empty list elements are allowed by the list syntax).
-            while (!end() && (s_[i_] == ',' || s_[i_] == ' ' || s_[i_] == '\t')) i_++;
+            while (!end() && (s_[i_] == ',' || s_[i_] == ' ' || s_[i_] == '\t'))
+                i_++;
             if (end()) return;
         }
     }
@@ -142,7 +153,10 @@ std::string Challenge::param(const std::string& name) const
     return it == params.end() ? std::string() : it->second;
 }
 
-std::vector<Challenge> parseWwwAuthenticate(std::string_view header) { return ChallengeParser(header).parse(); }
+std::vector<Challenge> parseWwwAuthenticate(std::string_view header)
+{
+    return ChallengeParser(header).parse();
+}
 
 std::optional<Scope> Scope::parse(std::string_view text)
 {
@@ -156,7 +170,8 @@ std::optional<Scope> Scope::parse(std::string_view text)
     auto actions = text.substr(last + 1);
     for (size_t pos = 0; pos <= actions.size();) {
         auto comma = actions.find(',', pos);
-        auto a = actions.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        auto a = actions.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                                     : comma - pos);
         if (!a.empty()) s.actions.emplace_back(a);
         if (comma == std::string_view::npos) break;
         pos = comma + 1;
@@ -167,11 +182,13 @@ std::optional<Scope> Scope::parse(std::string_view text)
 std::string Scope::str() const
 {
     std::string s = type + ":" + name + ":";
-    for (size_t i = 0; i < actions.size(); i++) s += (i ? "," : "") + actions[i];
+    for (size_t i = 0; i < actions.size(); i++)
+        s += (i ? "," : "") + actions[i];
     return s;
 }
 
-std::vector<std::string> unionScopes(const std::vector<std::string>& a, const std::vector<std::string>& b)
+std::vector<std::string> unionScopes(const std::vector<std::string>& a,
+                                     const std::vector<std::string>& b)
 {
     std::map<std::pair<std::string, std::string>, std::set<std::string>> merged;
     std::set<std::string> opaque;
@@ -206,7 +223,8 @@ std::vector<std::string> splitScopes(std::string_view param)
     size_t pos = 0;
     while (pos < param.size()) {
         auto sp = param.find(' ', pos);
-        auto s = param.substr(pos, sp == std::string_view::npos ? std::string_view::npos : sp - pos);
+        auto s =
+            param.substr(pos, sp == std::string_view::npos ? std::string_view::npos : sp - pos);
         if (!s.empty()) out.emplace_back(s);
         if (sp == std::string_view::npos) break;
         pos = sp + 1;
@@ -229,11 +247,14 @@ std::string base64Encode(std::string_view data)
     out.reserve((data.size() + 2) / 3 * 4);
     size_t i = 0;
     for (; i + 2 < data.size(); i += 3) {
-        uint32_t v = uint32_t(uint8_t(data[i])) << 16 | uint32_t(uint8_t(data[i + 1])) << 8 | uint8_t(data[i + 2]);
-        for (int k = 3; k >= 0; k--) out += alphabet[(v >> (6 * k)) & 63];
+        uint32_t v = uint32_t(uint8_t(data[i])) << 16 | uint32_t(uint8_t(data[i + 1])) << 8 |
+                     uint8_t(data[i + 2]);
+        for (int k = 3; k >= 0; k--)
+            out += alphabet[(v >> (6 * k)) & 63];
     }
     if (size_t rest = data.size() - i) {
-        uint32_t v = uint32_t(uint8_t(data[i])) << 16 | (rest == 2 ? uint32_t(uint8_t(data[i + 1])) << 8 : 0);
+        uint32_t v = uint32_t(uint8_t(data[i])) << 16 |
+                     (rest == 2 ? uint32_t(uint8_t(data[i + 1])) << 8 : 0);
         out += alphabet[(v >> 18) & 63];
         out += alphabet[(v >> 12) & 63];
         out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';

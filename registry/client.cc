@@ -1,5 +1,9 @@
 #include "grocker/registry/client.hh"
 
+#include "grocker/oci/file.hh"
+#include "grocker/oci/reference.hh"
+#include "grocker/registry/auth.hh"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -8,10 +12,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-
-#include "grocker/oci/file.hh"
-#include "grocker/oci/reference.hh"
-#include "grocker/registry/auth.hh"
 
 namespace grocker::registry {
 
@@ -27,7 +27,10 @@ std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry, std
     return std::chrono::milliseconds(int64_t(half(rng)));
 }
 
-bool retryableStatus(long status) { return status == 429 || (status >= 500 && status != 501 && status != 505); }
+bool retryableStatus(long status)
+{
+    return status == 429 || (status >= 500 && status != 501 && status != 505);
+}
 
 std::vector<ApiError> parseApiErrors(std::string_view body)
 {
@@ -40,7 +43,8 @@ std::vector<ApiError> parseApiErrors(std::string_view body)
         if (!e.is_object()) continue;
         ApiError a;
         if (auto c = e.find("code"); c != e.end() && c->is_string()) a.code = c->get<std::string>();
-        if (auto m = e.find("message"); m != e.end() && m->is_string()) a.message = m->get<std::string>();
+        if (auto m = e.find("message"); m != e.end() && m->is_string())
+            a.message = m->get<std::string>();
         if (!a.code.empty() || !a.message.empty()) out.push_back(std::move(a));
     }
     return out;
@@ -48,63 +52,82 @@ std::vector<ApiError> parseApiErrors(std::string_view body)
 
 bool RegistryError::hasCode(std::string_view code) const
 {
-    return std::any_of(errors_.begin(), errors_.end(), [&](const ApiError& e) { return e.code == code; });
+    return std::any_of(errors_.begin(), errors_.end(),
+                       [&](const ApiError& e) { return e.code == code; });
 }
 
 RegistryError makeRegistryError(const FailureContext& c, const HttpResponse& r)
 {
     std::string url = c.url.starts_with("/") ? c.url.substr(0, c.url.find('?')) : redactUrl(c.url);
     // HTTP/2 has no reason phrases: the usual ones, for people reading the message.
-    static const std::map<long, const char*> reasons = {{400, "Bad Request"}, {401, "Unauthorized"},
-        {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"}, {409, "Conflict"},
-        {413, "Payload Too Large"}, {416, "Range Not Satisfiable"}, {429, "Too Many Requests"},
-        {500, "Internal Server Error"}, {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"}};
+    static const std::map<long, const char*> reasons = {
+        {400, "Bad Request"},        {401, "Unauthorized"},
+        {403, "Forbidden"},          {404, "Not Found"},
+        {405, "Method Not Allowed"}, {409, "Conflict"},
+        {413, "Payload Too Large"},  {416, "Range Not Satisfiable"},
+        {429, "Too Many Requests"},  {500, "Internal Server Error"},
+        {502, "Bad Gateway"},        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"}};
     std::string reason = r.reason;
-    if (auto it = reasons.find(r.status); reason.empty() && it != reasons.end()) reason = it->second;
-    std::string msg = concat(c.registry, " answered ", r.status, reason.empty() ? "" : " " + reason, " to ", c.method, " ", url);
+    if (auto it = reasons.find(r.status); reason.empty() && it != reasons.end())
+        reason = it->second;
+    std::string msg = concat(c.registry, " answered ", r.status, reason.empty() ? "" : " " + reason,
+                             " to ", c.method, " ", url);
     auto errors = parseApiErrors(r.body);
     if (!errors.empty()) {
         for (size_t i = 0; i < errors.size() && i < 5; i++) {
             msg += i ? "; " : ": ";
             msg += errors[i].code;
-            if (!errors[i].message.empty()) msg += (errors[i].code.empty() ? "" : ": ") + errors[i].message.substr(0, 300);
+            if (!errors[i].message.empty())
+                msg += (errors[i].code.empty() ? "" : ": ") + errors[i].message.substr(0, 300);
         }
     } else {
         // A proxy's plain-text answer says something; an HTML page says nothing useful.
         auto line = r.body.substr(0, r.body.find('\n'));
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-        if (!line.empty() && line.find('<') == std::string::npos && line.find('{') != 0) msg += ": " + line.substr(0, 200);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+            line.pop_back();
+        if (!line.empty() && line.find('<') == std::string::npos && line.find('{') != 0)
+            msg += ": " + line.substr(0, 200);
     }
     std::string on = c.repository.empty() ? c.registry : c.registry + "/" + c.repository;
     switch (r.status) {
     case 401:
         if (c.insufficientScope && !c.credentialsOrigin.empty())
-            msg += concat("; the credentials from ", c.credentialsOrigin, " do not allow this on ", on,
-                ": check the account's permissions, or log in as another user with 'grocker login ", c.registry, "'");
-        else if (!c.credentialsOrigin.empty())
-            msg += concat("; the credentials from ", c.credentialsOrigin, " were refused: log in again with 'grocker login ",
+            msg += concat(
+                "; the credentials from ", c.credentialsOrigin, " do not allow this on ", on,
+                ": check the account's permissions, or log in as another user with 'grocker login ",
                 c.registry, "'");
+        else if (!c.credentialsOrigin.empty())
+            msg += concat("; the credentials from ", c.credentialsOrigin,
+                          " were refused: log in again with 'grocker login ", c.registry, "'");
         else
-            msg += concat("; log in with 'grocker login ", c.registry, "', or pass --authfile FILE");
+            msg +=
+                concat("; log in with 'grocker login ", c.registry, "', or pass --authfile FILE");
         break;
-    case 403: msg += concat("; the credentials used have no right to do this on ", on, ": check the account's permissions"); break;
+    case 403:
+        msg += concat("; the credentials used have no right to do this on ", on,
+                      ": check the account's permissions");
+        break;
     case 404:
-        if (std::any_of(errors.begin(), errors.end(),
-                [](auto& e) { return e.code == "MANIFEST_UNKNOWN" || e.code == "NAME_UNKNOWN"; }))
+        if (std::any_of(errors.begin(), errors.end(), [](auto& e) {
+                return e.code == "MANIFEST_UNKNOWN" || e.code == "NAME_UNKNOWN";
+            }))
             msg += concat("; check the repository name and the tag or digest (", on, ")");
         break;
     case 413:
-        msg += "; the registry, or a proxy in front of it, refuses a body this large: raise its limit (nginx: "
+        msg += "; the registry, or a proxy in front of it, refuses a body this large: raise its "
+               "limit (nginx: "
                "client_max_body_size)";
         break;
     case 429: {
         auto ra = parseRetryAfter(r.header("retry-after"), std::time(nullptr));
         msg += concat("; the registry limits how often it may be asked: wait",
-            ra ? concat(" ", int64_t(*ra), " s") : std::string(), " and try again");
+                      ra ? concat(" ", int64_t(*ra), " s") : std::string(), " and try again");
         break;
     }
     default:
-        if (r.status >= 500) msg += "; the registry failed: try again later, or ask its administrators";
+        if (r.status >= 500)
+            msg += "; the registry failed: try again later, or ask its administrators";
     }
     return RegistryError(scrubSecrets(msg), r.status, std::move(errors));
 }
@@ -133,22 +156,26 @@ TlsOptions tlsFor(const std::string& domain, const ClientOptions& o)
     if (!o.certDir.empty())
         dirs.push_back(o.certDir);
     else
-        dirs = {fs::path("/etc/containers/certs.d") / domain, fs::path("/etc/docker/certs.d") / domain};
+        dirs = {fs::path("/etc/containers/certs.d") / domain,
+                fs::path("/etc/docker/certs.d") / domain};
     for (auto& dir : dirs) {
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) {
-            if (!o.certDir.empty()) throw UsageError("--cert-dir '", dir.string(), "' is not a folder");
+            if (!o.certDir.empty())
+                throw UsageError("--cert-dir '", dir.string(), "' is not a folder");
             continue;
         }
         std::vector<fs::path> files;
-        for (auto& e : fs::directory_iterator(dir, ec)) files.push_back(e.path());
+        for (auto& e : fs::directory_iterator(dir, ec))
+            files.push_back(e.path());
         std::sort(files.begin(), files.end());
         for (auto& f : files) {
             if (f.extension() == ".crt") tls.extraCAs += readFile(f) + "\n";
             if (f.extension() == ".cert") {
                 auto key = fs::path(f).replace_extension(".key");
                 if (!fs::exists(key, ec))
-                    throw Error("client certificate '", f.string(), "' has no key beside it ('", key.string(), "')");
+                    throw Error("client certificate '", f.string(), "' has no key beside it ('",
+                                key.string(), "')");
                 tls.clientCert = f;
                 tls.clientKey = key;
             }
@@ -157,9 +184,15 @@ TlsOptions tlsFor(const std::string& domain, const ClientOptions& o)
     return tls;
 }
 
-std::string apiHostOf(const std::string& domain) { return domain == "docker.io" ? "registry-1.docker.io" : domain; }
+std::string apiHostOf(const std::string& domain)
+{
+    return domain == "docker.io" ? "registry-1.docker.io" : domain;
+}
 
-bool isRedirect(long s) { return s == 301 || s == 302 || s == 303 || s == 307 || s == 308; }
+bool isRedirect(long s)
+{
+    return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
 
 } // namespace
 
@@ -185,7 +218,8 @@ struct Client::Impl {
 };
 
 Client::Client(std::string domain, ClientOptions options)
-    : domain_(std::move(domain)), options_(std::move(options)), impl_(std::make_unique<Impl>(tlsFor(domain_, options_)))
+    : domain_(std::move(domain)), options_(std::move(options)),
+      impl_(std::make_unique<Impl>(tlsFor(domain_, options_)))
 {
 }
 
@@ -210,22 +244,30 @@ void Client::cancel()
     impl_->sleepCv.notify_all();
 }
 
-bool Client::cancelled() const { return impl_->cancelled; }
+bool Client::cancelled() const
+{
+    return impl_->cancelled;
+}
 
-void Client::resetCancel() { impl_->cancelled = false; }
+void Client::resetCancel()
+{
+    impl_->cancelled = false;
+}
 
 namespace {
 
 // A request outside the registry API proper (the /v2/ probe, the token server), retried the
 // same way.
-HttpResponse performRetrying(Client& client, HttpClient& http, const HttpRequest& req, bool retryRefused,
-    bool probing = false)
+HttpResponse performRetrying(Client& client, HttpClient& http, const HttpRequest& req,
+                             bool retryRefused, bool probing = false)
 {
     for (int retry = 0;; retry++) {
         try {
             auto r = http.perform(req);
             debug(concat(req.method, " ", redactUrl(req.url), " → ", r.status));
-            if (!retryableStatus(r.status) || retry + 1 >= client.retryPolicy().attempts || client.cancelled()) return r;
+            if (!retryableStatus(r.status) || retry + 1 >= client.retryPolicy().attempts ||
+                client.cancelled())
+                return r;
             auto delay = client.backoff(retry + 1);
             if (auto ra = parseRetryAfter(r.header("retry-after"), std::time(nullptr))) {
                 if (*ra > client.retryPolicy().maxRetryAfter) return r;
@@ -235,7 +277,8 @@ HttpResponse performRetrying(Client& client, HttpClient& http, const HttpRequest
         } catch (TransportError& e) {
             debug(concat(req.method, " ", redactUrl(req.url), " failed: ", e.message()));
             // Probing for the scheme, an answer that is not HTTP says "try the other one".
-            bool again = e.kind() == TransportError::Kind::Transient || (retryRefused && e.kind() == TransportError::Kind::Refused) ||
+            bool again = e.kind() == TransportError::Kind::Transient ||
+                         (retryRefused && e.kind() == TransportError::Kind::Refused) ||
                          (!probing && e.kind() == TransportError::Kind::Protocol);
             if (!again || retry + 1 >= client.retryPolicy().attempts || client.cancelled()) throw;
             client.pause(client.backoff(retry + 1));
@@ -272,10 +315,12 @@ static void probe(Client& client, Client::Impl& impl, const std::string& domain,
         try {
             r = performRetrying(client, impl.http, req, !plainAllowed, plainAllowed);
         } catch (TransportError& e) {
-            bool fallBack = plainAllowed && (e.kind() == TransportError::Kind::Tls || e.kind() == TransportError::Kind::Refused ||
-                                                e.kind() == TransportError::Kind::Protocol);
+            bool fallBack = plainAllowed && (e.kind() == TransportError::Kind::Tls ||
+                                             e.kind() == TransportError::Kind::Refused ||
+                                             e.kind() == TransportError::Kind::Protocol);
             if (!fallBack) {
-                e.addContext(concat("while contacting the registry ", domain, loopback ? " (http, then https)" : ""));
+                e.addContext(concat("while contacting the registry ", domain,
+                                    loopback ? " (http, then https)" : ""));
                 throw;
             }
             req.url = "http://" + host + "/v2/";
@@ -283,7 +328,8 @@ static void probe(Client& client, Client::Impl& impl, const std::string& domain,
                 r = performRetrying(client, impl.http, req, true, false);
                 https = false;
             } catch (TransportError& e2) {
-                e2.addContext(concat("while contacting the registry ", domain, " (https, then http)"));
+                e2.addContext(
+                    concat("while contacting the registry ", domain, " (https, then http)"));
                 throw;
             }
         }
@@ -300,7 +346,8 @@ static void probe(Client& client, Client::Impl& impl, const std::string& domain,
             if (c.scheme == "basic" && !impl.basic) impl.basic = c;
         }
         if (!impl.bearer && !impl.basic)
-            throw Error("the registry ", domain, " asks for an authentication Grocker does not know (",
+            throw Error(
+                "the registry ", domain, " asks for an authentication Grocker does not know (",
                 r.header("www-authenticate").substr(0, 100), "); Bearer and Basic are supported");
     } else if (r.status == 404) {
         throw Error(domain, " is not a container registry (GET /v2/ answered 404): check the name");
@@ -311,18 +358,21 @@ static void probe(Client& client, Client::Impl& impl, const std::string& domain,
 }
 
 // Under authMutex: a token for `scopes` from the bearer challenge's realm.
-static void fetchToken(Client& client, Client::Impl& impl, const std::string& domain, bool tlsVerify,
-    const std::vector<std::string>& scopes)
+static void fetchToken(Client& client, Client::Impl& impl, const std::string& domain,
+                       bool tlsVerify, const std::vector<std::string>& scopes)
 {
     auto& b = *impl.bearer;
     std::string realm = b.param("realm"), service = b.param("service");
-    if (realm.empty()) throw Error("the registry ", domain, " asks for a bearer token but names no realm to get it from");
+    if (realm.empty())
+        throw Error("the registry ", domain,
+                    " asks for a bearer token but names no realm to get it from");
     if (!realm.starts_with("https://") && !realm.starts_with("http://"))
-        throw Error("the registry ", domain, " names a token realm that is not an http(s) URL: ", redactUrl(realm));
+        throw Error("the registry ", domain,
+                    " names a token realm that is not an http(s) URL: ", redactUrl(realm));
     bool hasSecret = !impl.creds.empty();
     if (hasSecret && realm.starts_with("http://") && tlsVerify && !isLoopbackHost(urlHost(realm)))
         throw Error("the registry ", domain, " sends credentials to ", redactUrl(realm),
-            " over plain http; refused (pass --tls-verify=false if this is really wanted)");
+                    " over plain http; refused (pass --tls-verify=false if this is really wanted)");
     HttpRequest req;
     std::string what;
     if (!impl.creds.identityToken.empty()) {
@@ -330,7 +380,8 @@ static void fetchToken(Client& client, Client::Impl& impl, const std::string& do
         req.method = "POST";
         req.url = realm;
         std::string scopeText;
-        for (auto& s : scopes) scopeText += (scopeText.empty() ? "" : " ") + s;
+        for (auto& s : scopes)
+            scopeText += (scopeText.empty() ? "" : " ") + s;
         req.body = "grant_type=refresh_token&client_id=grocker&service=" + percentEncode(service) +
                    "&refresh_token=" + percentEncode(impl.creds.identityToken);
         if (!scopeText.empty()) req.body += "&scope=" + percentEncode(scopeText);
@@ -338,7 +389,8 @@ static void fetchToken(Client& client, Client::Impl& impl, const std::string& do
     } else {
         req.url = realm;
         if (!service.empty()) req.url = addQuery(req.url, "service", service);
-        for (auto& s : scopes) req.url = addQuery(req.url, "scope", s);
+        for (auto& s : scopes)
+            req.url = addQuery(req.url, "scope", s);
         if (!impl.creds.username.empty()) {
             req.url = addQuery(req.url, "account", impl.creds.username);
             auto basic = base64Encode(impl.creds.username + ":" + impl.creds.password);
@@ -354,8 +406,10 @@ static void fetchToken(Client& client, Client::Impl& impl, const std::string& do
         throw;
     }
     if (!r.ok()) {
-        auto e = makeRegistryError(
-            FailureContext{"the token server " + redactUrl(realm), "", req.method, realm, r.status == 401 ? impl.creds.origin : ""}, r);
+        auto e =
+            makeRegistryError(FailureContext{"the token server " + redactUrl(realm), "", req.method,
+                                             realm, r.status == 401 ? impl.creds.origin : ""},
+                              r);
         if (r.status == 401 && impl.creds.origin.empty())
             e = RegistryError(concat(e.message(), " (for ", domain, ")"), e.status(), e.errors());
         e.addContext(concat("while asking for a token for ", domain));
@@ -365,13 +419,16 @@ static void fetchToken(Client& client, Client::Impl& impl, const std::string& do
     std::string token;
     if (j.is_object()) {
         if (auto t = j.find("token"); t != j.end() && t->is_string()) token = t->get<std::string>();
-        if (auto t = j.find("access_token"); token.empty() && t != j.end() && t->is_string()) token = t->get<std::string>();
+        if (auto t = j.find("access_token"); token.empty() && t != j.end() && t->is_string())
+            token = t->get<std::string>();
     }
-    if (token.empty()) throw Error("the token server ", redactUrl(realm), " for ", domain, " answered no token");
+    if (token.empty())
+        throw Error("the token server ", redactUrl(realm), " for ", domain, " answered no token");
     registerSecret(token);
     // The token spec: 60 s when not said, and never less.
     int64_t expiresIn = 60;
-    if (auto e = j.find("expires_in"); e != j.end() && e->is_number()) expiresIn = std::max<int64_t>(60, e->get<int64_t>());
+    if (auto e = j.find("expires_in"); e != j.end() && e->is_number())
+        expiresIn = std::max<int64_t>(60, e->get<int64_t>());
     impl.token = token;
     impl.expiry = Clock::now() + std::chrono::seconds(expiresIn);
     debug(concat("token for ", domain, " (", scopes.size(), " scopes, ", expiresIn, " s)"));
@@ -386,8 +443,9 @@ std::string Client::baseUrl()
 
 namespace {
 
-std::string authorizationFor(Client& client, Client::Impl& impl, const std::string& domain, const ClientOptions& o,
-    const std::vector<std::string>& scopes, const std::string& repository)
+std::string authorizationFor(Client& client, Client::Impl& impl, const std::string& domain,
+                             const ClientOptions& o, const std::vector<std::string>& scopes,
+                             const std::string& repository)
 {
     std::lock_guard g(impl.authMutex);
     if (!impl.probed) probe(client, impl, domain, o.tlsVerify);
@@ -414,7 +472,8 @@ std::string authorizationFor(Client& client, Client::Impl& impl, const std::stri
 }
 
 // A 401: learns from its challenge; true when asking again may help.
-bool answerChallenge(Client::Impl& impl, const HttpResponse& r, std::vector<std::string>& scopes, const std::string& usedAuth)
+bool answerChallenge(Client::Impl& impl, const HttpResponse& r, std::vector<std::string>& scopes,
+                     const std::string& usedAuth)
 {
     std::vector<Challenge> challenges;
     try {
@@ -451,7 +510,8 @@ HttpResponse Client::send(const Call& call)
     bool reauthed = false;
     for (int retry = 0;;) {
         if (cancelled()) throw Error("cancelled");
-        std::string auth = authorizationFor(*this, *impl_, domain_, options_, scopes, call.repository);
+        std::string auth =
+            authorizationFor(*this, *impl_, domain_, options_, scopes, call.repository);
         std::string origin = urlOrigin(impl_->base);
         HttpRequest req;
         req.method = call.method;
@@ -463,22 +523,29 @@ HttpResponse Client::send(const Call& call)
             for (int hop = 0;; hop++) {
                 HttpRequest sent = req;
                 // The token goes to the registry only, never to where it redirects (a CDN, S3).
-                if (!auth.empty() && urlOrigin(sent.url) == origin) sent.headers.emplace_back("Authorization", auth);
+                if (!auth.empty() && urlOrigin(sent.url) == origin)
+                    sent.headers.emplace_back("Authorization", auth);
                 r = impl_->http.perform(sent);
-                debug(concat(sent.method, " ", redactUrl(sent.url), " → ", r.status, r.httpVersion == 2 ? " (h2)" : ""));
-                if (!call.followRedirects || !isRedirect(r.status) || r.header("location").empty()) break;
+                debug(concat(sent.method, " ", redactUrl(sent.url), " → ", r.status,
+                             r.httpVersion == 2 ? " (h2)" : ""));
+                if (!call.followRedirects || !isRedirect(r.status) || r.header("location").empty())
+                    break;
                 if (hop >= 10) throw Error("too many redirects from ", redactUrl(call.url));
                 auto next = resolveUrl(sent.url, r.header("location"));
                 if (!next.starts_with("https://") && !next.starts_with("http://"))
-                    throw Error(domain_, " redirected ", req.method, " ", redactUrl(call.url), " to a URL that is not http(s)");
-                if (next.starts_with("http://") && sent.url.starts_with("https://") && options_.tlsVerify)
-                    throw Error(domain_, " redirected ", req.method, " ", redactUrl(call.url), " from https to plain http; refused");
+                    throw Error(domain_, " redirected ", req.method, " ", redactUrl(call.url),
+                                " to a URL that is not http(s)");
+                if (next.starts_with("http://") && sent.url.starts_with("https://") &&
+                    options_.tlsVerify)
+                    throw Error(domain_, " redirected ", req.method, " ", redactUrl(call.url),
+                                " from https to plain http; refused");
                 if (r.status == 303) req.method = "GET";
                 req.url = next;
             }
         } catch (TransportError& e) {
             debug(concat(req.method, " ", redactUrl(req.url), " failed: ", e.message()));
-            if (e.transient() && call.retryTransport && ++retry < options_.retry.attempts && !cancelled()) {
+            if (e.transient() && call.retryTransport && ++retry < options_.retry.attempts &&
+                !cancelled()) {
                 pause(backoff(retry));
                 continue;
             }
@@ -517,11 +584,13 @@ void Client::fail(const Call& call, const HttpResponse& response)
     bool insufficient = false;
     for (auto& h : response.headerValues("www-authenticate")) {
         try {
-            for (auto& c : parseWwwAuthenticate(h)) insufficient |= c.param("error") == "insufficient_scope";
+            for (auto& c : parseWwwAuthenticate(h))
+                insufficient |= c.param("error") == "insufficient_scope";
         } catch (Error&) {
         }
     }
-    throw makeRegistryError(FailureContext{domain_, call.repository, call.method, url, origin, insufficient}, response);
+    throw makeRegistryError(
+        FailureContext{domain_, call.repository, call.method, url, origin, insufficient}, response);
 }
 
 void Client::checkLogin(const Credentials& credentials)
@@ -542,7 +611,8 @@ void Client::checkLogin(const Credentials& credentials)
     registerSecret(basic);
     req.headers.emplace_back("Authorization", "Basic " + basic);
     auto r = performRetrying(*this, impl_->http, req, true);
-    if (!r.ok()) throw makeRegistryError(FailureContext{domain_, "", "GET", "/v2/", impl_->creds.origin}, r);
+    if (!r.ok())
+        throw makeRegistryError(FailureContext{domain_, "", "GET", "/v2/", impl_->creds.origin}, r);
 }
 
 } // namespace grocker::registry

@@ -1,5 +1,9 @@
 #include "grocker/registry/credentials.hh"
 
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/registry/auth.hh"
+
 #include <cstdlib>
 #include <fcntl.h>
 #include <mutex>
@@ -10,10 +14,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
-#include "grocker/registry/auth.hh"
 
 extern char** environ;
 
@@ -46,7 +46,8 @@ fs::path home()
 std::string lower(std::string_view s)
 {
     std::string out(s);
-    for (auto& c : out) c = char(tolower((unsigned char)c));
+    for (auto& c : out)
+        c = char(tolower((unsigned char)c));
     return out;
 }
 
@@ -66,7 +67,8 @@ std::optional<json> readAuthFile(const fs::path& path)
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-        throw Error("the credentials file '", path.string(), "' is not a JSON object; fix or remove it");
+        throw Error("the credentials file '", path.string(),
+                    "' is not a JSON object; fix or remove it");
     return j;
 }
 
@@ -76,16 +78,20 @@ std::string helperServerUrl(std::string_view registry)
     return registry == "docker.io" ? "https://index.docker.io/v1/" : std::string(registry);
 }
 
-std::optional<Credentials> fromAuthEntry(const json& entry, const fs::path& file, const std::string& key)
+std::optional<Credentials> fromAuthEntry(const json& entry, const fs::path& file,
+                                         const std::string& key)
 {
-    if (!entry.is_object()) throw Error("the credentials file '", file.string(), "': auths['", key, "'] must be an object");
+    if (!entry.is_object())
+        throw Error("the credentials file '", file.string(), "': auths['", key,
+                    "'] must be an object");
     Credentials c;
     c.origin = file.string();
     auto str = [&](const char* name) -> std::string {
         auto it = entry.find(name);
         if (it == entry.end() || it->is_null()) return {};
         if (!it->is_string())
-            throw Error("the credentials file '", file.string(), "': auths['", key, "'].", name, " must be a string");
+            throw Error("the credentials file '", file.string(), "': auths['", key, "'].", name,
+                        " must be a string");
         return it->get<std::string>();
     };
     auto auth = str("auth");
@@ -95,12 +101,12 @@ std::optional<Credentials> fromAuthEntry(const json& entry, const fs::path& file
             decoded = base64Decode(auth);
         } catch (Error&) {
             throw Error("the credentials file '", file.string(), "': auths['", key,
-                "'].auth is not base64 of user:password; log in again");
+                        "'].auth is not base64 of user:password; log in again");
         }
         auto colon = decoded.find(':');
         if (colon == std::string::npos)
             throw Error("the credentials file '", file.string(), "': auths['", key,
-                "'].auth is not base64 of user:password; log in again");
+                        "'].auth is not base64 of user:password; log in again");
         c.username = decoded.substr(0, colon);
         c.password = decoded.substr(colon + 1);
     }
@@ -127,22 +133,28 @@ std::vector<std::string> candidateKeys(std::string_view registry, std::string_vi
     return keys;
 }
 
-std::optional<Credentials> fromFile(const fs::path& file, std::string_view registry, std::string_view repository)
+std::optional<Credentials> fromFile(const fs::path& file, std::string_view registry,
+                                    std::string_view repository)
 {
     auto j = readAuthFile(file);
     if (!j) return std::nullopt;
     auto objectField = [&](const char* name) -> const json* {
         auto it = j->find(name);
         if (it == j->end() || it->is_null()) return nullptr;
-        if (!it->is_object()) throw Error("the credentials file '", file.string(), "': '", name, "' must be an object");
+        if (!it->is_object())
+            throw Error("the credentials file '", file.string(), "': '", name,
+                        "' must be an object");
         return &*it;
     };
     if (auto* helpers = objectField("credHelpers"))
         for (auto& [key, name] : helpers->items())
             if (normaliseAuthKey(key) == registry) {
                 if (!name.is_string())
-                    throw Error("the credentials file '", file.string(), "': credHelpers['", key, "'] must be a string");
-                if (auto c = runCredentialHelper(name.get<std::string>(), helperServerUrl(registry))) return c;
+                    throw Error("the credentials file '", file.string(), "': credHelpers['", key,
+                                "'] must be a string");
+                if (auto c =
+                        runCredentialHelper(name.get<std::string>(), helperServerUrl(registry)))
+                    return c;
             }
     if (auto* auths = objectField("auths")) {
         for (auto& want : candidateKeys(registry, repository))
@@ -150,8 +162,10 @@ std::optional<Credentials> fromFile(const fs::path& file, std::string_view regis
                 if (normaliseAuthKey(key) == want)
                     if (auto c = fromAuthEntry(entry, file, key)) return c;
     }
-    if (auto it = j->find("credsStore"); it != j->end() && it->is_string() && !it->get<std::string>().empty())
-        if (auto c = runCredentialHelper(it->get<std::string>(), helperServerUrl(registry))) return c;
+    if (auto it = j->find("credsStore");
+        it != j->end() && it->is_string() && !it->get<std::string>().empty())
+        if (auto c = runCredentialHelper(it->get<std::string>(), helperServerUrl(registry)))
+            return c;
     return std::nullopt;
 }
 
@@ -161,7 +175,8 @@ struct Child {
     {
         if (pid > 0) {
             int status;
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
         }
     }
 };
@@ -179,7 +194,8 @@ std::string normaliseAuthKey(std::string_view key)
         }
     // Legacy docker keys are URLs ("https://index.docker.io/v1/"): only their host counts.
     if (hadScheme) k = k.substr(0, k.find('/'));
-    while (!k.empty() && k.back() == '/') k.pop_back();
+    while (!k.empty() && k.back() == '/')
+        k.pop_back();
     auto slash = k.find('/');
     std::string host = k.substr(0, slash), rest = slash == std::string::npos ? "" : k.substr(slash);
     if (host == "index.docker.io" || host == "registry-1.docker.io") host = "docker.io";
@@ -193,7 +209,8 @@ std::vector<fs::path> authFileSearchPath(const AuthFileOptions& options)
         out.push_back(options.authFile);
     else if (auto f = env("REGISTRY_AUTH_FILE"); !f.empty())
         out.emplace_back(f);
-    if (auto x = env("XDG_RUNTIME_DIR"); !x.empty()) out.push_back(fs::path(x) / "containers" / "auth.json");
+    if (auto x = env("XDG_RUNTIME_DIR"); !x.empty())
+        out.push_back(fs::path(x) / "containers" / "auth.json");
     out.push_back(home() / ".config" / "containers" / "auth.json");
     if (auto d = env("DOCKER_CONFIG"); !d.empty())
         out.push_back(fs::path(d) / "config.json");
@@ -202,17 +219,20 @@ std::vector<fs::path> authFileSearchPath(const AuthFileOptions& options)
     return out;
 }
 
-Credentials findCredentials(std::string_view registry, std::string_view repository, const AuthFileOptions& options)
+Credentials findCredentials(std::string_view registry, std::string_view repository,
+                            const AuthFileOptions& options)
 {
     for (auto& file : authFileSearchPath(options))
         if (auto c = fromFile(file, registry, repository)) {
-            for (auto* s : {&c->password, &c->identityToken, &c->registryToken}) registerSecret(*s);
+            for (auto* s : {&c->password, &c->identityToken, &c->registryToken})
+                registerSecret(*s);
             return *c;
         }
     return {};
 }
 
-std::optional<Credentials> runCredentialHelper(const std::string& name, const std::string& serverUrl)
+std::optional<Credentials> runCredentialHelper(const std::string& name,
+                                               const std::string& serverUrl)
 {
     std::string program = "docker-credential-" + name;
     if (name.empty() || name.find('/') != std::string::npos)
@@ -233,8 +253,9 @@ std::optional<Credentials> runCredentialHelper(const std::string& name, const st
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
         child.pid = -1;
-        throw SysError(rc, concat("unable to run the credential helper '", program,
-                               "' named in your credentials file; install it or remove it from the file"));
+        throw SysError(
+            rc, concat("unable to run the credential helper '", program,
+                       "' named in your credentials file; install it or remove it from the file"));
     }
     inRead.reset();
     outWrite.reset();
@@ -247,18 +268,22 @@ std::optional<Credentials> runCredentialHelper(const std::string& name, const st
     inWrite.reset();
     std::string output = readFd(outRead.get());
     int status = 0;
-    while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+    }
     child.pid = -1;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         if (output.find("credentials not found") != std::string::npos) return std::nullopt;
         auto line = output.substr(0, output.find('\n')).substr(0, 200);
         throw Error("the credential helper '", program, "' failed for ", serverUrl, ": ",
-            line.empty() ? concat("exit status ", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : scrubSecrets(line));
+                    line.empty()
+                        ? concat("exit status ",
+                                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status))
+                        : scrubSecrets(line));
     }
     json j = json::parse(output, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.value("Secret", json()).is_string())
-        throw Error("the credential helper '", program, "' answered something else than {\"Username\", \"Secret\"} for ",
-            serverUrl);
+        throw Error("the credential helper '", program,
+                    "' answered something else than {\"Username\", \"Secret\"} for ", serverUrl);
     Credentials c;
     c.origin = "credential helper " + program;
     std::string user = j.value("Username", "");
@@ -279,11 +304,13 @@ fs::path loginAuthFile(const AuthFileOptions& options)
 {
     if (!options.authFile.empty()) return options.authFile;
     if (auto f = env("REGISTRY_AUTH_FILE"); !f.empty()) return f;
-    if (auto x = env("XDG_RUNTIME_DIR"); !x.empty()) return fs::path(x) / "containers" / "auth.json";
+    if (auto x = env("XDG_RUNTIME_DIR"); !x.empty())
+        return fs::path(x) / "containers" / "auth.json";
     return home() / ".config" / "containers" / "auth.json";
 }
 
-void saveLogin(const fs::path& file, std::string_view registry, std::string_view username, std::string_view password)
+void saveLogin(const fs::path& file, std::string_view registry, std::string_view username,
+               std::string_view password)
 {
     json j = readAuthFile(file).value_or(json::object());
     if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = json::object();
@@ -296,7 +323,9 @@ void saveLogin(const fs::path& file, std::string_view registry, std::string_view
     std::error_code ec;
     if (!fs::exists(dir, ec)) {
         fs::create_directories(dir, ec);
-        if (ec) throw Error("unable to create '", dir.string(), "' for the credentials file: ", ec.message());
+        if (ec)
+            throw Error("unable to create '", dir.string(),
+                        "' for the credentials file: ", ec.message());
         ::chmod(dir.c_str(), 0700);
     }
     writeFileAtomic(file, j.dump(1, '\t') + "\n", 0600);
@@ -334,7 +363,8 @@ std::string scrubSecrets(std::string text)
 {
     std::lock_guard g(secretsMutex);
     for (auto& s : secrets())
-        for (size_t pos; (pos = text.find(s)) != std::string::npos;) text.replace(pos, s.size(), "***");
+        for (size_t pos; (pos = text.find(s)) != std::string::npos;)
+            text.replace(pos, s.size(), "***");
     return text;
 }
 

@@ -1,12 +1,12 @@
 #include "grocker/registry/http.hh"
 
+#include "grocker/oci/file.hh"
+
 #include <cstring>
 #include <curl/curl.h>
 #include <exception>
 #include <mutex>
 #include <vector>
-
-#include "grocker/oci/file.hh"
 
 namespace grocker::registry {
 
@@ -17,21 +17,26 @@ std::once_flag curlInit;
 std::string lower(std::string_view s)
 {
     std::string out(s);
-    for (auto& c : out) c = char(tolower((unsigned char)c));
+    for (auto& c : out)
+        c = char(tolower((unsigned char)c));
     return out;
 }
 
 std::string_view trim(std::string_view s)
 {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+        s.remove_suffix(1);
     return s;
 }
 
 // The system's CA bundle, read once, for CURLOPT_CAINFO_BLOB when extra CAs are added to it.
 std::string systemCAs()
 {
-    for (const char* p : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}) {
+    for (const char* p : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                          "/etc/ssl/cert.pem"}) {
         std::error_code ec;
         if (std::filesystem::exists(p, ec)) return readFile(p);
     }
@@ -59,15 +64,18 @@ size_t onHeader(char* data, size_t size, size_t n, void* p)
         auto sp2 = rest.find(' ');
         // The status now: the body callback needs it before the transfer ends.
         auto code = trim(rest.substr(0, sp2));
-        t.resp.status = code.size() == 3 && code.find_first_not_of("0123456789") == std::string_view::npos
-                            ? std::stol(std::string(code))
-                            : 0;
-        t.resp.reason = sp2 == std::string_view::npos ? "" : std::string(trim(rest.substr(sp2 + 1)));
+        t.resp.status =
+            code.size() == 3 && code.find_first_not_of("0123456789") == std::string_view::npos
+                ? std::stol(std::string(code))
+                : 0;
+        t.resp.reason =
+            sp2 == std::string_view::npos ? "" : std::string(trim(rest.substr(sp2 + 1)));
         return size * n;
     }
     auto colon = line.find(':');
     if (colon != std::string_view::npos)
-        t.resp.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+        t.resp.headers.emplace_back(lower(trim(line.substr(0, colon))),
+                                    std::string(trim(line.substr(colon + 1))));
     return size * n;
 }
 
@@ -114,7 +122,8 @@ int onSeek(void* p, curl_off_t offset, int origin)
     // libcurl rewinds to send a body again on a fresh connection when a kept-alive one died.
     // Not for streamed bodies (blob uploads): the registry may have appended what it got, so
     // the caller asks it where the upload stands instead (CURLE_SEND_FAIL_REWIND, transient).
-    if (t.req.bodySource || origin != SEEK_SET || offset < 0 || uint64_t(offset) > t.req.body.size())
+    if (t.req.bodySource || origin != SEEK_SET || offset < 0 ||
+        uint64_t(offset) > t.req.body.size())
         return CURL_SEEKFUNC_CANTSEEK;
     t.uploaded = size_t(offset);
     return CURL_SEEKFUNC_OK;
@@ -134,7 +143,8 @@ int onProgress(void* p, curl_off_t, curl_off_t received, curl_off_t, curl_off_t 
 TransportError::Kind kindOf(CURLcode rc)
 {
     switch (rc) {
-    case CURLE_COULDNT_CONNECT: return TransportError::Kind::Refused;
+    case CURLE_COULDNT_CONNECT:
+        return TransportError::Kind::Refused;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
@@ -143,11 +153,15 @@ TransportError::Kind kindOf(CURLcode rc)
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SEND_FAIL_REWIND:
-    case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::Kind::Transient;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return TransportError::Kind::Transient;
     case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_UNSUPPORTED_PROTOCOL: return TransportError::Kind::Protocol;
-    case CURLE_SSL_CONNECT_ERROR: return TransportError::Kind::Tls;
-    default: return TransportError::Kind::Fatal;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return TransportError::Kind::Protocol;
+    case CURLE_SSL_CONNECT_ERROR:
+        return TransportError::Kind::Tls;
+    default:
+        return TransportError::Kind::Fatal;
     }
 }
 
@@ -155,13 +169,17 @@ std::string hintFor(CURLcode rc)
 {
     switch (rc) {
     case CURLE_PEER_FAILED_VERIFICATION:
-        return "; the registry's certificate is not trusted: pass --cert-dir with its CA, or --tls-verify=false "
+        return "; the registry's certificate is not trusted: pass --cert-dir with its CA, or "
+               "--tls-verify=false "
                "for a registry you trust";
-    case CURLE_COULDNT_RESOLVE_HOST: return "; check the registry's name";
-    case CURLE_COULDNT_CONNECT: return "; is the registry running and reachable?";
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "; check the registry's name";
+    case CURLE_COULDNT_CONNECT:
+        return "; is the registry running and reachable?";
     case CURLE_SSL_CONNECT_ERROR:
         return "; the server may not speak TLS: pass --tls-verify=false for a plain HTTP registry";
-    default: return {};
+    default:
+        return {};
     }
 }
 
@@ -194,7 +212,10 @@ struct HttpClient::Impl {
     {
         static_cast<Impl*>(p)->locks[data].lock();
     }
-    static void unlock(CURL*, curl_lock_data data, void* p) { static_cast<Impl*>(p)->locks[data].unlock(); }
+    static void unlock(CURL*, curl_lock_data data, void* p)
+    {
+        static_cast<Impl*>(p)->locks[data].unlock();
+    }
 
     CURL* take()
     {
@@ -234,7 +255,8 @@ HttpClient::HttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>())
 
 HttpClient::~HttpClient()
 {
-    for (CURL* h : impl_->pool) curl_easy_cleanup(h);
+    for (CURL* h : impl_->pool)
+        curl_easy_cleanup(h);
     curl_share_cleanup(impl_->share);
 }
 
@@ -325,15 +347,18 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
         hasContentType |= lower(k) == "content-type";
         headers = curl_slist_append(headers, (k + ": " + v).c_str());
     }
-    if (req.method == "POST" && !hasContentType && !hasBody) headers = curl_slist_append(headers, "Content-Type:");
+    if (req.method == "POST" && !hasContentType && !hasBody)
+        headers = curl_slist_append(headers, "Content-Type:");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
     CURLcode rc = curl_easy_perform(h);
     if (t.error) std::rethrow_exception(t.error);
     if (rc != CURLE_OK) {
         std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
-        while (!detail.empty() && detail.back() == '\n') detail.pop_back();
-        throw TransportError(kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail, hintFor(rc)));
+        while (!detail.empty() && detail.back() == '\n')
+            detail.pop_back();
+        throw TransportError(
+            kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail, hintFor(rc)));
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t.resp.status);
     long version = 0;
@@ -355,7 +380,9 @@ Uri parseUri(std::string_view s)
     if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
     size_t i = 0;
     if (!s.empty() && isalpha((unsigned char)s[0])) {
-        while (i < s.size() && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) i++;
+        while (i < s.size() &&
+               (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+            i++;
         if (i < s.size() && s[i] == ':') {
             u.scheme = lower(s.substr(0, i));
             s = s.substr(i + 1);
@@ -363,7 +390,8 @@ Uri parseUri(std::string_view s)
     }
     if (s.starts_with("//")) {
         auto end = s.find_first_of("/?", 2);
-        u.authority = std::string(s.substr(2, end == std::string_view::npos ? std::string_view::npos : end - 2));
+        u.authority = std::string(
+            s.substr(2, end == std::string_view::npos ? std::string_view::npos : end - 2));
         s = end == std::string_view::npos ? std::string_view() : s.substr(end);
     }
     auto q = s.find('?');
@@ -376,15 +404,20 @@ std::string removeDotSegments(std::string_view in)
 {
     std::string out;
     while (!in.empty()) {
-        if (in.starts_with("../")) in.remove_prefix(3);
-        else if (in.starts_with("./")) in.remove_prefix(2);
-        else if (in.starts_with("/./")) in.remove_prefix(2);
-        else if (in == "/.") in = "/";
+        if (in.starts_with("../"))
+            in.remove_prefix(3);
+        else if (in.starts_with("./"))
+            in.remove_prefix(2);
+        else if (in.starts_with("/./"))
+            in.remove_prefix(2);
+        else if (in == "/.")
+            in = "/";
         else if (in.starts_with("/../") || in == "/..") {
             in = in.size() == 3 ? std::string_view("/") : in.substr(3);
             auto slash = out.rfind('/');
             out.erase(slash == std::string::npos ? 0 : slash);
-        } else if (in == "." || in == "..") in = {};
+        } else if (in == "." || in == "..")
+            in = {};
         else {
             size_t next = in.find('/', 1);
             out.append(in.substr(0, next));
@@ -430,7 +463,8 @@ std::string resolveUrl(std::string_view base, std::string_view reference)
                         merged = "/" + r.path;
                     else {
                         auto slash = b.path.rfind('/');
-                        merged = (slash == std::string::npos ? "" : b.path.substr(0, slash + 1)) + r.path;
+                        merged = (slash == std::string::npos ? "" : b.path.substr(0, slash + 1)) +
+                                 r.path;
                     }
                     t.path = removeDotSegments(merged);
                 }
@@ -447,12 +481,15 @@ namespace {
 // host and port of an authority, userinfo dropped.
 std::pair<std::string, std::string> hostPort(std::string_view authority)
 {
-    if (auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
+    if (auto at = authority.rfind('@'); at != std::string_view::npos)
+        authority = authority.substr(at + 1);
     if (authority.starts_with("[")) {
         auto close = authority.find(']');
-        auto host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+        auto host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos
+                                                                        : close - 1);
         std::string_view port;
-        if (close != std::string_view::npos && close + 1 < authority.size() && authority[close + 1] == ':')
+        if (close != std::string_view::npos && close + 1 < authority.size() &&
+            authority[close + 1] == ':')
             port = authority.substr(close + 2);
         return {lower(host), std::string(port)};
     }
@@ -472,7 +509,10 @@ std::string urlOrigin(std::string_view url)
     return scheme + "://" + host + (port.empty() ? "" : ":" + port);
 }
 
-std::string urlHost(std::string_view url) { return hostPort(parseUri(url).authority.value_or("")).first; }
+std::string urlHost(std::string_view url)
+{
+    return hostPort(parseUri(url).authority.value_or("")).first;
+}
 
 std::string percentEncode(std::string_view text)
 {
@@ -522,7 +562,8 @@ std::optional<double> parseRetryAfter(std::string_view value, std::time_t now)
     }
     std::string text(value);
     // IMF-fixdate, then the two obsolete forms RFC 9110 asks recipients to accept.
-    for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
+    for (const char* format :
+         {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
         struct tm tm = {};
         const char* end = strptime(text.c_str(), format, &tm);
         if (!end || *end) continue;
@@ -540,7 +581,9 @@ std::optional<uint64_t> parseUploadRange(std::string_view value)
     if (dash == std::string_view::npos) return std::nullopt;
     auto a = value.substr(0, dash), b = value.substr(dash + 1);
     auto number = [](std::string_view s) -> std::optional<uint64_t> {
-        if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+        if (s.empty() || s.size() > 19 ||
+            s.find_first_not_of("0123456789") != std::string_view::npos)
+            return std::nullopt;
         return std::stoull(std::string(s));
     };
     auto start = number(a), end = number(b);
@@ -557,8 +600,8 @@ std::optional<uint64_t> bytesToSkip(long status, std::string_view contentRange, 
     v.remove_prefix(6);
     auto dash = v.find('-');
     auto start = v.substr(0, dash);
-    if (dash == std::string_view::npos || start.empty() || start.find_first_not_of("0123456789") != std::string_view::npos ||
-        start.size() > 19)
+    if (dash == std::string_view::npos || start.empty() ||
+        start.find_first_not_of("0123456789") != std::string_view::npos || start.size() > 19)
         return std::nullopt;
     if (std::stoull(std::string(start)) != have) return std::nullopt;
     return 0;
@@ -574,8 +617,11 @@ bool isLoopbackHost(std::string_view host)
     size_t pos = 0;
     while (pos <= host.size()) {
         auto dot = host.find('.', pos);
-        auto p = host.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-        if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string_view::npos || std::stoi(std::string(p)) > 255)
+        auto p =
+            host.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
+        if (p.empty() || p.size() > 3 ||
+            p.find_first_not_of("0123456789") != std::string_view::npos ||
+            std::stoi(std::string(p)) > 255)
             return false;
         parts++;
         if (dot == std::string_view::npos) break;

@@ -109,8 +109,8 @@ void Progress::done(int id, const std::string& note)
     transferred_++;
     double secs = std::chrono::duration<double>(Clock::now() - e.started).count();
     std::ostringstream s;
-    s << verb_ << " " << e.label << " (" << formatBytes(e.bytes) << ") in " << std::fixed << std::setprecision(2) << secs
-      << " s";
+    s << verb_ << " " << e.label << " (" << formatBytes(e.bytes) << ") in " << std::fixed
+      << std::setprecision(2) << secs << " s";
     if (!note.empty()) s << ", " << note;
     clearLive();
     out_ << s.str() << "\n";
@@ -136,8 +136,9 @@ void Progress::summary(const std::string& what)
     clearLive();
     double secs = std::chrono::duration<double>(Clock::now() - begun_).count();
     std::ostringstream s;
-    s << verb_ << " " << what << ": " << transferred_ << (transferred_ == 1 ? " blob" : " blobs") << " ("
-      << formatBytes(moved_) << ") in " << std::fixed << std::setprecision(2) << secs << " s";
+    s << verb_ << " " << what << ": " << transferred_ << (transferred_ == 1 ? " blob" : " blobs")
+      << " (" << formatBytes(moved_) << ") in " << std::fixed << std::setprecision(2) << secs
+      << " s";
     if (secs > 0.05 && moved_) s << " (" << formatBytes(uint64_t(double(moved_) / secs)) << "/s)";
     if (skipped_) s << ", " << skipped_ << " already there";
     out_ << s.str() << "\n";

@@ -1,16 +1,16 @@
 #include "grocker/registry/registry.hh"
 
+#include "grocker/oci/error.hh"
+#include "grocker/oci/file.hh"
+#include "grocker/registry/auth.hh"
+#include "grocker/registry/progress.hh"
+
 #include <atomic>
 #include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <unistd.h>
-
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
-#include "grocker/registry/auth.hh"
-#include "grocker/registry/progress.hh"
 
 namespace grocker::registry {
 
@@ -20,9 +20,9 @@ using oci::Digest;
 
 namespace {
 
-const std::string acceptManifests = std::string(oci::media::ociManifest) + ", " + std::string(oci::media::ociIndex) +
-                                    ", " + std::string(oci::media::dockerManifest) + ", " +
-                                    std::string(oci::media::dockerManifestList);
+const std::string acceptManifests =
+    std::string(oci::media::ociManifest) + ", " + std::string(oci::media::ociIndex) + ", " +
+    std::string(oci::media::dockerManifest) + ", " + std::string(oci::media::dockerManifestList);
 constexpr size_t maxManifest = 4 << 20;
 
 // Runs job(0..count-1) on up to `workers` threads. The first failure cancels the client's
@@ -54,9 +54,11 @@ template <typename F> void runParallel(size_t count, unsigned workers, Client& c
     };
     std::vector<std::thread> threads;
     size_t n = std::min<size_t>(std::max(workers, 1u), count);
-    for (size_t t = 1; t < n; t++) threads.emplace_back(work);
+    for (size_t t = 1; t < n; t++)
+        threads.emplace_back(work);
     work();
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     client.resetCancel();
     if (first) std::rethrow_exception(first);
 }
@@ -73,12 +75,17 @@ template <typename F> auto withContext(const std::string& context, F&& f) -> dec
     }
 }
 
-std::string label(const char* kind, const Descriptor& d) { return std::string(kind) + " " + d.digest.algorithm() + ":" + d.digest.shortHex(); }
+std::string label(const char* kind, const Descriptor& d)
+{
+    return std::string(kind) + " " + d.digest.algorithm() + ":" + d.digest.shortHex();
+}
 
 std::string trimmed(std::string s)
 {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.erase(0, 1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.pop_back();
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.erase(0, 1);
     return s;
 }
 
@@ -88,10 +95,11 @@ struct FetchedManifest {
 };
 
 FetchedManifest getManifest(Client& c, const std::string& repo, const std::string& reference,
-    const std::optional<Digest>& expected, const std::string& what)
+                            const std::optional<Digest>& expected, const std::string& what)
 {
     if (expected && expected->algorithm() != "sha256")
-        throw Error("cannot verify ", what, ": digest algorithm '", expected->algorithm(), "' is not supported (sha256 is)");
+        throw Error("cannot verify ", what, ": digest algorithm '", expected->algorithm(),
+                    "' is not supported (sha256 is)");
     Client::Call call;
     call.url = "/v2/" + repo + "/manifests/" + reference;
     call.repository = repo;
@@ -100,25 +108,29 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
     call.prepare = [](HttpRequest& req) { req.maxBody = maxManifest + 1; };
     auto r = c.send(call);
     if (!r.ok()) c.fail(call, r);
-    if (r.body.size() > maxManifest) throw Error(what, " is larger than ", maxManifest, " bytes: not a manifest");
+    if (r.body.size() > maxManifest)
+        throw Error(what, " is larger than ", maxManifest, " bytes: not a manifest");
     FetchedManifest m;
     m.bytes = std::move(r.body);
     m.digest = oci::sha256(m.bytes);
     if (expected && *expected != m.digest)
-        throw Error(c.domain(), " sent ", what, " with digest ", m.digest.str(), " instead of ", expected->str(),
-            "; the registry or a proxy altered it");
+        throw Error(c.domain(), " sent ", what, " with digest ", m.digest.str(), " instead of ",
+                    expected->str(), "; the registry or a proxy altered it");
     auto dcd = trimmed(r.header("docker-content-digest"));
     if (!dcd.empty() && Digest::valid(dcd)) {
         auto d = Digest::parse(dcd);
         if (d.algorithm() == "sha256" && d != m.digest)
             throw Error(c.domain(), " sent ", what, " whose bytes have digest ", m.digest.str(),
-                " but its Docker-Content-Digest says ", d.str(), "; the registry or a proxy altered it");
+                        " but its Docker-Content-Digest says ", d.str(),
+                        "; the registry or a proxy altered it");
     }
     auto ct = trimmed(r.header("content-type").substr(0, r.header("content-type").find(';')));
     if (oci::media::isManifest(ct) || oci::media::isIndex(ct))
         m.mediaType = ct;
-    else if (ct.find("prettyjws") != std::string::npos || ct == "application/vnd.docker.distribution.manifest.v1+json")
-        throw Error(what, " is a Docker schema 1 manifest, which Grocker does not read; push the image again with a "
+    else if (ct.find("prettyjws") != std::string::npos ||
+             ct == "application/vnd.docker.distribution.manifest.v1+json")
+        throw Error(what, " is a Docker schema 1 manifest, which Grocker does not read; push the "
+                          "image again with a "
                           "recent client");
     else
         m.mediaType = oci::sniffMediaType(m.bytes, what);
@@ -127,8 +139,8 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
 
 // GET a blob into the store, resuming after cuts; returns false when the bytes were whole but
 // wrong (nothing is stored then).
-bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
-    Progress& progress, int id, bool lastTry)
+bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d,
+                   const std::string& name, Progress& progress, int id, bool lastTry)
 {
     std::string what = name + " of " + c.domain() + "/" + repo;
     auto w = store.newBlob();
@@ -147,8 +159,9 @@ bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const 
             if (!started) {
                 auto s = bytesToSkip(head.status, head.header("content-range"), w->size());
                 if (!s)
-                    throw Error(c.domain(), " answered a request for the rest of ", what, " at another offset (",
-                        head.header("content-range").substr(0, 100), ")");
+                    throw Error(c.domain(), " answered a request for the rest of ", what,
+                                " at another offset (", head.header("content-range").substr(0, 100),
+                                ")");
                 skip = *s;
                 started = true;
             }
@@ -177,7 +190,8 @@ bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const 
         if (w->size() == size) break;
         // A clean end short of the blob (a proxy cut it): ask for the rest.
         if (w->size() == before || resumes >= 50)
-            throw Error(c.domain(), " sent ", w->size(), " of the ", size, " bytes of ", what, ", and no more");
+            throw Error(c.domain(), " sent ", w->size(), " of the ", size, " bytes of ", what,
+                        ", and no more");
     }
     try {
         w->commit(d.mediaType, d.digest, what);
@@ -188,12 +202,13 @@ bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const 
     return true;
 }
 
-void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
-    Progress& progress)
+void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d,
+               const std::string& name, Progress& progress)
 {
     int id = progress.start(name, uint64_t(d.size));
     // Bytes altered on the way (a bad proxy, memory, a disk) get one more chance.
-    if (!fetchBlobOnce(c, store, repo, d, name, progress, id, false)) fetchBlobOnce(c, store, repo, d, name, progress, id, true);
+    if (!fetchBlobOnce(c, store, repo, d, name, progress, id, false))
+        fetchBlobOnce(c, store, repo, d, name, progress, id, true);
     progress.done(id);
 }
 
@@ -219,15 +234,18 @@ std::string startUpload(Client& c, const std::string& repo)
     call.scopes = {repositoryScope(repo, true)};
     auto r = c.send(call);
     if (r.status != 202) c.fail(call, r);
-    if (r.header("location").empty()) throw Error(c.domain(), " started an upload to ", repo, " without a Location");
+    if (r.header("location").empty())
+        throw Error(c.domain(), " started an upload to ", repo, " without a Location");
     return resolveUrl(c.baseUrl() + call.url, r.header("location"));
 }
 
 // Pushes a blob's bytes through an upload session.
 class Upload {
-public:
-    Upload(Client& c, const std::string& repo, const Descriptor& d, int fd, const Options& o, Progress& progress, int id)
-        : c_(c), repo_(repo), d_(d), size_(uint64_t(d.size)), fd_(fd), o_(o), progress_(progress), id_(id)
+  public:
+    Upload(Client& c, const std::string& repo, const Descriptor& d, int fd, const Options& o,
+           Progress& progress, int id)
+        : c_(c), repo_(repo), d_(d), size_(uint64_t(d.size)), fd_(fd), o_(o), progress_(progress),
+          id_(id)
     {
     }
 
@@ -241,7 +259,7 @@ public:
             patchChunks();
     }
 
-private:
+  private:
     // The body of a request: `len` bytes of the blob from `start`, read where curl asks.
     std::function<size_t(uint64_t, char*, size_t)> reader(uint64_t start, uint64_t len)
     {
@@ -249,9 +267,12 @@ private:
             size_t want = size_t(std::min<uint64_t>(max, len - std::min(offset, len)));
             if (!want) return 0;
             ssize_t n;
-            while ((n = ::pread(fd_, buf, want, off_t(start + offset))) < 0 && errno == EINTR) {}
+            while ((n = ::pread(fd_, buf, want, off_t(start + offset))) < 0 && errno == EINTR) {
+            }
             if (n < 0) throw SysError("unable to read blob ", d_.digest.str(), " from the store");
-            if (n == 0) throw Error("blob ", d_.digest.str(), " in the store is shorter than its ", size_, " bytes");
+            if (n == 0)
+                throw Error("blob ", d_.digest.str(), " in the store is shorter than its ", size_,
+                            " bytes");
             return size_t(n);
         };
     }
@@ -270,7 +291,8 @@ private:
     {
         auto dcd = trimmed(r.header("docker-content-digest"));
         if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != d_.digest)
-            throw Error(c_.domain(), " stored ", d_.digest.str(), " as ", dcd, "; the registry or a proxy altered it");
+            throw Error(c_.domain(), " stored ", d_.digest.str(), " as ", dcd,
+                        "; the registry or a proxy altered it");
     }
 
     // Small blobs: one PUT with the bytes. A failure starts a fresh session (Upload's caller).
@@ -300,7 +322,7 @@ private:
             uint64_t len = std::min(o_.chunkSize, size_ - offset);
             auto patch = call("PATCH", location_);
             patch.headers = {{"Content-Type", "application/octet-stream"},
-                {"Content-Range", concat(offset, "-", offset + len - 1)}};
+                             {"Content-Range", concat(offset, "-", offset + len - 1)}};
             patch.retryTransport = false;
             patch.noRetry = [](long) { return true; };
             patch.prepare = [&](HttpRequest& req) {
@@ -316,10 +338,14 @@ private:
             try {
                 auto r = c_.send(patch);
                 if (r.status == 202) {
-                    if (!r.header("location").empty()) location_ = resolveUrl(location_, r.header("location"));
+                    if (!r.header("location").empty())
+                        location_ = resolveUrl(location_, r.header("location"));
                     offset += len;
-                    // The registry appends whatever it is sent: if it counts otherwise, it is right.
-                    if (auto held = parseUploadRange(r.header("range")); held && *held > 0 && *held <= size_) offset = *held;
+                    // The registry appends whatever it is sent: if it counts otherwise, it is
+                    // right.
+                    if (auto held = parseUploadRange(r.header("range"));
+                        held && *held > 0 && *held <= size_)
+                        offset = *held;
                     failures = 0;
                     continue;
                 }
@@ -367,8 +393,8 @@ private:
     std::string location_;
 };
 
-void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d, const std::string& name,
-    const Options& o, Progress& progress)
+void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d,
+              const std::string& name, const Options& o, Progress& progress)
 {
     std::string source = c.domain() + "/" + repo;
     std::string what = name + " to " + source;
@@ -381,11 +407,14 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
         std::string location;
         for (auto& s : store.sourcesOf(d.digest)) {
             auto slash = s.find('/');
-            if (slash == std::string::npos || s.substr(0, slash) != c.domain() || s.substr(slash + 1) == repo) continue;
+            if (slash == std::string::npos || s.substr(0, slash) != c.domain() ||
+                s.substr(slash + 1) == repo)
+                continue;
             std::string from = s.substr(slash + 1);
             Client::Call mount;
             mount.method = "POST";
-            mount.url = "/v2/" + repo + "/blobs/uploads/?mount=" + percentEncode(d.digest.str()) + "&from=" + percentEncode(from);
+            mount.url = "/v2/" + repo + "/blobs/uploads/?mount=" + percentEncode(d.digest.str()) +
+                        "&from=" + percentEncode(from);
             mount.repository = repo;
             mount.scopes = {repositoryScope(repo, true), repositoryScope(from, false)};
             HttpResponse r;
@@ -417,8 +446,9 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
                 break;
             } catch (RegistryError& e) {
                 // A session the registry lost or found wrong: once more from the start.
-                bool again = e.hasCode("DIGEST_INVALID") || e.hasCode("SIZE_INVALID") || e.hasCode("BLOB_UPLOAD_UNKNOWN") ||
-                             e.hasCode("BLOB_UPLOAD_INVALID") || retryableStatus(e.status());
+                bool again = e.hasCode("DIGEST_INVALID") || e.hasCode("SIZE_INVALID") ||
+                             e.hasCode("BLOB_UPLOAD_UNKNOWN") || e.hasCode("BLOB_UPLOAD_INVALID") ||
+                             retryableStatus(e.status());
                 if (!again || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
             } catch (TransportError& e) {
                 if (!e.transient() || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
@@ -441,34 +471,44 @@ std::string normaliseRegistry(const std::string& text)
 {
     std::string host = normaliseAuthKey(text);
     if (host.empty() || host.find('/') != std::string::npos)
-        throw UsageError("'", text, "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
+        throw UsageError(
+            "'", text,
+            "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
     try {
         auto r = oci::Reference::parse(host + "/x");
-        if (r.domain != host && !(host == "docker.io" && r.domain == "docker.io")) throw Error("not a host");
+        if (r.domain != host && !(host == "docker.io" && r.domain == "docker.io"))
+            throw Error("not a host");
     } catch (Error&) {
-        throw UsageError("'", text, "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
+        throw UsageError(
+            "'", text,
+            "' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000");
     }
     return host;
 }
 
 } // namespace
 
-Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform, const std::string& where)
+Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform,
+                          const std::string& where)
 {
     std::vector<const Descriptor*> images;
     for (auto& d : index.manifests) {
         if (!oci::media::isManifest(d.mediaType)) continue;
         auto t = d.annotations.find("vnd.docker.reference.type");
         if (t != d.annotations.end() && t->second == "attestation-manifest") continue;
-        if (d.platform && d.platform->os == "unknown" && d.platform->architecture == "unknown") continue;
+        if (d.platform && d.platform->os == "unknown" && d.platform->architecture == "unknown")
+            continue;
         images.push_back(&d);
     }
     for (auto* d : images)
         if (d->platform && d->platform->matches(platform)) return *d;
     if (images.size() == 1 && !images[0]->platform) return *images[0];
     std::string have;
-    for (auto* d : images) have += (have.empty() ? "" : ", ") + (d->platform ? d->platform->str() : std::string("unnamed"));
-    throw Error(where, " has no image for ", platform.str(), " (it has: ", have.empty() ? "none" : have, ")");
+    for (auto* d : images)
+        have += (have.empty() ? "" : ", ") +
+                (d->platform ? d->platform->str() : std::string("unnamed"));
+    throw Error(where, " has no image for ", platform.str(),
+                " (it has: ", have.empty() ? "none" : have, ")");
 }
 
 Session::Session(Options options) : options_(std::move(options)) {}
@@ -487,23 +527,28 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
         auto& c = client(ref.domain);
         const auto& repo = ref.path;
         std::string source = ref.domain + "/" + repo;
-        auto m = getManifest(c, repo, ref.digest ? ref.digest->str() : ref.tag, ref.digest, "the manifest");
+        auto m = getManifest(c, repo, ref.digest ? ref.digest->str() : ref.tag, ref.digest,
+                             "the manifest");
         if (oci::media::isIndex(m.mediaType)) {
             auto idx = oci::parseIndex(m.bytes, "the index", m.mediaType);
             auto chosen = choosePlatform(idx, options_.platform, "the index " + m.digest.str());
             store.putBlob(m.bytes, m.mediaType);
-            m = getManifest(c, repo, chosen.digest.str(), chosen.digest, "the manifest for " + options_.platform.str());
+            m = getManifest(c, repo, chosen.digest.str(), chosen.digest,
+                            "the manifest for " + options_.platform.str());
             if (!oci::media::isManifest(m.mediaType))
-                throw Error("the index entry for ", options_.platform.str(), " is not an image manifest (", m.mediaType, ")");
+                throw Error("the index entry for ", options_.platform.str(),
+                            " is not an image manifest (", m.mediaType, ")");
         }
         auto manifest = oci::parseManifest(m.bytes, "the manifest " + m.digest.str(), m.mediaType);
         auto desc = store.putBlob(m.bytes, m.mediaType);
         store.recordSource(desc.digest, source);
-        std::vector<std::pair<std::string, Descriptor>> blobs{{label("config", manifest.config), manifest.config}};
+        std::vector<std::pair<std::string, Descriptor>> blobs{
+            {label("config", manifest.config), manifest.config}};
         if (layers)
-            for (auto& l : manifest.layers) blobs.emplace_back(label("layer", l), l);
+            for (auto& l : manifest.layers)
+                blobs.emplace_back(label("layer", l), l);
         Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
-            options_.progress ? *options_.progress : std::cerr, "pulled");
+                          options_.progress ? *options_.progress : std::cerr, "pulled");
         std::vector<std::pair<std::string, Descriptor>> missing;
         std::set<Digest> seen;
         for (auto& b : blobs) {
@@ -530,14 +575,18 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         const auto& repo = ref.path;
         auto digest = image.manifestDescriptor.digest;
         if (ref.digest && *ref.digest != digest)
-            throw Error("the image's digest is ", digest.str(), ", not the ", ref.digest->str(), " named");
-        std::vector<std::pair<std::string, Descriptor>> blobs{{label("config", image.manifest.config), image.manifest.config}};
+            throw Error("the image's digest is ", digest.str(), ", not the ", ref.digest->str(),
+                        " named");
+        std::vector<std::pair<std::string, Descriptor>> blobs{
+            {label("config", image.manifest.config), image.manifest.config}};
         std::set<Digest> seen{image.manifest.config.digest};
         for (auto& l : image.manifest.layers)
             if (seen.insert(l.digest).second) blobs.emplace_back(label("layer", l), l);
-        Progress progress(Progress::detect(options_.quiet), options_.progress ? *options_.progress : std::cerr, "pushed");
-        runParallel(blobs.size(), options_.parallel, c,
-            [&](size_t i) { pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress); });
+        Progress progress(Progress::detect(options_.quiet),
+                          options_.progress ? *options_.progress : std::cerr, "pushed");
+        runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
+            pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
+        });
 
         Client::Call put;
         put.method = "PUT";
@@ -550,14 +599,16 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         if (r.status != 201 && r.status != 200) c.fail(put, r);
         auto dcd = trimmed(r.header("docker-content-digest"));
         if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != digest)
-            throw Error(c.domain(), " stored the manifest ", digest.str(), " as ", dcd, "; the registry or a proxy altered it");
+            throw Error(c.domain(), " stored the manifest ", digest.str(), " as ", dcd,
+                        "; the registry or a proxy altered it");
         store.recordSource(digest, ref.domain + "/" + repo);
         progress.summary(ref.str());
         return digest;
     });
 }
 
-fs::path login(const std::string& registry, const std::string& username, const std::string& password, const Options& options)
+fs::path login(const std::string& registry, const std::string& username,
+               const std::string& password, const Options& options)
 {
     auto host = normaliseRegistry(registry);
     if (username.empty()) throw UsageError("no username: pass -u USER");
@@ -579,7 +630,8 @@ fs::path logout(const std::string& registry, const Options& options)
 {
     auto host = normaliseRegistry(registry);
     auto file = loginAuthFile(options.client.auth);
-    if (!removeLogin(file, host)) throw Error("not logged in to ", host, " (no entry in '", file.string(), "')");
+    if (!removeLogin(file, host))
+        throw Error("not logged in to ", host, " (no entry in '", file.string(), "')");
     return file;
 }
 

@@ -117,7 +117,7 @@ fs::path findEntrypoint()
     if (const char* e = std::getenv("GROCKER_ENTRYPOINT"); e && *e) return e;
     auto self = fs::read_symlink("/proc/self/exe").parent_path();
     for (auto& candidate : {self / "entrypoint" / "grocker-entrypoint", self / "grocker-entrypoint",
-             self.parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
+             self.parent_path().parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
         if (fs::exists(candidate)) return candidate;
     throw Error("grocker-entrypoint was not found beside '", self.string(),
         "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
@@ -480,7 +480,13 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     else
         c["Entrypoint"] = {std::string(venv) + "/bin/" + config.entrypointName};
     c.erase("Cmd");
-    c["User"] = "grocker";
+    // Grocker's entrypoint starts as root and runs every process as grocker, except the cron
+    // daemon, which must be root to run jobs as grocker; an app's own console script runs as
+    // grocker from the start.
+    if (config.entrypointName.empty())
+        c.erase("User");
+    else
+        c["User"] = "grocker";
     c["WorkingDir"] = "/home/grocker";
     json volumes = json::object();
     for (auto v : {"/config", "/scripts", "/media"}) volumes[v] = json::object();

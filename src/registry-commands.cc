@@ -1,14 +1,14 @@
 // pull, push, login and logout, and the docker:// transport for the other image commands: the
 // command line over the registry library.
 
-#include <iostream>
-#include <termios.h>
-#include <unistd.h>
-
 #include "commands.hh"
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
 #include "grocker/registry/registry.hh"
+
+#include <iostream>
+#include <termios.h>
+#include <unistd.h>
 
 namespace grocker {
 
@@ -27,7 +27,10 @@ registry::Options registryOptions(const GlobalOptions& g)
     return o;
 }
 
-Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+Store openStore(const GlobalOptions& g)
+{
+    return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
+}
 
 // "docker://host/repo:tag" or "host/repo:tag"; a bad one is misuse.
 Reference dockerReference(const std::string& text)
@@ -75,20 +78,24 @@ int runLogin(const GlobalOptions& g, const LoginOptions& o)
 {
     std::string user = o.username;
     if (user.empty()) {
-        if (o.passwordStdin || !::isatty(0)) throw UsageError("login: give the username with -u USER");
+        if (o.passwordStdin || !::isatty(0))
+            throw UsageError("login: give the username with -u USER");
         std::cerr << "Username: " << std::flush;
         std::getline(std::cin, user);
     }
     auto password = readPassword(o.passwordStdin);
     auto file = registry::login(o.host, user, password, registryOptions(g));
-    if (!g.quiet) std::cerr << "Login Succeeded: credentials for " << o.host << " saved in '" << file.string() << "'\n";
+    if (!g.quiet)
+        std::cerr << "Login Succeeded: credentials for " << o.host << " saved in '" << file.string()
+                  << "'\n";
     return 0;
 }
 
 int runLogout(const GlobalOptions& g, const std::string& host)
 {
     auto file = registry::logout(host, registryOptions(g));
-    if (!g.quiet) std::cerr << "Removed the credentials for " << host << " from '" << file.string() << "'\n";
+    if (!g.quiet)
+        std::cerr << "Removed the credentials for " << host << " from '" << file.string() << "'\n";
     return 0;
 }
 
@@ -96,7 +103,8 @@ int runPull(const GlobalOptions& g, const std::string& refText, const std::strin
 {
     auto ref = dockerReference(refText);
     auto dest = ImageRef::parse(destText);
-    if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
+    if (dest.kind == ImageRef::Kind::Scratch)
+        throw UsageError("scratch cannot be a destination: name an image location");
     Store store = openStore(g);
     Image img = loadAnyImage(store, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, g);
     saveAnyImage(store, img, dest, g, true);
@@ -145,7 +153,8 @@ void linkBlobsFromStore(const Store& store, const Image& image, const fs::path& 
 }
 } // namespace
 
-void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g, bool pulled)
+void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g,
+                  bool pulled)
 {
     if (pulled && dest.kind == ImageRef::Kind::Oci) linkBlobsFromStore(store, image, dest.path);
     if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest);
@@ -157,20 +166,30 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
 {
     Runners runners;
     static std::string pullRef, pullDest;
-    auto* pull = app.add_subcommand("pull", "Pull an image from a registry to DEST; prints its digest");
-    pull->add_option("REF", pullRef, "host/repository:tag or @digest, with or without docker://")->required();
-    pull->add_option("DEST", pullDest, "Where to write it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE")->required();
+    auto* pull =
+        app.add_subcommand("pull", "Pull an image from a registry to DEST; prints its digest");
+    pull->add_option("REF", pullRef, "host/repository:tag or @digest, with or without docker://")
+        ->required();
+    pull->add_option("DEST", pullDest,
+                     "Where to write it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE")
+        ->required();
     runners.emplace_back(pull, [&global] { return runPull(global, pullRef, pullDest); });
 
     static std::string pushSrc, pushRef;
-    auto* push = app.add_subcommand("push", "Push the image at SRC to a registry; prints its digest");
-    push->add_option("SRC", pushSrc, "oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF")->required();
-    push->add_option("REF", pushRef, "host/repository:tag or @digest, with or without docker://")->required();
+    auto* push =
+        app.add_subcommand("push", "Push the image at SRC to a registry; prints its digest");
+    push->add_option("SRC", pushSrc,
+                     "oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or docker://REF")
+        ->required();
+    push->add_option("REF", pushRef, "host/repository:tag or @digest, with or without docker://")
+        ->required();
     runners.emplace_back(push, [&global] { return runPush(global, pushSrc, pushRef); });
 
     static LoginOptions lo;
-    auto* login = app.add_subcommand("login", "Check credentials against a registry and save them in auth.json");
-    login->add_option("HOST", lo.host, "Registry host[:port] (docker.io for Docker Hub)")->required();
+    auto* login = app.add_subcommand(
+        "login", "Check credentials against a registry and save them in auth.json");
+    login->add_option("HOST", lo.host, "Registry host[:port] (docker.io for Docker Hub)")
+        ->required();
     login->add_option("-u,--username", lo.username, "User name");
     login->add_flag("--password-stdin", lo.passwordStdin, "Read the password from standard input");
     runners.emplace_back(login, [&global] { return runLogin(global, lo); });

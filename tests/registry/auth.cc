@@ -46,8 +46,9 @@ TEST(WwwAuthenticate, Basic)
 
 TEST(WwwAuthenticate, InsufficientScopeWithCommasInQuotes)
 {
-    auto cs = parseWwwAuthenticate(R"(Bearer realm="https://a.example/token",service="reg",)"
-                                   R"(scope="repository:team/app:pull,push repository:team/base:pull",error="insufficient_scope")");
+    auto cs = parseWwwAuthenticate(
+        R"(Bearer realm="https://a.example/token",service="reg",)"
+        R"(scope="repository:team/app:pull,push repository:team/base:pull",error="insufficient_scope")");
     ASSERT_EQ(cs.size(), 1u);
     EXPECT_EQ(cs[0].param("scope"), "repository:team/app:pull,push repository:team/base:pull");
     EXPECT_EQ(cs[0].param("error"), "insufficient_scope");
@@ -56,7 +57,8 @@ TEST(WwwAuthenticate, InsufficientScopeWithCommasInQuotes)
 
 TEST(WwwAuthenticate, SeveralChallenges)
 {
-    auto cs = parseWwwAuthenticate(R"(Bearer realm="https://a/token",service="s", Basic realm="r", Negotiate)");
+    auto cs = parseWwwAuthenticate(
+        R"(Bearer realm="https://a/token",service="s", Basic realm="r", Negotiate)");
     ASSERT_EQ(cs.size(), 3u);
     EXPECT_EQ(cs[0].scheme, "bearer");
     EXPECT_EQ(cs[0].param("realm"), "https://a/token");
@@ -95,7 +97,8 @@ TEST(WwwAuthenticate, CaseAndWhitespace)
 
 TEST(WwwAuthenticate, UnquotedValues)
 {
-    auto cs = parseWwwAuthenticate("Bearer realm=https://a.example/token,service=reg,scope=repository:x:pull");
+    auto cs = parseWwwAuthenticate(
+        "Bearer realm=https://a.example/token,service=reg,scope=repository:x:pull");
     ASSERT_EQ(cs.size(), 1u);
     EXPECT_EQ(cs[0].param("realm"), "https://a.example/token");
     EXPECT_EQ(cs[0].param("service"), "reg");
@@ -127,16 +130,20 @@ TEST(WwwAuthenticate, Empty)
 
 TEST(WwwAuthenticate, Malformed)
 {
-    EXPECT_EQ(parseError(R"(Bearer realm="unterminated)"),
+    EXPECT_EQ(
+        parseError(R"(Bearer realm="unterminated)"),
         R"(malformed WWW-Authenticate header 'Bearer realm="unterminated': unterminated quoted string at offset 26)");
-    EXPECT_EQ(parseError(R"(Bearer realm="x", =oops)"),
+    EXPECT_EQ(
+        parseError(R"(Bearer realm="x", =oops)"),
         R"(malformed WWW-Authenticate header 'Bearer realm="x", =oops': expected a parameter name at offset 18)");
-    EXPECT_EQ(parseError(R"(Bearer realm="x" service="y")"),
+    EXPECT_EQ(
+        parseError(R"(Bearer realm="x" service="y")"),
         R"(malformed WWW-Authenticate header 'Bearer realm="x" service="y"': expected ',' between parameters at offset 17)");
-    EXPECT_EQ(parseError(R"("quoted")"),
+    EXPECT_EQ(
+        parseError(R"("quoted")"),
         R"(malformed WWW-Authenticate header '"quoted"': expected an authentication scheme at offset 0)");
-    EXPECT_EQ(parseError("Bearer a=b, realm=,"),
-        "malformed WWW-Authenticate header 'Bearer a=b, realm=,': empty value for 'realm' at offset 18");
+    EXPECT_EQ(parseError("Bearer a=b, realm=,"), "malformed WWW-Authenticate header 'Bearer a=b, "
+                                                 "realm=,': empty value for 'realm' at offset 18");
     // Not an error: "realm=" alone is a token68 by the grammar.
     EXPECT_EQ(parseWwwAuthenticate("Bearer realm=").at(0).token68, "realm=");
 }
@@ -161,20 +168,23 @@ TEST(Scope, Parse)
 
 TEST(Scope, Union)
 {
-    EXPECT_EQ(unionScopes({"repository:a:pull"}, {"repository:a:push"}), (std::vector<std::string>{"repository:a:pull,push"}));
+    EXPECT_EQ(unionScopes({"repository:a:pull"}, {"repository:a:push"}),
+              (std::vector<std::string>{"repository:a:pull,push"}));
     EXPECT_EQ(unionScopes({"repository:b:pull"}, {"repository:a:push,pull"}),
-        (std::vector<std::string>{"repository:a:pull,push", "repository:b:pull"}));
+              (std::vector<std::string>{"repository:a:pull,push", "repository:b:pull"}));
     EXPECT_EQ(unionScopes({"repository:a:pull,push", "registry:catalog:*"}, {"repository:a:pull"}),
-        (std::vector<std::string>{"registry:catalog:*", "repository:a:pull,push"}));
+              (std::vector<std::string>{"registry:catalog:*", "repository:a:pull,push"}));
     EXPECT_EQ(unionScopes({}, {}), std::vector<std::string>{});
     // What cannot be parsed is kept as it is.
-    EXPECT_EQ(unionScopes({"odd"}, {"odd", "repository:a:pull"}), (std::vector<std::string>{"odd", "repository:a:pull"}));
+    EXPECT_EQ(unionScopes({"odd"}, {"odd", "repository:a:pull"}),
+              (std::vector<std::string>{"odd", "repository:a:pull"}));
 }
 
 TEST(Scope, Covers)
 {
     EXPECT_TRUE(coversScopes({"repository:a:pull,push"}, {"repository:a:pull"}));
-    EXPECT_TRUE(coversScopes({"repository:a:pull,push", "repository:b:pull"}, {"repository:b:pull", "repository:a:push"}));
+    EXPECT_TRUE(coversScopes({"repository:a:pull,push", "repository:b:pull"},
+                             {"repository:b:pull", "repository:a:push"}));
     EXPECT_FALSE(coversScopes({"repository:a:pull"}, {"repository:a:pull,push"}));
     EXPECT_FALSE(coversScopes({"repository:a:pull"}, {"repository:b:pull"}));
     EXPECT_TRUE(coversScopes({}, {}));
@@ -184,7 +194,7 @@ TEST(Scope, Covers)
 TEST(Scope, SplitAndRepository)
 {
     EXPECT_EQ(splitScopes("repository:a:pull  repository:b:pull,push "),
-        (std::vector<std::string>{"repository:a:pull", "repository:b:pull,push"}));
+              (std::vector<std::string>{"repository:a:pull", "repository:b:pull,push"}));
     EXPECT_TRUE(splitScopes("").empty());
     EXPECT_EQ(repositoryScope("team/app", false), "repository:team/app:pull");
     EXPECT_EQ(repositoryScope("team/app", true), "repository:team/app:pull,push");
@@ -201,7 +211,8 @@ TEST(Base64, RoundTrips)
     EXPECT_EQ(base64Decode("YQ=="), "a");
     EXPECT_EQ(base64Decode("YQ"), "a");
     std::string all;
-    for (int i = 0; i < 256; i++) all += char(i);
+    for (int i = 0; i < 256; i++)
+        all += char(i);
     EXPECT_EQ(base64Decode(base64Encode(all)), all);
     EXPECT_THROW(base64Decode("a*b"), Error);
     EXPECT_THROW(base64Decode("YQ==YQ"), Error);

@@ -1,9 +1,8 @@
 #include "grocker/registry/credentials.hh"
 
-#include "grocker/registry/auth.hh"
-
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
+#include "grocker/registry/auth.hh"
 #include "helpers.hh"
 
 #include <cstdlib>
@@ -26,7 +25,7 @@ namespace {
 
 // Sets an environment variable for the test's life, then puts back what was there.
 class ScopedEnv {
-public:
+  public:
     ScopedEnv(const char* name, std::optional<std::string> value) : name_(name)
     {
         if (const char* old = std::getenv(name)) old_ = old;
@@ -43,19 +42,20 @@ public:
             ::unsetenv(name_);
     }
 
-private:
+  private:
     const char* name_;
     std::optional<std::string> old_;
 };
 
 std::string authJson(const std::string& key, const std::string& user, const std::string& password)
 {
-    return nlohmann::json{{"auths", {{key, {{"auth", base64Encode(user + ":" + password)}}}}}}.dump();
+    return nlohmann::json{{"auths", {{key, {{"auth", base64Encode(user + ":" + password)}}}}}}
+        .dump();
 }
 
 // A clean HOME, XDG_RUNTIME_DIR and PATH (with a fake docker-credential-test) per test.
 class CredentialsTest : public ::testing::Test {
-protected:
+  protected:
     TempDir dir;
     fs::path home = dir / "home", run = dir / "run", bin = dir / "bin";
     ScopedEnv envHome{"HOME", home.string()};
@@ -81,9 +81,12 @@ case "$server" in
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 )",
-            0755);
+                      0755);
     }
-    std::string helperLog() const { return fs::exists(dir / "helper.log") ? readFile(dir / "helper.log") : ""; }
+    std::string helperLog() const
+    {
+        return fs::exists(dir / "helper.log") ? readFile(dir / "helper.log") : "";
+    }
 };
 
 template <typename F> std::string errorOf(F&& f)
@@ -100,16 +103,20 @@ template <typename F> std::string errorOf(F&& f)
 
 TEST_F(CredentialsTest, SearchPathOrder)
 {
-    EXPECT_EQ(authFileSearchPath({}), (std::vector<fs::path>{xdgAuth(), configAuth(), dockerConfig()}));
+    EXPECT_EQ(authFileSearchPath({}),
+              (std::vector<fs::path>{xdgAuth(), configAuth(), dockerConfig()}));
     {
         ScopedEnv env("REGISTRY_AUTH_FILE", "/x/auth.json");
-        EXPECT_EQ(authFileSearchPath({}), (std::vector<fs::path>{"/x/auth.json", xdgAuth(), configAuth(), dockerConfig()}));
+        EXPECT_EQ(authFileSearchPath({}),
+                  (std::vector<fs::path>{"/x/auth.json", xdgAuth(), configAuth(), dockerConfig()}));
         // --authfile wins over REGISTRY_AUTH_FILE.
-        EXPECT_EQ(authFileSearchPath({"/y/a.json"}), (std::vector<fs::path>{"/y/a.json", xdgAuth(), configAuth(), dockerConfig()}));
+        EXPECT_EQ(authFileSearchPath({"/y/a.json"}),
+                  (std::vector<fs::path>{"/y/a.json", xdgAuth(), configAuth(), dockerConfig()}));
     }
     ScopedEnv docker("DOCKER_CONFIG", (dir / "dc").string());
     ScopedEnv noRun("XDG_RUNTIME_DIR", std::nullopt);
-    EXPECT_EQ(authFileSearchPath({}), (std::vector<fs::path>{configAuth(), dir / "dc" / "config.json"}));
+    EXPECT_EQ(authFileSearchPath({}),
+              (std::vector<fs::path>{configAuth(), dir / "dc" / "config.json"}));
 }
 
 TEST_F(CredentialsTest, FirstFileThatKnowsTheRegistryWins)
@@ -119,8 +126,10 @@ TEST_F(CredentialsTest, FirstFileThatKnowsTheRegistryWins)
     writeTestFile(xdgAuth(), authJson("reg.example:5000", "u-xdg", "p2"));
     writeTestFile(configAuth(), authJson("reg.example:5000", "u-config", "p3"));
     writeTestFile(dockerConfig(), authJson("https://reg.example:5000", "u-docker", "p4"));
-    EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {explicitFile}).username, "u-explicit");
-    EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {explicitFile}).origin, explicitFile.string());
+    EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {explicitFile}).username,
+              "u-explicit");
+    EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {explicitFile}).origin,
+              explicitFile.string());
     EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {}).username, "u-xdg");
     fs::remove(xdgAuth());
     EXPECT_EQ(findCredentials("reg.example:5000", "team/app", {}).username, "u-config");
@@ -159,13 +168,14 @@ TEST_F(CredentialsTest, RegistryAuthFileEnvironment)
 TEST_F(CredentialsTest, EntryForms)
 {
     nlohmann::json j = {{"auths",
-        {{"https://index.docker.io/v1/", {{"auth", base64Encode("hub-user:hub:pass:with:colons")}}},
-            {"reg.example/team/app", {{"auth", base64Encode("scoped:p")}}},
-            {"reg.example", {{"auth", base64Encode("host:p")}}},
-            {"id.example", {{"identitytoken", "refresh-tok"}}},
-            {"rt.example", {{"registrytoken", "bearer-tok"}}},
-            {"old.example", {{"username", "old-user"}, {"password", "old-pass"}}},
-            {"marker.example", nlohmann::json::object()}}}};
+                         {{"https://index.docker.io/v1/",
+                           {{"auth", base64Encode("hub-user:hub:pass:with:colons")}}},
+                          {"reg.example/team/app", {{"auth", base64Encode("scoped:p")}}},
+                          {"reg.example", {{"auth", base64Encode("host:p")}}},
+                          {"id.example", {{"identitytoken", "refresh-tok"}}},
+                          {"rt.example", {{"registrytoken", "bearer-tok"}}},
+                          {"old.example", {{"username", "old-user"}, {"password", "old-pass"}}},
+                          {"marker.example", nlohmann::json::object()}}}};
     writeTestFile(xdgAuth(), j.dump());
     auto hub = findCredentials("docker.io", "library/ubuntu", {});
     EXPECT_EQ(hub.username, "hub-user");
@@ -198,8 +208,10 @@ TEST_F(CredentialsTest, NormalisedKeys)
 TEST_F(CredentialsTest, CredentialHelpers)
 {
     writeHelper();
-    writeTestFile(dockerConfig(), R"({"credHelpers": {"reg.example:5000": "test"}, "auths": {"reg.example:5000": {"auth": ")" +
-                                      base64Encode("auths-user:p") + R"("}}})");
+    writeTestFile(
+        dockerConfig(),
+        R"({"credHelpers": {"reg.example:5000": "test"}, "auths": {"reg.example:5000": {"auth": ")" +
+            base64Encode("auths-user:p") + R"("}}})");
     auto c = findCredentials("reg.example:5000", "x", {});
     EXPECT_EQ(c.username, "helper-user");
     EXPECT_EQ(c.password, "helper-s3cret");
@@ -220,19 +232,24 @@ TEST_F(CredentialsTest, FailingHelperNamesItWithoutTheSecret)
 {
     writeHelper();
     registerSecret("helper-s3cret");
-    writeTestFile(dockerConfig(), R"({"credHelpers": {"broken.example": "test", "gone.example": "missing"}})");
+    writeTestFile(dockerConfig(),
+                  R"({"credHelpers": {"broken.example": "test", "gone.example": "missing"}})");
     EXPECT_EQ(errorOf([] { findCredentials("broken.example", "x", {}); }),
-        "the credential helper 'docker-credential-test' failed for broken.example: the keychain is locked (***)");
+              "the credential helper 'docker-credential-test' failed for broken.example: the "
+              "keychain is locked (***)");
     EXPECT_THAT(errorOf([] { findCredentials("gone.example", "x", {}); }),
-        HasSubstr("unable to run the credential helper 'docker-credential-missing' named in your credentials file"));
+                HasSubstr("unable to run the credential helper 'docker-credential-missing' named "
+                          "in your credentials file"));
 }
 
 TEST_F(CredentialsTest, MalformedFileIsNamedNotQuoted)
 {
     writeTestFile(xdgAuth(), R"({"auths": {"reg.example": {"auth": "planted-s3cret")");
     auto msg = errorOf([] { findCredentials("reg.example", "x", {}); });
-    EXPECT_EQ(msg, "the credentials file '" + xdgAuth().string() + "' is not a JSON object; fix or remove it");
-    writeTestFile(xdgAuth(), R"({"auths": {"reg.example": {"auth": "not base64 planted-s3cret"}}})");
+    EXPECT_EQ(msg, "the credentials file '" + xdgAuth().string() +
+                       "' is not a JSON object; fix or remove it");
+    writeTestFile(xdgAuth(),
+                  R"({"auths": {"reg.example": {"auth": "not base64 planted-s3cret"}}})");
     msg = errorOf([] { findCredentials("reg.example", "x", {}); });
     EXPECT_EQ(msg, "the credentials file '" + xdgAuth().string() +
                        "': auths['reg.example'].auth is not base64 of user:password; log in again");
@@ -253,7 +270,9 @@ TEST_F(CredentialsTest, LoginFileLocation)
 
 TEST_F(CredentialsTest, SaveAndRemoveLogin)
 {
-    writeTestFile(xdgAuth(), R"({"auths": {"other.example": {"auth": "b3RoZXI6cA=="}, "http://reg.example:5000": {"auth": "x"}},
+    writeTestFile(
+        xdgAuth(),
+        R"({"auths": {"other.example": {"auth": "b3RoZXI6cA=="}, "http://reg.example:5000": {"auth": "x"}},
         "credHelpers": {"h.example": "test"}})");
     saveLogin(xdgAuth(), "reg.example:5000", "alice", "s3cr3t-p4ss");
     struct stat st;
@@ -283,7 +302,8 @@ TEST_F(CredentialsTest, SaveLoginCreatesPrivateFolder)
     struct stat st;
     ASSERT_EQ(::stat(file.parent_path().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0700u);
-    EXPECT_EQ(nlohmann::json::parse(readFile(file))["auths"]["docker.io"]["auth"], base64Encode("bob:pw"));
+    EXPECT_EQ(nlohmann::json::parse(readFile(file))["auths"]["docker.io"]["auth"],
+              base64Encode("bob:pw"));
 }
 
 TEST(Secrets, Scrubbed)

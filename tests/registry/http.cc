@@ -44,7 +44,8 @@ TEST(ResolveUrl, Rfc3986Examples)
         {"g;x=1/../y", "http://a/b/c/y"},
         {"g?y/./x", "http://a/b/c/g?y/./x"},
     };
-    for (auto& [ref, want] : cases) EXPECT_EQ(resolveUrl(base, ref), want) << "reference '" << ref << "'";
+    for (auto& [ref, want] : cases)
+        EXPECT_EQ(resolveUrl(base, ref), want) << "reference '" << ref << "'";
 }
 
 TEST(ResolveUrl, UploadLocations)
@@ -53,17 +54,19 @@ TEST(ResolveUrl, UploadLocations)
     // state) is always kept.
     const std::string post = "http://127.0.0.1:5000/v2/team/app/blobs/uploads/";
     EXPECT_EQ(resolveUrl(post, "/v2/team/app/blobs/uploads/9f2c?_state=abc%3D%3D&x=1"),
-        "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc%3D%3D&x=1");
+              "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc%3D%3D&x=1");
     EXPECT_EQ(resolveUrl(post, "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc"),
-        "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc");
-    EXPECT_EQ(resolveUrl(post, "9f2c?_state=abc"), "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc");
+              "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc");
+    EXPECT_EQ(resolveUrl(post, "9f2c?_state=abc"),
+              "http://127.0.0.1:5000/v2/team/app/blobs/uploads/9f2c?_state=abc");
     EXPECT_EQ(resolveUrl("https://r.example/v2/x/blobs/uploads/1?_state=old", "?_state=new"),
-        "https://r.example/v2/x/blobs/uploads/1?_state=new");
-    EXPECT_EQ(resolveUrl("https://r.example/v2/x/blobs/sha256:ab", "https://cdn.example/b/ab?sig=1"),
+              "https://r.example/v2/x/blobs/uploads/1?_state=new");
+    EXPECT_EQ(
+        resolveUrl("https://r.example/v2/x/blobs/sha256:ab", "https://cdn.example/b/ab?sig=1"),
         "https://cdn.example/b/ab?sig=1");
     EXPECT_EQ(resolveUrl("https://r.example/v2/", "//cdn.example/x"), "https://cdn.example/x");
     EXPECT_EQ(resolveUrl("http://[::1]:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/u?s=1"),
-        "http://[::1]:5000/v2/x/blobs/uploads/u?s=1");
+              "http://[::1]:5000/v2/x/blobs/uploads/u?s=1");
     EXPECT_EQ(resolveUrl("https://r.example", "v2/"), "https://r.example/v2/");
 }
 
@@ -83,7 +86,8 @@ TEST(Url, Origin)
 TEST(Url, AddQueryAndEncode)
 {
     EXPECT_EQ(addQuery("http://h/p", "digest", "sha256:ab"), "http://h/p?digest=sha256%3Aab");
-    EXPECT_EQ(addQuery("http://h/p?_state=x", "digest", "sha256:ab"), "http://h/p?_state=x&digest=sha256%3Aab");
+    EXPECT_EQ(addQuery("http://h/p?_state=x", "digest", "sha256:ab"),
+              "http://h/p?_state=x&digest=sha256%3Aab");
     EXPECT_EQ(addQuery("http://h/p?", "a", "b c/d"), "http://h/p?a=b%20c%2Fd");
     EXPECT_EQ(addQuery("http://h/p?x=1&", "a", "b"), "http://h/p?x=1&a=b");
     EXPECT_EQ(percentEncode("AZaz09-._~ :/?&=+"), "AZaz09-._~%20%3A%2F%3F%26%3D%2B");
@@ -91,7 +95,8 @@ TEST(Url, AddQueryAndEncode)
 
 TEST(Url, RedactKeepsNoQuery)
 {
-    EXPECT_EQ(redactUrl("http://h/v2/x/blobs/uploads/u?_state=SECRET&digest=x"), "http://h/v2/x/blobs/uploads/u?…");
+    EXPECT_EQ(redactUrl("http://h/v2/x/blobs/uploads/u?_state=SECRET&digest=x"),
+              "http://h/v2/x/blobs/uploads/u?…");
     EXPECT_EQ(redactUrl("https://cdn/b?X-Amz-Signature=SECRET"), "https://cdn/b?…");
     EXPECT_EQ(redactUrl("https://h/v2/"), "https://h/v2/");
 }
@@ -145,7 +150,7 @@ TEST(Loopback, Hosts)
 {
     for (auto h : {"localhost", "127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "[::1]"})
         EXPECT_TRUE(isLoopbackHost(h)) << h;
-    for (auto h : {"127.0.0.256", "127.0.0", "10.0.0.1", "127.example.com", "localhost.example.com", "", "128.0.0.1",
-             "::2", "0.0.0.0"})
+    for (auto h : {"127.0.0.256", "127.0.0", "10.0.0.1", "127.example.com", "localhost.example.com",
+                   "", "128.0.0.1", "::2", "0.0.0.0"})
         EXPECT_FALSE(isLoopbackHost(h)) << h;
 }

@@ -29,10 +29,13 @@ TEST(Progress, PlainLinesWhenDone)
         p.skipped("config sha256:ba9876543210", 300, "already in the store");
         p.summary("reg.example/x:1");
     }
-    EXPECT_THAT(out.str(), MatchesRegex("pulled layer sha256:0123456789ab \\(2.00 MB\\) in [0-9.]+ s\n"
-                                        "skipped config sha256:ba9876543210 \\(300 B\\): already in the store\n"
-                                        "pulled reg.example/x:1: 1 blob \\(2.00 MB\\) in [0-9.]+ s( \\([0-9.]+ [kMGT]?B/s\\))?, 1 "
-                                        "already there\n"));
+    EXPECT_THAT(
+        out.str(),
+        MatchesRegex("pulled layer sha256:0123456789ab \\(2.00 MB\\) in [0-9.]+ s\n"
+                     "skipped config sha256:ba9876543210 \\(300 B\\): already in the store\n"
+                     "pulled reg.example/x:1: 1 blob \\(2.00 MB\\) in [0-9.]+ s( \\([0-9.]+ "
+                     "[kMGT]?B/s\\))?, 1 "
+                     "already there\n"));
 }
 
 TEST(Progress, QuietPrintsNothing)

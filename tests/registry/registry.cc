@@ -10,7 +10,8 @@ using namespace grocker::oci;
 
 namespace {
 
-Descriptor entry(const std::string& hexChar, std::optional<Platform> p, std::map<std::string, std::string> annotations = {})
+Descriptor entry(const std::string& hexChar, std::optional<Platform> p,
+                 std::map<std::string, std::string> annotations = {})
 {
     Descriptor d;
     d.mediaType = std::string(media::ociManifest);
@@ -46,23 +47,31 @@ TEST(ChoosePlatform, SkipsAttestationsAndPicksTheHostsArchitecture)
 {
     Index idx;
     idx.manifests = {entry("a", platform("linux", "arm64", "v8")),
-        entry("b", platform("unknown", "unknown"),
-            {{"vnd.docker.reference.type", "attestation-manifest"}, {"vnd.docker.reference.digest", "sha256:c"}}),
-        entry("c", platform("linux", "amd64"))};
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'c'));
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "x86_64"), "i").digest.hex(), std::string(64, 'c'));
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "aarch64"), "i").digest.hex(), std::string(64, 'a'));
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm64"), "i").digest.hex(), std::string(64, 'a'));
-    EXPECT_EQ(chooseError(idx, platform("linux", "s390x")),
+                     entry("b", platform("unknown", "unknown"),
+                           {{"vnd.docker.reference.type", "attestation-manifest"},
+                            {"vnd.docker.reference.digest", "sha256:c"}}),
+                     entry("c", platform("linux", "amd64"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(),
+              std::string(64, 'c'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "x86_64"), "i").digest.hex(),
+              std::string(64, 'c'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "aarch64"), "i").digest.hex(),
+              std::string(64, 'a'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm64"), "i").digest.hex(),
+              std::string(64, 'a'));
+    EXPECT_EQ(
+        chooseError(idx, platform("linux", "s390x")),
         "the index sha256:ff has no image for linux/s390x (it has: linux/arm64/v8, linux/amd64)");
 }
 
 TEST(ChoosePlatform, AttestationByAnnotationOnly)
 {
     Index idx;
-    idx.manifests = {entry("a", platform("linux", "amd64"), {{"vnd.docker.reference.type", "attestation-manifest"}}),
-        entry("b", platform("linux", "amd64"))};
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'b'));
+    idx.manifests = {entry("a", platform("linux", "amd64"),
+                           {{"vnd.docker.reference.type", "attestation-manifest"}}),
+                     entry("b", platform("linux", "amd64"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(),
+              std::string(64, 'b'));
 }
 
 TEST(ChoosePlatform, VariantsAndNestedIndexes)
@@ -70,10 +79,14 @@ TEST(ChoosePlatform, VariantsAndNestedIndexes)
     Index idx;
     auto nested = entry("d", platform("linux", "amd64"));
     nested.mediaType = std::string(media::ociIndex);
-    idx.manifests = {nested, entry("e", platform("linux", "arm", "v6")), entry("f", platform("linux", "arm", "v7"))};
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm", "v7"), "i").digest.hex(), std::string(64, 'f'));
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "armhf"), "i").digest.hex(), std::string(64, 'f'));
-    EXPECT_EQ(chooseError(idx, platform("linux", "amd64")),
+    idx.manifests = {nested, entry("e", platform("linux", "arm", "v6")),
+                     entry("f", platform("linux", "arm", "v7"))};
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "arm", "v7"), "i").digest.hex(),
+              std::string(64, 'f'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "armhf"), "i").digest.hex(),
+              std::string(64, 'f'));
+    EXPECT_EQ(
+        chooseError(idx, platform("linux", "amd64")),
         "the index sha256:ff has no image for linux/amd64 (it has: linux/arm/v6, linux/arm/v7)");
 }
 
@@ -81,7 +94,9 @@ TEST(ChoosePlatform, SingleEntryWithoutPlatform)
 {
     Index idx;
     idx.manifests = {entry("a", std::nullopt)};
-    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(), std::string(64, 'a'));
+    EXPECT_EQ(choosePlatform(idx, platform("linux", "amd64"), "i").digest.hex(),
+              std::string(64, 'a'));
     Index empty;
-    EXPECT_EQ(chooseError(empty, platform("linux", "amd64")), "the index sha256:ff has no image for linux/amd64 (it has: none)");
+    EXPECT_EQ(chooseError(empty, platform("linux", "amd64")),
+              "the index sha256:ff has no image for linux/amd64 (it has: none)");
 }

@@ -36,7 +36,8 @@ struct Scope {
 
 // The union of two scope lists: one entry per (type, name), actions merged and sorted, the
 // whole sorted, so equal sets give equal text. Unparseable scopes are kept as they are.
-std::vector<std::string> unionScopes(const std::vector<std::string>& a, const std::vector<std::string>& b);
+std::vector<std::string> unionScopes(const std::vector<std::string>& a,
+                                     const std::vector<std::string>& b);
 // Whether every action of every scope in `want` is in `have`.
 bool coversScopes(const std::vector<std::string>& have, const std::vector<std::string>& want);
 // A challenge's scope parameter: scopes separated by spaces.

@@ -18,6 +18,10 @@
 // exponential backoff, `RetryPolicy::attempts` times in all. A 401 is answered by asking for a
 // token again (once per request); other 4xx are final.
 
+#include "grocker/oci/error.hh"
+#include "grocker/registry/credentials.hh"
+#include "grocker/registry/http.hh"
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -25,10 +29,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include "grocker/oci/error.hh"
-#include "grocker/registry/credentials.hh"
-#include "grocker/registry/http.hh"
 
 namespace grocker::registry {
 
@@ -60,7 +60,7 @@ std::vector<ApiError> parseApiErrors(std::string_view body);
 // A registry answered with an error. The message names the registry, the request and the
 // registry's errors[], with a hint for 401, 403, 404, 413 and 429; never a secret.
 class RegistryError : public Error {
-public:
+  public:
     RegistryError(std::string message, long status, std::vector<ApiError> errors)
         : Error(std::move(message)), status_(status), errors_(std::move(errors))
     {
@@ -69,7 +69,7 @@ public:
     const std::vector<ApiError>& errors() const { return errors_; }
     bool hasCode(std::string_view code) const;
 
-private:
+  private:
     long status_;
     std::vector<ApiError> errors_;
 };
@@ -79,13 +79,13 @@ struct FailureContext {
     std::string registry;   // "127.0.0.1:5000"
     std::string repository; // "team/app", may be empty
     std::string method, url;
-    std::string credentialsOrigin; // where the refused credentials came from, if any
+    std::string credentialsOrigin;  // where the refused credentials came from, if any
     bool insufficientScope = false; // a 401 whose challenge says error="insufficient_scope"
 };
 RegistryError makeRegistryError(const FailureContext& context, const HttpResponse& response);
 
 class Client {
-public:
+  public:
     // `domain` as in a reference: "docker.io" (talked to as registry-1.docker.io), "host:port".
     Client(std::string domain, ClientOptions options);
     ~Client();
@@ -136,7 +136,7 @@ public:
 
     struct Impl; // opaque: the auth state, the connection pool
 
-private:
+  private:
     std::string domain_;
     ClientOptions options_;
     std::unique_ptr<Impl> impl_;

@@ -24,7 +24,11 @@ struct Credentials {
     std::string registryToken; // a bearer token sent as it is
     std::string origin;        // the file or helper they came from, for messages
 
-    bool empty() const { return username.empty() && password.empty() && identityToken.empty() && registryToken.empty(); }
+    bool empty() const
+    {
+        return username.empty() && password.empty() && identityToken.empty() &&
+               registryToken.empty();
+    }
 };
 
 struct AuthFileOptions {
@@ -37,10 +41,12 @@ std::vector<std::filesystem::path> authFileSearchPath(const AuthFileOptions& opt
 // Credentials for `registry` ("docker.io", "host:port") and repository path ("library/x");
 // empty when none is configured. Throws an Error naming the file when one is malformed, or
 // when a credential helper fails (other than "not found").
-Credentials findCredentials(std::string_view registry, std::string_view repository, const AuthFileOptions& options);
+Credentials findCredentials(std::string_view registry, std::string_view repository,
+                            const AuthFileOptions& options);
 
 // Runs `docker-credential-NAME get` for `serverUrl`; nullopt when the helper knows nothing.
-std::optional<Credentials> runCredentialHelper(const std::string& name, const std::string& serverUrl);
+std::optional<Credentials> runCredentialHelper(const std::string& name,
+                                               const std::string& serverUrl);
 
 // "https://index.docker.io/v1/" → "docker.io"; "http://host:5000" → "host:5000"; "host/ns/repo"
 // stays (containers' repository-scoped keys).
@@ -52,8 +58,8 @@ std::string normaliseAuthKey(std::string_view key);
 std::filesystem::path loginAuthFile(const AuthFileOptions& options);
 // Writes auths[registry] = {auth: base64(user:password)} into `file`, atomically, mode 0600,
 // keeping the rest of the file.
-void saveLogin(const std::filesystem::path& file, std::string_view registry, std::string_view username,
-    std::string_view password);
+void saveLogin(const std::filesystem::path& file, std::string_view registry,
+               std::string_view username, std::string_view password);
 // Removes the registry's entries; false when there were none.
 bool removeLogin(const std::filesystem::path& file, std::string_view registry);
 

@@ -8,6 +8,8 @@
 // connection used from several threads at once. Redirects are not followed here: the caller
 // follows them (see Client), so it decides where the Authorization header goes.
 
+#include "grocker/oci/error.hh"
+
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -18,8 +20,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include "grocker/oci/error.hh"
 
 namespace grocker::registry {
 
@@ -64,7 +64,7 @@ struct HttpRequest {
 
 // A request that got no HTTP answer: refused, reset, timed out, TLS failure.
 class TransportError : public Error {
-public:
+  public:
     enum class Kind {
         Transient, // reset, timeout, cut body: worth another try
         Refused,   // no connection (nothing listens): worth another try too
@@ -75,14 +75,17 @@ public:
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}
     Kind kind() const { return kind_; }
     // Worth another try: a garbled answer may be a proxy's fault too.
-    bool transient() const { return kind_ == Kind::Transient || kind_ == Kind::Refused || kind_ == Kind::Protocol; }
+    bool transient() const
+    {
+        return kind_ == Kind::Transient || kind_ == Kind::Refused || kind_ == Kind::Protocol;
+    }
 
-private:
+  private:
     Kind kind_;
 };
 
 class HttpClient {
-public:
+  public:
     explicit HttpClient(TlsOptions tls = {});
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -93,7 +96,7 @@ public:
     // onBody or bodySource callback threw.
     HttpResponse perform(const HttpRequest& request);
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

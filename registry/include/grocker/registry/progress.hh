@@ -14,7 +14,7 @@
 namespace grocker::registry {
 
 class Progress {
-public:
+  public:
     enum class Mode { Quiet, Plain, Live };
     // Live when `out` is stderr and stderr is a terminal, Plain otherwise; Quiet when asked.
     static Mode detect(bool quiet);
@@ -37,7 +37,7 @@ public:
 
     static std::string formatBytes(uint64_t bytes);
 
-private:
+  private:
     struct Entry {
         std::string label;
         uint64_t total = 0, bytes = 0;

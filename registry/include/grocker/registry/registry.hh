@@ -13,16 +13,16 @@
 // ignores Content-Range), resumed from GET <location> after a failure, always at the newest
 // Location. Several blobs at once; the manifest last, by tag or by digest.
 
+#include "grocker/oci/reference.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/registry/client.hh"
+
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <string>
-
-#include "grocker/oci/reference.hh"
-#include "grocker/oci/store.hh"
-#include "grocker/oci/transport.hh"
-#include "grocker/registry/client.hh"
 
 namespace grocker::registry {
 
@@ -38,7 +38,7 @@ struct Options {
 };
 
 class Session {
-public:
+  public:
     explicit Session(Options options);
     ~Session();
 
@@ -52,21 +52,22 @@ public:
 
     const Options& options() const { return options_; }
 
-private:
+  private:
     Options options_;
     std::map<std::string, std::unique_ptr<Client>> clients_;
 };
 
 // Checks the credentials against `registry` ("host[:port]", "docker.io") and saves them in
 // loginAuthFile(); returns that file.
-std::filesystem::path login(const std::string& registry, const std::string& username, const std::string& password,
-    const Options& options);
+std::filesystem::path login(const std::string& registry, const std::string& username,
+                            const std::string& password, const Options& options);
 // Removes the registry's credentials from loginAuthFile(); returns that file. Throws an Error
 // when there were none.
 std::filesystem::path logout(const std::string& registry, const Options& options);
 
 // The index entry for `platform`: image manifests only, attestations skipped (platform
 // unknown/unknown, or vnd.docker.reference.type=attestation-manifest). `where` names the index.
-oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform, const std::string& where);
+oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform,
+                               const std::string& where);
 
 } // namespace grocker::registry
