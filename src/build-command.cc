@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,22 +57,48 @@ struct Release {
     std::string text;
 };
 
+bool nameChars(std::string_view s, std::string_view extra)
+{
+    if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+    for (char c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && extra.find(c) == std::string_view::npos) return false;
+    return true;
+}
+
+// Splits "X[extras]" into X and extras; false when the brackets are malformed.
+bool splitExtras(std::string_view text, std::string& base, std::string& extras)
+{
+    base = std::string(text);
+    extras.clear();
+    if (!text.ends_with("]")) return text.find('[') == std::string_view::npos;
+    auto open = text.find('[');
+    if (open == std::string_view::npos) return false;
+    base = std::string(text.substr(0, open));
+    extras = std::string(text.substr(open + 1, text.size() - open - 2));
+    return nameChars(extras, "._,-");
+}
+
 Release parseRelease(const std::string& text)
 {
-    static const std::regex spec(R"(^([A-Za-z0-9][A-Za-z0-9._-]*)(\[([A-Za-z0-9._,-]+)\])?==([A-Za-z0-9][A-Za-z0-9._+!-]*)$)");
-    static const std::regex wheel(R"(^(.+\.whl)(\[([A-Za-z0-9._,-]+)\])?$)");
-    std::smatch m;
     Release r{Release::Kind::Spec, {}, {}, {}, {}, text};
-    if (std::regex_match(text, m, spec)) {
-        r.name = m[1];
-        r.extras = m[3];
-        r.version = m[4];
-        return r;
+    // NAME[EXTRAS]==VERSION (PEP 508 names, PEP 440 versions, loosely)
+    if (auto eq = text.find("=="); eq != std::string::npos) {
+        std::string base, extras;
+        std::string_view version = std::string_view(text).substr(eq + 2);
+        if (splitExtras(std::string_view(text).substr(0, eq), base, extras) && nameChars(base, "._-") &&
+            nameChars(version, "._+!-")) {
+            r.name = base;
+            r.extras = extras;
+            r.version = std::string(version);
+            return r;
+        }
+        throw UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
     }
-    if (std::regex_match(text, m, wheel)) {
+    std::string base, extras;
+    if (splitExtras(text, base, extras) && base.ends_with(".whl")) {
         r.kind = Release::Kind::Wheel;
-        r.path = fs::absolute(std::string(m[1]));
-        r.extras = m[3];
+        r.path = fs::absolute(base);
+        r.extras = extras;
         if (!fs::is_regular_file(r.path)) throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
         return r;
     }
