@@ -71,7 +71,7 @@ layer=$("$GROCKER" -q --root good-store inspect oci:single:v1 | jq -r '.manifest
 # --- exit 2: misuse --------------------------------------------------------------------------
 expect 2 "grocker: A subcommand is required
 $cli11_hint"
-expect 2 "grocker: unknown command 'frob': use one of append, copy, unpack, inspect, run (see grocker --help)" frob
+expect 2 "grocker: unknown command 'frob': use one of append, copy, unpack, inspect, run, pull, push, login, logout, build (see grocker --help)" frob
 expect 2 "grocker: SRC is required
 $cli11_hint" append
 expect 2 "grocker: DEST is required
