@@ -158,17 +158,22 @@ release=$1
 set --
 [ -z "${GROCKER_PIP_CONSTRAINT:-}" ] || set -- --constraint "$GROCKER_PIP_CONSTRAINT"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+links="--find-links /wheels --find-links /usr/share/python-wheels"
 case "$release" in
 /src/project)
-    # pip builds a project in its folder: build from a copy, the source is read-only.
+    # pip builds a project in its folder: build from a copy, the source is read-only. The
+    # project's own wheel first, alone, so its file name is known.
     cp -r /src/project /tmp/project
-    release=/tmp/project ;;
+    python3 -m pip wheel --no-deps --wheel-dir /tmp/app $links "$@" /tmp/project
+    app=$(ls /tmp/app/*.whl)
+    cp "$app" /wheels/
+    release=/wheels/$(basename "$app") ;;
+/src/*.whl)
+    cp "$release" /wheels/
+    release=/wheels/$(basename "$release") ;;
 esac
-python3 -m pip wheel --wheel-dir /wheels --find-links /wheels --find-links /usr/share/python-wheels "$@" "$release"
-case "$release" in
-/tmp/project) release=$(ls -t /wheels/*.whl | head -n 1); release=${release}${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]} ;;
-/src/*.whl*) release=/wheels/$(basename "${release%%\[*}")${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]} ;;
-esac
+release=$release${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]}
+python3 -m pip wheel --wheel-dir /wheels $links "$@" "$release"
 # The set to install, resolved from the cache alone, as the runner will.
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --dry-run --ignore-installed --no-index \
     --find-links /wheels --report /out/report.json --quiet "$@" "$release"
@@ -386,7 +391,9 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         compile.volumes.push_back({release.path, "/src/" + release.path.filename().string(), true});
         target = "/src/" + release.path.filename().string();
     }
-    compile.env = {"HOME=/home/grocker", "GROCKER_EXTRAS=" + release.extras};
+    // A NAME[EXTRAS]==VERSION release carries its extras itself.
+    compile.env = {"HOME=/home/grocker",
+        "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras)};
     if (!config.pipConstraint.empty()) {
         compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
         compile.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
