@@ -151,9 +151,10 @@ long openat2(int dirfd, const char* path, struct open_how* how)
 }
 
 // Makes sure `path` exists in the root (as a folder or an empty file), without ever leaving
-// it, and returns whether it had to be made.
-bool ensureMountPoint(int rootFd, const std::string& path, bool dir)
+// it, and returns what it had to make, parents first: none of it is the step's change.
+std::vector<std::string> ensureMountPoint(int rootFd, const std::string& path, bool dir)
 {
+    std::vector<std::string> made;
     std::string rel = path.substr(path.find_first_not_of('/'));
     struct open_how how = {};
     how.flags = O_PATH | O_CLOEXEC;
@@ -161,7 +162,7 @@ bool ensureMountPoint(int rootFd, const std::string& path, bool dir)
     long fd = openat2(rootFd, rel.c_str(), &how);
     if (fd >= 0) {
         ::close(int(fd));
-        return false;
+        return made;
     }
     // Make the parents, one at a time, each resolved in the root.
     std::string prefix;
@@ -178,16 +179,21 @@ bool ensureMountPoint(int rootFd, const std::string& path, bool dir)
         if (parent < 0) throw SysError("unable to open '/", prefix, "' in the sandbox root");
         AutoCloseFD p{static_cast<int>(parent)};
         bool last = i + 1 == comps.size();
+        bool fresh = false;
         if (last && !dir) {
-            int f = ::openat(p.get(), comps[i].c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            int f = ::openat(p.get(), comps[i].c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
             if (f < 0 && errno != EEXIST) throw SysError("unable to create mount point '", path, "'");
             if (f >= 0) ::close(f);
-        } else if (::mkdirat(p.get(), comps[i].c_str(), 0755) < 0 && errno != EEXIST) {
-            throw SysError("unable to create mount point '", path, "'");
+            fresh = f >= 0;
+        } else if (::mkdirat(p.get(), comps[i].c_str(), 0755) < 0) {
+            if (errno != EEXIST) throw SysError("unable to create mount point '", path, "'");
+        } else {
+            fresh = true;
         }
         prefix += (prefix.empty() ? "" : "/") + comps[i];
+        if (fresh) made.push_back("/" + prefix);
     }
-    return true;
+    return made;
 }
 
 void bringUpLoopback()
@@ -384,7 +390,7 @@ void setupRoot(Child& c)
     if (!root) throw SysError("unable to open '", merged, "'");
     std::ofstream created(s.runDir / "mount-points");
     auto point = [&](const std::string& path, bool dir) {
-        if (ensureMountPoint(root.get(), path, dir)) created << path << "\n";
+        for (auto& m : ensureMountPoint(root.get(), path, dir)) created << m << "\n";
         auto inRoot = fs::path(path).lexically_normal().relative_path().string();
         while (inRoot.ends_with('/')) inRoot.pop_back();
         c.mountedOn.insert(inRoot);

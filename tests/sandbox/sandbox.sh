@@ -122,6 +122,12 @@ fi
 g run --volume "$tmp/rw:/rw" "oci:$tmp/images:busybox" -- sh -c 'echo written > /rw/new'
 [ "$(cat "$tmp/rw/new")" = written ] || fail "a read-write volume did not keep the write"
 pass "a :ro volume refuses writes, a read-write one keeps them"
+# Mount points the sandbox made, parents included, are not the step's changes.
+g run --volume "$tmp/rw:/srv/new/vol" "oci:$tmp/images:busybox" --commit "oci:$tmp/images:mounts" -- sh -c : >/dev/null
+mlayer=$(g inspect "oci:$tmp/images:mounts" | jq -r '.manifest.layers[-1].digest')
+[ -z "$(tar -tzf "$tmp/images/blobs/sha256/${mlayer#sha256:}")" ] \
+    || fail "the layer of a step that changed nothing holds: $(tar -tzf "$tmp/images/blobs/sha256/${mlayer#sha256:}")"
+pass "mount points made for volumes (and their parents) stay out of the layer"
 
 euid=$(g run --user ci "oci:$tmp/images:busybox" -- /usr/bin/suid-escape euid)
 [ "$euid" = 1000 ] || fail "a setuid-root binary run by uid 1000 got euid $euid"
