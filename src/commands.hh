@@ -29,6 +29,9 @@ Runners registerRunCommand(CLI::App& app, GlobalOptions& global);
 // build.
 Runners registerBuildCommand(CLI::App& app, GlobalOptions& global);
 
+// fsck, purge.
+Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
+
 // pull, push, login, logout.
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
 

@@ -28,6 +28,7 @@ int main(int argc, char** argv)
     for (auto& r : registerRunCommand(app, global)) runners.push_back(r);
     for (auto& r : registerRegistryCommands(app, global)) runners.push_back(r);
     for (auto& r : registerBuildCommand(app, global)) runners.push_back(r);
+    for (auto& r : registerStoreCommands(app, global)) runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name = failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
