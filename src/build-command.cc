@@ -22,6 +22,8 @@
 #include "grocker/oci/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
+#include "grocker/registry/client.hh"
+#include "grocker/registry/registry.hh"
 #include "grocker/sandbox/rootfs.hh"
 #include "runtimes.hh"
 
@@ -47,6 +49,7 @@ struct BuildOptions {
     bool buildDependencies = true;
     bool push = true;
     std::string compression = "gzip";
+    std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 };
 
 // RELEASE as given: name[extras]==version, a wheel file, or a project folder.
@@ -151,14 +154,16 @@ fs::path findEntrypoint()
 // The compile script of the compiler image: wheels of RELEASE and its dependencies into the
 // wheel cache, and pip's report of exactly what the runner installs.
 const char* const compileScript = R"SH(#!/bin/sh
-# grocker-compile RELEASE: wheels of RELEASE and its dependencies into /wheels (the wheel
-# cache), and /out/report.json, pip's list of exactly what to install.
+# grocker-compile RELEASE: wheels of RELEASE and its dependencies into /out/wheels (the wheel
+# cache /wheels is read-only here: grocker moves new wheels into it afterwards, whole), and
+# /out/report.json, pip's list of exactly what to install.
 set -eu
 release=$1
 set --
 [ -z "${GROCKER_PIP_CONSTRAINT:-}" ] || set -- --constraint "$GROCKER_PIP_CONSTRAINT"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-links="--find-links /wheels --find-links /usr/share/python-wheels"
+mkdir -p /out/wheels
+links="--find-links /out/wheels --find-links /wheels --find-links /usr/share/python-wheels"
 case "$release" in
 /src/project)
     # pip builds a project in its folder: build from a copy, the source is read-only. The
@@ -166,17 +171,17 @@ case "$release" in
     cp -r /src/project /tmp/project
     python3 -m pip wheel --no-deps --wheel-dir /tmp/app $links "$@" /tmp/project
     app=$(ls /tmp/app/*.whl)
-    cp "$app" /wheels/
-    release=/wheels/$(basename "$app") ;;
+    cp "$app" /out/wheels/
+    release=/out/wheels/$(basename "$app") ;;
 /src/*.whl)
-    cp "$release" /wheels/
-    release=/wheels/$(basename "$release") ;;
+    cp "$release" /out/wheels/
+    release=/out/wheels/$(basename "$release") ;;
 esac
 release=$release${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]}
-python3 -m pip wheel --wheel-dir /wheels $links "$@" "$release"
-# The set to install, resolved from the cache alone, as the runner will.
+python3 -m pip wheel --wheel-dir /out/wheels $links "$@" "$release"
+# The set to install, resolved from these wheels alone, as the runner will.
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --dry-run --ignore-installed --no-index \
-    --find-links /wheels --report /out/report.json --quiet "$@" "$release"
+    --find-links /out/wheels --report /out/report.json --quiet "$@" "$release"
 )SH";
 
 struct Wheel {
@@ -259,6 +264,82 @@ std::string sourceDigest(const Release& r)
     return "";
 }
 
+
+// The registry under docker_image_prefix: where root and compiler images are looked for before
+// being built, and where the images are pushed.
+struct Remote {
+    const GlobalOptions& g;
+    std::string prefix;
+    bool push;
+    std::unique_ptr<registry::Session> session;
+
+    registry::Session& get()
+    {
+        if (!session) session = std::make_unique<registry::Session>(registryOptions(g));
+        return *session;
+    }
+    Reference ref(const std::string& name) const { return Reference::parse(prefix + "/" + name); }
+};
+
+// The image named `name`: from the store when there, else pulled from the prefix's registry,
+// else made by `make`; named in the store either way.
+Image obtain(Context& ctx, Remote* remote, const std::string& name, const std::function<Image()>& make)
+{
+    if (auto d = ctx.store.getRef(name)) {
+        try {
+            return imageFromStore(ctx.store, *d);
+        } catch (Error&) {
+            // missing pieces: made again below
+        }
+    }
+    if (remote) {
+        auto ref = remote->ref(name);
+        try {
+            Image img = remote->get().pull(ctx.store, ref);
+            if (!ctx.quiet) std::cerr << name << ": pulled from " << ref.str() << "\n";
+            ctx.store.setRef(name, img.manifestDescriptor);
+            return img;
+        } catch (registry::RegistryError& e) {
+            // Not there yet (404): built here, pushed below. Anything else stops a build that
+            // must push; without a push it is only a lost shortcut.
+            if (e.status() != 404) {
+                if (remote->push) throw;
+                std::cerr << "grocker: warning: " << e.what() << "; building " << name << " here\n";
+            }
+        } catch (registry::TransportError& e) {
+            if (remote->push) throw;
+            std::cerr << "grocker: warning: " << e.what() << "; building " << name << " here\n";
+        }
+    }
+    Image img = make();
+    ctx.store.setRef(name, img.manifestDescriptor);
+    return img;
+}
+
+// The base image of a registry runtime, as a reference: the runtime's, or --base-image.
+std::string baseImage(const Runtime& runtime, const std::string& override)
+{
+    auto text = override.empty() ? std::string(runtime.image) : override;
+    return Reference::parse(text.starts_with("docker://") ? text.substr(9) : text).str();
+}
+
+Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
+{
+    auto parsed = Reference::parse(ref);
+    std::string name = "grocker-base/" + parsed.str();
+    if (auto d = ctx.store.getRef(name)) {
+        try {
+            return imageFromStore(ctx.store, *d);
+        } catch (Error&) {
+        }
+    }
+    if (!ctx.quiet) std::cerr << "base: pulling " << parsed.str() << "\n";
+    ctx.ran.push_back("base");
+    Image img = remote.get().pull(ctx.store, parsed);
+    ctx.store.setRef(name, img.manifestDescriptor);
+    return img;
+}
+
 int runBuild(const GlobalOptions& g, BuildOptions o)
 {
     // 1. configuration: every mistake at once, before any work.
@@ -269,9 +350,6 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     std::vector<ImageRef> outputs;
     for (auto& out : o.outputs) outputs.push_back(ImageRef::parse(out));
     Compression compression = parseCompression(o.compression);
-    if (runtime.base == Runtime::Base::Registry)
-        throw Error("runtime '", runtime.name, "' needs its base image from a registry (", runtime.image,
-            "), which this build cannot pull yet: use the default runtime ", defaultRuntime);
 
     Store store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
     Context ctx{store, sandbox::IdMap::forCaller(), g.quiet, sourceDateEpochFromEnv(), compression, {}};
@@ -280,10 +358,12 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     std::string rtSlug = rtName;
     std::replace(rtSlug.begin(), rtSlug.end(), '/', '-');
 
-    // 2. base
-    Image base = debianBase(ctx, std::string(runtime.suite));
+    // Root and compiler images are named after everything that defines them, so that a build
+    // elsewhere finds them by name: in the store, else (with a prefix) in the registry.
+    Remote remote{g, config.dockerImagePrefix, o.push, {}};
+    Remote* registry = config.dockerImagePrefix.empty() ? nullptr : &remote;
 
-    // 3. root
+    // 2-3. base and root
     std::vector<std::string> runDeps = strings(runtime.runDependencies);
     for (auto& d : config.dependencies.run) runDeps.push_back(d);
     std::string repoSetup;
@@ -308,9 +388,16 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
             " >/dev/null && useradd --create-home --uid " + grockerUid +
             " --user-group --shell /bin/sh grocker && sed -i -E 's/^(grocker:[^:]*:)[0-9]*:/\\1:/' /etc/shadow && " +
             aptCleanup};
-    Image root = runStep(ctx, base, rootStep);
-    {
-        ImageDraft d(root, false, ctx.epoch);
+    std::string baseIdentity = runtime.base == Runtime::Base::Registry ? baseImage(runtime, o.baseImage)
+                                                                       : "mmdebstrap " + std::string(runtime.suite);
+    std::string rootName = "grocker-" + rtSlug + "-root:" + GROCKER_VERSION + "-" +
+        cacheKey({"root", GROCKER_VERSION, rtName, baseIdentity, std::to_string(ctx.epoch), compressionName(compression).data(),
+            joinQuoted(rootStep.argv), joinQuoted(rootStep.env)}).substr(0, 12);
+    Image root = obtain(ctx, registry, rootName, [&] {
+        Image base = runtime.base == Runtime::Base::Registry ? pulledBase(ctx, remote, baseIdentity)
+                                                             : debianBase(ctx, std::string(runtime.suite));
+        Image img = runStep(ctx, base, rootStep);
+        ImageDraft d(img, false, ctx.epoch);
         auto& c = d.runConfig();
         std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
         for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"}) env.push_back(kv);
@@ -320,11 +407,8 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         c["Labels"]["grocker.version"] = GROCKER_VERSION;
         c["Labels"]["grocker.image.role"] = "root";
         c["Labels"]["grocker.runtime"] = rtName;
-        root = std::move(d).commit(store);
-    }
-    std::string rootHash = root.manifestDescriptor.digest.hex().substr(0, 12);
-    std::string rootName = "grocker-" + rtSlug + "-root:" + GROCKER_VERSION + "-" + rootHash;
-    store.setRef(rootName, root.manifestDescriptor);
+        return std::move(d).commit(store);
+    });
 
     // 4. compiler
     std::vector<std::string> buildDeps = strings(runtime.buildDependencies);
@@ -348,15 +432,15 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     compilerStep.argv = {"/bin/sh", "-ec",
         "apt-get update -qq && apt-get install -y -qq --no-install-recommends " + joinQuoted(buildDeps) +
             " >/dev/null && " + aptCleanup};
-    Image compiler = runStep(ctx, root, compilerStep);
-    {
-        ImageDraft d(compiler, false, ctx.epoch);
-        d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
-        compiler = std::move(d).commit(store);
-    }
     std::string compilerName = "grocker-" + rtSlug + "-compiler:" + GROCKER_VERSION + "-" +
-                               compiler.manifestDescriptor.digest.hex().substr(0, 12);
-    store.setRef(compilerName, compiler.manifestDescriptor);
+        cacheKey({"compiler", rootName, joinQuoted(compilerStep.argv), joinQuoted(compilerStep.env),
+            sha256(std::string_view(compileScript)).str()}).substr(0, 12);
+    Image compiler = obtain(ctx, registry, compilerName, [&] {
+        Image img = runStep(ctx, root, compilerStep);
+        ImageDraft d(img, false, ctx.epoch);
+        d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
+        return std::move(d).commit(store);
+    });
 
     // 5. compile: index settings and their secrets reach this step's environment only.
     auto wheels = store.root() / "wheels";
@@ -382,7 +466,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     compile.user = "grocker";
     compile.workdir = "/home/grocker";
     compile.cached = false;
-    compile.volumes = {{wheels, "/wheels", false}, {out, "/out", false}};
+    compile.volumes = {{wheels, "/wheels", true}, {out, "/out", false}};
     std::string target = release.text;
     if (release.kind == Release::Kind::Project) {
         compile.volumes.push_back({release.path, "/src/project", true});
@@ -414,6 +498,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         release.extras, sourceDigest(release), fileDigest(config.pipConstraint), fileDigest(o.pipConf), o.indexUrl,
         o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
     auto compileCache = store.root() / "cache" / "compile" / (compileKey + ".json");
+    auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
     std::vector<Wheel> installed;
     if (fs::exists(compileCache)) {
         try {
@@ -431,6 +516,12 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     if (installed.empty()) {
         runOnly(ctx, compiler, compile);
         installed = readReport(out / "report.json");
+        // Into the shared cache, each wheel whole (rename), a rebuilt one replacing the old.
+        sandbox::runInUserNamespace(ctx.map, [&] {
+            for (auto& w : installed)
+                if (::rename((out / "wheels" / w.file).c_str(), (wheels / w.file).c_str()) < 0)
+                    throw SysError("unable to move the wheel '", w.file, "' into the wheel cache '", wheels.string(), "'");
+        });
         json digests = json::object();
         for (auto& w : installed) digests[w.file] = fileDigest((wheels / w.file).string());
         fs::create_directories(compileCache.parent_path());
@@ -545,14 +636,24 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     if (!config.dockerImagePrefix.empty() && config.imageName.empty())
         imageName = config.dockerImagePrefix + "/" + imageName;
     store.setRef("grocker-app/" + imageName, image.manifestDescriptor);
-    json result = {{"release", release.text}, {"image", imageName}, {"root_image", rootName},
-        {"compiler_image", compilerName}, {"hash", image.manifestDescriptor.digest.str()}, {"outputs", json::array()}};
+    std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
+    json result = {{"release", release.text}, {"image", imageName}, {"root_image", prefix + rootName},
+        {"compiler_image", prefix + compilerName}, {"hash", image.manifestDescriptor.digest.str()}, {"outputs", json::array()}};
     for (auto& dest : outputs) {
         saveImage(store, image, dest);
         result["outputs"].push_back(dest.str());
     }
-    if (o.push && !config.dockerImagePrefix.empty())
-        throw Error("pushing to '", config.dockerImagePrefix, "' is not supported by this build yet: use --no-push and --output");
+    if (registry && o.push) {
+        // Root and compiler first, so that a build elsewhere finds them; then the image. Blobs
+        // already in the registry are not sent again.
+        remote.get().push(store, root, remote.ref(rootName));
+        remote.get().push(store, compiler, remote.ref(compilerName));
+        auto pushed = remote.get().push(store, image, Reference::parse(imageName));
+        if (pushed != image.manifestDescriptor.digest)
+            throw Error("the registry stored '", imageName, "' as ", pushed.str(), ", not as the built ",
+                image.manifestDescriptor.digest.str());
+        result["pushed"] = Reference::parse(imageName).str();
+    }
     if (!o.resultFile.empty()) writeFileAtomic(o.resultFile, result.dump(2) + "\n");
     if (!g.quiet) {
         std::cerr << "steps run: " << ctx.ran.size();
@@ -590,6 +691,8 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_flag("--push,!--no-push", bo.push, "Push the image when a prefix is set (default)");
     b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")->allow_extra_args(false);
     b->add_option("--compression", bo.compression, "gzip (default) or zstd");
+    b->add_option("--base-image", bo.baseImage,
+        "Pull the base of a registry runtime from this reference instead (a mirror's copy)");
     return {{b, [&global] {
                  bo.overrides.runtime = runtime;
                  bo.overrides.pipConstraint = pipConstraint;

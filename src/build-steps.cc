@@ -73,11 +73,20 @@ fs::path stepCachePath(const Context& ctx, const std::string& key)
 
 } // namespace
 
+FileLock keyLock(const Context& ctx, const std::string& key)
+{
+    auto dir = ctx.store.root() / "locks";
+    fs::create_directories(dir);
+    return FileLock(dir / (key + ".lock"), true);
+}
+
 Image debianBase(Context& ctx, const std::string& suite)
 {
     std::string key = cacheKey({"mmdebstrap", "minbase", suite, std::to_string(ctx.epoch), aptSources()});
     std::string ref = "grocker-base/debian-" + suite + ":" + key.substr(0, 16);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
+    auto making = keyLock(ctx, key);
+    if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d); // made meanwhile
 
     say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
     ctx.ran.push_back("base");
@@ -200,6 +209,9 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     }
     auto key = cacheKey(parts);
     auto cachePath = stepCachePath(ctx, key);
+    // Another build running this same step: wait for it and take its layer.
+    std::optional<FileLock> running;
+    if (step.cached) running.emplace(keyLock(ctx, key));
     LayerResult layer;
     bool hit = false;
     if (step.cached && fs::exists(cachePath)) {

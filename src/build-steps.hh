@@ -55,4 +55,8 @@ void runOnly(Context& ctx, const oci::Image& base, const Step& step);
 // sha256 hex of the parts, each length-prefixed: the cache keys.
 std::string cacheKey(const std::vector<std::string>& parts);
 
+// An exclusive lock on work of this cache key (<store>/locks/KEY.lock): concurrent builds
+// needing the same step wait for the first one and then take its result.
+oci::FileLock keyLock(const Context& ctx, const std::string& key);
+
 } // namespace grocker::build

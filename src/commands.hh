@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
+#include "grocker/registry/registry.hh"
 #include <functional>
 #include <string>
 #include <utility>
@@ -34,6 +35,9 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
 // pull, push, login, logout.
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
+
+// The registry library's options from the global flags (credentials, TLS, quiet).
+registry::Options registryOptions(const GlobalOptions& global);
 
 // Reads SRC into the store, docker:// included (with `layers` false, only what inspect needs
 // from a registry); writes an image to DEST, docker:// included. `pulled`: the image came from

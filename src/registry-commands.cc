@@ -15,8 +15,6 @@ namespace grocker {
 namespace fs = std::filesystem;
 using namespace grocker::oci;
 
-namespace {
-
 registry::Options registryOptions(const GlobalOptions& g)
 {
     registry::Options o;
@@ -26,6 +24,8 @@ registry::Options registryOptions(const GlobalOptions& g)
     o.quiet = g.quiet;
     return o;
 }
+
+namespace {
 
 Store openStore(const GlobalOptions& g)
 {
