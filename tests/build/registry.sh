@@ -1,0 +1,108 @@
+#!/bin/bash
+# grocker build with a registry prefix, against a real docker-registry on loopback:
+#   - the build pushes root, compiler and runner; the result file's hash is the registry's
+#     manifest digest, and root_image/compiler_image name images the registry holds;
+#   - on a fresh store the same build pulls root and compiler back instead of building them
+#     (no base, root or compiler step runs) and gives the same digest;
+#   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
+#     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
+#   - a registry that answers garbage gets a one-line error, not a crash.
+# Uses the warm store of tests/build/build.sh ($GROCKER_TEST_CACHE/build-store).
+set -eu -o pipefail
+. "$(dirname "$0")/../registry/fixtures/lib.sh"
+: "${GROCKER:?set GROCKER to the grocker binary}"
+: "${GROCKER_SOURCE_ROOT:?}"
+: "${GROCKER_TEST_CACHE:?}"
+need_tools mmdebstrap docker-registry skopeo jq curl "$PY" tar
+[ "$(id -u)" = 0 ] || fail "run as root"
+cache=$GROCKER_TEST_CACHE
+setup grocker-build-registry
+chmod 755 "$tmp"
+store=$cache/build-store
+mkdir -p "$cache"
+
+start_registry plain reg --self-host
+R=$REGISTRY
+start_proxy px "$REGISTRY_URL"
+P=$PROXY
+
+# The example app and its dependency served from a PEP 503 index on loopback.
+cp -r "$GROCKER_SOURCE_ROOT/example" "$tmp/example"
+mkdir -p "$tmp/index/simple/grocker-greeting"
+tar -czf "$tmp/index/simple/grocker-greeting/grocker-greeting-1.0.0.tar.gz" --owner=0 --group=0 --mtime=@0 \
+    --sort=name -C "$tmp/example" --transform 's,^greeting,grocker-greeting-1.0.0,' greeting
+printf '<html><body><a href="grocker-greeting-1.0.0.tar.gz">grocker-greeting-1.0.0.tar.gz</a></body></html>\n' \
+    >"$tmp/index/simple/grocker-greeting/index.html"
+port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$PY" -m http.server --bind 127.0.0.1 --directory "$tmp/index" "$port" >"$tmp/index.log" 2>&1 &
+echo "$! index" >>"$tmp/reg/pids"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/simple/" >/dev/null 2>&1 && break; sleep 0.1; done
+index="http://127.0.0.1:$port/simple/"
+app=$tmp/example/hello
+build() { # STORE PREFIX RESULT [more options]
+    local s=$1 prefix=$2 result=$3
+    shift 3
+    "$GROCKER" --root "$s" build "$app" -c "$app/.grocker.yml" --index-url "$index" --image-prefix "$prefix" \
+        --result-file "$result" "$@"
+}
+# The digest the registry gives for NAME:TAG (HEAD with the OCI and Docker manifest types).
+registry_digest() { # HOSTPORT REPO TAG
+    curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$1/v2/$2/manifests/$3" |
+        tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'
+}
+
+# --- push with a prefix ------------------------------------------------------------------------
+run "build and push to $R/team" build "$store" "$R/team" "$tmp/result.json"
+digest=$(tail -n1 <<<"$out")
+expect_match "the printed digest" '^sha256:[0-9a-f]{64}$' "$digest"
+expect_eq "result hash" "$digest" "$(jq -r .hash "$tmp/result.json")"
+expect_eq "result image" "$R/team/grocker-hello:1.0.0" "$(jq -r .image "$tmp/result.json")"
+expect_eq "the registry's digest of team/grocker-hello:1.0.0" "$digest" "$(registry_digest "$R" team/grocker-hello 1.0.0)"
+for role in root compiler; do
+    name=$(jq -r ".${role}_image" "$tmp/result.json")
+    expect_match "result ${role}_image" "^$R/team/grocker-bookworm-3.11-$role:[0-9.]+-[0-9a-f]{12}\$" "$name"
+    repo=${name#"$R/"}
+    [ -n "$(registry_digest "$R" "${repo%:*}" "${name##*:}")" ] || fail "the registry has no $name"
+done
+skopeo inspect --tls-verify=false "docker://$R/team/grocker-hello:1.0.0" >"$tmp/skopeo.json" ||
+    fail "skopeo cannot read the pushed image"
+expect_eq "skopeo's digest" "$digest" "$(jq -r .Digest "$tmp/skopeo.json")"
+ok "the build pushed root, compiler and runner; the result file's hash is the registry's digest"
+
+# --- a fresh store pulls root and compiler back --------------------------------------------------
+run "build on a fresh store" build "$tmp/fresh" "$R/team" "$tmp/result2.json"
+expect_eq "digest on a fresh store" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from $R/team/" "$err"
+expect_match "compiler pulled" "grocker-bookworm-3.11-compiler:[^ ]*: pulled from $R/team/" "$err"
+ran=$(sed -n '/^steps run:/,$p' <<<"$err" | tail -n +2 | sed 's/^  //')
+expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
+expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
+ok "a fresh store pulls root and compiler back instead of building them; same digest"
+
+# --- the same through faults ----------------------------------------------------------------------
+# Root and compiler are pulled through the proxy (their big layers cut mid-body, 500s, 429s),
+# and the runner pushed through it to another repository.
+faults "drop-response GET /v2/team/.*/blobs/ nth=1" \
+    "truncate GET /v2/team/.*/blobs/ nth=3" \
+    "status GET /v2/team/.*/manifests/ nth=2 status=500" \
+    "status HEAD /v2/other/.*/blobs/ nth=1 status=429 retry-after=1" \
+    "drop-answer PUT /v2/other/.*/manifests/ nth=1" \
+    "status POST /v2/other/.*/blobs/uploads/ nth=1 status=503"
+run "build through the fault proxy" build "$tmp/faulty" "$P/team" "$tmp/result3.json" \
+    --image-name "$P/other/grocker-hello:1.0.0"
+expect_eq "digest through faults" "$digest" "$(tail -n1 <<<"$out")"
+fired=$(jq -r 'select(.fault != null) | .fault' "$PROXY_LOG" | sort | uniq -c | tr -s ' ' | tr '\n' ',')
+expect_match "faults fired" 'drop-response' "$fired"
+expect_match "faults fired" 'status' "$fired"
+expect_eq "the registry's digest of other/grocker-hello" "$digest" "$(registry_digest "$R" other/grocker-hello 1.0.0)"
+run "fsck of the store after the faults" "$GROCKER" --root "$tmp/faulty" fsck
+ok "build and push through drops, 500s, 429s and truncation: same digest ($fired)"
+
+# --- garbage -----------------------------------------------------------------------------------
+faults "garbage * /v2/ times=0"
+run_fails "build against a registry answering garbage" build "$tmp/garbage" "$P/team" "$tmp/result4.json"
+expect_one_line "the garbage error" "$(grep -v '^\(base\|root\|compiler\|grocker: warning\)' <<<"$err" | grep 'grocker: error' )"
+expect_match "the garbage error names the registry" "$P" "$err"
+ok "a registry answering garbage: $(grep 'grocker: error' <<<"$err")"
+echo "all build registry checks passed"
