@@ -35,6 +35,25 @@ void checkReference(const std::string& ref, std::string_view location)
         throw UsageError("image location '", location, "': ", e.message());
     }
 }
+// The image layout spec's org.opencontainers.image.ref.name: components of letters and digits
+// joined by one separator, the components separated by '/'. skopeo refuses other names.
+bool validRefName(std::string_view ref)
+{
+    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80; };
+    bool afterAlnum = false;
+    for (size_t i = 0; i < ref.size(); i++) {
+        char c = ref[i];
+        if (alnum(c)) {
+            afterAlnum = true;
+            continue;
+        }
+        if (!afterAlnum) return false;
+        if (c == '-' && i + 1 < ref.size() && ref[i + 1] == '-') i++;
+        else if (std::string_view("._:@+-/").find(c) == std::string_view::npos) return false;
+        afterAlnum = false;
+    }
+    return afterAlnum;
+}
 } // namespace
 
 ImageRef ImageRef::parse(std::string_view text)
@@ -67,6 +86,12 @@ ImageRef ImageRef::parse(std::string_view text)
     if (c2 != std::string_view::npos) r.ref = std::string(rest.substr(c2 + 1));
     if (r.path.empty()) throw UsageError("image location '", text, "' has an empty path");
     if (r.kind == Kind::DockerArchive && !r.ref.empty()) checkReference(r.ref, text);
+    // A tag with ':' or '/' is taken as an image name too (io.containerd.image.name): it must be one.
+    if (r.kind != Kind::DockerArchive && r.ref.find_first_of(":/") != std::string::npos) checkReference(r.ref, text);
+    if (r.kind != Kind::DockerArchive && !r.ref.empty() && !validRefName(r.ref))
+        throw UsageError("image location '", text, "': '", r.ref,
+            "' is not a valid tag: letters and digits, separated by one of '.', '_', '-', '+', ':', '@' or '--' "
+            "(and '/')");
     return r;
 }
 
@@ -156,6 +181,10 @@ Image resolveManifest(const Store& store, const Descriptor& desc, const std::str
 void importBlobIfMissing(Store& store, const fs::path& file, const Descriptor& d, const std::string& what)
 {
     if (store.hasBlob(d.digest)) return;
+    std::error_code ec;
+    if (!fs::exists(file, ec))
+        throw Error(what, " is not in the layout (no file '", file.string(),
+            "'): the layout is incomplete; copy the image into it again");
     auto stored = store.importFile(file, d.mediaType, d.digest, what);
     if (stored.size != d.size)
         throw Error(what, " has ", stored.size, " bytes but its descriptor says ", d.size);
@@ -165,8 +194,14 @@ Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
 {
     auto location = src.str();
     auto dir = src.path;
-    if (!fs::is_directory(dir)) throw Error(location, ": no such folder; check the path");
-    if (!fs::exists(dir / "oci-layout")) throw Error(location, ": not an OCI image layout (no oci-layout file)");
+    std::error_code ec;
+    bool isDir = fs::is_directory(dir, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+        throw Error(location, ": unable to read the folder: ", ec.message());
+    if (!isDir) throw Error(location, ": no such folder; check the path");
+    if (!fs::exists(dir / "oci-layout", ec)) throw Error(location, ": not an OCI image layout (no oci-layout file)");
+    if (!fs::exists(dir / "index.json", ec))
+        throw Error(location, ": the image layout has no index.json: it is incomplete; copy the image into it again");
     auto idx = parseIndex(readFile(dir / "index.json"), location + " index.json");
     auto blob = [&](const Digest& d) { return dir / "blobs" / d.algorithm() / d.hex(); };
     // Nested indexes are read from the layout too, so import every index/manifest on the way.
@@ -200,6 +235,11 @@ Found scanArchive(Store& store, const ImageRef& src)
     archive_read_support_filter_all(r.a);
     AutoCloseFD fd(::open(src.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw SysError("unable to open ", location);
+    // libarchive says only "Error reading fd 3" for a folder.
+    struct stat st;
+    if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
+        throw Error(location, ": '", src.path.string(), "' is a folder, not an archive file",
+            src.kind == ImageRef::Kind::OciArchive ? "; for an image layout folder, use oci:" + src.path.string() : "");
     if (archive_read_open_fd(r.a, fd.get(), 1 << 20) != ARCHIVE_OK)
         throw Error(location, " is not a readable tar archive: ", archive_error_string(r.a));
     archive_entry* e;
@@ -504,6 +544,12 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
 
     auto target = dest.path;
     auto parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    std::error_code ec;
+    if (fs::is_directory(target, ec))
+        throw Error("'", target.string(), "' is a folder: name a file for the archive",
+            dest.kind == ImageRef::Kind::OciArchive ? ", or write the folder with oci:" + target.string() : "");
+    if (!fs::exists(parent, ec) && !ec)
+        throw Error("the folder '", parent.string(), "' does not exist: create it first");
     auto tmp = parent / tempName();
     AutoCloseFD fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd) throw SysError("unable to create '", tmp.string(), "' to write ", dest.str());

@@ -55,7 +55,11 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
         auto colon = d.find(':');
         fs::path path = d.substr(0, colon);
         std::string target = colon == std::string::npos ? "/" : d.substr(colon + 1);
-        if (!fs::is_directory(path)) throw UsageError("--dir '", d, "': '", path.string(), "' is not a folder");
+        std::error_code ec;
+        bool isDir = fs::is_directory(path, ec);
+        if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+            throw Error("--dir '", d, "': unable to read '", path.string(), "': ", ec.message());
+        if (!isDir) throw UsageError("--dir '", d, "': '", path.string(), "' is not a folder");
         if (target.empty() || target[0] != '/')
             throw UsageError("--dir '", d, "': the target '", target, "' must be an absolute path in the image");
         dirs.emplace_back(path, target);
@@ -121,12 +125,15 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
 {
     auto src = ImageRef::parse(srcText);
     std::error_code ec;
-    if (fs::exists(dir) && !fs::is_empty(dir, ec))
+    bool exists = fs::exists(dir, ec);
+    if (ec) throw Error("unable to unpack into '", dir.string(), "': ", ec.message());
+    if (exists && !fs::is_empty(dir, ec))
         throw UsageError("'", dir.string(), "' is not empty: unpack into a new or empty folder");
     Store store = openStore(g);
     Image img = loadAnyImage(store, src, g);
     auto parent = fs::absolute(dir).parent_path();
-    fs::create_directories(parent);
+    fs::create_directories(parent, ec);
+    if (ec) throw Error("unable to create '", parent.string(), "' to unpack into '", dir.string(), "': ", ec.message());
     // Unpacked beside the target and renamed at the end: a failure leaves nothing half done.
     AutoDelete tmp(makeTempDir(parent, ".grocker-unpack-"));
     fs::path rootfs = tmp.path() / "rootfs";

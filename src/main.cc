@@ -2,6 +2,7 @@
 // errors become one line on stderr (exit 1), misuse exit 2.
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 #include <unistd.h>
 
@@ -21,7 +22,17 @@ int main(int argc, char** argv)
     app.add_option("--authfile", global.authfile, "Registry credentials file (default $REGISTRY_AUTH_FILE, "
                                                   "$XDG_RUNTIME_DIR/containers/auth.json, then docker's)");
     app.add_option("--tls-verify", global.tlsVerify,
-        "Verify registries' TLS certificates (default true); false also allows plain http");
+           "Verify registries' TLS certificates (default true); false also allows plain http")
+        // CLI11's own message for a bad value is "Could not convert", which says not what to give.
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                std::string l;
+                for (char c : v) l += char(std::tolower(static_cast<unsigned char>(c)));
+                for (auto ok : {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"})
+                    if (l == ok) return std::string();
+                return "'" + v + "' is not a boolean: use --tls-verify=true or --tls-verify=false";
+            },
+            ""));
     app.add_option("--cert-dir", global.certDir, "Folder of *.crt CAs (and *.cert/*.key) for registries' TLS");
 
     auto runners = registerImageCommands(app, global);
@@ -34,10 +45,18 @@ int main(int argc, char** argv)
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
     });
 
-    // CLI11 says only "A subcommand is required" for a misspelt command: name it.
+    // CLI11 says only "A subcommand is required" for a misspelt command: name it. And a global
+    // option after the command is "not expected" there, though valid before it: say where it goes.
+    auto isGlobalWithValue = [](const std::string& a) {
+        return a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify";
+    };
+    auto isGlobal = [&](const std::string& a) {
+        auto name = a.substr(0, a.find('='));
+        return a == "-q" || a == "--quiet" || isGlobalWithValue(name);
+    };
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
-        if (a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify") {
+        if (isGlobalWithValue(a)) {
             i++;
             continue;
         }
@@ -50,6 +69,14 @@ int main(int argc, char** argv)
             std::cerr << "grocker: unknown command '" << a << "': use one of " << names << " (see grocker --help)\n";
             return 2;
         }
+        for (int j = i + 1; j < argc && std::string(argv[j]) != "--"; j++)
+            if (isGlobal(argv[j])) {
+                std::string option = argv[j];
+                if (isGlobalWithValue(option) && j + 1 < argc) option += std::string(" ") + argv[j + 1];
+                std::cerr << "grocker: '" << argv[j] << "' is an option of grocker itself, not of '" << a
+                          << "': put it before the command (grocker " << option << " " << a << " ...)\n";
+                return 2;
+            }
         break;
     }
 
@@ -67,6 +94,13 @@ int main(int argc, char** argv)
         return 2;
     } catch (const Error& e) {
         std::cerr << "grocker: error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // A std::filesystem call on the user's paths that no caller wrapped (a folder it may not
+        // read, a file where a folder was expected): their fault or their system's, not a bug.
+        std::cerr << "grocker: error: unable to use '" << e.path1().string() << "'"
+                  << (e.path2().empty() ? "" : " and '" + e.path2().string() + "'") << ": " << e.code().message()
+                  << "; check the path and its permissions\n";
         return 1;
     } catch (const std::exception& e) {
         std::cerr << "grocker: internal error: " << e.what() << " (please report this)\n";

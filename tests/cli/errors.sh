@@ -25,12 +25,30 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 store=0
-# expect RC EXPECTED-STDERR [grocker arguments...]: runs grocker with a fresh store.
+# expect RC EXPECTED-STDERR [grocker arguments...]: runs grocker with a fresh store
+# (${store_prefix}storeN), stdin from $input (default /dev/null), as user nobody when $as_nobody
+# is set; stderr must be EXPECTED-STDERR exactly.
 expect() {
-    local rc=$1 expected=$2 got=0
+    local rc=$1 expected=$2
     shift 2
+    run_case exact "$rc" "$expected" "" "$@"
+}
+
+# expect_around RC PREFIX SUFFIX [grocker arguments...]: as expect, for a message with a part
+# that varies (a library's wording, a time): it must start with PREFIX and end with SUFFIX.
+expect_around() {
+    local rc=$1 prefix=$2 suffix=$3
+    shift 3
+    run_case around "$rc" "$prefix" "$suffix" "$@"
+}
+
+run_case() {
+    local mode=$1 rc=$2 expected=$3 suffix=$4 got=0
+    shift 4
     store=$((store + 1))
-    "$GROCKER" --root "store$store" "$@" >stdout 2>stderr || got=$?
+    local -a as=()
+    [ -z "${as_nobody:-}" ] || as=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+    "${as[@]}" "$GROCKER" --root "${store_prefix:-}store$store" "$@" <"${input:-/dev/null}" >stdout 2>stderr || got=$?
     local what="grocker $*"
     if [ "$got" != "$rc" ]; then
         echo "--- stderr:" >&2
@@ -42,9 +60,16 @@ expect() {
         [ "$(wc -l <stderr)" = 1 ] || fail "$what: stderr is not exactly one line: $(cat stderr)"
         [[ $(cat stderr) == "grocker: error: "* ]] || fail "$what: stderr does not start with 'grocker: error: ': $(cat stderr)"
     fi
-    if [ "$(cat stderr)" != "$expected" ] || [ "$(tail -c1 stderr | od -An -c | tr -d ' ')" != '\n' ]; then
+    local message ok=1
+    message=$(cat stderr)
+    if [ "$mode" = exact ]; then
+        [ "$message" = "$expected" ] || ok=
+    else
+        [[ $message == "$expected"*"$suffix" ]] || ok=
+    fi
+    if [ -z "$ok" ] || [ "$(tail -c1 stderr | od -An -c | tr -d ' ')" != '\n' ]; then
         echo "--- expected stderr:" >&2
-        printf '%s\n' "$expected" >&2
+        if [ "$mode" = exact ]; then printf '%s\n' "$expected" >&2; else printf '%s...%s\n' "$expected" "$suffix" >&2; fi
         echo "--- got:" >&2
         cat stderr >&2
         fail "$what: wrong message"
@@ -71,7 +96,12 @@ layer=$("$GROCKER" -q --root good-store inspect oci:single:v1 | jq -r '.manifest
 # --- exit 2: misuse --------------------------------------------------------------------------
 expect 2 "grocker: A subcommand is required
 $cli11_hint"
-expect 2 "grocker: unknown command 'frob': use one of append, copy, unpack, inspect, run, pull, push, login, logout, build (see grocker --help)" frob
+# The list of commands is grocker --help's, so that a new command changes no test; these must be in it.
+commands=$("$GROCKER" --help | awk '/^Subcommands:/ { f = 1; next } f && NF { print $1 }' | paste -sd, - | sed 's/,/, /g')
+for c in append copy unpack inspect run pull push login logout build; do
+    [[ ", $commands, " == *", $c, "* ]] || fail "grocker --help does not list '$c': $commands"
+done
+expect 2 "grocker: unknown command 'frob': use one of $commands (see grocker --help)" frob
 expect 2 "grocker: SRC is required
 $cli11_hint" append
 expect 2 "grocker: DEST is required
@@ -110,6 +140,58 @@ expect 2 "grocker: image location 'docker-archive:x.tar:UPPER': invalid image re
 expect 2 "grocker: --env 'NOEQ' must be KEY=VALUE" append scratch oci:out --dir tree --env NOEQ
 [ -z "$(ls "store$store/blobs/sha256" 2>/dev/null)" ] || fail "a bad --env still wrote blobs"
 [ ! -e out ] || fail "a misuse wrote oci:out"
+
+# Global options go before the command; a bad value of one says what to give.
+expect 2 "grocker: '-q' is an option of grocker itself, not of 'append': put it before the command (grocker -q append ...)" \
+    append scratch oci:out --dir tree -q
+expect 2 "grocker: '--root' is an option of grocker itself, not of 'copy': put it before the command (grocker --root other copy ...)" \
+    copy oci:single:v1 oci:out --root other
+expect 2 "grocker: --tls-verify: 'maybe' is not a boolean: use --tls-verify=true or --tls-verify=false
+$cli11_hint" --tls-verify=maybe inspect oci:single:v1
+expect 2 "grocker: --cert-dir 'tree/data/hello.txt' is not a folder" --cert-dir tree/data/hello.txt inspect docker://127.0.0.1:1/x
+SOURCE_DATE_EPOCH=yesterday expect 2 \
+    "grocker: SOURCE_DATE_EPOCH='yesterday' is not a number of seconds since 1970: unset it or fix it" \
+    append scratch oci:out --dir tree
+
+# Image locations: a tag that skopeo would refuse, a name that is no image name, docker without //.
+tag_rule="letters and digits, separated by one of '.', '_', '-', '+', ':', '@' or '--' (and '/')"
+expect 2 "grocker: image location 'oci:out:bad tag': 'bad tag' is not a valid tag: $tag_rule" copy oci:single:v1 'oci:out:bad tag'
+expect 2 "grocker: image location 'oci-archive:out.tar:-x': '-x' is not a valid tag: $tag_rule" copy oci:single:v1 oci-archive:out.tar:-x
+expect 2 "grocker: image location 'oci:out:Team/app:1': invalid image reference 'Team/app:1': repository names must be lowercase" \
+    copy oci:single:v1 oci:out:Team/app:1
+expect 2 "grocker: image location 'docker:single': docker references start with docker://" inspect docker:single
+expect 2 "grocker: image location 'docker://': invalid image reference '': it is empty" inspect docker://
+
+# unpack: into a folder that holds something.
+expect 2 "grocker: 'tree' is not empty: unpack into a new or empty folder" unpack oci:single:v1 tree
+
+# run: every option is checked before the image is read.
+expect 2 "grocker: COMMAND is required
+$cli11_hint" run oci:single:v1
+expect 2 "grocker: --network 'bridge': use none (loopback only, the default) or host" run --network bridge oci:single:v1 -- /bin/true
+expect 2 "grocker: --volume 'data' must be HOST:CONTAINER[:ro]" run --volume data oci:single:v1 -- /bin/true
+expect 2 "grocker: --volume 'tree:data': the container path must be absolute" run --volume tree:data oci:single:v1 -- /bin/true
+expect 2 "grocker: --volume 'missing:/data': 'missing' does not exist" run --volume missing:/data oci:single:v1 -- /bin/true
+expect 2 "grocker: --env '=x' must be KEY=VALUE" run --env =x oci:single:v1 -- /bin/true
+expect 2 "grocker: --commit 'scratch': name an oci:, oci-archive: or docker-archive: location" \
+    run --commit scratch oci:single:v1 -- /bin/true
+expect 2 "grocker: unknown compression 'xz': use gzip or zstd" run --compression xz --commit oci:out oci:single:v1 -- /bin/true
+expect 2 "grocker: the docker:// transport is not supported yet" run docker://127.0.0.1:1/x -- /bin/true
+
+# Registries and credentials, before any connection.
+expect 2 "grocker: invalid image reference 'Team/app': repository names must be lowercase" pull Team/app oci:out
+expect 2 "grocker: invalid image reference '127.0.0.1:1/x@sha256:abc': malformed digest 'sha256:abc': expected 64 lowercase hex digits after 'sha256:'" \
+    pull 127.0.0.1:1/x@sha256:abc oci:out
+expect 2 "grocker: scratch cannot be a destination: name an image location" pull 127.0.0.1:1/x scratch
+expect 2 "grocker: scratch is not an image to push" push scratch 127.0.0.1:1/x
+expect 2 "grocker: invalid image reference '': it is empty" push oci:single:v1 ''
+expect 2 "grocker: login: give the username with -u USER" login 127.0.0.1:1
+expect 2 "grocker: no password: give it on standard input" login 127.0.0.1:1 -u me --password-stdin
+echo secret >password.txt
+input=password.txt expect 2 "grocker: 'bad host!' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000" \
+    login 'bad host!' -u me --password-stdin
+expect 2 "grocker: 'bad host!' is not a registry host: give HOST[:PORT], e.g. docker.io or localhost:5000" logout 'bad host!'
+if [ -e out ] || [ -e out.tar ]; then fail "a misuse wrote out or out.tar"; fi
 
 # --- exit 1: failures, one line naming what failed ---------------------------------------------
 for cmd in "inspect oci:missing" "copy oci:missing oci:out" "unpack oci:missing rootfs" \
@@ -169,7 +251,89 @@ tar -C docker-only -xf good-docker.tar
 tar -C docker-only -cf docker-only.tar manifest.json blobs
 expect 1 "grocker: error: oci-archive:docker-only.tar: not an OCI archive (no index.json); it is truncated, or a docker save tar (then use docker-archive:)" \
     inspect oci-archive:docker-only.tar
+# Archives and layouts that are something else, or lack a piece.
+expect 1 "grocker: error: oci-archive:tree: 'tree' is a folder, not an archive file; for an image layout folder, use oci:tree" \
+    inspect oci-archive:tree
+expect 1 "grocker: error: docker-archive:tree: 'tree' is a folder, not an archive file" unpack docker-archive:tree rootfs
+expect 1 "grocker: error: while writing oci-archive:tree: 'tree' is a folder: name a file for the archive, or write the folder with oci:tree" \
+    copy oci:single:v1 oci-archive:tree
+expect 1 "grocker: error: while writing docker-archive:missing/out.tar: the folder 'missing' does not exist: create it first" \
+    copy oci:single:v1 docker-archive:missing/out.tar
+cp -r single no-layer
+rm "no-layer/blobs/sha256/${layer#sha256:}"
+expect 1 "grocker: error: oci:no-layer:v1 layer $layer is not in the layout (no file 'no-layer/blobs/sha256/${layer#sha256:}'): the layout is incomplete; copy the image into it again" \
+    copy oci:no-layer:v1 oci:out
+cp -r single no-index
+rm no-index/index.json
+expect 1 "grocker: error: oci:no-index: the image layout has no index.json: it is incomplete; copy the image into it again" \
+    inspect oci:no-index
+cp -r single bad-index
+echo '{"manifests": [' >bad-index/index.json
+# The rest is the JSON library's wording (line, column, what it read).
+expect_around 1 "grocker: error: oci:bad-index index.json is not valid JSON: " "" inspect oci:bad-index
+jq '.manifests[0] |= del(.mediaType)' single/index.json >bad-entry.json
+cp -r single bad-entry
+mv bad-entry.json bad-entry/index.json
+expect 1 "grocker: error: oci:bad-entry index.json manifest 0: missing field 'mediaType'" inspect oci:bad-entry
+cp -r single empty-layout
+echo '{"schemaVersion": 2, "manifests": []}' >empty-layout/index.json
+expect 1 "grocker: error: oci:empty-layout: no image in it (tags: none)" unpack oci:empty-layout rootfs
+mkdir oci-only
+tar -C oci-only -xf good.tar
+tar -C oci-only -cf oci-only.tar oci-layout index.json blobs
+expect 1 "grocker: error: docker-archive:oci-only.tar: not a docker-save archive (no manifest.json)" inspect docker-archive:oci-only.tar
+echo '[{"Config": ' >docker-only/manifest.json
+tar -C docker-only -cf bad-manifest.tar manifest.json blobs
+expect_around 1 "grocker: error: docker-archive:bad-manifest.tar: manifest.json is not valid JSON: " "" \
+    inspect docker-archive:bad-manifest.tar
+expect 1 "grocker: error: docker-archive:good-docker.tar:other:v9: no image named 'other:v9'" inspect docker-archive:good-docker.tar:other:v9
+
+# unpack under a file: a folder cannot be made there.
+expect 1 "grocker: error: unable to create '$(pwd -P)/tree/data/hello.txt' to unpack into 'tree/data/hello.txt/rootfs': Not a directory" \
+    unpack oci:single:v1 tree/data/hello.txt/rootfs
+# A store where a file is.
+echo x >a-file
+store_prefix=a-file/ expect 1 "grocker: error: unable to create the store at 'a-file/store$((store + 1))': Not a directory; pass --root or set GROCKER_ROOT to a writable folder" \
+    inspect oci:single:v1
+
+# Credentials files and registries that cannot be reached (nothing listens on port 1).
+expect 1 "grocker: error: not logged in to 127.0.0.1:5000 (no entry in 'no-auth.json')" --authfile no-auth.json logout 127.0.0.1:5000
+echo 'not json' >bad-auth.json
+expect 1 "grocker: error: the credentials file 'bad-auth.json' is not a JSON object; fix or remove it" \
+    --authfile bad-auth.json logout 127.0.0.1:5000
+expect_around 1 "grocker: error: while pulling docker://127.0.0.1:1/x:latest: while contacting the registry 127.0.0.1:1 (http, then https): GET https://127.0.0.1:1/v2/: Failed to connect to 127.0.0.1 port 1 after " \
+    " ms: Couldn't connect to server; is the registry running and reachable?" inspect docker://127.0.0.1:1/x
+
+# Paths this user may not read, as user nobody: the path and the system's reason, no internal error.
+mkdir locked nobody-stores
+chmod 0700 locked
+chmod 0755 .
+chmod 1777 nobody-stores
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: --dir 'locked/x': unable to read 'locked/x': Permission denied" \
+    append scratch oci:nobody-stores/out --dir locked/x
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: unable to unpack into 'locked/x': Permission denied" \
+    unpack oci:single:v1 locked/x
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: oci:locked/x: unable to read the folder: Permission denied" \
+    inspect oci:locked/x
+# Caught by main's last resort (sandbox/sandbox.cc's Volume::parse does not wrap its std::filesystem call).
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: unable to use 'locked/x': Permission denied; check the path and its permissions" \
+    run --volume locked/x:/x oci:single:v1 -- /bin/true
+[ -z "$(ls -A locked)" ] || fail "user nobody wrote into locked/: $(ls -A locked)"
+
 left=$(find . -maxdepth 1 -name 'out*')
 [ -z "$left" ] || fail "a failed command left behind: $left"
+# No failure left a temporary file or folder beside its target, nor a blob in a store that is
+# not whole (each blob's name is its content's digest), nor a temporary file in a store.
+left=$(find . -maxdepth 3 \( -name '.tmp-*' -o -name '.grocker-unpack-*' \) -not -path './store*/tmp/*' -not -path './nobody-stores/store*/tmp/*')
+[ -z "$left" ] || fail "a failed command left temporary files: $left"
+for s in store* nobody-stores/store*; do
+    [ -d "$s" ] || continue
+    if [ -d "$s/tmp" ] && [ -n "$(ls -A "$s/tmp")" ]; then fail "a failed command left in $s/tmp: $(ls -A "$s/tmp")"; fi
+    [ -d "$s/blobs/sha256" ] || continue
+    for b in "$s"/blobs/sha256/*; do
+        [ -e "$b" ] || continue
+        [ "$(sha256sum "$b" | cut -d' ' -f1)" = "$(basename "$b")" ] || fail "$b is not whole: its digest is not its name"
+    done
+done
 
 echo "all error checks passed"
