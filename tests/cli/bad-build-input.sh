@@ -1,0 +1,171 @@
+#!/bin/bash
+# grocker build's bad input: every mistake in RELEASE, in the -c files or ./.grocker.yml and in
+# the options is reported with its exact text and exit status 2, before any build step runs, in
+# well under a second, and the store is left exactly as it was (its index.json, its blobs, every
+# file's size and mtime).
+#
+# A build step can hide nowhere: the first step of a build with this store (which holds no Debian
+# base) runs mmdebstrap, and the mmdebstrap found first in PATH here is a fake that only records
+# that it ran. So these checks need no network and no namespaces.
+#
+# Run by `meson test` with GROCKER (the binary); standalone: GROCKER=build/src/grocker $0.
+set -eu -o pipefail
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+: "${GROCKER:?GROCKER must name the grocker binary}"
+[ -x "$GROCKER" ] || fail "GROCKER='$GROCKER' is not an executable"
+GROCKER=$(realpath "$GROCKER")
+for tool in sha256sum find sort timeout date od; do
+    command -v "$tool" >/dev/null || fail "tool '$tool' is missing"
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/grocker-bad-build-input.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+here=$(pwd -P) # the messages name absolute paths as the system resolves them
+
+mkdir bin
+cat >bin/mmdebstrap <<EOF
+#!/bin/sh
+echo "\$*" >>"$tmp/mmdebstrap-ran"
+exit 1
+EOF
+chmod +x bin/mmdebstrap
+export PATH="$tmp/bin:$PATH"
+
+# A store with content to compare: an image's blobs, and its index.json.
+mkdir -p tree/app
+echo hello >tree/app/hello.txt
+"$GROCKER" -q --root store append scratch oci:img:v1 --dir tree >/dev/null
+[ -f store/index.json ] || fail "the store has no index.json"
+[ -n "$(ls store/blobs/sha256)" ] || fail "the store holds no blob"
+snapshot() (
+    cd "$tmp"
+    find store -printf '%P %y %m %s %T@\n' | LC_ALL=C sort
+    sha256sum store/index.json store/blobs/sha256/*
+)
+before=$(snapshot)
+
+cli11_hint="Run 'grocker --help' for usage."
+release_forms="is not NAME[EXTRAS]==VERSION, a .whl file or a project folder"
+
+# expect RC EXPECTED-STDERR [grocker build arguments...]
+expect() {
+    local rc=$1 expected=$2 got=0
+    shift 2
+    local what="grocker build $*" start end
+    start=$(date +%s%N)
+    timeout 60 "$GROCKER" --root "$tmp/store" build "$@" </dev/null >"$tmp/stdout" 2>"$tmp/stderr" || got=$?
+    end=$(date +%s%N)
+    if [ -e "$tmp/mmdebstrap-ran" ]; then
+        fail "$what: a build step ran (mmdebstrap $(cat "$tmp/mmdebstrap-ran")) before the mistake was reported: $(cat "$tmp/stderr")"
+    fi
+    if [ "$got" != "$rc" ]; then
+        echo "--- stderr:" >&2
+        cat "$tmp/stderr" >&2
+        fail "$what: exit status $got, expected $rc"
+    fi
+    [ ! -s "$tmp/stdout" ] || fail "$what: printed on stdout: $(cat "$tmp/stdout")"
+    if [ "$(cat "$tmp/stderr")" != "$expected" ] || [ "$(tail -c1 "$tmp/stderr" | od -An -c | tr -d ' ')" != '\n' ]; then
+        echo "--- expected stderr:" >&2
+        printf '%s\n' "$expected" >&2
+        echo "--- got:" >&2
+        cat "$tmp/stderr" >&2
+        fail "$what: wrong message"
+    fi
+    [ "$(snapshot)" = "$before" ] || fail "$what: the store changed: $(diff <(echo "$before") <(snapshot) || true)"
+    # Fast: no step, no network; a second leaves room for a loaded machine.
+    [ $(((end - start) / 1000000)) -lt 1000 ] || fail "$what: took $(((end - start) / 1000000)) ms"
+    echo "ok: exit $rc in $(((end - start) / 1000000)) ms: $what"
+}
+
+# --- RELEASE ------------------------------------------------------------------------------------
+expect 2 "grocker: RELEASE is required
+$cli11_hint"
+expect 2 "grocker: RELEASE 'my app' $release_forms" 'my app'
+expect 2 "grocker: RELEASE 'myapp==' $release_forms" 'myapp=='
+expect 2 "grocker: RELEASE 'myapp[extra==1.0' $release_forms" 'myapp[extra==1.0'
+expect 2 "grocker: RELEASE 'myapp==1.0 2' $release_forms" 'myapp==1.0 2'
+expect 2 "grocker: RELEASE 'myapp-1.0.tar.gz' $release_forms" myapp-1.0.tar.gz
+expect 2 "grocker: RELEASE 'missing-1.0-py3-none-any.whl': no wheel file '$here/missing-1.0-py3-none-any.whl'" \
+    missing-1.0-py3-none-any.whl
+expect 2 "grocker: RELEASE 'missing-1.0-py3-none-any.whl[pg]': no wheel file '$here/missing-1.0-py3-none-any.whl'" \
+    'missing-1.0-py3-none-any.whl[pg]'
+mkdir not-a-project
+echo 'print("hi")' >not-a-project/app.py
+expect 2 "grocker: RELEASE 'not-a-project': the folder has no pyproject.toml or setup.py" not-a-project
+
+# --- -c files and ./.grocker.yml ------------------------------------------------------------------
+expect 2 "grocker: the configuration has 1 mistake:
+missing.yml: cannot read the configuration file: No such file or directory" myapp==1.0 -c missing.yml
+expect 2 "grocker: the configuration has 1 mistake:
+tree: cannot read the configuration file: Is a directory" myapp==1.0 -c tree
+printf 'ports: [80\nruntime: bookworm/3.11\n' >broken.yml
+expect 2 "grocker: the configuration has 1 mistake:
+broken.yml:2:8: invalid YAML: end of sequence flow not found" myapp==1.0 -c broken.yml
+printf 'prots: [80]\nflavour: mint\n' >unknown-keys.yml
+expect 2 "grocker: the configuration has 2 mistakes:
+unknown-keys.yml:1:1: key 'prots': unknown key (did you mean 'ports'?)
+unknown-keys.yml:2:1: key 'flavour': unknown key (known keys: runtime, pip_constraint, volumes, ports, envs, repositories, dependencies, docker_image_prefix, image_base_name, entrypoint_name, services)" \
+    myapp==1.0 -c unknown-keys.yml
+printf 'runtime: bookworm/3.13\ndependencies: [LibPQ]\nservices:\n  www:\n    wsgi: app\n' >bad-values.yml
+expect 2 "grocker: the configuration has 3 mistakes:
+bad-values.yml:1:10: key 'runtime': unknown runtime 'bookworm/3.13' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)
+bad-values.yml:2:16: key 'dependencies': 'LibPQ' is not a Debian package name (like libpq5, libpq5=15.5-0+deb12u1 or libpq5/bookworm-backports)
+bad-values.yml:5:11: key 'services.www.wsgi': 'app' is not 'module:callable' (like myapp.wsgi:application)" \
+    myapp==1.0 -c bad-values.yml
+printf 'pip_constraint: constraints.txt\n' >relative.yml
+expect 2 "grocker: the configuration has 1 mistake:
+relative.yml:1:17: key 'pip_constraint': cannot read '$here/constraints.txt': No such file or directory" \
+    myapp==1.0 -c relative.yml
+# ./.grocker.yml, read when no -c is given, and named in its messages.
+mkdir with-dot-grocker
+printf 'volumes: [data]\n' >with-dot-grocker/.grocker.yml
+(cd with-dot-grocker && expect 2 "grocker: the configuration has 1 mistake:
+.grocker.yml:1:11: key 'volumes': 'data' is not an absolute path" myapp==1.0)
+# Every mistake at once: two files, then the command line.
+printf 'ports: [0]\n' >a.yml
+printf 'envs: {1X: y}\n' >b.yml
+expect 2 "grocker: the configuration has 4 mistakes:
+a.yml:1:9: key 'ports': '0' is not a port number (1 to 65535)
+b.yml:1:8: key 'envs': '1X' is not an environment variable name (letters, digits and '_', not starting with a digit)
+command line: option '--port': 'http' is not a port number (1 to 65535)
+command line: option '--env': 'NOEQUAL' must be KEY=VALUE" \
+    myapp==1.0 -c a.yml -c b.yml --port http --env NOEQUAL
+
+# --- options ----------------------------------------------------------------------------------------
+expect 2 "grocker: the configuration has 1 mistake:
+command line: option '--runtime': unknown runtime 'python3' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)" \
+    myapp==1.0 -r python3
+expect 2 "grocker: the configuration has 1 mistake:
+command line: option '--pip-constraint': cannot read '$here/constraints.txt': No such file or directory" \
+    myapp==1.0 --pip-constraint constraints.txt
+expect 2 "grocker: the configuration has 1 mistake:
+command line: option '--pip-constraint': '$here/tree' is a folder, not a file" myapp==1.0 --pip-constraint tree
+expect 2 "grocker: the configuration has 8 mistakes:
+command line: option '--volume': 'data' is not an absolute path
+command line: option '--volume': the root folder cannot be a volume
+command line: option '--port': '65536' is not a port number (1 to 65535)
+command line: option '--env': 'GROCKER_APP' is reserved: Grocker sets the GROCKER_* variables itself
+command line: option '--entrypoint': 'bin/run' is not a console script name (letters, digits, '.', '_' and '-')
+command line: option '--image-prefix': 'registry.example.com/Team' is not a registry/namespace prefix (like registry.example.com/team: lowercase names, no tag)
+command line: option '--image-base-name': 'My App' is not an image name (lowercase letters and digits, separated by '.', '_', '-' or '/')
+command line: option '--image-name': invalid image reference 'MyApp:1.0': repository names must be lowercase" \
+    myapp==1.0 --volume data --volume / --port 65536 --env GROCKER_APP=x -e bin/run \
+    --image-prefix registry.example.com/Team --image-base-name 'My App' -n MyApp:1.0
+expect 2 "grocker: unknown transport 'tar' in 'tar:out.tar': use scratch, oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF" \
+    myapp==1.0 --output tar:out.tar
+expect 2 "grocker: image location 'oci:out:bad tag': 'bad tag' is not a valid tag: letters and digits, separated by one of '.', '_', '-', '+', ':', '@' or '--' (and '/')" \
+    myapp==1.0 --output 'oci:out:bad tag'
+expect 2 "grocker: unknown compression 'lz4': use gzip or zstd" myapp==1.0 --compression lz4
+expect 2 "grocker: The following argument was not expected: --pip-config=pip.conf
+$cli11_hint" myapp==1.0 --pip-config=pip.conf
+expect 2 "grocker: '-q' is an option of grocker itself, not of 'build': put it before the command (grocker -q build ...)" \
+    myapp==1.0 -q
+
+[ ! -e out ] || fail "a refused build wrote 'out'"
+echo "all bad build input checks passed"
