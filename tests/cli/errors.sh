@@ -15,7 +15,7 @@ fail() {
 
 : "${GROCKER:?GROCKER must name the grocker binary}"
 [ -x "$GROCKER" ] || fail "GROCKER='$GROCKER' is not an executable"
-for tool in jq sha256sum head od dd tar; do
+for tool in jq sha256sum head od dd tar ldd setpriv; do
     command -v "$tool" >/dev/null || fail "tool '$tool' is missing"
 done
 
@@ -304,6 +304,18 @@ expect 1 "grocker: error: the credentials file 'bad-auth.json' is not a JSON obj
 expect_around 1 "grocker: error: while pulling docker://127.0.0.1:1/x:latest: while contacting the registry 127.0.0.1:1 (http, then https): GET https://127.0.0.1:1/v2/: Failed to connect to 127.0.0.1 port 1 after " \
     " ms: Couldn't connect to server; is the registry running and reachable?" inspect docker://127.0.0.1:1/x
 
+# A command that fails under run --commit: its status, and nothing committed. The image holds
+# /bin/false and the libraries it needs, from the host.
+mkdir -p falsy/bin
+cp /bin/false falsy/bin/
+for lib in $(ldd /bin/false | grep -o '/[^ ]*'); do
+    mkdir -p "falsy$(dirname "$lib")"
+    cp "$lib" "falsy$lib"
+done
+"$GROCKER" -q --root good-store append scratch oci:falsy:v1 --dir falsy >/dev/null
+expect 1 "grocker: error: '/bin/false' exited with status 1: nothing was committed to oci:out" \
+    run --commit oci:out oci:falsy:v1 -- /bin/false
+
 # Paths this user may not read, as user nobody: the path and the system's reason, no internal error.
 mkdir locked nobody-stores
 chmod 0700 locked
@@ -315,6 +327,11 @@ as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: unable to unpa
     unpack oci:single:v1 locked/x
 as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: oci:locked/x: unable to read the folder: Permission denied" \
     inspect oci:locked/x
+mkdir unreadable
+echo secret >unreadable/f
+chmod 0000 unreadable/f
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: while writing a layer from 'unreadable': unable to open 'unreadable/f': Permission denied" \
+    append scratch oci:nobody-stores/out --dir unreadable
 # Caught by main's last resort (sandbox/sandbox.cc's Volume::parse does not wrap its std::filesystem call).
 as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: unable to use 'locked/x': Permission denied; check the path and its permissions" \
     run --volume locked/x:/x oci:single:v1 -- /bin/true
