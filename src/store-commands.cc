@@ -1,9 +1,187 @@
-// grocker fsck and grocker purge: the store's own upkeep. (Filled in by the store-upkeep work.)
+// grocker fsck and grocker purge: the store's own upkeep, over Store::check and
+// Store::collectGarbage. Which old images purge removes is decided here, from the names
+// grocker build gives them.
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
 
 #include "commands.hh"
+#include "grocker/oci/error.hh"
+#include "grocker/sandbox/id-map.hh"
 
 namespace grocker {
 
-Runners registerStoreCommands(CLI::App&, GlobalOptions&) { return {}; }
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+
+namespace {
+
+Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+
+// Unpacked layers, run folders and wheels hold files of subordinate ids when rootless: they
+// are removed from inside a user namespace with the caller's map, as grocker build removes
+// its out folder. Root removes in-process.
+Remover removerForCaller()
+{
+    auto map = std::make_shared<sandbox::IdMap>(sandbox::IdMap::forCaller());
+    if (map->privileged) return removeTrees;
+    return [map](const std::vector<fs::path>& paths) {
+        sandbox::runInUserNamespace(*map, [&] { removeTrees(paths); });
+    };
+}
+
+void lockAlone(Store& store)
+{
+    store.lockExclusive([&] {
+        std::cerr << "grocker: waiting for other grocker processes using " << store.root().string() << std::endl;
+    });
+}
+
+std::string plural(size_t n, const std::string& one, const std::string& many)
+{
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// "123.5 MB" (decimal units, as docker says sizes).
+std::string humanBytes(uint64_t n)
+{
+    if (n < 1000) return std::to_string(n) + " B";
+    const char* units[] = {"kB", "MB", "GB", "TB"};
+    double v = double(n) / 1000;
+    size_t u = 0;
+    while (v >= 1000 && u < 3) {
+        v /= 1000;
+        u++;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+int runFsck(const GlobalOptions& g, bool repair)
+{
+    Store store = openStore(g);
+    CheckOptions o;
+    o.repair = repair;
+    if (repair) {
+        lockAlone(store);
+        o.remove = removerForCaller();
+    }
+    auto r = store.check(o);
+    for (auto& i : r.issues) std::cout << i.line() << "\n";
+    std::cout << std::flush;
+    size_t left = 0;
+    for (auto& i : r.issues) left += i.repair.empty();
+    if (!g.quiet)
+        std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", " << plural(r.refs, "ref", "refs") << ", "
+                  << plural(r.stepEntries, "step cache entry", "step cache entries") << ", "
+                  << plural(r.compileEntries, "compile cache entry", "compile cache entries") << ", "
+                  << plural(r.wheels, "wheel", "wheels") << " and " << plural(r.layers, "unpacked layer", "unpacked layers")
+                  << " in '" << store.root().string() << "': "
+                  << (r.issues.empty() ? "no problem"
+                                       : plural(r.issues.size(), "problem", "problems") +
+                                             (repair ? concat(", ", r.issues.size() - left, " repaired") : ""))
+                  << "\n";
+    if (left) {
+        std::cerr << "grocker: error: " << plural(left, "problem", "problems") << " in the store '"
+                  << store.root().string() << "'"
+                  << (repair ? ": see above why they could not be repaired"
+                             : ": run 'grocker fsck --repair' to remove what is broken (images that lose blobs are "
+                               "dropped: build or pull them again)")
+                  << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+struct PurgeOptions {
+    bool all = false;
+    int keep = 1;
+    bool dryRun = false;
+};
+
+// The group in which purge keeps the newest images: the repository of an image grocker build
+// made from a runtime ("grocker-bookworm-3.11-root", "grocker-bookworm-3.11-compiler",
+// "grocker-base/debian-bookworm"). Empty for app images (grocker-app/...) and for refs grocker
+// build did not make: purge keeps those.
+std::string purgeGroup(const std::string& ref)
+{
+    auto colon = ref.rfind(':');
+    if (colon == std::string::npos) return "";
+    auto repo = ref.substr(0, colon);
+    if (repo.starts_with("grocker-base/") && repo.size() > 13) return repo;
+    if (repo.starts_with("grocker-") && repo.find('/') == std::string::npos &&
+        (repo.ends_with("-root") || repo.ends_with("-compiler")))
+        return repo;
+    return "";
+}
+
+int runPurge(const GlobalOptions& g, const PurgeOptions& o)
+{
+    Store store = openStore(g);
+    lockAlone(store);
+    // Index order is the order refs were last set: a rebuild that reuses a root image sets its
+    // ref again, so the last ones of a group are the ones builds use now.
+    std::map<std::string, std::vector<std::string>> groups;
+    for (auto& d : store.readIndex().manifests) {
+        auto it = d.annotations.find("org.opencontainers.image.ref.name");
+        if (it == d.annotations.end()) continue;
+        if (auto group = purgeGroup(it->second); !group.empty()) groups[group].push_back(it->second);
+    }
+    GcOptions go;
+    go.dryRun = o.dryRun;
+    go.remove = removerForCaller();
+    size_t keep = o.all ? 0 : size_t(o.keep);
+    for (auto& [group, names] : groups)
+        for (size_t i = 0; i + keep < names.size(); i++) go.dropRefs.push_back(names[i]);
+    auto r = store.collectGarbage(go);
+    if (!g.quiet)
+        for (auto& name : go.dropRefs) std::cout << (o.dryRun ? "would remove " : "removed ") << name << "\n";
+    auto part = [](size_t n, const std::string& one, const std::string& many, uint64_t bytes) {
+        return plural(n, one, many) + (n ? " (" + humanBytes(bytes) + ")" : "");
+    };
+    // Exact bytes first, for scripts; then each part, for people.
+    std::cout << (o.dryRun ? "would free " : "freed ") << r.bytes() << " bytes (" << humanBytes(r.bytes()) << "): "
+              << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs.count, "blob", "blobs", r.blobs.bytes)
+              << ", " << plural(r.stepEntries.count, "step cache entry", "step cache entries") << ", "
+              << plural(r.compileEntries.count, "compile cache entry", "compile cache entries") << ", "
+              << part(r.layers.count, "unpacked layer", "unpacked layers", r.layers.bytes) << ", "
+              << part(r.leftovers.count, "leftover", "leftovers", r.leftovers.bytes) << "\n";
+    return 0;
+}
+
+} // namespace
+
+Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
+{
+    Runners runners;
+    static bool repair = false;
+    auto* fsck = app.add_subcommand("fsck", "Check the store: blobs, images, caches, unpacked layers, leftovers");
+    fsck->add_flag("--repair", repair,
+        "Remove corrupt blobs, broken cache entries, stray files and leftovers, and drop the refs of images "
+        "that are incomplete");
+    fsck->footer("Prints one line per problem (where: what) and exits 1 when any is left. Waits for other grocker "
+                 "processes using the store before repairing.");
+    runners.push_back({fsck, [&global] { return runFsck(global, repair); }});
+
+    static PurgeOptions po;
+    auto* purge = app.add_subcommand("purge", "Remove old base, root and compiler images and what no image needs");
+    auto* all = purge->add_flag("-a,--all", po.all,
+        "Remove every base, root and compiler image (the next build makes them again)");
+    purge->add_option("--keep", po.keep,
+                         "Keep the N most recently used base, root and compiler images of each runtime (default 1)")
+        ->check(CLI::NonNegativeNumber)
+        ->excludes(all);
+    purge->add_flag("-n,--dry-run", po.dryRun, "Say what would be removed and freed; remove nothing");
+    purge->footer(
+        "Images of applications (grocker-app/...) and images grocker build did not make are never removed. Then "
+        "removed: blobs no remaining image needs, step cache entries whose layer is in no remaining image, compile "
+        "cache entries whose wheels changed, unpacked layers of no remaining image, leftovers of killed processes. "
+        "The wheel cache is kept. Waits for other grocker processes using the store.");
+    runners.push_back({purge, [&global] { return runPurge(global, po); }});
+    return runners;
+}
 
 } // namespace grocker

@@ -2,13 +2,17 @@
 
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
+#include "grocker/oci/transport.hh"
 #include "helpers.hh"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <string>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -460,4 +464,382 @@ TEST(CopyFileAtomic, CopiesWithMode)
     EXPECT_EQ(filesIn(tmp.path()), (std::vector<std::string>{"a", "b", "c"}));
     EXPECT_EQ(errorOf([&] { copyFileAtomic(tmp / "missing", tmp / "d"); }),
               "unable to open '" + (tmp / "missing").string() + "': No such file or directory");
+}
+
+// --- the gc lock -------------------------------------------------------------------------------
+
+namespace {
+
+// Whether another process could take the store's gc lock exclusive right now.
+bool gcLockFree(const fs::path& root)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = ::open((root / "gc.lock").c_str(), O_RDWR | O_CLOEXEC);
+        _exit(fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// True when `fd` becomes readable within `ms`.
+bool readableWithin(int fd, int ms)
+{
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1;
+}
+
+struct Pipe {
+    int fds[2];
+    Pipe() { EXPECT_EQ(::pipe(fds), 0); }
+    ~Pipe()
+    {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+    void send() { EXPECT_EQ(::write(fds[1], "x", 1), 1); }
+    void receive()
+    {
+        char c;
+        EXPECT_EQ(::read(fds[0], &c, 1), 1);
+    }
+};
+
+} // namespace
+
+TEST(GcLock, HeldSharedWhileTheStoreLives)
+{
+    TempDir tmp;
+    {
+        Store a(tmp / "s");
+        EXPECT_FALSE(gcLockFree(tmp / "s"));
+        // Shared: another process opens the same store at the same time.
+        pid_t pid = fork();
+        if (pid == 0) {
+            try {
+                Store b(tmp / "s");
+                _exit(b.lockedExclusive() ? 2 : 0);
+            } catch (...) {
+                _exit(1);
+            }
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        EXPECT_EQ(status, 0);
+    }
+    EXPECT_TRUE(gcLockFree(tmp / "s"));
+}
+
+TEST(GcLock, ExclusiveWaitsForOtherProcessesAndSaysSo)
+{
+    TempDir tmp;
+    Pipe opened, release;
+    pid_t user = fork();
+    if (user == 0) {
+        Store s(tmp / "s");
+        opened.send();
+        release.receive();
+        _exit(0);
+    }
+    opened.receive();
+    Store s(tmp / "s");
+    bool waited = false;
+    s.lockExclusive([&] {
+        waited = true;
+        release.send(); // the other process finishes; the lock follows
+    });
+    EXPECT_TRUE(waited);
+    EXPECT_TRUE(s.lockedExclusive());
+    int status = 0;
+    waitpid(user, &status, 0);
+
+    // While it is held, a grocker process opening the store waits.
+    Pipe done;
+    pid_t later = fork();
+    if (later == 0) {
+        // Not this test's descriptor of the lock: a fork shares it, and with it the lock.
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != done.fds[1]) ::close(fd);
+        Store t(tmp / "s");
+        done.send();
+        _exit(0);
+    }
+    EXPECT_FALSE(readableWithin(done.fds[0], 300)) << "a Store opened while purge held the gc lock";
+    {
+        Store gone = std::move(s);
+    }
+    EXPECT_TRUE(readableWithin(done.fds[0], 5000)) << "a Store did not open once the gc lock was released";
+    waitpid(later, &status, 0);
+}
+
+TEST(GcLock, ExclusiveAloneDoesNotWait)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    bool waited = false;
+    s.lockExclusive([&] { waited = true; });
+    EXPECT_FALSE(waited);
+    EXPECT_FALSE(gcLockFree(tmp / "s"));
+}
+
+TEST(GcLock, RunFoldersRemovedOnlyByAProcessAloneWithTheStore)
+{
+    TempDir tmp;
+    auto run = tmp / "s" / "run" / "step-abc123";
+    {
+        Store a(tmp / "s");
+        writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
+        Store b(tmp / "s"); // not alone: a may be running that step
+        EXPECT_TRUE(fs::exists(run));
+    }
+    Store c(tmp / "s");
+    EXPECT_FALSE(fs::exists(run));
+    EXPECT_TRUE(fs::is_directory(tmp / "s" / "run"));
+}
+
+// --- fsck and purge ------------------------------------------------------------------------------
+
+namespace {
+
+// A small image in the store: one layer per content (not a real tarball: neither check nor
+// purge reads layers), its diff_id the content's digest.
+Image smallImage(Store& store, const std::vector<std::string>& layers)
+{
+    Image scratch = loadImage(store, ImageRef{});
+    ImageDraft draft(scratch, true, 0);
+    for (auto& l : layers)
+        draft.addLayer(store.putBlob(l, std::string(media::ociLayerGzip)), sha256("diff of " + l), "layer");
+    return std::move(draft).commit(store);
+}
+
+void writeStepEntry(Store& store, const std::string& key, const Descriptor& layer, const std::string& diffOf)
+{
+    writeTestFile(store.root() / "cache" / "steps" / (key + ".json"),
+        canonical(nlohmann::json{{"layer", toJson(layer)}, {"diffId", sha256("diff of " + diffOf).str()}, {"step", key}}));
+}
+
+const std::string emptyZip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
+
+std::vector<std::string> lines(const CheckReport& r)
+{
+    std::vector<std::string> out;
+    for (auto& i : r.issues) out.push_back(i.line());
+    return out;
+}
+
+fs::path blobFile(const Store& s, const Descriptor& d) { return s.blobPath(d.digest); }
+
+} // namespace
+
+TEST(StoreCheck, ConsistentStore)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    auto img = smallImage(s, {"layer one", "layer two"});
+    s.setRef("grocker-app/x:1", img.manifestDescriptor);
+    writeStepEntry(s, "k1", img.manifest.layers[0], "layer one");
+    writeTestFile(s.root() / "wheels" / "a-1.0-py3-none-any.whl", emptyZip);
+    writeTestFile(s.root() / "cache" / "compile" / "c1.json",
+        R"({"report":{"install":[]},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0"}})");
+    fs::create_directories(s.root() / "layers" / sha256("diff of layer one").hex());
+    fs::create_directories(s.root() / "layers" / "empty");
+    auto r = s.check();
+    EXPECT_EQ(lines(r), std::vector<std::string>{});
+    EXPECT_TRUE(r.consistent());
+    // scratch's config + the image's manifest, config and two layers
+    EXPECT_EQ(r.blobs, 6u);
+    EXPECT_EQ(r.refs, 1u);
+    EXPECT_EQ(r.stepEntries, 1u);
+    EXPECT_EQ(r.compileEntries, 1u);
+    EXPECT_EQ(r.wheels, 1u);
+    EXPECT_EQ(r.layers, 1u);
+}
+
+TEST(StoreCheck, FindsAndRepairsBrokenPieces)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    auto good = smallImage(s, {"good layer"});
+    auto cut = smallImage(s, {"shared layer", "a layer to cut short"});
+    auto gone = smallImage(s, {"a layer to delete"});
+    s.setRef("grocker-app/good:1", good.manifestDescriptor);
+    s.setRef("grocker-app/cut:1", cut.manifestDescriptor);
+    s.setRef("grocker-app/gone:1", gone.manifestDescriptor);
+    auto cutLayer = cut.manifest.layers[1];
+    auto goneLayer = gone.manifest.layers[0];
+    auto steps = s.root() / "cache" / "steps";
+    writeStepEntry(s, "good", good.manifest.layers[0], "good layer");
+    writeStepEntry(s, "gone", goneLayer, "a layer to delete");
+    writeTestFile(steps / "cut.json", R"({"layer":{"mediaType":"appl)");
+    auto wheels = s.root() / "wheels";
+    writeTestFile(wheels / "a-1.0-py3-none-any.whl", emptyZip);
+    writeTestFile(wheels / "b-2.0-py3-none-any.whl", "PK\x03\x04 half a wheel");
+    auto compile = s.root() / "cache" / "compile";
+    writeTestFile(compile / "ok.json", R"({"report":{},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0"}})");
+    writeTestFile(compile / "lost.json", R"({"report":{},"wheels":{"c-3.0-py3-none-any.whl":"sha256:0"}})");
+    writeTestFile(compile / "cut.json", R"({"report":{},"wheels":{"b-2.0-py3-none-any.whl":"sha256:0"}})");
+    auto strayLayer = s.root() / "layers" / "not-a-diff-id";
+    writeTestFile(strayLayer / "etc" / "x", "?");
+    auto strayBlob = s.root() / "blobs" / "sha256" / "notes.txt";
+    writeTestFile(strayBlob, "not a blob");
+    // A blob cut short (as a disk full or a hand might), a layer deleted, and a temp file of a
+    // writer killed after this store was opened.
+    {
+        auto p = blobFile(s, cutLayer);
+        ASSERT_EQ(::chmod(p.c_str(), 0644), 0);
+        ASSERT_EQ(::truncate(p.c_str(), 5), 0);
+    }
+    fs::remove(blobFile(s, goneLayer));
+    pid_t dead = deadPid();
+    auto leftover = s.tmpDir() / (".tmp-" + std::to_string(dead) + "-7-abc");
+    writeTestFile(leftover, "half");
+
+    auto root = s.root().string();
+    auto index = root + "/index.json";
+    auto cutPath = blobFile(s, cutLayer).string();
+    std::vector<std::string> expected{
+        cutPath + ": corrupt blob: its content has digest " + sha256("a lay").str(),
+        strayBlob.string() + ": not a blob: the blobs folder holds only files named by their sha256 digest",
+        index + ": ref 'grocker-app/cut:1' (" + cut.manifestDescriptor.digest.str() + ") is incomplete: layer " +
+            cutLayer.digest.str() + " is corrupt",
+        index + ": ref 'grocker-app/gone:1' (" + gone.manifestDescriptor.digest.str() + ") is incomplete: layer " +
+            goneLayer.digest.str() + " is missing",
+        (steps / "cut.json").string() + ": broken step cache entry: it is not valid JSON (cut short?)",
+        (steps / "gone.json").string() + ": broken step cache entry: it names layer " + goneLayer.digest.str() +
+            " is missing",
+        (wheels / "b-2.0-py3-none-any.whl").string() + ": truncated wheel in the wheel cache (no zip end record)",
+        (compile / "cut.json").string() + ": broken compile cache entry: its wheel 'b-2.0-py3-none-any.whl' is truncated",
+        (compile / "lost.json").string() +
+            ": broken compile cache entry: its wheel 'c-3.0-py3-none-any.whl' is missing from the wheel cache",
+        strayLayer.string() + ": not an unpacked layer: they are named by their diff_id",
+        leftover.string() + ": leftover of process " + std::to_string(dead) + ", which is gone",
+    };
+    auto r = s.check();
+    EXPECT_EQ(lines(r), expected);
+    EXPECT_FALSE(r.consistent());
+    EXPECT_TRUE(fs::exists(cutPath)) << "a check without repair removed something";
+
+    EXPECT_THAT(errorOf([&] { s.check(CheckOptions{true, {}, 0}); }), HasSubstr("needs the exclusive gc lock"));
+    s.lockExclusive();
+    std::vector<fs::path> removedByRemover;
+    CheckOptions o;
+    o.repair = true;
+    o.remove = [&](const std::vector<fs::path>& paths) {
+        removedByRemover.insert(removedByRemover.end(), paths.begin(), paths.end());
+        removeTrees(paths);
+    };
+    r = s.check(o);
+    EXPECT_TRUE(r.consistent()) << ::testing::PrintToString(lines(r));
+    ASSERT_EQ(r.issues.size(), expected.size());
+    EXPECT_EQ(r.issues[2].line(), expected[2] + "; dropped the ref: build or pull the image again");
+    EXPECT_EQ(r.issues[0].line(), expected[0] + "; removed");
+    // The wheel, the stray layer (renamed away first), the leftover and the stray blob went
+    // through the remover (they may hold files of subordinate ids).
+    EXPECT_EQ(removedByRemover.size(), 4u);
+
+    auto again = s.check();
+    EXPECT_EQ(lines(again), std::vector<std::string>{});
+    EXPECT_EQ(again.refs, 1u);
+    EXPECT_TRUE(s.getRef("grocker-app/good:1"));
+    EXPECT_FALSE(s.getRef("grocker-app/cut:1"));
+    EXPECT_FALSE(s.getRef("grocker-app/gone:1"));
+    EXPECT_TRUE(fs::exists(steps / "good.json"));
+    EXPECT_TRUE(fs::exists(compile / "ok.json"));
+    EXPECT_EQ(imageFromStore(s, *s.getRef("grocker-app/good:1")).manifest.layers.size(), 1u);
+}
+
+TEST(StoreCheck, UnreadableIndex)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    auto img = smallImage(s, {"x"});
+    s.setRef("a:1", img.manifestDescriptor);
+    auto index = s.root() / "index.json";
+    auto text = readFile(index);
+    writeTestFile(index, text.substr(0, text.size() / 2));
+    auto r = s.check();
+    ASSERT_EQ(r.issues.size(), 1u);
+    EXPECT_THAT(r.issues[0].line(), StartsWith(index.string() + ": unreadable index of the store's images: "));
+    s.lockExclusive();
+    r = s.check(CheckOptions{true, {}, 0});
+    ASSERT_EQ(r.issues.size(), 1u);
+    EXPECT_THAT(r.issues[0].repair, HasSubstr("replaced by an empty index"));
+    EXPECT_TRUE(s.readIndex().manifests.empty());
+    EXPECT_TRUE(s.check().issues.empty());
+}
+
+TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    auto kept = smallImage(s, {"base layer", "kept layer"});
+    auto old = smallImage(s, {"base layer", "old layer"});
+    s.setRef("grocker-x-root:1", old.manifestDescriptor);
+    s.setRef("grocker-x-root:2", kept.manifestDescriptor);
+    auto dangling = s.putBlob(std::string(1000, 'd'), "application/octet-stream");
+    auto steps = s.root() / "cache" / "steps";
+    writeStepEntry(s, "kept", kept.manifest.layers[1], "kept layer");
+    writeStepEntry(s, "old", old.manifest.layers[1], "old layer");
+    writeTestFile(steps / "broken.json", "{");
+    auto wheels = s.root() / "wheels";
+    writeTestFile(wheels / "a-1.0-py3-none-any.whl", emptyZip);
+    auto compile = s.root() / "cache" / "compile";
+    writeTestFile(compile / "fresh.json",
+        canonical(nlohmann::json{{"report", nlohmann::json::object()}, {"wheels", {{"a-1.0-py3-none-any.whl", sha256(emptyZip).str()}}}}));
+    writeTestFile(compile / "stale.json",
+        R"({"report":{},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}})");
+    auto layers = s.root() / "layers";
+    for (auto l : {"base layer", "kept layer", "old layer"})
+        writeTestFile(layers / sha256(std::string("diff of ") + l).hex() / "file", std::string(100, 'l'));
+    fs::create_directories(layers / "empty");
+    writeTestFile(s.root() / "run" / "step-xyz" / "upper" / "f", std::string(50, 'u'));
+
+    EXPECT_THAT(errorOf([&] { s.collectGarbage(); }), HasSubstr("needs the exclusive gc lock"));
+    s.lockExclusive();
+    GcOptions dry;
+    dry.dropRefs = {"grocker-x-root:1"};
+    dry.dryRun = true;
+    auto r = s.collectGarbage(dry);
+    // old's manifest, config and layer, the dangling blob, scratch's manifest and config
+    auto scratch = loadImage(s, ImageRef{});
+    auto oldBytes = uint64_t(old.manifestDescriptor.size + old.manifest.config.size + old.manifest.layers[1].size + 1000 +
+                             scratch.manifestDescriptor.size + scratch.manifest.config.size);
+    EXPECT_EQ(r.blobs.count, 6u);
+    EXPECT_EQ(r.blobs.bytes, oldBytes);
+    EXPECT_EQ(r.stepEntries.count, 2u); // old, broken
+    EXPECT_EQ(r.compileEntries.count, 1u);
+    EXPECT_EQ(r.layers.count, 1u);
+    EXPECT_EQ(r.layers.bytes, 100u);
+    EXPECT_EQ(r.leftovers.count, 1u);
+    EXPECT_EQ(r.leftovers.bytes, 50u);
+    EXPECT_TRUE(s.getRef("grocker-x-root:1"));
+    EXPECT_TRUE(s.hasBlob(dangling.digest));
+    EXPECT_TRUE(fs::exists(steps / "old.json"));
+
+    GcOptions real = dry;
+    real.dryRun = false;
+    std::vector<fs::path> removed;
+    real.remove = [&](const std::vector<fs::path>& paths) {
+        removed = paths;
+        removeTrees(paths);
+    };
+    auto r2 = s.collectGarbage(real);
+    EXPECT_EQ(r2.bytes(), r.bytes());
+    EXPECT_FALSE(s.getRef("grocker-x-root:1"));
+    EXPECT_TRUE(s.getRef("grocker-x-root:2"));
+    EXPECT_FALSE(s.hasBlob(dangling.digest));
+    EXPECT_FALSE(s.hasBlob(old.manifest.layers[1].digest));
+    EXPECT_TRUE(s.hasBlob(old.manifest.layers[0].digest)); // shared with the kept image
+    EXPECT_EQ(filesIn(steps), std::vector<std::string>{"kept.json"});
+    EXPECT_EQ(filesIn(compile), std::vector<std::string>{"fresh.json"});
+    std::vector<std::string> keptLayers{sha256("diff of kept layer").hex(), sha256("diff of base layer").hex(), "empty"};
+    std::sort(keptLayers.begin(), keptLayers.end());
+    EXPECT_EQ(filesIn(layers), keptLayers);
+    EXPECT_TRUE(fs::is_empty(s.root() / "run"));
+    EXPECT_TRUE(fs::is_empty(s.tmpDir())) << "the unpacked layer, renamed into tmp/, was left there";
+    // Layers (renamed away into tmp/ first) and the run folder went to the remover, in one batch.
+    EXPECT_EQ(removed.size(), 2u);
+    EXPECT_TRUE(s.check().issues.empty());
+    EXPECT_TRUE(fs::exists(wheels / "a-1.0-py3-none-any.whl")) << "the wheel cache is kept";
 }

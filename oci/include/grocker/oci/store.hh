@@ -2,8 +2,11 @@
 // The local store: an OCI image layout (oci-layout, index.json, blobs/sha256/...) plus a temp
 // folder and a lock file. A blob appears under its digest only once it is whole and synced
 // (temp file + fsync + rename), so a killed writer never leaves a half blob; reads verify.
+// Its upkeep: check() (grocker fsck) and collectGarbage() (grocker purge), under the gc lock.
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,14 +30,64 @@ private:
     AutoCloseFD fd_;
 };
 
+// Removes files and folders, the folders with everything in them. Unpacked layers, run folders
+// and wheels hold files of the container's subordinate ids when rootless, which only a user
+// namespace can remove: the program passes a remover that works in one. Throws on failure.
+using Remover = std::function<void(const std::vector<std::filesystem::path>&)>;
+// The default: in this process, making folders writable first.
+void removeTrees(const std::vector<std::filesystem::path>& paths);
+
+// One thing Store::check found wrong: where (a path in the store), what, and what --repair did.
+struct StoreIssue {
+    std::filesystem::path where;
+    std::string what;
+    std::string repair; // "removed", "dropped the ref"...; empty when nothing was done
+    std::string line() const;
+};
+
+struct CheckOptions {
+    // Remove corrupt blobs, broken cache entries and leftovers, drop refs whose images are
+    // incomplete. Needs the exclusive gc lock (lockExclusive()).
+    bool repair = false;
+    Remover remove;    // default removeTrees
+    unsigned jobs = 0; // hashing threads; 0: one per core
+};
+
+struct CheckReport {
+    std::vector<StoreIssue> issues;
+    size_t blobs = 0, refs = 0, stepEntries = 0, compileEntries = 0, wheels = 0, layers = 0;
+    // Every issue found was repaired (or there was none).
+    bool consistent() const;
+};
+
+struct GcOptions {
+    // Refs to remove first (grocker purge's choice of old images); when dry, only left out.
+    std::vector<std::string> dropRefs;
+    bool dryRun = false; // count what would go, remove nothing
+    Remover remove;      // default removeTrees
+};
+
+// What collectGarbage removed (or, dry, would remove).
+struct GcReport {
+    struct Freed {
+        size_t count = 0;
+        uint64_t bytes = 0;
+    };
+    Freed blobs, stepEntries, compileEntries, layers, leftovers;
+    uint64_t bytes() const;
+};
+
 class Store {
 public:
     // $GROCKER_ROOT, else $XDG_CACHE_HOME/grocker, else ~/.cache/grocker.
     static std::filesystem::path defaultRoot();
 
-    // Opens the store at `root`, creating the layout if needed, and removes temp files left by
-    // writers that died.
+    // Opens the store at `root`, creating the layout if needed, takes the gc lock shared, and
+    // removes temp files left by writers that died (and run folders of killed steps, when no
+    // other grocker process has the store open).
     explicit Store(std::filesystem::path root);
+    Store(Store&&) noexcept = default;
+    ~Store() = default;
 
     const std::filesystem::path& root() const { return root_; }
     std::filesystem::path blobPath(const Digest& d) const;
@@ -94,12 +147,36 @@ public:
     void recordSource(const Digest& d, const std::string& repository);
     std::vector<std::string> sourcesOf(const Digest& d) const;
 
-    // Guards index.json updates and, later, garbage collection.
+    // Guards index.json updates.
     FileLock lock(bool exclusive) const { return FileLock(root_ / "lock", exclusive); }
+    // Removes these refs from index.json (their blobs stay until collectGarbage).
+    void removeRefs(const std::vector<std::string>& names);
+
+    // Every Store holds <root>/gc.lock shared while it lives, so garbage collection, which takes
+    // it exclusive, never removes what another grocker process is writing or using: a blob no
+    // ref names yet, an unpacked layer mounted as a lower dir. Converts this Store's lock to
+    // exclusive, calling `waiting` first when that has to wait for other processes. (Another
+    // Store of this same process on this root would make it wait forever.)
+    void lockExclusive(const std::function<void()>& waiting = {});
+    bool lockedExclusive() const { return exclusive_; }
+
+    // Verifies every blob's digest, every ref (manifests, configs, layers, nested indexes), the
+    // step and compile cache entries, the wheel cache, the unpacked layers' folder and leftover
+    // temp files; with `repair`, removes or drops what is broken.
+    CheckReport check(const CheckOptions& options = {});
+
+    // Removes what no ref of index.json needs: blobs, step cache entries whose layer is in no
+    // image a ref names, compile cache entries whose wheels are gone or changed, unpacked
+    // layers whose diff_id is in no such image, leftovers of killed processes. Needs the
+    // exclusive gc lock.
+    GcReport collectGarbage(const GcOptions& options = {});
 
 private:
-    void cleanStaleTemps();
+    // Temp files of dead writers; with `everything`, also run folders (this process is alone).
+    void cleanLeftovers(bool everything);
     std::filesystem::path root_;
+    AutoCloseFD gcLock_;
+    bool exclusive_ = false;
 };
 
 // Copies `from` to `to` atomically (temp + fsync + rename), with copy_file_range so a
