@@ -121,7 +121,12 @@ uint32_t IdMap::gidInside(gid_t host) const { return inside(gids, host); }
 
 void IdMap::apply(pid_t pid) const
 {
-    bool helpers = !privileged && (uids.size() > 1 || gids.size() > 1);
+    // An unprivileged process may write only a map of its own one id; anything else (several
+    // ranges, or a single subordinate range, as for mmdebstrap's tree) needs the setuid helpers.
+    auto ownIdOnly = [](const std::vector<IdRange>& m, uint32_t self) {
+        return m.size() == 1 && m[0].outside == self && m[0].count == 1;
+    };
+    bool helpers = !privileged && !(ownIdOnly(uids, ::geteuid()) && ownIdOnly(gids, ::getegid()));
     if (helpers) {
         runMapHelper("newuidmap", pid, uids);
         runMapHelper("newgidmap", pid, gids);

@@ -476,7 +476,9 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         target = "/src/" + release.path.filename().string();
     }
     // A NAME[EXTRAS]==VERSION release carries its extras itself.
-    compile.env = {"HOME=/home/grocker",
+    // SOURCE_DATE_EPOCH: wheels built from sdists and folders get fixed zip times, so the same
+    // sources give the same wheel bytes (and layers) in every build, concurrent ones included.
+    compile.env = {"HOME=/home/grocker", "SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch),
         "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras)};
     if (!config.pipConstraint.empty()) {
         compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
@@ -494,7 +496,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     compile.argv = {"/usr/local/bin/grocker-compile", target};
     // Cached on everything that decides what pip resolves; the wheel cache must still hold
     // every wheel of the report, unchanged.
-    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, compiler.manifestDescriptor.digest.str(), release.text,
+    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, std::to_string(ctx.epoch), compiler.manifestDescriptor.digest.str(), release.text,
         release.extras, sourceDigest(release), fileDigest(config.pipConstraint), fileDigest(o.pipConf), o.indexUrl,
         o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
     auto compileCache = store.root() / "cache" / "compile" / (compileKey + ".json");
@@ -553,8 +555,12 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         if (!paths.empty())
             // pip from Debian's wheel, so the venv holds no pip; no .pyc from pip (their
             // headers would hold the install time): compiled below, by content hash.
-            cmd += std::string(venv) + "/bin/python3 $(ls /usr/share/python-wheels/pip-*.whl)/pip install --quiet "
-                   "--no-index --no-deps --no-compile --disable-pip-version-check " + joinQuoted(paths) + " && " +
+            // A registry runtime's image (python:X-slim) has its own pip and no Debian wheel of
+            // it: that pip installs into the venv from outside (--python).
+            cmd += (runtime.base == Runtime::Base::Registry
+                           ? std::string("python3 -m pip --python ") + venv + "/bin/python3"
+                           : std::string(venv) + "/bin/python3 $(ls /usr/share/python-wheels/pip-*.whl)/pip") +
+                   " install --quiet --no-index --no-deps --no-compile --disable-pip-version-check " + joinQuoted(paths) + " && " +
                    std::string(venv) + "/bin/python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash " +
                    venv + "/lib";
         else

@@ -10,6 +10,7 @@
 # Uses the warm store of tests/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../registry/fixtures/lib.sh"
+. "$(dirname "$0")/lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
@@ -26,19 +27,7 @@ R=$REGISTRY
 start_proxy px "$REGISTRY_URL"
 P=$PROXY
 
-# The example app and its dependency served from a PEP 503 index on loopback.
-cp -r "$GROCKER_SOURCE_ROOT/example" "$tmp/example"
-mkdir -p "$tmp/index/simple/grocker-greeting"
-tar -czf "$tmp/index/simple/grocker-greeting/grocker-greeting-1.0.0.tar.gz" --owner=0 --group=0 --mtime=@0 \
-    --sort=name -C "$tmp/example" --transform 's,^greeting,grocker-greeting-1.0.0,' greeting
-printf '<html><body><a href="grocker-greeting-1.0.0.tar.gz">grocker-greeting-1.0.0.tar.gz</a></body></html>\n' \
-    >"$tmp/index/simple/grocker-greeting/index.html"
-port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PY" -m http.server --bind 127.0.0.1 --directory "$tmp/index" "$port" >"$tmp/index.log" 2>&1 &
-echo "$! index" >>"$tmp/reg/pids"
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/simple/" >/dev/null 2>&1 && break; sleep 0.1; done
-index="http://127.0.0.1:$port/simple/"
-app=$tmp/example/hello
+serve_example_index
 build() { # STORE PREFIX RESULT [more options]
     local s=$1 prefix=$2 result=$3
     shift 3
@@ -75,7 +64,7 @@ run "build on a fresh store" build "$tmp/fresh" "$R/team" "$tmp/result2.json"
 expect_eq "digest on a fresh store" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from $R/team/" "$err"
 expect_match "compiler pulled" "grocker-bookworm-3.11-compiler:[^ ]*: pulled from $R/team/" "$err"
-ran=$(sed -n '/^steps run:/,$p' <<<"$err" | tail -n +2 | sed 's/^  //')
+ran=$(steps_ran "$err")
 expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
 expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
 ok "a fresh store pulls root and compiler back instead of building them; same digest"
