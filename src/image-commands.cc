@@ -70,6 +70,19 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
 
     Store store = openStore(g);
     Image base = loadAnyImage(store, src, g);
+    // The base's config is anyone's JSON, and --env/--label edit its Env and Labels: checked
+    // before any layer is written (a number in Env was a JSON library's "type must be string").
+    if (auto& bc = base.config.json; bc.contains("config") && bc["config"].is_object()) {
+        auto& rc = bc["config"];
+        if (!o.env.empty() && rc.contains("Env") && rc["Env"].is_array())
+            for (auto& e : rc["Env"])
+                if (!e.is_string())
+                    throw Error(src.str(), ": its config's Env holds ", e.dump().substr(0, 40),
+                        ", not a KEY=VALUE string; fix the image, or add no --env");
+        if (!o.labels.empty() && rc.contains("Labels") && !rc["Labels"].is_object() && !rc["Labels"].is_null())
+            throw Error(src.str(), ": its config's Labels is ", rc["Labels"].type_name(),
+                ", not an object; fix the image, or add no --label");
+    }
     ImageDraft draft(base, src.kind == ImageRef::Kind::Scratch, lo.sourceDateEpoch);
     for (auto& [path, target] : dirs) {
         auto r = writeLayer(store, path, target, lo);

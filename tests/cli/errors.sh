@@ -98,7 +98,7 @@ expect 2 "grocker: A subcommand is required
 $cli11_hint"
 # The list of commands is grocker --help's, so that a new command changes no test; these must be in it.
 commands=$("$GROCKER" --help | awk '/^Subcommands:/ { f = 1; next } f && NF { print $1 }' | paste -sd, - | sed 's/,/, /g')
-for c in append copy unpack inspect run pull push login logout build; do
+for c in append copy unpack inspect run pull push login logout build fsck purge; do
     [[ ", $commands, " == *", $c, "* ]] || fail "grocker --help does not list '$c': $commands"
 done
 expect 2 "grocker: unknown command 'frob': use one of $commands (see grocker --help)" frob
@@ -287,6 +287,30 @@ tar -C docker-only -cf bad-manifest.tar manifest.json blobs
 expect_around 1 "grocker: error: docker-archive:bad-manifest.tar: manifest.json is not valid JSON: " "" \
     inspect docker-archive:bad-manifest.tar
 expect 1 "grocker: error: docker-archive:good-docker.tar:other:v9: no image named 'other:v9'" inspect docker-archive:good-docker.tar:other:v9
+
+# A base image whose config --env or --label cannot edit (someone else's JSON).
+# with_config NAME JQ-FILTER: a copy of oci:single:v1 as oci:NAME:v1, its config run through JQ-FILTER.
+with_config() {
+    local name=$1 filter=$2 manifest config
+    cp -r single "$name"
+    manifest=$(jq -r '.manifests[0].digest' single/index.json)
+    config=$(jq -r .config.digest "single/blobs/sha256/${manifest#sha256:}")
+    jq -c "$filter" "single/blobs/sha256/${config#sha256:}" >config.json
+    config=sha256:$(sha256sum config.json | cut -d' ' -f1)
+    mv config.json "$name/blobs/sha256/${config#sha256:}"
+    jq -c --arg d "$config" --argjson s "$(stat -c %s "$name/blobs/sha256/${config#sha256:}")" \
+        '.config.digest = $d | .config.size = $s' "single/blobs/sha256/${manifest#sha256:}" >manifest.json
+    manifest=sha256:$(sha256sum manifest.json | cut -d' ' -f1)
+    jq --arg d "$manifest" --argjson s "$(stat -c %s manifest.json)" '.manifests[0].digest = $d | .manifests[0].size = $s' \
+        single/index.json >"$name/index.json"
+    mv manifest.json "$name/blobs/sha256/${manifest#sha256:}"
+}
+with_config env-number '.config.Env = [1, "A=B"]'
+expect 1 "grocker: error: oci:env-number:v1: its config's Env holds 1, not a KEY=VALUE string; fix the image, or add no --env" \
+    append oci:env-number:v1 oci:out --dir tree --env X=1
+with_config labels-string '.config.Labels = "x"'
+expect 1 "grocker: error: oci:labels-string:v1: its config's Labels is string, not an object; fix the image, or add no --label" \
+    append oci:labels-string:v1 oci:out --dir tree --label a=b
 
 # unpack under a file: a folder cannot be made there.
 expect 1 "grocker: error: unable to create '$(pwd -P)/tree/data/hello.txt' to unpack into 'tree/data/hello.txt/rootfs': Not a directory" \
