@@ -121,7 +121,8 @@ json parseJson(std::string_view bytes, const std::string& what)
         auto j = json::parse(bytes);
         if (!j.is_object()) throw Error(what, " must be a JSON object, not ", j.type_name());
         return j;
-    } catch (json::parse_error& e) {
+    } catch (json::exception& e) {
+        // parse_error, and out_of_range for a number no double holds ("1e999").
         throw Error(what, " is not valid JSON: ", e.what());
     }
 }
@@ -244,6 +245,7 @@ ImageConfig parseConfig(std::string_view bytes, const std::string& what)
     ImageConfig c{parseJson(bytes, what)};
     stringField(c.json, "architecture", what);
     stringField(c.json, "os", what);
+    stringField(c.json, "variant", what, false); // platform() reads it as a string
     auto& rootfs = field(c.json, "rootfs", what);
     if (!rootfs.is_object()) throw Error(what, ": 'rootfs' must be an object");
     if (stringField(rootfs, "type", what + " rootfs") != "layers")

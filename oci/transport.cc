@@ -309,7 +309,8 @@ Image loadDockerArchive(Store& store, const ImageRef& src)
     json mj;
     try {
         mj = json::parse(f.manifestJson);
-    } catch (json::parse_error& e) {
+    } catch (json::exception& e) {
+        // parse_error, and out_of_range for a number no double holds ("1e999").
         throw Error(location, ": manifest.json is not valid JSON: ", e.what());
     }
     if (!mj.is_array() || mj.empty()) throw Error(location, ": manifest.json must be a non-empty array");

@@ -111,6 +111,40 @@ std::optional<int> smallInt(std::string_view text, int min, int max)
     return v;
 }
 
+// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), as the JSON of
+// services.json and of the image config must be.
+bool validUtf8(std::string_view s)
+{
+    for (size_t i = 0; i < s.size();) {
+        auto c = (unsigned char)s[i];
+        size_t more;
+        char32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            more = 1, cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2, cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (s.size() - i <= more) return false;
+        for (size_t k = 1; k <= more; k++) {
+            auto cc = (unsigned char)s[i + k];
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
 bool isIdentifier(std::string_view s)
 {
     if (s.empty() || std::isdigit((unsigned char)s[0])) return false;
@@ -399,11 +433,16 @@ std::string keyPath(const std::string& parent, std::string_view key)
 class DocumentWatch : public YAML::EventHandler {
 public:
     std::optional<YAML::Mark> start, content; // where the document starts; its first node
+    std::optional<YAML::Mark> notUtf8;        // the first scalar that is not UTF-8 (yaml-cpp lets it by)
     void OnDocumentStart(const YAML::Mark& m) override { start = m; }
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
     void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
-    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string& value) override
+    {
+        node(m);
+        if (!notUtf8 && !validUtf8(value)) notUtf8 = m;
+    }
     void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
     {
         node(m);
@@ -489,6 +528,10 @@ private:
                     return false;
                 }
                 previousStart = doc.start;
+                if (doc.notUtf8) {
+                    problems_.push_back(concat(at(*doc.notUtf8), ": text that is not UTF-8; save the file as UTF-8"));
+                    return false;
+                }
                 if (doc.content && firstContent) {
                     problems_.push_back(concat(at(*doc.content), ": a configuration file holds one YAML document"));
                     return false;

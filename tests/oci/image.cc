@@ -273,6 +273,12 @@ TEST(ParseManifest, NotJson)
               "manifest m must be a JSON object, not array");
     EXPECT_EQ(errorOf([] { parseManifest("\"s\"", "manifest m"); }),
               "manifest m must be a JSON object, not string");
+    // A number too large for a double is nlohmann's out_of_range, not a parse_error (found by
+    // tests/fuzz/oci-images.cc).
+    EXPECT_THAT(errorOf([] { parseManifest(R"({"schemaVersion":2,"size":1e999})", "manifest m"); }),
+                StartsWith("manifest m is not valid JSON: "));
+    EXPECT_THAT(errorOf([] { parseConfig(R"({"architecture":1e999})", "config c"); }),
+                StartsWith("config c is not valid JSON: "));
 }
 
 TEST(ParseManifest, SchemaVersion)
@@ -416,6 +422,9 @@ TEST(ParseConfig, Errors)
     j = configJson();
     j["os"] = 1;
     EXPECT_EQ(configError(j), "config c: field 'os' must be a string, not number");
+    j = configJson();
+    j["variant"] = 7;
+    EXPECT_EQ(configError(j), "config c: field 'variant' must be a string, not number");
     j = configJson();
     j["rootfs"]["type"] = "tarballs";
     EXPECT_EQ(configError(j), "config c: rootfs.type must be 'layers'");

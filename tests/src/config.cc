@@ -395,6 +395,9 @@ INSTANTIATE_TEST_SUITE_P(TopLevel, OneMistake, ::testing::Values(
     Mistake{"ports: [1]\n---\nports: [2]\n", "c.yml:3:1: a configuration file holds one YAML document"},
     Mistake{",\n", "c.yml:1:1: invalid YAML: unexpected ','"},
     Mistake{"ports: [1]\n---\n,volumes: []\n", "c.yml:3:1: invalid YAML: unexpected ','"},
+    // yaml-cpp takes any bytes; services.json and the image config are JSON (found by tests/fuzz/config.cc).
+    Mistake{"envs:\n  A: ok\n  B: caf\xe9\n", "c.yml:3:6: text that is not UTF-8; save the file as UTF-8"},
+    Mistake{"services:\n  \xed\xa0\x80: {command: x}\n", "c.yml:2:3: text that is not UTF-8; save the file as UTF-8"},
     Mistake{"ports: [1]\nruntime: bookworm/3.12\nports: [2]\n", "c.yml:3:1: key 'ports': given twice (first at line 1)"},
     Mistake{"[a, b]: 1\n", "c.yml:1:1: keys must be strings, got a list"},
     Mistake{"volume: [/data]\n", "c.yml:1:1: key 'volume': unknown key (did you mean 'volumes'?)"},
