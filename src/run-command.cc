@@ -74,9 +74,19 @@ int runRun(const GlobalOptions& g, const RunOptions& o)
         std::erase_if(spec.env, [&](const std::string& e) { return e.rfind(key, 0) == 0; });
         spec.env.push_back(kv);
     }
-    spec.workdir = o.workdir ? *o.workdir : runCfg.value("WorkingDir", std::string("/"));
+    // The image's config is anyone's JSON: a number where a string belongs is named, not left to
+    // the JSON library's "type must be string".
+    auto configText = [&](const char* key, const char* option) {
+        auto it = runCfg.find(key);
+        if (it == runCfg.end() || it->is_null()) return std::string();
+        if (!it->is_string())
+            throw Error(src.str(), ": its config's ", key, " is ", it->dump().substr(0, 40), ", not a string; fix the image, or give ",
+                option);
+        return it->get<std::string>();
+    };
+    spec.workdir = o.workdir ? *o.workdir : configText("WorkingDir", "--workdir");
     if (spec.workdir.empty()) spec.workdir = "/";
-    spec.user = o.user ? *o.user : runCfg.value("User", std::string());
+    spec.user = o.user ? *o.user : configText("User", "--user");
     spec.hostNetwork = o.network == "host";
     spec.argv = o.command;
 

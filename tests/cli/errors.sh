@@ -311,6 +311,12 @@ expect 1 "grocker: error: oci:env-number:v1: its config's Env holds 1, not a KEY
 with_config labels-string '.config.Labels = "x"'
 expect 1 "grocker: error: oci:labels-string:v1: its config's Labels is string, not an object; fix the image, or add no --label" \
     append oci:labels-string:v1 oci:out --dir tree --label a=b
+with_config user-number '.config.User = 5'
+expect 1 "grocker: error: oci:user-number:v1: its config's User is 5, not a string; fix the image, or give --user" \
+    run oci:user-number:v1 -- /bin/true
+with_config workdir-number '.config.WorkingDir = 5'
+expect 1 "grocker: error: oci:workdir-number:v1: its config's WorkingDir is 5, not a string; fix the image, or give --workdir" \
+    run oci:workdir-number:v1 -- /bin/true
 
 # unpack under a file: a folder cannot be made there.
 expect 1 "grocker: error: unable to create '$(pwd -P)/tree/data/hello.txt' to unpack into 'tree/data/hello.txt/rootfs': Not a directory" \
