@@ -318,6 +318,23 @@ with_config workdir-number '.config.WorkingDir = 5'
 expect 1 "grocker: error: oci:workdir-number:v1: its config's WorkingDir is 5, not a string; fix the image, or give --workdir" \
     run oci:workdir-number:v1 -- /bin/true
 
+# A layer whose digest and diff_id are right but which is no tar.
+echo 'not a tar' >not-a-tar.layer
+bad_layer=sha256:$(sha256sum not-a-tar.layer | cut -d' ' -f1)
+with_config layer-not-a-tar ".rootfs.diff_ids = [\"$bad_layer\"]"
+cp not-a-tar.layer "layer-not-a-tar/blobs/sha256/${bad_layer#sha256:}"
+manifest=$(jq -r '.manifests[0].digest' layer-not-a-tar/index.json)
+jq -c --arg d "$bad_layer" --argjson s "$(stat -c %s not-a-tar.layer)" \
+    '.layers[0] = {mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $d, size: $s}' \
+    "layer-not-a-tar/blobs/sha256/${manifest#sha256:}" >manifest.json
+manifest=sha256:$(sha256sum manifest.json | cut -d' ' -f1)
+mv manifest.json "layer-not-a-tar/blobs/sha256/${manifest#sha256:}"
+jq --arg d "$manifest" --argjson s "$(stat -c %s "layer-not-a-tar/blobs/sha256/${manifest#sha256:}")" \
+    '.manifests[0].digest = $d | .manifests[0].size = $s' single/index.json >layer-not-a-tar/index.json
+expect 1 "grocker: error: while unpacking layer 1 ($bad_layer) of oci:layer-not-a-tar:v1: layer store$((store + 1))/blobs/sha256/${bad_layer#sha256:}: unable to read the archive: Unrecognized archive format" \
+    unpack oci:layer-not-a-tar:v1 rootfs
+[ ! -e rootfs ] || fail "grocker unpack of a layer that is no tar left 'rootfs' behind"
+
 # unpack under a file: a folder cannot be made there.
 expect 1 "grocker: error: unable to create '$(pwd -P)/tree/data/hello.txt' to unpack into 'tree/data/hello.txt/rootfs': Not a directory" \
     unpack oci:single:v1 tree/data/hello.txt/rootfs
