@@ -118,6 +118,9 @@ bad-values.yml:1:10: key 'runtime': unknown runtime 'bookworm/3.13' (known runti
 bad-values.yml:2:16: key 'dependencies': 'LibPQ' is not a Debian package name (like libpq5, libpq5=15.5-0+deb12u1 or libpq5/bookworm-backports)
 bad-values.yml:5:11: key 'services.www.wsgi': 'app' is not 'module:callable' (like myapp.wsgi:application)" \
     myapp==1.0 -c bad-values.yml
+printf 'envs:\n  A: ok\n  B: caf\xe9\n' >latin1.yml
+expect 2 "grocker: the configuration has 1 mistake:
+latin1.yml:3:6: text that is not UTF-8; save the file as UTF-8" myapp==1.0 -c latin1.yml
 printf 'pip_constraint: constraints.txt\n' >relative.yml
 expect 2 "grocker: the configuration has 1 mistake:
 relative.yml:1:17: key 'pip_constraint': cannot read '$here/constraints.txt': No such file or directory" \
