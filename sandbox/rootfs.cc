@@ -96,7 +96,7 @@ LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, 
 LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target, const IdMap& map,
     LayerOptions options)
 {
-    options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
+    if (!options.owner) options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
     AutoCloseFD readEnd(fds[0]), writeEnd(fds[1]);

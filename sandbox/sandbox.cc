@@ -48,7 +48,12 @@ Volume Volume::parse(const std::string& text)
     v.host = rest.substr(0, colon);
     v.container = rest.substr(colon + 1);
     if (v.container[0] != '/') throw UsageError("--volume '", text, "': the container path must be absolute");
-    if (!fs::exists(v.host)) throw UsageError("--volume '", text, "': '", v.host.string(), "' does not exist");
+    if (auto c = v.container.find(':'); c != std::string::npos)
+        throw UsageError("--volume '", text, "': unknown mode '", v.container.substr(c + 1), "': use ro or rw");
+    std::error_code ec;
+    bool exists = fs::exists(v.host, ec);
+    if (ec) throw Error("--volume '", text, "': unable to read '", v.host.string(), "': ", ec.message());
+    if (!exists) throw UsageError("--volume '", text, "': '", v.host.string(), "' does not exist");
     v.host = fs::canonical(v.host);
     return v;
 }

@@ -23,6 +23,7 @@
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/registry/client.hh"
+#include "grocker/registry/http.hh"
 #include "grocker/registry/registry.hh"
 #include "grocker/sandbox/rootfs.hh"
 #include "runtimes.hh"
@@ -340,16 +341,81 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
     return img;
 }
 
+// "scheme://user:secret@host/..." → "scheme://user:***@host/...", for messages.
+std::string withoutPassword(const std::string& url)
+{
+    auto scheme = url.find("://");
+    if (scheme == std::string::npos) return url;
+    auto hostStart = scheme + 3;
+    auto at = url.find('@', hostStart);
+    auto slash = url.find('/', hostStart);
+    if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+    auto colon = url.find(':', hostStart);
+    if (colon == std::string::npos || colon > at) return url.substr(0, hostStart) + "***" + url.substr(at);
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 int runBuild(const GlobalOptions& g, BuildOptions o)
 {
-    // 1. configuration: every mistake at once, before any work.
+    // 1. configuration: every mistake at once, the files' and the command line's, before any work.
     std::vector<fs::path> files(o.configFiles.begin(), o.configFiles.end());
-    Config config = loadConfig(files, o.overrides);
-    const Runtime& runtime = findRuntime(config.runtime);
-    Release release = parseRelease(o.release);
+    std::vector<std::string> problems, cliProblems;
+    auto check = [&](const std::function<void()>& fn) {
+        try {
+            fn();
+        } catch (ConfigError& e) {
+            problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+        } catch (Error& e) {
+            cliProblems.push_back(e.message());
+        }
+    };
+    Config config;
+    const Runtime* runtimeFound = nullptr;
+    Release release{Release::Kind::Spec, {}, {}, {}, {}, o.release};
     std::vector<ImageRef> outputs;
-    for (auto& out : o.outputs) outputs.push_back(ImageRef::parse(out));
-    Compression compression = parseCompression(o.compression);
+    Compression compression = Compression::Gzip;
+    check([&] { config = loadConfig(files, o.overrides); });
+    check([&] { runtimeFound = &findRuntime(config.runtime); });
+    check([&] { release = parseRelease(o.release); });
+    for (auto& text : o.outputs)
+        check([&] {
+            auto out = ImageRef::parse(text);
+            if (out.kind == ImageRef::Kind::Scratch)
+                throw UsageError("--output scratch: scratch is not a place to write an image; name an image location");
+            outputs.push_back(out);
+        });
+    check([&] { compression = parseCompression(o.compression); });
+    auto readable = [&](const std::string& option, const std::string& path, bool folder) {
+        if (path.empty()) return;
+        check([&] {
+            std::error_code ec;
+            auto st = fs::status(path, ec);
+            if (ec || !fs::exists(st))
+                throw UsageError(option, " '", path, "': ", ec ? ec.message() : "No such file or directory");
+            if (folder != fs::is_directory(st))
+                throw UsageError(option, " '", path, "': ", folder ? "not a folder" : "a folder, not a file");
+            if (::access(path.c_str(), R_OK | (folder ? X_OK : 0)) < 0)
+                throw SysError(option, " '", path, "': unable to read it");
+        });
+    };
+    readable("--pip-conf", o.pipConf, false);
+    readable("--find-links", o.findLinks, true);
+    if (!o.resultFile.empty())
+        check([&] {
+            auto parent = fs::absolute(o.resultFile).parent_path();
+            if (fs::is_directory(o.resultFile))
+                throw UsageError("--result-file '", o.resultFile, "' is a folder: name a file");
+            if (!fs::is_directory(parent))
+                throw UsageError("--result-file '", o.resultFile, "': the folder '", parent.string(), "' does not exist");
+        });
+    if (!o.indexUrl.empty() && !o.indexUrl.starts_with("http://") && !o.indexUrl.starts_with("https://") &&
+        !o.indexUrl.starts_with("file://"))
+        cliProblems.push_back("--index-url '" + withoutPassword(o.indexUrl) + "' is not an http://, https:// or file:// URL");
+    if (!o.baseImage.empty()) check([&] { (void)Reference::parse(o.baseImage.starts_with("docker://") ? o.baseImage.substr(9) : o.baseImage); });
+    if (problems.empty() && cliProblems.size() == 1) throw UsageError(cliProblems[0]);
+    problems.insert(problems.end(), cliProblems.begin(), cliProblems.end());
+    if (!problems.empty()) throw ConfigError(problems);
+    const Runtime& runtime = *runtimeFound;
 
     Store store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
     Context ctx{store, sandbox::IdMap::forCaller(), g.quiet, sourceDateEpochFromEnv(), compression, {}};
@@ -646,7 +712,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     json result = {{"release", release.text}, {"image", imageName}, {"root_image", prefix + rootName},
         {"compiler_image", prefix + compilerName}, {"hash", image.manifestDescriptor.digest.str()}, {"outputs", json::array()}};
     for (auto& dest : outputs) {
-        saveImage(store, image, dest);
+        saveAnyImage(store, image, dest, g);
         result["outputs"].push_back(dest.str());
     }
     if (registry && o.push) {

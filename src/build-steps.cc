@@ -91,16 +91,13 @@ Image debianBase(Context& ctx, const std::string& suite)
     say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
     ctx.ran.push_back("base");
     bool root = ctx.map.privileged;
-    // mmdebstrap --mode=unshare maps its root to the first subordinate id; the layer is read
-    // back in a namespace with that same map.
-    IdMap mmMap = ctx.map;
-    if (!root) {
-        if (ctx.map.uids.size() < 2)
-            throw Error("unable to make the Debian base as an unprivileged user without a subordinate id range: ",
-                ctx.map.warning);
-        mmMap.uids = {{0, ctx.map.uids[1].outside, ctx.map.uids[1].count}};
-        mmMap.gids = {{0, ctx.map.gids[1].outside, ctx.map.gids[1].count}};
-    }
+    // mmdebstrap --mode=unshare maps its root to the first subordinate id, which our own map
+    // shows as uid 1 (0 is the caller): the tree is read in our namespace, where the store is
+    // writable, and each owner recorded one lower.
+    if (!root && (ctx.map.uids.size() < 2 || ctx.map.gids.size() < 2))
+        throw Error("unable to make the Debian base as an unprivileged user without a subordinate id range: ",
+            ctx.map.warning);
+    const IdMap& mmMap = ctx.map;
     auto dir = ctx.store.tmpDir() / tempName();
     struct Cleanup {
         const IdMap& map;
@@ -129,6 +126,10 @@ Image debianBase(Context& ctx, const std::string& suite)
     LayerOptions lo;
     lo.compress.compression = ctx.compression;
     lo.sourceDateEpoch = ctx.epoch;
+    if (!root)
+        lo.owner = [](uid_t u, gid_t g) {
+            return std::pair<uint64_t, uint64_t>(u > 0 ? u - 1 : 0, g > 0 ? g - 1 : 0);
+        };
     auto layer = writeLayerInside(ctx.store, dir, "/", mmMap, lo);
     Image scratch = loadImage(ctx.store, ImageRef{});
     ImageDraft draft(scratch, true, ctx.epoch);

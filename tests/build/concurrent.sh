@@ -17,13 +17,15 @@ setup grocker-build-concurrent
 chmod 755 "$tmp"
 serve_example_index
 
-# A store of our own: the warm store's blobs, index and caches (its unpacked layers are made
+# A store of our own: the warm store's blobs, index and step cache (its unpacked layers are made
 # again on first use). Without a warm store, the first build makes the base.
 store=$tmp/store
 if [ -d "$GROCKER_TEST_CACHE/build-store/blobs" ]; then
-    mkdir -p "$store"
+    # (not the compile cache: its entries name wheels of a wheel cache this store does not have)
+    mkdir -p "$store/cache"
     cp -a "$GROCKER_TEST_CACHE/build-store/blobs" "$GROCKER_TEST_CACHE/build-store/index.json" \
-        "$GROCKER_TEST_CACHE/build-store/oci-layout" "$GROCKER_TEST_CACHE/build-store/cache" "$store/"
+        "$GROCKER_TEST_CACHE/build-store/oci-layout" "$store/"
+    cp -a "$GROCKER_TEST_CACHE/build-store/cache/steps" "$store/cache/"
 fi
 
 # Four apps: hello as shipped, and three copies under other names, each depending on greeting.

@@ -170,5 +170,21 @@ $cli11_hint" myapp==1.0 --pip-config=pip.conf
 expect 2 "grocker: '-q' is an option of grocker itself, not of 'build': put it before the command (grocker -q build ...)" \
     myapp==1.0 -q
 
+# Command-line paths and URLs checked up front (the build used to run its steps first).
+expect 2 "grocker: --pip-conf 'missing.conf': No such file or directory" myapp==1.0 --pip-conf missing.conf
+expect 2 "grocker: --pip-conf 'tree': a folder, not a file" myapp==1.0 --pip-conf tree
+expect 2 "grocker: --find-links 'missing-links': No such file or directory" myapp==1.0 --find-links missing-links
+expect 2 "grocker: --output scratch: scratch is not a place to write an image; name an image location" \
+    myapp==1.0 --output scratch
+expect 2 "grocker: --result-file 'tree' is a folder: name a file" myapp==1.0 --result-file tree
+expect 2 "grocker: --result-file 'nowhere/result.json': the folder '$here/nowhere' does not exist" \
+    myapp==1.0 --result-file nowhere/result.json
+expect 2 "grocker: --index-url 'ftp://ci:***@127.0.0.1/simple' is not an http://, https:// or file:// URL" \
+    myapp==1.0 --index-url ftp://ci:hunter2@127.0.0.1/simple
+# A bad RELEASE and configuration mistakes: all in one run.
+expect 2 "grocker: the configuration has 2 mistakes:
+command line: option '--runtime': unknown runtime 'python3' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)
+RELEASE 'my app' $release_forms" 'my app' -r python3
+
 [ ! -e out ] || fail "a refused build wrote 'out'"
 echo "all bad build input checks passed"

@@ -172,6 +172,7 @@ expect 2 "grocker: --network 'bridge': use none (loopback only, the default) or 
 expect 2 "grocker: --volume 'data' must be HOST:CONTAINER[:ro]" run --volume data oci:single:v1 -- /bin/true
 expect 2 "grocker: --volume 'tree:data': the container path must be absolute" run --volume tree:data oci:single:v1 -- /bin/true
 expect 2 "grocker: --volume 'missing:/data': 'missing' does not exist" run --volume missing:/data oci:single:v1 -- /bin/true
+expect 2 "grocker: --volume 'tree:/data:rw2': unknown mode 'rw2': use ro or rw" run --volume tree:/data:rw2 oci:single:v1 -- /bin/true
 expect 2 "grocker: --env '=x' must be KEY=VALUE" run --env =x oci:single:v1 -- /bin/true
 expect 2 "grocker: --commit 'scratch': name an oci:, oci-archive: or docker-archive: location" \
     run --commit scratch oci:single:v1 -- /bin/true
@@ -380,7 +381,7 @@ chmod 0000 unreadable/f
 as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: while writing a layer from 'unreadable': unable to open 'unreadable/f': Permission denied" \
     append scratch oci:nobody-stores/out --dir unreadable
 # Caught by main's last resort (sandbox/sandbox.cc's Volume::parse does not wrap its std::filesystem call).
-as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: unable to use 'locked/x': Permission denied; check the path and its permissions" \
+as_nobody=1 store_prefix=nobody-stores/ expect 1 "grocker: error: --volume 'locked/x:/x': unable to read 'locked/x': Permission denied" \
     run --volume locked/x:/x oci:single:v1 -- /bin/true
 [ -z "$(ls -A locked)" ] || fail "user nobody wrote into locked/: $(ls -A locked)"
 

@@ -33,7 +33,7 @@ private:
 };
 
 // Writes `dir` as a layer from inside a user namespace with `map`, so owners are recorded as
-// that namespace sees them and no folder is unreadable.
+// that namespace sees them (or as options.owner maps them, when set) and no folder is unreadable.
 oci::LayerResult writeLayerInside(oci::Store& store, const std::filesystem::path& dir, const std::string& target,
     const IdMap& map, oci::LayerOptions options);
 
