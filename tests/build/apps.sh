@@ -34,10 +34,9 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     "${P[@]}" --runtime runc rm -f -a >/dev/null 2>&1 || true
-    rm -rf "$tmp"
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp" # KEEP_TMP=1: keep the folder to look into
 }
 trap cleanup EXIT
-[ -z "${KEEP_TMP:-}" ] || trap - EXIT
 # Waits up to $1 tenths of a second for the command that follows to succeed.
 wait_for() {
     local n=$1
