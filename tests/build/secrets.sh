@@ -115,7 +115,7 @@ search_file "$log"
 [ -z "$found" ] || fail "secrets found: $found"
 # And the checks can fail: each secret is where it should be, in the files meant to hold it.
 grep -q -F "$S_CFG" "$tmp/config/env" || fail "the search's own check: S_CFG not in /config/env"
-authfile=$(ls "$XDG_RUNTIME_DIR/containers/auth.json" "$XDG_CONFIG_HOME/containers/auth.json" 2>/dev/null | head -n1)
+authfile=$(ls "$XDG_RUNTIME_DIR/containers/auth.json" "$XDG_CONFIG_HOME/containers/auth.json" 2>/dev/null | head -n1 || true)
 [ -n "$authfile" ] && jq -e --arg r "$R" --arg a "$S_REG_B64" '.auths[$r].auth == $a' "$authfile" >/dev/null ||
     fail "the search's own check: grocker login saved no credentials for $R"
 ok "no secret in $n blobs (layers decompressed, configs, manifests, history), the store's image, the result file or $(wc -l <"$log") output lines"
