@@ -99,16 +99,20 @@ Release parseRelease(const std::string& text)
         throw UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
     }
     std::string base, extras;
-    if (splitExtras(text, base, extras) && base.ends_with(".whl")) {
+    bool bracketed = splitExtras(text, base, extras);
+    if (bracketed && base.ends_with(".whl")) {
         r.kind = Release::Kind::Wheel;
         r.path = fs::absolute(base);
         r.extras = extras;
         if (!fs::is_regular_file(r.path)) throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
         return r;
     }
-    if (fs::is_directory(text)) {
+    // A project folder, or path/to/project[EXTRAS].
+    bool whole = fs::is_directory(text);
+    if (whole || (bracketed && !extras.empty() && fs::is_directory(base))) {
         r.kind = Release::Kind::Project;
-        r.path = fs::canonical(text);
+        r.path = fs::canonical(whole ? text : base);
+        r.extras = whole ? "" : extras;
         if (!fs::exists(r.path / "pyproject.toml") && !fs::exists(r.path / "setup.py"))
             throw UsageError("RELEASE '", text, "': the folder has no pyproject.toml or setup.py");
         return r;
@@ -218,10 +222,14 @@ std::string normalisedName(std::string n)
     return n;
 }
 
-// Folders the sandbox's grocker user (uid 1000 inside) must write.
+// Folders the sandbox's grocker user (uid 1000 inside) must write, and grocker read afterwards
+// (rootless, uid 1000 inside is a subordinate id outside: the folders stay readable by all).
 void prepareForGrocker(Context& ctx, const std::vector<fs::path>& dirs)
 {
-    for (auto& d : dirs) fs::create_directories(d);
+    for (auto& d : dirs) {
+        fs::create_directories(d);
+        if (::chmod(d.c_str(), 0755) < 0) throw SysError("unable to make '", d.string(), "' readable");
+    }
     sandbox::runInUserNamespace(ctx.map, [&] {
         for (auto& d : dirs)
             if (::chown(d.c_str(), 1000, 1000) < 0) throw SysError("unable to give '", d.string(), "' to user grocker");
@@ -743,7 +751,7 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     static BuildOptions bo;
     static std::optional<std::string> runtime, pipConstraint, entrypoint, prefix, baseName, imageName;
     auto* b = app.add_subcommand("build", "Build the runner image of a Python application");
-    b->add_option("RELEASE", bo.release, "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/")->required();
+    b->add_option("RELEASE", bo.release, "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/[EXTRAS]")->required();
     b->add_option("-c,--config", bo.configFiles, "Configuration file (repeatable; default ./.grocker.yml)")->allow_extra_args(false);
     b->add_option("-r,--runtime", runtime, "Runtime (default bookworm/3.11)");
     b->add_option("--pip-conf", bo.pipConf, "pip configuration file for the compile step");

@@ -8,7 +8,7 @@
 #         and volumes from the file and the command line in the image config; /scripts and a
 #         plain command through the entrypoint;
 #   wheel a .whl[extra] file, with --entrypoint: podman runs the app's console script;
-#   tool  a project folder, with --pip-constraint on the command line.
+#   tool  a project folder with extras (path/to/project[extra]), --pip-constraint on the command line.
 # The base, root and compiler images come warm from $GROCKER_TEST_CACHE/build-store, shared with
 # build/end-to-end. Fails, never skips, when a tool is missing.
 # shellcheck disable=SC2016 # jq programs and scripts for the container, in single quotes
@@ -201,15 +201,21 @@ with zipfile.ZipFile(sys.argv[1] + "/gapps_wheelapp-1.0-py3-none-any.whl", "w", 
 EOF
 
 # gapps-tool: a project folder, built as it is.
-project gapps-tool 1.0 '"gapps-pinned"' '[project.scripts]
+project gapps-tool 1.0 '"gapps-pinned"' '[project.optional-dependencies]
+extra = ["gapps-extradep"]
+
+[project.scripts]
 gapps-tool = "gapps_tool:main"'
 mkdir -p "$tmp/src/gapps-tool-1.0/gapps_tool"
 cat >"$tmp/src/gapps-tool-1.0/gapps_tool/__init__.py" <<'EOF'
+import importlib.util
+
 import gapps_pinned
 
 
 def main():
-    print("tool: pinned=%s" % gapps_pinned.VERSION)
+    extradep = "yes" if importlib.util.find_spec("gapps_extradep") else "no"
+    print("tool: pinned=%s extradep=%s" % (gapps_pinned.VERSION, extradep))
 EOF
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -391,16 +397,16 @@ pass "a .whl[extra] file: its extra's dependency is installed; --entrypoint gapp
 
 # --- tool: a project folder, --pip-constraint on the command line ----------------------------
 echo "gapps-pinned<2" >"$tmp/tool-constraints.txt"
-build "$tmp/src/gapps-tool-1.0/" --index-url "$index_url" --pip-constraint "$tmp/tool-constraints.txt" \
+build "$tmp/src/gapps-tool-1.0[extra]" --index-url "$index_url" --pip-constraint "$tmp/tool-constraints.txt" \
     --no-push --output "oci:$tmp/layout:tool" >"$tmp/tool.out" 2>"$tmp/tool.err" \
     || { cat "$tmp/tool.err" >&2; fail "grocker build of the project folder failed"; }
 "${G[@]}" inspect "oci:$tmp/layout:tool" >"$tmp/tool.json"
-for e in GROCKER_APP=gapps-tool GROCKER_APP_VERSION=1.0 GROCKER_APP_EXTRAS=; do
+for e in GROCKER_APP=gapps-tool GROCKER_APP_VERSION=1.0 GROCKER_APP_EXTRAS=extra; do
     jq -e --arg e "$e" '.config.config.Env | index($e)' "$tmp/tool.json" >/dev/null || fail "the folder's image: Env lacks $e"
 done
 out=$("${G[@]}" run "oci:$tmp/layout:tool" -- "$ep" gapps-tool) || fail "gapps-tool did not run"
-[ "$out" = "tool: pinned=1.0" ] || fail "gapps-tool printed '$out'"
-pass "a project folder builds; --pip-constraint keeps gapps-pinned below the index's 2.0"
+[ "$out" = "tool: pinned=1.0 extradep=yes" ] || fail "gapps-tool printed '$out'"
+pass "a project folder with extras (path[extra]) builds with its extra's dependency; --pip-constraint keeps gapps-pinned below the index's 2.0"
 
 # Last, so that the builds above use the minute the every-minute job takes to come.
 wait_for 700 grep -q "gapps-web report every-minute by grocker" "$tmp/mail" \
