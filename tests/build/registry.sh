@@ -88,6 +88,14 @@ expect_eq "the registry's digest of other/grocker-hello" "$digest" "$(registry_d
 run "fsck of the store after the faults" "$GROCKER" --root "$tmp/faulty" fsck
 ok "build and push through drops, 500s, 429s and truncation: same digest ($fired)"
 
+# --- a registry runtime: its base is pulled (here from a mirror's name that is missing) -------
+run_fails "a bookworm/3.12 build whose base is missing" "$GROCKER" --root "$tmp/fresh" build "$app" -c "$app/.grocker.yml" \
+    --index-url "$index" --no-push -r bookworm/3.12 --base-image "$R/library/python:3.12-slim-bookworm"
+expect_eq "exit status of a missing base" 1 "$rc"
+expect_match "the base was asked of the registry" "base: pulling $R/library/python:3.12-slim-bookworm" "$err"
+expect_match "the error names the base image" "grocker: error: .*$R/library/python:3.12-slim-bookworm" "$err"
+ok "a registry runtime pulls its base: $(grep 'grocker: error' <<<"$err")"
+
 # --- garbage -----------------------------------------------------------------------------------
 faults "garbage * /v2/ times=0"
 run_fails "build against a registry answering garbage" build "$tmp/garbage" "$P/team" "$tmp/result4.json"
