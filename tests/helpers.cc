@@ -1,8 +1,12 @@
 #include "helpers.hh"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -82,6 +86,44 @@ RunResult run(const std::vector<std::string>& argv, const std::string& input)
     waitpid(pid, &status, 0);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
+}
+
+void inChildProcesses(int n, const std::function<void(int k)>& work)
+{
+    std::vector<pid_t> kids;
+    for (int k = 0; k < n; k++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            ADD_FAILURE() << "fork: " << std::strerror(errno);
+            break;
+        }
+        if (pid == 0) {
+            // Never back into the test runner: only the parent reports.
+            int rc = 0;
+            try {
+                work(k);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "child %d: %s\n", k, e.what());
+                rc = 1;
+            } catch (...) {
+                rc = 1;
+            }
+            _exit(rc);
+        }
+        kids.push_back(pid);
+    }
+    for (size_t k = 0; k < kids.size(); k++) {
+        int status = 0;
+        if (waitpid(kids[k], &status, 0) != kids[k]) {
+            ADD_FAILURE() << "waitpid of child " << k << ": " << std::strerror(errno);
+            continue;
+        }
+        if (WIFSIGNALED(status))
+            ADD_FAILURE() << "child " << k << " was killed by signal " << WTERMSIG(status);
+        else if (WEXITSTATUS(status) != 0)
+            ADD_FAILURE() << "child " << k << " exited with status " << WEXITSTATUS(status)
+                          << " (what it threw is on stderr)";
+    }
 }
 
 fs::path testData()

@@ -1,7 +1,9 @@
 #pragma once
-// Shared test helpers: temporary folders, files, running a command and reading its output.
+// Shared test helpers: temporary folders, files, running a command and reading its output,
+// work spread over child processes.
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,10 @@ struct RunResult {
 };
 // Runs argv (argv[0] looked up in PATH) and waits for it.
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "");
+
+// Runs work(0) ... work(n - 1) at once, each in a child process of its own, and waits for them
+// all. A child that throws (its message goes to stderr) or dies fails the test, named by k.
+void inChildProcesses(int n, const std::function<void(int k)>& work);
 
 // The test data folder (tests/ in the source tree).
 std::filesystem::path testData();

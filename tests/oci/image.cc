@@ -2,7 +2,7 @@
 
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
-#include "helpers.hh"
+#include "oci-helpers.hh"
 
 #include <cstdlib>
 #include <gmock/gmock.h>
@@ -12,6 +12,7 @@
 
 using namespace grocker;
 using namespace grocker::oci;
+using grocker::test::errorOf;
 using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -50,16 +51,6 @@ json configJson()
             {"rootfs", {{"type", "layers"}, {"diff_ids", json::array({"sha256:" + hexB})}}},
             {"config", {{"Env", json::array({"PATH=/usr/bin"})}}},
             {"history", json::array()}};
-}
-
-template <typename F> std::string errorOf(F&& f)
-{
-    try {
-        f();
-    } catch (Error& e) {
-        return e.message();
-    }
-    return "(no error)";
 }
 
 std::string manifestError(const json& j, std::string_view expected = {})

@@ -2,7 +2,7 @@
 
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
-#include "helpers.hh"
+#include "oci-helpers.hh"
 
 #include <algorithm>
 #include <archive.h>
@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
-#include <functional>
 #include <gtest/gtest.h>
 #include <locale.h>
 #include <memory>
@@ -30,6 +29,7 @@ namespace grocker::oci {
 namespace {
 
 namespace fs = std::filesystem;
+using test::errorOf;
 using test::TempDir;
 using test::writeTestFile;
 
@@ -161,16 +161,6 @@ std::string describeTree(const fs::path& top, const std::set<std::string>& skip)
     for (auto& l : lines)
         out += l + "\n";
     return out;
-}
-
-std::string errorOf(const std::function<void()>& f)
-{
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 // Each test unpacks into <tmp>/root, beside a canary file and a canary folder that must come

@@ -2,11 +2,9 @@
 
 #include "grocker/oci/error.hh"
 #include "grocker/oci/store.hh"
-#include "helpers.hh"
+#include "oci-helpers.hh"
 
 #include <algorithm>
-#include <archive.h>
-#include <archive_entry.h>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -25,7 +23,11 @@
 
 using namespace grocker;
 using namespace grocker::oci;
+using grocker::test::errorOf;
+using grocker::test::ReadEntry;
+using grocker::test::readArchive;
 using grocker::test::run;
+using grocker::test::StringSink;
 using grocker::test::TempDir;
 using grocker::test::writeTestFile;
 using ::testing::ElementsAre;
@@ -34,86 +36,6 @@ using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 namespace {
-
-class StringSink : public Sink {
-  public:
-    void write(const void* data, size_t len) override
-    {
-        bytes.append(static_cast<const char*>(data), len);
-    }
-    std::string bytes;
-};
-
-struct ReadEntry {
-    std::string path;
-    char type = 0;
-    unsigned mode = 0;
-    int64_t uid = 0, gid = 0, mtime = 0, size = 0;
-    std::string link; // symlink or hardlink target
-    unsigned devMajor = 0, devMinor = 0;
-    std::map<std::string, std::string> xattrs;
-    std::string data;
-};
-
-char typeOf(archive_entry* e)
-{
-    if (archive_entry_hardlink(e)) return '1';
-    switch (archive_entry_filetype(e)) {
-    case AE_IFREG:
-        return '0';
-    case AE_IFLNK:
-        return '2';
-    case AE_IFCHR:
-        return '3';
-    case AE_IFBLK:
-        return '4';
-    case AE_IFDIR:
-        return '5';
-    case AE_IFIFO:
-        return '6';
-    default:
-        return '?';
-    }
-}
-
-std::vector<ReadEntry> readArchive(const std::string& bytes)
-{
-    std::vector<ReadEntry> out;
-    archive* a = archive_read_new();
-    archive_read_support_format_tar(a);
-    EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK)
-        << archive_error_string(a);
-    archive_entry* e;
-    int rc;
-    while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        ReadEntry r;
-        r.path = archive_entry_pathname(e);
-        r.type = typeOf(e);
-        r.mode = archive_entry_perm(e);
-        r.uid = archive_entry_uid(e);
-        r.gid = archive_entry_gid(e);
-        r.mtime = archive_entry_mtime(e);
-        r.size = archive_entry_size(e);
-        if (auto s = archive_entry_symlink(e)) r.link = s;
-        if (auto h = archive_entry_hardlink(e)) r.link = h;
-        r.devMajor = unsigned(archive_entry_rdevmajor(e));
-        r.devMinor = unsigned(archive_entry_rdevminor(e));
-        archive_entry_xattr_reset(e);
-        const char* name;
-        const void* value;
-        size_t size;
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
-            r.xattrs[name] = std::string(static_cast<const char*>(value), size);
-        char buf[65536];
-        la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
-            r.data.append(buf, size_t(n));
-        out.push_back(std::move(r));
-    }
-    EXPECT_EQ(rc, ARCHIVE_EOF) << archive_error_string(a);
-    archive_read_free(a);
-    return out;
-}
 
 std::vector<ReadEntry> layerEntries(const fs::path& dir, const std::string& target = "/",
                                     const LayerOptions& o = {})
@@ -171,16 +93,6 @@ void makeSocket(const fs::path& p)
     std::strcpy(addr.sun_path, p.c_str());
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << strerror(errno);
     ::close(fd);
-}
-
-template <typename F> std::string errorOf(F&& f)
-{
-    try {
-        f();
-    } catch (Error& e) {
-        return e.message();
-    }
-    return "(no error)";
 }
 
 // Deterministic bytes that span several 128 KiB compression blocks.
@@ -320,14 +232,14 @@ TEST(LayerWriter, HardlinksAfterTheirTarget)
     EXPECT_EQ(e[0].type, '0');
     EXPECT_EQ(e[0].data, "shared");
     EXPECT_EQ(e[2].type, '1');
-    EXPECT_EQ(e[2].link, "a");
+    EXPECT_EQ(e[2].hardlink, "a");
     EXPECT_EQ(e[2].data, "");
     EXPECT_EQ(e[3].type, '1');
-    EXPECT_EQ(e[3].link, "a");
+    EXPECT_EQ(e[3].hardlink, "a");
 
     // Under a target, the link names the target's path in the image.
     auto p = layerEntries(root, "/app");
-    EXPECT_EQ(find(p, "app/z").link, "app/a");
+    EXPECT_EQ(find(p, "app/z").hardlink, "app/a");
 }
 
 TEST(LayerWriter, Symlinks)
@@ -341,10 +253,10 @@ TEST(LayerWriter, Symlinks)
     ASSERT_EQ(::symlink(longTarget.c_str(), (root / "long").c_str()), 0);
     auto e = layerEntries(root);
     EXPECT_EQ(find(e, "rel").type, '2');
-    EXPECT_EQ(find(e, "rel").link, "../x/y");
+    EXPECT_EQ(find(e, "rel").symlink, "../x/y");
     EXPECT_EQ(find(e, "rel").mode, 0777u);
-    EXPECT_EQ(find(e, "abs").link, "/usr/bin/python3");
-    EXPECT_EQ(find(e, "long").link, longTarget);
+    EXPECT_EQ(find(e, "abs").symlink, "/usr/bin/python3");
+    EXPECT_EQ(find(e, "long").symlink, longTarget);
 }
 
 TEST(LayerWriter, ModesKept)

@@ -3,7 +3,7 @@
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
 #include "grocker/oci/transport.hh"
-#include "helpers.hh"
+#include "oci-helpers.hh"
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,6 +20,8 @@
 
 using namespace grocker;
 using namespace grocker::oci;
+using grocker::test::errorOf;
+using grocker::test::inChildProcesses;
 using grocker::test::TempDir;
 using grocker::test::writeTestFile;
 using ::testing::HasSubstr;
@@ -28,16 +30,6 @@ using ::testing::StartsWith;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename F> std::string errorOf(F&& f)
-{
-    try {
-        f();
-    } catch (Error& e) {
-        return e.message();
-    }
-    return "(no error)";
-}
 
 std::vector<std::string> filesIn(const fs::path& dir)
 {
@@ -383,34 +375,15 @@ TEST(Store, ConcurrentPutsOfTheSameBlob)
     for (int i = 0; i < 200000; i++)
         content += char('a' + (i * 31) % 26);
     for (int round = 0; round < 5; round++) {
-        std::vector<pid_t> kids;
-        for (int k = 0; k < 4; k++) {
-            pid_t pid = fork();
-            ASSERT_GE(pid, 0);
-            if (pid == 0) {
-                int rc = 1;
-                try {
-                    Store s(tmp / "s");
-                    auto d = s.putBlob(content + std::to_string(round), "x/y");
-                    rc = d.digest == sha256(content + std::to_string(round)) ? 0 : 2;
-                } catch (...) {
-                    rc = 3;
-                }
-                _exit(rc);
-            }
-            kids.push_back(pid);
-        }
-        for (auto pid : kids) {
-            int status = 0;
-            ASSERT_EQ(waitpid(pid, &status, 0), pid);
-            EXPECT_TRUE(WIFEXITED(status)) << "round " << round;
-            EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round;
-        }
+        SCOPED_TRACE("round " + std::to_string(round));
+        auto blob = content + std::to_string(round);
+        inChildProcesses(4, [&](int) {
+            Store s(tmp / "s");
+            if (!(s.putBlob(blob, "x/y").digest == sha256(blob)))
+                throw Error("putBlob gave another digest than the blob's");
+        });
         Store s(tmp / "s");
-        EXPECT_EQ(s.readBlob(Descriptor{"x/y", sha256(content + std::to_string(round)),
-                                        int64_t(content.size() + std::to_string(round).size())},
-                             "blob"),
-                  content + std::to_string(round));
+        EXPECT_EQ(s.readBlob(Descriptor{"x/y", sha256(blob), int64_t(blob.size())}, "blob"), blob);
     }
     Store s(tmp / "s");
     EXPECT_TRUE(fs::is_empty(s.tmpDir()));
@@ -426,28 +399,11 @@ TEST(Store, ConcurrentSetRef)
         Store s(tmp / "s");
         d = s.putBlob("m", std::string(media::ociManifest));
     }
-    std::vector<pid_t> kids;
-    for (int k = 0; k < 6; k++) {
-        pid_t pid = fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            int rc = 0;
-            try {
-                Store s(tmp / "s");
-                for (int i = 0; i < 5; i++)
-                    s.setRef("k" + std::to_string(k) + "-" + std::to_string(i), d);
-            } catch (...) {
-                rc = 1;
-            }
-            _exit(rc);
-        }
-        kids.push_back(pid);
-    }
-    for (auto pid : kids) {
-        int status = 0;
-        waitpid(pid, &status, 0);
-        EXPECT_EQ(status, 0);
-    }
+    inChildProcesses(6, [&](int k) {
+        Store s(tmp / "s");
+        for (int i = 0; i < 5; i++)
+            s.setRef("k" + std::to_string(k) + "-" + std::to_string(i), d);
+    });
     Store s(tmp / "s");
     EXPECT_EQ(s.readIndex().manifests.size(), 30u);
 }
@@ -515,18 +471,10 @@ TEST(GcLock, HeldSharedWhileTheStoreLives)
         Store a(tmp / "s");
         EXPECT_FALSE(gcLockFree(tmp / "s"));
         // Shared: another process opens the same store at the same time.
-        pid_t pid = fork();
-        if (pid == 0) {
-            try {
-                Store b(tmp / "s");
-                _exit(b.lockedExclusive() ? 2 : 0);
-            } catch (...) {
-                _exit(1);
-            }
-        }
-        int status = 0;
-        waitpid(pid, &status, 0);
-        EXPECT_EQ(status, 0);
+        inChildProcesses(1, [&](int) {
+            Store b(tmp / "s");
+            if (b.lockedExclusive()) throw Error("the second Store holds the gc lock exclusive");
+        });
     }
     EXPECT_TRUE(gcLockFree(tmp / "s"));
 }

@@ -4,22 +4,22 @@
 #include "grocker/oci/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
-#include "helpers.hh"
+#include "oci-helpers.hh"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
 #include <string>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
 using namespace grocker;
 using namespace grocker::oci;
+using grocker::test::errorOf;
+using grocker::test::inChildProcesses;
+using grocker::test::readArchive;
 using grocker::test::run;
 using grocker::test::TempDir;
 using grocker::test::writeTestFile;
@@ -34,16 +34,6 @@ namespace {
 
 const std::string transports =
     "use scratch, oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF";
-
-template <typename F> std::string errorOf(F&& f)
-{
-    try {
-        f();
-    } catch (Error& e) {
-        return e.message();
-    }
-    return "(no error)";
-}
 
 // An image of one layer holding `content`, for `arch`, committed to `store`.
 Image makeImage(Store& store, const fs::path& work, const std::string& content,
@@ -64,23 +54,12 @@ Image makeImage(Store& store, const fs::path& work, const std::string& content,
     return commitImage(store, m, config);
 }
 
+// The files of the tar `file`, by path.
 std::map<std::string, std::string> archiveFiles(const fs::path& file)
 {
     std::map<std::string, std::string> out;
-    archive* a = archive_read_new();
-    archive_read_support_format_tar(a);
-    EXPECT_EQ(archive_read_open_filename(a, file.c_str(), 65536), ARCHIVE_OK)
-        << archive_error_string(a);
-    archive_entry* e;
-    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-        std::string data;
-        char buf[65536];
-        la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
-            data.append(buf, size_t(n));
-        out[archive_entry_pathname(e)] = data;
-    }
-    archive_read_free(a);
+    for (auto& e : readArchive(readFile(file)))
+        out[e.path] = e.data;
     return out;
 }
 
@@ -417,27 +396,9 @@ TEST(OciDir, ConcurrentSavesKeepEveryTag)
     auto img = makeImage(src, tmp.path(), "shared");
     for (int round = 0; round < 10; round++) {
         auto dir = tmp / ("layout" + std::to_string(round));
-        std::vector<pid_t> kids;
-        for (int k = 0; k < 8; k++) {
-            pid_t pid = fork();
-            ASSERT_GE(pid, 0);
-            if (pid == 0) {
-                int rc = 0;
-                try {
-                    saveImage(src, img,
-                              ImageRef::parse("oci:" + dir.string() + ":t" + std::to_string(k)));
-                } catch (...) {
-                    rc = 1;
-                }
-                _exit(rc);
-            }
-            kids.push_back(pid);
-        }
-        for (auto pid : kids) {
-            int status = 0;
-            waitpid(pid, &status, 0);
-            EXPECT_EQ(status, 0);
-        }
+        inChildProcesses(8, [&](int k) {
+            saveImage(src, img, ImageRef::parse("oci:" + dir.string() + ":t" + std::to_string(k)));
+        });
         auto idx = parseIndex(readFile(dir / "index.json"), "index.json");
         EXPECT_EQ(idx.manifests.size(), 8u)
             << "round " << round << ": " << readFile(dir / "index.json");
