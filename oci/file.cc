@@ -1,7 +1,9 @@
 #include "grocker/oci/file.hh"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <dirent.h>
 #include <fcntl.h>
 #include <random>
 #include <sys/stat.h>
@@ -116,6 +118,29 @@ size_t readSome(int fd, void* buf, size_t len, const std::string& what)
         if (n >= 0) return size_t(n);
         if (errno != EINTR) throw SysError("unable to read '", what, "'");
     }
+}
+
+std::vector<std::string> listFolder(int dirFd, const std::string& where)
+{
+    int fd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw SysError("unable to open folder '", where, "'");
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+        ::close(fd);
+        throw SysError("unable to read folder '", where, "'");
+    }
+    std::vector<std::string> names;
+    // readdir tells the end of the folder from an error only through errno.
+    errno = 0;
+    while (auto* de = ::readdir(d)) {
+        std::string_view n = de->d_name;
+        if (n != "." && n != "..") names.emplace_back(n);
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err) throw SysError(err, concat("unable to read folder '", where, "'"));
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 void fsyncDir(const fs::path& dir)

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <map>
 #include <sys/stat.h>
@@ -68,8 +67,8 @@ public:
 
     void walkDir(int dirFd, const std::string& hostPath, const std::string& tarPrefix)
     {
-        auto names = listDir(dirFd, hostPath);
-        for (auto& name : names) entry(dirFd, hostPath + "/" + name, name, tarPrefix + name);
+        for (auto& name : listFolder(dirFd, hostPath))
+            entry(dirFd, hostPath + "/" + name, name, tarPrefix + name);
     }
 
     void directoryEntry(const struct stat& st, const std::string& tarPath, Xattrs xs)
@@ -90,29 +89,6 @@ public:
     uint64_t count = 0;
 
 private:
-    std::vector<std::string> listDir(int dirFd, const std::string& hostPath)
-    {
-        int fd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) throw SysError("unable to open folder '", hostPath, "'");
-        DIR* d = ::fdopendir(fd);
-        if (!d) {
-            ::close(fd);
-            throw SysError("unable to read folder '", hostPath, "'");
-        }
-        std::vector<std::string> names;
-        errno = 0;
-        while (auto* de = ::readdir(d)) {
-            std::string_view n = de->d_name;
-            if (n != "." && n != "..") names.emplace_back(n);
-        }
-        int err = errno;
-        ::closedir(d);
-        if (err) throw SysError(err, concat("unable to read folder '", hostPath, "'"));
-        // Byte order, independent of the locale and of the filesystem's order.
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-
     Xattrs xattrs(const std::string& hostPath, bool& whiteout, bool& opaque)
     {
         Xattrs out;

@@ -1,9 +1,7 @@
 #include "copy-root.hh"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <functional>
 #include <linux/fs.h>
@@ -66,29 +64,6 @@ AutoCloseFD openDir(int dirFd, const std::string& name, const std::string& where
     return fd;
 }
 
-// Names in byte order, so that two listings can be walked side by side.
-std::vector<std::string> listDir(int dirFd, const std::string& where)
-{
-    int fd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw SysError("unable to open folder '", where, "'");
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-        ::close(fd);
-        throw SysError("unable to read folder '", where, "'");
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (auto* de = ::readdir(d)) {
-        std::string_view n = de->d_name;
-        if (n != "." && n != "..") names.emplace_back(n);
-    }
-    int err = errno;
-    ::closedir(d);
-    if (err) throw SysError(err, concat("unable to read folder '", where, "'"));
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 // Removes `name` from `dirFd`, with everything under it when it is a folder.
 void removeAt(int dirFd, const std::string& name, const std::string& where)
 {
@@ -96,7 +71,7 @@ void removeAt(int dirFd, const std::string& name, const std::string& where)
     if (errno != EISDIR) throw SysError("unable to remove '", where, "'");
     {
         auto sub = openDir(dirFd, name, where);
-        for (auto& n : listDir(sub.get(), where)) removeAt(sub.get(), n, where + "/" + n);
+        for (auto& n : listFolder(sub.get(), where)) removeAt(sub.get(), n, where + "/" + n);
     }
     if (::unlinkat(dirFd, name.c_str(), AT_REMOVEDIR) < 0) throw SysError("unable to remove folder '", where, "'");
 }
@@ -221,7 +196,7 @@ public:
 
     void copyChildren(int srcDir, int dstDir, const std::string& rel)
     {
-        for (auto& n : listDir(srcDir, shown(rel))) {
+        for (auto& n : listFolder(srcDir, shown(rel))) {
             auto r = child(rel, n);
             auto st = statAt(srcDir, n, shown(r));
             if (skip_ && skip_(st, r)) continue;
@@ -308,7 +283,7 @@ private:
 // stacked: a whiteout removes what is below, an opaque folder replaces it, a folder merges.
 void mergeDir(Copier& copier, int src, int dst, const std::string& rel)
 {
-    for (auto& name : listDir(src, shown(rel))) {
+    for (auto& name : listFolder(src, shown(rel))) {
         auto r = child(rel, name);
         auto where = shown(r);
         auto st = statAt(src, name, where);
@@ -404,7 +379,7 @@ RootSnapshot::Node nodeOf(const std::string& name, const struct statx& st)
 void record(RootSnapshot::Node& dir, int dirFd, const std::string& rel, const Outside& outside,
     struct statx_timestamp& maxCtime)
 {
-    for (auto& name : listDir(dirFd, shown(rel))) {
+    for (auto& name : listFolder(dirFd, shown(rel))) {
         auto r = child(rel, name);
         auto st = statAt(dirFd, name, shown(r));
         if (outside(st, r)) continue;
@@ -445,7 +420,7 @@ public:
 
     void diffDir(int afterFd, const RootSnapshot::Node& before, UpperDir& up)
     {
-        auto names = listDir(afterFd, shown(up.rel));
+        auto names = listFolder(afterFd, shown(up.rel));
         auto& kids = before.children;
         size_t i = 0, j = 0;
         while (i < names.size() || j < kids.size()) {

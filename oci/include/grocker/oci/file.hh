@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace grocker {
 
@@ -60,6 +61,11 @@ inline void writeFull(int fd, std::string_view data, const std::string& what)
 }
 // Reads up to len bytes, retrying EINTR; returns 0 at end of file.
 size_t readSome(int fd, void* buf, size_t len, const std::string& what);
+
+// The names in the folder `dirFd` but "." and "..", sorted bytewise so that walks and listings
+// compared side by side do not depend on the locale or the filesystem's order. Read from a fresh
+// fd, leaving `dirFd`'s offset alone. `where` names the folder in errors.
+std::vector<std::string> listFolder(int dirFd, const std::string& where);
 
 // temp file beside `path` + fsync + rename + fsync of the folder.
 void writeFileAtomic(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
