@@ -2,42 +2,33 @@
 # grocker build, end to end, on the bundled example (a WSGI app and its dependency) with real
 # Debian packages: the image's config, what is and is not in the runner, the www service
 # through nginx and uwsgi under podman, caching (a no-op rebuild runs nothing, a version bump
-# reruns only compile and the app's layer), a planted index secret found nowhere, and the
-# same digest when built rootless. Fails, never skips, when a tool is missing.
+# reruns only compile and the app's layer), a planted index secret found nowhere. The rootless
+# build's digest is checked by build/rootless.sh. Fails, never skips, when a tool is missing.
 set -eu -o pipefail
+. "$(dirname "$0")/../registry/fixtures/lib.sh"
+. "$(dirname "$0")/lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
-for t in mmdebstrap podman runc jq curl python3 tar; do command -v "$t" >/dev/null || fail "$t is missing: run scripts/install-deps"; done
-[ "$(id -u)" = 0 ] || fail "run as root (the rootless part switches to the test user)"
+need_tools mmdebstrap podman runc jq curl "$PY" tar
+[ "$(id -u)" = 0 ] || fail "run as root (podman, and the build as root)"
 
-tmp=$(mktemp -d /tmp/grocker-build-test-XXXXXX)
+setup grocker-build-test
 chmod 755 "$tmp"
+# The www container, stopped before the fixtures' cleanup removes $tmp.
 pids=()
-cleanup() {
+stop_podman() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver vfs --runtime runc rm -f -a >/dev/null 2>&1 || true
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-[ -z "${KEEP_TMP:-}" ] || trap - EXIT
+trap 'stop_podman; cleanup' EXIT
 secret="grocker-planted-secret-$RANDOM$RANDOM"
 
-# The example, copied so the test can bump its version; the dependency as an sdist, served
-# from a PEP 503 index on loopback (with a secret in the index URL's user info).
-cp -r "$GROCKER_SOURCE_ROOT/example" "$tmp/example"
-mkdir -p "$tmp/index/simple/grocker-greeting"
-tar -czf "$tmp/index/simple/grocker-greeting/grocker-greeting-1.0.0.tar.gz" --owner=0 --group=0 --mtime=@0 \
-    --sort=name -C "$tmp/example" --transform 's,^greeting,grocker-greeting-1.0.0,' greeting
-printf '<html><body><a href="grocker-greeting-1.0.0.tar.gz">grocker-greeting-1.0.0.tar.gz</a></body></html>\n' \
-    >"$tmp/index/simple/grocker-greeting/index.html"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$tmp/index" "$port" >"$tmp/index.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/simple/" >/dev/null 2>&1 && break; sleep 0.1; done
-index="http://ci:$secret@127.0.0.1:$port/simple/"
+# The example, copied so the test can bump its version; its dependency from a PEP 503 index on
+# loopback, with a secret in the index URL's user info.
+serve_example_index
+index="http://ci:$secret@${index#http://}"
 
 # A shared store for the slow parts (base, root, compiler) across runs of this test.
 mkdir -p "$GROCKER_TEST_CACHE"
@@ -45,7 +36,7 @@ store=$GROCKER_TEST_CACHE/build-store
 build() { "$GROCKER" --root "$store" build "$@"; }
 
 # --- the build -------------------------------------------------------------------------------
-build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push \
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push \
     --output "oci-archive:$tmp/hello.tar:grocker-hello:1.0.0" --output "oci:$tmp/layout:hello" \
     --result-file "$tmp/result.json" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err" >&2; fail "grocker build failed"; }
 digest=$(cat "$tmp/out")
@@ -110,13 +101,13 @@ static=$(curl -sf http://127.0.0.1:8080/static/hello.txt)
 pass "podman run IMAGE www answers through nginx and uwsgi on 8080 and serves a static file"
 
 # --- caching -----------------------------------------------------------------------------------
-build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push >"$tmp/out2" 2>"$tmp/err2"
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push >"$tmp/out2" 2>"$tmp/err2"
 [ "$(cat "$tmp/out2")" = "$digest" ] || fail "the no-op rebuild gave another digest"
 grep -q '^steps run: 0$' "$tmp/err2" || fail "the no-op rebuild ran steps: $(cat "$tmp/err2")"
 pass "a no-op rebuild runs no sandbox step and gives the same digest"
-sed -i 's/^version = "1.0.0"/version = "1.1.0"/' "$tmp/example/hello/pyproject.toml"
-build "$tmp/example/hello" -c "$tmp/example/hello/.grocker.yml" --index-url "$index" --no-push >"$tmp/out3" 2>"$tmp/err3"
-ran=$(sed -n '/^steps run:/,$p' "$tmp/err3" | tail -n +2 | sed 's/^  //')
-[ "$ran" = $'compile: '"$tmp/example/hello"$'\nrunner: grocker-hello 1.1.0' ] || fail "a version bump ran: $ran"
+sed -i 's/^version = "1.0.0"/version = "1.1.0"/' "$app/pyproject.toml"
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push >"$tmp/out3" 2>"$tmp/err3"
+ran=$(steps_ran "$(cat "$tmp/err3")")
+[ "$ran" = $'compile: '"$app"$'\nrunner: grocker-hello 1.1.0' ] || fail "a version bump ran: $ran"
 pass "a version bump reruns only compile and the app's layer"
 echo "all build checks passed"
