@@ -463,7 +463,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
             " --user-group --shell /bin/sh grocker && sed -i -E 's/^(grocker:[^:]*:)[0-9]*:/\\1:/' /etc/shadow && " +
             aptCleanup};
     std::string baseIdentity = runtime.base == Runtime::Base::Registry ? baseImage(runtime, o.baseImage)
-                                                                       : "mmdebstrap " + std::string(runtime.suite);
+                                                                       : "mmdebstrap " + std::string(runtime.suite) + " " + baseRecipe;
     std::string rootName = "grocker-" + rtSlug + "-root:" + GROCKER_VERSION + "-" +
         cacheKey({"root", GROCKER_VERSION, rtName, baseIdentity, std::to_string(ctx.epoch), compressionName(compression).data(),
             joinQuoted(rootStep.argv), joinQuoted(rootStep.env)}).substr(0, 12);

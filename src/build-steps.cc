@@ -82,7 +82,7 @@ FileLock keyLock(const Context& ctx, const std::string& key)
 
 Image debianBase(Context& ctx, const std::string& suite)
 {
-    std::string key = cacheKey({"mmdebstrap", "minbase", suite, std::to_string(ctx.epoch), aptSources()});
+    std::string key = cacheKey({"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch), aptSources()});
     std::string ref = "grocker-base/debian-" + suite + ":" + key.substr(0, 16);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
     auto making = keyLock(ctx, key);
@@ -123,6 +123,13 @@ Image debianBase(Context& ctx, const std::string& suite)
     if (status != 0)
         throw Error("mmdebstrap failed (status ", status, ") making the Debian ", suite,
             " base from the host's apt sources: see its messages above");
+    // /dev holds device nodes when mmdebstrap runs as root and none in unshare mode: an empty
+    // /dev, as official images have (runtimes mount their own), makes both give the same bytes.
+    runInUserNamespace(mmMap, [&] {
+        std::error_code ec;
+        for (auto& e : fs::directory_iterator(dir / "dev", ec)) fs::remove_all(e.path(), ec);
+        if (ec) throw Error("unable to empty '", (dir / "dev").string(), "': ", ec.message());
+    });
     LayerOptions lo;
     lo.compress.compression = ctx.compression;
     lo.sourceDateEpoch = ctx.epoch;

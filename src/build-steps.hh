@@ -25,6 +25,10 @@ struct Context {
     std::vector<std::string> ran;
 };
 
+// What debianBase makes, by name: a new name whenever its recipe changes (part of the names of
+// the root images made over it).
+inline constexpr const char* baseRecipe = "minbase, no docs, empty /dev";
+
 // A Debian root filesystem of `suite` made by mmdebstrap (minbase, the host's apt sources,
 // rootless with --mode=unshare when not root), as an image in the store, made once.
 oci::Image debianBase(Context& ctx, const std::string& suite);
