@@ -18,7 +18,16 @@ using namespace grocker::oci;
 
 namespace {
 
-Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+fs::path storeRoot(const GlobalOptions& g) { return g.root.empty() ? Store::defaultRoot() : fs::path(g.root); }
+
+// Opening makes a store where there is none: checking or purging a mistyped path must not.
+// (A store whose making was cut short has at least its blobs folder, or is an empty folder.)
+bool isStore(const fs::path& root)
+{
+    std::error_code ec;
+    return fs::exists(root / "oci-layout", ec) || fs::exists(root / "index.json", ec) ||
+           fs::exists(root / "blobs", ec) || (fs::is_directory(root, ec) && fs::is_empty(root, ec));
+}
 
 // Unpacked layers, run folders and wheels hold files of subordinate ids when rootless: they
 // are removed from inside a user namespace with the caller's map, as grocker build removes
@@ -62,7 +71,10 @@ std::string humanBytes(uint64_t n)
 
 int runFsck(const GlobalOptions& g, bool repair)
 {
-    Store store = openStore(g);
+    auto root = storeRoot(g);
+    if (!isStore(root))
+        throw Error("no store at '", root.string(), "' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT");
+    Store store(root);
     CheckOptions o;
     o.repair = repair;
     if (repair) {
@@ -120,7 +132,12 @@ std::string purgeGroup(const std::string& ref)
 
 int runPurge(const GlobalOptions& g, const PurgeOptions& o)
 {
-    Store store = openStore(g);
+    auto root = storeRoot(g);
+    if (!isStore(root)) {
+        if (!g.quiet) std::cerr << "no store at '" << root.string() << "': nothing to purge\n";
+        return 0;
+    }
+    Store store(root);
     lockAlone(store);
     // Index order is the order refs were last set: a rebuild that reuses a root image sets its
     // ref again, so the last ones of a group are the ones builds use now.

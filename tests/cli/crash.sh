@@ -23,7 +23,7 @@ tests=$(cd "$(dirname "$0")/.." && pwd)
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
 GROCKER=$(realpath "$GROCKER")
-need_tools docker-registry mmdebstrap jq curl sha256sum cmp "$PY"
+need_tools docker-registry mmdebstrap jq curl sha256sum cmp flock pgrep "$PY"
 [ "$(id -u)" = 0 ] || fail "run as root (grocker build's sandbox and mmdebstrap)"
 KILLS=${KILLS:-10}
 SEED=${SEED:-$$}
@@ -55,9 +55,11 @@ kill_at() {
 # little, so that some land just after the end.
 delay() { echo $((T * ($1 * 1000 + RANDOM % 1000) / (KILLS * 1000) + 10)); }
 
-# fsck_clean STORE WHAT: grocker fsck must find nothing broken.
+# fsck_clean STORE WHAT: grocker fsck must find nothing broken (a kill before the store was
+# made leaves none: nothing to check).
 fsck_clean() {
     local rc=0
+    [ -e "$1" ] || return 0
     "$GROCKER" --root "$1" fsck >"$tmp/fsck.out" 2>"$tmp/fsck.err" || rc=$?
     if [ $rc -ne 0 ]; then
         cat "$tmp/fsck.out" "$tmp/fsck.err" >&2
@@ -89,10 +91,14 @@ run "grocker copy to the registry" "$GROCKER" -q --root "$tmp/push-store" copy "
 D=$(tail -n1 <<<"$out")
 ok "pushed a 4-layer image of $(du -sm "$tmp/img" | cut -f1) MB as $D"
 
+# T: the shortest of two uninterrupted runs (the first warms the page cache).
 t0=$(now_ms)
 run "an uninterrupted pull" "$GROCKER" -q --root "$tmp/ref-store" pull "$R/crash/app:v1" "oci:$tmp/pull-ref:v1"
 T=$(($(now_ms) - t0))
 expect_eq "the uninterrupted pull's digest" "$D" "$out"
+t0=$(now_ms)
+run "a second uninterrupted pull" "$GROCKER" -q --root "$tmp/ref-store1" pull "$R/crash/app:v1" "oci:$tmp/pull-ref1:v1"
+T=$(( $(now_ms) - t0 < T ? $(now_ms) - t0 : T ))
 for i in $(seq 0 $((KILLS - 1))); do
     s=$tmp/pull-store
     rm -rf "$s" "$tmp/pulled"
@@ -112,6 +118,10 @@ t0=$(now_ms)
 run "an uninterrupted copy" "$GROCKER" -q --root "$tmp/ref-store2" copy "docker://$R/crash/app:v1" \
     "docker-archive:$tmp/ref.tar:crash/app:v1"
 T=$(($(now_ms) - t0))
+t0=$(now_ms)
+run "a second uninterrupted copy" "$GROCKER" -q --root "$tmp/ref-store3" copy "docker://$R/crash/app:v1" \
+    "docker-archive:$tmp/ref3.tar:crash/app:v1"
+T=$(( $(now_ms) - t0 < T ? $(now_ms) - t0 : T ))
 for i in $(seq 0 $((KILLS - 1))); do
     s=$tmp/copy-store
     rm -rf "$s" "$tmp/copied.tar"
@@ -126,7 +136,7 @@ for i in $(seq 0 $((KILLS - 1))); do
     fsck_clean "$s" "after the copy run again"
 done
 kills_summary "grocker copy docker:// docker-archive:"
-rm -rf "$tmp"/pull-store "$tmp"/copy-store "$tmp"/ref-store* "$tmp/pull-ref" "$tmp/pulled" "$tmp/copied.tar" "$tmp/ref.tar"
+rm -rf "$tmp"/pull-store "$tmp"/copy-store "$tmp"/ref-store* "$tmp"/pull-ref* "$tmp/pulled" "$tmp/copied.tar" "$tmp"/ref*.tar
 
 # --- build -------------------------------------------------------------------------------------
 serve_example_index
@@ -186,11 +196,37 @@ contents() {
     jq -r '.manifests[] | "ref \(.annotations["org.opencontainers.image.ref.name"]) \(.digest)"' "$1/index.json" | sort
     (cd "$1" && find blobs cache layers wheels -mindepth 1 -maxdepth 2 | sort)
 }
+# Images of an older grocker, as a store used for a while has: the oldest root and compiler.
+mkdir -p old/etc
+head -c 3000000 /dev/urandom >old/etc/data
+run "an image for old refs" "$GROCKER" -q --root "$tmp/build-ref" append scratch "oci:$tmp/old:v1" --dir old
+old=$(jq -c '.manifests[0] | del(.annotations)' "$tmp/old/index.json")
+oldRoot=grocker-bookworm-3.11-root:0.0.1-000000000000
+oldCompiler=grocker-bookworm-3.11-compiler:0.0.1-000000000000
+jq --argjson d "$old" --arg r "$oldRoot" --arg c "$oldCompiler" \
+    '.manifests = [$d + {annotations: {"org.opencontainers.image.ref.name": $r}},
+                   $d + {annotations: {"org.opencontainers.image.ref.name": $c}}] + .manifests' \
+    "$tmp/build-ref/index.json" >"$tmp/index.new"
+mv -f "$tmp/index.new" "$tmp/build-ref/index.json" # a new file: index.json is a hard link to base's
+run "inspect of the old image" "$GROCKER" -q --root "$tmp/build-ref" inspect "oci:$tmp/old:v1"
+oldDiffId=$(jq -r '.config.rootfs.diff_ids[0]' <<<"$out")
+# Unpacked, as if a step had used it: a copy of the largest unpacked layer, so that purge takes
+# long enough to be killed in the middle of removing it.
+biggest=$(cd "$tmp/build-ref/layers" && for d in */; do echo "$(find "$d" | wc -l) ${d%/}"; done | sort -n | tail -n1 | cut -d' ' -f2)
+cp -a "$tmp/build-ref/layers/$biggest" "$tmp/build-ref/layers/${oldDiffId#sha256:}"
+fsck_clean "$tmp/build-ref" "with old refs added"
 copy_store "$tmp/build-ref" "$tmp/purge-ref"
 t0=$(now_ms)
 run "an uninterrupted purge" "$GROCKER" --root "$tmp/purge-ref" purge
 T=$(($(now_ms) - t0))
-expect_match "purge removes the compiler of the warm store" '^removed grocker-bookworm-3\.11-compiler:' "$out"
+expect_match "purge removes the old root" "^removed $oldRoot$" "$out"
+expect_match "purge removes the old compiler" "^removed $oldCompiler$" "$out"
+expect_match "purge frees the old image's blobs and unpacked layer" \
+    '^freed [0-9]+ bytes \([0-9.]+ MB\): [0-9]+ images, [0-9]+ blobs \([0-9.]+ MB\), .*, [1-9][0-9]* unpacked layers?' "$out"
+[ -z "$(jq -r --arg r "$oldRoot" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r)' "$tmp/purge-ref/index.json")" ] ||
+    fail "purge left $oldRoot"
+jq -e '.manifests[].annotations["org.opencontainers.image.ref.name"] | select(startswith("grocker-bookworm-3.11-compiler:"))' \
+    "$tmp/purge-ref/index.json" >/dev/null || fail "purge removed every compiler (it keeps the newest)"
 expect_match "purge says what it freed" '^freed [0-9]+ bytes \(.*\): [0-9]+ images?, [0-9]+ blobs?' "$out"
 contents "$tmp/purge-ref" >"$tmp/purged.ref"
 ok "an uninterrupted purge in $T ms: $(tail -n1 <<<"$out")"
@@ -210,6 +246,18 @@ for i in $(seq 0 $((KILLS - 1))); do
 done
 kills_summary "grocker purge"
 rm -rf "$tmp/purge-store"
+
+# purge waits for the grocker processes using the store (each holds gc.lock shared), and says so.
+flock -s "$tmp/purge-ref/gc.lock" sleep 2 &
+holder=$!
+sleep 0.3
+t0=$(now_ms)
+run "purge while another process uses the store" "$GROCKER" --root "$tmp/purge-ref" purge
+wait "$holder"
+expect_match "purge says it waits" "^grocker: waiting for other grocker processes using $tmp/purge-ref$" "$err"
+[ $(($(now_ms) - t0)) -ge 1000 ] || fail "purge did not wait for the process holding the store"
+expect_match "a second purge frees nothing" '^freed 0 bytes' "$out"
+ok "purge waits for the other processes using the store, saying so"
 
 # A purged store keeps what builds use: the next build runs nothing and gives the same image.
 run "a build after purge" build "$tmp/purge-ref"
@@ -272,4 +320,12 @@ expect_no_match "purge --all removes every base, root and compiler" '^grocker-(b
 expect_match "purge --all keeps app images" "^$appRef$" "$left"
 fsck_clean "$s" "after purge --all"
 ok "purge --all keeps only app images, whole (fsck checks every blob of them)"
+
+# A mistyped store is not made and checked empty.
+run_fails "fsck of a folder that is no store" "$GROCKER" --root "$tmp/no-store" fsck
+expect_eq "fsck of no store" "grocker: error: no store at '$tmp/no-store' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT" "$err"
+[ ! -e "$tmp/no-store" ] || fail "fsck made a store at $tmp/no-store"
+run "purge of a folder that is no store" "$GROCKER" --root "$tmp/no-store" purge
+expect_eq "purge of no store" "no store at '$tmp/no-store': nothing to purge" "$err"
+ok "fsck and purge of a path with no store say so and make none"
 echo "all crash checks passed"
