@@ -144,6 +144,7 @@ void Store::cleanLeftovers(bool everything)
         try {
             removeTrees({l.path});
         } catch (Error&) {
+            stuckLeftovers_.push_back(l.path);
         }
     }
 }
@@ -816,8 +817,13 @@ CheckReport Store::check(const CheckOptions& o)
     }
 
     // 7. leftovers the store's opening could not remove (files of subordinate ids, rootless);
-    // run folders only when no other grocker process is using the store.
-    for (auto& l : findLeftovers(root_, exclusive_)) {
+    // run folders only when known to be no other grocker process's: those found when this
+    // Store was opened alone, or all when it is exclusive.
+    auto leftovers = findLeftovers(root_, exclusive_);
+    for (auto& p : stuckLeftovers_)
+        if (fs::exists(p) && std::none_of(leftovers.begin(), leftovers.end(), [&](auto& l) { return l.path == p; }))
+            leftovers.push_back({p, "leftover run folder of a step whose grocker process is gone"});
+    for (auto& l : leftovers) {
         auto& i = issue(l.path, l.what);
         repair(i, "removed", [&] { remove({l.path}); });
     }

@@ -23,7 +23,7 @@ tests=$(cd "$(dirname "$0")/.." && pwd)
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
 GROCKER=$(realpath "$GROCKER")
-need_tools docker-registry mmdebstrap jq curl sha256sum cmp flock pgrep "$PY"
+need_tools docker-registry mmdebstrap jq curl sha256sum cmp flock pgrep runuser newuidmap busybox "$PY"
 [ "$(id -u)" = 0 ] || fail "run as root (grocker build's sandbox and mmdebstrap)"
 KILLS=${KILLS:-10}
 SEED=${SEED:-$$}
@@ -320,6 +320,53 @@ expect_no_match "purge --all removes every base, root and compiler" '^grocker-(b
 expect_match "purge --all keeps app images" "^$appRef$" "$left"
 fsck_clean "$s" "after purge --all"
 ok "purge --all keeps only app images, whole (fsck checks every blob of them)"
+
+# --- rootless -------------------------------------------------------------------------------------
+# An unprivileged user's store holds files of its subordinate ids (unpacked layers, the upper
+# dir of a killed step), which only a user namespace removes: fsck reports what opening the
+# store could not remove, --repair and purge remove them.
+user=grocker-test
+id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
+grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
+grep -q "^$user:" /etc/subgid || usermod --add-subgids 300000-365535 "$user"
+install -m 755 "$GROCKER" "$tmp/grocker"
+mkdir -p bb/bin bb/etc bb/home/ci/private bb/ro/sub
+cp /bin/busybox bb/bin/busybox
+for a in sh true sleep; do ln -s busybox "bb/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nci:x:1000:1000::/:/bin/sh\n' >bb/etc/passwd
+echo secret >bb/home/ci/private/file
+chown -R 1000:1000 bb/home/ci
+chmod 700 bb/home/ci/private
+echo x >bb/ro/sub/file
+chmod 555 bb/ro/sub bb/ro
+run "a busybox image" "$GROCKER" -q --root "$tmp/bb-store" append scratch "oci:$tmp/bb-image:v1" --dir bb --keep-owners --env PATH=/bin
+chmod -R a+rX "$tmp/bb-image"
+s=$tmp/rootless-store
+mkdir "$s"
+chown "$user" "$s"
+rl() { runuser -u "$user" -- "$tmp/grocker" --root "$s" "$@"; }
+ci=$(($(awk -F: -v u="$user" '$1 == u { print $2; exit }' /etc/subuid) + 999)) # ci (1000) seen from outside
+run "grocker run as $user" rl -q run "oci:$tmp/bb-image:v1" -- /bin/true
+[ -n "$(find "$s/layers" -uid "$ci" -print -quit)" ] || fail "the unpacked layer has no file of a subordinate id"
+# A step killed in the middle, whose upper dir holds a private folder of a subordinate id.
+runuser -u "$user" -- "$tmp/grocker" --root "$s" -q run "oci:$tmp/bb-image:v1" -- \
+    /bin/sh -c 'mkdir -p /state/d && echo x >/state/d/f && chown -R 1000 /state/d && chmod 700 /state/d && sleep 60' &
+rpid=$!
+for _ in $(seq 100); do [ -n "$(find "$s/run" -path '*/upper/state/d/f' -uid "$ci" 2>/dev/null)" ] && break; sleep 0.1; done
+[ -n "$(find "$s/run" -path '*/upper/state/d/f' -uid "$ci")" ] || fail "the step did not start"
+gpid=$(pgrep -P "$rpid" -x grocker)
+kill -9 "$gpid"
+wait "$rpid" 2>/dev/null || true
+run_fails "fsck as $user after a killed step" rl fsck
+expect_match "fsck reports the killed step's folder" "^$s/run/step-[^:]*: leftover run folder of a step whose grocker process is gone$" "$out"
+run "fsck --repair as $user" rl fsck --repair
+expect_match "fsck --repair removes the killed step's folder" "^$s/run/step-[^:]*: leftover .*; removed$" "$out"
+[ -z "$(ls -A "$s/run")" ] || fail "fsck --repair left $(ls -A "$s/run")"
+run "purge as $user" rl purge
+expect_match "purge as $user removes the unpacked layer" '^freed [0-9]+ bytes .*, 1 unpacked layer ' "$out"
+[ -z "$(ls -A "$s/layers")" ] || fail "purge as $user left $(ls -A "$s/layers")"
+run "fsck as $user after purge" rl fsck
+ok "rootless: fsck reports a killed step's folder of subordinate ids, --repair removes it, purge removes unpacked layers"
 
 # A mistyped store is not made and checked empty.
 run_fails "fsck of a folder that is no store" "$GROCKER" --root "$tmp/no-store" fsck

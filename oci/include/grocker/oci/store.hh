@@ -177,6 +177,8 @@ private:
     std::filesystem::path root_;
     AutoCloseFD gcLock_;
     bool exclusive_ = false;
+    // Leftovers of dead processes this Store could not remove when opened, for check().
+    std::vector<std::filesystem::path> stuckLeftovers_;
 };
 
 // Copies `from` to `to` atomically (temp + fsync + rename), with copy_file_range so a
