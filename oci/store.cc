@@ -491,8 +491,8 @@ Digest hashFile(const fs::path& p)
     return h.finish();
 }
 
-// A whole zip (a wheel) ends with its end-of-central-directory record; pip reads it first, so a
-// wheel cut short by a kill is unusable and blocks every later compile that finds it.
+// A whole zip (a wheel) ends with its end-of-central-directory record, which pip reads first: a
+// wheel cut short (disk full, a copy by hand) would fail every later compile that finds it.
 bool zipComplete(const fs::path& p)
 {
     AutoCloseFD fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
@@ -580,7 +580,6 @@ public:
         return states_[d.str()] = d.algorithm() == "sha256" ? hash(store_.blobPath(d)) : Info{};
     }
 
-    void markRemoved(const Digest& d) { states_[d.str()].state = State::Corrupt; }
     std::map<std::string, Info>& all() { return states_; }
 
     // Why `d` cannot be used, or nothing. `kind`: "layer", "config", "manifest".
@@ -754,7 +753,7 @@ CheckReport Store::check(const CheckOptions& o)
         std::optional<std::string> problem;
         try {
             auto entry = parseStepEntry(e.path());
-            if (auto p = blobs.problem(entry.layer, "layer")) problem = "it names " + *p;
+            if (auto p = blobs.problem(entry.layer, "layer")) problem = "its " + *p;
         } catch (Error& ex) {
             problem = ex.message();
         }

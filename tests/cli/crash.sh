@@ -294,7 +294,7 @@ expect_match "fsck finds the app image incomplete" \
 expect_match "fsck finds the compiler's manifest gone" \
     "^$s/index.json: ref '$compilerRef' \($compilerManifest\) is incomplete: manifest $compilerManifest is missing$" "$out"
 expect_match "fsck finds the step cache entry of the flipped layer" \
-    "^$stepEntry: broken step cache entry: it names layer $appLayer is corrupt$" "$out"
+    "^$stepEntry: broken step cache entry: its layer $appLayer is corrupt$" "$out"
 expect_match "fsck finds the cut compile cache entry" \
     "^$compileEntry: broken compile cache entry: it is not valid JSON \(cut short\?\)$" "$out"
 expect_eq "fsck's problem lines" 5 "$(grep -c . <<<"$out")"

@@ -654,8 +654,7 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
         index + ": ref 'grocker-app/gone:1' (" + gone.manifestDescriptor.digest.str() + ") is incomplete: layer " +
             goneLayer.digest.str() + " is missing",
         (steps / "cut.json").string() + ": broken step cache entry: it is not valid JSON (cut short?)",
-        (steps / "gone.json").string() + ": broken step cache entry: it names layer " + goneLayer.digest.str() +
-            " is missing",
+        (steps / "gone.json").string() + ": broken step cache entry: its layer " + goneLayer.digest.str() + " is missing",
         (wheels / "b-2.0-py3-none-any.whl").string() + ": truncated wheel in the wheel cache (no zip end record)",
         (compile / "cut.json").string() + ": broken compile cache entry: its wheel 'b-2.0-py3-none-any.whl' is truncated",
         (compile / "lost.json").string() +
