@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sys/file.h>
@@ -133,7 +134,12 @@ Store::Store(fs::path root) : root_(std::move(root))
     // it is in use, and run folders of killed steps (whose names carry no pid) can go too.
     bool alone = flockOrBusy(gcLock_.get(), LOCK_EX | LOCK_NB, gcPath);
     cleanLeftovers(alone);
-    flockOrBusy(gcLock_.get(), LOCK_SH, gcPath);
+    if (!flockOrBusy(gcLock_.get(), LOCK_SH | LOCK_NB, gcPath)) {
+        // Only an exclusive holder makes this wait: a purge or an fsck --repair, for minutes.
+        std::cerr << "grocker: waiting for the store '" << root_.string()
+                  << "': another grocker process (purge or fsck --repair) is cleaning it\n";
+        flockOrBusy(gcLock_.get(), LOCK_SH, gcPath);
+    }
 }
 
 void Store::cleanLeftovers(bool everything)
@@ -409,7 +415,7 @@ bool CheckReport::consistent() const
 
 uint64_t GcReport::bytes() const
 {
-    return blobs.bytes + stepEntries.bytes + compileEntries.bytes + layers.bytes + leftovers.bytes;
+    return blobs.bytes + stepEntries.bytes + compileEntries.bytes + buildEnvs.bytes + layers.bytes + leftovers.bytes;
 }
 
 void Store::removeRefs(const std::vector<std::string>& names)
@@ -918,6 +924,23 @@ GcReport Store::collectGarbage(const GcOptions& o)
         if (!isHex64(name) || diffIds.count(name)) continue;
         r.layers.count++;
         r.layers.bytes += treeBytes(e.path());
+        if (o.dryRun) continue;
+        auto gone = tmpDir() / tempName();
+        if (::rename(e.path().c_str(), gone.c_str()) < 0) throw SysError("unable to move '", e.path().string(), "' away");
+        layers.push_back(gone);
+    }
+    // Build environments of the compile step (grocker build), each made for one compiler image
+    // (named in its .grocker-compiler): they go with it.
+    for (auto& e : entriesOf(root_ / "cache" / "build-envs")) {
+        std::string compiler;
+        try {
+            compiler = readFile(e.path() / ".grocker-compiler");
+        } catch (Error&) {
+        }
+        while (!compiler.empty() && std::isspace(static_cast<unsigned char>(compiler.back()))) compiler.pop_back();
+        if (reachable.count(compiler)) continue;
+        r.buildEnvs.count++;
+        r.buildEnvs.bytes += treeBytes(e.path());
         if (o.dryRun) continue;
         auto gone = tmpDir() / tempName();
         if (::rename(e.path().c_str(), gone.c_str()) < 0) throw SysError("unable to move '", e.path().string(), "' away");

@@ -4,7 +4,8 @@
 //   2. base            the runtime's base image (mmdebstrap, or pulled)
 //   3. root            base + repositories + run dependencies + user grocker (cached)
 //   4. compiler        root + build dependencies + the compile script (cached)
-//   5. compile         pip wheel of the release into the wheel cache (never cached: cheap when warm)
+//   5. compile         wheels of the release and its dependencies into the wheel cache
+//                      (src/grocker-compile.py; cached on its inputs)
 //   6. runner          root + venv with dependencies + the app + the entrypoint (each cached)
 //   7. outputs         the store, --output locations, the push, the result file
 
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "build-steps.hh"
+#include "embedded-scripts.hh"
 #include "commands.hh"
 #include "config.hh"
 #include "grocker/oci/error.hh"
@@ -155,39 +157,6 @@ fs::path findEntrypoint()
     throw Error("grocker-entrypoint was not found beside '", self.string(),
         "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
 }
-
-// The compile script of the compiler image: wheels of RELEASE and its dependencies into the
-// wheel cache, and pip's report of exactly what the runner installs.
-const char* const compileScript = R"SH(#!/bin/sh
-# grocker-compile RELEASE: wheels of RELEASE and its dependencies into /out/wheels (the wheel
-# cache /wheels is read-only here: grocker moves new wheels into it afterwards, whole), and
-# /out/report.json, pip's list of exactly what to install.
-set -eu
-release=$1
-set --
-[ -z "${GROCKER_PIP_CONSTRAINT:-}" ] || set -- --constraint "$GROCKER_PIP_CONSTRAINT"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-mkdir -p /out/wheels
-links="--find-links /out/wheels --find-links /wheels --find-links /usr/share/python-wheels"
-case "$release" in
-/src/project)
-    # pip builds a project in its folder: build from a copy, the source is read-only. The
-    # project's own wheel first, alone, so its file name is known.
-    cp -r /src/project /tmp/project
-    python3 -m pip wheel --no-deps --wheel-dir /tmp/app $links "$@" /tmp/project
-    app=$(ls /tmp/app/*.whl)
-    cp "$app" /out/wheels/
-    release=/out/wheels/$(basename "$app") ;;
-/src/*.whl)
-    cp "$release" /out/wheels/
-    release=/out/wheels/$(basename "$release") ;;
-esac
-release=$release${GROCKER_EXTRAS:+[$GROCKER_EXTRAS]}
-python3 -m pip wheel --wheel-dir /out/wheels $links "$@" "$release"
-# The set to install, resolved from these wheels alone, as the runner will.
-PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --dry-run --ignore-installed --no-index \
-    --find-links /out/wheels --report /out/report.json --quiet "$@" "$release"
-)SH";
 
 struct Wheel {
     std::string name, version, file;
@@ -533,6 +502,14 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
             }
         }
     } removeOut{ctx.map, out};
+    // The compile script's caches, read-only inside: earlier resolutions (kept with the compile
+    // cache's entries, in the same form) and prepared build environments.
+    auto compileCacheDir = store.root() / "cache" / "compile";
+    auto buildEnvs = store.root() / "cache" / "build-envs";
+    for (auto& d : {compileCacheDir, buildEnvs}) {
+        fs::create_directories(d);
+        ::chmod(d.c_str(), 0755);
+    }
     prepareForGrocker(ctx, {wheels, out});
     Step compile;
     compile.name = "compile: " + release.text;
@@ -540,7 +517,8 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     compile.user = "grocker";
     compile.workdir = "/home/grocker";
     compile.cached = false;
-    compile.volumes = {{wheels, "/wheels", true}, {out, "/out", false}};
+    compile.volumes = {{wheels, "/wheels", true}, {out, "/out", false}, {compileCacheDir, "/cache/compile", true},
+        {buildEnvs, "/cache/build-envs", true}};
     std::string target = release.text;
     if (release.kind == Release::Kind::Project) {
         compile.volumes.push_back({release.path, "/src/project", true});
@@ -549,11 +527,14 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         compile.volumes.push_back({release.path, "/src/" + release.path.filename().string(), true});
         target = "/src/" + release.path.filename().string();
     }
+    std::string indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx.epoch),
+        fileDigest(o.pipConf), o.indexUrl, o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
     // A NAME[EXTRAS]==VERSION release carries its extras itself.
     // SOURCE_DATE_EPOCH: wheels built from sdists and folders get fixed zip times, so the same
     // sources give the same wheel bytes (and layers) in every build, concurrent ones included.
     compile.env = {"HOME=/home/grocker", "SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch),
-        "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras)};
+        "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras),
+        "GROCKER_INDEX_KEY=" + indexKey, "GROCKER_COMPILER=" + compiler.manifestDescriptor.digest.str()};
     if (!config.pipConstraint.empty()) {
         compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
         compile.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
@@ -570,10 +551,9 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     compile.argv = {"/usr/local/bin/grocker-compile", target};
     // Cached on everything that decides what pip resolves; the wheel cache must still hold
     // every wheel of the report, unchanged.
-    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, std::to_string(ctx.epoch), compiler.manifestDescriptor.digest.str(), release.text,
-        release.extras, sourceDigest(release), fileDigest(config.pipConstraint), fileDigest(o.pipConf), o.indexUrl,
-        o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
-    auto compileCache = store.root() / "cache" / "compile" / (compileKey + ".json");
+    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, indexKey, release.text, release.extras, sourceDigest(release),
+        fileDigest(config.pipConstraint)});
+    auto compileCache = compileCacheDir / (compileKey + ".json");
     auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
     std::vector<Wheel> installed;
     if (fs::exists(compileCache)) {
@@ -592,15 +572,29 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     if (installed.empty()) {
         runOnly(ctx, compiler, compile);
         installed = readReport(out / "report.json");
-        // Into the shared cache, each wheel whole (rename), a rebuilt one replacing the old.
+        // Into the shared caches, each thing whole (rename): the wheels the step made (a rebuilt
+        // one replacing the old; those of a reused resolution are there already), its new
+        // resolutions, its new build environments (one made meanwhile by another build stays).
         sandbox::runInUserNamespace(ctx.map, [&] {
-            for (auto& w : installed)
-                if (::rename((out / "wheels" / w.file).c_str(), (wheels / w.file).c_str()) < 0)
+            for (auto& w : installed) {
+                auto made = out / "wheels" / w.file;
+                if (::access(made.c_str(), F_OK) == 0 && ::rename(made.c_str(), (wheels / w.file).c_str()) < 0)
                     throw SysError("unable to move the wheel '", w.file, "' into the wheel cache '", wheels.string(), "'");
+            }
+            std::error_code ec;
+            for (auto& e : fs::directory_iterator(out / "resolutions", ec))
+                if (e.path().extension() == ".json" &&
+                    ::rename(e.path().c_str(), (compileCacheDir / e.path().filename()).c_str()) < 0)
+                    throw SysError("unable to move the resolution '", e.path().string(), "' into '", compileCacheDir.string(), "'");
+            for (auto& e : fs::directory_iterator(out / "build-envs", ec)) {
+                if (e.path().extension() == ".tmp") continue;
+                auto dest = buildEnvs / e.path().filename();
+                if (::rename(e.path().c_str(), dest.c_str()) < 0 && errno != ENOTEMPTY && errno != EEXIST)
+                    throw SysError("unable to move the build environment '", e.path().string(), "' into '", buildEnvs.string(), "'");
+            }
         });
         json digests = json::object();
         for (auto& w : installed) digests[w.file] = fileDigest((wheels / w.file).string());
-        fs::create_directories(compileCache.parent_path());
         writeFileAtomic(compileCache,
             canonical(json{{"report", json::parse(readFile(out / "report.json"))}, {"wheels", digests}}));
     } else if (!ctx.quiet) {
@@ -619,28 +613,28 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         for (auto* w : ws) s += w->file + "=" + sha256(readFile(wheels / w->file)).str() + "\n";
         return s;
     };
+    // Installed by src/install-wheels.py with the venv's own Python (no pip: importing it costs
+    // more than installing a small app), mounted for the step only, never in the layer: no
+    // index, no resolution (the compile step's report is the list), no build dependency.
+    auto installer = store.tmpDir() / tempName();
+    writeFileAtomic(installer, installWheelsScript, 0644);
+    AutoDelete removeInstaller(installer);
     auto installStep = [&](const std::string& name, const std::vector<const Wheel*>& ws, bool makeVenv) {
         Step s;
         s.name = name;
-        s.volumes = {{wheels, "/wheels", true}};
-        std::vector<std::string> paths;
-        for (auto* w : ws) paths.push_back("/wheels/" + w->file);
+        s.volumes = {{wheels, "/wheels", true}, {installer, "/run/grocker/install-wheels", true}};
         std::string cmd = makeVenv ? std::string("python3 -m venv --without-pip ") + venv + " && " : "";
+        std::vector<std::string> paths, requested;
+        for (auto* w : ws) {
+            paths.push_back("/wheels/" + w->file);
+            if (w->requested) requested.push_back("--requested=/wheels/" + w->file);
+        }
         if (!paths.empty())
-            // pip from Debian's wheel, so the venv holds no pip; no .pyc from pip (their
-            // headers would hold the install time): compiled below, by content hash.
-            // A registry runtime's image (python:X-slim) has its own pip and no Debian wheel of
-            // it: that pip installs into the venv from outside (--python).
-            cmd += (runtime.base == Runtime::Base::Registry
-                           ? std::string("python3 -m pip --python ") + venv + "/bin/python3"
-                           : std::string(venv) + "/bin/python3 $(ls /usr/share/python-wheels/pip-*.whl)/pip") +
-                   " install --quiet --no-index --no-deps --no-compile --disable-pip-version-check " + joinQuoted(paths) + " && " +
-                   std::string(venv) + "/bin/python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash " +
-                   venv + "/lib";
+            cmd += std::string(venv) + "/bin/python3 /run/grocker/install-wheels " + joinQuoted(requested) + " " + joinQuoted(paths);
         else
             cmd += "true";
         s.argv = {"/bin/sh", "-ec", cmd};
-        s.keyExtra = wheelDigests(ws);
+        s.keyExtra = wheelDigests(ws) + sha256(installWheelsScript).str();
         s.env = {"PYTHONDONTWRITEBYTECODE=1"};
         return s;
     };

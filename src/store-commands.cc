@@ -164,6 +164,7 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
               << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs.count, "blob", "blobs", r.blobs.bytes)
               << ", " << plural(r.stepEntries.count, "step cache entry", "step cache entries") << ", "
               << plural(r.compileEntries.count, "compile cache entry", "compile cache entries") << ", "
+              << part(r.buildEnvs.count, "build environment", "build environments", r.buildEnvs.bytes) << ", "
               << part(r.layers.count, "unpacked layer", "unpacked layers", r.layers.bytes) << ", "
               << part(r.leftovers.count, "leftover", "leftovers", r.leftovers.bytes) << "\n";
     return 0;

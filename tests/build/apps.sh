@@ -408,6 +408,42 @@ out=$("${G[@]}" run "oci:$tmp/layout:tool" -- "$ep" gapps-tool) || fail "gapps-t
 [ "$out" = "tool: pinned=1.0 extradep=yes" ] || fail "gapps-tool printed '$out'"
 pass "a project folder with extras (path[extra]) builds with its extra's dependency; --pip-constraint keeps gapps-pinned below the index's 2.0"
 
+# --- build backends: an in-tree one (backend-path) takes the compile step's fast path (its
+# PEP 517 hooks called once, in a prepared environment); one asking for more than that
+# environment holds gets pip's own build instead.
+for name in gapps-inback gapps-moreback; do
+    module "$name" 1.0 "${name//-/_}" "NAME = \"$name\""
+    d=$tmp/src/$name-1.0
+    sed -i 's/^build-backend = "setuptools.build_meta"$/build-backend = "grocker_test_backend"\nbackend-path = ["_backend"]/' \
+        "$d/pyproject.toml"
+    mkdir -p "$d/_backend"
+    cat >"$d/_backend/grocker_test_backend.py" <<'EOF'
+"""setuptools' backend, asking also for what extra-build-requires.txt lists."""
+import os
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import *  # noqa: F401,F403
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    extra = open("extra-build-requires.txt").read().split() if os.path.exists("extra-build-requires.txt") else []
+    return _setuptools.get_requires_for_build_wheel(config_settings) + extra
+EOF
+done
+echo gapps-extradep >"$tmp/src/gapps-moreback-1.0/extra-build-requires.txt"
+for name in gapps-inback gapps-moreback; do
+    build "$tmp/src/$name-1.0" --index-url "$index_url" --no-push --output "oci:$tmp/layout:$name" \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" || { cat "$tmp/$name.err" >&2; fail "grocker build of $name failed"; }
+    out=$("${G[@]}" run "oci:$tmp/layout:$name" -- /home/grocker/venv/bin/python3 -c "import ${name//-/_} as m; print(m.NAME)") ||
+        fail "$name's module does not import in its image"
+    [ "$out" = "$name" ] || fail "$name's module printed '$out'"
+done
+! grep -q "Processing /tmp/project" "$tmp/gapps-inback.err" ||
+    fail "the in-tree backend's project went through pip wheel: $(cat "$tmp/gapps-inback.err")"
+grep -q "Installing backend dependencies" "$tmp/gapps-moreback.err" ||
+    fail "the backend asking for gapps-extradep did not get pip's build: $(cat "$tmp/gapps-moreback.err")"
+pass "an in-tree backend (backend-path) builds through its hooks directly; one asking for more than the prepared environment holds gets pip's build"
+
 # Last, so that the builds above use the minute the every-minute job takes to come.
 wait_for 700 grep -q "gapps-web report every-minute by grocker" "$tmp/mail" \
     || fail "no mail from the every-minute job reached the SMTP sink in 70 s:

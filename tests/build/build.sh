@@ -113,4 +113,19 @@ build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push >"$tmp/out3" 
 ran=$(steps_ran "$(cat "$tmp/err3")")
 [ "$ran" = $'compile: '"$app"$'\nrunner: grocker-hello '"$bump" ] || fail "a version bump ran: $ran"
 pass "a version bump reruns only compile and the app's layer"
+# ... without pip: the project's wheel from its backend in the prepared build environment, the
+# dependencies from the last resolution (its requirements did not change).
+grep -q "^dependencies of grocker-hello: unchanged requirements" "$tmp/err3" ||
+    fail "the version bump resolved the dependencies again: $(cat "$tmp/err3")"
+! grep -q "Processing /tmp/project\|Looking in indexes" "$tmp/err3" || fail "the version bump ran pip: $(cat "$tmp/err3")"
+pass "a version bump runs no pip: the app's wheel through its backend, the last resolution's dependencies"
+# A changed requirement is resolved again (pip wheel), and finds the same wheel of
+# grocker-greeting: the dependencies' layer stays.
+sed -i 's/^dependencies = \["grocker-greeting>=1.0"\]$/dependencies = ["grocker-greeting>=1.0,<2"]/' "$app/pyproject.toml"
+grep -q '<2"]' "$app/pyproject.toml" || fail "the test could not change the example's requirement"
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push >"$tmp/out4" 2>"$tmp/err4"
+grep -q "Saved /out/wheels/grocker_greeting-1.0.0" "$tmp/err4" || fail "a changed requirement was not resolved again: $(cat "$tmp/err4")"
+ran=$(steps_ran "$(cat "$tmp/err4")")
+[ "$ran" = $'compile: '"$app"$'\nrunner: grocker-hello '"$bump" ] || fail "a changed requirement ran: $ran"
+pass "a changed requirement is resolved again; the same dependency wheel keeps the dependencies' layer"
 echo "all build checks passed"

@@ -222,7 +222,7 @@ T=$(($(now_ms) - t0))
 expect_match "purge removes the old root" "^removed $oldRoot$" "$out"
 expect_match "purge removes the old compiler" "^removed $oldCompiler$" "$out"
 expect_match "purge frees the old image's blobs and unpacked layer" \
-    '^freed [0-9]+ bytes \([0-9.]+ MB\): [0-9]+ images, [0-9]+ blobs \([0-9.]+ MB\), .*, [1-9][0-9]* unpacked layers?' "$out"
+    '^freed [0-9]+ bytes \([0-9.]+ [kMGT]?B\): [0-9]+ images, [0-9]+ blobs \([0-9.]+ [kMGT]?B\), .*, [1-9][0-9]* unpacked layers?' "$out"
 [ -z "$(jq -r --arg r "$oldRoot" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r)' "$tmp/purge-ref/index.json")" ] ||
     fail "purge left $oldRoot"
 jq -e '.manifests[].annotations["org.opencontainers.image.ref.name"] | select(startswith("grocker-bookworm-3.11-compiler:"))' \
@@ -258,6 +258,17 @@ expect_match "purge says it waits" "^grocker: waiting for other grocker processe
 [ $(($(now_ms) - t0)) -ge 1000 ] || fail "purge did not wait for the process holding the store"
 expect_match "a second purge frees nothing" '^freed 0 bytes' "$out"
 ok "purge waits for the other processes using the store, saying so"
+
+# ... and a command opening the store while a purge (exclusive) holds it waits, saying so.
+flock -x "$tmp/purge-ref/gc.lock" sleep 2 &
+holder=$!
+sleep 0.3
+t0=$(now_ms)
+run "fsck while a purge holds the store" "$GROCKER" --root "$tmp/purge-ref" fsck
+wait "$holder"
+expect_match "the command says it waits" "^grocker: waiting for the store '$tmp/purge-ref': another grocker process \(purge or fsck --repair\) is cleaning it$" "$err"
+[ $(($(now_ms) - t0)) -ge 1000 ] || fail "a command opened the store while a purge held it"
+ok "a command waits while a purge holds the store, saying so"
 
 # A purged store keeps what builds use: the next build runs nothing and gives the same image.
 run "a build after purge" build "$tmp/purge-ref"

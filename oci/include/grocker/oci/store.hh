@@ -73,7 +73,7 @@ struct GcReport {
         size_t count = 0;
         uint64_t bytes = 0;
     };
-    Freed blobs, stepEntries, compileEntries, layers, leftovers;
+    Freed blobs, stepEntries, compileEntries, buildEnvs, layers, leftovers;
     uint64_t bytes() const;
 };
 
