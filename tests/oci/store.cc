@@ -741,6 +741,13 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
         writeTestFile(layers / sha256(std::string("diff of ") + l).hex() / "file", std::string(100, 'l'));
     fs::create_directories(layers / "empty");
     writeTestFile(s.root() / "run" / "step-xyz" / "upper" / "f", std::string(50, 'u'));
+    // Build environments of the compile step, each of one compiler image: of the kept image, of
+    // the dropped one, of none (unmarked).
+    auto envs = s.root() / "cache" / "build-envs";
+    writeTestFile(envs / "of-kept" / ".grocker-compiler", kept.manifestDescriptor.digest.str() + "\n");
+    writeTestFile(envs / "of-old" / ".grocker-compiler", old.manifestDescriptor.digest.str() + "\n");
+    writeTestFile(envs / "of-old" / "setuptools" / "__init__.py", std::string(30, 's'));
+    writeTestFile(envs / "unmarked" / "wheel" / "__init__.py", std::string(20, 'w'));
 
     EXPECT_THAT(errorOf([&] { s.collectGarbage(); }), HasSubstr("needs the exclusive gc lock"));
     s.lockExclusive();
@@ -760,6 +767,9 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     EXPECT_EQ(r.layers.bytes, 100u);
     EXPECT_EQ(r.leftovers.count, 1u);
     EXPECT_EQ(r.leftovers.bytes, 50u);
+    EXPECT_EQ(r.buildEnvs.count, 2u); // of-old, unmarked
+    EXPECT_EQ(r.buildEnvs.bytes, old.manifestDescriptor.digest.str().size() + 1 + 30 + 20);
+    EXPECT_TRUE(fs::exists(envs / "of-old"));
     EXPECT_TRUE(s.getRef("grocker-x-root:1"));
     EXPECT_TRUE(s.hasBlob(dangling.digest));
     EXPECT_TRUE(fs::exists(steps / "old.json"));
@@ -785,8 +795,10 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     EXPECT_EQ(filesIn(layers), keptLayers);
     EXPECT_TRUE(fs::is_empty(s.root() / "run"));
     EXPECT_TRUE(fs::is_empty(s.tmpDir())) << "the unpacked layer, renamed into tmp/, was left there";
-    // Layers (renamed away into tmp/ first) and the run folder went to the remover, in one batch.
-    EXPECT_EQ(removed.size(), 2u);
+    EXPECT_EQ(filesIn(envs), std::vector<std::string>{"of-kept"});
+    // Layers and build environments (renamed away into tmp/ first) and the run folder went to
+    // the remover, in one batch.
+    EXPECT_EQ(removed.size(), 4u);
     EXPECT_TRUE(s.check().issues.empty());
     EXPECT_TRUE(fs::exists(wheels / "a-1.0-py3-none-any.whl")) << "the wheel cache is kept";
 }
