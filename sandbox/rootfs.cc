@@ -47,6 +47,10 @@ std::vector<fs::path> prepareLowerDirs(Store& store, const Image& image, const I
                     o.overlayWhiteouts = true;
                     o.preserveOwnership = true;
                     unpackLayer(blobPath, tmp, o, blob.digest);
+                    // On disk before it gets its name, as blobs are: after a power loss a layer
+                    // under its name is whole (ext4 may otherwise keep the names, not the data).
+                    AutoCloseFD fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                    if (!fd || ::syncfs(fd.get()) < 0) throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
                     if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
                         throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
                 });

@@ -51,6 +51,7 @@ struct BuildOptions {
     std::string resultFile;
     bool buildDependencies = true;
     bool push = true;
+    bool refresh = false; // resolve the dependencies again: no cached compile or resolution
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 };
@@ -534,7 +535,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     // sources give the same wheel bytes (and layers) in every build, concurrent ones included.
     compile.env = {"HOME=/home/grocker", "SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch),
         "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras),
-        "GROCKER_INDEX_KEY=" + indexKey, "GROCKER_COMPILER=" + compiler.manifestDescriptor.digest.str()};
+        "GROCKER_REFRESH=" + std::string(o.refresh ? "1" : ""), "GROCKER_INDEX_KEY=" + indexKey, "GROCKER_COMPILER=" + compiler.manifestDescriptor.digest.str()};
     if (!config.pipConstraint.empty()) {
         compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
         compile.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
@@ -556,7 +557,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     auto compileCache = compileCacheDir / (compileKey + ".json");
     auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
     std::vector<Wheel> installed;
-    if (fs::exists(compileCache)) {
+    if (fs::exists(compileCache) && !o.refresh) {
         try {
             auto cached = json::parse(readFile(compileCache));
             writeFileAtomic(out / "cached-report.json", cached.at("report").dump());
@@ -765,6 +766,8 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_flag("--push,!--no-push", bo.push, "Push the image when a prefix is set (default)");
     b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")->allow_extra_args(false);
     b->add_option("--compression", bo.compression, "gzip (default) or zstd");
+    b->add_flag("--refresh", bo.refresh,
+        "Resolve the dependencies again (new releases of unpinned ones), not reusing an earlier compile or resolution");
     b->add_option("--base-image", bo.baseImage,
         "Pull the base of a registry runtime from this reference instead (a mirror's copy)");
     return {{b, [&global] {

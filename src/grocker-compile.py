@@ -15,8 +15,9 @@
 # - a project's own wheel is built by calling its PEP 517 backend once, in an isolated build
 #   environment prepared once per set of build requirements (pip makes a new one each time);
 # - its dependencies are resolved again only when its requirements (Requires-Dist), its extras,
-#   the constraints or the index settings changed; otherwise the last resolution's wheels,
-#   still in the wheel cache, unchanged, are taken.
+#   the constraints or the index settings changed (or GROCKER_REFRESH is set: grocker build
+#   --refresh); otherwise the last resolution's wheels, still in the wheel cache, unchanged,
+#   are taken.
 import email.parser
 import hashlib
 import json
@@ -260,7 +261,7 @@ def dependencies(app, extras):
     k = key("resolution", sys.version, canonical(m["Name"]), sorted(m.get_all("Requires-Dist") or []),
             sorted(canonical(e) for e in extras.split(",") if e),
             file_digest(constraints) if constraints else "")
-    found = cached_resolution(k)
+    found = None if os.environ.get("GROCKER_REFRESH") else cached_resolution(k)
     if found is not None:
         print(f"dependencies of {m['Name']}: unchanged requirements, the last resolution's wheels")
         return found

@@ -128,4 +128,11 @@ grep -q "Saved /out/wheels/grocker_greeting-1.0.0" "$tmp/err4" || fail "a change
 ran=$(steps_ran "$(cat "$tmp/err4")")
 [ "$ran" = $'compile: '"$app"$'\nrunner: grocker-hello '"$bump" ] || fail "a changed requirement ran: $ran"
 pass "a changed requirement is resolved again; the same dependency wheel keeps the dependencies' layer"
+# --refresh resolves again with nothing changed (new releases of unpinned dependencies); the
+# same wheels give the same image.
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push --refresh >"$tmp/out5" 2>"$tmp/err5"
+grep -q "Saved /out/wheels/grocker_greeting-1.0.0" "$tmp/err5" || fail "--refresh did not resolve again: $(cat "$tmp/err5")"
+[ "$(steps_ran "$(cat "$tmp/err5")")" = "compile: $app" ] || fail "--refresh ran: $(steps_ran "$(cat "$tmp/err5")")"
+[ "$(cat "$tmp/out5")" = "$(cat "$tmp/out4")" ] || fail "--refresh with the same wheels gave another image"
+pass "--refresh resolves the dependencies again; the same wheels give the same image"
 echo "all build checks passed"
