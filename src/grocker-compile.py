@@ -11,13 +11,15 @@
 # the compiler and the index settings), GROCKER_COMPILER (the compiler image's digest), and
 # pip's own (PIP_INDEX_URL, PIP_CONFIG_FILE, ...).
 #
-# Two shortcuts over plain `pip wheel`, each falling back to it when it does not apply:
+# Three shortcuts over plain `pip wheel`, each falling back to it when it does not apply:
 # - a project's own wheel is built by calling its PEP 517 backend once, in an isolated build
 #   environment prepared once per set of build requirements (pip makes a new one each time);
 # - its dependencies are resolved again only when its requirements (Requires-Dist), its extras,
 #   the constraints or the index settings changed (or GROCKER_REFRESH is set: grocker build
 #   --refresh); otherwise the last resolution's wheels, still in the wheel cache, unchanged,
-#   are taken.
+#   are taken;
+# - sdists of dependencies are built in a prepared environment (setuptools and wheel), not in
+#   one pip makes for each: pip checks that it holds each sdist's build requirements.
 import email.parser
 import hashlib
 import json
@@ -38,11 +40,14 @@ def fail(message):
     sys.exit(1)
 
 
-def pip(*args):
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1", PIP_ROOT_USER_ACTION="ignore")
-    r = subprocess.run([sys.executable, "-m", "pip", *args], env=env)
-    if r.returncode != 0:
+def pip(*args, extra_env=None, check=True, capture=False):
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1", PIP_ROOT_USER_ACTION="ignore",
+               **(extra_env or {}))
+    r = subprocess.run([sys.executable, "-m", "pip", *args], env=env,
+                       stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None)
+    if check and r.returncode != 0:
         sys.exit(r.returncode)
+    return r
 
 
 def constraint_args():
@@ -238,6 +243,30 @@ def check_python(wheel):
              "choose another runtime (--runtime) or release")
 
 
+def pip_wheel(*requirements):
+    """pip wheel of `requirements` and their dependencies into /out/wheels. First with the
+    prepared default build environment standing in for the isolated one pip would make for each
+    sdist (--no-build-isolation, and --check-build-dependencies so that pip refuses an sdist
+    whose build requirements it does not satisfy); when any sdist needs more, the whole run
+    again with pip's own isolated builds."""
+    wheels = os.path.join(OUT, "wheels")
+    before = set(os.listdir(wheels))
+    args = ["wheel", "--wheel-dir", wheels, *LINKS, *constraint_args(), *requirements]
+    env = build_env(DEFAULT_REQUIRES)
+    path = os.pathsep.join(p for p in (env, os.environ.get("PYTHONPATH", "")) if p)
+    r = pip(*args, "--no-build-isolation", "--check-build-dependencies", extra_env={"PYTHONPATH": path},
+            check=False, capture=True)
+    if r.returncode == 0:
+        sys.stdout.buffer.write(r.stdout)
+        sys.stdout.flush()
+        return
+    print("grocker-compile: a dependency's build needs more than the prepared build environment: "
+          "pip wheel again, with an isolated build environment for each sdist", flush=True)
+    for w in set(os.listdir(wheels)) - before:
+        os.unlink(os.path.join(wheels, w))
+    pip(*args)
+
+
 # --- dependencies ---------------------------------------------------------------------------------
 def cached_resolution(k):
     """The wheels of an earlier resolution, when each is in the wheel cache unchanged."""
@@ -266,7 +295,7 @@ def dependencies(app, extras):
         print(f"dependencies of {m['Name']}: unchanged requirements, the last resolution's wheels")
         return found
     target = app + (f"[{extras}]" if extras else "")
-    pip("wheel", "--wheel-dir", os.path.join(OUT, "wheels"), *LINKS, *constraint_args(), target)
+    pip_wheel(target)
     deps = sorted(os.path.join(OUT, "wheels", w) for w in os.listdir(os.path.join(OUT, "wheels"))
                   if w.endswith(".whl") and w != os.path.basename(app))
     os.makedirs(os.path.join(OUT, "resolutions"), exist_ok=True)
@@ -292,7 +321,7 @@ def main():
         install = [entry(app, True)] + [entry(d, False) for d in dependencies(app, extras)]
     else:
         # NAME[EXTRAS]==VERSION: pip resolves it all; the app is the wheel of that name.
-        pip("wheel", "--wheel-dir", os.path.join(OUT, "wheels"), *LINKS, *constraint_args(), release)
+        pip_wheel(release)
         name = canonical(release.split("[")[0].split("=")[0].split("<")[0].split(">")[0].split("~")[0].split("!")[0].strip())
         install = []
         for w in sorted(os.listdir(os.path.join(OUT, "wheels"))):

@@ -256,6 +256,10 @@ build 'gapps-web[extra]==1.0' -c "$tmp/web/grocker.yml" --index-url "$index_url"
 grep -q "Building wheel for gapps-fastmath" "$tmp/web/err" || fail "the compile step did not build gapps-fastmath's wheel:
 $(cat "$tmp/web/err")"
 grep -q "GET /simple/gapps-fastmath/ " "$tmp/index.log" || fail "the index was not asked for gapps-fastmath"
+# Every sdist here asks for setuptools and wheel only: built in the prepared build environment,
+# with no isolated one made for each.
+! grep -q "Installing build dependencies\|isolated build environment for each sdist" "$tmp/web/err" ||
+    fail "the dependencies' sdists were built in isolated environments: $(cat "$tmp/web/err")"
 grep -q "GET /simple/gapps-pinned/gapps-pinned-2.0.tar.gz" "$tmp/index.log" && fail "pip fetched gapps-pinned 2.0 despite the constraint"
 # The image's name with or without the extras (docs/configuration.md and the code disagree): its tag.
 jq -e '(.image | test("^gapps-web[^:]*:1[.]0$")) and .release == "gapps-web[extra]==1.0"' "$tmp/web/result.json" >/dev/null \
@@ -407,6 +411,23 @@ done
 out=$("${G[@]}" run "oci:$tmp/layout:tool" -- "$ep" gapps-tool) || fail "gapps-tool did not run"
 [ "$out" = "tool: pinned=1.0 extradep=yes" ] || fail "gapps-tool printed '$out'"
 pass "a project folder with extras (path[extra]) builds with its extra's dependency; --pip-constraint keeps gapps-pinned below the index's 2.0"
+
+# --- an sdist dependency asking for more than setuptools and wheel to build (gapps-extradep):
+# the compile step's pip wheel falls back to pip's isolated builds.
+module gapps-helped 1.0 gapps_helped 'from gapps_extradep import NAME as HELPER'
+sed -i 's/^requires = \["setuptools>=61", "wheel"\]$/requires = ["setuptools>=61", "wheel", "gapps-extradep"]/' \
+    "$tmp/src/gapps-helped-1.0/pyproject.toml"
+sed -i 's/^dependencies = \[\]$/dependencies = ["gapps-extradep"]/' "$tmp/src/gapps-helped-1.0/pyproject.toml"
+grep -q '"gapps-extradep"\]$' "$tmp/src/gapps-helped-1.0/pyproject.toml" || fail "the test could not write gapps-helped's requirements"
+serve gapps-helped 1.0
+build 'gapps-helped==1.0' --index-url "$index_url" --no-push --output "oci:$tmp/layout:helped" \
+    >"$tmp/helped.out" 2>"$tmp/helped.err" || { cat "$tmp/helped.err" >&2; fail "grocker build gapps-helped==1.0 failed"; }
+grep -q "isolated build environment for each sdist" "$tmp/helped.err" ||
+    fail "gapps-helped's build requirement did not get pip's isolated build: $(cat "$tmp/helped.err")"
+out=$("${G[@]}" run "oci:$tmp/layout:helped" -- /home/grocker/venv/bin/python3 -c "import gapps_helped as m; print(m.HELPER)") ||
+    fail "gapps-helped does not import in its image"
+[ "$out" = extradep ] || fail "gapps-helped printed '$out'"
+pass "an sdist needing more than setuptools and wheel to build gets pip's isolated build"
 
 # --- build backends: an in-tree one (backend-path) takes the compile step's fast path (its
 # PEP 517 hooks called once, in a prepared environment); one asking for more than that
