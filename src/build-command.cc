@@ -549,11 +549,18 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         compile.volumes.push_back({fs::canonical(o.findLinks), "/run/grocker/find-links", true});
         compile.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
     }
+    // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
+    // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
+    std::string moreRequirements;
+    if (runtime.uwsgiPlugin.empty() &&
+        std::any_of(config.services.begin(), config.services.end(), [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
+        moreRequirements = "uwsgi";
+    compile.env.push_back("GROCKER_REQUIREMENTS=" + moreRequirements);
     compile.argv = {"/usr/local/bin/grocker-compile", target};
     // Cached on everything that decides what pip resolves; the wheel cache must still hold
     // every wheel of the report, unchanged.
     std::string compileKey = cacheKey({"compile", GROCKER_VERSION, indexKey, release.text, release.extras, sourceDigest(release),
-        fileDigest(config.pipConstraint)});
+        fileDigest(config.pipConstraint), moreRequirements});
     auto compileCache = compileCacheDir / (compileKey + ".json");
     auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
     std::vector<Wheel> installed;
@@ -650,7 +657,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     fs::create_directories(filesDir / "usr/local/bin");
     fs::create_directories(filesDir / "etc/grocker");
     copyFileAtomic(findEntrypoint(), filesDir / "usr/local/bin/grocker-entrypoint", 0755);
-    writeFileAtomic(filesDir / "etc/grocker/services.json", servicesJson(config, appName, appVersion, venv), 0644);
+    writeFileAtomic(filesDir / "etc/grocker/services.json", servicesJson(config, appName, appVersion, venv, std::string(runtime.uwsgiPlugin)), 0644);
     for (auto& d : {filesDir / "etc" / "grocker", filesDir / "usr", filesDir / "usr/local", filesDir / "usr/local/bin", filesDir / "etc"})
         ::chmod(d.c_str(), 0755);
     LayerOptions lo;

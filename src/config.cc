@@ -1021,7 +1021,8 @@ json toJson(const Config& c)
     };
 }
 
-std::string servicesJson(const Config& c, const std::string& app, const std::string& version, const std::string& venv)
+std::string servicesJson(const Config& c, const std::string& app, const std::string& version, const std::string& venv,
+    const std::string& uwsgiPlugin)
 {
     using ordered = nlohmann::ordered_json;
     ordered services = ordered::object();
@@ -1035,7 +1036,8 @@ std::string servicesJson(const Config& c, const std::string& app, const std::str
                 {"media", s.media.empty() ? ordered(nullptr) : ordered(s.media)}, {"processes", s.processes}};
         }
     }
-    ordered doc{{"app", app}, {"version", version}, {"venv", venv}, {"services", services}, {"crontab", c.crontab}};
+    ordered doc{{"app", app}, {"version", version}, {"venv", venv}, {"uwsgi_plugin", uwsgiPlugin}, {"services", services},
+        {"crontab", c.crontab}};
     return doc.dump(2) + "\n";
 }
 

@@ -103,7 +103,7 @@ nlohmann::json toJson(const Config& config);
 
 // The text of the runner's /etc/grocker/services.json (docs/services.md), ending in a newline.
 std::string servicesJson(const Config& config, const std::string& app, const std::string& version,
-    const std::string& venv);
+    const std::string& venv, const std::string& uwsgiPlugin = "python3");
 
 // Splits a command as POSIX sh would split words: blanks separate, '…' and "…" quote, '\'
 // escapes; nothing is expanded. Throws UsageError on an unterminated quote or trailing '\'.

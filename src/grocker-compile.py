@@ -7,7 +7,9 @@
 # Read-only inputs: /wheels (the wheel cache), /cache/compile (earlier resolutions),
 # /cache/build-envs (prepared build environments). Written, for grocker to move into those
 # caches afterwards, whole: /out/wheels, /out/resolutions/KEY.json, /out/build-envs/KEY.
-# Environment: GROCKER_EXTRAS, GROCKER_PIP_CONSTRAINT (a file), GROCKER_INDEX_KEY (a digest of
+# Environment: GROCKER_EXTRAS, GROCKER_PIP_CONSTRAINT (a file), GROCKER_REQUIREMENTS (more to
+# install beside the release, space-separated: uwsgi where the runtime has none for its Python),
+# GROCKER_INDEX_KEY (a digest of
 # the compiler and the index settings), GROCKER_COMPILER (the compiler image's digest), and
 # pip's own (PIP_INDEX_URL, PIP_CONFIG_FILE, ...).
 #
@@ -268,6 +270,10 @@ def pip_wheel(*requirements):
 
 
 # --- dependencies ---------------------------------------------------------------------------------
+def more_requirements():
+    return os.environ.get("GROCKER_REQUIREMENTS", "").split()
+
+
 def cached_resolution(k):
     """The wheels of an earlier resolution, when each is in the wheel cache unchanged."""
     try:
@@ -289,13 +295,13 @@ def dependencies(app, extras):
     constraints = os.environ.get("GROCKER_PIP_CONSTRAINT", "")
     k = key("resolution", sys.version, canonical(m["Name"]), sorted(m.get_all("Requires-Dist") or []),
             sorted(canonical(e) for e in extras.split(",") if e),
-            file_digest(constraints) if constraints else "")
+            file_digest(constraints) if constraints else "", sorted(more_requirements()))
     found = None if os.environ.get("GROCKER_REFRESH") else cached_resolution(k)
     if found is not None:
         print(f"dependencies of {m['Name']}: unchanged requirements, the last resolution's wheels")
         return found
     target = app + (f"[{extras}]" if extras else "")
-    pip_wheel(target)
+    pip_wheel(target, *more_requirements())
     deps = sorted(os.path.join(OUT, "wheels", w) for w in os.listdir(os.path.join(OUT, "wheels"))
                   if w.endswith(".whl") and w != os.path.basename(app))
     os.makedirs(os.path.join(OUT, "resolutions"), exist_ok=True)
@@ -321,7 +327,7 @@ def main():
         install = [entry(app, True)] + [entry(d, False) for d in dependencies(app, extras)]
     else:
         # NAME[EXTRAS]==VERSION: pip resolves it all; the app is the wheel of that name.
-        pip_wheel(release)
+        pip_wheel(release, *more_requirements())
         name = canonical(release.split("[")[0].split("=")[0].split("<")[0].split(">")[0].split("~")[0].split("!")[0].strip())
         install = []
         for w in sorted(os.listdir(os.path.join(OUT, "wheels"))):

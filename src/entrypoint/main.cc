@@ -220,7 +220,7 @@ int runWsgi(const Context& c, const Service& service, Log& log, Supervisor& sup)
     if (!w.media.empty() && !fs::is_directory(w.media, ec))
         log.warning(concat("the media folder '", w.media, "' is missing: mount a volume there"));
     writeFile(paths.nginxConf(), nginxConfig(w, paths), 0644);
-    writeFile(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths), 0644);
+    writeFile(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths, c.services.uwsgiPlugin), 0644);
     ::unlink(paths.socket().c_str()); // left by an earlier start of this container
 
     sup.start(processSpec(c, "uwsgi", {"uwsgi", "--ini", paths.uwsgiIni()}, true));

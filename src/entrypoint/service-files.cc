@@ -87,14 +87,14 @@ std::string nginxConfig(const WsgiService& service, const RunPaths& paths)
     return c.str();
 }
 
-std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths)
+std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths, const std::string& plugin)
 {
     std::ostringstream c;
     c << "; Written by grocker-entrypoint at start; changes are lost at the next start.\n"
          "[uwsgi]\n"
-         "strict = true\n"
-         "plugins = python3\n"
-         "master = true\n"
+         "strict = true\n";
+    if (!plugin.empty()) c << "plugins = " << plugin << "\n";
+    c << "master = true\n"
          "processes = "
       << service.processes << "\n"
       << "socket = " << paths.socket() << "\n"

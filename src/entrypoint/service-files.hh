@@ -27,8 +27,10 @@ constexpr int httpPort = 8080;
 // rest to uwsgi; errors to stderr and the access log to stdout, which the entrypoint relays.
 std::string nginxConfig(const WsgiService& service, const RunPaths& paths);
 
-// uwsgi with its master, the python3 plugin and the application from the virtualenv.
-std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths);
+// uwsgi with its master, its Python plugin (none when empty: Python built in) and the
+// application from the virtualenv.
+std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths,
+    const std::string& plugin = "python3");
 
 // msmtp's configuration: everything sent with sendmail goes to the relay, unauthenticated.
 std::string msmtpConfig(const Relay& relay, bool syslog);

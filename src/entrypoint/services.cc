@@ -225,13 +225,19 @@ Services parseServices(const std::string& text, const std::string& source)
     Services out;
     if (!doc.is_object())
         throw ConfigError({concat(source, ": must hold a JSON object, not ", describe(doc))});
-    c.unknownKeys(doc, "", {"app", "version", "venv", "services", "crontab"});
+    c.unknownKeys(doc, "", {"app", "version", "venv", "uwsgi_plugin", "services", "crontab"});
     if (has(doc, "app")) out.app = c.string(doc["app"], "app");
     if (has(doc, "version")) out.version = c.string(doc["version"], "version");
     if (has(doc, "venv")) {
         out.venv = c.string(doc["venv"], "venv");
         if (doc["venv"].is_string() && (out.venv.empty() || out.venv[0] != '/'))
             c.problem("venv", concat("must be an absolute path, not '", out.venv, "'"));
+    }
+    if (has(doc, "uwsgi_plugin")) {
+        out.uwsgiPlugin = c.string(doc["uwsgi_plugin"], "uwsgi_plugin");
+        if (!std::all_of(out.uwsgiPlugin.begin(), out.uwsgiPlugin.end(),
+                [](char ch) { return std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '_'; }))
+            c.problem("uwsgi_plugin", concat("must be a uwsgi plugin name (a-z, 0-9, _) or empty, not '", out.uwsgiPlugin, "'"));
     }
     if (has(doc, "services")) {
         auto& ss = doc["services"];

@@ -34,6 +34,9 @@ struct Service {
 struct Services {
     std::string app, version; // for the help text; may be empty
     std::string venv;         // the application's virtualenv; may be empty when no wsgi service
+    // uwsgi's plugin for Python: "python3" for Debian's uwsgi-core; empty for a uwsgi with Python
+    // built in (the PyPI one, in the venv, on runtimes whose Python is not Debian's).
+    std::string uwsgiPlugin = "python3";
     std::vector<Service> services;
     std::vector<std::string> crontab; // the `cron` instance's jobs
 

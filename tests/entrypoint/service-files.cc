@@ -79,6 +79,18 @@ TEST(ServiceFiles, UwsgiGolden)
     checkGolden("uwsgi.ini", uwsgiIni(wsgi(s, "www"), s.venv, RunPaths{}));
 }
 
+// A uwsgi with Python built in (the PyPI one) gets no plugins line: it would fail to load one.
+TEST(ServiceFiles, UwsgiWithoutPlugin)
+{
+    auto s = example();
+    auto withPlugin = uwsgiIni(wsgi(s, "www"), s.venv, RunPaths{});
+    auto without = uwsgiIni(wsgi(s, "www"), s.venv, RunPaths{}, "");
+    EXPECT_NE(withPlugin.find("\nplugins = python3\n"), std::string::npos);
+    EXPECT_EQ(without.find("plugins"), std::string::npos);
+    auto line = withPlugin.find("plugins = python3\n");
+    EXPECT_EQ(without, withPlugin.substr(0, line) + withPlugin.substr(line + 18));
+}
+
 TEST(ServiceFiles, MsmtpGolden)
 {
     checkGolden("msmtprc", msmtpConfig(Relay{"172.17.0.1", 25, "the default gateway"}, false));

@@ -114,7 +114,7 @@ TEST(Services, EveryMistakeAtOnce)
       "crontab": ["ok", "two\nlines", 5, "  "]
     })");
     std::vector<std::string> want = {
-        "services.json: extra: unknown key (known: app, version, venv, services, crontab)",
+        "services.json: extra: unknown key (known: app, version, venv, uwsgi_plugin, services, crontab)",
         "services.json: app: must be a string, not number 1",
         "services.json: venv: must be an absolute path, not 'relative'",
         "services.json: services.cron: 'cron' is the cron instance's name: give the service "
@@ -153,6 +153,15 @@ TEST(Services, EveryMistakeAtOnce)
         "services.json: crontab[3]: is empty",
     };
     EXPECT_EQ(got, want);
+}
+
+TEST(Services, UwsgiPlugin)
+{
+    EXPECT_EQ(parseServices(R"({})", "s.json").uwsgiPlugin, "python3");
+    EXPECT_EQ(parseServices(R"({"uwsgi_plugin": ""})", "s.json").uwsgiPlugin, "");
+    EXPECT_EQ(parseServices(R"({"uwsgi_plugin": "python311"})", "s.json").uwsgiPlugin, "python311");
+    EXPECT_EQ(problems(R"({"uwsgi_plugin": "../x"})"),
+        std::vector<std::string>{"services.json: uwsgi_plugin: must be a uwsgi plugin name (a-z, 0-9, _) or empty, not '../x'"});
 }
 
 TEST(Services, WsgiNeedsAVenv)

@@ -733,7 +733,7 @@ TEST(ServicesJson, MatchesDocsServicesMd)
 TEST(ServicesJson, NoServices)
 {
     EXPECT_EQ(servicesJson(Config{}, "a", "1", "/v"),
-        "{\n  \"app\": \"a\",\n  \"version\": \"1\",\n  \"venv\": \"/v\",\n  \"services\": {},\n  \"crontab\": []\n}\n");
+        "{\n  \"app\": \"a\",\n  \"version\": \"1\",\n  \"venv\": \"/v\",\n  \"uwsgi_plugin\": \"python3\",\n  \"services\": {},\n  \"crontab\": []\n}\n");
 }
 
 TEST(ServicesJson, WsgiWithoutMediaSaysNull)
