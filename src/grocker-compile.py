@@ -108,11 +108,17 @@ def build_system(project):
     if not os.path.exists(path):
         return DEFAULT_REQUIRES, LEGACY_BACKEND, []
     try:
-        import tomllib
+        import tomllib  # Python 3.11+
     except ImportError:
-        from pip._vendor import tomli as tomllib
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+        try:
+            from pip._vendor import tomli as tomllib  # pip 21.2+
+        except ImportError:
+            return None  # an older pip: its own build
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, ValueError):
+        return None  # pip says what is wrong
     bs = data.get("build-system")
     if bs is None:
         return DEFAULT_REQUIRES, LEGACY_BACKEND, []
