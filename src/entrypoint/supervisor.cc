@@ -62,7 +62,14 @@ struct ChildFailure {
     sigfillset(&all);
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
+    // Every signal to its default, as an init must hand them on: one ignored when we were
+    // started (a shell's background job starts with SIGINT and SIGQUIT ignored, and a shell
+    // cannot trap a signal ignored at its start) would stay ignored in every service.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
     if (spec.terminal && ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
         // Its own process group in the terminal's foreground, so ^C reaches it once, from the
         // terminal, and not a second time from us passing SIGINT on.

@@ -6,8 +6,10 @@
 #include "helpers.hh"
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <set>
 #include <sys/socket.h>
@@ -107,6 +109,29 @@ TEST_F(SupervisorTest, PassesSignalsOn)
         ::kill(::getpid(), sig); // blocked here, read from the signalfd by wait()
         EXPECT_EQ(s.wait(), 10 + sig) << "signal " << sig;
     }
+}
+
+// Started with signals ignored (as a shell's background job is, SIGINT and SIGQUIT), the
+// supervisor still starts its processes with every signal at its default: none ignored.
+TEST_F(SupervisorTest, ProcessesStartWithNoSignalIgnored)
+{
+    struct sigaction ign {}, oldQuit {}, oldUsr1 {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGQUIT, &ign, &oldQuit);
+    ::sigaction(SIGUSR1, &ign, &oldUsr1);
+    auto out = tmp / "sigign";
+    {
+        Supervisor s(log);
+        s.start(shell("ignored", "grep '^SigIgn:' /proc/self/status > " + out.string()));
+        EXPECT_EQ(s.wait(), 0);
+    }
+    ::sigaction(SIGQUIT, &oldQuit, nullptr);
+    ::sigaction(SIGUSR1, &oldUsr1, nullptr);
+    // grep's own: sh ignores nothing it was not given ignored.
+    std::ifstream in(out);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "SigIgn:\t0000000000000000");
 }
 
 TEST_F(SupervisorTest, WhenOneOfAGroupEndsTheOthersAreStopped)
