@@ -918,16 +918,18 @@ GcReport Store::collectGarbage(const GcOptions& o)
     }
     // Unpacked layers of no kept image; each renamed away first, so that a purge killed
     // half-way never leaves a half layer under its name for the sandbox to use.
-    std::vector<fs::path> layers; // and leftovers
+    std::vector<fs::path> layers; // and build environments and leftovers
+    auto dropTree = [&](GcReport::Freed& f, const fs::path& p) {
+        f.count++;
+        f.bytes += treeBytes(p);
+        if (o.dryRun) return;
+        auto gone = tmpDir() / tempName();
+        if (::rename(p.c_str(), gone.c_str()) < 0) throw SysError("unable to move '", p.string(), "' away");
+        layers.push_back(gone);
+    };
     for (auto& e : entriesOf(root_ / "layers")) {
         auto name = e.path().filename().string();
-        if (!isHex64(name) || diffIds.count(name)) continue;
-        r.layers.count++;
-        r.layers.bytes += treeBytes(e.path());
-        if (o.dryRun) continue;
-        auto gone = tmpDir() / tempName();
-        if (::rename(e.path().c_str(), gone.c_str()) < 0) throw SysError("unable to move '", e.path().string(), "' away");
-        layers.push_back(gone);
+        if (isHex64(name) && !diffIds.count(name)) dropTree(r.layers, e.path());
     }
     // Build environments of the compile step (grocker build), each made for one compiler image
     // (named in its .grocker-compiler): they go with it.
@@ -938,13 +940,7 @@ GcReport Store::collectGarbage(const GcOptions& o)
         } catch (Error&) {
         }
         while (!compiler.empty() && std::isspace(static_cast<unsigned char>(compiler.back()))) compiler.pop_back();
-        if (reachable.count(compiler)) continue;
-        r.buildEnvs.count++;
-        r.buildEnvs.bytes += treeBytes(e.path());
-        if (o.dryRun) continue;
-        auto gone = tmpDir() / tempName();
-        if (::rename(e.path().c_str(), gone.c_str()) < 0) throw SysError("unable to move '", e.path().string(), "' away");
-        layers.push_back(gone);
+        if (!reachable.count(compiler)) dropTree(r.buildEnvs, e.path());
     }
     for (auto& l : findLeftovers(root_, true)) {
         r.leftovers.count++;

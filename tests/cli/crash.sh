@@ -247,27 +247,30 @@ done
 kills_summary "grocker purge"
 rm -rf "$tmp/purge-store"
 
+# waits_for_lock MODE WHAT MESSAGE-ERE COMMAND...: COMMAND, run while another process holds the
+# store's gc.lock (flock MODE: -s as a grocker process using it, -x as a purge) for 2 s, waits
+# for it and says MESSAGE.
+waits_for_lock() {
+    local mode=$1 what=$2 message=$3
+    shift 3
+    flock "$mode" "$tmp/purge-ref/gc.lock" sleep 2 &
+    local holder=$! t0
+    sleep 0.3
+    t0=$(now_ms)
+    run "$what" "$@"
+    wait "$holder"
+    expect_match "$what: it says it waits" "$message" "$err"
+    [ $(($(now_ms) - t0)) -ge 1000 ] || fail "$what: it did not wait for the process holding the store"
+}
 # purge waits for the grocker processes using the store (each holds gc.lock shared), and says so.
-flock -s "$tmp/purge-ref/gc.lock" sleep 2 &
-holder=$!
-sleep 0.3
-t0=$(now_ms)
-run "purge while another process uses the store" "$GROCKER" --root "$tmp/purge-ref" purge
-wait "$holder"
-expect_match "purge says it waits" "^grocker: waiting for other grocker processes using $tmp/purge-ref$" "$err"
-[ $(($(now_ms) - t0)) -ge 1000 ] || fail "purge did not wait for the process holding the store"
+waits_for_lock -s "purge while another process uses the store" \
+    "^grocker: waiting for other grocker processes using $tmp/purge-ref$" "$GROCKER" --root "$tmp/purge-ref" purge
 expect_match "a second purge frees nothing" '^freed 0 bytes' "$out"
 ok "purge waits for the other processes using the store, saying so"
-
 # ... and a command opening the store while a purge (exclusive) holds it waits, saying so.
-flock -x "$tmp/purge-ref/gc.lock" sleep 2 &
-holder=$!
-sleep 0.3
-t0=$(now_ms)
-run "fsck while a purge holds the store" "$GROCKER" --root "$tmp/purge-ref" fsck
-wait "$holder"
-expect_match "the command says it waits" "^grocker: waiting for the store '$tmp/purge-ref': another grocker process \(purge or fsck --repair\) is cleaning it$" "$err"
-[ $(($(now_ms) - t0)) -ge 1000 ] || fail "a command opened the store while a purge held it"
+waits_for_lock -x "fsck while a purge holds the store" \
+    "^grocker: waiting for the store '$tmp/purge-ref': another grocker process \(purge or fsck --repair\) is cleaning it$" \
+    "$GROCKER" --root "$tmp/purge-ref" fsck
 ok "a command waits while a purge holds the store, saying so"
 
 # A purged store keeps what builds use: the next build runs nothing and gives the same image.
