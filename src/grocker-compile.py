@@ -205,7 +205,11 @@ def fast_project_wheel(project, wheel_dir):
         return None
     with open(args["requires_out"]) as f:
         extra = json.load(f)
-    if not satisfied(extra, env):
+    try:
+        enough = satisfied(extra, env)
+    except Exception:  # a requirement pip's parser refuses: pip says what is wrong
+        enough = False
+    if not enough:
         return None  # the backend wants more than the environment holds: pip makes one
     with open(args["name_out"]) as f:
         return os.path.join(wheel_dir, f.read().strip())
