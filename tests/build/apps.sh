@@ -413,15 +413,16 @@ out=$("${G[@]}" run "oci:$tmp/layout:tool" -- "$ep" gapps-tool) || fail "gapps-t
 pass "a project folder with extras (path[extra]) builds with its extra's dependency; --pip-constraint keeps gapps-pinned below the index's 2.0"
 
 # --- an sdist dependency asking for more than setuptools and wheel to build (gapps-extradep):
-# the compile step's pip wheel falls back to pip's isolated builds.
-module gapps-helped 1.0 gapps_helped 'from gapps_extradep import NAME as HELPER'
+# the compile step's pip wheel falls back to pip's isolated builds. A version of this run, so
+# that no wheel of an earlier run in the shared wheel cache stands in for the build.
+module gapps-helped "$V" gapps_helped 'from gapps_extradep import NAME as HELPER'
 sed -i 's/^requires = \["setuptools>=61", "wheel"\]$/requires = ["setuptools>=61", "wheel", "gapps-extradep"]/' \
-    "$tmp/src/gapps-helped-1.0/pyproject.toml"
-sed -i 's/^dependencies = \[\]$/dependencies = ["gapps-extradep"]/' "$tmp/src/gapps-helped-1.0/pyproject.toml"
-grep -q '"gapps-extradep"\]$' "$tmp/src/gapps-helped-1.0/pyproject.toml" || fail "the test could not write gapps-helped's requirements"
-serve gapps-helped 1.0
-build 'gapps-helped==1.0' --index-url "$index_url" --no-push --output "oci:$tmp/layout:helped" \
-    >"$tmp/helped.out" 2>"$tmp/helped.err" || { cat "$tmp/helped.err" >&2; fail "grocker build gapps-helped==1.0 failed"; }
+    "$tmp/src/gapps-helped-$V/pyproject.toml"
+sed -i 's/^dependencies = \[\]$/dependencies = ["gapps-extradep"]/' "$tmp/src/gapps-helped-$V/pyproject.toml"
+grep -q '"gapps-extradep"\]$' "$tmp/src/gapps-helped-$V/pyproject.toml" || fail "the test could not write gapps-helped's requirements"
+serve gapps-helped "$V"
+build "gapps-helped==$V" --index-url "$index_url" --no-push --output "oci:$tmp/layout:helped" \
+    >"$tmp/helped.out" 2>"$tmp/helped.err" || { cat "$tmp/helped.err" >&2; fail "grocker build gapps-helped==$V failed"; }
 grep -q "isolated build environment for each sdist" "$tmp/helped.err" ||
     fail "gapps-helped's build requirement did not get pip's isolated build: $(cat "$tmp/helped.err")"
 out=$("${G[@]}" run "oci:$tmp/layout:helped" -- /home/grocker/venv/bin/python3 -c "import gapps_helped as m; print(m.HELPER)") ||
