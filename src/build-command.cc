@@ -564,6 +564,13 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     auto compileCache = compileCacheDir / (compileKey + ".json");
     auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
     std::vector<Wheel> installed;
+    // Each wheel of the cache hashed once: for the compile cache entry and the runner's step keys.
+    std::map<std::string, std::string> wheelDigestMemo;
+    auto wheelDigest = [&](const std::string& file) -> const std::string& {
+        auto it = wheelDigestMemo.find(file);
+        if (it == wheelDigestMemo.end()) it = wheelDigestMemo.emplace(file, fileDigest((wheels / file).string())).first;
+        return it->second;
+    };
     if (fs::exists(compileCache) && !o.refresh) {
         try {
             auto cached = json::parse(readFile(compileCache));
@@ -571,7 +578,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
             installed = readReport(out / "cached-report.json");
             for (auto& w : installed)
                 if (!fs::exists(wheels / w.file) ||
-                    fileDigest((wheels / w.file).string()) != cached.at("wheels").at(w.file).get<std::string>())
+                    wheelDigest(w.file) != cached.at("wheels").at(w.file).get<std::string>())
                     installed.clear();
         } catch (std::exception&) {
             installed.clear();
@@ -601,8 +608,9 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
                     throw SysError("unable to move the build environment '", e.path().string(), "' into '", buildEnvs.string(), "'");
             }
         });
+        wheelDigestMemo.clear(); // the step may have replaced wheels hashed above
         json digests = json::object();
-        for (auto& w : installed) digests[w.file] = fileDigest((wheels / w.file).string());
+        for (auto& w : installed) digests[w.file] = wheelDigest(w.file);
         writeFileAtomic(compileCache,
             canonical(json{{"report", json::parse(readFile(out / "report.json"))}, {"wheels", digests}}));
     } else if (!ctx.quiet) {
@@ -618,7 +626,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     // changes only the last layers.
     auto wheelDigests = [&](const std::vector<const Wheel*>& ws) {
         std::string s;
-        for (auto* w : ws) s += w->file + "=" + sha256(readFile(wheels / w->file)).str() + "\n";
+        for (auto* w : ws) s += w->file + "=" + wheelDigest(w->file) + "\n";
         return s;
     };
     // Installed by src/install-wheels.py with the venv's own Python (no pip: importing it costs
