@@ -1,7 +1,9 @@
 #include "config.hh"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <span>
 #include <sstream>
 #include <string_view>
@@ -11,6 +13,7 @@
 
 #include "grocker/oci/file.hh"
 #include "grocker/oci/reference.hh"
+#include "entrypoint/nginx-words.hh"
 #include "runtimes.hh"
 
 namespace grocker {
@@ -85,10 +88,30 @@ constexpr std::string_view serviceKeys[] = {"wsgi", "command", "static", "media"
 
 using Problem = std::optional<std::string>;
 
-// Long values are cut in messages: the position says where the rest is.
+// A configuration is a few kilobytes: a larger file is likely a wrong one (a log, an image).
+constexpr size_t maxConfigFileSize = 1024 * 1024;
+
+// Long values are cut in messages: the position says where the rest is. Control characters are
+// written as escapes, so that each problem stays on its own line.
 std::string quote(std::string_view text)
 {
-    return text.size() > 80 ? concat("'", text.substr(0, 77), "...'") : concat("'", text, "'");
+    std::string q = "'";
+    for (unsigned char c : text.size() > 80 ? text.substr(0, 77) : text) {
+        if (c == '\n') q += "\\n";
+        else if (c == '\r') q += "\\r";
+        else if (c == '\t') q += "\\t";
+        else if (c < 0x20 || c == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", unsigned(c));
+            q += hex;
+        } else q += char(c);
+    }
+    return q + (text.size() > 80 ? "...'" : "'");
+}
+
+bool hasControlCharacter(std::string_view s)
+{
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
 std::string_view trimmed(std::string_view s)
@@ -182,6 +205,26 @@ Problem checkVolume(std::string& path)
 {
     if (auto p = checkAbsolutePath(path)) return p;
     if (path == "/") return std::string("the root folder cannot be a volume");
+    // JSON would carry them, but not the tools that mount volumes: `docker run -v HOST:PATH[:ro]`
+    // splits at ':'; and a blank or a control character in a mount point is a slip far more often
+    // than a wish, and one that shows only when the container is run.
+    if (path.find_first_of(" :") != std::string::npos || hasControlCharacter(path))
+        return concat(quote(path), " holds a space, a control character or ':', which a volume's path cannot hold "
+                                   "(docker run -v HOST:PATH splits at ':')");
+    return std::nullopt;
+}
+
+// A folder that nginx serves (a static folder, the media folder): the entrypoint's rules
+// (src/entrypoint/nginx-words.hh), and not the root, which would put every file of the image
+// (/config/env included) within nginx's reach. `what` names it: "a static folder".
+Problem checkServedFolder(std::string& path, std::string_view what)
+{
+    if (auto p = checkAbsolutePath(path)) return p;
+    if (!entrypoint::isPlainNginxWord(path))
+        return concat(quote(path), " ", entrypoint::nginxMisreads, ": rename the folder");
+    if (path == "/")
+        return concat(quote(path), " is the root folder, which cannot be ", what,
+            ": nginx would reach every file of the image (/config/env included)");
     return std::nullopt;
 }
 
@@ -190,6 +233,19 @@ Problem parsePort(std::string_view text, int& port)
     auto v = smallInt(text, 1, 65535);
     if (!v) return concat(quote(text), " is not a port number (1 to 65535)");
     port = *v;
+    return std::nullopt;
+}
+
+// What is wrong with an environment variable's value, said of it ("holds ..."). Never quoted in
+// messages: values are often secrets.
+Problem checkEnvValue(std::string_view value)
+{
+    // The entrypoint's crontab, docker's --env-file and /config/env are read line by line.
+    if (value.find_first_of("\n\r") != std::string_view::npos)
+        return std::string("holds a line break (\\n or \\r), which crontabs and env files cannot carry: "
+                           "write it on one line");
+    if (value.find('\0') != std::string_view::npos)
+        return std::string("holds a NUL character, which no environment variable can carry");
     return std::nullopt;
 }
 
@@ -364,42 +420,105 @@ Problem checkWsgi(std::string_view text)
     return std::nullopt;
 }
 
+// A time field of a crontab line, as Debian's cron reads it (entry.c of vixie cron 3.0).
+struct CronField {
+    std::string_view name; // in messages
+    int min, max;
+    std::span<const std::string_view> names; // the values from `min` on by name; empty: numbers only
+    std::string_view values;                 // in messages
+};
+
+constexpr std::string_view monthNames[] = {
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+constexpr std::string_view dayNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+const CronField cronFields[] = {
+    {"minute", 0, 59, {}, "0 to 59"},
+    {"hour", 0, 23, {}, "0 to 23"},
+    {"day of month", 1, 31, {}, "1 to 31"},
+    {"month", 1, 12, monthNames, "1 to 12, or jan to dec"},
+    {"day of week", 0, 7, dayNames, "0 to 7, or sun to sat; 0 and 7 are Sunday"},
+};
+
+// A value of a field: a number, or a name where the field has them (cron matches them
+// whatever their case), as the number it stands for.
+Problem cronValue(std::string_view text, const CronField& f, int& value)
+{
+    if (isDigits(text)) {
+        value = text.size() > 6 ? f.max + 1 : std::stoi(std::string(text));
+        if (value < f.min || value > f.max) return concat(f.name, " ", quote(text), " is out of range (", f.values, ")");
+        return std::nullopt;
+    }
+    for (size_t i = 0; i < f.names.size(); i++)
+        if (text.size() == 3 && std::equal(text.begin(), text.end(), f.names[i].begin(),
+                                    [](char a, char b) { return std::tolower((unsigned char)a) == b; })) {
+            value = f.min + int(i);
+            return std::nullopt;
+        }
+    return concat(f.name, " ", quote(text), " is not ", f.names.empty() ? "a number" : "a number or a name", " (",
+        f.values, ")");
+}
+
+// A field: a list of `*`, `N` or `N-M` separated by ',', `*` and ranges with an optional `/STEP`.
+Problem checkCronField(std::string_view field, const CronField& f)
+{
+    for (size_t pos = 0; pos <= field.size();) {
+        auto comma = std::min(field.find(',', pos), field.size());
+        auto item = field.substr(pos, comma - pos);
+        pos = comma + 1;
+        if (item.empty()) return concat(f.name, " ", quote(field), " has an empty item between ','");
+        auto slash = item.find('/');
+        auto range = item.substr(0, slash);
+        bool stepped = range == "*";
+        if (!stepped) {
+            auto dash = range.find('-');
+            int from = 0, to = 0;
+            if (auto p = cronValue(range.substr(0, dash), f, from)) return p;
+            if (dash != std::string_view::npos) {
+                if (auto p = cronValue(range.substr(dash + 1), f, to)) return p;
+                // cron takes it, and matches nothing with it.
+                if (from > to) return concat(f.name, " ", quote(range), " runs backwards: cron would match nothing with it");
+                stepped = true;
+            }
+        }
+        if (slash == std::string_view::npos) continue;
+        if (!stepped) return concat(f.name, " ", quote(item), ": a step follows '*' or a range (like */15 or 0-30/15)");
+        auto step = item.substr(slash + 1);
+        if (!isDigits(step) || step.size() > 6 || std::stoi(std::string(step)) == 0)
+            return concat(f.name, " ", quote(item), ": the step after '/' must be a number from 1");
+    }
+    return std::nullopt;
+}
+
 // A line of a user crontab (crontab(5), no user field): five time fields or an @nickname,
 // then a command; or a NAME=value assignment.
 Problem checkCronLine(std::string_view text)
 {
     auto line = trimmed(text);
-    bool ok = false;
-    if (line.find('\n') != std::string_view::npos) {
-        ok = false;
-    } else if (line.starts_with('@')) {
+    auto notALine = [&] {
+        return concat(quote(line), " is not a crontab line (five time fields or @hourly, @daily..., then a command)");
+    };
+    // cron reads its file line by line: a '\r' or '\n' inside would cut the job in two.
+    if (std::any_of(line.begin(), line.end(), [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }))
+        return concat(quote(line), " holds a line break or another control character: give each job its own item");
+    if (line.starts_with('@')) {
         static constexpr std::string_view nicknames[] = {
             "@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"};
         auto end = line.find_first_of(" \t");
-        ok = end != std::string_view::npos && std::find(std::begin(nicknames), std::end(nicknames),
-                                                  line.substr(0, end)) != std::end(nicknames);
-    } else if (auto eq = line.find('='); eq != std::string_view::npos && isIdentifier(trimmed(line.substr(0, eq)))) {
-        ok = true;
-    } else {
-        size_t pos = 0, fields = 0;
-        ok = true;
-        while (ok && fields < 5) {
-            auto end = line.find_first_of(" \t", pos);
-            if (end == std::string_view::npos) {
-                ok = false;
-                break;
-            }
-            auto field = line.substr(pos, end - pos);
-            ok = std::all_of(field.begin(), field.end(),
-                [](char c) { return std::isalnum((unsigned char)c) || std::strchr("*/,-", c); });
-            fields++;
-            pos = line.find_first_not_of(" \t", end);
-            if (pos == std::string_view::npos) ok = false;
-        }
+        if (end == std::string_view::npos ||
+            std::find(std::begin(nicknames), std::end(nicknames), line.substr(0, end)) == std::end(nicknames))
+            return notALine();
+        return std::nullopt;
     }
-    if (!ok)
-        return concat(quote(line),
-            " is not a crontab line (five time fields or @hourly, @daily..., then a command)");
+    if (auto eq = line.find('='); eq != std::string_view::npos && isIdentifier(trimmed(line.substr(0, eq))))
+        return std::nullopt;
+    size_t pos = 0;
+    for (const auto& f : cronFields) {
+        auto end = line.find_first_of(" \t", pos);
+        if (end == std::string_view::npos) return notALine(); // a field or the command missing
+        if (auto p = checkCronField(line.substr(pos, end - pos), f)) return concat(quote(line), ": ", *p);
+        pos = line.find_first_not_of(" \t", end);
+    }
+    if (pos == std::string_view::npos) return notALine();
     return std::nullopt;
 }
 
@@ -476,6 +595,11 @@ public:
 
     void merge(const std::string& text)
     {
+        if (text.size() > maxConfigFileSize) {
+            problems_.push_back(concat(file_, ": the file is larger than ", maxConfigFileSize / (1024 * 1024),
+                " MiB, the limit of a configuration file: is it the right file?"));
+            return;
+        }
         if (!checkDocuments(text)) return;
         std::vector<YAML::Node> docs;
         try {
@@ -662,7 +786,10 @@ private:
                 expected(v, "a string (write '' for an empty value)");
                 continue;
             }
-            if (auto text = scalar(v, "a string")) config_.envs[v.key] = *text;
+            auto text = scalar(v, "a string");
+            if (!text) continue;
+            if (auto p = checkEnvValue(*text)) problem(v.value, v.path, concat("the value ", *p));
+            else config_.envs[v.key] = *text;
         }
     }
 
@@ -831,7 +958,7 @@ private:
                 statics(f, svc.statics);
             } else if (f.key == "media") {
                 if (auto v = scalar(f, "an absolute path")) {
-                    if (auto p = checkAbsolutePath(*v)) problem(f.value, f.path, *p);
+                    if (auto p = checkServedFolder(*v, "the media folder")) problem(f.value, f.path, *p);
                     else svc.media = *v;
                 }
             } else if (f.key == "processes") {
@@ -857,9 +984,13 @@ private:
                 problem(s.keyNode, f.path, concat("URL prefix ", quote(s.key), " must start and end with '/'"));
                 continue;
             }
+            if (auto p = entrypoint::staticPrefixProblem(s.key); !p.empty()) {
+                problem(s.keyNode, s.path, p);
+                continue;
+            }
             auto v = scalar(s, "a folder");
             if (!v) continue;
-            if (auto p = checkAbsolutePath(*v)) problem(s.value, f.path, concat("folder ", *p));
+            if (auto p = checkServedFolder(*v, "a static folder")) problem(s.value, f.path, concat("folder ", *p));
             else to[s.key] = *v;
         }
     }
@@ -879,6 +1010,8 @@ private:
             return expected(f, "a string or a list of strings");
         }
         if (to.empty() || to[0].empty()) problem(whereOf(f), f.path, "the command is empty");
+        else if (std::any_of(to.begin(), to.end(), [](const std::string& w) { return w.find('\0') != std::string::npos; }))
+            problem(whereOf(f), f.path, "the command holds a NUL character, which no program's argument can carry");
     }
 
     std::string file_;
@@ -887,11 +1020,27 @@ private:
     std::vector<std::string>& problems_;
 };
 
+// The text of `path`, cut after `limit` + 1 bytes: enough to tell that it is too large, without
+// reading a huge file (or an endless one, such as /dev/zero) whole.
+std::string readAtMost(const fs::path& path, size_t limit)
+{
+    AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw SysError("unable to open '", path.string(), "'");
+    std::string text;
+    char buffer[65536];
+    while (text.size() <= limit) {
+        size_t n = readSome(fd.get(), buffer, sizeof buffer, path.string());
+        if (n == 0) break;
+        text.append(buffer, n);
+    }
+    return text;
+}
+
 void mergeFile(const fs::path& path, const std::string& name, Config& config, std::vector<std::string>& problems)
 {
     std::string text;
     try {
-        text = readFile(path);
+        text = readAtMost(path, maxConfigFileSize);
     } catch (const SysError& e) {
         problems.push_back(concat(name, ": cannot read the configuration file: ", std::strerror(e.errNo())));
         return;
@@ -932,6 +1081,8 @@ void mergeOverrides(const ConfigOverrides& o, const fs::path& workDir, Config& c
         auto eq = kv.find('=');
         if (eq == std::string::npos) problem("--env", concat(quote(kv), " must be KEY=VALUE"));
         else if (auto p = checkEnvName(kv.substr(0, eq))) problem("--env", *p);
+        else if (auto v = checkEnvValue(std::string_view(kv).substr(eq + 1)))
+            problem("--env", concat("the value of ", quote(kv.substr(0, eq)), " ", *v));
         else c.envs[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     auto name = [&](const std::optional<std::string>& value, std::string_view option, std::string& to,

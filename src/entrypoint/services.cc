@@ -104,9 +104,7 @@ class Checker {
         if (s.empty() || s[0] != '/')
             problem(key, concat("must be an absolute path, not '", s, "'"));
         else if (!isPlainNginxWord(s))
-            problem(key, concat("'", s,
-                                "' holds a character nginx would misread (space, quote, ;{}$#\\): "
-                                "rename the folder"));
+            problem(key, concat("'", s, "' ", nginxMisreads, ": rename the folder"));
         return s;
     }
 
@@ -141,14 +139,7 @@ WsgiService parseWsgi(Checker& c, const Json& s, const std::string& key)
         } else {
             for (auto& [prefix, dir] : st.items()) {
                 auto k = key + ".static." + prefix;
-                if (prefix.empty() || prefix[0] != '/')
-                    c.problem(k, "the URL prefix must start with '/', as /static/");
-                else if (!isPlainNginxWord(prefix))
-                    c.problem(k, "the URL prefix holds a character nginx would misread (space, "
-                                 "quote, ;{}$#\\)");
-                else if (prefix == "/")
-                    c.problem(k, "the URL prefix '/' would hide the application: use a prefix such "
-                                 "as /static/");
+                if (auto p = staticPrefixProblem(prefix); !p.empty()) c.problem(k, p);
                 w.statics.emplace_back(prefix, c.folder(dir, k));
             }
         }
@@ -188,15 +179,6 @@ CommandService parseCommand(Checker& c, const Json& s, const std::string& key)
 }
 
 } // namespace
-
-bool isPlainNginxWord(std::string_view s)
-{
-    for (unsigned char c : s)
-        if (c <= ' ' || c == 0x7f ||
-            std::string_view(";{}\"'$#\\").find(char(c)) != std::string_view::npos)
-            return false;
-    return !s.empty();
-}
 
 ConfigError::ConfigError(std::vector<std::string> p) : Error(join(p, "\n")), problems(std::move(p))
 {

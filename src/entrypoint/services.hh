@@ -3,6 +3,7 @@
 // (/etc/grocker/services.json, described in docs/services.md), read and checked at start.
 
 #include "error.hh"
+#include "nginx-words.hh"
 
 #include <filesystem>
 #include <string>
@@ -56,8 +57,5 @@ Services parseServices(const std::string& text, const std::string& source);
 
 // Reads `path`; a missing file gives no services (an image not made by `grocker build`).
 Services loadServices(const std::filesystem::path& path);
-
-// A word nginx reads as one token, with no variables: no spaces, quotes, `;{}$#\`.
-bool isPlainNginxWord(std::string_view s);
 
 } // namespace grocker::entrypoint

@@ -140,6 +140,42 @@ command line: option '--port': 'http' is not a port number (1 to 65535)
 command line: option '--env': 'NOEQUAL' must be KEY=VALUE" \
     myapp==1.0 -c a.yml -c b.yml --port http --env NOEQUAL
 
+# Values that would break the image config or the runner's entrypoint (which refused to start on
+# them): refused here, before anything is built, each with its place, all at once.
+cat >breaks-image.yml <<'EOF'
+volumes: ["/my data", "/a:b"]
+envs:
+  TOKEN: "line1\nline2"
+services:
+  www:
+    wsgi: myapp.wsgi:application
+    static: {"/my static/": /app/static, /s/: "/app/a;b", /: /app/static}
+    media: /
+  cron:
+    - "61 * * * * myapp-cleanup"
+    - "0 9-5 * * mon-fri myapp-report"
+    - "* * * 13 * myapp-yearly"
+    - "* * * * * myapp\rrm -rf /"
+EOF
+expect 2 "grocker: the configuration has 12 mistakes:
+breaks-image.yml:1:12: key 'volumes': '/my data' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
+breaks-image.yml:1:24: key 'volumes': '/a:b' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
+breaks-image.yml:3:10: key 'envs.TOKEN': the value holds a line break (\n or \r), which crontabs and env files cannot carry: write it on one line
+breaks-image.yml:7:14: key 'services.www.static./my static/': the URL prefix holds a character nginx would misread (space, quote, ;{}$#\)
+breaks-image.yml:7:47: key 'services.www.static': folder '/app/a;b' holds a character nginx would misread (space, quote, ;{}$#\): rename the folder
+breaks-image.yml:7:58: key 'services.www.static./': the URL prefix '/' would hide the application: use a prefix such as /static/
+breaks-image.yml:8:12: key 'services.www.media': '/' is the root folder, which cannot be the media folder: nginx would reach every file of the image (/config/env included)
+breaks-image.yml:10:7: key 'services.cron': '61 * * * * myapp-cleanup': minute '61' is out of range (0 to 59)
+breaks-image.yml:11:7: key 'services.cron': '0 9-5 * * mon-fri myapp-report': hour '9-5' runs backwards: cron would match nothing with it
+breaks-image.yml:12:7: key 'services.cron': '* * * 13 * myapp-yearly': month '13' is out of range (1 to 12, or jan to dec)
+breaks-image.yml:13:7: key 'services.cron': '* * * * * myapp\rrm -rf /' holds a line break or another control character: give each job its own item
+command line: option '--env': the value of 'A' holds a line break (\n or \r), which crontabs and env files cannot carry: write it on one line" \
+    myapp==1.0 -c breaks-image.yml --env $'A=x\ny'
+# A file too large to be a configuration (a log, an image given by mistake): not read whole.
+head -c 1048577 /dev/zero | tr '\0' '#' >big.yml
+expect 2 "grocker: the configuration has 1 mistake:
+big.yml: the file is larger than 1 MiB, the limit of a configuration file: is it the right file?" myapp==1.0 -c big.yml
+
 # --- options ----------------------------------------------------------------------------------------
 expect 2 "grocker: the configuration has 1 mistake:
 command line: option '--runtime': unknown runtime 'python3' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)" \
@@ -149,16 +185,17 @@ command line: option '--pip-constraint': cannot read '$here/constraints.txt': No
     myapp==1.0 --pip-constraint constraints.txt
 expect 2 "grocker: the configuration has 1 mistake:
 command line: option '--pip-constraint': '$here/tree' is a folder, not a file" myapp==1.0 --pip-constraint tree
-expect 2 "grocker: the configuration has 8 mistakes:
+expect 2 "grocker: the configuration has 9 mistakes:
 command line: option '--volume': 'data' is not an absolute path
 command line: option '--volume': the root folder cannot be a volume
+command line: option '--volume': '/my data' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
 command line: option '--port': '65536' is not a port number (1 to 65535)
 command line: option '--env': 'GROCKER_APP' is reserved: Grocker sets the GROCKER_* variables itself
 command line: option '--entrypoint': 'bin/run' is not a console script name (letters, digits, '.', '_' and '-')
 command line: option '--image-prefix': 'registry.example.com/Team' is not a registry/namespace prefix (like registry.example.com/team: lowercase names, no tag)
 command line: option '--image-base-name': 'My App' is not an image name (lowercase letters and digits, separated by '.', '_', '-' or '/')
 command line: option '--image-name': invalid image reference 'MyApp:1.0': repository names must be lowercase" \
-    myapp==1.0 --volume data --volume / --port 65536 --env GROCKER_APP=x -e bin/run \
+    myapp==1.0 --volume data --volume / --volume '/my data' --port 65536 --env GROCKER_APP=x -e bin/run \
     --image-prefix registry.example.com/Team --image-base-name 'My App' -n MyApp:1.0
 expect 2 "grocker: unknown transport 'tar' in 'tar:out.tar': use scratch, oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF" \
     myapp==1.0 --output tar:out.tar

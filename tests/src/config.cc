@@ -18,6 +18,9 @@ using nlohmann::json;
 
 namespace {
 
+using namespace std::string_literals;
+const std::string nginxMisreads = "holds a character nginx would misread (space, quote, ;{}$#\\)";
+
 const std::string pgpKey = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
                            "\n"
                            "mQENBE5OMmIBCAD+FPYKGriGGf7NqwKfWC83cBV01gabgVWQmZbMcFzeW+hMsgxH\n"
@@ -387,6 +390,10 @@ TEST_P(OneMistake, IsReportedExactly)
 }
 
 const std::string sourcesHint = " is not a one-line sources.list entry (deb URI SUITE COMPONENT...): ";
+const std::string volumeChars =
+    " holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')";
+const std::string lineBreakValue =
+    "the value holds a line break (\\n or \\r), which crontabs and env files cannot carry: write it on one line";
 
 INSTANTIATE_TEST_SUITE_P(TopLevel, OneMistake, ::testing::Values(
     Mistake{"- runtime\n", "c.yml:1:1: the configuration must be a mapping of keys (like 'runtime: bookworm/3.11'), got a list"},
@@ -446,6 +453,13 @@ INSTANTIATE_TEST_SUITE_P(Lists, OneMistake, ::testing::Values(
     Mistake{"volumes:\n  - /a/../b\n", "c.yml:2:5: key 'volumes': '/a/../b' has a '.' or '..' component"},
     Mistake{"volumes: [/]\n", "c.yml:1:11: key 'volumes': the root folder cannot be a volume"},
     Mistake{"volumes: [[/a]]\n", "c.yml:1:11: key 'volumes': expected an absolute path, got a list"},
+    // What mounts volumes cannot name them (docker run -v HOST:PATH), nor can a line of text.
+    Mistake{"volumes: ['/my data']\n", "c.yml:1:11: key 'volumes': '/my data'" + volumeChars},
+    Mistake{"volumes: [\"/data\\n/etc\"]\n", "c.yml:1:11: key 'volumes': '/data\\n/etc'" + volumeChars},
+    Mistake{"volumes: [\"/data\\r\"]\n", "c.yml:1:11: key 'volumes': '/data\\r'" + volumeChars},
+    Mistake{"volumes: [\"/a\\tb\"]\n", "c.yml:1:11: key 'volumes': '/a\\tb'" + volumeChars},
+    Mistake{"volumes: [\"/a\\x01b\"]\n", "c.yml:1:11: key 'volumes': '/a\\x01b'" + volumeChars},
+    Mistake{"volumes: ['/c:/d']\n", "c.yml:1:11: key 'volumes': '/c:/d'" + volumeChars},
     Mistake{"ports: [0]\n", "c.yml:1:9: key 'ports': '0' is not a port number (1 to 65535)"},
     Mistake{"ports: [65536]\n", "c.yml:1:9: key 'ports': '65536' is not a port number (1 to 65535)"},
     Mistake{"ports: [80, http]\n", "c.yml:1:13: key 'ports': 'http' is not a port number (1 to 65535)"},
@@ -463,7 +477,14 @@ INSTANTIATE_TEST_SUITE_P(Envs, OneMistake, ::testing::Values(
         "c.yml:1:8: key 'envs': 'GROCKER_APP' is reserved: Grocker sets the GROCKER_* variables itself"},
     Mistake{"envs:\n  A:\n", "c.yml:2:3: key 'envs.A': expected a string (write '' for an empty value), got nothing"},
     Mistake{"envs: {A: [1]}\n", "c.yml:1:11: key 'envs.A': expected a string, got a list"},
-    Mistake{"env: {A: {b: c}}\n", "c.yml:1:10: key 'env.A': expected a string, got a mapping"}));
+    Mistake{"env: {A: {b: c}}\n", "c.yml:1:10: key 'env.A': expected a string, got a mapping"},
+    // A value is never quoted: it may be a secret (a key on several lines, here).
+    Mistake{"envs: {A: \"x\\ny\"}\n", "c.yml:1:11: key 'envs.A': " + lineBreakValue},
+    Mistake{"envs: {A: \"x\\ry\"}\n", "c.yml:1:11: key 'envs.A': " + lineBreakValue},
+    Mistake{"envs: {A: \"x\\r\"}\n", "c.yml:1:11: key 'envs.A': " + lineBreakValue},
+    Mistake{"envs:\n  KEY: |\n    -----BEGIN s3cr3t\n    s3cr3t\n", "c.yml:2:8: key 'envs.KEY': " + lineBreakValue},
+    Mistake{"envs: {A: \"x\\0y\"}\n",
+        "c.yml:1:11: key 'envs.A': the value holds a NUL character, which no environment variable can carry"}));
 
 INSTANTIATE_TEST_SUITE_P(Repositories, OneMistake, ::testing::Values(
     Mistake{"repositories: [a]\n", "c.yml:1:15: key 'repositories': expected a mapping of name: {uri: ..., key: ...}, got a list"},
@@ -493,7 +514,7 @@ INSTANTIATE_TEST_SUITE_P(Repositories, OneMistake, ::testing::Values(
         "c.yml:1:25: key 'repositories.x.uri': 'deb [arch=amd64 http://x b main'" + sourcesHint +
             "the '[' options are not closed"},
     Mistake{"repositories:\n  x:\n    uri: |\n      deb http://x b main\n      deb http://y b main\n",
-        "c.yml:3:10: key 'repositories.x.uri': 'deb http://x b main\ndeb http://y b main'" + sourcesHint +
+        "c.yml:3:10: key 'repositories.x.uri': 'deb http://x b main\\ndeb http://y b main'" + sourcesHint +
             "it has several lines"},
     Mistake{"repositories: {x: {uri: deb http://x b main, key: not a key}}\n",
         "c.yml:1:51: key 'repositories.x.key': not an armored PGP public key (from '-----BEGIN PGP PUBLIC KEY "
@@ -555,6 +576,35 @@ INSTANTIATE_TEST_SUITE_P(Services, OneMistake, ::testing::Values(
     Mistake{"services: {www: {wsgi: 'a:b', static: {/static/: app/static}}}\n",
         "c.yml:1:50: key 'services.www.static': folder 'app/static' is not an absolute path"},
     Mistake{"services: {www: {wsgi: 'a:b', media: media}}\n", "c.yml:1:38: key 'services.www.media': 'media' is not an absolute path"},
+    // The entrypoint's rules (src/entrypoint/nginx-words.hh), so that the runner's service starts.
+    Mistake{"services: {www: {wsgi: 'a:b', static: {'/my static/': /app/static}}}\n",
+        "c.yml:1:40: key 'services.www.static./my static/': the URL prefix " + nginxMisreads},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {'/s;x/': /app/static}}}\n",
+        "c.yml:1:40: key 'services.www.static./s;x/': the URL prefix " + nginxMisreads},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {/: /app/static}}}\n",
+        "c.yml:1:40: key 'services.www.static./': the URL prefix '/' would hide the application: use a prefix such as "
+        "/static/"},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {/s/: '/app/my static'}}}\n",
+        "c.yml:1:45: key 'services.www.static': folder '/app/my static' " + nginxMisreads + ": rename the folder"},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {/s/: '/app/${HOME}'}}}\n",
+        "c.yml:1:45: key 'services.www.static': folder '/app/${HOME}' " + nginxMisreads + ": rename the folder"},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {/s/: \"/app/x\\ny\"}}}\n",
+        "c.yml:1:45: key 'services.www.static': folder '/app/x\\ny' " + nginxMisreads + ": rename the folder"},
+    Mistake{"services: {www: {wsgi: 'a:b', static: {/s/: /}}}\n",
+        "c.yml:1:45: key 'services.www.static': folder '/' is the root folder, which cannot be a static folder: nginx "
+        "would reach every file of the image (/config/env included)"},
+    Mistake{"services: {www: {wsgi: 'a:b', media: /}}\n",
+        "c.yml:1:38: key 'services.www.media': '/' is the root folder, which cannot be the media folder: nginx would "
+        "reach every file of the image (/config/env included)"},
+    Mistake{"services: {www: {wsgi: 'a:b', media: //}}\n",
+        "c.yml:1:38: key 'services.www.media': '/' is the root folder, which cannot be the media folder: nginx would "
+        "reach every file of the image (/config/env included)"},
+    Mistake{"services: {www: {wsgi: 'a:b', media: '/srv/my media'}}\n",
+        "c.yml:1:38: key 'services.www.media': '/srv/my media' " + nginxMisreads + ": rename the folder"},
+    Mistake{"services: {www: {wsgi: 'a:b', media: '/srv/media#1'}}\n",
+        "c.yml:1:38: key 'services.www.media': '/srv/media#1' " + nginxMisreads + ": rename the folder"},
+    Mistake{"services: {ws: {command: [\"a\\0b\"]}}\n",
+        "c.yml:1:26: key 'services.ws.command': the command holds a NUL character, which no program's argument can carry"},
     Mistake{"services: {www: {wsgi: 'a:b', processes: 0}}\n",
         "c.yml:1:42: key 'services.www.processes': '0' is not a number of processes (1 to 64)"},
     Mistake{"services: {www: {wsgi: 'a:b', processes: 65}}\n",
@@ -580,6 +630,60 @@ INSTANTIATE_TEST_SUITE_P(Services, OneMistake, ::testing::Values(
         "c.yml:1:19: key 'services.cron': '* * * * *' is not a crontab line (five time fields or @hourly, @daily..., then a command)"},
     Mistake{"services: {cron: [[a]]}\n", "c.yml:1:19: key 'services.cron': expected a crontab line, got a list"}));
 
+// Each time field as Debian's cron reads it: its range, names, ranges, lists and steps.
+INSTANTIATE_TEST_SUITE_P(Crontab, OneMistake, ::testing::Values(
+    Mistake{"services: {cron: ['61 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '61 * * * * job': minute '61' is out of range (0 to 59)"},
+    Mistake{"services: {cron: ['* 24 * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* 24 * * * job': hour '24' is out of range (0 to 23)"},
+    Mistake{"services: {cron: ['* * 0 * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * 0 * * job': day of month '0' is out of range (1 to 31)"},
+    Mistake{"services: {cron: ['* * 32 * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * 32 * * job': day of month '32' is out of range (1 to 31)"},
+    Mistake{"services: {cron: ['* * * 13 * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * * 13 * job': month '13' is out of range (1 to 12, or jan to dec)"},
+    Mistake{"services: {cron: ['* * * 0 * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * * 0 * job': month '0' is out of range (1 to 12, or jan to dec)"},
+    Mistake{"services: {cron: ['* * * * 8 job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * * * 8 job': day of week '8' is out of range (0 to 7, or sun to sat; 0 "
+        "and 7 are Sunday)"},
+    Mistake{"services: {cron: ['* * * foo * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * * foo * job': month 'foo' is not a number or a name (1 to 12, or jan to "
+        "dec)"},
+    Mistake{"services: {cron: ['* * * * monday job']}\n",
+        "c.yml:1:19: key 'services.cron': '* * * * monday job': day of week 'monday' is not a number or a name (0 to 7, "
+        "or sun to sat; 0 and 7 are Sunday)"},
+    Mistake{"services: {cron: ['x * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': 'x * * * * job': minute 'x' is not a number (0 to 59)"},
+    Mistake{"services: {cron: ['* jan * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '* jan * * * job': hour 'jan' is not a number (0 to 23)"},
+    Mistake{"services: {cron: ['1-70 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '1-70 * * * * job': minute '70' is out of range (0 to 59)"},
+    Mistake{"services: {cron: ['0,15,60 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '0,15,60 * * * * job': minute '60' is out of range (0 to 59)"},
+    Mistake{"services: {cron: ['0 9-5 * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '0 9-5 * * * job': hour '9-5' runs backwards: cron would match nothing with it"},
+    Mistake{"services: {cron: ['*/0 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '*/0 * * * * job': minute '*/0': the step after '/' must be a number from 1"},
+    Mistake{"services: {cron: ['*/x * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '*/x * * * * job': minute '*/x': the step after '/' must be a number from 1"},
+    Mistake{"services: {cron: ['5/10 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '5/10 * * * * job': minute '5/10': a step follows '*' or a range (like */15 "
+        "or 0-30/15)"},
+    Mistake{"services: {cron: ['1,,2 * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '1,,2 * * * * job': minute '1,,2' has an empty item between ','"},
+    Mistake{"services: {cron: ['1- * * * * job']}\n",
+        "c.yml:1:19: key 'services.cron': '1- * * * * job': minute '' is not a number (0 to 59)"},
+    Mistake{"services: {cron: [\"* * * * * a\\rb\"]}\n",
+        "c.yml:1:19: key 'services.cron': '* * * * * a\\rb' holds a line break or another control character: give "
+        "each job its own item"},
+    Mistake{"services: {cron: [\"MAILTO=a\\r\\nb\"]}\n",
+        "c.yml:1:19: key 'services.cron': 'MAILTO=a\\r\\nb' holds a line break or another control character: give "
+        "each job its own item"},
+    Mistake{"services:\n  cron:\n    - |\n      * * * * * a\n      * * * * * b\n",
+        "c.yml:3:7: key 'services.cron': '* * * * * a\\n* * * * * b' holds a line break or another control "
+        "character: give each job its own item"}));
+
 TEST(Config, GoodCrontabLines)
 {
     Config c = parse("services:\n  cron:\n"
@@ -588,6 +692,72 @@ TEST(Config, GoodCrontabLines)
                      "    - '@reboot myapp warm'\n"
                      "    - 'MAILTO=ops@example.com'\n");
     EXPECT_EQ(c.crontab.size(), 4u);
+}
+
+TEST(Config, GoodCrontabFields)
+{
+    Config c = parse("services:\n  cron:\n"
+                     "    - '0-59/5 0-23 1-31 1-12 0-7 every-5-minutes'\n"
+                     "    - '59 23 31 12 7 last'\n"
+                     "    - '0 9 * JAN-Mar mon-FRI names'\n"
+                     "    - '*/15,45 */2 1,15 * sun,7 lists'\n"
+                     "    - '0 0-12/3 * dec sat stepped'\n"
+                     "    - \"0\\t3 * * *\\tmyapp tabs\"\n"
+                     "    - \"@daily myapp\\r\"\n"
+                     "    - |\n"
+                     "      * * * * * block-scalar\n");
+    EXPECT_EQ(c.crontab, (std::vector<std::string>{"0-59/5 0-23 1-31 1-12 0-7 every-5-minutes", "59 23 31 12 7 last",
+                             "0 9 * JAN-Mar mon-FRI names", "*/15,45 */2 1,15 * sun,7 lists", "0 0-12/3 * dec sat stepped",
+                             "0\t3 * * *\tmyapp tabs", "@daily myapp", "* * * * * block-scalar"}))
+        << "blanks and line breaks around a line are dropped";
+}
+
+TEST(Config, GoodNginxWordsAndVolumes)
+{
+    Config c = parse("volumes: ['/data/caf\xc3\xa9', /srv/a-b_c.d, '/x@y+z']\n"
+                     "services:\n  www:\n    wsgi: a:b\n    static: {/s/: /app/static, /caf\xc3\xa9/: /app/caf\xc3\xa9}\n"
+                     "    media: /srv/media\n");
+    EXPECT_EQ(c.volumes, (std::vector<std::string>{"/data/caf\xc3\xa9", "/srv/a-b_c.d", "/x@y+z"}));
+    EXPECT_EQ(c.services["www"].media, "/srv/media");
+    EXPECT_EQ(c.services["www"].statics.size(), 2u);
+}
+
+// --- The size of a file -----------------------------------------------------------------------
+
+TEST(Config, FileOverOneMebibyteIsRefused)
+{
+    std::string comment = "# " + std::string(1021, 'x') + "\n"; // 1 KiB
+    std::string atLimit;
+    for (int i = 0; i < 1024; i++) atLimit += comment;
+    ASSERT_EQ(atLimit.size(), 1024u * 1024u);
+    EXPECT_EQ(parse(atLimit), Config{}) << "1 MiB is allowed";
+    EXPECT_EQ(problemOf(atLimit + "\n"),
+        "c.yml: the file is larger than 1 MiB, the limit of a configuration file: is it the right file?");
+
+    test::TempDir dir;
+    test::writeTestFile(dir / "big.yml", atLimit + atLimit + "ports: [0]\n");
+    test::writeTestFile(dir / "also-bad.yml", "ports: [0]\n");
+    try {
+        loadConfig({"big.yml", "also-bad.yml"}, {}, dir.path());
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.problems(),
+            (std::vector<std::string>{
+                "big.yml: the file is larger than 1 MiB, the limit of a configuration file: is it the right file?",
+                "also-bad.yml:1:9: key 'ports': '0' is not a port number (1 to 65535)"}));
+    }
+}
+
+TEST(Config, EndlessFileIsRefusedWithoutReadingItAll)
+{
+    // A character device that never ends: the reading stops past the limit.
+    try {
+        loadConfig({"/dev/zero"}, {}, "/");
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.problems(), std::vector<std::string>{"/dev/zero: the file is larger than 1 MiB, the limit of a "
+                                                         "configuration file: is it the right file?"});
+    }
 }
 
 // --- Every mistake at once --------------------------------------------------------------------
@@ -681,6 +851,57 @@ TEST(Config, CommandLineMistakes)
             "command line: option '--env': '' is not an environment variable name (letters, digits and '_', not "
             "starting with a digit)",
         }));
+}
+
+TEST(Config, CommandLineValuesThatBreakTheImage)
+{
+    test::TempDir dir;
+    ConfigOverrides o;
+    o.envs = {"A=x\ny", "B=x\r", "C=fine value", "D=a\0b"s};
+    o.volumes = {"/my data", "/a:b", "/ok"};
+    EXPECT_EQ(commandLineProblems(o, dir.path()),
+        (std::vector<std::string>{
+            "command line: option '--volume': '/my data'" + volumeChars,
+            "command line: option '--volume': '/a:b'" + volumeChars,
+            "command line: option '--env': the value of 'A' holds a line break (\\n or \\r), which crontabs and env "
+            "files cannot carry: write it on one line",
+            "command line: option '--env': the value of 'B' holds a line break (\\n or \\r), which crontabs and env "
+            "files cannot carry: write it on one line",
+            "command line: option '--env': the value of 'D' holds a NUL character, which no environment variable can "
+            "carry",
+        }));
+}
+
+TEST(Config, NewMistakesComeAllAtOnce)
+{
+    test::TempDir dir;
+    test::writeTestFile(dir / "c.yml",
+        "volumes: ['/my data']\n"
+        "envs: {TOKEN: \"a\\nb\"}\n"
+        "services:\n"
+        "  www:\n"
+        "    wsgi: a:b\n"
+        "    static: {'/s s/': /app/static}\n"
+        "    media: /\n"
+        "  cron: ['61 * * * * job']\n");
+    ConfigOverrides o;
+    o.envs = {"SECRET=line1\nline2"};
+    try {
+        loadConfig({"c.yml"}, o, dir.path());
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.problems(),
+            (std::vector<std::string>{
+                "c.yml:1:11: key 'volumes': '/my data'" + volumeChars,
+                "c.yml:2:15: key 'envs.TOKEN': " + lineBreakValue,
+                "c.yml:6:14: key 'services.www.static./s s/': the URL prefix " + nginxMisreads,
+                "c.yml:7:12: key 'services.www.media': '/' is the root folder, which cannot be the media folder: nginx "
+                "would reach every file of the image (/config/env included)",
+                "c.yml:8:10: key 'services.cron': '61 * * * * job': minute '61' is out of range (0 to 59)",
+                "command line: option '--env': the value of 'SECRET' " + lineBreakValue.substr(10),
+            }));
+        EXPECT_EQ(std::string(e.what()).find("line2"), std::string::npos) << "values are never quoted";
+    }
 }
 
 TEST(Config, AValueWithAMistakeLeavesTheRestOfItsServiceOut)
