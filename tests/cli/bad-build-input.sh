@@ -158,12 +158,12 @@ services:
     - "* * * * * myapp\rrm -rf /"
 EOF
 expect 2 "grocker: the configuration has 12 mistakes:
-breaks-image.yml:1:12: key 'volumes': '/my data' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
-breaks-image.yml:1:24: key 'volumes': '/a:b' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
+breaks-image.yml:1:11: key 'volumes': '/my data' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
+breaks-image.yml:1:23: key 'volumes': '/a:b' holds a space, a control character or ':', which a volume's path cannot hold (docker run -v HOST:PATH splits at ':')
 breaks-image.yml:3:10: key 'envs.TOKEN': the value holds a line break (\n or \r), which crontabs and env files cannot carry: write it on one line
-breaks-image.yml:7:14: key 'services.www.static./my static/': the URL prefix holds a character nginx would misread (space, quote, ;{}$#\)
-breaks-image.yml:7:47: key 'services.www.static': folder '/app/a;b' holds a character nginx would misread (space, quote, ;{}$#\): rename the folder
-breaks-image.yml:7:58: key 'services.www.static./': the URL prefix '/' would hide the application: use a prefix such as /static/
+breaks-image.yml:7:14: key 'services.www.static./my static/': the URL prefix holds a character nginx would misread (space, quote, ;{}\$#\)
+breaks-image.yml:7:47: key 'services.www.static': folder '/app/a;b' holds a character nginx would misread (space, quote, ;{}\$#\): rename the folder
+breaks-image.yml:7:59: key 'services.www.static./': the URL prefix '/' would hide the application: use a prefix such as /static/
 breaks-image.yml:8:12: key 'services.www.media': '/' is the root folder, which cannot be the media folder: nginx would reach every file of the image (/config/env included)
 breaks-image.yml:10:7: key 'services.cron': '61 * * * * myapp-cleanup': minute '61' is out of range (0 to 59)
 breaks-image.yml:11:7: key 'services.cron': '0 9-5 * * mon-fri myapp-report': hour '9-5' runs backwards: cron would match nothing with it
