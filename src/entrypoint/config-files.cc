@@ -5,7 +5,10 @@
 #include <arpa/inet.h>
 #include <cctype>
 #include <cstring>
+#include <fcntl.h>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace grocker::entrypoint {
 
@@ -55,6 +58,46 @@ bool parseNumber(const std::string& s, unsigned long& out, int base = 10)
 
 } // namespace
 
+std::optional<std::string> readConfigFile(const std::string& path,
+                                          std::vector<std::string>& warnings)
+{
+    auto skip = [&](const char* what) {
+        warnings.push_back(concat(path, " is ", what,
+                                  ", not a regular file: it is ignored; mount a regular file there"));
+        return std::nullopt;
+    };
+    // O_NOFOLLOW: a link may lead anywhere in the image; O_NONBLOCK: a FIFO would wait for a
+    // writer forever. What it is, fstat says of the file opened, not of a name that may change.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        struct stat st;
+        if (err == ENOENT) return std::nullopt;
+        if (err == ELOOP && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+            return skip("a symbolic link");
+        throw SysError(err, "unable to read '", path, "'");
+    }
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st;
+    if (::fstat(fd, &st) < 0) throw SysError(errno, "unable to read '", path, "'");
+    if (S_ISDIR(st.st_mode)) return skip("a folder");
+    if (S_ISFIFO(st.st_mode)) return skip("a FIFO");
+    if (S_ISSOCK(st.st_mode)) return skip("a socket");
+    if (!S_ISREG(st.st_mode)) return skip("a device");
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError(errno, "unable to read '", path, "'");
+        if (n == 0) return text;
+        text.append(buffer, size_t(n));
+    }
+}
+
 bool isVariableName(const std::string& s)
 {
     if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -76,14 +119,13 @@ EnvList parseEnvFile(const std::string& text, const std::string& source)
         auto where = concat(source, ":", i + 1, ": ");
         auto eq = line.find('=');
         if (eq == std::string::npos) {
-            problems.push_back(concat(where, "'", line, "' has no '=': write KEY=VALUE"));
+            problems.push_back(concat(where, "the line has no '=': write KEY=VALUE"));
             continue;
         }
         auto key = line.substr(0, eq);
         if (!isVariableName(key)) {
-            problems.push_back(concat(
-                where, "'", key,
-                "' is not a variable name (letters, digits and _, not starting with a digit)"));
+            problems.push_back(concat(where, "what comes before '=' is not a variable name "
+                                             "(letters, digits and _, not starting with a digit)"));
             continue;
         }
         out.emplace_back(key, line.substr(eq + 1));
@@ -97,13 +139,14 @@ std::string Relay::str() const
     return concat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":", port);
 }
 
-Relay parseRelay(const std::string& text, const std::string& source)
+Relay parseRelay(const std::string& text, const std::string& source, bool echo)
 {
     Relay r;
     r.origin = source;
     auto t = trim(text);
     auto bad = [&](const std::string& why) {
-        return Error(source, ": '", t, "' is not a mail relay: ", why,
+        return Error(source, ": ", echo ? concat("'", t, "' is not") : std::string("not"),
+                     " a mail relay: ", why,
                      "; write HOST, HOST:PORT or [IPV6]:PORT, as smtp.example.com:25");
     };
     std::string port;
@@ -118,7 +161,8 @@ Relay parseRelay(const std::string& text, const std::string& source)
         }
         in6_addr a;
         if (::inet_pton(AF_INET6, r.host.c_str(), &a) != 1)
-            throw bad("'" + r.host + "' is not an IPv6 address");
+            throw bad(echo ? "'" + r.host + "' is not an IPv6 address"
+                           : "what is in brackets is not an IPv6 address");
     } else {
         auto colon = t.find(':');
         if (colon != std::string::npos && t.find(':', colon + 1) != std::string::npos)
@@ -131,7 +175,8 @@ Relay parseRelay(const std::string& text, const std::string& source)
         if (r.host.empty()) throw bad("the host is empty");
         for (char c : r.host)
             if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
-                throw bad(concat("'", std::string(1, c), "' cannot be in a host name"));
+                throw bad(echo ? concat("'", std::string(1, c), "' cannot be in a host name")
+                               : "a host name holds letters, digits, '.', '-' and '_' only");
     }
     if (!port.empty()) {
         unsigned long n = 0;
@@ -148,7 +193,7 @@ Relay parseSmtpFile(const std::string& text, const std::string& source)
     for (size_t i = 0; i < all.size(); i++) {
         auto t = trim(all[i]);
         if (t.empty() || t[0] == '#') continue;
-        return parseRelay(t, concat(source, ":", i + 1));
+        return parseRelay(t, concat(source, ":", i + 1), false);
     }
     throw Error(source, ": no relay in it: write the mail relay's HOST or HOST:PORT on one line, "
                         "or remove the file");

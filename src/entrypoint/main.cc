@@ -89,10 +89,13 @@ struct Context {
 };
 
 // /config/env, put in the entrypoint's environment so that everything started gets it.
-void applyConfigEnv()
+void applyConfigEnv(Log& log)
 {
     auto path = configDir + "/env";
-    auto text = readFile(path);
+    std::vector<std::string> warnings;
+    auto text = readConfigFile(path, warnings);
+    for (auto& w : warnings)
+        log.warning(w);
     if (!text) return;
     for (auto& [key, value] : parseEnvFile(*text, path))
         ::setenv(key.c_str(), value.c_str(), 1);
@@ -148,7 +151,11 @@ Context makeContext(Services services)
 void setUpMail(const Context& c, Log& log, bool syslog, bool quiet)
 {
     std::optional<Relay> relay;
-    if (auto text = readFile(configDir + "/smtp")) {
+    std::vector<std::string> warnings;
+    auto smtp = readConfigFile(configDir + "/smtp", warnings);
+    for (auto& w : warnings)
+        log.warning(w);
+    if (auto text = smtp) {
         relay = parseSmtpFile(*text, configDir + "/smtp");
     } else if (auto host = getenvOr("SMTP_HOST", ""); !host.empty()) {
         relay = parseRelay(host, "SMTP_HOST");
@@ -292,7 +299,7 @@ int run(const std::vector<std::string>& args, Log& log, Supervisor& sup)
     // A command's output is its own: the entrypoint only speaks up when something fails.
     log.setQuiet(!cron && !service);
 
-    applyConfigEnv();
+    applyConfigEnv(log);
     auto c = makeContext(std::move(services));
     // Debian's cron logs only to syslog: with no /dev/log mounted, listen there ourselves.
     std::optional<SyslogRelay> syslogRelay;

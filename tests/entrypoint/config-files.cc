@@ -1,10 +1,16 @@
-// /config/env, /config/smtp, /proc/net/route, /etc/passwd and /etc/group, from their text.
+// /config/env, /config/smtp, /proc/net/route, /etc/passwd and /etc/group, from their text; and
+// the reader of /config's files, on links, FIFOs, folders and devices.
 
 #include "config-files.hh"
 
+#include "helpers.hh"
+#include "log.hh"
 #include "services.hh"
 
+#include <filesystem>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace grocker::entrypoint {
 namespace {
@@ -50,16 +56,32 @@ TEST(EnvFile, AsDockerEnvFileReadsIt)
 
 TEST(EnvFile, EveryBadLine)
 {
+    auto badName = "what comes before '=' is not a variable name (letters, digits and _, not "
+                   "starting with a digit)";
     EXPECT_EQ(envProblems("OK=1\nNOEQUALS\n9A=x\nA B=c\n=v\n"),
               (std::vector<std::string>{
-                  "/config/env:2: 'NOEQUALS' has no '=': write KEY=VALUE",
-                  "/config/env:3: '9A' is not a variable name (letters, digits and _, not starting "
-                  "with a digit)",
-                  "/config/env:4: 'A B' is not a variable name (letters, digits and _, not "
-                  "starting with a digit)",
-                  "/config/env:5: '' is not a variable name (letters, digits and _, not starting "
-                  "with a digit)",
+                  "/config/env:2: the line has no '=': write KEY=VALUE",
+                  concat("/config/env:3: ", badName),
+                  concat("/config/env:4: ", badName),
+                  concat("/config/env:5: ", badName),
               }));
+}
+
+// What is mounted in /config may be anything: a line is never quoted in a message.
+const std::string secret = "s3cr3t-Hash-0f-r00t";
+const std::string shadow = "root:$y$j9T$" + secret + ":19000:0:99999:7:::\n"
+                           "daemon:*:19000:0:99999:7:::\n"
+                           "deploy token=" + secret + "\n";
+
+TEST(EnvFile, BadLinesAreNeverQuoted)
+{
+    auto problems = envProblems(shadow);
+    ASSERT_EQ(problems.size(), 3u);
+    EXPECT_EQ(problems[0], "/config/env:1: the line has no '=': write KEY=VALUE");
+    EXPECT_EQ(problems[2], "/config/env:3: what comes before '=' is not a variable name (letters, "
+                           "digits and _, not starting with a digit)");
+    for (auto& p : problems)
+        EXPECT_EQ(p.find(secret), std::string::npos) << p;
 }
 
 TEST(Relay, Forms)
@@ -117,6 +139,32 @@ TEST(Relay, Errors)
             tail));
 }
 
+TEST(SmtpFile, BadLineIsNeverQuoted)
+{
+    auto tail = "; write HOST, HOST:PORT or [IPV6]:PORT, as smtp.example.com:25";
+    auto error = [](const std::string& text) {
+        try {
+            parseSmtpFile(text, "/config/smtp");
+        } catch (Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(error(shadow), concat("/config/smtp:1: not a mail relay: an IPv6 address needs "
+                                    "brackets",
+                                    tail));
+    EXPECT_EQ(error("# relay\n" + secret + " x\n"),
+              concat("/config/smtp:2: not a mail relay: a host name holds letters, digits, '.', '-' "
+                     "and '_' only",
+                     tail));
+    EXPECT_EQ(error("[" + secret + "]:25"),
+              concat("/config/smtp:1: not a mail relay: what is in brackets is not an IPv6 address",
+                     tail));
+    EXPECT_EQ(error(secret + ":99999"),
+              concat("/config/smtp:1: not a mail relay: the port must be a number from 1 to 65535",
+                     tail));
+}
+
 TEST(SmtpFile, FirstMeaningfulLine)
 {
     auto r = parseSmtpFile("# the host's relay\n\n  relay.lan:26  \nignored\n", "/config/smtp");
@@ -134,9 +182,112 @@ TEST(SmtpFile, FirstMeaningfulLine)
         parseSmtpFile("\nbad host\n", "/config/smtp");
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_EQ(std::string(e.what()).substr(0, 50),
-                  "/config/smtp:2: 'bad host' is not a mail relay: ' ");
+        EXPECT_STREQ(e.what(), "/config/smtp:2: not a mail relay: a host name holds letters, digits, "
+                               "'.', '-' and '_' only; write HOST, HOST:PORT or [IPV6]:PORT, as "
+                               "smtp.example.com:25");
     }
+}
+
+// --- Reading /config's files ------------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+struct ConfigFile : ::testing::Test {
+    test::TempDir dir;
+    std::vector<std::string> warnings;
+    std::optional<std::string> read(const std::string& name)
+    {
+        // A FIFO waited on would hang the test: let it die instead.
+        ::alarm(10);
+        auto text = readConfigFile((dir / name).string(), warnings);
+        ::alarm(0);
+        return text;
+    }
+    std::string skipped(const std::string& name, const std::string& what)
+    {
+        return concat((dir / name).string(), " is ", what,
+                      ", not a regular file: it is ignored; mount a regular file there");
+    }
+};
+
+TEST_F(ConfigFile, RegularFileIsRead)
+{
+    test::writeTestFile(dir / "env", "A=1\n");
+    EXPECT_EQ(read("env"), "A=1\n");
+    EXPECT_TRUE(warnings.empty());
+}
+
+TEST_F(ConfigFile, MissingIsNothingAndNoWarning)
+{
+    EXPECT_EQ(read("env"), std::nullopt);
+    EXPECT_TRUE(warnings.empty());
+}
+
+TEST_F(ConfigFile, LinkToASecretIsSkippedAndItsTextNeverLogged)
+{
+    // /config/env as a link to /etc/shadow: it once came out line by line, as bad lines.
+    test::writeTestFile(dir / "shadow", shadow, 0600);
+    fs::create_symlink(dir / "shadow", dir / "env");
+    fs::create_symlink("shadow", dir / "smtp");
+    testing::internal::CaptureStderr();
+    {
+        Log log((dir / "no-syslog").string()); // to stderr
+        for (auto name : {"env", "smtp"})
+            if (auto text = read(name)) {
+                try {
+                    parseEnvFile(*text, name);
+                } catch (ConfigError& e) {
+                    for (auto& p : e.problems)
+                        log.error(p);
+                }
+            }
+        for (auto& w : warnings)
+            log.warning(w);
+    }
+    auto logged = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(warnings,
+              (std::vector<std::string>{skipped("env", "a symbolic link"),
+                                        skipped("smtp", "a symbolic link")}));
+    EXPECT_NE(logged.find(skipped("env", "a symbolic link")), std::string::npos) << logged;
+    EXPECT_EQ(logged.find(secret), std::string::npos) << logged;
+}
+
+TEST_F(ConfigFile, LinkToAFileInConfigIsSkippedToo)
+{
+    test::writeTestFile(dir / "real-env", "A=1\n");
+    fs::create_symlink("real-env", dir / "env");
+    EXPECT_EQ(read("env"), std::nullopt);
+    EXPECT_EQ(warnings, std::vector<std::string>{skipped("env", "a symbolic link")});
+}
+
+TEST_F(ConfigFile, FifoIsSkippedWithoutWaiting)
+{
+    ASSERT_EQ(::mkfifo((dir / "env").c_str(), 0644), 0);
+    EXPECT_EQ(read("env"), std::nullopt);
+    EXPECT_EQ(warnings, std::vector<std::string>{skipped("env", "a FIFO")});
+}
+
+TEST_F(ConfigFile, FolderIsSkipped)
+{
+    fs::create_directory(dir / "smtp");
+    EXPECT_EQ(read("smtp"), std::nullopt);
+    EXPECT_EQ(warnings, std::vector<std::string>{skipped("smtp", "a folder")});
+}
+
+TEST(ConfigFileDevice, DeviceIsSkipped)
+{
+    std::vector<std::string> warnings;
+    EXPECT_EQ(readConfigFile("/dev/null", warnings), std::nullopt);
+    EXPECT_EQ(warnings, std::vector<std::string>{"/dev/null is a device, not a regular file: it is "
+                                                 "ignored; mount a regular file there"});
+}
+
+TEST_F(ConfigFile, LinkToAFifoIsSkippedWithoutWaiting)
+{
+    ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0644), 0);
+    fs::create_symlink(dir / "fifo", dir / "env");
+    EXPECT_EQ(read("env"), std::nullopt);
+    EXPECT_EQ(warnings, std::vector<std::string>{skipped("env", "a symbolic link")});
 }
 
 // As Linux prints it on a little-endian machine (the tests run on x86-64 and arm64).

@@ -250,7 +250,7 @@ fi
 mkdir -p "$tmp/bad-config" && printf 'OK=1\nNOT VALID=2\n' >"$tmp/bad-config/env"
 status=0
 out=$(g run --network host --volume "$tmp/bad-config:/config:ro" "$runner" -- "$ep" true 2>&1) || status=$?
-[ "$status" = 1 ] && [ "$out" = "grocker-entrypoint: error: /config/env:2: 'NOT VALID' is not a variable name (letters, digits and _, not starting with a digit)" ] \
+[ "$status" = 1 ] && [ "$out" = "grocker-entrypoint: error: /config/env:2: what comes before '=' is not a variable name (letters, digits and _, not starting with a digit)" ] \
     || fail "a bad /config/env: status $status, '$out'"
 pass "a bad /config/env stops the start with one line naming the file, the line and the fix"
 
