@@ -210,14 +210,14 @@ std::string helpText(const Services& services, const std::vector<std::string>& s
             std::string what = concat("nginx on port ", httpPort, ", uwsgi running ", w->callable);
             std::string statics;
             for (auto& [prefix, folder] : w->statics)
-                statics += (statics.empty() ? "" : ", ") + prefix;
+                statics.append(statics.empty() ? "" : ", ").append(prefix);
             if (!statics.empty()) what += "; static " + statics;
             if (!w->media.empty()) what += "; media " + w->media;
             row(s.name, what);
         } else {
             std::string cmd;
             for (auto& a : std::get<CommandService>(s.spec).argv)
-                cmd += (cmd.empty() ? "" : " ") + quoteArg(a);
+                cmd.append(cmd.empty() ? "" : " ").append(quoteArg(a));
             row(s.name, cmd);
         }
     }
