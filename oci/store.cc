@@ -55,7 +55,8 @@ bool processGone(pid_t pid) { return pid > 0 && ::kill(pid, 0) < 0 && errno == E
 std::vector<Leftover> findLeftovers(const fs::path& root, bool everything)
 {
     std::vector<Leftover> out;
-    for (auto& dir : {root / "tmp", root, root / "cache" / "steps", root / "cache" / "compile",
+    for (auto& dir : {root / "tmp", root, root / "cache" / "steps", root / "cache" / "wheels",
+             root / "cache" / "resolutions", root / "cache" / "files" / "sha256", root / "cache" / "build-envs",
              root / "sources" / "sha256", root / "layers"}) {
         std::error_code ec;
         for (auto& e : fs::directory_iterator(dir, ec)) {
@@ -415,7 +416,7 @@ bool CheckReport::consistent() const
 
 uint64_t GcReport::bytes() const
 {
-    return blobs.bytes + stepEntries.bytes + compileEntries.bytes + buildEnvs.bytes + layers.bytes + leftovers.bytes;
+    return blobs.bytes + stepEntries.bytes + cacheEntries.bytes + buildEnvs.bytes + layers.bytes + leftovers.bytes;
 }
 
 void Store::removeRefs(const std::vector<std::string>& names)
@@ -497,24 +498,6 @@ Digest hashFile(const fs::path& p)
     return h.finish();
 }
 
-// A whole zip (a wheel) ends with its end-of-central-directory record, which pip reads first: a
-// wheel cut short (disk full, a copy by hand) would fail every later compile that finds it.
-bool zipComplete(const fs::path& p)
-{
-    AutoCloseFD fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st;
-    if (!fd || ::fstat(fd.get(), &st) < 0 || st.st_size < 22) return false;
-    size_t len = size_t(std::min<off_t>(st.st_size, 22 + 65535));
-    std::string tail(len, '\0');
-    if (::pread(fd.get(), tail.data(), len, st.st_size - off_t(len)) != ssize_t(len)) return false;
-    for (size_t pos = len - 22 + 1; pos-- > 0;) {
-        if (tail.compare(pos, 4, "PK\x05\x06") != 0) continue;
-        size_t comment = uint8_t(tail[pos + 20]) | size_t(uint8_t(tail[pos + 21])) << 8;
-        if (pos + 22 + comment == len) return true;
-    }
-    return false;
-}
-
 // A step cache entry (written by grocker build): {"layer": descriptor, "diffId": ..., "step": ...}.
 struct StepEntry {
     Descriptor layer;
@@ -530,20 +513,6 @@ StepEntry parseStepEntry(const fs::path& p)
         throw Error("it is not valid JSON (cut short?)");
     } catch (json::exception& e) {
         throw Error("it lacks a layer descriptor or a diffId (", e.what(), ")");
-    }
-}
-
-// A compile cache entry: {"report": pip's report, "wheels": {file: digest}}.
-std::map<std::string, std::string> parseCompileEntry(const fs::path& p)
-{
-    try {
-        auto j = json::parse(readFile(p));
-        if (!j.at("report").is_object()) throw Error("its report is not an object");
-        return j.at("wheels").get<std::map<std::string, std::string>>();
-    } catch (json::parse_error&) {
-        throw Error("it is not valid JSON (cut short?)");
-    } catch (json::exception& e) {
-        throw Error("it lacks a report or its wheels (", e.what(), ")");
     }
 }
 
@@ -768,38 +737,8 @@ CheckReport Store::check(const CheckOptions& o)
         repair(i, "removed", [&] { unlinkFile(e.path()); });
     }
 
-    // 4. wheel cache: every wheel whole (pip copies wheels in place, not atomically).
-    auto wheelsDir = root_ / "wheels";
-    std::set<std::string> badWheels;
-    for (auto& e : entriesOf(wheelsDir)) {
-        auto name = e.path().filename().string();
-        if (!name.ends_with(".whl") || !e.is_regular_file()) continue;
-        r.wheels++;
-        if (zipComplete(e.path())) continue;
-        badWheels.insert(name);
-        auto& i = issue(e.path(), "truncated wheel in the wheel cache (no zip end record)");
-        repair(i, "removed", [&] { remove({e.path()}); });
-    }
-
-    // 5. compile cache: each entry's wheels are in the wheel cache. (One whose wheels were
-    // rebuilt since is merely stale: the build sees the digests differ and compiles again.)
-    for (auto& e : entriesOf(root_ / "cache" / "compile")) {
-        if (!cacheEntryName(e.path().filename().string())) continue;
-        r.compileEntries++;
-        std::optional<std::string> problem;
-        try {
-            for (auto& [file, digest] : parseCompileEntry(e.path())) {
-                if (badWheels.count(file)) problem = "its wheel '" + file + "' is truncated";
-                else if (!fs::exists(wheelsDir / file)) problem = "its wheel '" + file + "' is missing from the wheel cache";
-                if (problem) break;
-            }
-        } catch (Error& ex) {
-            problem = ex.message();
-        }
-        if (!problem) continue;
-        auto& i = issue(e.path(), "broken compile cache entry: " + *problem);
-        repair(i, "removed", [&] { unlinkFile(e.path()); });
-    }
+    // 4-5. the parts of the store with formats of their own (the build's caches).
+    for (auto* part : o.parts) r.cacheEntries += part->check(*this, o.repair, remove, r.issues);
 
     // 6. unpacked layers. The sandbox unpacks into tmp/ and renames the whole folder to
     // layers/<diff_id hex>: a layer under its name is complete, so only strays are found here.
@@ -884,28 +823,6 @@ GcReport Store::collectGarbage(const GcOptions& o)
         }
         if (!keep) drop(r.stepEntries, e.path(), fileBytes(e.path()));
     }
-    // Compile cache entries stay while their wheels are unchanged: otherwise they never hit.
-    std::map<std::string, std::string> wheelDigests;
-    auto wheelDigest = [&](const std::string& file) -> const std::string& {
-        auto it = wheelDigests.find(file);
-        if (it != wheelDigests.end()) return it->second;
-        std::string d;
-        try {
-            d = hashFile(root_ / "wheels" / file).str();
-        } catch (Error&) {
-        }
-        return wheelDigests[file] = d;
-    };
-    for (auto& e : entriesOf(root_ / "cache" / "compile")) {
-        if (!cacheEntryName(e.path().filename().string())) continue;
-        bool keep = false;
-        try {
-            auto wheels = parseCompileEntry(e.path());
-            keep = std::all_of(wheels.begin(), wheels.end(), [&](auto& w) { return wheelDigest(w.first) == w.second; });
-        } catch (Error&) {
-        }
-        if (!keep) drop(r.compileEntries, e.path(), fileBytes(e.path()));
-    }
     for (auto& e : entriesOf(root_ / "blobs" / "sha256")) {
         auto name = e.path().filename().string();
         if (!isHex64(name) || reachable.count("sha256:" + name)) continue;
@@ -931,17 +848,7 @@ GcReport Store::collectGarbage(const GcOptions& o)
         auto name = e.path().filename().string();
         if (isHex64(name) && !diffIds.count(name)) dropTree(r.layers, e.path());
     }
-    // Build environments of the compile step (grocker build), each made for one compiler image
-    // (named in its .grocker-compiler): they go with it.
-    for (auto& e : entriesOf(root_ / "cache" / "build-envs")) {
-        std::string compiler;
-        try {
-            compiler = readFile(e.path() / ".grocker-compiler");
-        } catch (Error&) {
-        }
-        while (!compiler.empty() && std::isspace(static_cast<unsigned char>(compiler.back()))) compiler.pop_back();
-        if (!reachable.count(compiler)) dropTree(r.buildEnvs, e.path());
-    }
+    for (auto* part : o.parts) part->sweep(*this, reachable, o.dryRun, r, layers);
     for (auto& l : findLeftovers(root_, true)) {
         r.leftovers.count++;
         r.leftovers.bytes += treeBytes(l.path);

@@ -4,8 +4,8 @@
 //   2. base            the runtime's base image (mmdebstrap, or pulled)
 //   3. root            base + repositories + run dependencies + user grocker (cached)
 //   4. compiler        root + build dependencies + the compile script (cached)
-//   5. compile         wheels of the release and its dependencies into the wheel cache
-//                      (src/grocker-compile.py; cached on its inputs)
+//   5. compile         wheels of the release and its dependencies, each package in a box of
+//                      its own, checked and cached by the host (src/compile.hh)
 //   6. runner          root + venv with dependencies + the app + the entrypoint (each cached)
 //   7. outputs         the store, --output locations, the push, the result file
 
@@ -19,6 +19,7 @@
 #include "build-steps.hh"
 #include "embedded-scripts.hh"
 #include "commands.hh"
+#include "compile.hh"
 #include "config.hh"
 #include "grocker/oci/error.hh"
 #include "grocker/oci/file.hh"
@@ -46,7 +47,8 @@ struct BuildOptions {
     std::string release;
     std::vector<std::string> configFiles;
     ConfigOverrides overrides;
-    std::string pipConf, indexUrl, findLinks;
+    std::string pipConf, indexUrl, indexUrlFile, findLinks;
+    std::string compileNetwork = "host"; // the boxes': the host's, or none
     std::vector<std::string> outputs;
     std::string resultFile;
     bool buildDependencies = true;
@@ -55,73 +57,6 @@ struct BuildOptions {
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 };
-
-// RELEASE as given: name[extras]==version, a wheel file, or a project folder.
-struct Release {
-    enum class Kind { Spec, Wheel, Project } kind;
-    std::string name, version, extras; // for Spec; for the others, known after compile
-    fs::path path;                     // Wheel or Project
-    std::string text;
-};
-
-bool nameChars(std::string_view s, std::string_view extra)
-{
-    if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
-    for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && extra.find(c) == std::string_view::npos) return false;
-    return true;
-}
-
-// Splits "X[extras]" into X and extras; false when the brackets are malformed.
-bool splitExtras(std::string_view text, std::string& base, std::string& extras)
-{
-    base = std::string(text);
-    extras.clear();
-    if (!text.ends_with("]")) return text.find('[') == std::string_view::npos;
-    auto open = text.find('[');
-    if (open == std::string_view::npos) return false;
-    base = std::string(text.substr(0, open));
-    extras = std::string(text.substr(open + 1, text.size() - open - 2));
-    return nameChars(extras, "._,-");
-}
-
-Release parseRelease(const std::string& text)
-{
-    Release r{Release::Kind::Spec, {}, {}, {}, {}, text};
-    // NAME[EXTRAS]==VERSION (PEP 508 names, PEP 440 versions, loosely)
-    if (auto eq = text.find("=="); eq != std::string::npos) {
-        std::string base, extras;
-        std::string_view version = std::string_view(text).substr(eq + 2);
-        if (splitExtras(std::string_view(text).substr(0, eq), base, extras) && nameChars(base, "._-") &&
-            nameChars(version, "._+!-")) {
-            r.name = base;
-            r.extras = extras;
-            r.version = std::string(version);
-            return r;
-        }
-        throw UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
-    }
-    std::string base, extras;
-    bool bracketed = splitExtras(text, base, extras);
-    if (bracketed && base.ends_with(".whl")) {
-        r.kind = Release::Kind::Wheel;
-        r.path = fs::absolute(base);
-        r.extras = extras;
-        if (!fs::is_regular_file(r.path)) throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
-        return r;
-    }
-    // A project folder, or path/to/project[EXTRAS].
-    bool whole = fs::is_directory(text);
-    if (whole || (bracketed && !extras.empty() && fs::is_directory(base))) {
-        r.kind = Release::Kind::Project;
-        r.path = fs::canonical(whole ? text : base);
-        r.extras = whole ? "" : extras;
-        if (!fs::exists(r.path / "pyproject.toml") && !fs::exists(r.path / "setup.py"))
-            throw UsageError("RELEASE '", text, "': the folder has no pyproject.toml or setup.py");
-        return r;
-    }
-    throw UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
-}
 
 std::string shellQuote(const std::string& s)
 {
@@ -159,90 +94,13 @@ fs::path findEntrypoint()
         "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
 }
 
-struct Wheel {
-    std::string name, version, file;
-    bool requested = false;
-};
-
-std::vector<Wheel> readReport(const fs::path& path)
-{
-    json j;
-    try {
-        j = json::parse(readFile(path));
-    } catch (std::exception& e) {
-        throw Error("the compile step wrote no readable pip report at '", path.string(), "': ", e.what());
-    }
-    std::vector<Wheel> out;
-    for (auto& item : j.value("install", json::array())) {
-        Wheel w;
-        w.name = item.at("metadata").at("name").get<std::string>();
-        w.version = item.at("metadata").at("version").get<std::string>();
-        std::string url = item.at("download_info").at("url").get<std::string>();
-        w.file = fs::path(url).filename().string();
-        w.requested = item.value("requested", false);
-        out.push_back(w);
-    }
-    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    return out;
-}
-
 std::string normalisedName(std::string n)
 {
     std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return c == '_' || c == '.' ? '-' : std::tolower(c); });
     return n;
 }
 
-// Folders the sandbox's grocker user (uid 1000 inside) must write, and grocker read afterwards
-// (rootless, uid 1000 inside is a subordinate id outside: the folders stay readable by all).
-void prepareForGrocker(Context& ctx, const std::vector<fs::path>& dirs)
-{
-    for (auto& d : dirs) {
-        fs::create_directories(d);
-        if (::chmod(d.c_str(), 0755) < 0) throw SysError("unable to make '", d.string(), "' readable");
-    }
-    sandbox::runInUserNamespace(ctx.map, [&] {
-        for (auto& d : dirs)
-            if (::chown(d.c_str(), 1000, 1000) < 0) throw SysError("unable to give '", d.string(), "' to user grocker");
-    });
-}
-
 std::string fileDigest(const std::string& path) { return path.empty() ? "" : sha256(readFile(path)).str(); }
-
-// The content of a folder: paths, modes and bytes, in order; build outputs left out.
-std::string treeDigest(const fs::path& dir)
-{
-    std::vector<std::string> lines;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
-        auto name = it->path().filename().string();
-        if (it->is_directory() && (name == ".git" || name == "build" || name == "dist" || name == "__pycache__" ||
-                                      name.ends_with(".egg-info") || name == ".tox" || name == ".venv")) {
-            it.disable_recursion_pending();
-            continue;
-        }
-        auto rel = fs::relative(it->path(), dir).string();
-        struct stat st;
-        if (::lstat(it->path().c_str(), &st) < 0) continue;
-        std::string line = rel + " " + std::to_string(st.st_mode);
-        if (S_ISREG(st.st_mode)) line += " " + sha256(readFile(it->path())).str();
-        if (S_ISLNK(st.st_mode)) line += " " + fs::read_symlink(it->path()).string();
-        lines.push_back(line);
-    }
-    std::sort(lines.begin(), lines.end());
-    std::string all;
-    for (auto& l : lines) all += l + "\n";
-    return sha256(all).str();
-}
-
-std::string sourceDigest(const Release& r)
-{
-    switch (r.kind) {
-    case Release::Kind::Project: return treeDigest(r.path);
-    case Release::Kind::Wheel: return fileDigest(r.path.string());
-    case Release::Kind::Spec: break;
-    }
-    return "";
-}
-
 
 // The registry under docker_image_prefix: where root and compiler images are looked for before
 // being built, and where the images are pushed.
@@ -319,20 +177,6 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
     return img;
 }
 
-// "scheme://user:secret@host/..." → "scheme://user:***@host/...", for messages.
-std::string withoutPassword(const std::string& url)
-{
-    auto scheme = url.find("://");
-    if (scheme == std::string::npos) return url;
-    auto hostStart = scheme + 3;
-    auto at = url.find('@', hostStart);
-    auto slash = url.find('/', hostStart);
-    if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
-    auto colon = url.find(':', hostStart);
-    if (colon == std::string::npos || colon > at) return url.substr(0, hostStart) + "***" + url.substr(at);
-    return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
-
 int runBuild(const GlobalOptions& g, BuildOptions o)
 {
     // 1. configuration: every mistake at once, the files' and the command line's, before any work.
@@ -386,6 +230,19 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
             if (!fs::is_directory(parent))
                 throw UsageError("--result-file '", o.resultFile, "': the folder '", parent.string(), "' does not exist");
         });
+    // The index URL may hold a secret: from a file or the environment, not only from the
+    // command line (which every user of the host sees in ps).
+    if (!o.indexUrlFile.empty())
+        check([&] {
+            if (!o.indexUrl.empty()) throw UsageError("--index-url and --index-url-file: give one of them");
+            std::string text = readFile(o.indexUrlFile);
+            o.indexUrl = text.substr(0, text.find_first_of("\r\n"));
+            if (o.indexUrl.empty()) throw UsageError("--index-url-file '", o.indexUrlFile, "': its first line is empty; write the index URL there");
+        });
+    else if (const char* e = std::getenv("GROCKER_INDEX_URL"); o.indexUrl.empty() && e && *e)
+        o.indexUrl = e;
+    if (o.compileNetwork != "host" && o.compileNetwork != "none")
+        cliProblems.push_back("--compile-network '" + o.compileNetwork + "' is neither host nor none");
     if (!o.indexUrl.empty() && !o.indexUrl.starts_with("http://") && !o.indexUrl.starts_with("https://") &&
         !o.indexUrl.starts_with("file://"))
         cliProblems.push_back("--index-url '" + withoutPassword(o.indexUrl) + "' is not an http://, https:// or file:// URL");
@@ -486,156 +343,67 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         return std::move(d).commit(store);
     });
 
-    // 5. compile: index settings and their secrets reach this step's environment only.
-    auto wheels = store.root() / "wheels";
-    auto out = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-out-");
-    struct RemoveDir {
-        const sandbox::IdMap& map;
-        fs::path p;
-        ~RemoveDir()
-        {
-            try {
-                sandbox::runInUserNamespace(map, [&] {
-                    std::error_code ec;
-                    fs::remove_all(p, ec);
-                });
-            } catch (...) {
-            }
-        }
-    } removeOut{ctx.map, out};
-    // The compile script's caches, read-only inside: earlier resolutions (kept with the compile
-    // cache's entries, in the same form) and prepared build environments.
-    auto compileCacheDir = store.root() / "cache" / "compile";
-    auto buildEnvs = store.root() / "cache" / "build-envs";
-    for (auto& d : {compileCacheDir, buildEnvs}) {
-        fs::create_directories(d);
-        ::chmod(d.c_str(), 0755);
-    }
-    prepareForGrocker(ctx, {wheels, out});
-    Step compile;
-    compile.name = "compile: " + release.text;
-    compile.hostNetwork = true;
-    compile.user = "grocker";
-    compile.workdir = "/home/grocker";
-    compile.cached = false;
-    compile.volumes = {{wheels, "/wheels", true}, {out, "/out", false}, {compileCacheDir, "/cache/compile", true},
-        {buildEnvs, "/cache/build-envs", true}};
-    std::string target = release.text;
-    if (release.kind == Release::Kind::Project) {
-        compile.volumes.push_back({release.path, "/src/project", true});
-        target = "/src/project";
-    } else if (release.kind == Release::Kind::Wheel) {
-        compile.volumes.push_back({release.path, "/src/" + release.path.filename().string(), true});
-        target = "/src/" + release.path.filename().string();
-    }
-    std::string indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx.epoch),
-        fileDigest(o.pipConf), o.indexUrl, o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
-    // A NAME[EXTRAS]==VERSION release carries its extras itself.
+    // 5. compile: each package in a box of its own, every output checked by the host
+    // (src/compile.hh); index settings and their secrets reach the boxes' environment only.
+    CompileRequest creq;
+    creq.release = release;
+    creq.compiler = &compiler;
+    creq.refresh = o.refresh;
+    Step& box = creq.boxTemplate;
+    box.hostNetwork = o.compileNetwork == "host";
     // SOURCE_DATE_EPOCH: wheels built from sdists and folders get fixed zip times, so the same
     // sources give the same wheel bytes (and layers) in every build, concurrent ones included.
-    compile.env = {"HOME=/home/grocker", "SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch),
-        "GROCKER_EXTRAS=" + (release.kind == Release::Kind::Spec ? std::string() : release.extras),
-        "GROCKER_REFRESH=" + std::string(o.refresh ? "1" : ""), "GROCKER_INDEX_KEY=" + indexKey, "GROCKER_COMPILER=" + compiler.manifestDescriptor.digest.str()};
+    box.env = {"HOME=/home/grocker", "SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)};
     if (!config.pipConstraint.empty()) {
-        compile.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
-        compile.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
+        box.volumes.push_back({config.pipConstraint, "/run/grocker/constraints.txt", true});
+        box.env.push_back("GROCKER_PIP_CONSTRAINT=/run/grocker/constraints.txt");
     }
     if (!o.pipConf.empty()) {
-        compile.volumes.push_back({fs::canonical(o.pipConf), "/run/grocker/pip.conf", true});
-        compile.env.push_back("PIP_CONFIG_FILE=/run/grocker/pip.conf");
+        box.volumes.push_back({fs::canonical(o.pipConf), "/run/grocker/pip.conf", true});
+        box.env.push_back("PIP_CONFIG_FILE=/run/grocker/pip.conf");
     }
-    if (!o.indexUrl.empty()) compile.env.push_back("PIP_INDEX_URL=" + o.indexUrl);
+    if (!o.indexUrl.empty()) box.env.push_back("PIP_INDEX_URL=" + o.indexUrl);
     if (!o.findLinks.empty()) {
-        compile.volumes.push_back({fs::canonical(o.findLinks), "/run/grocker/find-links", true});
-        compile.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
+        box.volumes.push_back({fs::canonical(o.findLinks), "/run/grocker/find-links", true});
+        box.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
     }
+    creq.index = IndexSettings::from(o.pipConf.empty() ? "" : readFile(o.pipConf), o.indexUrl,
+        o.findLinks.empty() ? fs::path() : fs::canonical(o.findLinks));
+    creq.indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx.epoch),
+        fileDigest(o.pipConf), o.indexUrl, o.findLinks.empty() ? "" : treeDigest(o.findLinks)});
+    creq.constraintsDigest = fileDigest(config.pipConstraint);
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
     // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
-    std::string moreRequirements;
     if (runtime.uwsgiPlugin.empty() &&
         std::any_of(config.services.begin(), config.services.end(), [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
-        moreRequirements = "uwsgi";
-    compile.env.push_back("GROCKER_REQUIREMENTS=" + moreRequirements);
-    compile.argv = {"/usr/local/bin/grocker-compile", target};
-    // Cached on everything that decides what pip resolves; the wheel cache must still hold
-    // every wheel of the report, unchanged.
-    std::string compileKey = cacheKey({"compile", GROCKER_VERSION, indexKey, release.text, release.extras, sourceDigest(release),
-        fileDigest(config.pipConstraint), moreRequirements});
-    auto compileCache = compileCacheDir / (compileKey + ".json");
-    auto compiling = keyLock(ctx, compileKey); // the same compile in another build: wait, then reuse
-    std::vector<Wheel> installed;
-    // Each wheel of the cache hashed once: for the compile cache entry and the runner's step keys.
-    std::map<std::string, std::string> wheelDigestMemo;
-    auto wheelDigest = [&](const std::string& file) -> const std::string& {
-        auto it = wheelDigestMemo.find(file);
-        if (it == wheelDigestMemo.end()) it = wheelDigestMemo.emplace(file, fileDigest((wheels / file).string())).first;
-        return it->second;
-    };
-    if (fs::exists(compileCache) && !o.refresh) {
-        try {
-            auto cached = json::parse(readFile(compileCache));
-            writeFileAtomic(out / "cached-report.json", cached.at("report").dump());
-            installed = readReport(out / "cached-report.json");
-            for (auto& w : installed)
-                if (!fs::exists(wheels / w.file) ||
-                    wheelDigest(w.file) != cached.at("wheels").at(w.file).get<std::string>())
-                    installed.clear();
-        } catch (std::exception&) {
-            installed.clear();
-        }
-    }
-    if (installed.empty()) {
-        runOnly(ctx, compiler, compile);
-        installed = readReport(out / "report.json");
-        // Into the shared caches, each thing whole (rename): the wheels the step made (a rebuilt
-        // one replacing the old; those of a reused resolution are there already), its new
-        // resolutions, its new build environments (one made meanwhile by another build stays).
-        sandbox::runInUserNamespace(ctx.map, [&] {
-            for (auto& w : installed) {
-                auto made = out / "wheels" / w.file;
-                if (::access(made.c_str(), F_OK) == 0 && ::rename(made.c_str(), (wheels / w.file).c_str()) < 0)
-                    throw SysError("unable to move the wheel '", w.file, "' into the wheel cache '", wheels.string(), "'");
-            }
-            std::error_code ec;
-            for (auto& e : fs::directory_iterator(out / "resolutions", ec))
-                if (e.path().extension() == ".json" &&
-                    ::rename(e.path().c_str(), (compileCacheDir / e.path().filename()).c_str()) < 0)
-                    throw SysError("unable to move the resolution '", e.path().string(), "' into '", compileCacheDir.string(), "'");
-            for (auto& e : fs::directory_iterator(out / "build-envs", ec)) {
-                if (e.path().extension() == ".tmp") continue;
-                auto dest = buildEnvs / e.path().filename();
-                if (::rename(e.path().c_str(), dest.c_str()) < 0 && errno != ENOTEMPTY && errno != EEXIST)
-                    throw SysError("unable to move the build environment '", e.path().string(), "' into '", buildEnvs.string(), "'");
-            }
-        });
-        wheelDigestMemo.clear(); // the step may have replaced wheels hashed above
-        json digests = json::object();
-        for (auto& w : installed) digests[w.file] = wheelDigest(w.file);
-        writeFileAtomic(compileCache,
-            canonical(json{{"report", json::parse(readFile(out / "report.json"))}, {"wheels", digests}}));
-    } else if (!ctx.quiet) {
-        std::cerr << compile.name << ": cached\n";
-    }
-    const Wheel* app = nullptr;
+        creq.moreRequirements.push_back("uwsgi");
+    auto installed = compileRelease(ctx, creq);
+    const CompiledWheel* app = nullptr;
     for (auto& w : installed)
         if (w.requested) app = &w;
-    if (!app) throw Error("pip's report names no requested package for '", release.text, "'");
+    if (!app) throw Error("the compile of '", release.text, "' made no wheel of the release itself");
     std::string appName = app->name, appVersion = app->version;
 
     // 6. runner: dependencies, then the app, then the entrypoint, so a new version of the app
     // changes only the last layers.
-    auto wheelDigests = [&](const std::vector<const Wheel*>& ws) {
+    auto wheelDigests = [&](const std::vector<const CompiledWheel*>& ws) {
         std::string s;
-        for (auto* w : ws) s += w->file + "=" + wheelDigest(w->file) + "\n";
+        for (auto* w : ws) s += w->file + "=" + w->digest.str() + "\n";
         return s;
     };
+    // This build's wheels, and only them, by file name (links to the host's checked copies).
+    auto wheels = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-wheels-");
+    AutoDelete removeWheels(wheels);
+    for (auto& w : installed)
+        if (::link(w.path.c_str(), (wheels / w.file).c_str()) < 0) copyFileAtomic(w.path, wheels / w.file, 0444);
+    ::chmod(wheels.c_str(), 0755);
     // Installed by src/install-wheels.py with the venv's own Python (no pip: importing it costs
     // more than installing a small app), mounted for the step only, never in the layer: no
     // index, no resolution (the compile step's report is the list), no build dependency.
     auto installer = store.tmpDir() / tempName();
     writeFileAtomic(installer, installWheelsScript, 0644);
     AutoDelete removeInstaller(installer);
-    auto installStep = [&](const std::string& name, const std::vector<const Wheel*>& ws, bool makeVenv) {
+    auto installStep = [&](const std::string& name, const std::vector<const CompiledWheel*>& ws, bool makeVenv) {
         Step s;
         s.name = name;
         s.volumes = {{wheels, "/wheels", true}, {installer, "/run/grocker/install-wheels", true}};
@@ -654,7 +422,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
         s.env = {"PYTHONDONTWRITEBYTECODE=1"};
         return s;
     };
-    std::vector<const Wheel*> deps, appOnly{app};
+    std::vector<const CompiledWheel*> deps, appOnly{app};
     for (auto& w : installed)
         if (&w != app) deps.push_back(&w);
     Image runner = runStep(ctx, root, installStep("runner: dependencies of " + appName, deps, true));
@@ -766,7 +534,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_option("-r,--runtime", runtime, "Runtime (default bookworm/3.11)");
     b->add_option("--pip-conf", bo.pipConf, "pip configuration file for the compile step");
     b->add_option("--pip-constraint", pipConstraint, "pip constraints file");
-    b->add_option("--index-url", bo.indexUrl, "Python package index URL");
+    b->add_option("--index-url", bo.indexUrl, "Python package index URL (default $GROCKER_INDEX_URL)");
+    b->add_option("--index-url-file", bo.indexUrlFile, "Read the index URL (credentials included) from this file's first line");
+    b->add_option("--compile-network", bo.compileNetwork,
+        "host (default): the compile steps reach the index through the host's network; none: no network (find-links only)");
     b->add_option("--find-links", bo.findLinks, "Folder of wheels and sdists");
     b->add_option("-e,--entrypoint", entrypoint, "Use this console script of the app as the entrypoint");
     b->add_option("--volume", bo.overrides.volumes, "Volume of the runner image (repeatable)")->allow_extra_args(false);

@@ -29,12 +29,12 @@ std::string cacheKey(const std::vector<std::string>& parts)
     return h.finish().hex();
 }
 
-namespace {
-
 void say(const Context& ctx, const std::string& text)
 {
     if (!ctx.quiet) std::cerr << text << "\n";
 }
+
+namespace {
 
 // The host's apt sources: what mmdebstrap uses, so part of what defines the base.
 std::string aptSources()

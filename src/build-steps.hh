@@ -56,6 +56,9 @@ oci::Image runStep(Context& ctx, const oci::Image& base, const Step& step);
 // Runs `step` over `base` for its side effects on volumes only; returns the exit status.
 void runOnly(Context& ctx, const oci::Image& base, const Step& step);
 
+// Tells the user what a step is doing (stderr, unless quiet).
+void say(const Context& ctx, const std::string& text);
+
 // sha256 hex of the parts, each length-prefixed: the cache keys.
 std::string cacheKey(const std::vector<std::string>& parts);
 

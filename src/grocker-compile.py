@@ -1,38 +1,28 @@
 #!/usr/bin/env python3
-# grocker-compile RELEASE: the compile step of `grocker build`, run in the compiler image as
-# user grocker. Writes the wheels of RELEASE and of its dependencies into /out/wheels, and
-# /out/report.json: what the runner installs, in the shape of `pip install --report`.
+# grocker-compile: the boxes of grocker build's compile pass (src/compile.hh), run in the
+# compiler image as user grocker, each in a sandbox of its own. What they write is input that
+# grocker checks; they see no cache but the build environment grocker made.
 #
-# RELEASE is /src/project (a project folder, read-only), /src/NAME.whl, or NAME[EXTRAS]==VERSION.
-# Read-only inputs: /wheels (the wheel cache), /cache/compile (earlier resolutions),
-# /cache/build-envs (prepared build environments). Written, for grocker to move into those
-# caches afterwards, whole: /out/wheels, /out/resolutions/KEY.json, /out/build-envs/KEY.
-# Environment: GROCKER_EXTRAS, GROCKER_PIP_CONSTRAINT (a file), GROCKER_REQUIREMENTS (more to
-# install beside the release, space-separated: uwsgi where the runtime has none for its Python),
-# GROCKER_INDEX_KEY (a digest of
-# the compiler and the index settings), GROCKER_COMPILER (the compiler image's digest), and
-# pip's own (PIP_INDEX_URL, PIP_CONFIG_FILE, ...).
+#   grocker-compile project /src/project   the project's wheel into /out
+#   grocker-compile sdist /src/FILE        the sdist's wheel into /out
+#   grocker-compile resolve TARGET...      /out/report.json: pip's report of what TARGET needs
 #
-# Three shortcuts over plain `pip wheel`, each falling back to it when it does not apply:
-# - a project's own wheel is built by calling its PEP 517 backend once, in an isolated build
-#   environment prepared once per set of build requirements (pip makes a new one each time);
-# - its dependencies are resolved again only when its requirements (Requires-Dist), its extras,
-#   the constraints or the index settings changed (or GROCKER_REFRESH is set: grocker build
-#   --refresh); otherwise the last resolution's wheels, still in the wheel cache, unchanged,
-#   are taken;
-# - sdists of dependencies are built in a prepared environment (setuptools and wheel), not in
-#   one pip makes for each: pip checks that it holds each sdist's build requirements.
-import email.parser
-import hashlib
+# Read-only inputs: the source, /run/grocker/build-env (setuptools and wheel, extracted by
+# grocker from the compiler image's wheels). Environment: GROCKER_PIP_CONSTRAINT (a file) and
+# pip's own (PIP_INDEX_URL, PIP_CONFIG_FILE, PIP_FIND_LINKS, ...).
+#
+# Builds try the prepared build environment first (pip --no-build-isolation
+# --check-build-dependencies, or for a project its PEP 517 backend called directly: pip makes a
+# new environment each time), then pip's own isolated build when a package needs more.
 import json
 import os
 import shutil
 import subprocess
 import sys
-import zipfile
 
 OUT = "/out"
-LINKS = ["--find-links", "/out/wheels", "--find-links", "/wheels", "--find-links", "/usr/share/python-wheels"]
+ENV = "/run/grocker/build-env"
+LINKS = ["--find-links", "/usr/share/python-wheels"]
 DEFAULT_REQUIRES = ["setuptools>=40.8.0", "wheel"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 
@@ -57,22 +47,6 @@ def constraint_args():
     return ["--constraint", c] if c else []
 
 
-def digest(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def key(*parts):
-    return hashlib.sha256(json.dumps([os.environ.get("GROCKER_INDEX_KEY", ""), *parts]).encode()).hexdigest()
-
-
 def canonical(name):
     out, dash = [], False
     for c in name.lower():
@@ -86,22 +60,7 @@ def canonical(name):
     return "".join(out)
 
 
-def metadata(wheel):
-    """The METADATA of a wheel, parsed (Name, Version, Requires-Dist, ...)."""
-    with zipfile.ZipFile(wheel) as z:
-        names = [n for n in z.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        if len(names) != 1:
-            fail(f"the wheel '{wheel}' has no single .dist-info/METADATA: is it a wheel?")
-        return email.parser.BytesParser().parsebytes(z.read(names[0]), headersonly=True)
-
-
-def entry(wheel, requested):
-    m = metadata(wheel)
-    return {"metadata": {"name": m["Name"], "version": m["Version"]},
-            "download_info": {"url": "file://" + os.path.abspath(wheel)}, "requested": requested}
-
-
-# --- the project's own wheel ------------------------------------------------------------------
+# --- a project's wheel ------------------------------------------------------------------------
 def build_system(project):
     """(requires, backend, backend-path) of a project, as pip reads them (PEP 517/518)."""
     path = os.path.join(project, "pyproject.toml")
@@ -170,33 +129,19 @@ def satisfied(requires, env):
     return True
 
 
-def build_env(requires):
-    """A prepared environment holding `requires`: from the cache, or made now into /out."""
-    k = key("build-env", sys.version, sorted(requires))
-    cached = os.path.join("/cache/build-envs", k)
-    if os.path.isdir(cached):
-        return cached
-    made = os.path.join(OUT, "build-envs", k)
-    if not os.path.isdir(made):
-        os.makedirs(os.path.dirname(made), exist_ok=True)
-        tmp = made + ".tmp"
-        pip("install", "--quiet", "--target", tmp, "--ignore-installed", "--no-warn-script-location", *LINKS, *requires)
-        # Whose it is: `grocker purge` removes it with its compiler image.
-        with open(os.path.join(tmp, ".grocker-compiler"), "w") as f:
-            f.write(os.environ.get("GROCKER_COMPILER", "") + "\n")
-        os.rename(tmp, made)
-    return made
-
-
 def fast_project_wheel(project, wheel_dir):
-    """The project's wheel through its backend in a prepared environment, or None."""
+    """The project's wheel through its backend in the prepared environment, or None."""
     bs = build_system(project)
     if bs is None:
         return None
     requires, backend, backend_path = bs
-    env = build_env(requires)
+    try:
+        if not satisfied(requires, ENV):
+            return None
+    except Exception:  # a requirement pip's parser refuses: pip says what is wrong
+        return None
     os.makedirs(wheel_dir, exist_ok=True)
-    args = {"env": env, "backend": backend, "backend_path": backend_path, "wheel_dir": wheel_dir,
+    args = {"env": ENV, "backend": backend, "backend_path": backend_path, "wheel_dir": wheel_dir,
             "requires_out": "/tmp/grocker-requires.json", "name_out": "/tmp/grocker-wheel-name"}
     # As pip's builds: no user site, no system site-packages, a fresh temporary folder.
     r = subprocess.run([sys.executable, "-S", "-s", "-c", HOOKS, json.dumps(args)], cwd=project,
@@ -206,8 +151,8 @@ def fast_project_wheel(project, wheel_dir):
     with open(args["requires_out"]) as f:
         extra = json.load(f)
     try:
-        enough = satisfied(extra, env)
-    except Exception:  # a requirement pip's parser refuses: pip says what is wrong
+        enough = satisfied(extra, ENV)
+    except Exception:
         enough = False
     if not enough:
         return None  # the backend wants more than the environment holds: pip makes one
@@ -215,138 +160,62 @@ def fast_project_wheel(project, wheel_dir):
         return os.path.join(wheel_dir, f.read().strip())
 
 
-def project_wheel(project):
-    """Builds the project's own wheel (alone, so that its file name is known) into /out/wheels."""
+def project(source):
     # pip builds a project in its folder: build from a copy, the source is read-only.
-    shutil.copytree(project, "/tmp/project", symlinks=True)
-    for attempt in ("fast", "pip"):
+    shutil.copytree(source, "/tmp/project", symlinks=True)
+    built = fast_project_wheel("/tmp/project", "/tmp/app")
+    if built is None:
+        # What the backend left behind (build/, *.egg-info) must not reach pip's build.
+        shutil.rmtree("/tmp/project")
         shutil.rmtree("/tmp/app", ignore_errors=True)
-        if attempt == "fast":
-            built = fast_project_wheel("/tmp/project", "/tmp/app")
-            if built is None:
-                # What the backend left behind (build/, *.egg-info) must not reach pip's build.
-                shutil.rmtree("/tmp/project")
-                shutil.copytree(project, "/tmp/project", symlinks=True)
-                continue
-        else:
-            pip("wheel", "--no-deps", "--wheel-dir", "/tmp/app", *LINKS, *constraint_args(), "/tmp/project")
-            wheels = [w for w in os.listdir("/tmp/app") if w.endswith(".whl")]
-            if len(wheels) != 1:
-                fail(f"pip wheel of the project made {len(wheels)} wheels, not one")
-            built = os.path.join("/tmp/app", wheels[0])
-        dest = os.path.join(OUT, "wheels", os.path.basename(built))
-        shutil.copyfile(built, dest)
-        return dest
+        shutil.copytree(source, "/tmp/project", symlinks=True)
+        pip("wheel", "--no-deps", "--wheel-dir", "/tmp/app", *LINKS, *constraint_args(), "/tmp/project")
+        wheels = [w for w in os.listdir("/tmp/app") if w.endswith(".whl")]
+        if len(wheels) != 1:
+            fail(f"pip wheel of the project made {len(wheels)} wheels, not one")
+        built = os.path.join("/tmp/app", wheels[0])
+    shutil.copyfile(built, os.path.join(OUT, os.path.basename(built)))
 
 
-def check_python(wheel):
-    """Refuses a wheel whose Requires-Python excludes this Python, as pip does."""
-    spec = metadata(wheel).get("Requires-Python")
-    if not spec:
-        return
-    from pip._vendor.packaging.specifiers import InvalidSpecifier, SpecifierSet
-    version = ".".join(str(v) for v in sys.version_info[:3])
-    try:
-        ok = SpecifierSet(spec).contains(version, prereleases=True)
-    except InvalidSpecifier:
-        ok = True  # pip ignores an invalid one too
-    if not ok:
-        fail(f"{os.path.basename(wheel)} requires Python {spec}, and the runtime's is {version}: "
-             "choose another runtime (--runtime) or release")
-
-
-def pip_wheel(*requirements):
-    """pip wheel of `requirements` and their dependencies into /out/wheels. First with the
-    prepared default build environment standing in for the isolated one pip would make for each
-    sdist (--no-build-isolation, and --check-build-dependencies so that pip refuses an sdist
-    whose build requirements it does not satisfy); when any sdist needs more, the whole run
-    again with pip's own isolated builds."""
-    wheels = os.path.join(OUT, "wheels")
-    before = set(os.listdir(wheels))
-    args = ["wheel", "--wheel-dir", wheels, *LINKS, *constraint_args(), *requirements]
-    env = build_env(DEFAULT_REQUIRES)
-    path = os.pathsep.join(p for p in (env, os.environ.get("PYTHONPATH", "")) if p)
+# --- an sdist's wheel -------------------------------------------------------------------------
+def sdist(source):
+    """pip wheel of one sdist, no dependencies: first in the prepared build environment
+    (--no-build-isolation, and --check-build-dependencies so that pip refuses an sdist whose
+    build requirements it does not satisfy), else with pip's own isolated build."""
+    args = ["wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), source]
+    path = os.pathsep.join(p for p in (ENV, os.environ.get("PYTHONPATH", "")) if p)
     r = pip(*args, "--no-build-isolation", "--check-build-dependencies", extra_env={"PYTHONPATH": path},
             check=False, capture=True)
     if r.returncode == 0:
         sys.stdout.buffer.write(r.stdout)
         sys.stdout.flush()
-        return
-    print("grocker-compile: a dependency's build needs more than the prepared build environment: "
-          "pip wheel again, with an isolated build environment for each sdist", flush=True)
-    for w in set(os.listdir(wheels)) - before:
-        os.unlink(os.path.join(wheels, w))
-    pip(*args)
+    else:
+        print(f"grocker-compile: {os.path.basename(source)} needs more than the prepared build environment: "
+              "pip wheel again, with an isolated build environment", flush=True)
+        shutil.rmtree("/tmp/wheel", ignore_errors=True)
+        pip(*args)
+    for w in os.listdir("/tmp/wheel"):
+        shutil.copyfile(os.path.join("/tmp/wheel", w), os.path.join(OUT, w))
 
 
-# --- dependencies ---------------------------------------------------------------------------------
-def more_requirements():
-    return os.environ.get("GROCKER_REQUIREMENTS", "").split()
-
-
-def cached_resolution(k):
-    """The wheels of an earlier resolution, when each is in the wheel cache unchanged."""
-    try:
-        with open(os.path.join("/cache/compile", k + ".json")) as f:
-            entry_ = json.load(f)
-        wheels = entry_["wheels"]
-        for file, d in wheels.items():
-            if file_digest(os.path.join("/wheels", file)) != d:
-                return None
-        return [os.path.join("/wheels", file) for file in wheels]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def dependencies(app, extras):
-    """The wheels of the app's dependencies: an earlier resolution of the same requirements,
-    or a new one (pip wheel of the app's wheel)."""
-    m = metadata(app)
-    constraints = os.environ.get("GROCKER_PIP_CONSTRAINT", "")
-    k = key("resolution", sys.version, canonical(m["Name"]), sorted(m.get_all("Requires-Dist") or []),
-            sorted(canonical(e) for e in extras.split(",") if e),
-            file_digest(constraints) if constraints else "", sorted(more_requirements()))
-    found = None if os.environ.get("GROCKER_REFRESH") else cached_resolution(k)
-    if found is not None:
-        print(f"dependencies of {m['Name']}: unchanged requirements, the last resolution's wheels")
-        return found
-    target = app + (f"[{extras}]" if extras else "")
-    pip_wheel(target, *more_requirements())
-    deps = sorted(os.path.join(OUT, "wheels", w) for w in os.listdir(os.path.join(OUT, "wheels"))
-                  if w.endswith(".whl") and w != os.path.basename(app))
-    os.makedirs(os.path.join(OUT, "resolutions"), exist_ok=True)
-    with open(os.path.join(OUT, "resolutions", k + ".json"), "w") as f:
-        json.dump({"report": {"install": [entry(d, False) for d in deps]},
-                   "wheels": {os.path.basename(d): file_digest(d) for d in deps}}, f, sort_keys=True)
-    return deps
+# --- the resolution ---------------------------------------------------------------------------
+def resolve(targets):
+    """pip's report of what the targets need (pip prepares sdists' metadata, so build code runs
+    here too: grocker checks the report and fetches every file itself)."""
+    pip("install", "--dry-run", "--ignore-installed", "--quiet", "--report", os.path.join(OUT, "report.json"),
+        "--target", "/tmp/resolve-target", *LINKS, *constraint_args(), *targets)
 
 
 def main():
-    if len(sys.argv) != 2:
-        fail("usage: grocker-compile RELEASE")
-    release = sys.argv[1]
-    extras = os.environ.get("GROCKER_EXTRAS", "")
-    os.makedirs(os.path.join(OUT, "wheels"), exist_ok=True)
-    if release == "/src/project" or release.startswith("/src/") and release.endswith(".whl"):
-        if release == "/src/project":
-            app = project_wheel(release)
-        else:
-            app = os.path.join(OUT, "wheels", os.path.basename(release))
-            shutil.copyfile(release, app)
-        check_python(app)
-        install = [entry(app, True)] + [entry(d, False) for d in dependencies(app, extras)]
+    if len(sys.argv) < 3 or sys.argv[1] not in ("project", "sdist", "resolve"):
+        fail("usage: grocker-compile project|sdist SOURCE, or grocker-compile resolve TARGET...")
+    mode = sys.argv[1]
+    if mode == "project":
+        project(sys.argv[2])
+    elif mode == "sdist":
+        sdist(sys.argv[2])
     else:
-        # NAME[EXTRAS]==VERSION: pip resolves it all; the app is the wheel of that name.
-        pip_wheel(release, *more_requirements())
-        name = canonical(release.split("[")[0].split("=")[0].split("<")[0].split(">")[0].split("~")[0].split("!")[0].strip())
-        install = []
-        for w in sorted(os.listdir(os.path.join(OUT, "wheels"))):
-            if w.endswith(".whl"):
-                e = entry(os.path.join(OUT, "wheels", w), False)
-                e["requested"] = canonical(e["metadata"]["name"]) == name
-                install.append(e)
-    with open(os.path.join(OUT, "report.json"), "w") as f:
-        json.dump({"install": install}, f, sort_keys=True)
+        resolve(sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.hh"
+#include "compile.hh"
 #include "grocker/oci/error.hh"
 #include "grocker/sandbox/id-map.hh"
 
@@ -76,6 +77,8 @@ int runFsck(const GlobalOptions& g, bool repair)
         throw Error("no store at '", root.string(), "' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT");
     Store store(root);
     CheckOptions o;
+    auto compileCache = build::compileCachePart();
+    o.parts.push_back(compileCache.get());
     o.repair = repair;
     if (repair) {
         lockAlone(store);
@@ -89,8 +92,7 @@ int runFsck(const GlobalOptions& g, bool repair)
     if (!g.quiet)
         std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", " << plural(r.refs, "ref", "refs") << ", "
                   << plural(r.stepEntries, "step cache entry", "step cache entries") << ", "
-                  << plural(r.compileEntries, "compile cache entry", "compile cache entries") << ", "
-                  << plural(r.wheels, "wheel", "wheels") << " and " << plural(r.layers, "unpacked layer", "unpacked layers")
+                  << plural(r.cacheEntries, "compile cache entry", "compile cache entries") << " and " << plural(r.layers, "unpacked layer", "unpacked layers")
                   << " in '" << store.root().string() << "': "
                   << (r.issues.empty() ? "no problem"
                                        : plural(r.issues.size(), "problem", "problems") +
@@ -148,6 +150,8 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
         if (auto group = purgeGroup(it->second); !group.empty()) groups[group].push_back(it->second);
     }
     GcOptions go;
+    auto compileCache = build::compileCachePart();
+    go.parts.push_back(compileCache.get());
     go.dryRun = o.dryRun;
     go.remove = removerForCaller();
     size_t keep = o.all ? 0 : size_t(o.keep);
@@ -163,7 +167,7 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
     std::cout << (o.dryRun ? "would free " : "freed ") << r.bytes() << " bytes (" << humanBytes(r.bytes()) << "): "
               << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs.count, "blob", "blobs", r.blobs.bytes)
               << ", " << plural(r.stepEntries.count, "step cache entry", "step cache entries") << ", "
-              << plural(r.compileEntries.count, "compile cache entry", "compile cache entries") << ", "
+              << part(r.cacheEntries.count, "compile cache entry", "compile cache entries", r.cacheEntries.bytes) << ", "
               << part(r.buildEnvs.count, "build environment", "build environments", r.buildEnvs.bytes) << ", "
               << part(r.layers.count, "unpacked layer", "unpacked layers", r.layers.bytes) << ", "
               << part(r.leftovers.count, "leftover", "leftovers", r.leftovers.bytes) << "\n";

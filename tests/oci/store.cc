@@ -5,6 +5,7 @@
 #include "grocker/oci/transport.hh"
 #include "oci-helpers.hh"
 
+#include <set>
 #include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
@@ -587,9 +588,6 @@ TEST(StoreCheck, ConsistentStore)
     auto img = smallImage(s, {"layer one", "layer two"});
     s.setRef("grocker-app/x:1", img.manifestDescriptor);
     writeStepEntry(s, "k1", img.manifest.layers[0], "layer one");
-    writeTestFile(s.root() / "wheels" / "a-1.0-py3-none-any.whl", emptyZip);
-    writeTestFile(s.root() / "cache" / "compile" / "c1.json",
-        R"({"report":{"install":[]},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0"}})");
     fs::create_directories(s.root() / "layers" / sha256("diff of layer one").hex());
     fs::create_directories(s.root() / "layers" / "empty");
     auto r = s.check();
@@ -599,8 +597,7 @@ TEST(StoreCheck, ConsistentStore)
     EXPECT_EQ(r.blobs, 6u);
     EXPECT_EQ(r.refs, 1u);
     EXPECT_EQ(r.stepEntries, 1u);
-    EXPECT_EQ(r.compileEntries, 1u);
-    EXPECT_EQ(r.wheels, 1u);
+    EXPECT_EQ(r.cacheEntries, 0u);
     EXPECT_EQ(r.layers, 1u);
 }
 
@@ -620,13 +617,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     writeStepEntry(s, "good", good.manifest.layers[0], "good layer");
     writeStepEntry(s, "gone", goneLayer, "a layer to delete");
     writeTestFile(steps / "cut.json", R"({"layer":{"mediaType":"appl)");
-    auto wheels = s.root() / "wheels";
-    writeTestFile(wheels / "a-1.0-py3-none-any.whl", emptyZip);
-    writeTestFile(wheels / "b-2.0-py3-none-any.whl", "PK\x03\x04 half a wheel");
-    auto compile = s.root() / "cache" / "compile";
-    writeTestFile(compile / "ok.json", R"({"report":{},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0"}})");
-    writeTestFile(compile / "lost.json", R"({"report":{},"wheels":{"c-3.0-py3-none-any.whl":"sha256:0"}})");
-    writeTestFile(compile / "cut.json", R"({"report":{},"wheels":{"b-2.0-py3-none-any.whl":"sha256:0"}})");
     auto strayLayer = s.root() / "layers" / "not-a-diff-id";
     writeTestFile(strayLayer / "etc" / "x", "?");
     auto strayBlob = s.root() / "blobs" / "sha256" / "notes.txt";
@@ -655,10 +645,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
             goneLayer.digest.str() + " is missing",
         (steps / "cut.json").string() + ": broken step cache entry: it is not valid JSON (cut short?)",
         (steps / "gone.json").string() + ": broken step cache entry: its layer " + goneLayer.digest.str() + " is missing",
-        (wheels / "b-2.0-py3-none-any.whl").string() + ": truncated wheel in the wheel cache (no zip end record)",
-        (compile / "cut.json").string() + ": broken compile cache entry: its wheel 'b-2.0-py3-none-any.whl' is truncated",
-        (compile / "lost.json").string() +
-            ": broken compile cache entry: its wheel 'c-3.0-py3-none-any.whl' is missing from the wheel cache",
         strayLayer.string() + ": not an unpacked layer: they are named by their diff_id",
         leftover.string() + ": leftover of process " + std::to_string(dead) + ", which is gone",
     };
@@ -681,9 +667,9 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     ASSERT_EQ(r.issues.size(), expected.size());
     EXPECT_EQ(r.issues[2].line(), expected[2] + "; dropped the ref: build or pull the image again");
     EXPECT_EQ(r.issues[0].line(), expected[0] + "; removed");
-    // The wheel, the stray layer (renamed away first), the leftover and the stray blob went
-    // through the remover (they may hold files of subordinate ids).
-    EXPECT_EQ(removedByRemover.size(), 4u);
+    // The stray layer (renamed away first), the leftover and the stray blob went through the
+    // remover (they may hold files of subordinate ids).
+    EXPECT_EQ(removedByRemover.size(), 3u);
 
     auto again = s.check();
     EXPECT_EQ(lines(again), std::vector<std::string>{});
@@ -692,7 +678,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     EXPECT_FALSE(s.getRef("grocker-app/cut:1"));
     EXPECT_FALSE(s.getRef("grocker-app/gone:1"));
     EXPECT_TRUE(fs::exists(steps / "good.json"));
-    EXPECT_TRUE(fs::exists(compile / "ok.json"));
     EXPECT_EQ(imageFromStore(s, *s.getRef("grocker-app/good:1")).manifest.layers.size(), 1u);
 }
 
@@ -729,25 +714,11 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     writeStepEntry(s, "kept", kept.manifest.layers[1], "kept layer");
     writeStepEntry(s, "old", old.manifest.layers[1], "old layer");
     writeTestFile(steps / "broken.json", "{");
-    auto wheels = s.root() / "wheels";
-    writeTestFile(wheels / "a-1.0-py3-none-any.whl", emptyZip);
-    auto compile = s.root() / "cache" / "compile";
-    writeTestFile(compile / "fresh.json",
-        canonical(nlohmann::json{{"report", nlohmann::json::object()}, {"wheels", {{"a-1.0-py3-none-any.whl", sha256(emptyZip).str()}}}}));
-    writeTestFile(compile / "stale.json",
-        R"({"report":{},"wheels":{"a-1.0-py3-none-any.whl":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}})");
     auto layers = s.root() / "layers";
     for (auto l : {"base layer", "kept layer", "old layer"})
         writeTestFile(layers / sha256(std::string("diff of ") + l).hex() / "file", std::string(100, 'l'));
     fs::create_directories(layers / "empty");
     writeTestFile(s.root() / "run" / "step-xyz" / "upper" / "f", std::string(50, 'u'));
-    // Build environments of the compile step, each of one compiler image: of the kept image, of
-    // the dropped one, of none (unmarked).
-    auto envs = s.root() / "cache" / "build-envs";
-    writeTestFile(envs / "of-kept" / ".grocker-compiler", kept.manifestDescriptor.digest.str() + "\n");
-    writeTestFile(envs / "of-old" / ".grocker-compiler", old.manifestDescriptor.digest.str() + "\n");
-    writeTestFile(envs / "of-old" / "setuptools" / "__init__.py", std::string(30, 's'));
-    writeTestFile(envs / "unmarked" / "wheel" / "__init__.py", std::string(20, 'w'));
 
     EXPECT_THAT(errorOf([&] { s.collectGarbage(); }), HasSubstr("needs the exclusive gc lock"));
     s.lockExclusive();
@@ -762,14 +733,10 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     EXPECT_EQ(r.blobs.count, 6u);
     EXPECT_EQ(r.blobs.bytes, oldBytes);
     EXPECT_EQ(r.stepEntries.count, 2u); // old, broken
-    EXPECT_EQ(r.compileEntries.count, 1u);
     EXPECT_EQ(r.layers.count, 1u);
     EXPECT_EQ(r.layers.bytes, 100u);
     EXPECT_EQ(r.leftovers.count, 1u);
     EXPECT_EQ(r.leftovers.bytes, 50u);
-    EXPECT_EQ(r.buildEnvs.count, 2u); // of-old, unmarked
-    EXPECT_EQ(r.buildEnvs.bytes, old.manifestDescriptor.digest.str().size() + 1 + 30 + 20);
-    EXPECT_TRUE(fs::exists(envs / "of-old"));
     EXPECT_TRUE(s.getRef("grocker-x-root:1"));
     EXPECT_TRUE(s.hasBlob(dangling.digest));
     EXPECT_TRUE(fs::exists(steps / "old.json"));
@@ -789,16 +756,57 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     EXPECT_FALSE(s.hasBlob(old.manifest.layers[1].digest));
     EXPECT_TRUE(s.hasBlob(old.manifest.layers[0].digest)); // shared with the kept image
     EXPECT_EQ(filesIn(steps), std::vector<std::string>{"kept.json"});
-    EXPECT_EQ(filesIn(compile), std::vector<std::string>{"fresh.json"});
     std::vector<std::string> keptLayers{sha256("diff of kept layer").hex(), sha256("diff of base layer").hex(), "empty"};
     std::sort(keptLayers.begin(), keptLayers.end());
     EXPECT_EQ(filesIn(layers), keptLayers);
     EXPECT_TRUE(fs::is_empty(s.root() / "run"));
     EXPECT_TRUE(fs::is_empty(s.tmpDir())) << "the unpacked layer, renamed into tmp/, was left there";
-    EXPECT_EQ(filesIn(envs), std::vector<std::string>{"of-kept"});
-    // Layers and build environments (renamed away into tmp/ first) and the run folder went to
-    // the remover, in one batch.
-    EXPECT_EQ(removed.size(), 4u);
+    // The layer (renamed away into tmp/ first) and the run folder went to the remover, in one
+    // batch.
+    EXPECT_EQ(removed.size(), 2u);
     EXPECT_TRUE(s.check().issues.empty());
-    EXPECT_TRUE(fs::exists(wheels / "a-1.0-py3-none-any.whl")) << "the wheel cache is kept";
+}
+
+// A part of the store with a format of its own: the store asks it to check itself and to sweep,
+// with what the kept images reach.
+struct FakePart : StorePart {
+    std::set<std::string> reachable;
+    bool repaired = false;
+    size_t check(Store&, bool repair, const Remover&, std::vector<StoreIssue>& issues) override
+    {
+        issues.push_back({"/x", "broken fake entry", repair ? "removed" : ""});
+        repaired = repair;
+        return 7;
+    }
+    void sweep(Store&, const std::set<std::string>& r, bool dryRun, GcReport& report, std::vector<fs::path>&) override
+    {
+        reachable = r;
+        report.cacheEntries.count += dryRun ? 1 : 2;
+    }
+};
+
+TEST(StoreParts, CheckedAndSweptWithTheStore)
+{
+    TempDir tmp;
+    Store s(tmp / "s");
+    auto kept = smallImage(s, {"kept layer"});
+    s.setRef("k:1", kept.manifestDescriptor);
+    FakePart part;
+    CheckOptions c;
+    c.parts = {&part};
+    auto r = s.check(c);
+    EXPECT_EQ(r.cacheEntries, 7u);
+    EXPECT_EQ(lines(r), std::vector<std::string>{"/x: broken fake entry"});
+    EXPECT_FALSE(r.consistent());
+    s.lockExclusive();
+    c.repair = true;
+    r = s.check(c);
+    EXPECT_TRUE(part.repaired);
+    EXPECT_TRUE(r.consistent());
+    GcOptions g;
+    g.parts = {&part};
+    auto gr = s.collectGarbage(g);
+    EXPECT_EQ(gr.cacheEntries.count, 2u);
+    EXPECT_TRUE(part.reachable.count(kept.manifestDescriptor.digest.str()));
+    EXPECT_TRUE(part.reachable.count(kept.manifest.layers[0].digest.str()));
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,17 +46,36 @@ struct StoreIssue {
     std::string line() const;
 };
 
+class Store;
+struct GcReport;
+
+// A part of the store with a format of its own (the build's caches), which the store asks to
+// check itself (fsck) and to drop what no kept image needs (purge), as Nix's GcStore asks.
+class StorePart {
+public:
+    virtual ~StorePart() = default;
+    // Checks every entry, adding what is wrong to `issues`; with `repair`, removes it (folders
+    // through `remove`). Returns the number of entries checked.
+    virtual size_t check(Store& store, bool repair, const Remover& remove, std::vector<StoreIssue>& issues) = 0;
+    // Drops what the kept images (`reachable`: digests of their manifests, configs and layers)
+    // no longer need, counting into `report`; folders that may hold files of subordinate ids go
+    // to `trees` (moved out of the way first) for the remover. Nothing removed when `dryRun`.
+    virtual void sweep(Store& store, const std::set<std::string>& reachable, bool dryRun, GcReport& report,
+        std::vector<std::filesystem::path>& trees) = 0;
+};
+
 struct CheckOptions {
     // Remove corrupt blobs, broken cache entries and leftovers, drop refs whose images are
     // incomplete. Needs the exclusive gc lock (lockExclusive()).
     bool repair = false;
     Remover remove;    // default removeTrees
     unsigned jobs = 0; // hashing threads; 0: one per core
+    std::vector<StorePart*> parts;
 };
 
 struct CheckReport {
     std::vector<StoreIssue> issues;
-    size_t blobs = 0, refs = 0, stepEntries = 0, compileEntries = 0, wheels = 0, layers = 0;
+    size_t blobs = 0, refs = 0, stepEntries = 0, cacheEntries = 0, layers = 0;
     // Every issue found was repaired (or there was none).
     bool consistent() const;
 };
@@ -65,6 +85,7 @@ struct GcOptions {
     std::vector<std::string> dropRefs;
     bool dryRun = false; // count what would go, remove nothing
     Remover remove;      // default removeTrees
+    std::vector<StorePart*> parts;
 };
 
 // What collectGarbage removed (or, dry, would remove).
@@ -73,7 +94,7 @@ struct GcReport {
         size_t count = 0;
         uint64_t bytes = 0;
     };
-    Freed blobs, stepEntries, compileEntries, buildEnvs, layers, leftovers;
+    Freed blobs, stepEntries, cacheEntries, buildEnvs, layers, leftovers;
     uint64_t bytes() const;
 };
 
@@ -161,12 +182,12 @@ public:
     bool lockedExclusive() const { return exclusive_; }
 
     // Verifies every blob's digest, every ref (manifests, configs, layers, nested indexes), the
-    // step and compile cache entries, the wheel cache, the unpacked layers' folder and leftover
-    // temp files; with `repair`, removes or drops what is broken.
+    // step cache entries, the parts' entries (options.parts), the unpacked layers' folder and
+    // leftover temp files; with `repair`, removes or drops what is broken.
     CheckReport check(const CheckOptions& options = {});
 
     // Removes what no ref of index.json needs: blobs, step cache entries whose layer is in no
-    // image a ref names, compile cache entries whose wheels are gone or changed, unpacked
+    // image a ref names, what the parts (options.parts) say they no longer need, unpacked
     // layers whose diff_id is in no such image, leftovers of killed processes. Needs the
     // exclusive gc lock.
     GcReport collectGarbage(const GcOptions& options = {});

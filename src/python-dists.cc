@@ -1,0 +1,327 @@
+#include "python-dists.hh"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <memory>
+#include <regex>
+
+#include "grocker/oci/error.hh"
+
+namespace grocker::build {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+std::string lower(std::string_view s)
+{
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return out;
+}
+
+std::string trimmed(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return std::string(s);
+}
+
+// "007" → "7", "0" → "0".
+std::string number(const std::string& digits)
+{
+    auto i = digits.find_first_not_of('0');
+    return i == std::string::npos ? "0" : digits.substr(i);
+}
+
+std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
+{
+    // PEP 440, appendix B (the grammar packaging's Version accepts), case-insensitive.
+    static const std::regex pattern(
+        "v?(?:([0-9]+)!)?([0-9]+(?:\\.[0-9]+)*)"
+        "([-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?"
+        "((?:-([0-9]+))|(?:[-_.]?(post|rev|r)[-_.]?([0-9]+)?))?"
+        "([-_.]?dev[-_.]?([0-9]+)?)?"
+        "(?:\\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?",
+        std::regex::ECMAScript | std::regex::optimize);
+    if (text.size() > 256) return std::nullopt;
+    std::string s = lower(trimmed(text));
+    std::smatch m;
+    if (!std::regex_match(s, m, pattern)) return std::nullopt;
+    std::string out;
+    if (m[1].matched && number(m[1]) != "0") out += number(m[1]) + "!";
+    std::vector<std::string> release;
+    std::string rel = m[2];
+    for (size_t start = 0;;) {
+        auto dot = rel.find('.', start);
+        release.push_back(number(rel.substr(start, dot - start)));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    if (stripZeros)
+        while (release.size() > 1 && release.back() == "0") release.pop_back();
+    for (size_t i = 0; i < release.size(); i++) out += (i ? "." : "") + release[i];
+    if (m[3].matched) {
+        std::string l = m[4];
+        l = l == "alpha" ? "a" : l == "beta" ? "b" : (l == "c" || l == "pre" || l == "preview") ? "rc" : l;
+        out += l + (m[5].matched ? number(m[5]) : "0");
+    }
+    if (m[6].matched) out += ".post" + (m[7].matched ? number(m[7]) : m[9].matched ? number(m[9]) : "0");
+    if (m[10].matched) out += ".dev" + (m[11].matched ? number(m[11]) : "0");
+    if (m[12].matched) {
+        std::string local = m[12];
+        std::string part, joined;
+        auto flush = [&] {
+            bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+            joined += (joined.empty() ? "" : ".") + (digits ? number(part) : part);
+            part.clear();
+        };
+        for (char c : local) {
+            if (c == '-' || c == '_' || c == '.')
+                flush();
+            else
+                part += c;
+        }
+        flush();
+        out += "+" + joined;
+    }
+    return out;
+}
+
+bool tagWord(std::string_view s)
+{
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!alnum(c) && c != '_' && c != '.') return false;
+    return true;
+}
+
+} // namespace
+
+bool validDistName(std::string_view name)
+{
+    if (name.empty() || name.size() > 200 || !alnum(name.front()) || !alnum(name.back())) return false;
+    for (char c : name)
+        if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+    return true;
+}
+
+std::string normaliseDistName(std::string_view name)
+{
+    std::string out;
+    bool sep = false;
+    for (char c : name) {
+        if (c == '-' || c == '_' || c == '.') {
+            sep = true;
+            continue;
+        }
+        if (sep && !out.empty()) out += '-';
+        sep = false;
+        out += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+    }
+    return out;
+}
+
+std::optional<std::string> canonicalVersion(std::string_view version) { return versionForm(version, false); }
+
+bool sameVersion(std::string_view a, std::string_view b)
+{
+    auto x = versionForm(a, true), y = versionForm(b, true);
+    return x && y && *x == *y;
+}
+
+std::optional<WheelName> parseWheelName(std::string_view file)
+{
+    if (!file.ends_with(".whl") || !plainFileName(file)) return std::nullopt;
+    std::string_view stem = file.substr(0, file.size() - 4);
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+        auto dash = stem.find('-', start);
+        parts.emplace_back(stem.substr(start, dash - start));
+        if (dash == std::string_view::npos) break;
+        start = dash + 1;
+    }
+    if (parts.size() != 5 && parts.size() != 6) return std::nullopt;
+    WheelName w;
+    w.name = parts[0];
+    w.version = parts[1];
+    if (parts.size() == 6) {
+        w.build = parts[2];
+        if (w.build.empty() || w.build[0] < '0' || w.build[0] > '9' || !tagWord(w.build)) return std::nullopt;
+    }
+    w.python = parts[parts.size() - 3];
+    w.abi = parts[parts.size() - 2];
+    w.platform = parts[parts.size() - 1];
+    if (!validDistName(w.name) || !canonicalVersion(w.version) || !tagWord(w.python) || !tagWord(w.abi) ||
+        !tagWord(w.platform))
+        return std::nullopt;
+    return w;
+}
+
+std::optional<std::string> sdistVersion(std::string_view file, std::string_view name)
+{
+    if (!plainFileName(file)) return std::nullopt;
+    std::string_view stem;
+    for (std::string_view ext : {".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip"})
+        if (file.ends_with(ext)) stem = file.substr(0, file.size() - ext.size());
+    if (stem.empty()) return std::nullopt;
+    auto want = normaliseDistName(name);
+    for (size_t dash = stem.find('-'); dash != std::string_view::npos; dash = stem.find('-', dash + 1)) {
+        if (normaliseDistName(stem.substr(0, dash)) != want) continue;
+        auto version = stem.substr(dash + 1);
+        if (canonicalVersion(version)) return std::string(version);
+    }
+    return std::nullopt;
+}
+
+DistMetadata parseMetadata(std::string_view text)
+{
+    DistMetadata m;
+    std::vector<std::pair<std::string, std::string>> headers;
+    size_t lineNo = 0;
+    for (size_t start = 0; start < text.size();) {
+        auto end = text.find('\n', start);
+        std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        start = end == std::string_view::npos ? text.size() : end + 1;
+        lineNo++;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) break; // the body (a description) follows
+        for (char c : line)
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+                throw Error("METADATA line ", lineNo, " holds a control character");
+        if (line[0] == ' ' || line[0] == '\t') {
+            if (headers.empty()) throw Error("METADATA line ", lineNo, " continues no header");
+            headers.back().second += " " + trimmed(line);
+            continue;
+        }
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) throw Error("METADATA line ", lineNo, " is not 'Key: value'");
+        headers.emplace_back(lower(line.substr(0, colon)), trimmed(line.substr(colon + 1)));
+    }
+    for (auto& [k, v] : headers) {
+        if (k == "name")
+            m.name = v;
+        else if (k == "version")
+            m.version = v;
+        else if (k == "requires-python")
+            m.requiresPython = v;
+        else if (k == "requires-dist")
+            m.requiresDist.push_back(v);
+    }
+    if (!validDistName(m.name))
+        throw Error("METADATA's Name '", m.name.substr(0, 80), "' is not a valid distribution name (PEP 508)");
+    if (!canonicalVersion(m.version))
+        throw Error("METADATA's Version '", m.version.substr(0, 80), "' is not a valid version (PEP 440)");
+    return m;
+}
+
+DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
+{
+    auto file = fileName.empty() ? wheel.filename().string() : std::string(fileName);
+    auto parsed = parseWheelName(file);
+    if (!parsed) throw Error("'", file, "' is not a wheel file name (name-version-python-abi-platform.whl)");
+    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+    archive_read_support_format_zip(a.get());
+    if (archive_read_open_filename(a.get(), wheel.c_str(), 1 << 16) != ARCHIVE_OK)
+        throw Error("unable to read the wheel '", wheel.string(), "': ", archive_error_string(a.get()));
+    std::optional<std::string> metadata;
+    struct archive_entry* e;
+    int r;
+    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+        const char* p = archive_entry_pathname(e);
+        std::string_view path = p ? p : "";
+        auto slash = path.find('/');
+        if (slash == std::string_view::npos || path.find('/', slash + 1) != std::string_view::npos) continue;
+        if (!path.substr(0, slash).ends_with(".dist-info") || path.substr(slash + 1) != "METADATA") continue;
+        if (metadata) throw Error("the wheel '", file, "' has more than one .dist-info/METADATA");
+        if (archive_entry_size(e) > (16 << 20)) throw Error("the wheel '", file, "' has a METADATA over 16 MiB");
+        std::string data(size_t(std::max<int64_t>(archive_entry_size(e), 0)), '\0');
+        auto n = archive_read_data(a.get(), data.data(), data.size());
+        if (n < 0 || size_t(n) != data.size())
+            throw Error("unable to read the METADATA of the wheel '", file, "': ", archive_error_string(a.get()));
+        metadata = std::move(data);
+    }
+    if (r != ARCHIVE_EOF) throw Error("the wheel '", file, "' is not a readable zip: ", archive_error_string(a.get()));
+    if (!metadata) throw Error("the wheel '", file, "' has no .dist-info/METADATA: is it a wheel?");
+    DistMetadata m;
+    try {
+        m = parseMetadata(*metadata);
+    } catch (Error& err) {
+        err.addContext("in the wheel '" + file + "'");
+        throw;
+    }
+    if (normaliseDistName(m.name) != normaliseDistName(parsed->name) || !sameVersion(m.version, parsed->version))
+        throw Error("the wheel '", file, "' holds the metadata of ", m.name, " ", m.version,
+            ", not of the name and version of its file name");
+    return m;
+}
+
+std::vector<IndexLink> parseIndexPage(std::string_view html)
+{
+    std::vector<IndexLink> links;
+    std::string low = lower(html);
+    for (size_t at = low.find("<a"); at != std::string::npos; at = low.find("<a", at + 2)) {
+        if (at + 2 >= low.size() || !(low[at + 2] == ' ' || low[at + 2] == '\t' || low[at + 2] == '\n' || low[at + 2] == '\r'))
+            continue;
+        auto close = low.find('>', at);
+        if (close == std::string::npos) break;
+        auto tag = std::string_view(html).substr(at, close - at);
+        auto ltag = std::string_view(low).substr(at, close - at);
+        auto h = ltag.find("href");
+        while (h != std::string_view::npos && h > 0 && alnum(ltag[h - 1])) h = ltag.find("href", h + 4);
+        if (h == std::string_view::npos) continue;
+        auto eq = ltag.find_first_not_of(" \t\r\n", h + 4);
+        if (eq == std::string_view::npos || ltag[eq] != '=') continue;
+        auto q = ltag.find_first_not_of(" \t\r\n", eq + 1);
+        if (q == std::string_view::npos) continue;
+        std::string value;
+        if (ltag[q] == '"' || ltag[q] == '\'') {
+            auto end = tag.find(ltag[q], q + 1);
+            if (end == std::string_view::npos) continue;
+            value = std::string(tag.substr(q + 1, end - q - 1));
+        } else {
+            auto end = tag.find_first_of(" \t\r\n", q);
+            value = std::string(tag.substr(q, end == std::string_view::npos ? std::string_view::npos : end - q));
+        }
+        // HTML character references that may appear in a URL.
+        for (auto [from, to] : {std::pair{"&amp;", "&"}, {"&#43;", "+"}, {"&#x2b;", "+"}, {"&#x2B;", "+"}})
+            for (size_t i; (i = value.find(from)) != std::string::npos;) value.replace(i, std::string_view(from).size(), to);
+        IndexLink link;
+        auto hash = value.find('#');
+        std::string fragment = hash == std::string::npos ? "" : value.substr(hash + 1);
+        link.href = value.substr(0, hash);
+        if (fragment.starts_with("sha256=")) {
+            link.sha256 = lower(fragment.substr(7));
+            if (link.sha256.size() != 64 || link.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+                link.sha256.clear();
+        }
+        std::string path = link.href.substr(0, link.href.find('?'));
+        std::string last = path.substr(path.rfind('/') + 1);
+        std::string decoded;
+        for (size_t i = 0; i < last.size(); i++) {
+            auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
+            if (last[i] == '%' && i + 2 < last.size() + 0 && hex(last[i + 1]) >= 0 && hex(last[i + 2]) >= 0) {
+                decoded += char(hex(last[i + 1]) * 16 + hex(last[i + 2]));
+                i += 2;
+            } else {
+                decoded += last[i];
+            }
+        }
+        link.file = decoded;
+        if (!link.file.empty()) links.push_back(std::move(link));
+    }
+    return links;
+}
+
+bool plainFileName(std::string_view name)
+{
+    if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+    for (char c : name)
+        if (!alnum(c) && c != '.' && c != '_' && c != '-' && c != '+' && c != '!') return false;
+    return true;
+}
+
+} // namespace grocker::build

@@ -1,0 +1,60 @@
+#pragma once
+// Python distributions as the host sees them: names (PEP 508, PEP 503), versions (PEP 440),
+// wheel and sdist file names, a wheel's METADATA, and the links of a PEP 503 index page. Pure
+// functions over untrusted text: what a build step or an index says is checked here before
+// the host names a file, a cache entry or an image after it.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace grocker::build {
+
+// PEP 508: ASCII letters and digits, with '.', '_' and '-' inside.
+bool validDistName(std::string_view name);
+// PEP 503: lowercase, each run of '-', '_' and '.' made one '-'.
+std::string normaliseDistName(std::string_view name);
+
+// The canonical form of a PEP 440 version (lowercase, "1.0rc1", "1!2.0.post1.dev3+local.1",
+// trailing zeros of the release kept), or nullopt when it is not a valid version.
+std::optional<std::string> canonicalVersion(std::string_view version);
+// Whether two versions are equal as PEP 440 compares them (1.0 == 1.0.0; both valid).
+bool sameVersion(std::string_view a, std::string_view b);
+
+struct WheelName {
+    std::string name, version, build, python, abi, platform;
+};
+// "{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl", each part checked; nullopt else.
+std::optional<WheelName> parseWheelName(std::string_view file);
+
+// The version of an sdist file of distribution `name` ("name-version.tar.gz", also .zip,
+// .tar.bz2, .tar.xz, .tgz; the name compared normalised), or nullopt.
+std::optional<std::string> sdistVersion(std::string_view file, std::string_view name);
+
+struct DistMetadata {
+    std::string name, version, requiresPython;
+    std::vector<std::string> requiresDist;
+};
+// The headers of METADATA (RFC 822 form); values checked: name and version valid, no control
+// characters. Throws an Error saying what is wrong.
+DistMetadata parseMetadata(std::string_view text);
+
+// A wheel file's .dist-info/METADATA (the one at the top of the archive), read with libarchive,
+// checked against the file name (`fileName`, else the path's): the wheel's name and version
+// must match its metadata's. Throws an Error naming the wheel and what is wrong.
+DistMetadata readWheelMetadata(const std::filesystem::path& wheel, std::string_view fileName = {});
+
+struct IndexLink {
+    std::string file;   // the last path segment of the link, percent-decoded
+    std::string href;   // as written, without its fragment
+    std::string sha256; // from "#sha256=HEX", lowercase; empty when the index gives none
+};
+// The <a href="..."> links of a PEP 503 project page (or a find-links HTML page).
+std::vector<IndexLink> parseIndexPage(std::string_view html);
+
+// A file name as a step may give it: one path segment, printable ASCII, not "." or "..".
+bool plainFileName(std::string_view name);
+
+} // namespace grocker::build
