@@ -92,7 +92,7 @@ std::vector<StoreLeftover> findLeftovers(const fs::path& root, bool runFolders, 
     if (runFolders)
         for (auto& e : fs::directory_iterator(root / "run", ec))
             out.push_back({e.path(), concat("leftover run folder of a step whose grocker process is gone", removedBy),
-            StoreLeftover::Kind::Run});
+                StoreLeftover::Kind::Run});
     if (!locks) return out;
     for (auto& e : fs::directory_iterator(root / "locks", ec)) {
         auto name = e.path().filename().string();
