@@ -35,41 +35,70 @@ bool flockOrBusy(int fd, int op, const fs::path& path)
     return true;
 }
 
-struct Leftover {
-    fs::path path;
-    std::string what;
-};
-
-// The pid in a temp name ".tmp-<pid>-...", or 0.
+// The pid in a temp name ".tmp-<pid>-..." (tempName(), and the folders grocker build makes
+// with that prefix), or 0.
 pid_t tempOwner(const std::string& name)
 {
     if (!name.starts_with(".tmp-")) return 0;
     return pid_t(std::atoi(name.c_str() + 5));
 }
 
+// Only ESRCH says gone: EPERM is a live process of another user. A pid reused since keeps its
+// files (kept, never wrongly removed).
 bool processGone(pid_t pid) { return pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH; }
 
-// What killed processes left: temp files and folders named ".tmp-<pid>-..." whose process is
-// gone (BlobWriter and unpacking in tmp/, writeFileAtomic beside its target), and, with
-// `everything` (no other grocker process has the store), the run folders of steps.
-std::vector<Leftover> findLeftovers(const fs::path& root, bool everything)
+// Whether some process holds an flock on the lock file at `path` (probed with a shared lock
+// taken and dropped at once: key locks are exclusive). A file that cannot be opened counts
+// as held: it is left alone.
+bool lockHeld(const fs::path& path)
 {
-    std::vector<Leftover> out;
-    for (auto& dir : {root / "tmp", root, root / "cache" / "steps", root / "cache" / "wheels",
-             root / "cache" / "resolutions", root / "cache" / "files" / "sha256", root / "cache" / "build-envs",
-             root / "sources" / "sha256", root / "layers"}) {
-        std::error_code ec;
+    AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd) return true;
+    while (::flock(fd.get(), LOCK_SH | LOCK_NB) < 0)
+        if (errno != EINTR) return true;
+    return false;
+}
+
+constexpr std::string_view removedBy = ": grocker fsck --repair or grocker purge removes it";
+
+// What dead processes left:
+// - temp files and folders named ".tmp-<pid>-..." whose process is gone: BlobWriter and
+//   unpacking in tmp/, grocker build's work folders there, writeFileAtomic beside its target
+//   (the store's root, every cache folder, sources/, layers/, wheels/);
+// - with `runFolders` (known when no other grocker process has the store: its gc lock taken
+//   exclusive), the run folders of steps, whose names carry no pid;
+// - with `locks`, the key lock files of grocker build (locks/KEY.lock) that no process holds.
+//   Removing one that a process has opened but not yet locked would let two processes hold
+//   "the" lock: only a process holding the gc lock exclusive removes them.
+std::vector<StoreLeftover> findLeftovers(const fs::path& root, bool runFolders, bool locks)
+{
+    std::vector<StoreLeftover> out;
+    std::vector<fs::path> caches;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(root / "cache", ec))
+        if (e.is_directory(ec) && !e.is_symlink(ec)) caches.push_back(e.path());
+    std::sort(caches.begin(), caches.end());
+    std::vector<fs::path> dirs{root / "tmp", root, root / "sources" / "sha256", root / "layers", root / "wheels"};
+    dirs.insert(dirs.end(), caches.begin(), caches.end());
+    for (auto& dir : dirs) {
         for (auto& e : fs::directory_iterator(dir, ec)) {
             auto name = e.path().filename().string();
             pid_t pid = tempOwner(name);
             if (processGone(pid))
-                out.push_back({e.path(), concat("leftover of process ", pid, ", which is gone")});
+                out.push_back({e.path(), concat("leftover of process ", pid, ", which is gone", removedBy),
+                    StoreLeftover::Kind::Temp});
         }
     }
-    if (everything) {
-        std::error_code ec;
+    if (runFolders)
         for (auto& e : fs::directory_iterator(root / "run", ec))
-            out.push_back({e.path(), "leftover run folder of a step whose grocker process is gone"});
+            out.push_back({e.path(), concat("leftover run folder of a step whose grocker process is gone", removedBy),
+                StoreLeftover::Kind::Run});
+    if (!locks) return out;
+    for (auto& e : fs::directory_iterator(root / "locks", ec)) {
+        auto name = e.path().filename().string();
+        if (!name.ends_with(".lock") || !e.is_regular_file(ec) || lockHeld(e.path())) continue;
+        out.push_back({e.path(), concat("lock file of a build step that no process holds", removedBy),
+            StoreLeftover::Kind::Lock});
     }
     return out;
 }
@@ -115,7 +144,7 @@ fs::path Store::defaultRoot()
     throw Error("no store location: set GROCKER_ROOT, XDG_CACHE_HOME or HOME, or pass --root");
 }
 
-Store::Store(fs::path root) : root_(std::move(root))
+Store::Store(fs::path root, Leftovers leftovers) : root_(std::move(root))
 {
     std::error_code ec;
     fs::create_directories(root_ / "blobs" / "sha256", ec);
@@ -134,7 +163,9 @@ Store::Store(fs::path root) : root_(std::move(root))
     // Exclusive for a moment if no other grocker process has the store open: then nothing in
     // it is in use, and run folders of killed steps (whose names carry no pid) can go too.
     bool alone = flockOrBusy(gcLock_.get(), LOCK_EX | LOCK_NB, gcPath);
-    cleanLeftovers(alone);
+    aloneAtOpen_ = alone;
+    if (leftovers == Leftovers::Remove) cleanLeftovers(alone);
+    else if (alone) deadAtOpen_ = findLeftovers(root_, true, false); // for check() to report
     if (!flockOrBusy(gcLock_.get(), LOCK_SH | LOCK_NB, gcPath)) {
         // Only an exclusive holder makes this wait: a purge or an fsck --repair, for minutes.
         std::cerr << "grocker: waiting for the store '" << root_.string()
@@ -147,11 +178,11 @@ void Store::cleanLeftovers(bool everything)
 {
     // Best effort: what cannot be removed here (files of subordinate ids, when rootless) is
     // reported by grocker fsck and removed by fsck --repair or purge, in a user namespace.
-    for (auto& l : findLeftovers(root_, everything)) {
+    for (auto& l : findLeftovers(root_, everything, everything)) {
         try {
             removeTrees({l.path});
         } catch (Error&) {
-            stuckLeftovers_.push_back(l.path);
+            deadAtOpen_.push_back(l);
         }
     }
 }
@@ -411,7 +442,7 @@ std::string StoreIssue::line() const
 
 bool CheckReport::consistent() const
 {
-    return std::all_of(issues.begin(), issues.end(), [](const StoreIssue& i) { return !i.repair.empty(); });
+    return std::all_of(issues.begin(), issues.end(), [](const StoreIssue& i) { return i.leftover || !i.repair.empty(); });
 }
 
 uint64_t GcReport::bytes() const
@@ -760,15 +791,22 @@ CheckReport Store::check(const CheckOptions& o)
         });
     }
 
-    // 7. leftovers the store's opening could not remove (files of subordinate ids, rootless);
-    // run folders only when known to be no other grocker process's: those found when this
-    // Store was opened alone, or all when it is exclusive.
-    auto leftovers = findLeftovers(root_, exclusive_);
-    for (auto& p : stuckLeftovers_)
-        if (fs::exists(p) && std::none_of(leftovers.begin(), leftovers.end(), [&](auto& l) { return l.path == p; }))
-            leftovers.push_back({p, "leftover run folder of a step whose grocker process is gone"});
+    // 7. what dead processes left: temp files of gone pids; run folders and unheld key locks
+    // only when known to be no other grocker process's (run folders found when this Store was
+    // opened alone, locks when it was; all when it is exclusive). Reported, never a failure
+    // of the check: they take room but harm nothing, and the next command opening the store
+    // alone removes them.
+    auto leftovers = findLeftovers(root_, exclusive_, exclusive_ || aloneAtOpen_);
+    for (auto& l : deadAtOpen_) {
+        // Lock files were probed again, above: one may be held by now.
+        if (l.kind == StoreLeftover::Kind::Lock || !fs::exists(l.path)) continue;
+        if (std::none_of(leftovers.begin(), leftovers.end(), [&](auto& x) { return x.path == l.path; }))
+            leftovers.push_back(l);
+    }
+    std::sort(leftovers.begin(), leftovers.end(), [](auto& a, auto& b) { return a.path < b.path; });
     for (auto& l : leftovers) {
         auto& i = issue(l.path, l.what);
+        i.leftover = true;
         repair(i, "removed", [&] { remove({l.path}); });
     }
     return r;
@@ -849,7 +887,7 @@ GcReport Store::collectGarbage(const GcOptions& o)
         if (isHex64(name) && !diffIds.count(name)) dropTree(r.layers, e.path());
     }
     for (auto* part : o.parts) part->sweep(*this, reachable, o.dryRun, r, layers);
-    for (auto& l : findLeftovers(root_, true)) {
+    for (auto& l : findLeftovers(root_, true, true)) {
         r.leftovers.count++;
         r.leftovers.bytes += treeBytes(l.path);
         if (!o.dryRun) layers.push_back(l.path);

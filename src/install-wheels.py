@@ -8,7 +8,9 @@
 # read-only. Follows the binary distribution format spec (PEP 427) and RECORD (PEP 376) the
 # way pip does, except where reproducibility or safety asks otherwise:
 # - .pyc files are unchecked-hash ones (PEP 552; no timestamp), listed in RECORD with a hash;
-# - every file's bytes are checked against the wheel's RECORD (pip 23 checks nothing);
+# - the wheel is checked against its RECORD before anything is written (pip 23 checks nothing):
+#   every file listed with a hash it matches, every row naming a file of the wheel, no row
+#   naming a path out of it (RECORD and its signatures RECORD.jws, RECORD.p7s excepted);
 # - no path of a wheel may leave the venv, even through a symlink already in the venv;
 # - modes are set explicitly, whatever the umask; all of .data/scripts become 0755;
 # - INSTALLER says grocker; no direct_url.json.
@@ -65,6 +67,12 @@ def within(path, root):
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def escapes(name):
+    """Whether a path of a wheel (an entry, a RECORD row) leads out of the folder it goes in."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return name.startswith("/") or ".." in parts or "\0" in name or not parts
+
+
 def venv_scheme():
     """The install folders of the venv this Python runs in. Never sysconfig's default scheme:
     Debian patches it (posix_local, /usr/local) for the system's Python."""
@@ -89,6 +97,21 @@ def check_digest(expected, data_hash, what):
     if data_hash.digest() != want:
         raise InstallError(f"{what} does not match its RECORD entry ({expected}): the wheel is damaged or "
                            f"was changed after it was built; build or download it again")
+
+
+def record_digest(expected, what):
+    """A hashlib object for a RECORD hash 'ALGO=...' (refusing the algorithms the format forbids)."""
+    algo = expected.split("=", 1)[0] if expected else "sha256"
+    if algo in ("md5", "sha1") or algo not in hashlib.algorithms_guaranteed:
+        raise InstallError(f"{what} has a RECORD hash of algorithm '{algo}', which the wheel format does not "
+                           f"allow (sha256 or stronger); build the wheel again")
+    return hashlib.new(algo)
+
+
+def check_size(expected_size, size, what):
+    if expected_size and expected_size != str(size):
+        raise InstallError(f"{what} has {size} bytes, its RECORD entry says {expected_size}: the wheel is "
+                           f"damaged or was changed after it was built; build or download it again")
 
 
 def record_hash(digest):
@@ -121,6 +144,7 @@ class Wheel:
             raise InstallError(f"wheel '{path}' must hold exactly one .dist-info folder at its root (found: {found}); "
                                f"it is not a valid wheel: build it again")
         self.info_dir = info_dirs[0]
+        self.signatures = {self.info_dir + "/RECORD.jws", self.info_dir + "/RECORD.p7s"}
         if not canonical_name(self.info_dir[:-len(".dist-info")]).startswith(canonical_name(self.name)):
             raise InstallError(f"wheel '{path}': its folder '{self.info_dir}' is not named after the project "
                                f"'{match.group('name')}' of the file name; rename the file as built")
@@ -165,6 +189,52 @@ class Wheel:
         self.files = root + data + scripts
         for _, dest, _ in self.files:
             installer.check_inside(os.path.dirname(dest))
+        self.check_record()
+
+    def check_record(self):
+        """Every entry of the wheel against RECORD, and every row of RECORD against the wheel,
+        before anything is written: a wheel changed after it was built is refused whole, never
+        installed in part. Costs a second read of each file (extract reads it again)."""
+        exempt = {self.info_dir + "/RECORD"} | self.signatures
+        names = set()
+        for info in self.zip.infolist():
+            if info.filename.endswith("/"):
+                continue
+            names.add(info.filename)
+            if info.filename in exempt:
+                continue
+            what = f"'{info.filename}' in wheel '{self.path}'"
+            if info.filename not in self.record:
+                raise InstallError(f"{what} is not listed in its {self.info_dir}/RECORD: the wheel was changed after "
+                                   f"it was built, or its build is broken; build or download it again")
+            expected, expected_size = self.record[info.filename]
+            if not expected:
+                raise InstallError(f"{what} is listed without a hash in its {self.info_dir}/RECORD; build the wheel again")
+            h = record_digest(expected, what)
+            size = 0
+            try:
+                with self.zip.open(info) as src:
+                    while True:
+                        chunk = src.read(CHUNK)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        size += len(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+                raise InstallError(f"cannot read {what}: {e}; the wheel is damaged: build or download it again")
+            check_digest(expected, h, what)
+            check_size(expected_size, size, what)
+        for name in self.record:
+            if name in names or name in exempt:
+                continue
+            if escapes(name):
+                # pip uninstall removes what RECORD lists: such a row would remove files elsewhere.
+                raise InstallError(f"wheel '{self.path}': its {self.info_dir}/RECORD names '{name}', which is "
+                                   f"outside the wheel's folder (an absolute path or '..'); refusing to install it: "
+                                   f"the wheel is broken or hostile")
+            raise InstallError(f"wheel '{self.path}': its {self.info_dir}/RECORD names '{name}', which is not in the "
+                               f"wheel: the wheel is damaged or was changed after it was built; build or download it "
+                               f"again")
 
     def read_text(self, name):
         try:
@@ -177,12 +247,11 @@ class Wheel:
                                f"the wheel is damaged: build or download it again")
 
     def safe_parts(self, name):
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        if name.startswith("/") or ".." in parts or "\0" in name or not parts:
+        if escapes(name):
             raise InstallError(f"wheel '{self.path}' has an entry '{name}' that would be written outside its "
                                f"folder (an absolute path or '..'); refusing to install it: the wheel is broken "
                                f"or hostile")
-        return parts
+        return [p for p in name.split("/") if p not in ("", ".")]
 
     def entry_points(self):
         """[console_scripts] and [gui_scripts] of entry_points.txt, parsed as importlib.metadata
@@ -304,15 +373,12 @@ class Installer:
 
     def extract(self, wheel, info, dest, is_script):
         """Writes one entry, checked against the wheel's RECORD; returns its RECORD (hash, size)."""
+        # Checked by Wheel.check_record before anything was written; checked again as written,
+        # in case the wheel's file changed since (only RECORD's signatures are not listed).
         expected, expected_size = wheel.record.get(info.filename, ("", ""))
-        algo = expected.split("=", 1)[0] if expected else "sha256"
         what = f"'{info.filename}' in wheel '{wheel.path}'"
-        if algo in ("md5", "sha1") or algo not in hashlib.algorithms_guaranteed:
-            raise InstallError(f"{what} has a RECORD hash of algorithm '{algo}', which the wheel format does not "
-                               f"allow (sha256 or stronger); build the wheel again")
-        # pip accepts entries RECORD does not list, or lists without a hash: so does this, it
-        # only lists them with the hash of what it wrote.
-        h = hashlib.new(algo)
+        h = record_digest(expected, what)
+        algo = h.name
         mode = 0o755 if is_script else 0o644
         unix_mode = info.external_attr >> 16
         # pip's test: a regular file with an execute bit.
@@ -342,9 +408,7 @@ class Installer:
             raise InstallError(f"cannot read {what}: {e}; the wheel is damaged: build or download it again")
         if expected:
             check_digest(expected, h, what)
-        if expected_size and expected_size != str(size):
-            raise InstallError(f"{what} has {size} bytes, its RECORD entry says {expected_size}: the wheel is "
-                               f"damaged or was changed after it was built; build or download it again")
+        check_size(expected_size, size, what)
         if is_script:
             # pip's fix_script: '#!python' (also '#!pythonw', '#!python3'...) becomes this Python.
             if data.startswith(b"#!python"):
@@ -386,6 +450,10 @@ class Installer:
         installed = {}  # absolute path -> (hash, size)
         for info, dest, is_script in wheel.files:
             installed[dest] = self.extract(wheel, info, dest, is_script)
+            # RECORD's signatures (of the wheel's RECORD, not of this one) listed without a
+            # hash, as pip lists what the wheel's RECORD does not.
+            if info.filename in wheel.signatures:
+                installed[dest] = ("", "")
         for path in sorted(p for p in installed if p.endswith(".py")):
             compiled = self.compile(path)
             if compiled:

@@ -75,7 +75,9 @@ int runFsck(const GlobalOptions& g, bool repair)
     auto root = storeRoot(g);
     if (!isStore(root))
         throw Error("no store at '", root.string(), "' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT");
-    Store store(root);
+    // Opened keeping what dead processes left, so that they are reported (and, with --repair,
+    // removed and said so) rather than quietly removed by the opening.
+    Store store(root, Store::Leftovers::Keep);
     CheckOptions o;
     auto compileCache = build::compileCachePart();
     o.parts.push_back(compileCache.get());
@@ -87,17 +89,27 @@ int runFsck(const GlobalOptions& g, bool repair)
     auto r = store.check(o);
     for (auto& i : r.issues) std::cout << i.line() << "\n";
     std::cout << std::flush;
-    size_t left = 0;
-    for (auto& i : r.issues) left += i.repair.empty();
-    if (!g.quiet)
+    // Damage fails the check until repaired; leftovers are said, and fail only a repair that
+    // could not remove them.
+    size_t problems = 0, problemsLeft = 0, leftovers = 0, leftoversLeft = 0;
+    for (auto& i : r.issues) {
+        (i.leftover ? leftovers : problems)++;
+        if (i.repair.empty()) (i.leftover ? leftoversLeft : problemsLeft)++;
+    }
+    if (!g.quiet) {
+        std::string found = problems ? plural(problems, "problem", "problems") +
+                                           (repair ? concat(", ", problems - problemsLeft, " repaired") : "")
+                                     : "no problem";
+        if (leftovers)
+            found += "; " + plural(leftovers, "leftover", "leftovers") + " of dead processes" +
+                     (repair ? concat(", ", leftovers - leftoversLeft, " removed")
+                             : ": grocker fsck --repair or grocker purge removes them");
         std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", " << plural(r.refs, "ref", "refs") << ", "
                   << plural(r.stepEntries, "step cache entry", "step cache entries") << ", "
                   << plural(r.cacheEntries, "compile cache entry", "compile cache entries") << " and " << plural(r.layers, "unpacked layer", "unpacked layers")
-                  << " in '" << store.root().string() << "': "
-                  << (r.issues.empty() ? "no problem"
-                                       : plural(r.issues.size(), "problem", "problems") +
-                                             (repair ? concat(", ", r.issues.size() - left, " repaired") : ""))
-                  << "\n";
+                  << " in '" << store.root().string() << "': " << found << "\n";
+    }
+    size_t left = problemsLeft + (repair ? leftoversLeft : 0);
     if (left) {
         std::cerr << "grocker: error: " << plural(left, "problem", "problems") << " in the store '"
                   << store.root().string() << "'"
@@ -184,8 +196,10 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
     fsck->add_flag("--repair", repair,
         "Remove corrupt blobs, broken cache entries, stray files and leftovers, and drop the refs of images "
         "that are incomplete");
-    fsck->footer("Prints one line per problem (where: what) and exits 1 when any is left. Waits for other grocker "
-                 "processes using the store before repairing.");
+    fsck->footer("Prints one line per problem (where: what) and exits 1 when any is left. Also prints one line per "
+                 "leftover of a dead process (temp files, run folders of killed steps, lock files no one holds), "
+                 "which takes room but harms nothing: it does not fail the check. Waits for other grocker processes "
+                 "using the store before repairing.");
     runners.push_back({fsck, [&global] { return runFsck(global, repair); }});
 
     static PurgeOptions po;

@@ -311,7 +311,8 @@ expect_match "fsck finds the step cache entry of the flipped layer" \
     "^$stepEntry: broken step cache entry: its layer $appLayer is corrupt$" "$out"
 expect_match "fsck finds the cut compile cache entry" \
     "^$compileEntry: broken compile cache entry: it is not valid JSON \(cut short\?\)$" "$out"
-expect_eq "fsck's problem lines" 5 "$(grep -c . <<<"$out")"
+# (Other lines: the key lock files of the builds, which no process holds, as leftovers.)
+expect_eq "fsck's problem lines" 5 "$(grep -vc ': grocker fsck --repair or grocker purge removes it$' <<<"$out")"
 expect_match "fsck says what to do" "run 'grocker fsck --repair'" "$err"
 ok "fsck names each damaged piece (exit 1)"
 
@@ -337,8 +338,8 @@ ok "purge --all keeps only app images, whole (fsck checks every blob of them)"
 
 # --- rootless -------------------------------------------------------------------------------------
 # An unprivileged user's store holds files of its subordinate ids (unpacked layers, the upper
-# dir of a killed step), which only a user namespace removes: fsck reports what opening the
-# store could not remove, --repair and purge remove them.
+# dir of a killed step), which only a user namespace removes: fsck reports them, --repair and
+# purge remove them.
 user=grocker-test
 id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
 grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
@@ -371,8 +372,11 @@ for _ in $(seq 100); do [ -n "$(find "$s/run" -path '*/upper/state/d/f' -uid "$c
 gpid=$(pgrep -P "$rpid" -x grocker)
 kill -9 "$gpid"
 wait "$rpid" 2>/dev/null || true
-run_fails "fsck as $user after a killed step" rl fsck
-expect_match "fsck reports the killed step's folder" "^$s/run/step-[^:]*: leftover run folder of a step whose grocker process is gone$" "$out"
+# A leftover harms nothing: reported, with what removes it, but not a failed check.
+run "fsck as $user after a killed step" rl fsck
+expect_match "fsck reports the killed step's folder" \
+    "^$s/run/step-[^:]*: leftover run folder of a step whose grocker process is gone: grocker fsck --repair or grocker purge removes it$" "$out"
+expect_match "fsck counts it" "no problem; [0-9]+ leftovers? of dead processes: grocker fsck --repair or grocker purge removes them$" "$err"
 run "fsck --repair as $user" rl fsck --repair
 expect_match "fsck --repair removes the killed step's folder" "^$s/run/step-[^:]*: leftover .*; removed$" "$out"
 [ -z "$(ls -A "$s/run")" ] || fail "fsck --repair left $(ls -A "$s/run")"

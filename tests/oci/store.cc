@@ -363,7 +363,9 @@ TEST(Store, StaleTempFilesOfDeadWritersRemovedAtOpen)
     writeTestFile(t / parentFile, "being written");
     writeTestFile(t / "other", "not a temp file");
     Store s(tmp / "s");
-    EXPECT_EQ(filesIn(t), (std::vector<std::string>{parentFile, liveFile, "other"}));
+    std::vector<std::string> kept{parentFile, liveFile, "other"};
+    std::sort(kept.begin(), kept.end()); // as filesIn: the pids' digits decide
+    EXPECT_EQ(filesIn(t), kept);
 }
 
 TEST(Store, ConcurrentPutsOfTheSameBlob)
@@ -547,6 +549,22 @@ TEST(GcLock, RunFoldersRemovedOnlyByAProcessAloneWithTheStore)
     EXPECT_TRUE(fs::is_directory(tmp / "s" / "run"));
 }
 
+TEST(GcLock, LockFilesNoOneHoldsRemovedOnlyByAProcessAloneWithTheStore)
+{
+    TempDir tmp;
+    auto locks = tmp / "s" / "locks";
+    {
+        Store a(tmp / "s");
+        writeTestFile(locks / "free.lock", "");
+        Store b(tmp / "s"); // not alone: a may have opened free.lock to take it
+        EXPECT_TRUE(fs::exists(locks / "free.lock"));
+    }
+    writeTestFile(locks / "held.lock", "");
+    FileLock held(locks / "held.lock", true); // another open file, as a build's would be
+    Store c(tmp / "s");
+    EXPECT_EQ(filesIn(locks), std::vector<std::string>{"held.lock"});
+}
+
 // --- fsck and purge ------------------------------------------------------------------------------
 
 namespace {
@@ -646,7 +664,8 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
         (steps / "cut.json").string() + ": broken step cache entry: it is not valid JSON (cut short?)",
         (steps / "gone.json").string() + ": broken step cache entry: its layer " + goneLayer.digest.str() + " is missing",
         strayLayer.string() + ": not an unpacked layer: they are named by their diff_id",
-        leftover.string() + ": leftover of process " + std::to_string(dead) + ", which is gone",
+        leftover.string() + ": leftover of process " + std::to_string(dead) +
+            ", which is gone: grocker fsck --repair or grocker purge removes it",
     };
     auto r = s.check();
     EXPECT_EQ(lines(r), expected);
@@ -809,4 +828,88 @@ TEST(StoreParts, CheckedAndSweptWithTheStore)
     EXPECT_EQ(gr.cacheEntries.count, 2u);
     EXPECT_TRUE(part.reachable.count(kept.manifestDescriptor.digest.str()));
     EXPECT_TRUE(part.reachable.count(kept.manifest.layers[0].digest.str()));
+}
+
+TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
+{
+    TempDir tmp;
+    auto root = tmp / "s";
+    {
+        Store made(root);
+    }
+    auto dead = std::to_string(deadPid());
+    auto live = std::to_string(::getpid());
+    auto parent = std::to_string(::getppid());
+    // Named as tempName() and grocker build's work folders name them.
+    auto deadFile = root / "tmp" / (".tmp-" + dead + "-0-abc");
+    auto deadDir = root / "tmp" / (".tmp-" + dead + "-out-Xy12Zq");
+    auto deadIndex = root / (".tmp-" + dead + "-1-def");
+    auto deadEnv = root / "cache" / "build-envs" / (".tmp-" + dead + "-2-0a1b");
+    auto deadEntry = root / "cache" / "compile" / (".tmp-" + dead + "-3-2c3d");
+    auto deadWheel = root / "wheels" / (".tmp-" + dead + "-4-4e5f");
+    auto run = root / "run" / "step-Ab3dEf";
+    auto freeLock = root / "locks" / "0123abcd.lock";
+    auto heldLock = root / "locks" / "4567cdef.lock";
+    writeTestFile(deadFile, "half a blob");
+    writeTestFile(deadDir / "wheels" / "x.whl", "a compile's output");
+    writeTestFile(deadIndex, "{");
+    writeTestFile(deadEnv / "bin" / "python3", "");
+    writeTestFile(deadEntry, "{");
+    writeTestFile(deadWheel, "PK");
+    writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
+    writeTestFile(freeLock, "");
+    writeTestFile(heldLock, "");
+    // What live processes are writing: never reported, never removed.
+    std::vector<fs::path> kept{root / "tmp" / (".tmp-" + live + "-0-abc"), root / "tmp" / (".tmp-" + parent + "-out-Q"),
+        root / "cache" / "compile" / (".tmp-" + live + "-5-6a7b"), root / "wheels" / (".tmp-" + parent + "-6-8c9d"),
+        heldLock};
+    for (auto& p : kept)
+        if (!fs::exists(p)) writeTestFile(p, "being written");
+    FileLock held(heldLock, true);
+
+    Store s(root, Store::Leftovers::Keep);
+    auto removes = ": grocker fsck --repair or grocker purge removes it";
+    auto gone = ": leftover of process " + dead + ", which is gone" + removes;
+    std::vector<std::string> expected{// by path
+        deadIndex.string() + gone,
+        deadEnv.string() + gone,
+        deadEntry.string() + gone,
+        freeLock.string() + ": lock file of a build step that no process holds" + removes,
+        run.string() + ": leftover run folder of a step whose grocker process is gone" + removes,
+        deadFile.string() + gone,
+        deadDir.string() + gone,
+        deadWheel.string() + gone,
+    };
+    auto r = s.check();
+    EXPECT_EQ(lines(r), expected);
+    EXPECT_TRUE(r.consistent()) << "leftovers harm nothing";
+    for (auto& i : r.issues) EXPECT_TRUE(i.leftover) << i.line();
+    for (auto& p : {deadFile, deadDir, deadIndex, deadEnv, deadEntry, deadWheel, run, freeLock})
+        EXPECT_TRUE(fs::exists(p)) << p << ": opened with Leftovers::Keep, or checked without repair, removed it";
+
+    s.lockExclusive();
+    CheckOptions o;
+    o.repair = true;
+    r = s.check(o);
+    ASSERT_EQ(r.issues.size(), expected.size()) << ::testing::PrintToString(lines(r));
+    for (size_t n = 0; n < expected.size(); n++) EXPECT_EQ(r.issues[n].line(), expected[n] + "; removed");
+    for (auto& p : {deadFile, deadDir, deadIndex, deadEnv, deadEntry, deadWheel, run, freeLock})
+        EXPECT_FALSE(fs::exists(p)) << p;
+    for (auto& p : kept) EXPECT_TRUE(fs::exists(p)) << p << ": a live process's file was removed";
+    EXPECT_EQ(lines(s.check()), std::vector<std::string>{});
+}
+
+TEST(StoreCheck, RunFoldersAndLocksOfAnotherGrockerProcessAreNotLeftovers)
+{
+    TempDir tmp;
+    auto root = tmp / "s";
+    Store other(root); // a build, running this step
+    auto run = root / "run" / "step-Ab3dEf";
+    writeTestFile(run / "upper" / "x", "");
+    writeTestFile(root / "locks" / "0123abcd.lock", "");
+    FileLock held(root / "locks" / "0123abcd.lock", true);
+    writeTestFile(root / "locks" / "4567cdef.lock", ""); // one that the build is about to take
+    Store s(root, Store::Leftovers::Keep); // not alone
+    EXPECT_EQ(lines(s.check()), std::vector<std::string>{});
+    EXPECT_TRUE(fs::exists(run));
 }

@@ -43,6 +43,9 @@ struct StoreIssue {
     std::filesystem::path where;
     std::string what;
     std::string repair; // "removed", "dropped the ref"...; empty when nothing was done
+    // Left by a dead process (a temp file, a run folder, a lock file no one holds): it takes
+    // room but harms nothing, so it leaves the store consistent, repaired or not.
+    bool leftover = false;
     std::string line() const;
 };
 
@@ -64,6 +67,14 @@ public:
         std::vector<std::filesystem::path>& trees) = 0;
 };
 
+// Something a dead process left in the store, and what it is (for a report line).
+struct StoreLeftover {
+    enum class Kind { Temp, Run, Lock };
+    std::filesystem::path path;
+    std::string what;
+    Kind kind;
+};
+
 struct CheckOptions {
     // Remove corrupt blobs, broken cache entries and leftovers, drop refs whose images are
     // incomplete. Needs the exclusive gc lock (lockExclusive()).
@@ -76,7 +87,7 @@ struct CheckOptions {
 struct CheckReport {
     std::vector<StoreIssue> issues;
     size_t blobs = 0, refs = 0, stepEntries = 0, cacheEntries = 0, layers = 0;
-    // Every issue found was repaired (or there was none).
+    // Every issue found but leftovers was repaired (or there was none).
     bool consistent() const;
 };
 
@@ -103,10 +114,13 @@ public:
     // $GROCKER_ROOT, else $XDG_CACHE_HOME/grocker, else ~/.cache/grocker.
     static std::filesystem::path defaultRoot();
 
+    // What opening a store does with what dead processes left: remove it (every command), or
+    // keep it for check() to report (grocker fsck, whose --repair then removes it).
+    enum class Leftovers { Remove, Keep };
     // Opens the store at `root`, creating the layout if needed, takes the gc lock shared, and
-    // removes temp files left by writers that died (and run folders of killed steps, when no
-    // other grocker process has the store open).
-    explicit Store(std::filesystem::path root);
+    // removes temp files left by writers that died (and run folders of killed steps and lock
+    // files no one holds, when no other grocker process has the store open).
+    explicit Store(std::filesystem::path root, Leftovers leftovers = Leftovers::Remove);
     Store(Store&&) noexcept = default;
     ~Store() = default;
 
@@ -182,8 +196,9 @@ public:
     bool lockedExclusive() const { return exclusive_; }
 
     // Verifies every blob's digest, every ref (manifests, configs, layers, nested indexes), the
-    // step cache entries, the parts' entries (options.parts), the unpacked layers' folder and
-    // leftover temp files; with `repair`, removes or drops what is broken.
+    // step cache entries, the parts' entries (options.parts) and the unpacked layers' folder,
+    // and finds what dead processes left (issues marked `leftover`); with `repair`, removes or
+    // drops what is broken, and the leftovers.
     CheckReport check(const CheckOptions& options = {});
 
     // Removes what no ref of index.json needs: blobs, step cache entries whose layer is in no
@@ -193,13 +208,16 @@ public:
     GcReport collectGarbage(const GcOptions& options = {});
 
 private:
-    // Temp files of dead writers; with `everything`, also run folders (this process is alone).
+    // Temp files of dead writers; with `everything`, also run folders and lock files (this
+    // process is alone).
     void cleanLeftovers(bool everything);
     std::filesystem::path root_;
     AutoCloseFD gcLock_;
     bool exclusive_ = false;
-    // Leftovers of dead processes this Store could not remove when opened, for check().
-    std::vector<std::filesystem::path> stuckLeftovers_;
+    bool aloneAtOpen_ = false; // no other grocker process had the store when this one opened it
+    // Leftovers of dead processes known when this Store was opened, for check(): those it could
+    // not remove, or (Leftovers::Keep) those found while it was alone with the store.
+    std::vector<StoreLeftover> deadAtOpen_;
 };
 
 // Copies `from` to `to` atomically (temp + fsync + rename), with copy_file_range so a
