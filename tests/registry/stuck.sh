@@ -56,7 +56,9 @@ attempt() {
     expect_eq "exit status ($what)" 1 "$rc"
     expect_one_line "error ($what)" "$err"
     [ "$elapsed" -le "$max" ] || fail "$what: took ${elapsed}s, more than ${max}s: $err"
+    local failed_err=$err
     check_nothing_half_written "$what"
+    err=$failed_err # for the caller's checks of the message
     ok "$what: ${elapsed}s: $err"
 }
 
