@@ -523,11 +523,11 @@ void checkBlobSizes(const std::vector<std::pair<std::string, Descriptor>>& blobs
             throw Error(name.substr(0, name.find(' ')), " ", d.digest.str(), " of ", image,
                         " says it has ", size, " bytes (", Progress::formatBytes(size),
                         "), more than the ", Progress::formatBytes(*freeBytes), hint);
-        total += size; // no overflow: each is at most *freeBytes, checked before
-        if (total > *freeBytes)
-            throw Error("the ", blobs.size(), " blobs to download of ", image, " make ", total,
-                        " bytes or more (", Progress::formatBytes(total), "), more than the ",
-                        Progress::formatBytes(*freeBytes), hint);
+        // total <= *freeBytes here, so the subtraction cannot wrap where a sum could.
+        if (size > *freeBytes - total)
+            throw Error("the ", blobs.size(), " blobs to download of ", image, " make more than ",
+                        *freeBytes, " bytes, the ", Progress::formatBytes(*freeBytes), hint);
+        total += size;
     }
 }
 
