@@ -124,6 +124,16 @@ pull "$L/dripbody/app:v1"
 expect_match "error (manifest dripped)" "^grocker: error: while pulling docker://$L/dripbody/app:v1: GET http://$L/v2/dripbody/app/manifests/v1: $L sent only [0-9]+ bytes in $T s \(under 1.00 kB/s\); $hint$" "$err"
 copy "$L/dripbody/app:v1"
 
+# A push meets it too: the blob uploads (POST) are never answered.
+mkdir -p src
+head -c 100000 /dev/urandom >src/blob
+run "grocker append (an image to push)" "$GROCKER" -q --root "$tmp/store-src" append scratch "oci:$tmp/img:v1" --dir src:/data
+fresh
+dest_dir=$tmp/never-written
+what="a push whose uploads are never answered"
+attempt "$what" "$max" "$GROCKER" -q --root "$store" copy "oci:$tmp/img:v1" "docker://$L/silent/app:v1"
+expect_match "error (push never answered)" "^grocker: error: while pushing to docker://$L/silent/app:v1: while pushing (config|layer) sha256:[0-9a-f]+ to $L/silent/app: POST http://$L/v2/silent/app/blobs/uploads/: $L sent nothing for $T s; $hint$" "$err"
+
 # Refused at once: a longer timeout proves the refusal does not wait for it.
 export GROCKER_REGISTRY_TIMEOUT=60
 max=10
@@ -140,7 +150,8 @@ expect_match "error (endless manifest)" "^grocker: error: while pulling docker:/
 copy "$L/hugechunked/app:v1"
 
 # Layers that cannot be real: refused before any blob is asked for.
-blob_gets() { jq -s 'map(select(.target | test("/blobs/"))) | length' "$STUCK_LOG"; }
+log_mark=$(wc -l <"$STUCK_LOG")
+blob_gets() { tail -n +$((log_mark + 1)) "$STUCK_LOG" | jq -s 'map(select(.target | test("/blobs/"))) | length'; }
 layer=sha256:$(printf 'ab%.0s' $(seq 32))
 what="a layer of 2^63 bytes"
 pull "$L/absurd/app:v1"
