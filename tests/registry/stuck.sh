@@ -124,6 +124,17 @@ pull "$L/dripbody/app:v1"
 expect_match "error (manifest dripped)" "^grocker: error: while pulling docker://$L/dripbody/app:v1: GET http://$L/v2/dripbody/app/manifests/v1: $L sent only [0-9]+ bytes in $T s \(under 1.00 kB/s\); $hint$" "$err"
 copy "$L/dripbody/app:v1"
 
+# Slow but alive is not stuck: a manifest at 2000 bytes/s for 6 s (more than T) goes through, and
+# the pull goes on to its blobs (which this registry does not have).
+fresh
+start=$(date +%s)
+run_fails "a manifest sent slowly" "$GROCKER" -q --root "$store" pull "$L/slow/app:v1" "oci:$dest_dir:v1"
+elapsed=$(($(date +%s) - start))
+expect_eq "exit status (slow manifest)" 1 "$rc"
+expect_match "error (slow manifest): the blobs were asked for" "answered 404 X to GET /v2/slow/app/blobs/sha256:.*BLOB_UNKNOWN" "$err"
+[ "$elapsed" -ge 5 ] || fail "the slow manifest took ${elapsed}s, less than the 6 s it is sent in"
+ok "a manifest sent at 2000 bytes/s for more than GROCKER_REGISTRY_TIMEOUT=$T s: fetched in ${elapsed}s"
+
 # A push meets it too: the blob uploads (POST) are never answered.
 mkdir -p src
 head -c 100000 /dev/urandom >src/blob
