@@ -374,11 +374,6 @@ HttpClient::~HttpClient()
     curl_share_cleanup(impl_->share);
 }
 
-const TransferLimits& HttpClient::limits() const
-{
-    return impl_->limits;
-}
-
 HttpResponse HttpClient::perform(const HttpRequest& req)
 {
     CURL* h = impl_->take();
@@ -401,8 +396,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
 #endif
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, long(impl_->limits.connect.count()));
-    // Stalls are the watchdog's, in onProgress, not libcurl's LOW_SPEED options: those count
-    // only body bytes but say "too slow" for a peer that said nothing, and cannot tell the two.
+    // Stalls are the watchdog's, in onProgress, not libcurl's LOW_SPEED options: their error
+    // says "too slow" alike for a peer that said nothing, dripped its headers or sent too few
+    // bytes, and the message must tell which.
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, &onConnected);
     curl_easy_setopt(h, CURLOPT_PREREQDATA, &t);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -456,6 +456,7 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
         auto fd = store.openBlob(d.digest, name);
         int id = progress.start(name, uint64_t(d.size));
         Upload upload(c, repo, d, fd.get(), o, progress, id);
+        int stalls = 0;
         for (int restart = 1;; restart++) {
             if (location.empty()) location = startUpload(c, repo);
             try {
@@ -468,9 +469,8 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
                              retryableStatus(e.status());
                 if (!again || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
             } catch (TransportError& e) {
-                // A stall was tried again below already; each try costs a whole stall limit.
-                if (!e.transient() || e.kind() == TransportError::Kind::Stalled ||
-                    restart >= c.retryPolicy().attempts || c.cancelled())
+                if (!e.transient() || !retryTransportError(c.retryPolicy(), e, restart, stalls) ||
+                    c.cancelled())
                     throw;
                 if (blobExists(c, repo, d)) break;
             }

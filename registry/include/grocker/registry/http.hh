@@ -92,7 +92,7 @@ class TransportError : public Error {
         Refused,   // no connection (nothing listens): worth another try too
         Protocol,  // the answer is not HTTP (e.g. a TLS server spoken to in plain HTTP)
         Tls,       // the TLS handshake failed (e.g. the server speaks plain HTTP)
-        Stalled,   // no connection, or too few bytes, within TransferLimits: one more try at most
+        Stalled,   // no connection, or too few bytes, within TransferLimits (RetryPolicy::stallAttempts)
         Fatal,     // bad certificate, unknown host, aborted, ...
     };
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}
@@ -139,7 +139,6 @@ class HttpClient {
     // when there is no answer (or the body is cut: the caller resumes), and rethrows what an
     // onBody or bodySource callback threw.
     HttpResponse perform(const HttpRequest& request);
-    const TransferLimits& limits() const;
 
   private:
     struct Impl;
