@@ -32,6 +32,14 @@ bool retryableStatus(long status)
     return status == 429 || (status >= 500 && status != 501 && status != 505);
 }
 
+bool retryTransportError(const RetryPolicy& policy, const TransportError& e, int failures,
+                         int& stalls)
+{
+    if (e.kind() == TransportError::Kind::Stalled && ++stalls >= policy.stallAttempts)
+        return false;
+    return failures < policy.attempts;
+}
+
 std::vector<ApiError> parseApiErrors(std::string_view body)
 {
     std::vector<ApiError> out;
@@ -197,7 +205,10 @@ bool isRedirect(long s)
 } // namespace
 
 struct Client::Impl {
-    explicit Impl(TlsOptions tls) : http(std::move(tls)), rng(std::random_device{}()) {}
+    Impl(TlsOptions tls, TransferLimits limits)
+        : http(std::move(tls), limits), rng(std::random_device{}())
+    {
+    }
 
     HttpClient http;
     std::mutex authMutex; // guards everything below but the atomics
@@ -217,9 +228,17 @@ struct Client::Impl {
     std::mt19937_64 rng;
 };
 
+namespace {
+ClientOptions withLimits(ClientOptions o)
+{
+    if (!o.limits) o.limits = transferLimitsFromEnvironment();
+    return o;
+}
+} // namespace
+
 Client::Client(std::string domain, ClientOptions options)
-    : domain_(std::move(domain)), options_(std::move(options)),
-      impl_(std::make_unique<Impl>(tlsFor(domain_, options_)))
+    : domain_(std::move(domain)), options_(withLimits(std::move(options))),
+      impl_(std::make_unique<Impl>(tlsFor(domain_, options_), *options_.limits))
 {
 }
 
@@ -261,6 +280,7 @@ namespace {
 HttpResponse performRetrying(Client& client, HttpClient& http, const HttpRequest& req,
                              bool retryRefused, bool probing = false)
 {
+    int stalls = 0;
     for (int retry = 0;; retry++) {
         try {
             auto r = http.perform(req);
@@ -278,9 +298,12 @@ HttpResponse performRetrying(Client& client, HttpClient& http, const HttpRequest
             debug(concat(req.method, " ", redactUrl(req.url), " failed: ", e.message()));
             // Probing for the scheme, an answer that is not HTTP says "try the other one".
             bool again = e.kind() == TransportError::Kind::Transient ||
+                         e.kind() == TransportError::Kind::Stalled ||
                          (retryRefused && e.kind() == TransportError::Kind::Refused) ||
                          (!probing && e.kind() == TransportError::Kind::Protocol);
-            if (!again || retry + 1 >= client.retryPolicy().attempts || client.cancelled()) throw;
+            if (!again || !retryTransportError(client.retryPolicy(), e, retry + 1, stalls) ||
+                client.cancelled())
+                throw;
             client.pause(client.backoff(retry + 1));
         }
     }
@@ -303,7 +326,9 @@ static void probe(Client& client, Client::Impl& impl, const std::string& domain,
             // A TLS server spoken to in plain http answers 400 (Go's, nginx).
             https = r.status == 400;
         } catch (TransportError& e) {
-            if (e.kind() == TransportError::Kind::Transient) {
+            // No answer in plain http: https would fare no better.
+            if (e.kind() == TransportError::Kind::Transient ||
+                e.kind() == TransportError::Kind::Stalled) {
                 e.addContext(concat("while contacting the registry ", domain));
                 throw;
             }
@@ -508,6 +533,7 @@ HttpResponse Client::send(const Call& call)
 {
     auto scopes = call.scopes;
     bool reauthed = false;
+    int stalls = 0;
     for (int retry = 0;;) {
         if (cancelled()) throw Error("cancelled");
         std::string auth =
@@ -544,8 +570,8 @@ HttpResponse Client::send(const Call& call)
             }
         } catch (TransportError& e) {
             debug(concat(req.method, " ", redactUrl(req.url), " failed: ", e.message()));
-            if (e.transient() && call.retryTransport && ++retry < options_.retry.attempts &&
-                !cancelled()) {
+            if (e.transient() && call.retryTransport &&
+                retryTransportError(options_.retry, e, ++retry, stalls) && !cancelled()) {
                 pause(backoff(retry));
                 continue;
             }

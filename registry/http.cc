@@ -1,7 +1,9 @@
 #include "grocker/registry/http.hh"
 
 #include "grocker/oci/file.hh"
+#include "grocker/registry/progress.hh"
 
+#include <cstdlib>
 #include <cstring>
 #include <curl/curl.h>
 #include <exception>
@@ -43,19 +45,67 @@ std::string systemCAs()
     return {};
 }
 
+using Clock = std::chrono::steady_clock;
+
 // What one transfer needs in libcurl's callbacks.
 struct Transfer {
     const HttpRequest& req;
+    const TransferLimits& limits;
     HttpResponse resp;
     std::exception_ptr error;
-    bool headersDone = false;
     uint64_t uploaded = 0; // bytes of the body handed to curl
+    uint64_t headerBytes = 0;
+
+    // The stall watchdog: bytes moved (request body sent + answer body received) since the
+    // window opened, checked once a window is `limits.stall` long. It opens once connected:
+    // connecting has its own limit.
+    bool connected = false;
+    Clock::time_point windowStart;
+    uint64_t windowMoved = 0, windowHeaders = 0;
+    std::string stalled; // why the watchdog cut the transfer
 };
+
+std::optional<uint64_t> contentLength(const HttpResponse& r)
+{
+    auto v = trim(r.header("content-length"));
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string_view::npos)
+        return std::nullopt;
+    return std::stoull(std::string(v));
+}
+
+BodyTooLargeError bodyTooLarge(const Transfer& t, std::optional<uint64_t> declared)
+{
+    return BodyTooLargeError(
+        concat(t.req.method, " ", redactUrl(t.req.url), ": ", urlPeer(t.req.url), " answered ",
+               declared ? concat("a body of ", *declared, " bytes (Content-Length)")
+                        : std::string("a body still going"),
+               ", over the ", t.req.maxBody, " bytes allowed"),
+        declared);
+}
 
 size_t onHeader(char* data, size_t size, size_t n, void* p)
 {
     auto& t = *static_cast<Transfer*>(p);
     std::string_view line(data, size * n);
+    t.headerBytes += line.size();
+    t.windowHeaders += line.size();
+    if (t.headerBytes > t.limits.maxHeaderBytes) {
+        t.error = std::make_exception_ptr(TransportError(
+            TransportError::Kind::Fatal,
+            concat(t.req.method, " ", redactUrl(t.req.url), ": ", urlPeer(t.req.url),
+                   " sent more than ", t.limits.maxHeaderBytes,
+                   " bytes of headers, which no registry does: check the registry's address")));
+        return 0; // aborts the transfer
+    }
+    if (line == "\r\n" || line == "\n") {
+        // The head is whole: a body announced too large is refused before any of it is read.
+        auto length = contentLength(t.resp);
+        if (t.req.refuseOverMax && t.resp.ok() && length && *length > t.req.maxBody) {
+            t.error = std::make_exception_ptr(bodyTooLarge(t, length));
+            return 0;
+        }
+        return size * n;
+    }
     if (line.starts_with("HTTP/")) {
         // A new response (after a 100 Continue, say): forget the previous one's headers.
         t.resp.headers.clear();
@@ -86,6 +136,8 @@ size_t onWrite(char* data, size_t size, size_t n, void* p)
     try {
         if (t.req.onBody && t.resp.ok()) {
             t.req.onBody(t.resp, data, len);
+        } else if (t.req.refuseOverMax && t.resp.ok() && t.resp.body.size() + len > t.req.maxBody) {
+            throw bodyTooLarge(t, std::nullopt);
         } else if (t.resp.body.size() < t.req.maxBody) {
             t.resp.body.append(data, std::min(len, t.req.maxBody - t.resp.body.size()));
         }
@@ -129,9 +181,35 @@ int onSeek(void* p, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-int onProgress(void* p, curl_off_t, curl_off_t received, curl_off_t, curl_off_t sent)
+// Called once connected, before the request is sent.
+int onConnected(void* p, char*, char*, int, int)
 {
     auto& t = *static_cast<Transfer*>(p);
+    t.connected = true;
+    t.windowStart = Clock::now();
+    return CURL_PREREQFUNC_OK;
+}
+
+// Called at least once a second, even when nothing moves.
+int onProgress(void* p, curl_off_t, curl_off_t received, curl_off_t ulTotal, curl_off_t sent)
+{
+    auto& t = *static_cast<Transfer*>(p);
+    if (t.connected) {
+        auto now = Clock::now();
+        uint64_t moved = uint64_t(sent) + uint64_t(received);
+        if (now - t.windowStart >= t.limits.stall) {
+            uint64_t inWindow = moved - t.windowMoved;
+            if (inWindow < t.limits.minSpeed * uint64_t(t.limits.stall.count())) {
+                t.stalled = stallMessage(urlPeer(t.req.url), t.limits, true, sent < ulTotal,
+                                         inWindow, t.windowHeaders);
+                return 1;
+            }
+            t.windowStart = now;
+            t.windowMoved = moved;
+            t.windowHeaders = 0;
+        }
+    }
+    if (!t.req.onProgress) return 0;
     try {
         return t.req.onProgress(uint64_t(sent), uint64_t(received)) ? 0 : 1;
     } catch (...) {
@@ -185,6 +263,40 @@ std::string hintFor(CURLcode rc)
 
 } // namespace
 
+TransferLimits transferLimitsFromEnvironment()
+{
+    TransferLimits limits;
+    const char* v = std::getenv("GROCKER_REGISTRY_TIMEOUT");
+    if (!v || !*v) return limits;
+    std::string_view text(v);
+    if (text.size() > 4 || text.find_first_not_of("0123456789") != std::string_view::npos ||
+        std::stoi(std::string(text)) < 1 || std::stoi(std::string(text)) > 3600)
+        throw UsageError("GROCKER_REGISTRY_TIMEOUT='", text,
+                         "' is not a number of seconds from 1 to 3600");
+    limits.connect = limits.stall = std::chrono::seconds(std::stoi(std::string(text)));
+    return limits;
+}
+
+std::string stallMessage(std::string_view peer, const TransferLimits& limits, bool connected,
+                         bool sending, uint64_t moved, uint64_t headerBytes)
+{
+    std::string what;
+    if (!connected)
+        what = concat("no connection to ", peer, " within ", limits.connect.count(), " s");
+    else if (moved == 0 && headerBytes > 0)
+        what = concat(peer, " sent only ", headerBytes, " bytes of headers in ",
+                      limits.stall.count(), " s");
+    else if (moved == 0)
+        what = concat(peer, sending ? " took nothing for " : " sent nothing for ",
+                      limits.stall.count(), " s");
+    else
+        what = concat(peer, sending ? " took only " : " sent only ", moved, " bytes in ",
+                      limits.stall.count(), " s (under ", Progress::formatBytes(limits.minSpeed),
+                      "/s)");
+    return concat(what, "; check that it is up and reachable, or raise GROCKER_REGISTRY_TIMEOUT (",
+                  connected ? limits.stall.count() : limits.connect.count(), " s now)");
+}
+
 std::string HttpResponse::header(std::string_view name) const
 {
     for (auto& [k, v] : headers)
@@ -202,6 +314,7 @@ std::vector<std::string> HttpResponse::headerValues(std::string_view name) const
 
 struct HttpClient::Impl {
     TlsOptions tls;
+    TransferLimits limits;
     std::string caBlob;
     CURLSH* share = nullptr;
     std::mutex locks[CURL_LOCK_DATA_LAST];
@@ -240,8 +353,9 @@ struct HttpClient::Impl {
     }
 };
 
-HttpClient::HttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>())
+HttpClient::HttpClient(TlsOptions tls, TransferLimits limits) : impl_(std::make_unique<Impl>())
 {
+    impl_->limits = limits;
     std::call_once(curlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     impl_->tls = std::move(tls);
     if (!impl_->tls.extraCAs.empty()) impl_->caBlob = systemCAs() + "\n" + impl_->tls.extraCAs;
@@ -269,7 +383,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
         ~GiveBack() { impl.give(h); }
     } giveBack{*impl_, h};
 
-    Transfer t{req, {}, nullptr};
+    Transfer t{req, impl_->limits};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
@@ -281,10 +395,12 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-    // A transfer that moves nothing for a minute is dead (a stalled proxy, a lost peer).
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, long(impl_->limits.connect.count()));
+    // Stalls are the watchdog's, in onProgress, not libcurl's LOW_SPEED options: their error
+    // says "too slow" alike for a peer that said nothing, dripped its headers or sent too few
+    // bytes, and the message must tell which.
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, &onConnected);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, &t);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     // Large buffers: fewer callbacks and syscalls on fast links.
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
@@ -307,11 +423,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     curl_easy_setopt(h, CURLOPT_READDATA, &t);
     curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &onSeek);
     curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-    if (req.onProgress) {
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
     curl_off_t bodySize = curl_off_t(req.bodySource ? req.bodySize : req.body.size());
     bool hasBody = req.bodySource || !req.body.empty();
@@ -353,6 +467,13 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
 
     CURLcode rc = curl_easy_perform(h);
     if (t.error) std::rethrow_exception(t.error);
+    if (!t.stalled.empty())
+        throw TransportError(TransportError::Kind::Stalled,
+                             concat(req.method, " ", redactUrl(req.url), ": ", t.stalled));
+    if (rc == CURLE_OPERATION_TIMEDOUT && !t.connected)
+        throw TransportError(TransportError::Kind::Stalled,
+                             concat(req.method, " ", redactUrl(req.url), ": ",
+                                    stallMessage(urlPeer(req.url), impl_->limits, false, false, 0, 0)));
     if (rc != CURLE_OK) {
         std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
         while (!detail.empty() && detail.back() == '\n')
@@ -507,6 +628,13 @@ std::string urlOrigin(std::string_view url)
     if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     return scheme + "://" + host + (port.empty() ? "" : ":" + port);
+}
+
+std::string urlPeer(std::string_view url)
+{
+    auto origin = urlOrigin(url);
+    auto sep = origin.find("://");
+    return sep == std::string::npos ? origin : origin.substr(sep + 3);
 }
 
 std::string urlHost(std::string_view url)

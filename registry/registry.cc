@@ -9,6 +9,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <sys/statvfs.h>
 #include <thread>
 #include <unistd.h>
 
@@ -105,11 +106,23 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
     call.repository = repo;
     call.scopes = {repositoryScope(repo, false)};
     call.headers = {{"Accept", acceptManifests}};
-    call.prepare = [](HttpRequest& req) { req.maxBody = maxManifest + 1; };
-    auto r = c.send(call);
+    call.prepare = [](HttpRequest& req) {
+        req.maxBody = maxManifest;
+        req.refuseOverMax = true;
+    };
+    HttpResponse r;
+    try {
+        r = c.send(call);
+    } catch (BodyTooLargeError& e) {
+        // Refused before reading it (its Content-Length), or once past the limit: a registry
+        // must not make a pull read gigabytes into memory.
+        throw Error(c.domain(), " sent ", what, " of ", repo, ":", reference, " with ",
+                    e.declared() ? concat(*e.declared(), " bytes (its Content-Length)")
+                                 : std::string("a body that goes on"),
+                    ", over the ", maxManifest, " bytes a manifest may have; refused: check the ",
+                    "reference, and the registry or a proxy in front of it");
+    }
     if (!r.ok()) c.fail(call, r);
-    if (r.body.size() > maxManifest)
-        throw Error(what, " is larger than ", maxManifest, " bytes: not a manifest");
     FetchedManifest m;
     m.bytes = std::move(r.body);
     m.digest = oci::sha256(m.bytes);
@@ -182,8 +195,13 @@ bool fetchBlobOnce(Client& c, oci::Store& store, const std::string& repo, const 
         try {
             r = c.send(call);
         } catch (TransportError& e) {
-            // send() retried a few times; a blob that still moves forward deserves more.
-            if (e.transient() && w->size() > before && resumes < 50) continue;
+            // send() retried a few times; a blob that still moves forward deserves more. After a
+            // stall, only if it moved at the minimum rate first: a drip never gets that far.
+            const auto& l = c.limits();
+            uint64_t enough = e.kind() == TransportError::Kind::Stalled
+                                  ? l.minSpeed * uint64_t(l.stall.count())
+                                  : 1;
+            if (e.transient() && w->size() >= before + enough && resumes < 50) continue;
             throw;
         }
         if (!r.ok()) c.fail(call, r);
@@ -317,7 +335,7 @@ class Upload {
     void patchChunks()
     {
         uint64_t offset = 0;
-        int failures = 0;
+        int failures = 0, stalls = 0;
         while (offset < size_) {
             uint64_t len = std::min(o_.chunkSize, size_ - offset);
             auto patch = call("PATCH", location_);
@@ -355,10 +373,9 @@ class Upload {
                 if (!e.transient()) throw;
                 cut = e;
             }
-            if (++failures >= c_.retryPolicy().attempts) {
-                if (failed) c_.fail(patch, *failed);
-                throw *cut;
-            }
+            ++failures;
+            if (failed && failures >= c_.retryPolicy().attempts) c_.fail(patch, *failed);
+            if (cut && !retryTransportError(c_.retryPolicy(), *cut, failures, stalls)) throw *cut;
             c_.pause(c_.backoff(failures));
             resumeFromStatus(offset);
         }
@@ -439,6 +456,7 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
         auto fd = store.openBlob(d.digest, name);
         int id = progress.start(name, uint64_t(d.size));
         Upload upload(c, repo, d, fd.get(), o, progress, id);
+        int stalls = 0;
         for (int restart = 1;; restart++) {
             if (location.empty()) location = startUpload(c, repo);
             try {
@@ -451,7 +469,9 @@ void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descr
                              retryableStatus(e.status());
                 if (!again || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
             } catch (TransportError& e) {
-                if (!e.transient() || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
+                if (!e.transient() || !retryTransportError(c.retryPolicy(), e, restart, stalls) ||
+                    c.cancelled())
+                    throw;
                 if (blobExists(c, repo, d)) break;
             }
             location.clear();
@@ -487,6 +507,36 @@ std::string normaliseRegistry(const std::string& text)
 }
 
 } // namespace
+
+void checkBlobSizes(const std::vector<std::pair<std::string, Descriptor>>& blobs,
+                    std::optional<uint64_t> freeBytes, const fs::path& where,
+                    const std::string& image)
+{
+    if (!freeBytes) return;
+    auto hint = concat(" free where the store is ('", where.string(),
+                       "'): refused before downloading anything; free some space (grocker purge, "
+                       "or --root on a larger filesystem) or check the image");
+    uint64_t total = 0;
+    for (auto& [name, d] : blobs) {
+        uint64_t size = uint64_t(d.size);
+        if (size > *freeBytes)
+            throw Error(name.substr(0, name.find(' ')), " ", d.digest.str(), " of ", image,
+                        " says it has ", size, " bytes (", Progress::formatBytes(size),
+                        "), more than the ", Progress::formatBytes(*freeBytes), hint);
+        // total <= *freeBytes here, so the subtraction cannot wrap where a sum could.
+        if (size > *freeBytes - total)
+            throw Error("the ", blobs.size(), " blobs to download of ", image, " make more than ",
+                        *freeBytes, " bytes, the ", Progress::formatBytes(*freeBytes), hint);
+        total += size;
+    }
+}
+
+std::optional<uint64_t> freeSpace(const fs::path& path)
+{
+    struct statvfs st{};
+    if (::statvfs(path.c_str(), &st) < 0) return std::nullopt;
+    return uint64_t(st.f_bavail) * uint64_t(st.f_frsize);
+}
 
 Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform,
                           const std::string& where)
@@ -529,10 +579,11 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
         std::string source = ref.domain + "/" + repo;
         auto m = getManifest(c, repo, ref.digest ? ref.digest->str() : ref.tag, ref.digest,
                              "the manifest");
+        std::optional<FetchedManifest> index;
         if (oci::media::isIndex(m.mediaType)) {
             auto idx = oci::parseIndex(m.bytes, "the index", m.mediaType);
             auto chosen = choosePlatform(idx, options_.platform, "the index " + m.digest.str());
-            store.putBlob(m.bytes, m.mediaType);
+            index = std::move(m);
             m = getManifest(c, repo, chosen.digest.str(), chosen.digest,
                             "the manifest for " + options_.platform.str());
             if (!oci::media::isManifest(m.mediaType))
@@ -540,24 +591,27 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
                             " is not an image manifest (", m.mediaType, ")");
         }
         auto manifest = oci::parseManifest(m.bytes, "the manifest " + m.digest.str(), m.mediaType);
-        auto desc = store.putBlob(m.bytes, m.mediaType);
-        store.recordSource(desc.digest, source);
         std::vector<std::pair<std::string, Descriptor>> blobs{
             {label("config", manifest.config), manifest.config}};
         if (layers)
             for (auto& l : manifest.layers)
                 blobs.emplace_back(label("layer", l), l);
-        Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
-                          options_.progress ? *options_.progress : std::cerr, "pulled");
-        std::vector<std::pair<std::string, Descriptor>> missing;
+        std::vector<std::pair<std::string, Descriptor>> missing, present;
         std::set<Digest> seen;
         for (auto& b : blobs) {
             if (!seen.insert(b.second.digest).second) continue;
-            if (store.hasBlob(b.second.digest)) {
-                progress.skipped(b.first, uint64_t(b.second.size), "already in the store");
-                store.recordSource(b.second.digest, source);
-            } else
-                missing.push_back(b);
+            (store.hasBlob(b.second.digest) ? present : missing).push_back(b);
+        }
+        // Before anything is stored: a refused image leaves nothing in the store.
+        checkBlobSizes(missing, freeSpace(store.root()), store.root(), ref.str());
+        if (index) store.putBlob(index->bytes, index->mediaType);
+        auto desc = store.putBlob(m.bytes, m.mediaType);
+        store.recordSource(desc.digest, source);
+        Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
+                          options_.progress ? *options_.progress : std::cerr, "pulled");
+        for (auto& b : present) {
+            progress.skipped(b.first, uint64_t(b.second.size), "already in the store");
+            store.recordSource(b.second.digest, source);
         }
         runParallel(missing.size(), options_.parallel, c, [&](size_t i) {
             fetchBlob(c, store, repo, missing[i].second, missing[i].first, progress);

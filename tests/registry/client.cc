@@ -179,3 +179,24 @@ TEST(Retry, BackoffIsBoundedAndJittered)
     }
     EXPECT_GT(seen.size(), 50u); // jittered, not a fixed pause
 }
+
+TEST(Retry, StallsAreTriedTwiceOthersFiveTimes)
+{
+    RetryPolicy p; // 5 attempts, 2 of them for stalls
+    TransportError reset(TransportError::Kind::Transient, "reset");
+    TransportError stall(TransportError::Kind::Stalled, "sent nothing");
+    int stalls = 0;
+    for (int failures = 1; failures < 5; failures++)
+        EXPECT_TRUE(retryTransportError(p, reset, failures, stalls)) << failures;
+    EXPECT_FALSE(retryTransportError(p, reset, 5, stalls));
+    EXPECT_EQ(stalls, 0);
+
+    EXPECT_TRUE(retryTransportError(p, stall, 1, stalls));
+    EXPECT_FALSE(retryTransportError(p, stall, 2, stalls));
+    // Resets in between do not reset the stall count: the bound holds whatever the mix.
+    stalls = 0;
+    EXPECT_TRUE(retryTransportError(p, stall, 1, stalls));
+    EXPECT_TRUE(retryTransportError(p, reset, 2, stalls));
+    EXPECT_FALSE(retryTransportError(p, stall, 3, stalls));
+    EXPECT_TRUE(stall.transient());
+}

@@ -1,6 +1,7 @@
 #include "grocker/registry/http.hh"
 
 #include <gtest/gtest.h>
+#include <cstdlib>
 #include <string>
 
 using namespace grocker::registry;
@@ -153,4 +154,56 @@ TEST(Loopback, Hosts)
     for (auto h : {"127.0.0.256", "127.0.0", "10.0.0.1", "127.example.com", "localhost.example.com",
                    "", "128.0.0.1", "::2", "0.0.0.0"})
         EXPECT_FALSE(isLoopbackHost(h)) << h;
+}
+
+TEST(TransferLimits, StallMessages)
+{
+    TransferLimits l;
+    l.connect = std::chrono::seconds(30);
+    l.stall = std::chrono::seconds(60);
+    const std::string hint =
+        "; check that it is up and reachable, or raise GROCKER_REGISTRY_TIMEOUT (";
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, false, false, 0, 0),
+              "no connection to 10.0.0.1:5000 within 30 s" + hint + "30 s now)");
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, true, false, 0, 0),
+              "10.0.0.1:5000 sent nothing for 60 s" + hint + "60 s now)");
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, true, false, 0, 42),
+              "10.0.0.1:5000 sent only 42 bytes of headers in 60 s" + hint + "60 s now)");
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, true, false, 60, 0),
+              "10.0.0.1:5000 sent only 60 bytes in 60 s (under 1.00 kB/s)" + hint + "60 s now)");
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, true, true, 0, 0),
+              "10.0.0.1:5000 took nothing for 60 s" + hint + "60 s now)");
+    EXPECT_EQ(stallMessage("10.0.0.1:5000", l, true, true, 7, 0),
+              "10.0.0.1:5000 took only 7 bytes in 60 s (under 1.00 kB/s)" + hint + "60 s now)");
+}
+
+TEST(TransferLimits, FromEnvironment)
+{
+    ::unsetenv("GROCKER_REGISTRY_TIMEOUT");
+    auto d = transferLimitsFromEnvironment();
+    EXPECT_EQ(d.connect, std::chrono::seconds(30));
+    EXPECT_EQ(d.stall, std::chrono::seconds(60));
+    EXPECT_EQ(d.minSpeed, 1000u);
+    ::setenv("GROCKER_REGISTRY_TIMEOUT", "5", 1);
+    auto s = transferLimitsFromEnvironment();
+    EXPECT_EQ(s.connect, std::chrono::seconds(5));
+    EXPECT_EQ(s.stall, std::chrono::seconds(5));
+    for (const char* bad : {"0", "3601", "-1", "5s", "1e3", " 5", "99999999999"}) {
+        ::setenv("GROCKER_REGISTRY_TIMEOUT", bad, 1);
+        try {
+            transferLimitsFromEnvironment();
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (grocker::UsageError& e) {
+            EXPECT_EQ(e.message(), std::string("GROCKER_REGISTRY_TIMEOUT='") + bad +
+                                       "' is not a number of seconds from 1 to 3600");
+        }
+    }
+    ::unsetenv("GROCKER_REGISTRY_TIMEOUT");
+}
+
+TEST(UrlPeer, HostAndPort)
+{
+    EXPECT_EQ(urlPeer("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+    EXPECT_EQ(urlPeer("https://Registry.Example:443/v2/x?y"), "registry.example:443");
+    EXPECT_EQ(urlPeer("https://cdn.example/blob"), "cdn.example:443");
 }

@@ -100,3 +100,61 @@ TEST(ChoosePlatform, SingleEntryWithoutPlatform)
     EXPECT_EQ(chooseError(empty, platform("linux", "amd64")),
               "the index sha256:ff has no image for linux/amd64 (it has: none)");
 }
+
+namespace {
+
+std::vector<std::pair<std::string, Descriptor>> blobsOfSizes(std::vector<int64_t> sizes)
+{
+    std::vector<std::pair<std::string, Descriptor>> out;
+    char hex = 'a';
+    for (auto size : sizes) {
+        Descriptor d;
+        d.mediaType = "application/vnd.oci.image.layer.v1.tar+gzip";
+        d.digest = Digest::parse("sha256:" + std::string(64, hex++));
+        d.size = size;
+        out.emplace_back("layer sha256:" + d.digest.shortHex(), d);
+    }
+    return out;
+}
+
+std::string sizeError(const std::vector<int64_t>& sizes, std::optional<uint64_t> free)
+{
+    try {
+        checkBlobSizes(blobsOfSizes(sizes), free, "/var/cache/grocker", "127.0.0.1:5000/app:v1");
+    } catch (Error& e) {
+        return e.message();
+    }
+    return "";
+}
+
+} // namespace
+
+TEST(BlobSizes, WhatFitsPasses)
+{
+    EXPECT_EQ(sizeError({}, 0), "");
+    EXPECT_EQ(sizeError({100, 200}, 300), "");
+    EXPECT_EQ(sizeError({0}, 0), "");
+    // Free space unknown (statvfs failed): nothing can be judged.
+    EXPECT_EQ(sizeError({INT64_MAX}, std::nullopt), "");
+}
+
+TEST(BlobSizes, OneBlobLargerThanTheFreeSpace)
+{
+    EXPECT_EQ(sizeError({100, INT64_MAX}, 50'000'000'000),
+              "layer sha256:" + std::string(64, 'b') +
+                  " of 127.0.0.1:5000/app:v1 says it has 9223372036854775807 bytes "
+                  "(9223372.0 TB), more than the 50.0 GB free where the store is "
+                  "('/var/cache/grocker'): refused before downloading anything; free some space "
+                  "(grocker purge, or --root on a larger filesystem) or check the image");
+}
+
+TEST(BlobSizes, AllTogetherLargerThanTheFreeSpace)
+{
+    // Each fits, the sum does not; and a sum of huge sizes never wraps around.
+    EXPECT_EQ(sizeError({600, 600}, 1000),
+              "the 2 blobs to download of 127.0.0.1:5000/app:v1 make more than 1000 bytes, the "
+              "1.00 kB free where the store is ('/var/cache/grocker'): "
+              "refused before downloading anything; free some space (grocker purge, or --root "
+              "on a larger filesystem) or check the image");
+    EXPECT_NE(sizeError({INT64_MAX, INT64_MAX, INT64_MAX}, UINT64_MAX), "");
+}

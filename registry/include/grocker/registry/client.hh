@@ -15,8 +15,10 @@
 //
 // Retries: transport failures (resets, timeouts, cut bodies, refused connections), 5xx but
 // 501/505, and 429 (waiting its Retry-After when given) are tried again after a jittered
-// exponential backoff, `RetryPolicy::attempts` times in all. A 401 is answered by asking for a
-// token again (once per request); other 4xx are final.
+// exponential backoff, `RetryPolicy::attempts` times in all; a stall (see TransferLimits) costs
+// a whole stall limit, so it is tried `stallAttempts` times only. A 401 is answered by asking for
+// a token again (once per request); other 4xx are final. The worst case, for a registry that
+// accepts connections and never answers: stallAttempts × the stall limit, plus the backoff.
 
 #include "grocker/oci/error.hh"
 #include "grocker/registry/credentials.hh"
@@ -26,6 +28,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,6 +37,9 @@ namespace grocker::registry {
 
 struct RetryPolicy {
     int attempts = 5;
+    // Tries in all of a request whose transfers stall: the second one, on a fresh connection,
+    // gets past a kept-alive connection that a NAT or proxy dropped silently.
+    int stallAttempts = 2;
     std::chrono::milliseconds base{400}, max{15000};
     // A Retry-After longer than this is not waited for: the error says how long to wait.
     double maxRetryAfter = 120;
@@ -43,12 +49,18 @@ struct RetryPolicy {
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry, std::mt19937_64& rng);
 // Whether an HTTP status is worth another try.
 bool retryableStatus(long status);
+// Counts a failed try (`failures` tries failed, this one included; `stalls` of them stalled):
+// whether the policy allows another.
+bool retryTransportError(const RetryPolicy& policy, const TransportError& e, int failures,
+                         int& stalls);
 
 struct ClientOptions {
     AuthFileOptions auth;
     bool tlsVerify = true;
     std::filesystem::path certDir;
     RetryPolicy retry;
+    // Default: transferLimitsFromEnvironment().
+    std::optional<TransferLimits> limits;
 };
 
 // One entry of a registry's {"errors": [{"code", "message", "detail"}]}.
@@ -132,6 +144,7 @@ class Client {
     void resetCancel();
 
     const RetryPolicy& retryPolicy() const { return options_.retry; }
+    const TransferLimits& limits() const { return *options_.limits; }
     std::chrono::milliseconds backoff(int retry);
 
     struct Impl; // opaque: the auth state, the connection pool

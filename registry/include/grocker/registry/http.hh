@@ -10,6 +10,7 @@
 
 #include "grocker/oci/error.hh"
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -29,6 +30,24 @@ struct TlsOptions {
     std::string extraCAs;
     std::filesystem::path clientCert, clientKey;
 };
+
+// How long a peer may keep a transfer waiting, so that no registry, proxy or CDN can hang a
+// command: production values by default (a slow registry and a slow link still work as long as
+// bytes flow), shorter or longer through GROCKER_REGISTRY_TIMEOUT.
+struct TransferLimits {
+    // TCP connection and TLS handshake.
+    std::chrono::seconds connect{30};
+    // A transfer whose request and answer bodies moved fewer than minSpeed bytes a second over
+    // `stall` seconds is given up. Headers do not count as moving: a peer that drips them (or
+    // says nothing) is cut after `stall` seconds whatever its pace.
+    std::chrono::seconds stall{60};
+    uint64_t minSpeed = 1000;
+    // The status line and headers of one answer; more is not a registry talking.
+    size_t maxHeaderBytes = 1 << 20;
+};
+// The defaults, with GROCKER_REGISTRY_TIMEOUT=SECONDS (1 to 3600) as both the connect and the
+// stall limits when set. Throws a UsageError for another value.
+TransferLimits transferLimitsFromEnvironment();
 
 struct HttpResponse {
     long status = 0;
@@ -58,6 +77,9 @@ struct HttpRequest {
     // A 2xx response's body, as it arrives. `head` has the status and headers.
     std::function<void(const HttpResponse& head, const char* data, size_t len)> onBody;
     size_t maxBody = 4 << 20;
+    // A 2xx body over maxBody is an error (BodyTooLargeError), found from its Content-Length
+    // before any of it is read, else when the count passes maxBody, instead of being cut.
+    bool refuseOverMax = false;
     // Bytes sent and received so far; returning false aborts the transfer.
     std::function<bool(uint64_t sent, uint64_t received)> onProgress;
 };
@@ -70,6 +92,7 @@ class TransportError : public Error {
         Refused,   // no connection (nothing listens): worth another try too
         Protocol,  // the answer is not HTTP (e.g. a TLS server spoken to in plain HTTP)
         Tls,       // the TLS handshake failed (e.g. the server speaks plain HTTP)
+        Stalled,   // no connection, or too few bytes, within TransferLimits (RetryPolicy::stallAttempts)
         Fatal,     // bad certificate, unknown host, aborted, ...
     };
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}
@@ -77,16 +100,37 @@ class TransportError : public Error {
     // Worth another try: a garbled answer may be a proxy's fault too.
     bool transient() const
     {
-        return kind_ == Kind::Transient || kind_ == Kind::Refused || kind_ == Kind::Protocol;
+        return kind_ == Kind::Transient || kind_ == Kind::Refused || kind_ == Kind::Protocol ||
+               kind_ == Kind::Stalled;
     }
 
   private:
     Kind kind_;
 };
 
+// A 2xx answer's body is larger than HttpRequest::maxBody allows (refuseOverMax).
+class BodyTooLargeError : public Error {
+  public:
+    // `declared`: the Content-Length that said so, or nullopt when the count passed the limit.
+    BodyTooLargeError(std::string message, std::optional<uint64_t> declared)
+        : Error(std::move(message)), declared_(declared)
+    {
+    }
+    std::optional<uint64_t> declared() const { return declared_; }
+
+  private:
+    std::optional<uint64_t> declared_;
+};
+
+// What a transfer cut by TransferLimits says: the peer ("host:port"), what it did, and what to
+// try. `moved` bytes of body in the last `seconds` (headerBytes of headers); `sending` while the
+// request body was not all taken; `connected` false for a connection never made.
+std::string stallMessage(std::string_view peer, const TransferLimits& limits, bool connected,
+                         bool sending, uint64_t moved, uint64_t headerBytes);
+
 class HttpClient {
   public:
-    explicit HttpClient(TlsOptions tls = {});
+    explicit HttpClient(TlsOptions tls = {}, TransferLimits limits = {});
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
@@ -113,6 +157,8 @@ std::string addQuery(std::string url, std::string_view key, std::string_view val
 std::string percentEncode(std::string_view text);
 // The URL without its query (which may hold signatures or upload state), for messages.
 std::string redactUrl(std::string_view url);
+// "host:port" of an absolute URL, for messages naming the peer.
+std::string urlPeer(std::string_view url);
 
 // Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); seconds to wait from `now`,
 // never negative. nullopt when absent or unparseable.

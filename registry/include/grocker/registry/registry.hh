@@ -18,11 +18,15 @@
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/client.hh"
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace grocker::registry {
 
@@ -64,6 +68,17 @@ std::filesystem::path login(const std::string& registry, const std::string& user
 // Removes the registry's credentials from loginAuthFile(); returns that file. Throws an Error
 // when there were none.
 std::filesystem::path logout(const std::string& registry, const Options& options);
+
+// Refuses, before anything is downloaded, blobs whose declared size cannot be real: one larger
+// than `freeBytes` (the free space where the store is, `where`; 2^63 bytes, say), or all of
+// them together. `blobs`: "layer sha256:…" labels and descriptors of the blobs to fetch;
+// `image` names the image. freeBytes nullopt: unknown, nothing is refused.
+void checkBlobSizes(const std::vector<std::pair<std::string, oci::Descriptor>>& blobs,
+                    std::optional<uint64_t> freeBytes, const std::filesystem::path& where,
+                    const std::string& image);
+// The bytes an unprivileged process may still write on the filesystem of `path`; nullopt when
+// statvfs cannot tell.
+std::optional<uint64_t> freeSpace(const std::filesystem::path& path);
 
 // The index entry for `platform`: image manifests only, attestations skipped (platform
 // unknown/unknown, or vnd.docker.reference.type=attestation-manifest). `where` names the index.
