@@ -1,5 +1,6 @@
 #include "grocker/sandbox/rootfs.hh"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -25,18 +26,19 @@ void removeTree(const fs::path& p)
     fs::remove_all(p, ec);
 }
 
-} // namespace
-
-namespace {
-
-// A layer unpacked under another map (an older grocker's identity as root, another range) shows
-// wrong owners inside: its top folder, the container root's, tells.
+// A layer unpacked under another map (as root by an older grocker, whose map was the identity;
+// rootless before the subordinate range changed) shows wrong owners inside. Its top folder
+// tells: made by the container's root, or given the owner of the layer's "./", it is owned by
+// an id of the map it was unpacked with (root's old ones are host root's, which the range
+// leaves out).
 bool unpackedForMap(const fs::path& dir, const IdMap& map)
 {
     struct stat st;
     if (::lstat(dir.c_str(), &st) < 0) return false;
-    auto [uid, gid] = map.rootOutside();
-    return st.st_uid == uid && st.st_gid == gid;
+    auto mapped = [](const std::vector<IdRange>& ranges, uint32_t id) {
+        return std::any_of(ranges.begin(), ranges.end(), [&](auto& r) { return id >= r.outside && id - r.outside < r.count; });
+    };
+    return mapped(map.uids, st.st_uid) && mapped(map.gids, st.st_gid);
 }
 
 void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir, const IdMap& map)

@@ -503,9 +503,9 @@ void hideHostCommandLine()
     // The bounds of the arguments and environment: fields 48-51 of /proc/self/stat, counted
     // after the command name, which may hold spaces and parentheses.
     auto stat = readFile("/proc/self/stat");
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) throw Error("unable to read /proc/self/stat");
-    std::istringstream fields(stat.substr(close + 1));
+    auto nameEnd = stat.rfind(')');
+    if (nameEnd == std::string::npos) throw Error("unable to read /proc/self/stat");
+    std::istringstream fields(stat.substr(nameEnd + 1));
     std::vector<unsigned long> f;
     for (std::string x; fields >> x;) f.push_back(std::strtoul(x.c_str(), nullptr, 10));
     if (f.size() < 49) throw Error("/proc/self/stat has no argument bounds (Linux 3.5 or newer is needed)");
