@@ -1,5 +1,6 @@
 #include "grocker/sandbox/id-map.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fstream>
@@ -223,9 +224,12 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
         return;
     }
     IdMap map = stepMap;
-    if (map.privileged && map.rootOutside().first != 0) {
-        map.uids.push_back({rootRangeSize, 0, 1});
-        map.gids.push_back({rootRangeSize, 0, 1});
+    if (map.privileged) {
+        // The host's own low ids, root's first, as 65536 up: the store's folders are root's, and
+        // a store an older grocker used as root holds files of host uid 1000 (its identity map).
+        auto [uid, gid] = map.rootOutside();
+        if (uid > 0) map.uids.push_back({rootRangeSize, 0, std::min(uid, rootRangeSize)});
+        if (gid > 0) map.gids.push_back({rootRangeSize, 0, std::min(gid, rootRangeSize)});
     }
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");

@@ -51,9 +51,10 @@ struct IdMap {
 };
 
 // Runs `fn` in a child process that is root in a fresh user namespace with the caller's map
-// (in-process for the identity). Exceptions in `fn` come back as Errors. For root, host uid and
-// gid 0 are mapped there too (as 65536), so that `fn` can work in the store's folders, which
-// stay root's, while it sees and sets owners as the container does.
+// (in-process for the identity). Exceptions in `fn` come back as Errors. For root, host ids
+// 0–65535 are mapped there too (as 65536 up), so that `fn` can work in the store's folders,
+// which stay root's (and in an older grocker's, which gave uid 1000 its host id), while it sees
+// and sets owners as the container does.
 void runInUserNamespace(const IdMap& map, const std::function<void()>& fn);
 
 } // namespace grocker::sandbox
