@@ -163,6 +163,19 @@ owners="$(stat -c %u:%g "$tmp/rw/new") $(stat -c %u:%g "$tmp/rw/ci/file")"
 [ "$owners" = "$root_host $ci_host" ] \
     || fail "files made inside by root and uid 1000 are $owners on the host, expected $root_host and $ci_host"
 pass "the sandbox's root and uid 1000 are $root_host and $ci_host on the host$([ "$users" = root ] && echo ", ids no host account owns")"
+if [ "$users" = root ]; then
+    # A store an older grocker used as root holds layers unpacked with the identity map (root's
+    # files owned by host root): they are made again, not shown inside as nobody's.
+    layers=$(find "$tmp/store/layers" -mindepth 1 -maxdepth 1 -type d ! -name empty)
+    [ -n "$layers" ] || fail "no unpacked layer in the store"
+    echo "$layers" | xargs chown -R 0:0
+    owner=$(g run "oci:$tmp/images:busybox" -- stat -c %u:%g /bin/busybox)
+    [ "$owner" = 0:0 ] || fail "over layers unpacked by an older grocker, /bin/busybox is $owner inside, not 0:0"
+    for l in $layers; do
+        [ "$(stat -c %u:%g "$l")" = "$root_host" ] || fail "the layer $l was not unpacked again: $(stat -c %u:%g "$l")"
+    done
+    pass "layers an older grocker unpacked as root (host ids) are unpacked again for the range"
+fi
 # Mount points the sandbox made, parents included, are not the step's changes.
 g run --volume "$tmp/rw:/srv/new/vol" "oci:$tmp/images:busybox" --commit "oci:$tmp/images:mounts" -- sh -c : >/dev/null
 mlayer=$(g inspect "oci:$tmp/images:mounts" | jq -r '.manifest.layers[-1].digest')
