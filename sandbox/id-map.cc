@@ -1,5 +1,6 @@
 #include "grocker/sandbox/id-map.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fstream>
@@ -65,9 +66,9 @@ void runMapHelper(const char* helper, pid_t pid, const std::vector<IdRange>& ran
             "); check /etc/subuid and /etc/subgid for user ", userName(::getuid()));
 }
 
-} // namespace
-
-std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user, uid_t uid)
+// The start and count of the first "name-or-uid:start:count" line of `file` for the user.
+std::optional<std::pair<unsigned long, unsigned long>> subordinateLine(const std::string& file, const std::string& user,
+    uid_t uid)
 {
     std::ifstream in(file);
     std::string line;
@@ -79,7 +80,7 @@ std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::st
         try {
             unsigned long st = std::stoul(start), n = std::stoul(count);
             if (n == 0) continue;
-            return IdRange{1, uint32_t(st), uint32_t(std::min<unsigned long>(n, 65535))};
+            return std::pair(st, n);
         } catch (std::exception&) {
             continue;
         }
@@ -87,17 +88,88 @@ std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::st
     return std::nullopt;
 }
 
+constexpr uint32_t rootRangeSize = 65536;
+
+// Root's range in `file`, or the fixed one when it has none of 65536 ids; the fixed one must
+// be no account's (`accounts`: passwd or group, whose third field is the id).
+IdRange rootRange(const std::string& file, const std::string& accounts, const char* what)
+{
+    if (auto r = subordinateLine(file, "root", 0); r && r->second >= rootRangeSize && r->first + rootRangeSize <= 4294967295ul)
+        return {0, uint32_t(r->first), rootRangeSize};
+    std::ifstream in(accounts);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::vector<std::string> f;
+        std::istringstream s(line);
+        for (std::string x; std::getline(s, x, ':');) f.push_back(x);
+        if (f.size() < 3) continue;
+        unsigned long id;
+        try {
+            id = std::stoul(f[2]);
+        } catch (std::exception&) {
+            continue;
+        }
+        if (id >= IdMap::rootFallbackStart && id - IdMap::rootFallbackStart < rootRangeSize)
+            throw Error(what, " ", id, " of '", f[0], "' in ", accounts, " is in ", IdMap::rootFallbackStart, "-",
+                IdMap::rootFallbackStart + rootRangeSize - 1,
+                ", the range grocker gives the sandbox's users as root when root has none: give root one of 65536 "
+                "ids no account uses (usermod --add-subuids START-END --add-subgids START-END root)");
+    }
+    return {0, IdMap::rootFallbackStart, rootRangeSize};
+}
+
+} // namespace
+
+std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user, uid_t uid)
+{
+    auto r = subordinateLine(file, user, uid);
+    if (!r) return std::nullopt;
+    return IdRange{1, uint32_t(r->first), uint32_t(std::min<unsigned long>(r->second, 65535))};
+}
+
+IdMap IdMap::forRoot(const std::string& subuid, const std::string& subgid, const std::string& passwd,
+    const std::string& group)
+{
+    IdMap m;
+    m.privileged = true;
+    m.uids = {rootRange(subuid, passwd, "uid")};
+    m.gids = {rootRange(subgid, group, "gid")};
+    return m;
+}
+
+IdMap IdMap::identity()
+{
+    IdMap m;
+    m.privileged = true;
+    m.uids = {{0, 0, 4294967295u}};
+    m.gids = {{0, 0, 4294967295u}};
+    return m;
+}
+
+bool IdMap::isIdentity() const
+{
+    auto whole = [](const std::vector<IdRange>& r) {
+        return r.size() == 1 && r[0].inside == 0 && r[0].outside == 0 && r[0].count == 4294967295u;
+    };
+    return whole(uids) && whole(gids);
+}
+
+std::pair<uid_t, gid_t> IdMap::rootOutside() const
+{
+    auto outside = [](const std::vector<IdRange>& ranges) {
+        for (auto& r : ranges)
+            if (r.inside == 0) return r.outside;
+        return nobody;
+    };
+    return {outside(uids), outside(gids)};
+}
+
 IdMap IdMap::forCaller()
 {
     IdMap m;
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
-    if (uid == 0) {
-        m.privileged = true;
-        m.uids = {{0, 0, 4294967295u}};
-        m.gids = {{0, 0, 4294967295u}};
-        return m;
-    }
+    if (uid == 0) return forRoot("/etc/subuid", "/etc/subgid", "/etc/passwd", "/etc/group");
     auto name = userName(uid);
     m.uids = {{0, uint32_t(uid), 1}};
     m.gids = {{0, uint32_t(gid), 1}};
@@ -145,11 +217,19 @@ void IdMap::apply(pid_t pid) const
     write("gid_map", mapText(gids));
 }
 
-void runInUserNamespace(const IdMap& map, const std::function<void()>& fn)
+void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
 {
-    if (map.privileged) {
+    if (stepMap.isIdentity()) {
         fn();
         return;
+    }
+    IdMap map = stepMap;
+    if (map.privileged) {
+        // The host's own low ids, root's first, as 65536 up: the store's folders are root's, and
+        // a store an older grocker used as root holds files of host uid 1000 (its identity map).
+        auto [uid, gid] = map.rootOutside();
+        if (uid > 0) map.uids.push_back({rootRangeSize, 0, std::min(uid, rootRangeSize)});
+        if (gid > 0) map.gids.push_back({rootRangeSize, 0, std::min(gid, rootRangeSize)});
     }
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");

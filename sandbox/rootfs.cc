@@ -1,5 +1,6 @@
 #include "grocker/sandbox/rootfs.hh"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -25,6 +26,58 @@ void removeTree(const fs::path& p)
     fs::remove_all(p, ec);
 }
 
+// A layer unpacked under another map (as root by an older grocker, whose map was the identity;
+// rootless before the subordinate range changed) shows wrong owners inside. Its top folder
+// tells: made by the container's root, or given the owner of the layer's "./", it is owned by
+// an id of the map it was unpacked with (root's old ones are host root's, which the range
+// leaves out).
+bool unpackedForMap(const fs::path& dir, const IdMap& map)
+{
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) < 0) return false;
+    auto mapped = [](const std::vector<IdRange>& ranges, uint32_t id) {
+        return std::any_of(ranges.begin(), ranges.end(), [&](auto& r) { return id >= r.outside && id - r.outside < r.count; });
+    };
+    return mapped(map.uids, st.st_uid) && mapped(map.gids, st.st_gid);
+}
+
+void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir, const IdMap& map)
+{
+    // One process at a time per layer: one that finds a layer of another map moves it away
+    // while no other is putting the new one in place.
+    fs::create_directories(store.root() / "locks");
+    FileLock lock(store.root() / "locks" / ("layer-" + dir.filename().string() + ".lock"), true);
+    if (unpackedForMap(dir, map)) return; // made meanwhile
+    if (fs::exists(dir)) {
+        auto stale = store.tmpDir() / tempName();
+        if (::rename(dir.c_str(), stale.c_str()) < 0) throw SysError("unable to move away '", dir.string(), "', unpacked for other ids");
+        runInUserNamespace(map, [&] { removeTree(stale); });
+    }
+    // Unpacked beside and renamed: a killed unpack leaves no half layer under its name.
+    auto tmp = store.tmpDir() / tempName();
+    auto blobPath = store.blobPath(blob.digest);
+    try {
+        runInUserNamespace(map, [&] {
+            fs::create_directory(tmp);
+            UnpackOptions o;
+            o.overlayWhiteouts = true;
+            o.preserveOwnership = true;
+            unpackLayer(blobPath, tmp, o, blob.digest);
+            // On disk before it gets its name, as blobs are: after a power loss a layer
+            // under its name is whole (ext4 may otherwise keep the names, not the data).
+            AutoCloseFD fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!fd || ::syncfs(fd.get()) < 0) throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
+            if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+                throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
+        });
+    } catch (Error& e) {
+        runInUserNamespace(map, [&] { removeTree(tmp); });
+        e.addContext(concat("while unpacking layer ", blob.digest.str(), " for the sandbox"));
+        throw;
+    }
+    if (fs::exists(tmp)) runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
+}
+
 } // namespace
 
 std::vector<fs::path> prepareLowerDirs(Store& store, const Image& image, const IdMap& map)
@@ -34,33 +87,8 @@ std::vector<fs::path> prepareLowerDirs(Store& store, const Image& image, const I
     std::vector<fs::path> lowers;
     auto diffIds = image.config.diffIds();
     for (size_t i = 0; i < image.manifest.layers.size(); i++) {
-        auto& blob = image.manifest.layers[i];
         auto dir = layersDir / diffIds[i].hex();
-        if (!fs::exists(dir)) {
-            // Unpacked beside and renamed: a killed unpack leaves no half layer under its name.
-            auto tmp = store.tmpDir() / tempName();
-            auto blobPath = store.blobPath(blob.digest);
-            try {
-                runInUserNamespace(map, [&] {
-                    fs::create_directory(tmp);
-                    UnpackOptions o;
-                    o.overlayWhiteouts = true;
-                    o.preserveOwnership = true;
-                    unpackLayer(blobPath, tmp, o, blob.digest);
-                    // On disk before it gets its name, as blobs are: after a power loss a layer
-                    // under its name is whole (ext4 may otherwise keep the names, not the data).
-                    AutoCloseFD fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-                    if (!fd || ::syncfs(fd.get()) < 0) throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
-                    if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
-                        throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
-                });
-            } catch (Error& e) {
-                runInUserNamespace(map, [&] { removeTree(tmp); });
-                e.addContext(concat("while unpacking layer ", blob.digest.str(), " for the sandbox"));
-                throw;
-            }
-            if (fs::exists(tmp)) runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
-        }
+        if (!unpackedForMap(dir, map)) unpackForSandbox(store, image.manifest.layers[i], dir, map);
         lowers.push_back(dir);
     }
     std::reverse(lowers.begin(), lowers.end());
@@ -100,6 +128,13 @@ LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, 
 LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target, const IdMap& map,
     LayerOptions options)
 {
+    if (map.privileged) {
+        // Root reads every tree as it is, and the store's files it writes stay root's: owners are
+        // turned into the container's view here, not by a namespace.
+        if (!options.owner)
+            options.owner = [&map](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(map.uidInside(u), map.gidInside(g)); };
+        return writeLayer(store, dir, target, options);
+    }
     if (!options.owner) options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");

@@ -490,11 +490,44 @@ void writeChanges(Child& c)
     }
 }
 
+// The init is a copy of grocker: its /proc/1/cmdline, comm and environ would show grocker's
+// command line and environment (host paths, --env values, tokens) to the command. They are
+// overwritten here, in the init's own copy of them, before anything runs in the namespace. Not
+// a re-exec of a separate init: grocker is dynamically linked and, after pivot_root, would be
+// loaded from the image's libraries; and in copy mode the init keeps the root's snapshot in
+// memory. The rest of its memory is out of the command's reach (not dumpable, see childMain).
+void hideHostCommandLine()
+{
+    static const char name[] = "grocker-init";
+    if (::prctl(PR_SET_NAME, name, 0, 0, 0) < 0) throw SysError("unable to rename the init");
+    // The bounds of the arguments and environment: fields 48-51 of /proc/self/stat, counted
+    // after the command name, which may hold spaces and parentheses.
+    auto stat = readFile("/proc/self/stat");
+    auto nameEnd = stat.rfind(')');
+    if (nameEnd == std::string::npos) throw Error("unable to read /proc/self/stat");
+    std::istringstream fields(stat.substr(nameEnd + 1));
+    std::vector<unsigned long> f;
+    for (std::string x; fields >> x;) f.push_back(std::strtoul(x.c_str(), nullptr, 10));
+    if (f.size() < 49) throw Error("/proc/self/stat has no argument bounds (Linux 3.5 or newer is needed)");
+    auto argStart = reinterpret_cast<char*>(f[45]), argEnd = reinterpret_cast<char*>(f[46]);
+    auto envStart = reinterpret_cast<char*>(f[47]), envEnd = reinterpret_cast<char*>(f[48]);
+    if (argEnd <= argStart || envEnd < envStart) throw Error("/proc/self/stat has no argument bounds");
+    std::memset(envStart, 0, size_t(envEnd - envStart));
+    std::memset(argStart, 0, size_t(argEnd - argStart));
+    size_t n = std::min(sizeof name - 1, size_t(argEnd - argStart) - 1);
+    std::memcpy(argStart, name, n);
+    // A last byte that is not NUL makes the kernel show the arguments up to their first NUL
+    // (as after setproctitle), not the zeros after the name.
+    if (n + 1 < size_t(argEnd - argStart)) argEnd[-1] = ' ';
+    ::clearenv();
+}
+
 [[noreturn]] void childMain(Child& c)
 {
     try {
         c.step = "starting the sandbox";
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        hideHostCommandLine();
         char go;
         if (::read(c.goFd, &go, 1) != 1) ::_exit(127); // the parent failed to map ids
         ::close(c.goFd);
@@ -597,6 +630,14 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
         std::error_code ec;
         fs::create_directories(spec.runDir / d, ec);
         if (ec) throw Error("unable to create '", (spec.runDir / d).string(), "': ", ec.message());
+    }
+    if (map.privileged && !map.isIdentity()) {
+        // As root the container's root is not the host's: the run folder (where it lists its
+        // mount points), overlay's upper and work dirs and the root they show must be its own,
+        // as a rootless caller's are.
+        auto [uid, gid] = map.rootOutside();
+        for (auto& d : {spec.runDir, spec.runDir / "upper", spec.runDir / "work", spec.runDir / "merged"})
+            if (::chown(d.c_str(), uid, gid) < 0) throw SysError("unable to give '", d.string(), "' to the sandbox's root");
     }
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");

@@ -97,7 +97,9 @@ Image debianBase(Context& ctx, const std::string& suite)
     if (!root && (ctx.map.uids.size() < 2 || ctx.map.gids.size() < 2))
         throw Error("unable to make the Debian base as an unprivileged user without a subordinate id range: ",
             ctx.map.warning);
-    const IdMap& mmMap = ctx.map;
+    // mmdebstrap --mode=root makes the tree with the image's owners as host ids: read as they are.
+    static const IdMap hostIds = IdMap::identity();
+    const IdMap& mmMap = root ? hostIds : ctx.map;
     auto dir = ctx.store.tmpDir() / tempName();
     struct Cleanup {
         const IdMap& map;
@@ -189,8 +191,11 @@ int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run)
     auto spec = specFor(base, step);
     spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
     spec.runDir = run.path();
-    fs::create_directories(run.path() / "upper");
-    placeFiles(step, run.path() / "upper");
+    // Made in the namespace: the files are the container root's, whatever the host's ids.
+    runInUserNamespace(ctx.map, [&] {
+        fs::create_directories(run.path() / "upper");
+        placeFiles(step, run.path() / "upper");
+    });
     say(ctx, step.name + ": running");
     ctx.ran.push_back(step.name);
     return runSandbox(spec, ctx.map);

@@ -84,7 +84,23 @@ rm -rf "$tmp/root-store"
 chown -R "$user" "$tmp"
 mkdir -p "$tmp/ro" "$tmp/rw"
 echo read-only >"$tmp/ro/file"
-chown -R "$user" "$tmp/ro" "$tmp/rw"
+chown -R "$user" "$tmp/ro"
+# The host ids of the sandbox's root and uid 1000: as root, the start of root's own subordinate
+# range when it holds 65536 ids (else 2^31) and 1000 more; rootless, the caller itself and its
+# subordinate range's start + 999.
+if [ "$users" = root ]; then
+    range=$(awk -F: '($1 == "root" || $1 == "0") && $3 >= 65536 { print $2; exit }' /etc/subuid 2>/dev/null || true)
+    range=${range:-2147483648}
+    getent passwd | awk -F: -v r="$range" '$3 >= r && $3 < r + 65536 { bad = 1 } END { exit bad }' \
+        || fail "a host account has a uid in the sandbox's range $range"
+    # A volume the sandbox writes is given to its root, as a rootless user's is its own.
+    chown "$range:$range" "$tmp/rw"
+    root_host=$range:$range ci_host=$((range + 1000)):$((range + 1000))
+else
+    chown "$user" "$tmp/rw"
+    sub() { awk -F: -v u="$user" '$1 == u { print $2 + 999; exit }' "$1"; }
+    root_host=$(id -u "$user"):$(id -g "$user") ci_host=$(sub /etc/subuid):$(sub /etc/subgid)
+fi
 
 # --- inside -----------------------------------------------------------------------------------
 fstype=$(g run "oci:$tmp/images:busybox" -- sh -c 'grep " / " /proc/mounts | cut -d" " -f3')
@@ -96,6 +112,24 @@ out=$(g run "oci:$tmp/images:busybox" -- sh -c 'echo "pid=$$ uid=$(id -u) host=$
 # PID 1 is the sandbox's init (it reaps orphans and passes signals on), so the command is 2.
 [ "$out" = "pid=2 uid=0 host=grocker" ] || fail "inside: got '$out'"
 pass "a fresh pid namespace (the command is pid 2 under the sandbox's init), uid 0, hostname grocker"
+
+# PID 1 shows nothing of the host: not grocker's command line (its --env values, host paths),
+# not its environment. The command (pid 2) has its own --env, as it should.
+secret=host-secret-$$-$RANDOM
+as_user env "GROCKER_TEST_SECRET=$secret" "$tmp/grocker" --root "$tmp/store" -q run --env "SECRET=$secret" \
+    --volume "$tmp/ro:/ro-$secret:ro" "oci:$tmp/images:busybox" -- sh -c '
+        echo "cmdline=$(tr "\0" "|" </proc/1/cmdline)"
+        echo "environ=$(tr "\0" "|" </proc/1/environ 2>/dev/null)"
+        echo "comm=$(cat /proc/1/comm)"
+        cat /proc/1/status /proc/1/stat
+        echo "own=$SECRET"' >"$tmp/pid1" 2>&1 || fail "reading /proc/1 failed: $(cat "$tmp/pid1")"
+grep -qx 'cmdline=grocker-init|' "$tmp/pid1" || fail "/proc/1/cmdline is not 'grocker-init': $(grep ^cmdline= "$tmp/pid1")"
+grep -qx 'environ=' "$tmp/pid1" || fail "/proc/1/environ is not empty: $(grep ^environ= "$tmp/pid1")"
+grep -qx 'comm=grocker-init' "$tmp/pid1" || fail "/proc/1/comm is not 'grocker-init': $(grep ^comm= "$tmp/pid1")"
+grep -qx "own=$secret" "$tmp/pid1" || fail "the command lost its own --env: $(cat "$tmp/pid1")"
+grep -v "^own=" "$tmp/pid1" | grep -q -e "$secret" -e "$tmp" -e "--root" \
+    && fail "/proc/1 shows the host's command line or environment: $(grep -v "^own=" "$tmp/pid1" | grep -e "$secret" -e "$tmp" -e "--root")"
+pass "PID 1 shows nothing of the host (/proc/1/cmdline is grocker-init, its environment empty)"
 
 procs=$(g run "oci:$tmp/images:busybox" -- sh -c 'echo /proc/[0-9]*')
 [ "$procs" = "/proc/1 /proc/2" ] || fail "other processes are visible: $procs"
@@ -122,6 +156,26 @@ fi
 g run --volume "$tmp/rw:/rw" "oci:$tmp/images:busybox" -- sh -c 'echo written > /rw/new'
 [ "$(cat "$tmp/rw/new")" = written ] || fail "a read-write volume did not keep the write"
 pass "a :ro volume refuses writes, a read-write one keeps them"
+# The sandbox's users as the host sees them: files made in a volume by its root and by uid 1000.
+g run --volume "$tmp/rw:/rw" "oci:$tmp/images:busybox" -- sh -c 'mkdir /rw/ci && chown 1000:1000 /rw/ci'
+g run --user ci --volume "$tmp/rw:/rw" "oci:$tmp/images:busybox" -- sh -c 'echo ci > /rw/ci/file'
+owners="$(stat -c %u:%g "$tmp/rw/new") $(stat -c %u:%g "$tmp/rw/ci/file")"
+[ "$owners" = "$root_host $ci_host" ] \
+    || fail "files made inside by root and uid 1000 are $owners on the host, expected $root_host and $ci_host"
+pass "the sandbox's root and uid 1000 are $root_host and $ci_host on the host$([ "$users" = root ] && echo ", ids no host account owns")"
+if [ "$users" = root ]; then
+    # A store an older grocker used as root holds layers unpacked with the identity map (root's
+    # files owned by host root): they are made again, not shown inside as nobody's.
+    layers=$(find "$tmp/store/layers" -mindepth 1 -maxdepth 1 -type d ! -name empty)
+    [ -n "$layers" ] || fail "no unpacked layer in the store"
+    echo "$layers" | xargs chown -R 0:0
+    owner=$(g run "oci:$tmp/images:busybox" -- stat -c %u:%g /bin/busybox)
+    [ "$owner" = 0:0 ] || fail "over layers unpacked by an older grocker, /bin/busybox is $owner inside, not 0:0"
+    for l in $layers; do
+        [ "$(stat -c %u:%g "$l")" = "$root_host" ] || fail "the layer $l was not unpacked again: $(stat -c %u:%g "$l")"
+    done
+    pass "layers an older grocker unpacked as root (host ids) are unpacked again for the range"
+fi
 # Mount points the sandbox made, parents included, are not the step's changes.
 g run --volume "$tmp/rw:/srv/new/vol" "oci:$tmp/images:busybox" --commit "oci:$tmp/images:mounts" -- sh -c : >/dev/null
 mlayer=$(g inspect "oci:$tmp/images:mounts" | jq -r '.manifest.layers[-1].digest')

@@ -1,6 +1,9 @@
 #pragma once
-// User and group id mappings of the sandbox's user namespace. As root: the identity. As an
-// unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
+// User and group id mappings of the sandbox's user namespace. As root: container 0–65535 → a
+// range no host account owns, so that no process or file of a step is a host user's (uid 1000
+// inside is not the host's uid 1000): root's own /etc/subuid and /etc/subgid ranges when they
+// hold 65536 ids, else 2147483648–2147549183 (2^31 up), checked against passwd and group. As
+// an unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
 // /etc/subgid ranges (written with newuidmap/newgidmap), so dpkg and chown work inside; with no
 // subordinate range, only the caller as 0, and a warning saying what will not work.
 
@@ -23,6 +26,19 @@ struct IdMap {
     std::string warning;     // set when only a single id could be mapped
 
     static IdMap forCaller();
+    // Host ids as they are (0 → 0 for every id), for trees that hold host owners as the image's
+    // (mmdebstrap --mode=root). Only for root.
+    static IdMap identity();
+    // Root's map from its subordinate ranges in `subuid` and `subgid` (each used when it holds
+    // 65536 ids), else from the fixed range, which no entry of `passwd` or `group` may use.
+    static IdMap forRoot(const std::string& subuid, const std::string& subgid, const std::string& passwd,
+        const std::string& group);
+    // The first id of the fixed range root maps when it has no subordinate range.
+    static constexpr uint32_t rootFallbackStart = 2147483648u;
+
+    bool isIdentity() const;
+    // The host owner of what the container's root makes.
+    std::pair<uid_t, gid_t> rootOutside() const;
     // Reads "name-or-uid:start:count" lines; the first matching line wins.
     static std::optional<IdRange> subordinate(const std::string& file, const std::string& user, uid_t uid);
 
@@ -35,7 +51,10 @@ struct IdMap {
 };
 
 // Runs `fn` in a child process that is root in a fresh user namespace with the caller's map
-// (in-process for root, whose map is the identity). Exceptions in `fn` come back as Errors.
+// (in-process for the identity). Exceptions in `fn` come back as Errors. For root, host ids
+// 0–65535 are mapped there too (as 65536 up), so that `fn` can work in the store's folders,
+// which stay root's (and in an older grocker's, which gave uid 1000 its host id), while it sees
+// and sets owners as the container does.
 void runInUserNamespace(const IdMap& map, const std::function<void()>& fn);
 
 } // namespace grocker::sandbox
