@@ -65,7 +65,7 @@ Release parseRelease(const std::string& text)
     Release r;
     r.text = text;
     auto refuse = [&] {
-        return UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION (a PEP 508 name and a PEP 440 version), a .whl file or a project folder");
+        return UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
     };
     if (auto eq = text.find("=="); eq != std::string::npos) {
         std::string base, extras;

@@ -38,7 +38,7 @@ run "build as $user, from an empty store" runuser -u "$user" -- env -i PATH=/usr
     build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push --result-file "$tmp/user/result.json"
 rootless=$(tail -n1 <<<"$out")
 ran=$(steps_ran "$err" | cut -d: -f1 | tr '\n' ' ')
-expect_eq "steps run rootless" "base root compiler compile runner runner " "$ran"
+expect_eq "steps run rootless" "base root compiler compile resolve compile runner runner " "$ran"
 expect_eq "the rootless build's digest" "$as_root" "$rootless"
 ok "the whole build as $user (no root at any point) gives the root build's digest $rootless"
 # Its files are the user's or its subordinate ids', never root's.

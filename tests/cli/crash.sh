@@ -292,7 +292,7 @@ appLayer=$(jq -r '.layers[-2].digest' "$(blob "$appManifest")")
 compilerRef=$(jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] | select(startswith("grocker-bookworm-3.11-compiler:"))' "$s/index.json" | tail -n1)
 compilerManifest=$(ref_digest "$s" "$compilerRef")
 stepEntry=$(grep -l "${appLayer#sha256:}" "$s"/cache/steps/*.json)
-compileEntry=$(ls -t "$s"/cache/compile/*.json | head -n1)
+compileEntry=$(ls -t "$s"/cache/resolutions/*.json | head -n1)
 # Each damage made on a new file put in place: the files are hard links to the base store's.
 "$PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[2], "wb").write(b)' \
     "$(blob "$appLayer")" "$tmp/flipped"
@@ -309,8 +309,8 @@ expect_match "fsck finds the compiler's manifest gone" \
     "^$s/index.json: ref '$compilerRef' \($compilerManifest\) is incomplete: manifest $compilerManifest is missing$" "$out"
 expect_match "fsck finds the step cache entry of the flipped layer" \
     "^$stepEntry: broken step cache entry: its layer $appLayer is corrupt$" "$out"
-expect_match "fsck finds the cut compile cache entry" \
-    "^$compileEntry: broken compile cache entry: it is not valid JSON \(cut short\?\)$" "$out"
+expect_match "fsck finds the cut resolution cache entry" \
+    "^$compileEntry: broken resolution cache entry: it is not valid JSON \(cut short\?\)$" "$out"
 # (Other lines: the key lock files of the builds, which no process holds, as leftovers.)
 expect_eq "fsck's problem lines" 5 "$(grep -vc ': grocker fsck --repair or grocker purge removes it$' <<<"$out")"
 expect_match "fsck says what to do" "run 'grocker fsck --repair'" "$err"
@@ -321,7 +321,7 @@ expect_match "repair removes the corrupt blob" "^$(blob "$appLayer"): corrupt bl
 expect_match "repair drops the app's ref" "^$s/index.json: ref '$appRef' .*; dropped the ref: build or pull the image again$" "$out"
 expect_match "repair drops the compiler's ref" "^$s/index.json: ref '$compilerRef' .*; dropped the ref" "$out"
 expect_match "repair removes the step cache entry" "^$stepEntry: .*; removed$" "$out"
-expect_match "repair removes the compile cache entry" "^$compileEntry: .*; removed$" "$out"
+expect_match "repair removes the resolution cache entry" "^$compileEntry: .*; removed$" "$out"
 fsck_clean "$s" "after fsck --repair"
 run "a build after the repair" build "$s"
 expect_eq "digest of the build after the repair" "$Dbuild" "$(tail -n1 <<<"$out")"
