@@ -21,7 +21,8 @@ mkdir -p "$GROCKER_TEST_CACHE"
 store=$GROCKER_TEST_CACHE/build-store # shared with build/end-to-end: root and compiler are warm
 links=$tmp/links
 mkdir -p "$links" "$tmp/src"
-printf '[global]\nno-index = true\n' >"$tmp/pip.conf"
+# verbose: pip shows what gevil's setup.py prints (its findings)
+printf '[global]\nno-index = true\nverbose = 1\n' >"$tmp/pip.conf"
 secret="grocker-cmdline-secret-$RANDOM$RANDOM"
 
 # gvictim 1.0: a ready-made wheel. Its genuine module's hash is what the clean app must carry.
