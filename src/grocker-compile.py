@@ -202,8 +202,19 @@ def sdist(source):
 def resolve(targets):
     """pip's report of what the targets need (pip prepares sdists' metadata, so build code runs
     here too: grocker checks the report and fetches every file itself)."""
-    pip("install", "--dry-run", "--ignore-installed", "--quiet", "--report", os.path.join(OUT, "report.json"),
-        "--target", "/tmp/resolve-target", *LINKS, *constraint_args(), *targets)
+    args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", os.path.join(OUT, "report.json"),
+            "--target", "/tmp/resolve-target", *LINKS, *constraint_args(), *targets]
+    # sdists' metadata prepared in the prepared build environment first, as their builds are.
+    path = os.pathsep.join(p for p in (ENV, os.environ.get("PYTHONPATH", "")) if p)
+    r = pip(*args, "--no-build-isolation", "--check-build-dependencies", extra_env={"PYTHONPATH": path},
+            check=False, capture=True)
+    if r.returncode == 0:
+        sys.stdout.buffer.write(r.stdout)
+        sys.stdout.flush()
+        return
+    print("grocker-compile: a dependency's metadata needs more than the prepared build environment: "
+          "pip again, with isolated build environments", flush=True)
+    pip(*args)
 
 
 def main():

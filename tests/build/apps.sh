@@ -423,7 +423,7 @@ grep -q '"gapps-extradep"\]$' "$tmp/src/gapps-helped-$V/pyproject.toml" || fail 
 serve gapps-helped "$V"
 build "gapps-helped==$V" --index-url "$index_url" --no-push --output "oci:$tmp/layout:helped" \
     >"$tmp/helped.out" 2>"$tmp/helped.err" || { cat "$tmp/helped.err" >&2; fail "grocker build gapps-helped==$V failed"; }
-grep -q "isolated build environment for each sdist" "$tmp/helped.err" ||
+grep -q "needs more than the prepared build environment: pip wheel again, with an isolated build environment" "$tmp/helped.err" ||
     fail "gapps-helped's build requirement did not get pip's isolated build: $(cat "$tmp/helped.err")"
 out=$("${G[@]}" run "oci:$tmp/layout:helped" -- /home/grocker/venv/bin/python3 -c "import gapps_helped as m; print(m.HELPER)") ||
     fail "gapps-helped does not import in its image"
