@@ -99,6 +99,7 @@ Release parseRelease(const std::string& text)
         r.extras = whole ? "" : extras;
         if (!fs::exists(r.path / "pyproject.toml") && !fs::exists(r.path / "setup.py"))
             throw UsageError("RELEASE '", text, "': the folder has no pyproject.toml or setup.py");
+        r.treeDigest = treeDigest(r.path);
         return r;
     }
     throw refuse();
@@ -611,7 +612,7 @@ CompiledWheel Compiler::appWheel()
         verified_[d.str()] = true;
         return CompiledWheel{m.name, m.version, r.path.filename().string(), d, filePath(store_, d), true};
     }
-    json inputs = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "project", treeDigest(r.path)};
+    json inputs = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "project", r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
     auto w = built(keyOf(inputs), inputs, r.text,
         [&](const OutDir& out) { runBox("compile: " + r.text, {"project", "/src/project"}, {{r.path, "/src/project", true}}, out); },
         std::nullopt);

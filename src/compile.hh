@@ -35,8 +35,10 @@ struct Release {
     std::string name, version, extras; // for Spec; for the others, known after compile
     std::filesystem::path path;        // Wheel or Project
     std::string text;
+    std::string treeDigest;            // Project: treeDigest(path), read once
 };
-// Throws a UsageError saying what RELEASE may be.
+// Throws a UsageError saying what RELEASE may be (or what its project folder holds that it
+// should not), before anything is built.
 Release parseRelease(const std::string& text);
 
 // The content of a project folder: paths, modes and bytes, in order; build outputs left out.

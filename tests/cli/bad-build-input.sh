@@ -91,6 +91,12 @@ expect 2 "grocker: RELEASE 'myapp==' $release_forms" 'myapp=='
 expect 2 "grocker: RELEASE 'myapp[extra==1.0' $release_forms" 'myapp[extra==1.0'
 expect 2 "grocker: RELEASE 'myapp==1.0 2' $release_forms" 'myapp==1.0 2'
 expect 2 "grocker: RELEASE 'myapp-1.0.tar.gz' $release_forms" myapp-1.0.tar.gz
+# Names and versions that are not PEP 508 / PEP 440 (they would end up in image references).
+expect 2 "grocker: RELEASE '../../Trick==1.0' $release_forms" '../../Trick==1.0'
+expect 2 "grocker: RELEASE 'myapp==latest' $release_forms" 'myapp==latest'
+# A FIFO in a project folder: refused before anything is built (reading it would block).
+mkdir -p fifo-project && touch fifo-project/setup.py && mkfifo fifo-project/pipe
+expect 2 "grocker: the project folder '$tmp/fifo-project' holds 'pipe', which is a FIFO, not a file, folder or symlink: remove it from the project" fifo-project
 expect 2 "grocker: RELEASE 'missing-1.0-py3-none-any.whl': no wheel file '$here/missing-1.0-py3-none-any.whl'" \
     missing-1.0-py3-none-any.whl
 expect 2 "grocker: RELEASE 'missing-1.0-py3-none-any.whl[pg]': no wheel file '$here/missing-1.0-py3-none-any.whl'" \
