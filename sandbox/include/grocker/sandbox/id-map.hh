@@ -1,8 +1,6 @@
 #pragma once
-// User and group id mappings of the sandbox's user namespace. As root: container 0–65535 → a
-// range no host account owns, so that no process or file of a step is a host user's (uid 1000
-// inside is not the host's uid 1000): root's own /etc/subuid and /etc/subgid ranges when they
-// hold 65536 ids, else 2147483648–2147549183 (2^31 up), checked against passwd and group. As
+// User and group id mappings of the sandbox's user namespace. As root: the identity for now
+// (forRoot, a range no host account owns, is ready but not used: see IdMap::forCaller). As
 // an unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
 // /etc/subgid ranges (written with newuidmap/newgidmap), so dpkg and chown work inside; with no
 // subordinate range, only the caller as 0, and a warning saying what will not work.
