@@ -516,8 +516,8 @@ void Compiler::makeBuildEnv()
     writeFileAtomic(tmp / ".grocker-compiler", compilerDigest() + "\n");
     writeFileAtomic(tmp / ".grocker-inputs.json", canonical(inputs));
     ::chmod(tmp.c_str(), 0755);
-    std::error_code ec;
-    fs::remove_all(buildEnv_, ec); // an incomplete one (no inputs file) is made again
+    // Made whole and renamed into place: one under its name is complete (another build's, made
+    // meanwhile, stays: it may be in use).
     if (::rename(tmp.c_str(), buildEnv_.c_str()) < 0 && errno != ENOTEMPTY && errno != EEXIST)
         throw SysError("unable to move the build environment into '", buildEnv_.string(), "'");
 }
