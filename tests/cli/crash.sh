@@ -153,13 +153,12 @@ if ! jq -e '.manifests[].annotations["org.opencontainers.image.ref.name"] | sele
     run "the first build, into the shared build store" build "$warm"
 fi
 # The test's own copy; the kill points get hard-linked copies of it (blobs, unpacked layers and
-# cache entries are only ever replaced by rename, never written in place), with their own wheel
-# cache (chowned by builds) and locks (an flock is the inode's).
+# cache entries and the compile caches' files are only ever replaced by rename, never written in
+# place), with locks of their own (an flock is the inode's).
 cp -a "$warm" "$tmp/base"
 copy_store() { # FROM TO
     cp -al "$1" "$2"
-    rm -rf "$2/wheels" "$2/gc.lock" "$2/lock"
-    cp -a "$1/wheels" "$2/wheels"
+    rm -rf "$2/gc.lock" "$2/lock"
 }
 # The compiler of this grocker (the warm store may predate a change of the compile script),
 # then a new version of the app: its builds run the compile and runner steps only.
@@ -194,7 +193,7 @@ rm -rf "$tmp/build-store"
 # What a store holds, to compare purged stores: refs, blobs, cache entries, unpacked layers.
 contents() {
     jq -r '.manifests[] | "ref \(.annotations["org.opencontainers.image.ref.name"]) \(.digest)"' "$1/index.json" | sort
-    (cd "$1" && find blobs cache layers wheels -mindepth 1 -maxdepth 2 | sort)
+    (cd "$1" && find blobs cache layers -mindepth 1 -maxdepth 2 | sort)
 }
 # Images of an older grocker, as a store used for a while has: the oldest root and compiler.
 mkdir -p old/etc
