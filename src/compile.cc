@@ -401,21 +401,6 @@ bool isSdistOf(const std::string& file, const std::string& name, const std::stri
     throw Error("the file '", file.substr(0, 200), "' is not a wheel or sdist of ", name, " ", version);
 }
 
-std::string percentDecoded(const std::string& s)
-{
-    std::string out;
-    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
-    for (size_t i = 0; i < s.size(); i++) {
-        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += char(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 class Compiler {
 public:
     Compiler(Context& ctx, const CompileRequest& req) : ctx_(ctx), req_(req), store_(ctx.store) {}
@@ -708,7 +693,7 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
     std::string url = item.at("download_info").at("url").get<std::string>();
     auto query = url.find_first_of("?#");
     std::string path = url.substr(0, query);
-    std::string base = percentDecoded(path.substr(path.rfind('/') + 1));
+    std::string base = percentDecode(path.substr(path.rfind('/') + 1));
     std::string dirName = path.substr(0, path.rfind('/'));
     if (app && url == "file:///src/app/" + app->file) {
         d.app = true;

@@ -177,34 +177,12 @@ def project(source):
     shutil.copyfile(built, os.path.join(OUT, os.path.basename(built)))
 
 
-# --- an sdist's wheel -------------------------------------------------------------------------
-def sdist(source):
-    """pip wheel of one sdist, no dependencies: first in the prepared build environment
-    (--no-build-isolation, and --check-build-dependencies so that pip refuses an sdist whose
-    build requirements it does not satisfy), else with pip's own isolated build."""
-    args = ["wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), source]
-    path = os.pathsep.join(p for p in (ENV, os.environ.get("PYTHONPATH", "")) if p)
-    r = pip(*args, "--no-build-isolation", "--check-build-dependencies", extra_env={"PYTHONPATH": path},
-            check=False, capture=True)
-    if r.returncode == 0:
-        sys.stdout.buffer.write(r.stdout)
-        sys.stdout.flush()
-    else:
-        print(f"grocker-compile: {os.path.basename(source)} needs more than the prepared build environment: "
-              "pip wheel again, with an isolated build environment", flush=True)
-        shutil.rmtree("/tmp/wheel", ignore_errors=True)
-        pip(*args)
-    for w in os.listdir("/tmp/wheel"):
-        shutil.copyfile(os.path.join("/tmp/wheel", w), os.path.join(OUT, w))
-
-
-# --- the resolution ---------------------------------------------------------------------------
-def resolve(targets):
-    """pip's report of what the targets need (pip prepares sdists' metadata, so build code runs
-    here too: grocker checks the report and fetches every file itself)."""
-    args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", os.path.join(OUT, "report.json"),
-            "--target", "/tmp/resolve-target", *LINKS, *constraint_args(), *targets]
-    # sdists' metadata prepared in the prepared build environment first, as their builds are.
+# --- sdists: in the prepared build environment first ------------------------------------------
+def pip_prepared_first(args, fallback_message, before_fallback=None):
+    """pip ARGS with the prepared build environment standing in for the isolated ones pip would
+    make (--no-build-isolation, and --check-build-dependencies so that pip refuses an sdist whose
+    build requirements it does not satisfy); when one needs more, pip ARGS again with pip's own
+    isolated builds."""
     path = os.pathsep.join(p for p in (ENV, os.environ.get("PYTHONPATH", "")) if p)
     r = pip(*args, "--no-build-isolation", "--check-build-dependencies", extra_env={"PYTHONPATH": path},
             check=False, capture=True)
@@ -212,9 +190,32 @@ def resolve(targets):
         sys.stdout.buffer.write(r.stdout)
         sys.stdout.flush()
         return
-    print("grocker-compile: a dependency's metadata needs more than the prepared build environment: "
-          "pip again, with isolated build environments", flush=True)
+    print("grocker-compile: " + fallback_message, flush=True)
+    if before_fallback:
+        before_fallback()
     pip(*args)
+
+
+def sdist(source):
+    """pip wheel of one sdist, no dependencies."""
+    pip_prepared_first(["wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), source],
+                       f"{os.path.basename(source)} needs more than the prepared build environment: "
+                       "pip wheel again, with an isolated build environment",
+                       lambda: shutil.rmtree("/tmp/wheel", ignore_errors=True))
+    for w in os.listdir("/tmp/wheel"):
+        shutil.copyfile(os.path.join("/tmp/wheel", w), os.path.join(OUT, w))
+
+
+# --- the resolution ---------------------------------------------------------------------------
+def resolve(targets):
+    """pip's report of what the targets need (pip prepares sdists' metadata, so build code runs
+    here too: grocker checks the report and fetches every file itself), the metadata prepared
+    as the sdists' builds are."""
+    pip_prepared_first(["install", "--dry-run", "--ignore-installed", "--quiet", "--report",
+                        os.path.join(OUT, "report.json"), "--target", "/tmp/resolve-target", *LINKS,
+                        *constraint_args(), *targets],
+                       "a dependency's metadata needs more than the prepared build environment: "
+                       "pip again, with isolated build environments")
 
 
 def main():

@@ -300,20 +300,27 @@ std::vector<IndexLink> parseIndexPage(std::string_view html)
         }
         std::string path = link.href.substr(0, link.href.find('?'));
         std::string last = path.substr(path.rfind('/') + 1);
-        std::string decoded;
-        for (size_t i = 0; i < last.size(); i++) {
-            auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
-            if (last[i] == '%' && i + 2 < last.size() + 0 && hex(last[i + 1]) >= 0 && hex(last[i + 2]) >= 0) {
-                decoded += char(hex(last[i + 1]) * 16 + hex(last[i + 2]));
-                i += 2;
-            } else {
-                decoded += last[i];
-            }
-        }
-        link.file = decoded;
+        link.file = percentDecode(last);
         if (!link.file.empty()) links.push_back(std::move(link));
     }
     return links;
+}
+
+std::string percentDecode(std::string_view s)
+{
+    auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+    };
+    std::string out;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += char(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
 }
 
 bool plainFileName(std::string_view name)

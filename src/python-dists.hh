@@ -54,6 +54,9 @@ struct IndexLink {
 // The <a href="..."> links of a PEP 503 project page (or a find-links HTML page).
 std::vector<IndexLink> parseIndexPage(std::string_view html);
 
+// "%2B" → "+": the percent-decoding of a URL's path segment (RFC 3986 §2.1).
+std::string percentDecode(std::string_view text);
+
 // A file name as a step may give it: one path segment, printable ASCII, not "." or "..".
 bool plainFileName(std::string_view name);
 

@@ -7,22 +7,13 @@
 
 #include "grocker/oci/error.hh"
 #include "helpers.hh"
+#include "oci-helpers.hh"
 
 using namespace grocker;
 using namespace grocker::build;
 using ::testing::HasSubstr;
 
-namespace {
-template <typename F> std::string errorOf(F&& f)
-{
-    try {
-        f();
-    } catch (Error& e) {
-        return e.message();
-    }
-    return "(no error)";
-}
-} // namespace
+using grocker::test::errorOf;
 
 TEST(DistNames, Pep508AndPep503)
 {
