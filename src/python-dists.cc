@@ -76,7 +76,8 @@ std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
         std::string part, joined;
         auto flush = [&] {
             bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-            joined += (joined.empty() ? "" : ".") + (digits ? number(part) : part);
+            if (!joined.empty()) joined += '.';
+            joined += digits ? number(part) : part;
             part.clear();
         };
         for (char c : local) {
@@ -194,7 +195,8 @@ DistMetadata parseMetadata(std::string_view text)
                 throw Error("METADATA line ", lineNo, " holds a control character");
         if (line[0] == ' ' || line[0] == '\t') {
             if (headers.empty()) throw Error("METADATA line ", lineNo, " continues no header");
-            headers.back().second += " " + trimmed(line);
+            headers.back().second += ' ';
+            headers.back().second += trimmed(line);
             continue;
         }
         auto colon = line.find(':');
