@@ -142,8 +142,8 @@ Reference Reference::parse(std::string_view text)
 std::string Reference::str() const
 {
     std::string s = repository();
-    if (!tag.empty()) s += ":" + tag;
-    if (digest) s += "@" + digest->str();
+    if (!tag.empty()) s.append(1, ':').append(tag);
+    if (digest) s.append(1, '@').append(digest->str());
     return s;
 }
 

@@ -405,7 +405,7 @@ TEST(Store, ConcurrentSetRef)
     inChildProcesses(6, [&](int k) {
         Store s(tmp / "s");
         for (int i = 0; i < 5; i++)
-            s.setRef("k" + std::to_string(k) + "-" + std::to_string(i), d);
+            s.setRef(concat("k", k, "-", i), d);
     });
     Store s(tmp / "s");
     EXPECT_EQ(s.readIndex().manifests.size(), 30u);
