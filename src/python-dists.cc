@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <memory>
-#include <regex>
 
 #include "grocker/oci/error.hh"
 
@@ -37,58 +36,112 @@ std::string number(const std::string& digits)
     return i == std::string::npos ? "0" : digits.substr(i);
 }
 
+// A cursor over a version string for the PEP 440 scanner below.
+struct Scan {
+    std::string_view s;
+    size_t i = 0;
+    bool at(std::string_view w) const { return s.substr(i, w.size()) == w; }
+    bool take(std::string_view w)
+    {
+        if (!at(w)) return false;
+        i += w.size();
+        return true;
+    }
+    bool sep() { return i < s.size() && (s[i] == '-' || s[i] == '_' || s[i] == '.') && (++i, true); }
+    std::optional<std::string> digits()
+    {
+        size_t from = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == from) return std::nullopt;
+        return number(std::string(s.substr(from, i - from)));
+    }
+    // One of words, the first that matches (longest first where one is a prefix of another).
+    std::optional<std::string_view> word(std::initializer_list<std::string_view> words)
+    {
+        for (auto w : words)
+            if (take(w)) return w;
+        return std::nullopt;
+    }
+};
+
+// PEP 440, appendix B (the grammar packaging's Version accepts), case-insensitive; scanned by
+// hand: std::regex recurses per character, slow and deep on a hostile string.
 std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
 {
-    // PEP 440, appendix B (the grammar packaging's Version accepts), case-insensitive.
-    static const std::regex pattern(
-        "v?(?:([0-9]+)!)?([0-9]+(?:\\.[0-9]+)*)"
-        "([-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?"
-        "((?:-([0-9]+))|(?:[-_.]?(post|rev|r)[-_.]?([0-9]+)?))?"
-        "([-_.]?dev[-_.]?([0-9]+)?)?"
-        "(?:\\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?",
-        std::regex::ECMAScript | std::regex::optimize);
     if (text.size() > 256) return std::nullopt;
-    std::string s = lower(trimmed(text));
-    std::smatch m;
-    if (!std::regex_match(s, m, pattern)) return std::nullopt;
+    std::string lowered = lower(trimmed(text));
+    Scan in{lowered};
+    in.take("v");
     std::string out;
-    if (m[1].matched && number(m[1]) != "0") out += number(m[1]) + "!";
-    std::vector<std::string> release;
-    std::string rel = m[2];
-    for (size_t start = 0;;) {
-        auto dot = rel.find('.', start);
-        release.push_back(number(rel.substr(start, dot - start)));
-        if (dot == std::string::npos) break;
-        start = dot + 1;
+    auto first = in.digits();
+    if (!first) return std::nullopt;
+    if (in.take("!")) {
+        if (*first != "0") out += *first + "!";
+        first = in.digits();
+        if (!first) return std::nullopt;
+    }
+    std::vector<std::string> release{*first};
+    while (in.i + 1 < in.s.size() && in.s[in.i] == '.' && in.s[in.i + 1] >= '0' && in.s[in.i + 1] <= '9') {
+        in.i++;
+        release.push_back(*in.digits());
     }
     if (stripZeros)
         while (release.size() > 1 && release.back() == "0") release.pop_back();
     for (size_t i = 0; i < release.size(); i++) out += (i ? "." : "") + release[i];
-    if (m[3].matched) {
-        std::string l = m[4];
-        l = l == "alpha" ? "a" : l == "beta" ? "b" : (l == "c" || l == "pre" || l == "preview") ? "rc" : l;
-        out += l + (m[5].matched ? number(m[5]) : "0");
-    }
-    if (m[6].matched) out += ".post" + (m[7].matched ? number(m[7]) : m[9].matched ? number(m[9]) : "0");
-    if (m[10].matched) out += ".dev" + (m[11].matched ? number(m[11]) : "0");
-    if (m[12].matched) {
-        std::string local = m[12];
-        std::string part, joined;
-        auto flush = [&] {
-            bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    // Each optional part: if it does not match from here, the cursor goes back.
+    auto part = [&](auto body) {
+        size_t from = in.i;
+        if (!body()) in.i = from;
+    };
+    part([&] {
+        in.sep();
+        auto l = in.word({"alpha", "a", "beta", "b", "preview", "pre", "c", "rc"});
+        if (!l) return false;
+        std::string_view label = *l == "alpha" ? "a" : *l == "beta" ? "b" : (*l == "c" || *l == "pre" || *l == "preview") ? "rc" : *l;
+        in.sep();
+        auto n = in.digits();
+        out += std::string(label) + n.value_or("0");
+        return true;
+    });
+    part([&] {
+        size_t from = in.i;
+        if (in.take("-"))
+            if (auto n = in.digits()) { // the implicit post-release, "1.0-1"
+                out += ".post" + *n;
+                return true;
+            }
+        in.i = from;
+        in.sep();
+        if (!in.word({"post", "rev", "r"})) return false;
+        in.sep();
+        auto n = in.digits();
+        out += ".post" + n.value_or("0");
+        return true;
+    });
+    part([&] {
+        in.sep();
+        if (!in.take("dev")) return false;
+        in.sep();
+        auto n = in.digits();
+        out += ".dev" + n.value_or("0");
+        return true;
+    });
+    if (in.take("+")) {
+        std::string joined, piece;
+        for (;;) {
+            size_t from = in.i;
+            while (in.i < in.s.size() && alnum(in.s[in.i])) in.i++;
+            if (in.i == from) return std::nullopt;
+            piece = std::string(in.s.substr(from, in.i - from));
+            bool numeric = piece.find_first_not_of("0123456789") == std::string::npos;
             if (!joined.empty()) joined += '.';
-            joined += digits ? number(part) : part;
-            part.clear();
-        };
-        for (char c : local) {
-            if (c == '-' || c == '_' || c == '.')
-                flush();
-            else
-                part += c;
+            joined += numeric ? number(piece) : piece;
+            if (in.i == in.s.size()) break;
+            if (!in.sep()) return std::nullopt;
         }
-        flush();
         out += "+" + joined;
     }
+    if (in.i != in.s.size()) return std::nullopt;
     return out;
 }
 

@@ -32,7 +32,15 @@ TEST(DistVersions, Pep440)
     EXPECT_EQ(canonicalVersion("1.0-alpha.2"), "1.0a2");
     EXPECT_EQ(canonicalVersion("1!2.0.post1.dev3+Local_1"), "1!2.0.post1.dev3+local.1");
     EXPECT_EQ(canonicalVersion("0!01.002-3"), "1.2.post3");
-    for (auto v : {"", "1.0 ../", "latest", "1..0", "1.0+", "1.0\n", "../../x"}) EXPECT_FALSE(canonicalVersion(v)) << v;
+    EXPECT_EQ(canonicalVersion("1.0a"), "1.0a0");
+    EXPECT_EQ(canonicalVersion("1.0.preview_3"), "1.0rc3");
+    EXPECT_EQ(canonicalVersion("1.0c1.r"), "1.0rc1.post0");
+    EXPECT_EQ(canonicalVersion("1.0-rev-2_DEV"), "1.0.post2.dev0");
+    EXPECT_EQ(canonicalVersion("1.0.dev-7"), "1.0.dev7");
+    EXPECT_EQ(canonicalVersion("2.0b2-4+ubuntu-007"), "2.0b2.post4+ubuntu.7");
+    for (auto v : {"", "1.0 ../", "latest", "1..0", "1.0+", "1.0\n", "../../x", "1.0-", "1.0-1.post2", "1.0a1b2", "!1",
+             "1!", "1.0+a..b", "1.0+a-", "v", "1.0dev1a1", "1.0.", std::string(300, '1').c_str()})
+        EXPECT_FALSE(canonicalVersion(v)) << v;
     EXPECT_TRUE(sameVersion("1.0", "1.0.0"));
     EXPECT_TRUE(sameVersion("1.0.post0", "1.0-0"));
     EXPECT_FALSE(sameVersion("1.0", "1.0.1"));
