@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <poll.h>
 #include <fstream>
 #include <pwd.h>
 #include <sched.h>
@@ -169,11 +170,9 @@ IdMap IdMap::forCaller()
     IdMap m;
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
-    // Root keeps the identity map for now: with forRoot's range, the sandbox's root cannot
-    // traverse a store under a folder only host root may enter (the default store, in /root,
-    // is one), so the overlay mount is refused. forRoot waits for mounts made through file
-    // descriptors opened outside the namespace.
-    if (uid == 0) return identity();
+    // Root gives the sandbox's users a range no host account owns (the sandbox reaches the
+    // store's folders through descriptors opened outside, see runSandbox).
+    if (uid == 0) return forRoot("/etc/subuid", "/etc/subgid", "/etc/passwd", "/etc/group");
     auto name = userName(uid);
     m.uids = {{0, uint32_t(uid), 1}};
     m.gids = {{0, uint32_t(gid), 1}};
@@ -190,6 +189,16 @@ IdMap IdMap::forCaller()
             "100000-165535 ", name, ") or run as root");
     }
     return m;
+}
+
+IdMap IdMap::withHostIds() const
+{
+    IdMap map = *this;
+    if (!privileged || isIdentity()) return map;
+    auto [uid, gid] = rootOutside();
+    if (uid > 0) map.uids.push_back({rootRangeSize, 0, std::min(uid, rootRangeSize)});
+    if (gid > 0) map.gids.push_back({rootRangeSize, 0, std::min(gid, rootRangeSize)});
+    return map;
 }
 
 uint32_t IdMap::uidInside(uid_t host) const { return inside(uids, host); }
@@ -221,20 +230,20 @@ void IdMap::apply(pid_t pid) const
     write("gid_map", mapText(gids));
 }
 
+void keepDeathSignal(int toParent)
+{
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct pollfd p = {toParent, 0, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & POLLERR)) ::_exit(1); // the parent died meanwhile
+}
+
 void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
 {
     if (stepMap.isIdentity()) {
         fn();
         return;
     }
-    IdMap map = stepMap;
-    if (map.privileged) {
-        // The host's own low ids, root's first, as 65536 up: the store's folders are root's, and
-        // a store an older grocker used as root holds files of host uid 1000 (its identity map).
-        auto [uid, gid] = map.rootOutside();
-        if (uid > 0) map.uids.push_back({rootRangeSize, 0, std::min(uid, rootRangeSize)});
-        if (gid > 0) map.gids.push_back({rootRangeSize, 0, std::min(gid, rootRangeSize)});
-    }
+    IdMap map = stepMap.withHostIds();
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
     AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
@@ -250,6 +259,7 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
             char c;
             if (::read(goRead.get(), &c, 1) != 1) ::_exit(1);
             if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+            keepDeathSignal(errWrite.get());
             fn();
             ::_exit(0);
         } catch (std::exception& e) {

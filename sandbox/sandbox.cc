@@ -104,6 +104,10 @@ struct Child {
     AutoCloseFD upperFd;              // opened before pivot_root, after which it is out of reach
     std::set<std::string> mountedOn; // paths relative to the root
     RootSnapshot snapshot;
+    // As root with a range of its own: the init's namespace also maps the host's low ids (for
+    // the store's folders, see IdMap::withHostIds), so the command gets a user namespace of its
+    // own, with the range only, and its uts, ipc and network namespaces (see enterCommandNamespaces).
+    bool nested = false;
 };
 
 // Messages from the sandbox to the parent, on one pipe: a kind ('E' an error, after which the
@@ -347,6 +351,8 @@ int statusCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 12
     }
 }
 
+void setHostAndNetwork(Child& c);
+
 void setupRoot(Child& c)
 {
     auto& s = *c.spec;
@@ -464,12 +470,48 @@ void setupRoot(Child& c)
     if (::umount2(".", MNT_DETACH) < 0) throw SysError("unable to detach the old root");
     if (::chdir("/") < 0) throw SysError("unable to enter /");
 
+    if (!c.nested) setHostAndNetwork(c);
+}
+
+void setHostAndNetwork(Child& c)
+{
+    auto& s = *c.spec;
     c.step = "setting the hostname";
     if (::sethostname(s.hostname.data(), s.hostname.size()) < 0) throw SysError("unable to set the hostname");
     if (!s.hostNetwork) {
         c.step = "bringing up the loopback interface";
         bringUpLoopback();
     }
+}
+
+// The command's side of a nested sandbox: a user namespace that maps the range only (0–65535 of
+// the init's), which the init maps once `ready` says it is made, and uts, ipc and network
+// namespaces that user namespace owns (so its root may bind low ports, as in any container).
+void enterCommandNamespaces(Child& c, int ready, int mapped)
+{
+    c.step = "entering the command's user namespace";
+    int flags = CLONE_NEWUSER | CLONE_NEWUTS | CLONE_NEWIPC | (c.spec->hostNetwork ? 0 : CLONE_NEWNET);
+    if (::unshare(flags) < 0) throw SysError("unable to make the command's namespaces");
+    if (::write(ready, "r", 1) != 1) throw SysError("unable to tell the init");
+    char go;
+    if (::read(mapped, &go, 1) != 1) throw Error("the init did not map the command's ids");
+    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the command's namespace");
+    setHostAndNetwork(c);
+}
+
+// The init's side: the command's map, "0 0 65536" for users and groups.
+void mapCommand(pid_t cmd, int ready, int mapped)
+{
+    char r;
+    if (::read(ready, &r, 1) != 1) throw Error("the command did not make its user namespace");
+    for (const char* file : {"uid_map", "gid_map"}) {
+        auto path = concat("/proc/", cmd, "/", file);
+        AutoCloseFD fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        static const char range[] = "0 0 65536\n";
+        if (!fd || ::write(fd.get(), range, sizeof range - 1) != ssize_t(sizeof range - 1))
+            throw SysError("unable to write the command's ", file);
+    }
+    if (::write(mapped, "m", 1) != 1) throw SysError("unable to tell the command");
 }
 
 // Copy mode, once the command is done: what it changed in the root goes into the upper dir,
@@ -532,6 +574,7 @@ void hideHostCommandLine()
         if (::read(c.goFd, &go, 1) != 1) ::_exit(127); // the parent failed to map ids
         ::close(c.goFd);
         if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+        keepDeathSignal(c.errFd);
         setupRoot(c);
         // The init keeps descriptors of folders outside the root (the upper dir, in copy mode):
         // not dumpable, its /proc/1/fd and /proc/1/root are closed to the command, which has no
@@ -549,9 +592,35 @@ void hideHostCommandLine()
         childFail(c, e.what());
     }
     // PID 1: start the command, pass signals on, reap every orphan, exit with the command's status.
+    int ready[2] = {-1, -1}, mapped[2] = {-1, -1};
+    if (c.nested && (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(mapped, O_CLOEXEC) < 0))
+        childFail(c, concat("unable to make a pipe: ", std::strerror(errno)));
     pid_t cmd = ::fork();
     if (cmd < 0) childFail(c, concat("unable to start the command: ", std::strerror(errno)));
-    if (cmd == 0) execCommand(c);
+    if (cmd == 0) {
+        if (c.nested) {
+            try {
+                ::close(ready[0]);
+                ::close(mapped[1]);
+                enterCommandNamespaces(c, ready[1], mapped[0]);
+            } catch (std::exception& e) {
+                childFail(c, e.what());
+            }
+        }
+        execCommand(c);
+    }
+    if (c.nested) {
+        ::close(ready[1]);
+        ::close(mapped[0]);
+        try {
+            mapCommand(cmd, ready[0], mapped[1]);
+        } catch (std::exception& e) {
+            ::kill(cmd, SIGKILL);
+            childFail(c, e.what());
+        }
+        ::close(ready[0]);
+        ::close(mapped[1]);
+    }
     // In copy mode the pipe stays open: writing the changes can still fail.
     if (!c.copied) ::close(c.errFd);
     forwardTo = cmd;
@@ -580,14 +649,25 @@ void removeCreatedMountPoints(const SandboxSpec& spec)
     std::string line;
     while (std::getline(in, line))
         if (!line.empty()) paths.push_back(line);
-    for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
-        auto p = spec.runDir / "upper" / it->substr(1);
+    // The upper dir is the command's: a folder it turned into a symlink is never followed.
+    AutoCloseFD upper(::open((spec.runDir / "upper").c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    for (auto it = paths.rbegin(); upper && it != paths.rend(); ++it) {
+        fs::path rel = fs::path(it->substr(1)).lexically_normal();
+        if (rel.empty() || !rel.has_filename()) continue;
+        struct open_how how = {};
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+        auto parentRel = rel.parent_path().empty() ? std::string(".") : rel.parent_path().string();
+        long parent = openat2(upper.get(), parentRel.c_str(), &how);
+        if (parent < 0) continue;
+        AutoCloseFD parentFd{int(parent)};
+        auto name = rel.filename().string();
         struct stat st;
-        if (::lstat(p.c_str(), &st) < 0) continue;
+        if (::fstatat(parentFd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
         if (S_ISDIR(st.st_mode))
-            ::rmdir(p.c_str()); // only if the command left it empty
+            ::unlinkat(parentFd.get(), name.c_str(), AT_REMOVEDIR); // only if the command left it empty
         else if (S_ISREG(st.st_mode) && st.st_size == 0)
-            ::unlink(p.c_str());
+            ::unlinkat(parentFd.get(), name.c_str(), 0);
     }
     ::unlink((spec.runDir / "mount-points").c_str());
 }
@@ -645,9 +725,9 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
 
     auto mode = rootfsModeFromEnv();
     if (mode == RootfsMode::Auto && overlayRefused) mode = RootfsMode::Copy;
-    Child c{&spec, goRead.get(), errWrite.get(), mode, {}, false, {}, {}, {}};
-    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
-    if (!spec.hostNetwork) flags |= CLONE_NEWNET;
+    Child c{&spec, goRead.get(), errWrite.get(), mode, {}, false, {}, {}, {}, map.privileged && !map.isIdentity()};
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD;
+    if (!c.nested) flags |= CLONE_NEWUTS | CLONE_NEWIPC | (spec.hostNetwork ? 0 : CLONE_NEWNET);
     // As fork does, with no stack of its own: without CLONE_VM the child has a copy of this
     // one. The init (which copies and diffs trees in copy mode) then has a normal stack, with
     // no size limit, that sanitizers know (on a heap stack ASan misreads every throw).
@@ -668,7 +748,7 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
         return status;
     };
     try {
-        map.apply(pid);
+        map.withHostIds().apply(pid);
     } catch (Error& e) {
         ::kill(pid, SIGKILL);
         reap();

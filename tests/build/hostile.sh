@@ -77,6 +77,8 @@ if "bdist_wheel" in sys.argv:
                     except OSError: pass
             time.sleep(0.0005)
         os._exit(0)
+    # Seen from the host meanwhile (the test looks for it): whose process is it?
+    subprocess.run(["sleep", "4.2718"])
 setup(name="gevil", version="1.0", packages=["gevil"])
 PY
 tar -czf "$links/gevil-1.0.tar.gz" -C "$tmp/src" gevil-1.0
@@ -94,9 +96,15 @@ done
 g() { "$GROCKER" --root "$store" build "$@" --pip-conf "$tmp/pip.conf" --find-links "$links" --no-push --env "SECRET=$secret"; }
 
 # --- the hostile app first: refused ------------------------------------------------------------
-if g "$tmp/hostile" -c "$tmp/hostile/.grocker.yml" >"$tmp/hostile.out" 2>"$tmp/hostile.err"; then
-    cat "$tmp/hostile.err" >&2; fail "the hostile app's build succeeded"
-fi
+g "$tmp/hostile" -c "$tmp/hostile/.grocker.yml" >"$tmp/hostile.out" 2>"$tmp/hostile.err" &
+build=$!
+# The box's processes as the host sees them: gevil's "sleep 4.2718" runs as the compile user.
+box_uid=
+while kill -0 "$build" 2>/dev/null; do
+    pid=$(pgrep -x -f "sleep 4.2718" | head -1) && box_uid=$(stat -c %u "/proc/$pid" 2>/dev/null) && [ -n "$box_uid" ] && break
+    sleep 0.1
+done
+if wait "$build"; then cat "$tmp/hostile.err" >&2; fail "the hostile app's build succeeded"; fi
 tail -1 "$tmp/hostile.err" | grep -Eq "^grocker: .*the build of gevil 1.0 (left 2 wheels, not one|made a wheel of gvictim 1.0 .*, not of gevil 1.0): refused" ||
     { cat "$tmp/hostile.err" >&2; fail "the hostile build did not end with the refusal of gevil's output"; }
 grep -q "gevil: could not write into /wheels" "$tmp/hostile.err" || fail "gevil's attack did not run: $(cat "$tmp/hostile.err")"
@@ -114,6 +122,12 @@ uid=$(grep -m1 -o "gevil: uid [0-9]*" "$tmp/hostile.err" | grep -o '[0-9]*$')
 grep "gevil: uid" "$tmp/hostile.err" | grep -q "$secret" && fail "PID 1 of a box shows grocker's command line"
 grep -q "pid 1 is grocker-init" "$tmp/hostile.err" || fail "PID 1 of a box: $(grep 'gevil: uid' "$tmp/hostile.err" | head -1)"
 pass "PID 1 of a box shows 'grocker-init', not grocker's command line (its --env values)"
+# As root, the compile user (1000 inside) is 1000 up from root's own subordinate range (65536
+# ids) or from 2^31: no host account, which could otherwise signal the box or own its files.
+want=$(awk -F: '$1 == "root" && $3 >= 65536 { print $2 + 1000; f = 1; exit } END { if (!f) print "2147484648" }' /etc/subuid)
+[ "$box_uid" = "$want" ] || fail "the compile user is host uid '$box_uid', expected $want"
+getent passwd "$box_uid" >/dev/null && fail "the compile user's host uid $box_uid is an account: $(getent passwd "$box_uid")"
+pass "the compile user is host uid $box_uid, no host account"
 
 # --- then the clean app, on the same store: the genuine gvictim --------------------------------
 g "$tmp/clean" -c "$tmp/clean/.grocker.yml" --output "oci:$tmp/layout:clean" >"$tmp/clean.out" 2>"$tmp/clean.err" ||

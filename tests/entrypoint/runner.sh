@@ -270,7 +270,11 @@ $(cat "$tmp/www.err")"
 curl -sI http://127.0.0.1:8080/static/hello.txt | grep -qi '^server: nginx' || fail "the static file does not come from nginx"
 pass "www: the app through nginx and uwsgi, a static file, media by X-Accel-Redirect (internal only), /config/env"
 nginx_master=$(pgrep -f "nginx -e stderr -c /tmp/grocker/nginx.conf" | head -1)
-[ -n "$nginx_master" ] && [ "$(ps -o uid= -p "$nginx_master" | tr -d ' ')" = 1000 ] || fail "nginx's master does not run as grocker (uid 1000)"
+# grocker (1000) as the host sees it: as root, 1000 up from the start of root's own subordinate
+# range when it has 65536 ids, else from 2^31 (no host account's).
+grocker_host=$(awk -F: '$1 == "root" && $3 >= 65536 { print $2 + 1000; f = 1; exit } END { if (!f) print "2147484648" }' /etc/subuid)
+[ -n "$nginx_master" ] && [ "$(stat -c %u "/proc/$nginx_master")" = "$grocker_host" ] \
+    || fail "nginx's master does not run as grocker (uid 1000, host uid $grocker_host): $(stat -c %u "/proc/$nginx_master")"
 pass "nginx and uwsgi run as grocker (uid 1000)"
 [ "$(curl -s http://127.0.0.1:8080/mail)" = "sendmail exited with 0 " ] || fail "the app could not send mail: $(curl -s http://127.0.0.1:8080/mail)"
 wait_for 50 grep -q "mail body from the app" "$tmp/mail" || fail "the app's mail did not reach the SMTP sink"

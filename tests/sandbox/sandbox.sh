@@ -89,8 +89,15 @@ chown -R "$user" "$tmp/ro"
 # range when it holds 65536 ids (else 2^31) and 1000 more; rootless, the caller itself and its
 # subordinate range's start + 999.
 if [ "$users" = root ]; then
-    # As root the map is the identity (sandbox/id-map.cc says why).
-    root_host=0:0 ci_host=1000:1000
+    # Root's own range when /etc/subuid and /etc/subgid give it 65536 ids, else 2^31.
+    start() { awk -F: '$1 == "root" && $3 >= 65536 { print $2; f = 1; exit } END { if (!f) print "2147483648" }' "$1"; }
+    su=$(start /etc/subuid) sg=$(start /etc/subgid)
+    root_host=$su:$sg ci_host=$((su + 1000)):$((sg + 1000))
+    # A volume the sandbox's root writes must be its own: no host account's, not even root's.
+    chown "$root_host" "$tmp/rw"
+    # shellcheck disable=SC2016
+    g run --volume "$tmp/ro:/ro" "oci:$tmp/images:busybox" -- sh -c 'echo x > /ro/new' 2>/dev/null \
+        && fail "the sandbox's root (host $root_host) wrote into a folder of host root"
 else
     chown "$user" "$tmp/rw"
     sub() { awk -F: -v u="$user" '$1 == u { print $2 + 999; exit }' "$1"; }
@@ -158,6 +165,13 @@ owners="$(stat -c %u:%g "$tmp/rw/new") $(stat -c %u:%g "$tmp/rw/ci/file")"
 [ "$owners" = "$root_host $ci_host" ] \
     || fail "files made inside by root and uid 1000 are $owners on the host, expected $root_host and $ci_host"
 pass "the sandbox's root and uid 1000 are $root_host and $ci_host on the host"
+# Ids past the range do not exist inside (as root, the init's namespace also maps host root's
+# low ids for the store's folders: never the command's).
+g run "oci:$tmp/images:busybox" -- sh -c 'touch /tmp/x && chown 65536 /tmp/x' 2>/dev/null \
+    && fail "uid 65536 exists inside the sandbox"
+[ "$(g run "oci:$tmp/images:busybox" -- sh -c 'tr -s " " <\/proc/self/uid_map')" = " 0 0 65536" ] || [ "$users" != root ] \
+    || fail "the command's uid map is not 0-65535 only: $(g run "oci:$tmp/images:busybox" -- cat /proc/self/uid_map)"
+pass "no id past 65535 inside"
 # Mount points the sandbox made, parents included, are not the step's changes.
 g run --volume "$tmp/rw:/srv/new/vol" "oci:$tmp/images:busybox" --commit "oci:$tmp/images:mounts" -- sh -c : >/dev/null
 mlayer=$(g inspect "oci:$tmp/images:mounts" | jq -r '.manifest.layers[-1].digest')

@@ -1,7 +1,7 @@
 #pragma once
-// User and group id mappings of the sandbox's user namespace. As root: the identity for now
-// (forRoot, a range no host account owns, is ready but not used: see IdMap::forCaller). As
-// an unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
+// User and group id mappings of the sandbox's user namespace. As root: container 0–65535 → a
+// range no host account owns (root's /etc/subuid and /etc/subgid ranges, else 2^31 up), so
+// that no host user owns what a step makes nor may signal its processes. As an unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
 // /etc/subgid ranges (written with newuidmap/newgidmap), so dpkg and chown work inside; with no
 // subordinate range, only the caller as 0, and a warning saying what will not work.
 
@@ -44,6 +44,13 @@ struct IdMap {
     uint32_t uidInside(uid_t host) const;
     uint32_t gidInside(gid_t host) const;
 
+    // As root with a range of its own: this map and the host's own low ids, root's first, as
+    // 65536 up, for the processes that work in the store's folders (root's, under /root, which
+    // the range alone may not even search), and a store an older grocker used as root holds
+    // files of host uid 1000 (its identity map). The map itself otherwise. Never the map of a
+    // build's command: runSandbox gives it a namespace of its own without them.
+    IdMap withHostIds() const;
+
     // Writes the maps of the process `pid`, which has just made a user namespace.
     void apply(pid_t pid) const;
 };
@@ -54,5 +61,10 @@ struct IdMap {
 // which stay root's (and in an older grocker's, which gave uid 1000 its host id), while it sees
 // and sets owners as the container does.
 void runInUserNamespace(const IdMap& map, const std::function<void()>& fn);
+
+// Sets the parent-death signal (SIGKILL) again, as a child must once it has become another host
+// user (a change of effective uid clears it: as root, the range's root is one); `toParent`, the
+// write end of a pipe the parent reads, tells whether the parent died before.
+void keepDeathSignal(int toParent);
 
 } // namespace grocker::sandbox
