@@ -189,7 +189,9 @@ Descriptor parseDescriptor(const json& j, const std::string& where)
     }
     auto& size = field(j, "size", where);
     if (!size.is_number_integer() || size.get<int64_t>() < 0)
-        throw Error(where, ": size must be a non-negative integer, not ", size.dump());
+        throw Error(where, " (", d.digest.str(), "): size must be a non-negative integer",
+            size.is_number_unsigned() ? " of at most 2^63-1 (a descriptor's int64)" : "", ", not ", size.dump(),
+            ": the image is not valid OCI; ask its publisher to fix it");
     d.size = size.get<int64_t>();
     d.annotations = annotationsOf(j, where);
     if (auto it = j.find("urls"); it != j.end() && !it->is_null()) {
