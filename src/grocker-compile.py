@@ -114,6 +114,25 @@ with open(a["name_out"], "w") as f:
 """
 
 
+def pip_verbose():
+    """Whether pip is told to be verbose (PIP_VERBOSE, or verbose in the pip.conf's [global],
+    [wheel] or [install])."""
+    def truthy(v):
+        return v.strip().lower() not in ("", "0", "false", "no", "off")
+    if truthy(os.environ.get("PIP_VERBOSE", "")):
+        return True
+    conf = os.environ.get("PIP_CONFIG_FILE", "")
+    if not conf:
+        return False
+    import configparser
+    c = configparser.RawConfigParser()
+    try:
+        c.read(conf)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return False
+    return any(truthy(c.get(sec, "verbose", fallback="")) for sec in ("global", "wheel", "install"))
+
+
 def satisfied(requires, env):
     """Whether the build environment `env` holds every one of `requires`."""
     from importlib import metadata as im
@@ -143,9 +162,11 @@ def fast_project_wheel(project, wheel_dir):
     os.makedirs(wheel_dir, exist_ok=True)
     args = {"env": ENV, "backend": backend, "backend_path": backend_path, "wheel_dir": wheel_dir,
             "requires_out": "/tmp/grocker-requires.json", "name_out": "/tmp/grocker-wheel-name"}
-    # As pip's builds: no user site, no system site-packages, a fresh temporary folder.
+    # As pip's builds: no user site, no system site-packages, a fresh temporary folder. The
+    # backend's own output is shown when pip would show it (verbose), as pip wheel does.
+    quiet = None if pip_verbose() else subprocess.DEVNULL
     r = subprocess.run([sys.executable, "-S", "-s", "-c", HOOKS, json.dumps(args)], cwd=project,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=quiet, stderr=quiet)
     if r.returncode != 0:
         return None
     with open(args["requires_out"]) as f:
@@ -196,8 +217,44 @@ def pip_prepared_first(args, fallback_message, before_fallback=None):
     pip(*args)
 
 
+def unpack_sdist(source, target):
+    """The sdist's top folder, unpacked under target (PEP 517: NAME-VERSION/), or None. The box
+    is the sdist's own: what it unpacks can harm nothing but the box."""
+    import tarfile
+    import zipfile
+    os.makedirs(target)
+    try:
+        if source.endswith(".zip"):
+            with zipfile.ZipFile(source) as z:
+                z.extractall(target)
+        else:
+            with tarfile.open(source) as t:
+                if hasattr(tarfile, "data_filter"):
+                    t.extractall(target, filter="data")
+                else:
+                    t.extractall(target)
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError):
+        return None
+    tops = os.listdir(target)
+    if len(tops) != 1 or not os.path.isdir(os.path.join(target, tops[0])):
+        return None
+    top = os.path.join(target, tops[0])
+    if not any(os.path.exists(os.path.join(top, f)) for f in ("pyproject.toml", "setup.py")):
+        return None
+    return top
+
+
 def sdist(source):
-    """pip wheel of one sdist, no dependencies."""
+    """The wheel of one sdist, no dependencies: its backend called directly in the prepared
+    build environment (as PEP 517 frontends do; pip would start itself and the backend twice),
+    else pip wheel."""
+    top = unpack_sdist(source, "/tmp/sdist")
+    built = fast_project_wheel(top, "/tmp/wheel") if top else None
+    if built is not None:
+        shutil.copyfile(built, os.path.join(OUT, os.path.basename(built)))
+        return
+    shutil.rmtree("/tmp/sdist", ignore_errors=True)
+    shutil.rmtree("/tmp/wheel", ignore_errors=True)
     pip_prepared_first(["wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), source],
                        f"{os.path.basename(source)} needs more than the prepared build environment: "
                        "pip wheel again, with an isolated build environment",
