@@ -67,7 +67,8 @@ struct Transfer {
 
 std::optional<uint64_t> contentLength(const HttpResponse& r)
 {
-    auto v = trim(r.header("content-length"));
+    auto header = r.header("content-length"); // kept: trim's view points into it
+    auto v = trim(header);
     if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string_view::npos)
         return std::nullopt;
     return std::stoull(std::string(v));
