@@ -170,8 +170,8 @@ IdMap IdMap::forCaller()
     IdMap m;
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
-    // Root gives the sandbox's users a range no host account owns (the sandbox reaches the
-    // store's folders through descriptors opened outside, see runSandbox).
+    // Root gives the sandbox's users a range no host account owns (the sandbox's init reaches
+    // the store's folders with the host's low ids mapped too, see withHostIds and runSandbox).
     if (uid == 0) return forRoot("/etc/subuid", "/etc/subgid", "/etc/passwd", "/etc/group");
     auto name = userName(uid);
     m.uids = {{0, uint32_t(uid), 1}};
