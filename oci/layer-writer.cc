@@ -136,6 +136,23 @@ private:
         return e;
     }
 
+    // A .pyc file checked by its source's timestamp (PEP 552: flags 0) records that source's
+    // mtime, which the layer clamps: the record is clamped the same way, so that Python still
+    // takes the .pyc for the source's (Debian's packages compile theirs when installed, with
+    // their sources' mtimes from the .deb, later than the default epoch). Without it, every
+    // Python of the image would compile each module it imports again, at every start, and could
+    // not save the result (2 s of 'pip --version' with 355 modules compiled).
+    void clampPycTimestamp(char* data, size_t n) const
+    {
+        auto u32 = [&](size_t at) {
+            return uint32_t(uint8_t(data[at])) | uint32_t(uint8_t(data[at + 1])) << 8 | uint32_t(uint8_t(data[at + 2])) << 16 |
+                   uint32_t(uint8_t(data[at + 3])) << 24;
+        };
+        if (n < 16 || data[2] != '\r' || data[3] != '\n' || u32(4) != 0) return;
+        int64_t clamped = std::max<int64_t>(0, std::min<int64_t>(u32(8), opt_.sourceDateEpoch));
+        for (size_t i = 0; i < 4; i++) data[8 + i] = char(uint8_t(uint64_t(clamped) >> (8 * i)));
+    }
+
     void whiteoutEntry(const std::string& tarPath)
     {
         auto slash = tarPath.rfind('/');
@@ -201,9 +218,12 @@ private:
             if (!fd) throw SysError("unable to open '", hostPath, "'");
             tar_.writeHeader(e);
             uint64_t left = e.size;
+            bool first = true;
             while (left) {
                 size_t n = readSome(fd.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()), hostPath);
                 if (!n) break;
+                if (first && name.ends_with(".pyc")) clampPycTimestamp(buf_.data(), n);
+                first = false;
                 tar_.writeData(buf_.data(), n);
                 left -= n;
             }

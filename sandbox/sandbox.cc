@@ -301,11 +301,17 @@ void limitCapabilities()
     }
 }
 
-volatile pid_t forwardTo = 0;
+// The PID 1 of each running sandbox, to which the caller's SIGINT and SIGTERM are passed on
+// (several run at once: the compile pass builds packages side by side).
+constexpr size_t maxRunning = 64;
+volatile pid_t forwardTo[maxRunning] = {};
+size_t running = 0;
+struct sigaction oldInt, oldTerm;
 
 void forwardSignal(int sig)
 {
-    if (forwardTo > 0) ::kill(forwardTo, sig);
+    for (auto& p : forwardTo)
+        if (p > 0) ::kill(p, sig);
 }
 
 int statusCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
@@ -567,6 +573,8 @@ void hideHostCommandLine()
 [[noreturn]] void childMain(Child& c)
 {
     try {
+        // Other sandboxes of the parent are none of this one's (see forwardSignal below).
+        for (auto& p : forwardTo) p = 0;
         c.step = "starting the sandbox";
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         hideHostCommandLine();
@@ -623,7 +631,10 @@ void hideHostCommandLine()
     }
     // In copy mode the pipe stays open: writing the changes can still fail.
     if (!c.copied) ::close(c.errFd);
-    forwardTo = cmd;
+    // The parent's list of sandboxes came with the copy of its memory: their pids mean nothing
+    // (or another process) in this namespace.
+    for (auto& p : forwardTo) p = 0;
+    forwardTo[0] = cmd;
     struct sigaction sa = {};
     sa.sa_handler = forwardSignal;
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &sa, nullptr);
@@ -700,37 +711,65 @@ std::string readMessages(int fd, const SandboxSpec& spec)
     return error + pending;
 }
 
+// Signals to grocker go to each sandbox's PID 1, which passes them on.
+void forwardSignalsTo(pid_t pid)
+{
+    for (auto& p : forwardTo)
+        if (p == 0) {
+            p = pid;
+            break;
+        }
+    if (running++ > 0) return;
+    struct sigaction sa = {};
+    sa.sa_handler = forwardSignal;
+    ::sigaction(SIGINT, &sa, &oldInt);
+    ::sigaction(SIGTERM, &sa, &oldTerm);
+}
+
+void stopForwarding(pid_t pid)
+{
+    for (auto& p : forwardTo)
+        if (p == pid) p = 0;
+    if (--running > 0) return;
+    ::sigaction(SIGINT, &oldInt, nullptr);
+    ::sigaction(SIGTERM, &oldTerm, nullptr);
+}
+
 } // namespace
 
-int runSandbox(const SandboxSpec& spec, const IdMap& map)
+Sandbox::Sandbox(const SandboxSpec& spec, const IdMap& map) : spec_(spec)
 {
-    if (spec.argv.empty()) throw UsageError("no command to run");
+    if (spec_.argv.empty()) throw UsageError("no command to run");
+    if (running >= maxRunning) throw Error("over ", maxRunning, " sandboxes at once");
     checkUserNamespaces();
     for (auto d : {"upper", "work", "merged"}) {
         std::error_code ec;
-        fs::create_directories(spec.runDir / d, ec);
-        if (ec) throw Error("unable to create '", (spec.runDir / d).string(), "': ", ec.message());
+        fs::create_directories(spec_.runDir / d, ec);
+        if (ec) throw Error("unable to create '", (spec_.runDir / d).string(), "': ", ec.message());
     }
     if (map.privileged && !map.isIdentity()) {
         // As root the container's root is not the host's: the run folder (where it lists its
         // mount points), overlay's upper and work dirs and the root they show must be its own,
         // as a rootless caller's are.
         auto [uid, gid] = map.rootOutside();
-        for (auto& d : {spec.runDir, spec.runDir / "upper", spec.runDir / "work", spec.runDir / "merged"})
+        for (auto& d : {spec_.runDir, spec_.runDir / "upper", spec_.runDir / "work", spec_.runDir / "merged"})
             if (::chown(d.c_str(), uid, gid) < 0) throw SysError("unable to give '", d.string(), "' to the sandbox's root");
     }
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
-    AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
+    AutoCloseFD goRead(go[0]), goWrite(go[1]), errWrite(err[1]);
+    errRead_ = AutoCloseFD(err[0]);
 
     auto mode = rootfsModeFromEnv();
     if (mode == RootfsMode::Auto && overlayRefused) mode = RootfsMode::Copy;
-    Child c{&spec, goRead.get(), errWrite.get(), mode, {}, false, {}, {}, {}, map.privileged && !map.isIdentity()};
+    Child c{&spec_, goRead.get(), errWrite.get(), mode, {}, false, {}, {}, {}, map.privileged && !map.isIdentity()};
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD;
-    if (!c.nested) flags |= CLONE_NEWUTS | CLONE_NEWIPC | (spec.hostNetwork ? 0 : CLONE_NEWNET);
+    if (!c.nested) flags |= CLONE_NEWUTS | CLONE_NEWIPC | (spec_.hostNetwork ? 0 : CLONE_NEWNET);
     // As fork does, with no stack of its own: without CLONE_VM the child has a copy of this
     // one. The init (which copies and diffs trees in copy mode) then has a normal stack, with
-    // no size limit, that sanitizers know (on a heap stack ASan misreads every throw).
+    // no size limit, that sanitizers know (on a heap stack ASan misreads every throw). Only
+    // from the thread that runs grocker's work: the child has no other thread, and must find
+    // no lock (malloc's, a stream's) held by one.
     pid_t pid = pid_t(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0L));
     if (pid == 0) childMain(c);
     if (pid < 0) {
@@ -740,37 +779,60 @@ int runSandbox(const SandboxSpec& spec, const IdMap& map)
                               : e == EPERM ? ": user namespaces are not allowed for this user"
                                            : ""));
     }
+    pid_ = pid;
     goRead.reset();
     errWrite.reset();
-    auto reap = [&] {
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return status;
-    };
     try {
         map.withHostIds().apply(pid);
     } catch (Error& e) {
-        ::kill(pid, SIGKILL);
-        reap();
+        kill();
         e.addContext("while mapping user ids of the sandbox");
         throw;
     }
-    // Signals to grocker go to the sandbox's PID 1, which passes them on.
-    forwardTo = pid;
-    struct sigaction sa = {}, oldInt, oldTerm;
-    sa.sa_handler = forwardSignal;
-    ::sigaction(SIGINT, &sa, &oldInt);
-    ::sigaction(SIGTERM, &sa, &oldTerm);
+    forwardSignalsTo(pid);
     (void)!::write(goWrite.get(), "g", 1);
-    goWrite.reset();
-    std::string message = readMessages(errRead.get(), spec);
+}
+
+int Sandbox::reap()
+{
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+    pid_ = 0;
+    return status;
+}
+
+void Sandbox::kill()
+{
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    reap();
+}
+
+int Sandbox::wait()
+{
+    if (pid_ <= 0) throw Error("the sandbox was already waited for");
+    std::string message = readMessages(errRead_.get(), spec_);
+    errRead_.reset();
+    pid_t pid = pid_;
     int status = reap();
-    forwardTo = 0;
-    ::sigaction(SIGINT, &oldInt, nullptr);
-    ::sigaction(SIGTERM, &oldTerm, nullptr);
-    removeCreatedMountPoints(spec);
+    stopForwarding(pid);
+    removeCreatedMountPoints(spec_);
     if (!message.empty()) throw Error("sandbox: ", message);
     return statusCode(status);
+}
+
+Sandbox::~Sandbox()
+{
+    if (pid_ <= 0) return;
+    pid_t pid = pid_;
+    kill();
+    stopForwarding(pid);
+}
+
+int runSandbox(const SandboxSpec& spec, const IdMap& map)
+{
+    Sandbox box(spec, map);
+    return box.wait();
 }
 
 } // namespace grocker::sandbox

@@ -292,7 +292,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     std::string baseIdentity = runtime.base == Runtime::Base::Registry ? baseImage(runtime, o.baseImage)
                                                                        : "mmdebstrap " + std::string(runtime.suite) + " " + baseRecipe;
     std::string rootName = "grocker-" + rtSlug + "-root:" + GROCKER_VERSION + "-" +
-        cacheKey({"root", GROCKER_VERSION, rtName, baseIdentity, std::to_string(ctx.epoch), compressionName(compression).data(),
+        cacheKey({"root", GROCKER_VERSION, oci::layerFormat, rtName, baseIdentity, std::to_string(ctx.epoch), compressionName(compression).data(),
             joinQuoted(rootStep.argv), joinQuoted(rootStep.env)}).substr(0, 12);
     Image root = obtain(ctx, registry, rootName, [&] {
         Image base = runtime.base == Runtime::Base::Registry ? pulledBase(ctx, remote, baseIdentity)

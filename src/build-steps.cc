@@ -186,20 +186,23 @@ void placeFiles(const Step& step, const fs::path& upper)
     }
 }
 
-int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run)
+std::unique_ptr<Sandbox> startIn(Context& ctx, const Image& base, const Step& step, RunDir& run)
 {
     auto spec = specFor(base, step);
     spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
     spec.runDir = run.path();
     // Made in the namespace: the files are the container root's, whatever the host's ids.
-    runInUserNamespace(ctx.map, [&] {
-        fs::create_directories(run.path() / "upper");
-        placeFiles(step, run.path() / "upper");
-    });
+    if (!step.files.empty())
+        runInUserNamespace(ctx.map, [&] {
+            fs::create_directories(run.path() / "upper");
+            placeFiles(step, run.path() / "upper");
+        });
     say(ctx, step.name + ": running");
     ctx.ran.push_back(step.name);
-    return runSandbox(spec, ctx.map);
+    return std::make_unique<Sandbox>(spec, ctx.map);
 }
+
+int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run) { return startIn(ctx, base, step, run)->wait(); }
 
 std::string joined(const std::vector<std::string>& v)
 {
@@ -212,7 +215,7 @@ std::string joined(const std::vector<std::string>& v)
 
 Image runStep(Context& ctx, const Image& base, const Step& step)
 {
-    std::vector<std::string> parts{"step", GROCKER_VERSION, base.manifestDescriptor.digest.str(), step.user,
+    std::vector<std::string> parts{"step", GROCKER_VERSION, layerFormat, base.manifestDescriptor.digest.str(), step.user,
         step.workdir, step.hostNetwork ? "host" : "none", step.keyExtra, compressionName(ctx.compression).data()};
     for (auto& a : step.argv) parts.push_back(a);
     for (auto& e : step.env) parts.push_back(e);
@@ -261,13 +264,23 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     return std::move(draft).commit(ctx.store);
 }
 
-void runOnly(Context& ctx, const Image& base, const Step& step)
+StartedStep::StartedStep(Context& ctx, const Image& base, const Step& step)
+    : name_(step.name), argv_(step.argv), run_(std::make_unique<RunDir>(ctx.store, ctx.map)),
+      box_(startIn(ctx, base, step, *run_))
 {
-    RunDir run(ctx.store, ctx.map);
-    int status = runIn(ctx, base, step, run);
-    if (status != 0)
-        throw Error("step '", step.name, "' failed: '", joined(step.argv), "' exited with status ", status,
-            "; see its output above");
 }
+
+StartedStep::~StartedStep() = default;
+
+void StartedStep::finish()
+{
+    int status = box_->wait();
+    box_.reset();
+    run_.reset();
+    if (status != 0)
+        throw Error("step '", name_, "' failed: '", joined(argv_), "' exited with status ", status, "; see its output above");
+}
+
+void runOnly(Context& ctx, const Image& base, const Step& step) { StartedStep(ctx, base, step).finish(); }
 
 } // namespace grocker::build

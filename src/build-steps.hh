@@ -4,6 +4,7 @@
 // step whose inputs did not change never runs again.
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/sandbox/id-map.hh"
+#include "grocker/sandbox/rootfs.hh"
 #include "grocker/sandbox/sandbox.hh"
 
 namespace grocker::build {
@@ -53,8 +55,26 @@ struct Step {
 // for this base and step, nothing runs.
 oci::Image runStep(Context& ctx, const oci::Image& base, const Step& step);
 
-// Runs `step` over `base` for its side effects on volumes only; returns the exit status.
+// Runs `step` over `base` for its side effects on volumes only; throws when it fails.
 void runOnly(Context& ctx, const oci::Image& base, const Step& step);
+
+// runOnly in two halves, so that several steps run side by side: the constructor starts the
+// step, finish() waits for it and throws when it failed. One destroyed unfinished is killed.
+// Started and finished from one thread (sandbox::Sandbox).
+class StartedStep {
+public:
+    StartedStep(Context& ctx, const oci::Image& base, const Step& step);
+    ~StartedStep();
+    StartedStep(const StartedStep&) = delete;
+    StartedStep& operator=(const StartedStep&) = delete;
+    void finish();
+
+private:
+    std::string name_;
+    std::vector<std::string> argv_;
+    std::unique_ptr<sandbox::RunDir> run_; // outlives the sandbox that runs in it
+    std::unique_ptr<sandbox::Sandbox> box_;
+};
 
 // Tells the user what a step is doing (stderr, unless quiet).
 void say(const Context& ctx, const std::string& text);

@@ -1,6 +1,7 @@
 #include "compile.hh"
 
 #include <algorithm>
+#include <deque>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 #include "embedded-scripts.hh"
@@ -208,6 +210,11 @@ namespace {
 
 constexpr uint64_t maxFileSize = uint64_t(4) << 30; // a wheel or sdist: 4 GiB at most
 constexpr size_t maxReportSize = 16 << 20;
+// Where the box that resolves a project from its folder (grocker-compile resolve-project) has its
+// copy: the report names the project by this folder's URL.
+constexpr std::string_view earlyProject = "/tmp/project";
+
+bool hex64(const std::string& s) { return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos; }
 
 fs::path cacheDir(const Store& s) { return s.root() / "cache"; }
 fs::path filesDir(const Store& s) { return cacheDir(s) / "files" / "sha256"; }
@@ -421,15 +428,23 @@ private:
     bool haveFile(const Digest& d);
     const std::map<std::string, fs::path>& compilerWheels();
     void makeBuildEnv();
-    void runBox(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
-        const OutDir& out);
+    Step boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
+        const OutDir& out) const;
     Digest takeWheel(const OutDir& out, const std::string& what, std::string& file);
     std::optional<CompiledWheel> cachedWheel(const std::string& key);
-    CompiledWheel built(const std::string& key, const json& inputs, const std::string& what,
-        const std::function<void(const OutDir&)>& box, const std::optional<std::pair<std::string, std::string>>& expect);
-    CompiledWheel appWheel();
+    CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
+        const std::optional<std::pair<std::string, std::string>>& expect);
+    CompiledWheel releaseWheel();
+    CompiledWheel projectWheel(const json& resolutionInputs, std::optional<std::vector<Dist>>& resolved);
+    json resolutionInputs(const std::optional<CompiledWheel>& app) const;
+    json hintInputs(const json& resolutionInputs) const;
+    bool resolutionHinted(const json& resolutionInputs);
+    std::vector<std::string> resolveArgs(const std::string& mode, const std::string& target) const;
     std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
-    Dist fetched(const json& item, const std::optional<CompiledWheel>& app);
+    std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
+        const DistMetadata* appMetadata);
+    void keepResolution(const json& inputs, const std::vector<Dist>& dists);
+    Dist fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl);
     Digest fetchFromIndex(const std::string& name, const std::string& file);
     Digest download(const std::string& url, const std::string& sha256, const std::string& what);
     const std::vector<IndexLink>& page(const std::string& url);
@@ -507,8 +522,8 @@ void Compiler::makeBuildEnv()
         throw SysError("unable to move the build environment into '", buildEnv_.string(), "'");
 }
 
-void Compiler::runBox(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
-    const OutDir& out)
+Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
+    const OutDir& out) const
 {
     Step s = req_.boxTemplate;
     s.name = name;
@@ -520,7 +535,7 @@ void Compiler::runBox(const std::string& name, const std::vector<std::string>& a
     s.volumes.push_back({buildEnv_, "/run/grocker/build-env", true});
     s.argv = {"/usr/local/bin/grocker-compile"};
     for (auto& a : args) s.argv.push_back(a);
-    runOnly(ctx_, *req_.compiler, s);
+    return s;
 }
 
 // The one wheel a box left in its /out, copied into cache/files: its file name checked.
@@ -555,18 +570,12 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key)
     }
 }
 
-// A wheel made by a box of its own, under the host's key; `expect` is the name and version it
-// must have (an sdist's), none for a project (whose name its own build code decides).
-CompiledWheel Compiler::built(const std::string& key, const json& inputs, const std::string& what,
-    const std::function<void(const OutDir&)>& box, const std::optional<std::pair<std::string, std::string>>& expect)
+// The wheel a box left in `out`, checked and filed under the host's key; `expect` is the name
+// and version it must have (an sdist's), none for a project (whose name its own build code
+// decides).
+CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
+    const std::optional<std::pair<std::string, std::string>>& expect)
 {
-    auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
-    if (auto w = cachedWheel(key)) {
-        say(ctx_, "compile: " + what + ": cached");
-        return *w;
-    }
-    OutDir out(ctx_);
-    box(out);
     std::string file;
     Digest d = takeWheel(out, what, file);
     auto path = filePath(store_, d);
@@ -586,22 +595,59 @@ CompiledWheel Compiler::built(const std::string& key, const json& inputs, const 
     return CompiledWheel{m.name, m.version, file, d, path, false};
 }
 
-CompiledWheel Compiler::appWheel()
+// The release given as a wheel file: copied into the cache as it is.
+CompiledWheel Compiler::releaseWheel()
 {
     auto& r = req_.release;
-    if (r.kind == Release::Kind::Wheel) {
-        AutoCloseFD fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) throw SysError("unable to read the wheel '", r.path.string(), "'");
-        auto d = putFile(store_, fd.get(), "the wheel '" + r.path.string() + "'");
-        auto m = readWheelMetadata(r.path);
-        verified_[d.str()] = true;
-        return CompiledWheel{m.name, m.version, r.path.filename().string(), d, filePath(store_, d), true};
-    }
+    AutoCloseFD fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw SysError("unable to read the wheel '", r.path.string(), "'");
+    auto d = putFile(store_, fd.get(), "the wheel '" + r.path.string() + "'");
+    auto m = readWheelMetadata(r.path);
+    verified_[d.str()] = true;
+    return CompiledWheel{m.name, m.version, r.path.filename().string(), d, filePath(store_, d), true};
+}
+
+// The project's wheel, from the cache or its box. A new build of the project with no earlier
+// resolution at hand (a first build, --refresh) also resolves its dependencies in a second
+// box at the same time, from the project's folder: `resolved` holds that resolution when it
+// agrees with the wheel the project box made (same name, version and requirements), which
+// the host checks as any other.
+CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::vector<Dist>>& resolved)
+{
+    auto& r = req_.release;
     json inputs = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "project", r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
-    auto w = built(keyOf(inputs), inputs, r.text,
-        [&](const OutDir& out) { runBox("compile: " + r.text, {"project", "/src/project"}, {{r.path, "/src/project", true}}, out); },
-        std::nullopt);
+    auto key = keyOf(inputs);
+    auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
+    if (auto w = cachedWheel(key)) {
+        say(ctx_, "compile: " + r.text + ": cached");
+        w->requested = true;
+        return *w;
+    }
+    OutDir out(ctx_);
+    StartedStep box(ctx_, *req_.compiler, boxStep("compile: " + r.text, {"project", "/src/project"}, {{r.path, "/src/project", true}}, out));
+    std::optional<OutDir> resolveOut;
+    std::optional<StartedStep> resolveBox;
+    if (!resolutionHinted(hintBase)) {
+        resolveOut.emplace(ctx_);
+        auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        resolveBox.emplace(ctx_, *req_.compiler,
+            boxStep("resolve: " + r.text, resolveArgs("resolve-project", target), {{r.path, "/src/project", true}}, *resolveOut));
+    }
+    box.finish();
+    auto w = takeBuilt(key, inputs, r.text, out, std::nullopt);
     w.requested = true;
+    if (resolveBox) {
+        // Any failure of the early resolution only loses the time it saved: resolved again, from
+        // the wheel, as without it (and a real failure then says what failed).
+        try {
+            resolveBox->finish();
+            auto m = readWheelMetadata(w.path, w.file);
+            resolved = readReport(*resolveOut, w, "file://" + std::string(earlyProject), &m);
+        } catch (Error& e) {
+            say(ctx_, "resolve: " + r.text + ": resolving again from its wheel (" + e.message() + ")");
+            resolved.reset();
+        }
+    }
     return w;
 }
 
@@ -682,7 +728,7 @@ Digest Compiler::fetchFromIndex(const std::string& name, const std::string& file
 }
 
 // One item of pip's report, checked, its file fetched by the host.
-Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app)
+Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl)
 {
     Dist d;
     d.name = item.at("metadata").at("name").get<std::string>();
@@ -695,7 +741,7 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
     std::string path = url.substr(0, query);
     std::string base = percentDecode(path.substr(path.rfind('/') + 1));
     std::string dirName = path.substr(0, path.rfind('/'));
-    if (app && url == "file:///src/app/" + app->file) {
+    if (app && url == appUrl) {
         d.app = true;
         d.file = app->file;
         d.digest = app->digest;
@@ -727,6 +773,66 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
     return d;
 }
 
+// What decides the release's resolution: the compiler, the index settings, the constraints, the
+// extras and more requirements, and the app's name and requirements (not its version or code).
+json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
+{
+    auto& r = req_.release;
+    std::string appIdentity = r.text;
+    if (app) {
+        auto m = readWheelMetadata(app->path, app->file);
+        auto needs = m.requiresDist;
+        std::sort(needs.begin(), needs.end());
+        appIdentity = normaliseDistName(m.name);
+        for (auto& q : needs) appIdentity += "\n" + q;
+    }
+    std::vector<std::string> extraList, more = req_.moreRequirements;
+    for (size_t start = 0; !r.extras.empty();) {
+        auto comma = r.extras.find(',', start);
+        extraList.push_back(normaliseDistName(r.extras.substr(start, comma - start)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    std::sort(extraList.begin(), extraList.end());
+    std::sort(more.begin(), more.end());
+    std::string joinedExtras, joinedMore;
+    for (auto& e : extraList) joinedExtras += e + ",";
+    for (auto& m : more) joinedMore += m + "\n";
+    return {"resolution", GROCKER_VERSION, compilerDigest(), req_.indexKey, req_.constraintsDigest, joinedMore, joinedExtras,
+        appIdentity};
+}
+
+// A project's hint: which resolution its last build used, filed under the project's folder
+// and what else decides a resolution but the app's requirements (the resolution inputs without
+// their last item). A guess that only decides whether resolving early is worth it.
+json Compiler::hintInputs(const json& resolutionInputs) const
+{
+    json in = {"hint"};
+    for (size_t i = 1; i + 1 < resolutionInputs.size(); i++) in.push_back(resolutionInputs[i]);
+    in.push_back(fs::absolute(req_.release.path).lexically_normal().string());
+    return in;
+}
+
+bool Compiler::resolutionHinted(const json& resolutionInputs)
+{
+    if (req_.refresh) return false;
+    auto in = hintInputs(resolutionInputs);
+    try {
+        auto j = json::parse(readFile(cacheDir(store_) / "hints" / (keyOf(in) + ".json")));
+        auto key = j.at("resolution").get<std::string>();
+        return keyOf(j.at("inputs")) == keyOf(in) && hex64(key) && fs::exists(cacheDir(store_) / "resolutions" / (key + ".json"));
+    } catch (std::exception&) {
+        return false;
+    }
+}
+
+std::vector<std::string> Compiler::resolveArgs(const std::string& mode, const std::string& target) const
+{
+    std::vector<std::string> args{mode, target};
+    for (auto& m : req_.moreRequirements) args.push_back(m);
+    return args;
+}
+
 // The release's distributions: a validated resolution of the cache, or a new one from a box.
 std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, const json& inputs)
 {
@@ -745,6 +851,7 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
             if (whole) {
                 say(ctx_, "dependencies of " + (app ? app->name : req_.release.text) +
                               ": unchanged requirements, the last resolution's");
+                keepResolution(inputs, dists);
                 return dists;
             }
         } catch (std::exception&) {
@@ -752,19 +859,27 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
         }
     }
     OutDir out(ctx_);
-    std::vector<std::string> args{"resolve"};
     std::vector<sandbox::Volume> volumes;
     auto& r = req_.release;
+    std::string target = r.text, appUrl;
     if (app) {
         volumes.push_back({app->path, "/src/app/" + app->file, true});
-        args.push_back("/src/app/" + app->file + (r.extras.empty() ? "" : "[" + r.extras + "]"));
-    } else {
-        args.push_back(r.text);
+        target = "/src/app/" + app->file + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        appUrl = "file:///src/app/" + app->file;
     }
-    for (auto& m : req_.moreRequirements) args.push_back(m);
-    runBox("resolve: " + r.text, args, volumes, out);
+    runOnly(ctx_, *req_.compiler, boxStep("resolve: " + r.text, resolveArgs("resolve", target), volumes, out));
+    auto dists = readReport(out, app, appUrl, nullptr);
+    keepResolution(inputs, dists);
+    return dists;
+}
 
-    // The report is input to check: pure data, every file fetched again by the host.
+// The resolution box's report: input to check, pure data, every file fetched again by the host.
+// `appUrl` is where the box saw the app: its wheel, or its project folder, and then
+// `appMetadata`, the wheel's, must say what the report says of the project.
+std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
+    const DistMetadata* appMetadata)
+{
+    auto& r = req_.release;
     AutoCloseFD dir;
     (void)outNames(out.path, dir);
     auto fd = openUntrusted(dir.get(), "report.json", "the resolution's report");
@@ -781,11 +896,23 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
         auto report = json::parse(text);
         std::set<std::string> names;
         for (auto& item : report.at("install")) {
-            auto d = fetched(item, app);
+            auto d = fetched(item, app, appUrl);
             if (!names.insert(normaliseDistName(d.name)).second) throw Error("it names ", d.name, " twice");
             if (!app && normaliseDistName(d.name) == normaliseDistName(r.name)) {
                 if (!sameVersion(d.version, r.version)) throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
                 d.app = true;
+            }
+            if (d.app && appMetadata) {
+                std::vector<std::string> said, built = appMetadata->requiresDist;
+                auto& meta = item.at("metadata");
+                if (meta.contains("requires_dist")) said = meta.at("requires_dist").get<std::vector<std::string>>();
+                std::sort(said.begin(), said.end());
+                std::sort(built.begin(), built.end());
+                if (normaliseDistName(d.name) != normaliseDistName(appMetadata->name) ||
+                    !sameVersion(d.version, appMetadata->version) || said != built)
+                    throw Error("what it says of the project (", d.name, " ", d.version, ", ", said.size(),
+                        " requirements) is not what its wheel says (", appMetadata->name, " ", appMetadata->version, ", ",
+                        built.size(), " requirements)");
             }
             dists.push_back(std::move(d));
         }
@@ -797,10 +924,29 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
     }
     if (std::count_if(dists.begin(), dists.end(), [](auto& d) { return d.app; }) != 1)
         throw Error("the resolution of ", r.text, " does not name the release itself: refused");
-    json list = json::array();
-    for (auto& d : dists) list.push_back(d.toJson());
-    writeEntry(entryPath, {{"inputs", inputs}, {"dists", list}});
     return dists;
+}
+
+// Files a validated resolution under its key (another build's, made meanwhile, stays), and for
+// a project the hint that its next build may find it.
+void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists)
+{
+    auto key = keyOf(inputs);
+    auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
+    if (!fs::exists(entryPath) || req_.refresh) {
+        json list = json::array();
+        for (auto& d : dists) list.push_back(d.toJson());
+        writeEntry(entryPath, {{"inputs", inputs}, {"dists", list}});
+    }
+    if (req_.release.kind != Release::Kind::Project) return;
+    auto hint = hintInputs(inputs);
+    auto hintPath = cacheDir(store_) / "hints" / (keyOf(hint) + ".json");
+    json entry = {{"inputs", hint}, {"resolution", key}};
+    try {
+        if (json::parse(readFile(hintPath)) == entry) return;
+    } catch (std::exception&) {
+    }
+    writeEntry(hintPath, entry);
 }
 
 std::vector<CompiledWheel> Compiler::run()
@@ -808,57 +954,70 @@ std::vector<CompiledWheel> Compiler::run()
     makeBuildEnv();
     auto& r = req_.release;
     std::optional<CompiledWheel> app;
-    std::string appIdentity = r.text;
-    std::string extras = r.extras;
-    if (r.kind != Release::Kind::Spec) {
-        app = appWheel();
+    std::optional<std::vector<Dist>> early;
+    if (r.kind == Release::Kind::Wheel) app = releaseWheel();
+    if (r.kind == Release::Kind::Project) app = projectWheel(resolutionInputs(std::nullopt), early);
+    auto inputs = resolutionInputs(app);
+    std::vector<Dist> dists;
+    if (early) {
+        auto lock = keyLock(ctx_, keyOf(inputs));
+        keepResolution(inputs, *early);
+        dists = std::move(*early);
+    } else {
+        dists = resolve(app, inputs);
     }
-    if (app) {
-        // Resolved again only when what decides it changed: the app's name and requirements,
-        // not its version or code.
-        auto m = readWheelMetadata(app->path, app->file);
-        auto needs = m.requiresDist;
-        std::sort(needs.begin(), needs.end());
-        appIdentity = normaliseDistName(m.name);
-        for (auto& q : needs) appIdentity += "\n" + q;
-    }
-    std::vector<std::string> extraList, more = req_.moreRequirements;
-    for (size_t start = 0; !extras.empty();) {
-        auto comma = extras.find(',', start);
-        extraList.push_back(normaliseDistName(extras.substr(start, comma - start)));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    std::sort(extraList.begin(), extraList.end());
-    std::sort(more.begin(), more.end());
-    std::string joinedExtras, joinedMore;
-    for (auto& e : extraList) joinedExtras += e + ",";
-    for (auto& m : more) joinedMore += m + "\n";
-    json inputs = {"resolution", GROCKER_VERSION, compilerDigest(), req_.indexKey, req_.constraintsDigest, joinedMore,
-        joinedExtras, appIdentity};
-    auto dists = resolve(app, inputs);
 
-    std::vector<CompiledWheel> wheels;
-    for (auto& d : dists) {
-        if (d.app && app) {
-            wheels.push_back(*app);
+    // The sdists' boxes run side by side, as many as there are processors. Each holds its key's
+    // lock until its wheel is filed, and the locks are taken in the order of their keys, so that
+    // two builds waiting for each other's packages cannot wait for ever.
+    struct Building {
+        size_t index;
+        std::string key, what;
+        json inputs;
+        std::pair<std::string, std::string> expect;
+        FileLock lock;
+        std::unique_ptr<OutDir> out;
+        std::unique_ptr<StartedStep> box;
+    };
+    std::deque<Building> building;
+    std::vector<CompiledWheel> wheels(dists.size());
+    std::vector<std::pair<std::string, size_t>> sdists; // key, index
+    for (size_t i = 0; i < dists.size(); i++) {
+        auto& d = dists[i];
+        if (d.app && app)
+            wheels[i] = *app;
+        else if (!d.sdist)
+            wheels[i] = CompiledWheel{d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
+        else
+            sdists.emplace_back(keyOf({"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()}), i);
+    }
+    std::sort(sdists.begin(), sdists.end());
+    auto finishOne = [&] {
+        auto& b = building.front();
+        b.box->finish();
+        wheels[b.index] = takeBuilt(b.key, b.inputs, b.what, *b.out, b.expect);
+        wheels[b.index].requested = dists[b.index].app;
+        building.pop_front();
+    };
+    size_t slots = std::max(1u, std::thread::hardware_concurrency());
+    for (auto& [key, i] : sdists) {
+        auto& d = dists[i];
+        json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
+        auto what = d.name + " " + d.version;
+        auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
+        if (auto w = cachedWheel(key)) {
+            say(ctx_, "compile: " + what + ": cached");
+            wheels[i] = *w;
+            wheels[i].requested = d.app;
             continue;
         }
-        CompiledWheel w;
-        if (d.sdist) {
-            json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
-            auto what = d.name + " " + d.version;
-            w = built(keyOf(in), in, what,
-                [&](const OutDir& out) {
-                    runBox("compile: " + what, {"sdist", "/src/" + d.file}, {{filePath(store_, d.digest), "/src/" + d.file, true}}, out);
-                },
-                std::pair{d.name, d.version});
-        } else {
-            w = CompiledWheel{d.name, d.version, d.file, d.digest, filePath(store_, d.digest), false};
-        }
-        w.requested = d.app;
-        wheels.push_back(w);
+        if (building.size() >= slots) finishOne();
+        auto out = std::make_unique<OutDir>(ctx_);
+        auto box = std::make_unique<StartedStep>(ctx_, *req_.compiler,
+            boxStep("compile: " + what, {"sdist", "/src/" + d.file}, {{filePath(store_, d.digest), "/src/" + d.file, true}}, *out));
+        building.push_back({i, key, what, in, {d.name, d.version}, std::move(lock), std::move(out), std::move(box)});
     }
+    while (!building.empty()) finishOne();
     std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) { return normaliseDistName(a.name) < normaliseDistName(b.name); });
     return wheels;
 }
@@ -878,8 +1037,6 @@ std::vector<CompiledWheel> compileRelease(Context& ctx, const CompileRequest& re
 namespace grocker::build {
 
 namespace {
-
-bool hex64(const std::string& s) { return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos; }
 
 uint64_t bytesOf(const fs::path& p)
 {
@@ -935,6 +1092,23 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
     }
 }
 
+// A resolution hint (Compiler::hintInputs): its compiler and the resolution it names, or none
+// when it is not one.
+struct Hint {
+    std::string compiler, resolution;
+};
+std::optional<Hint> hintOf(const fs::path& path)
+{
+    try {
+        auto j = json::parse(readFile(path));
+        Hint h{j.at("inputs").at(2).get<std::string>(), j.at("resolution").get<std::string>()};
+        if (keyOf(j.at("inputs")) != path.stem().string() || !hex64(h.resolution)) return std::nullopt;
+        return h;
+    } catch (std::exception&) {
+        return std::nullopt;
+    }
+}
+
 class CompileCachePart : public StorePart {
 public:
     size_t check(Store& store, bool repair, const Remover& remove, std::vector<StoreIssue>& issues) override
@@ -986,6 +1160,11 @@ public:
                     issue(p, std::string("broken ") + (resolution ? "resolution" : "wheel") + " cache entry: " + problem,
                         [&] { unlinkIt(p); });
             }
+        }
+        for (auto& p : entries(cacheDir(store) / "hints")) {
+            if (p.extension() != ".json") continue;
+            n++;
+            if (!hintOf(p)) issue(p, "broken resolution hint: not valid JSON, or filed under a key that is not its inputs'", [&] { unlinkIt(p); });
         }
         for (auto& p : entries(cacheDir(store) / "build-envs")) {
             n++;
@@ -1041,6 +1220,13 @@ public:
             }
         for (auto& p : entries(filesDir(store)))
             if (!kept.count(p.filename().string())) drop(p);
+        // A hint goes with its compiler image, or when the resolution it names is gone.
+        for (auto& p : entries(cacheDir(store) / "hints")) {
+            auto h = hintOf(p);
+            if (!h || !reachable.count(h->compiler) ||
+                !fs::exists(cacheDir(store) / "resolutions" / (h->resolution + ".json")))
+                drop(p);
+        }
         for (auto& p : entries(cacheDir(store) / "build-envs")) {
             std::string compiler;
             try {

@@ -6,6 +6,9 @@
 #   grocker-compile project /src/project   the project's wheel into /out
 #   grocker-compile sdist /src/FILE        the sdist's wheel into /out
 #   grocker-compile resolve TARGET...      /out/report.json: pip's report of what TARGET needs
+#   grocker-compile resolve-project /tmp/project[EXTRAS] MORE...
+#                                          the same for the project /src/project, copied to
+#                                          /tmp/project (pip prepares its metadata in its folder)
 #
 # Read-only inputs: the source, /run/grocker/build-env (setuptools and wheel, extracted by
 # grocker from the compiler image's wheels). Environment: GROCKER_PIP_CONSTRAINT (a file) and
@@ -276,13 +279,18 @@ def resolve(targets):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("project", "sdist", "resolve"):
-        fail("usage: grocker-compile project|sdist SOURCE, or grocker-compile resolve TARGET...")
+    if len(sys.argv) < 3 or sys.argv[1] not in ("project", "sdist", "resolve", "resolve-project"):
+        fail("usage: grocker-compile project|sdist SOURCE, or grocker-compile resolve|resolve-project TARGET...")
     mode = sys.argv[1]
     if mode == "project":
         project(sys.argv[2])
     elif mode == "sdist":
         sdist(sys.argv[2])
+    elif mode == "resolve-project":
+        if sys.argv[2] != "/tmp/project" and not sys.argv[2].startswith("/tmp/project["):
+            fail("resolve-project resolves /tmp/project[EXTRAS], a copy of /src/project")
+        shutil.copytree("/src/project", "/tmp/project", symlinks=True)
+        resolve(sys.argv[2:])
     else:
         resolve(sys.argv[2:])
 

@@ -183,6 +183,43 @@ TEST(LayerWriter, MtimesClampedToSourceDateEpoch)
         EXPECT_EQ(entry.mtime, 0) << entry.path;
 }
 
+// A .pyc records its source's mtime (PEP 552); the layer clamps the source's, so the record is
+// clamped too and Python still takes the .pyc. Hash-checked ones and other files are as they are.
+TEST(LayerWriter, PycSourceTimestampsClampedLikeMtimes)
+{
+    TempDir tmp;
+    auto root = tmp / "root";
+    auto pyc = [](uint32_t flags, uint32_t mtime) {
+        std::string h = "\xa7\x0d\r\n";
+        for (uint32_t v : {flags, mtime, 42u})
+            for (int i = 0; i < 4; i++) h += char(uint8_t(v >> (8 * i)));
+        return h + "code";
+    };
+    auto le32 = [](const std::string& data, size_t at) {
+        uint32_t v = 0;
+        for (int i = 0; i < 4; i++) v |= uint32_t(uint8_t(data[at + i])) << (8 * i);
+        return v;
+    };
+    writeTestFile(root / "__pycache__/new.cpython-311.pyc", pyc(0, 1700000000));
+    writeTestFile(root / "__pycache__/old.cpython-311.pyc", pyc(0, 500));
+    writeTestFile(root / "__pycache__/hashed.cpython-311.pyc", pyc(1, 1700000000));
+    writeTestFile(root / "notpyc.bin", pyc(0, 1700000000));
+    writeTestFile(root / "short.pyc", "\xa7\x0d\r\n");
+    LayerOptions o;
+    o.sourceDateEpoch = 1000;
+    auto e = layerEntries(root, "/", o);
+    auto& fresh = find(e, "__pycache__/new.cpython-311.pyc").data;
+    EXPECT_EQ(le32(fresh, 8), 1000u);
+    EXPECT_EQ(fresh.substr(0, 8), pyc(0, 0).substr(0, 8));
+    EXPECT_EQ(fresh.substr(12), pyc(0, 0).substr(12)); // the source size and the code kept
+    EXPECT_EQ(le32(find(e, "__pycache__/old.cpython-311.pyc").data, 8), 500u);
+    EXPECT_EQ(find(e, "__pycache__/hashed.cpython-311.pyc").data, pyc(1, 1700000000));
+    EXPECT_EQ(find(e, "notpyc.bin").data, pyc(0, 1700000000));
+    EXPECT_EQ(find(e, "short.pyc").data, "\xa7\x0d\r\n");
+    // The default epoch: 0.
+    EXPECT_EQ(le32(find(layerEntries(root), "__pycache__/new.cpython-311.pyc").data, 8), 0u);
+}
+
 TEST(LayerWriter, OwnersAreRootByDefault)
 {
     TempDir tmp;

@@ -1,8 +1,9 @@
 #pragma once
 // Turns a folder (a host folder, or an overlay upper dir with its whiteouts) into a
 // reproducible layer blob in the store: entries sorted by path, mtimes clamped to
-// SOURCE_DATE_EPOCH, owners chosen by the caller (never the host's), no atime/ctime, PAX for
-// what ustar cannot hold, hardlinks as type 1 after their target. The tar is produced, hashed
+// SOURCE_DATE_EPOCH (and the source mtime a timestamp-checked .pyc records clamped the same way,
+// so that it stays valid), owners chosen by the caller (never the host's), no atime/ctime, PAX
+// for what ustar cannot hold, hardlinks as type 1 after their target. The tar is produced, hashed
 // (diff_id), compressed, hashed again (digest) and written in one streaming pass.
 
 #include <cstdint>
@@ -19,6 +20,11 @@
 namespace grocker::oci {
 
 class Store;
+
+// Changes whenever this writer would write the same tree as other bytes: part of the key of
+// every cached layer made by a step, so that no build reuses a layer of the older form.
+// 2: timestamp-checked .pyc files clamped as their sources are.
+inline constexpr const char* layerFormat = "2";
 
 struct LayerOptions {
     CompressOptions compress;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "grocker/oci/file.hh"
 #include "grocker/sandbox/id-map.hh"
 
 namespace grocker::sandbox {
@@ -43,9 +44,30 @@ struct SandboxSpec {
     bool stdoutToStderr = false;
 };
 
-// Runs the command and returns its exit status (128 + signal when killed). The upper dir
-// (runDir/upper) then holds what it changed; mount points the sandbox had to create are
-// removed from it.
+// A sandbox started and running beside the caller, which may start others meanwhile (from the
+// same thread: the sandbox's child is cloned from it). Signals to the caller (SIGINT, SIGTERM)
+// are passed on to every running sandbox. Destroyed before wait(), it is killed.
+class Sandbox {
+public:
+    Sandbox(const SandboxSpec& spec, const IdMap& map);
+    ~Sandbox();
+    Sandbox(const Sandbox&) = delete;
+    Sandbox& operator=(const Sandbox&) = delete;
+
+    // Waits for the command to end and returns its exit status (128 + signal when killed).
+    // The upper dir (runDir/upper) then holds what it changed; mount points the sandbox had
+    // to create are removed from it. Throws when the sandbox could not be set up.
+    int wait();
+
+private:
+    SandboxSpec spec_;
+    pid_t pid_ = 0;
+    AutoCloseFD errRead_;
+    int reap();
+    void kill();
+};
+
+// Sandbox(spec, map).wait(): runs the command and returns its exit status.
 int runSandbox(const SandboxSpec& spec, const IdMap& map);
 
 // Checks that user namespaces can be made here; throws an Error saying why not.
