@@ -46,6 +46,13 @@ digest=$(cat "$tmp/out")
 jq -e '.root_image | test("^grocker-bookworm-3.11-root:")' "$tmp/result.json" >/dev/null || fail "result root_image"
 jq -e '.compiler_image | test("^grocker-bookworm-3.11-compiler:")' "$tmp/result.json" >/dev/null || fail "result compiler_image"
 pass "built $digest; the result file names the image, root, compiler and hash"
+# A first build of the project resolves its dependencies from its folder beside its build, and
+# keeps that resolution (its wheel says the same requirements).
+if grep -qx "compile: $app" <<<"$(steps_ran "$(cat "$tmp/err")")"; then
+    grep -qx "resolve: $app" <<<"$(steps_ran "$(cat "$tmp/err")")" || fail "the first build did not resolve: $(cat "$tmp/err")"
+    grep -q "resolving again" "$tmp/err" && fail "the first build's early resolution was dropped: $(cat "$tmp/err")"
+    pass "the first build resolved from the project's folder beside the project's build, and kept it"
+fi
 
 "$GROCKER" --root "$store" inspect "oci:$tmp/layout:hello" >"$tmp/inspect.json"
 [ "$(jq -r .digest "$tmp/inspect.json")" = "$digest" ] || fail "the oci: output has another digest"

@@ -140,6 +140,28 @@ pass "a clean app built after the hostile one carries the genuine gvictim (sha25
 grep -v "leftover\|lock file" "$tmp/fsck.out" | grep -q . && fail "fsck found problems: $(cat "$tmp/fsck.out")"
 pass "fsck finds nothing wrong after both builds"
 
+# --- a project whose metadata hook and wheel disagree: resolved again from its wheel ------------
+# A first build resolves from the project's folder beside its build; a resolution that says
+# other requirements than the wheel the build made is dropped, never used nor kept.
+mkdir -p "$tmp/shifty/shifty"
+echo "" >"$tmp/shifty/shifty/__init__.py"
+printf '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n' >"$tmp/shifty/pyproject.toml"
+cat >"$tmp/shifty/setup.py" <<'PY'
+import sys
+from setuptools import setup
+# The wheel needs gvictim; the metadata pip prepares for the resolution says nothing.
+setup(name="shifty", version="1.0", packages=["shifty"], install_requires=["gvictim==1.0"] if "bdist_wheel" in sys.argv else [])
+PY
+printf 'runtime: bookworm/3.11\n' >"$tmp/shifty/.grocker.yml"
+g "$tmp/shifty" -c "$tmp/shifty/.grocker.yml" --output "oci:$tmp/layout:shifty" >"$tmp/shifty.out" 2>"$tmp/shifty.err" ||
+    { cat "$tmp/shifty.err" >&2; fail "the shifty app's build failed"; }
+grep -q "^resolve: $tmp/shifty: resolving again from its wheel (.*what it says of the project (shifty 1.0, 0 requirements) is not what its wheel says (shifty 1.0, 1 requirements))" \
+    "$tmp/shifty.err" || fail "the early resolution was not dropped: $(cat "$tmp/shifty.err")"
+"$GROCKER" --root "$store" -q unpack "oci:$tmp/layout:shifty" "$tmp/rootfs-shifty"
+ls "$tmp"/rootfs-shifty/home/grocker/venv/lib/python3.*/site-packages/gvictim/__init__.py >/dev/null ||
+    fail "the shifty app's image lacks the gvictim its wheel requires"
+pass "a resolution from the project's folder that its wheel contradicts is dropped; the wheel's requirements are installed"
+
 # --- an entry filed under another key: flagged by fsck, never read ----------------------------
 res=$(ls "$store"/cache/resolutions/*.json | head -1)
 forged=$store/cache/resolutions/$(printf '%064d' 0).json
@@ -149,5 +171,12 @@ grep -q "^$forged: broken resolution cache entry: it is filed under a key that i
     fail "fsck said: $(cat "$tmp/fsck2.out")"
 "$GROCKER" --root "$store" -q fsck --repair >/dev/null 2>&1 || true
 [ ! -e "$forged" ] || fail "fsck --repair left the forged entry"
-pass "a cache entry filed under a key that is not its inputs' is flagged by fsck and removed by --repair"
+hint=$(ls "$store"/cache/hints/*.json | head -1)
+forged=$store/cache/hints/$(printf '%064d' 0).json
+cp "$hint" "$forged"
+"$GROCKER" --root "$store" fsck >"$tmp/fsck3.out" 2>&1 && fail "fsck passed a hint filed under another key"
+grep -q "^$forged: broken resolution hint" "$tmp/fsck3.out" || fail "fsck said: $(cat "$tmp/fsck3.out")"
+"$GROCKER" --root "$store" -q fsck --repair >/dev/null 2>&1 || true
+[ ! -e "$forged" ] || fail "fsck --repair left the forged hint"
+pass "a cache entry (a resolution, a hint) filed under a key that is not its inputs' is flagged by fsck and removed by --repair"
 echo "all hostile-build checks passed"
