@@ -573,7 +573,8 @@ void hideHostCommandLine()
 [[noreturn]] void childMain(Child& c)
 {
     try {
-        // Other sandboxes of the parent are none of this one's (see forwardSignal below).
+        // The parent's list of sandboxes came with the copy of its memory: their pids mean
+        // nothing (or another process) in this namespace, where the init passes signals on.
         for (auto& p : forwardTo) p = 0;
         c.step = "starting the sandbox";
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -631,10 +632,7 @@ void hideHostCommandLine()
     }
     // In copy mode the pipe stays open: writing the changes can still fail.
     if (!c.copied) ::close(c.errFd);
-    // The parent's list of sandboxes came with the copy of its memory: their pids mean nothing
-    // (or another process) in this namespace.
-    for (auto& p : forwardTo) p = 0;
-    forwardTo[0] = cmd;
+    forwardTo[0] = cmd; // the parent's other sandboxes were cleared at the start
     struct sigaction sa = {};
     sa.sa_handler = forwardSignal;
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &sa, nullptr);

@@ -282,6 +282,23 @@ std::string keyOf(const json& inputs)
     return cacheKey(parts);
 }
 
+// A resolution hint (Compiler::hintInputs): its compiler and the resolution it names, or none
+// when it is not one.
+struct Hint {
+    std::string compiler, resolution;
+};
+std::optional<Hint> hintOf(const fs::path& path)
+{
+    try {
+        auto j = json::parse(readFile(path));
+        Hint h{j.at("inputs").at(2).get<std::string>(), j.at("resolution").get<std::string>()};
+        if (keyOf(j.at("inputs")) != path.stem().string() || !hex64(h.resolution)) return std::nullopt;
+        return h;
+    } catch (std::exception&) {
+        return std::nullopt;
+    }
+}
+
 // Writes a cache entry the host made (never over an existing entry of its key, unless `replace`:
 // the host found that one broken).
 void writeEntry(const fs::path& path, const json& j)
@@ -816,14 +833,8 @@ json Compiler::hintInputs(const json& resolutionInputs) const
 bool Compiler::resolutionHinted(const json& resolutionInputs)
 {
     if (req_.refresh) return false;
-    auto in = hintInputs(resolutionInputs);
-    try {
-        auto j = json::parse(readFile(cacheDir(store_) / "hints" / (keyOf(in) + ".json")));
-        auto key = j.at("resolution").get<std::string>();
-        return keyOf(j.at("inputs")) == keyOf(in) && hex64(key) && fs::exists(cacheDir(store_) / "resolutions" / (key + ".json"));
-    } catch (std::exception&) {
-        return false;
-    }
+    auto h = hintOf(cacheDir(store_) / "hints" / (keyOf(hintInputs(resolutionInputs)) + ".json"));
+    return h && fs::exists(cacheDir(store_) / "resolutions" / (h->resolution + ".json"));
 }
 
 std::vector<std::string> Compiler::resolveArgs(const std::string& mode, const std::string& target) const
@@ -981,17 +992,24 @@ std::vector<CompiledWheel> Compiler::run()
     };
     std::deque<Building> building;
     std::vector<CompiledWheel> wheels(dists.size());
-    std::vector<std::pair<std::string, size_t>> sdists; // key, index
+    struct Sdist {
+        std::string key;
+        size_t index;
+        json inputs;
+    };
+    std::vector<Sdist> sdists;
     for (size_t i = 0; i < dists.size(); i++) {
         auto& d = dists[i];
         if (d.app && app)
             wheels[i] = *app;
         else if (!d.sdist)
             wheels[i] = CompiledWheel{d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
-        else
-            sdists.emplace_back(keyOf({"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()}), i);
+        else {
+            json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
+            sdists.push_back({keyOf(in), i, in});
+        }
     }
-    std::sort(sdists.begin(), sdists.end());
+    std::sort(sdists.begin(), sdists.end(), [](auto& a, auto& b) { return a.key < b.key; });
     auto finishOne = [&] {
         auto& b = building.front();
         b.box->finish();
@@ -1000,9 +1018,8 @@ std::vector<CompiledWheel> Compiler::run()
         building.pop_front();
     };
     size_t slots = std::max(1u, std::thread::hardware_concurrency());
-    for (auto& [key, i] : sdists) {
+    for (auto& [key, i, in] : sdists) {
         auto& d = dists[i];
-        json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
         auto what = d.name + " " + d.version;
         auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
         if (auto w = cachedWheel(key)) {
@@ -1089,23 +1106,6 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
         return {d};
     } catch (json::exception& e) {
         throw Error("it lacks a field (", e.what(), ")");
-    }
-}
-
-// A resolution hint (Compiler::hintInputs): its compiler and the resolution it names, or none
-// when it is not one.
-struct Hint {
-    std::string compiler, resolution;
-};
-std::optional<Hint> hintOf(const fs::path& path)
-{
-    try {
-        auto j = json::parse(readFile(path));
-        Hint h{j.at("inputs").at(2).get<std::string>(), j.at("resolution").get<std::string>()};
-        if (keyOf(j.at("inputs")) != path.stem().string() || !hex64(h.resolution)) return std::nullopt;
-        return h;
-    } catch (std::exception&) {
-        return std::nullopt;
     }
 }
 
