@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::oci {
 

@@ -3,7 +3,7 @@
 #include <ctime>
 #include <sys/utsname.h>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::oci {
 

@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/tar-writer.hh"
 

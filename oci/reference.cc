@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::oci {
 

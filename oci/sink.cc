@@ -1,6 +1,6 @@
 #include "grocker/oci/sink.hh"
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 
 namespace grocker::oci {
 

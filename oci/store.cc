@@ -15,7 +15,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::oci {
 

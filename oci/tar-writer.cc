@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::oci {
 

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "grocker/oci/compress.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/tar-writer.hh"

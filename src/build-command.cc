@@ -21,8 +21,8 @@
 #include "commands.hh"
 #include "compile.hh"
 #include "config.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/registry/client.hh"
@@ -58,20 +58,6 @@ struct BuildOptions {
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 };
 
-std::string shellQuote(const std::string& s)
-{
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-std::string joinQuoted(const std::vector<std::string>& words)
-{
-    std::string s;
-    for (auto& w : words) s += (s.empty() ? "" : " ") + shellQuote(w);
-    return s;
-}
-
 template <typename T> std::vector<std::string> strings(std::span<const T> v)
 {
     return std::vector<std::string>(v.begin(), v.end());
@@ -92,12 +78,6 @@ fs::path findEntrypoint()
         if (fs::exists(candidate)) return candidate;
     throw Error("grocker-entrypoint was not found beside '", self.string(),
         "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
-}
-
-std::string normalisedName(std::string n)
-{
-    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return c == '_' || c == '.' ? '-' : std::tolower(c); });
-    return n;
 }
 
 std::string fileDigest(const std::string& path) { return path.empty() ? "" : sha256(readFile(path)).str(); }
@@ -489,7 +469,7 @@ int runBuild(const GlobalOptions& g, BuildOptions o)
     Image image = std::move(draft).commit(store);
 
     // 7. outputs
-    std::string baseName = config.imageBaseName.empty() ? normalisedName(appName) : config.imageBaseName;
+    std::string baseName = config.imageBaseName.empty() ? normalisePythonName(appName) : config.imageBaseName;
     std::string imageName = config.imageName.empty() ? baseName + ":" + appVersion : config.imageName;
     if (!config.dockerImagePrefix.empty() && config.imageName.empty())
         imageName = config.dockerImagePrefix + "/" + imageName;

@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/sandbox/rootfs.hh"
 
@@ -204,13 +204,6 @@ std::unique_ptr<Sandbox> startIn(Context& ctx, const Image& base, const Step& st
 
 int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run) { return startIn(ctx, base, step, run)->wait(); }
 
-std::string joined(const std::vector<std::string>& v)
-{
-    std::string s;
-    for (auto& a : v) s += (s.empty() ? "" : " ") + a;
-    return s;
-}
-
 } // namespace
 
 Image runStep(Context& ctx, const Image& base, const Step& step)
@@ -246,7 +239,7 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
         RunDir run(ctx.store, ctx.map);
         int status = runIn(ctx, base, step, run);
         if (status != 0)
-            throw Error("step '", step.name, "' failed: '", joined(step.argv), "' exited with status ", status,
+            throw Error("step '", step.name, "' failed: '", join(step.argv), "' exited with status ", status,
                 "; see its output above");
         LayerOptions lo;
         lo.compress.compression = ctx.compression;
@@ -278,7 +271,7 @@ void StartedStep::finish()
     box_.reset();
     run_.reset();
     if (status != 0)
-        throw Error("step '", name_, "' failed: '", joined(argv_), "' exited with status ", status, "; see its output above");
+        throw Error("step '", name_, "' failed: '", join(argv_), "' exited with status ", status, "; see its output above");
 }
 
 void runOnly(Context& ctx, const Image& base, const Step& step) { StartedStep(ctx, base, step).finish(); }

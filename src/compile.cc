@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "embedded-scripts.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/image.hh"
 #include "grocker/registry/http.hh"
 #include "grocker/sandbox/id-map.hh"
@@ -418,7 +418,7 @@ struct Dist {
 bool isSdistOf(const std::string& file, const std::string& name, const std::string& version)
 {
     if (auto w = parseWheelName(file)) {
-        if (normaliseDistName(w->name) == normaliseDistName(name) && sameVersion(w->version, version)) return false;
+        if (normalisePythonName(w->name) == normalisePythonName(name) && sameVersion(w->version, version)) return false;
     } else if (auto v = sdistVersion(file, name); v && sameVersion(*v, version)) {
         return true;
     }
@@ -512,7 +512,7 @@ void Compiler::makeBuildEnv()
     for (auto& [file, path] : compilerWheels()) {
         auto w = parseWheelName(file);
         if (!w) continue;
-        auto n = normaliseDistName(w->name);
+        auto n = normalisePythonName(w->name);
         if (n != "setuptools" && n != "wheel") continue;
         AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         if (!fd) throw SysError("unable to read '", path.string(), "' of the compiler image");
@@ -603,7 +603,7 @@ CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs, co
         e.addContext("the build of " + what + " made a wheel that is refused");
         throw;
     }
-    if (expect && (normaliseDistName(m.name) != normaliseDistName(expect->first) || !sameVersion(m.version, expect->second)))
+    if (expect && (normalisePythonName(m.name) != normalisePythonName(expect->first) || !sameVersion(m.version, expect->second)))
         throw Error("the build of ", what, " made a wheel of ", m.name, " ", m.version, " ('", file,
             "'), not of ", expect->first, " ", expect->second, ": refused");
     json entry = {{"inputs", inputs}, {"name", m.name}, {"version", m.version}, {"file", file}, {"digest", d.str()}};
@@ -734,7 +734,7 @@ Digest Compiler::fetchFromIndex(const std::string& name, const std::string& file
     std::vector<std::string> pagesToRead;
     for (auto u : req_.index.indexUrls) {
         if (!u.ends_with("/")) u += "/";
-        pagesToRead.push_back(u + normaliseDistName(name) + "/");
+        pagesToRead.push_back(u + normalisePythonName(name) + "/");
     }
     for (auto& p : req_.index.linkPages) pagesToRead.push_back(p);
     for (auto& p : pagesToRead)
@@ -800,13 +800,13 @@ json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
         auto m = readWheelMetadata(app->path, app->file);
         auto needs = m.requiresDist;
         std::sort(needs.begin(), needs.end());
-        appIdentity = normaliseDistName(m.name);
+        appIdentity = normalisePythonName(m.name);
         for (auto& q : needs) appIdentity += "\n" + q;
     }
     std::vector<std::string> extraList, more = req_.moreRequirements;
     for (size_t start = 0; !r.extras.empty();) {
         auto comma = r.extras.find(',', start);
-        extraList.push_back(normaliseDistName(r.extras.substr(start, comma - start)));
+        extraList.push_back(normalisePythonName(r.extras.substr(start, comma - start)));
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
@@ -908,8 +908,8 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
         std::set<std::string> names;
         for (auto& item : report.at("install")) {
             auto d = fetched(item, app, appUrl);
-            if (!names.insert(normaliseDistName(d.name)).second) throw Error("it names ", d.name, " twice");
-            if (!app && normaliseDistName(d.name) == normaliseDistName(r.name)) {
+            if (!names.insert(normalisePythonName(d.name)).second) throw Error("it names ", d.name, " twice");
+            if (!app && normalisePythonName(d.name) == normalisePythonName(r.name)) {
                 if (!sameVersion(d.version, r.version)) throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
                 d.app = true;
             }
@@ -919,7 +919,7 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
                 if (meta.contains("requires_dist")) said = meta.at("requires_dist").get<std::vector<std::string>>();
                 std::sort(said.begin(), said.end());
                 std::sort(built.begin(), built.end());
-                if (normaliseDistName(d.name) != normaliseDistName(appMetadata->name) ||
+                if (normalisePythonName(d.name) != normalisePythonName(appMetadata->name) ||
                     !sameVersion(d.version, appMetadata->version) || said != built)
                     throw Error("what it says of the project (", d.name, " ", d.version, ", ", said.size(),
                         " requirements) is not what its wheel says (", appMetadata->name, " ", appMetadata->version, ", ",
@@ -1035,7 +1035,7 @@ std::vector<CompiledWheel> Compiler::run()
         building.push_back({i, key, what, in, {d.name, d.version}, std::move(lock), std::move(out), std::move(box)});
     }
     while (!building.empty()) finishOne();
-    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) { return normaliseDistName(a.name) < normaliseDistName(b.name); });
+    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) { return normalisePythonName(a.name) < normalisePythonName(b.name); });
     return wheels;
 }
 
@@ -1100,7 +1100,7 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
         auto d = Digest::parse(j.at("digest").get<std::string>());
         if (!fs::exists(filePath(store, d))) throw Error("its wheel ", d.str(), " is missing");
         auto m = readWheelMetadata(filePath(store, d), file);
-        if (normaliseDistName(m.name) != normaliseDistName(j.at("name").get<std::string>()) ||
+        if (normalisePythonName(m.name) != normalisePythonName(j.at("name").get<std::string>()) ||
             !sameVersion(m.version, j.at("version").get<std::string>()))
             throw Error("its wheel holds ", m.name, " ", m.version, ", not what the entry says");
         return {d};

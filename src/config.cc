@@ -11,7 +11,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
 #include "entrypoint/nginx-words.hh"
 #include "runtimes.hh"
@@ -166,12 +166,6 @@ bool validUtf8(std::string_view s)
         i += more + 1;
     }
     return true;
-}
-
-bool isIdentifier(std::string_view s)
-{
-    if (s.empty() || std::isdigit((unsigned char)s[0])) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum((unsigned char)c) || c == '_'; });
 }
 
 // Names that end up as file names (apt sources) or words of the entrypoint's command line.

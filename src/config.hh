@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker {
 

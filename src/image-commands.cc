@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "commands.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/layer-unpacker.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "commands.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 using namespace grocker;
 

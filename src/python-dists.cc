@@ -4,7 +4,7 @@
 #include <archive_entry.h>
 #include <memory>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker::build {
 
@@ -163,21 +163,6 @@ bool validDistName(std::string_view name)
     return true;
 }
 
-std::string normaliseDistName(std::string_view name)
-{
-    std::string out;
-    bool sep = false;
-    for (char c : name) {
-        if (c == '-' || c == '_' || c == '.') {
-            sep = true;
-            continue;
-        }
-        if (sep && !out.empty()) out += '-';
-        sep = false;
-        out += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-    }
-    return out;
-}
 
 std::optional<std::string> canonicalVersion(std::string_view version) { return versionForm(version, false); }
 
@@ -222,9 +207,9 @@ std::optional<std::string> sdistVersion(std::string_view file, std::string_view 
     for (std::string_view ext : {".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip"})
         if (file.ends_with(ext)) stem = file.substr(0, file.size() - ext.size());
     if (stem.empty()) return std::nullopt;
-    auto want = normaliseDistName(name);
+    auto want = normalisePythonName(name);
     for (size_t dash = stem.find('-'); dash != std::string_view::npos; dash = stem.find('-', dash + 1)) {
-        if (normaliseDistName(stem.substr(0, dash)) != want) continue;
+        if (normalisePythonName(stem.substr(0, dash)) != want) continue;
         auto version = stem.substr(dash + 1);
         if (canonicalVersion(version)) return std::string(version);
     }
@@ -308,7 +293,7 @@ DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
         err.addContext("in the wheel '" + file + "'");
         throw;
     }
-    if (normaliseDistName(m.name) != normaliseDistName(parsed->name) || !sameVersion(m.version, parsed->version))
+    if (normalisePythonName(m.name) != normalisePythonName(parsed->name) || !sameVersion(m.version, parsed->version))
         throw Error("the wheel '", file, "' holds the metadata of ", m.name, " ", m.version,
             ", not of the name and version of its file name");
     return m;

@@ -10,12 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "grocker/strings.hh"
+
 namespace grocker::build {
 
 // PEP 508: ASCII letters and digits, with '.', '_' and '-' inside.
 bool validDistName(std::string_view name);
-// PEP 503: lowercase, each run of '-', '_' and '.' made one '-'.
-std::string normaliseDistName(std::string_view name);
 
 // The canonical form of a PEP 440 version (lowercase, "1.0rc1", "1!2.0.post1.dev3+local.1",
 // trailing zeros of the release kept), or nullopt when it is not a valid version.

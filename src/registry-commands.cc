@@ -2,8 +2,8 @@
 // command line over the registry library.
 
 #include "commands.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/registry/registry.hh"
 
 #include <iostream>

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "commands.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
@@ -28,13 +28,6 @@ struct RunOptions {
     std::optional<std::string> workdir, user, commit;
     std::string compression = "gzip";
 };
-
-std::string joinCommand(const std::vector<std::string>& argv)
-{
-    std::string s;
-    for (auto& a : argv) s += (s.empty() ? "" : " ") + a;
-    return s;
-}
 
 int runRun(const GlobalOptions& g, const RunOptions& o)
 {
@@ -96,13 +89,13 @@ int runRun(const GlobalOptions& g, const RunOptions& o)
     int status = runSandbox(spec, map);
     if (!dest) return status;
     if (status != 0) {
-        std::cerr << "grocker: error: '" << joinCommand(o.command) << "' exited with status " << status
+        std::cerr << "grocker: error: '" << join(o.command) << "' exited with status " << status
                   << ": nothing was committed to " << dest->str() << "\n";
         return status;
     }
     auto layer = commitUpper(store, run.path(), map, lo);
     ImageDraft draft(image, src.kind == ImageRef::Kind::Scratch, lo.sourceDateEpoch);
-    draft.addLayer(layer.descriptor, layer.diffId, "grocker run -- " + joinCommand(o.command),
+    draft.addLayer(layer.descriptor, layer.diffId, "grocker run -- " + join(o.command),
         concat(layer.entries, " entries"));
     Image out = std::move(draft).commit(store);
     saveImage(store, out, *dest);

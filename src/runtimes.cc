@@ -1,6 +1,6 @@
 #include "runtimes.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker {
 

@@ -9,7 +9,7 @@
 
 #include "commands.hh"
 #include "compile.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/sandbox/id-map.hh"
 
 namespace grocker {

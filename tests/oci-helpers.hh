@@ -3,7 +3,7 @@
 // given, tars read back with libarchive, and the message of an Error. Apart from helpers.hh, as
 // the entrypoint's tests link neither the oci library nor libarchive.
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/sink.hh"
 #include "helpers.hh"
 

@@ -6,7 +6,7 @@
 
 #include "config.hh"
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 
 #include <cstddef>
 #include <cstdint>

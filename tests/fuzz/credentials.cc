@@ -7,8 +7,8 @@
 // must keep what they do not own and give back what they saved.
 // Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/registry/credentials.hh"
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 // another exception), a manifest or index that parses must serialise canonically to bytes that
 // parse to the same thing. Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/image.hh"
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 // to the same thing. Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 
 #include "grocker/oci/digest.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/transport.hh"
 

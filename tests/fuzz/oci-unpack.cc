@@ -11,8 +11,8 @@
 // scripts/test-fuzz runs it (as root, so ownership, device nodes and trusted.* xattrs are tried).
 
 #include "grocker/oci/digest.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/layer-unpacker.hh"
 
 #include <cstddef>

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "grocker/oci/digest.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "oci-helpers.hh"
 
 using namespace grocker;

@@ -1,6 +1,6 @@
 #include "grocker/oci/digest.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "helpers.hh"
 
 #include <gtest/gtest.h>

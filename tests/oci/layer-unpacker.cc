@@ -1,7 +1,7 @@
 #include "grocker/oci/layer-unpacker.hh"
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "oci-helpers.hh"
 
 #include <algorithm>

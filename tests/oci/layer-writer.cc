@@ -1,6 +1,6 @@
 #include "grocker/oci/layer-writer.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/store.hh"
 #include "oci-helpers.hh"
 

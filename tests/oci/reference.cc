@@ -1,6 +1,6 @@
 #include "grocker/oci/reference.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/transport.hh"
 #include "helpers.hh"
 

@@ -1,7 +1,7 @@
 #include "grocker/oci/store.hh"
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/transport.hh"
 #include "oci-helpers.hh"
 

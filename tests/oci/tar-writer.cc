@@ -1,6 +1,6 @@
 #include "grocker/oci/tar-writer.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "oci-helpers.hh"
 
 #include <cstring>

@@ -1,7 +1,7 @@
 #include "grocker/oci/transport.hh"
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "oci-helpers.hh"

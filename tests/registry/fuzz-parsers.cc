@@ -3,7 +3,7 @@
 // Location resolution, errors[] bodies, scopes, base64 from credential files.
 // The first byte picks the parser. Built with -Dfuzz=true and clang.
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/registry/auth.hh"
 #include "grocker/registry/client.hh"
 #include "grocker/registry/http.hh"

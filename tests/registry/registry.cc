@@ -1,6 +1,6 @@
 #include "grocker/registry/registry.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 #include <gtest/gtest.h>
 

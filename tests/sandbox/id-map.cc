@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "helpers.hh"
 
 using namespace grocker;

@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "helpers.hh"
 #include "oci-helpers.hh"
 
@@ -20,9 +20,9 @@ TEST(DistNames, Pep508AndPep503)
     for (auto n : {"a", "Django", "zope.interface", "typing_extensions", "A-1", "x9"}) EXPECT_TRUE(validDistName(n)) << n;
     for (auto n : {"", "-a", "a-", ".a", "../../Trick Evil", "a b", "a/b", "a\nb", "Trick Evil", "é"})
         EXPECT_FALSE(validDistName(n)) << n;
-    EXPECT_EQ(normaliseDistName("Zope.Interface"), "zope-interface");
-    EXPECT_EQ(normaliseDistName("a__b--c..d"), "a-b-c-d");
-    EXPECT_EQ(normaliseDistName("Typing_Extensions"), "typing-extensions");
+    EXPECT_EQ(normalisePythonName("Zope.Interface"), "zope-interface");
+    EXPECT_EQ(normalisePythonName("a__b--c..d"), "a-b-c-d");
+    EXPECT_EQ(normalisePythonName("Typing_Extensions"), "typing-extensions");
 }
 
 TEST(DistVersions, Pep440)

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "config.hh"
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
 
 using namespace grocker;

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/image.hh"
 #include "grocker/oci/sink.hh"
 

@@ -1,10 +1,10 @@
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 #include <cstring>
 
 namespace grocker {
 
-SysError::SysError(int err, const std::string& message)
+SysError::SysError(Tag, int err, const std::string& message)
     : Error(message + ": " + std::strerror(err)), errno_(err)
 {
 }

@@ -1,4 +1,4 @@
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 
 #include <algorithm>
 #include <atomic>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 namespace grocker {
 

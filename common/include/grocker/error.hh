@@ -2,22 +2,15 @@
 // Errors of every Grocker library: one base, a SysError that keeps errno, and context added on
 // the way up ("while unpacking layer sha256:..."), as Nix does.
 
-#include <sstream>
+#include "grocker/strings.hh"
+
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <cerrno>
 #include <utility>
 
 namespace grocker {
-
-// Concatenates its arguments with operator<< (std::format is not in Debian 12's g++).
-template <typename... Args> std::string concat(Args&&... args)
-{
-    std::ostringstream s;
-    (s << ... << std::forward<Args>(args));
-    return s.str();
-}
 
 class Error : public std::exception {
 public:
@@ -39,19 +32,27 @@ private:
 
 // An operating system call failed: the message ends with strerror(errno).
 class SysError : public Error {
+    struct Tag {};
+
 public:
     // The message is built from the arguments; errno is read first.
     template <typename First, typename... Args>
-        requires(!std::is_integral_v<std::remove_cvref_t<First>>)
+        requires(!std::is_integral_v<std::remove_cvref_t<First>> && !std::is_same_v<std::remove_cvref_t<First>, Tag>)
     explicit SysError(First&& first, Args&&... args)
         : SysError(errno, concat(std::forward<First>(first), std::forward<Args>(args)...))
     {
     }
-    SysError(int err, const std::string& message);
+    // The same with the errno saved by the caller: SysError(err, "unable to read '", path, "'").
+    template <typename... Args>
+        requires(sizeof...(Args) > 0)
+    SysError(int err, Args&&... args) : SysError(Tag{}, err, concat(std::forward<Args>(args)...))
+    {
+    }
 
     int errNo() const { return errno_; }
 
 private:
+    SysError(Tag, int err, const std::string& message);
     int errno_;
 };
 

@@ -1,0 +1,38 @@
+#pragma once
+// Strings every part builds: messages (concat), shell words (quoted one by one, never pasted),
+// joined lists, and the one normalisation of Python project names (PEP 503).
+
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace grocker {
+
+// Concatenates its arguments with operator<< (std::format is not in Debian 12's g++).
+template <typename... Args> std::string concat(Args&&... args)
+{
+    std::ostringstream s;
+    (s << ... << std::forward<Args>(args));
+    return s.str();
+}
+
+// One word for sh: in single quotes, each ' written as '\''. Any byte but NUL passes through.
+std::string shellQuote(std::string_view word);
+
+// The words joined by `separator`, as they are.
+std::string join(const std::vector<std::string>& words, std::string_view separator = " ");
+
+// The words joined by spaces, each one shellQuote()d: a command line sh reads back word for word.
+std::string joinQuoted(const std::vector<std::string>& words);
+
+// PEP 503: runs of '-', '_' and '.' become one '-', ASCII letters lower case ("Zope.Interface"
+// and "zope_interface" are one project, "zope-interface").
+std::string normalisePythonName(std::string_view name);
+
+// A Python identifier, or a shell variable name, of ASCII only: a letter or '_' first, then
+// letters, digits and '_'.
+bool isIdentifier(std::string_view s);
+
+} // namespace grocker

@@ -1,0 +1,63 @@
+#include "grocker/strings.hh"
+
+namespace grocker {
+
+std::string shellQuote(std::string_view word)
+{
+    std::string out = "'";
+    for (char c : word) {
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
+    }
+    return out + "'";
+}
+
+std::string join(const std::vector<std::string>& words, std::string_view separator)
+{
+    std::string s;
+    for (size_t i = 0; i < words.size(); ++i) {
+        if (i) s += separator;
+        s += words[i];
+    }
+    return s;
+}
+
+std::string joinQuoted(const std::vector<std::string>& words)
+{
+    std::string s;
+    for (size_t i = 0; i < words.size(); ++i) {
+        if (i) s += ' ';
+        s += shellQuote(words[i]);
+    }
+    return s;
+}
+
+std::string normalisePythonName(std::string_view name)
+{
+    std::string out;
+    out.reserve(name.size());
+    bool inRun = false;
+    for (char c : name) {
+        if (c == '-' || c == '_' || c == '.') {
+            if (!inRun) out += '-';
+            inRun = true;
+            continue;
+        }
+        inRun = false;
+        out += (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+    }
+    return out;
+}
+
+bool isIdentifier(std::string_view s)
+{
+    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+    if (s.empty() || !letter(s[0])) return false;
+    for (char c : s)
+        if (!letter(c) && !(c >= '0' && c <= '9')) return false;
+    return true;
+}
+
+} // namespace grocker
