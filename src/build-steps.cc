@@ -80,6 +80,8 @@ FileLock keyLock(const Context& ctx, const std::string& key)
     return FileLock(dir / (key + ".lock"), true);
 }
 
+static StepRunner& runnerOf(Context& ctx) { return ctx.runner ? *ctx.runner : sandboxRunner(); }
+
 Image debianBase(Context& ctx, const std::string& suite)
 {
     std::string key = cacheKey({"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch), aptSources()});
@@ -87,9 +89,17 @@ Image debianBase(Context& ctx, const std::string& suite)
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
     auto making = keyLock(ctx, key);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d); // made meanwhile
-
-    say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
     ctx.ran.push_back("base");
+    Image img = runnerOf(ctx).makeDebianBase(ctx, suite);
+    ctx.store.setRef(ref, img.manifestDescriptor);
+    return img;
+}
+
+namespace {
+
+Image mmdebstrapBase(Context& ctx, const std::string& suite)
+{
+    say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
     bool root = ctx.map.privileged;
     // mmdebstrap --mode=unshare maps its root to the first subordinate id, which our own map
     // shows as uid 1 (0 is the caller): the tree is read in our namespace, where the store is
@@ -146,12 +156,8 @@ Image debianBase(Context& ctx, const std::string& suite)
     auto& c = draft.runConfig();
     c["Env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
     c["Cmd"] = {"/bin/bash"};
-    Image img = std::move(draft).commit(ctx.store);
-    ctx.store.setRef(ref, img.manifestDescriptor);
-    return img;
+    return std::move(draft).commit(ctx.store);
 }
-
-namespace {
 
 SandboxSpec specFor(const Image& base, const Step& step)
 {
@@ -186,25 +192,66 @@ void placeFiles(const Step& step, const fs::path& upper)
     }
 }
 
-std::unique_ptr<Sandbox> startIn(Context& ctx, const Image& base, const Step& step, RunDir& run)
+// A step in a sandbox: its run folder outlives the sandbox that runs in it.
+class SandboxStep : public RunningStep {
+public:
+    SandboxStep(Context& ctx, const Image& base, const Step& step) : ctx_(ctx), run_(ctx.store, ctx.map)
+    {
+        auto spec = specFor(base, step);
+        spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
+        spec.runDir = run_.path();
+        // Made in the namespace: the files are the container root's, whatever the host's ids.
+        if (!step.files.empty())
+            runInUserNamespace(ctx.map, [&] {
+                fs::create_directories(run_.path() / "upper");
+                placeFiles(step, run_.path() / "upper");
+            });
+        box_ = std::make_unique<Sandbox>(spec, ctx.map);
+    }
+    int wait() override
+    {
+        int status = box_->wait();
+        box_.reset();
+        return status;
+    }
+    LayerResult commit(const LayerOptions& options) override { return commitUpper(ctx_.store, run_.path(), ctx_.map, options); }
+
+private:
+    Context& ctx_;
+    RunDir run_;
+    std::unique_ptr<Sandbox> box_;
+};
+
+class SandboxRunner : public StepRunner {
+public:
+    std::unique_ptr<RunningStep> start(Context& ctx, const Image& base, const Step& step) override
+    {
+        return std::make_unique<SandboxStep>(ctx, base, step);
+    }
+    Image makeDebianBase(Context& ctx, const std::string& suite) override { return mmdebstrapBase(ctx, suite); }
+};
+
+// Starts a step through the context's runner, and says so.
+std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const Step& step)
 {
-    auto spec = specFor(base, step);
-    spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
-    spec.runDir = run.path();
-    // Made in the namespace: the files are the container root's, whatever the host's ids.
-    if (!step.files.empty())
-        runInUserNamespace(ctx.map, [&] {
-            fs::create_directories(run.path() / "upper");
-            placeFiles(step, run.path() / "upper");
-        });
+    auto running = runnerOf(ctx).start(ctx, base, step);
     say(ctx, step.name + ": running");
     ctx.ran.push_back(step.name);
-    return std::make_unique<Sandbox>(spec, ctx.map);
+    return running;
 }
 
-int runIn(Context& ctx, const Image& base, const Step& step, RunDir& run) { return startIn(ctx, base, step, run)->wait(); }
+[[noreturn]] void stepFailed(const std::string& name, const std::vector<std::string>& argv, int status)
+{
+    throw Error("step '", name, "' failed: '", join(argv), "' exited with status ", status, "; see its output above");
+}
 
 } // namespace
+
+StepRunner& sandboxRunner()
+{
+    static SandboxRunner runner;
+    return runner;
+}
 
 Image runStep(Context& ctx, const Image& base, const Step& step)
 {
@@ -236,15 +283,12 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     if (hit) {
         say(ctx, step.name + ": cached");
     } else {
-        RunDir run(ctx.store, ctx.map);
-        int status = runIn(ctx, base, step, run);
-        if (status != 0)
-            throw Error("step '", step.name, "' failed: '", join(step.argv), "' exited with status ", status,
-                "; see its output above");
+        auto started = startStep(ctx, base, step);
+        if (int status = started->wait(); status != 0) stepFailed(step.name, step.argv, status);
         LayerOptions lo;
         lo.compress.compression = ctx.compression;
         lo.sourceDateEpoch = ctx.epoch;
-        layer = commitUpper(ctx.store, run.path(), ctx.map, lo);
+        layer = started->commit(lo);
         if (step.cached) {
             fs::create_directories(cachePath.parent_path());
             writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)}, {"diffId", layer.diffId.str()},
@@ -258,8 +302,7 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
 }
 
 StartedStep::StartedStep(Context& ctx, const Image& base, const Step& step)
-    : name_(step.name), argv_(step.argv), run_(std::make_unique<RunDir>(ctx.store, ctx.map)),
-      box_(startIn(ctx, base, step, *run_))
+    : name_(step.name), argv_(step.argv), running_(startStep(ctx, base, step))
 {
 }
 
@@ -267,11 +310,9 @@ StartedStep::~StartedStep() = default;
 
 void StartedStep::finish()
 {
-    int status = box_->wait();
-    box_.reset();
-    run_.reset();
-    if (status != 0)
-        throw Error("step '", name_, "' failed: '", join(argv_), "' exited with status ", status, "; see its output above");
+    int status = running_->wait();
+    running_.reset();
+    if (status != 0) stepFailed(name_, argv_, status);
 }
 
 void runOnly(Context& ctx, const Image& base, const Step& step) { StartedStep(ctx, base, step).finish(); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "grocker/oci/compress.hh"
+#include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/sandbox/id-map.hh"
@@ -16,6 +17,8 @@
 #include "grocker/sandbox/sandbox.hh"
 
 namespace grocker::build {
+
+class StepRunner;
 
 struct Context {
     oci::Store& store;
@@ -25,7 +28,35 @@ struct Context {
     oci::Compression compression = oci::Compression::Gzip;
     // Steps that ran in this build (not taken from the cache), for reports and tests.
     std::vector<std::string> ran;
+    // Where steps run: sandboxes (sandboxRunner()) unless a test gives its own.
+    StepRunner* runner = nullptr;
 };
+
+struct Step;
+
+// A step started by a StepRunner.
+class RunningStep {
+public:
+    virtual ~RunningStep() = default;
+    // Waits for the step's command; its exit status.
+    virtual int wait() = 0;
+    // The layer of what the step changed, once wait() returned 0.
+    virtual oci::LayerResult commit(const oci::LayerOptions& options) = 0;
+};
+
+// The one place where steps' commands run (ninja's CommandRunner): the pipeline decides what
+// runs and caches what ran; unit tests give a runner of their own that needs no namespace.
+class StepRunner {
+public:
+    virtual ~StepRunner() = default;
+    // Starts `step` over the image `base`.
+    virtual std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image& base, const Step& step) = 0;
+    // A Debian root filesystem of `suite` (mmdebstrap), as a new image in the store.
+    virtual oci::Image makeDebianBase(Context& ctx, const std::string& suite) = 0;
+};
+
+// Steps in sandboxes over the store's unpacked layers; bases made by mmdebstrap.
+StepRunner& sandboxRunner();
 
 // What debianBase makes, by name: a new name whenever its recipe changes (part of the names of
 // the root images made over it).
@@ -72,8 +103,7 @@ public:
 private:
     std::string name_;
     std::vector<std::string> argv_;
-    std::unique_ptr<sandbox::RunDir> run_; // outlives the sandbox that runs in it
-    std::unique_ptr<sandbox::Sandbox> box_;
+    std::unique_ptr<RunningStep> running_;
 };
 
 // Tells the user what a step is doing (stderr, unless quiet).

@@ -1,0 +1,79 @@
+#pragma once
+// The state the passes of the pipeline share, and the passes, one function each (private to
+// src/build/: pipeline.cc runs them in order).
+
+#include <memory>
+#include <optional>
+
+#include "grocker/file.hh"
+#include "pipeline.hh"
+#include "runtimes.hh"
+#include "shell-script.hh"
+
+namespace grocker::build {
+
+inline constexpr const char* venvPath = "/home/grocker/venv";
+
+// The registry under docker_image_prefix: where root and compiler images are looked for before
+// being built, and where the images are pushed.
+struct Remote {
+    const registry::Options& options;
+    std::string prefix;
+    bool push;
+    std::unique_ptr<registry::Session> session;
+
+    registry::Session& get();
+    oci::Reference ref(const std::string& name) const;
+};
+
+struct Pipeline {
+    explicit Pipeline(BuildRequest r) : request(std::move(r)) {}
+
+    BuildRequest request;
+    // checkInputs
+    Config config;
+    const Runtime* runtime = nullptr;
+    Release release{Release::Kind::Spec, {}, {}, {}, {}, {}, {}};
+    std::vector<oci::ImageRef> outputs;
+    oci::Compression compression = oci::Compression::Gzip;
+    // openStore
+    std::optional<oci::Store> store;
+    std::optional<Context> ctx;
+    std::optional<Remote> remote;
+    Remote* registry = nullptr; // &*remote with a prefix, else null
+    // base, root, compiler
+    std::string baseIdentity, rootName, compilerName;
+    oci::Image root, compiler;
+    // compile
+    std::vector<CompiledWheel> wheels;
+    const CompiledWheel* app = nullptr;
+    // runner
+    std::filesystem::path wheelsDir; // this build's wheels, by file name, mounted in the install steps
+    std::filesystem::path installer; // install-wheels.py, mounted beside them
+    std::optional<AutoDelete> removeWheels, removeInstaller;
+    oci::Image runner, image;
+    BuildResult result;
+
+    void checkInputs();
+    void openStore();
+    void base();
+    void makeRoot();
+    void makeCompiler();
+    void compile();
+    void runnerDependencies();
+    void appLayer();
+    void entrypoint();
+    void writeOutputs();
+    void push();
+    void writeResultFile();
+
+    std::string runtimeName() const { return std::string(runtime->name); }
+    // The image named `name`: from the store, else pulled from the prefix's registry, else made.
+    oci::Image obtain(const std::string& name, const std::function<oci::Image()>& make);
+    Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws, bool makeVenv) const;
+};
+
+// Removes what apt, dpkg and useradd leave that depends on when and where they ran.
+ShellScript aptCleanup();
+
+} // namespace grocker::build

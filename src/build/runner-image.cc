@@ -1,0 +1,208 @@
+// The passes that make the runner image and put it where it goes: the venv's layers (the
+// dependencies, then the app, so a new version of the app changes only the last ones), the
+// entrypoint layer and the image's config, then the outputs, the push and the result file.
+
+#include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/oci/reference.hh"
+#include "passes.hh"
+
+namespace grocker::build {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+// Installed by install-wheels.py with the venv's own Python (no pip: importing it costs more
+// than installing a small app), mounted for the step only, never in the layer: no index, no
+// resolution (the compile's list is the list), no build dependency.
+Step Pipeline::installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws, bool makeVenv) const
+{
+    Step s;
+    s.name = name;
+    s.volumes = {{wheelsDir, "/wheels", true}, {installer, "/run/grocker/install-wheels", true}};
+    ShellScript script;
+    if (makeVenv) script.run({"python3", "-m", "venv", "--without-pip", venvPath});
+    std::vector<Word> install{std::string(venvPath) + "/bin/python3", "/run/grocker/install-wheels"};
+    std::string digests;
+    for (auto* w : ws)
+        if (w->requested) install.push_back(data("--requested=/wheels/" + w->file));
+    for (auto* w : ws) {
+        install.push_back(data("/wheels/" + w->file));
+        digests += w->file + "=" + w->digest.str() + "\n";
+    }
+    if (!ws.empty())
+        script.run(install);
+    else
+        script.run({"true"});
+    s.argv = script.argv();
+    s.keyExtra = digests + sha256(installWheelsScript).str();
+    s.env = {"PYTHONDONTWRITEBYTECODE=1"};
+    return s;
+}
+
+void Pipeline::runnerDependencies()
+{
+    // This build's wheels, and only them, by file name (links to the host's checked copies).
+    wheelsDir = makeTempDir(store->tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-wheels-");
+    removeWheels.emplace(wheelsDir);
+    for (auto& w : wheels)
+        if (::link(w.path.c_str(), (wheelsDir / w.file).c_str()) < 0) copyFileAtomic(w.path, wheelsDir / w.file, 0444);
+    installer = store->tmpDir() / tempName();
+    writeFileAtomic(installer, installWheelsScript, 0644);
+    removeInstaller.emplace(installer);
+    ::chmod(wheelsDir.c_str(), 0755);
+    std::vector<const CompiledWheel*> deps;
+    for (auto& w : wheels)
+        if (&w != app) deps.push_back(&w);
+    runner = runStep(*ctx, root, installStep("runner: dependencies of " + app->name, deps, true));
+}
+
+void Pipeline::appLayer()
+{
+    runner = runStep(*ctx, runner, installStep("runner: " + app->name + " " + app->version, {app}, false));
+}
+
+namespace {
+
+// The layer of grocker-entrypoint and the services it runs (/etc/grocker/services.json).
+LayerResult entrypointLayer(Store& store, const fs::path& program, const std::string& services, const LayerOptions& lo)
+{
+    auto dir = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-files-");
+    AutoDelete remove(dir);
+    fs::create_directories(dir / "usr/local/bin");
+    fs::create_directories(dir / "etc/grocker");
+    copyFileAtomic(program, dir / "usr/local/bin/grocker-entrypoint", 0755);
+    writeFileAtomic(dir / "etc/grocker/services.json", services, 0644);
+    for (auto& d : {dir / "etc" / "grocker", dir / "usr", dir / "usr/local", dir / "usr/local/bin", dir / "etc"})
+        ::chmod(d.c_str(), 0755);
+    return writeLayer(store, dir, "/", lo);
+}
+
+// The runner's environment: the base's, PATH through the venv, the app's name and version,
+// the configuration's envs last (they win).
+std::vector<std::string> runnerEnv(std::vector<std::string> env, const Config& config, const CompiledWheel& app,
+    const std::string& extras)
+{
+    std::erase_if(env, [](const std::string& e) { return e.rfind("PATH=", 0) == 0; });
+    env.push_back(std::string("PATH=") + venvPath + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    env.push_back("GROCKER_APP=" + app.name);
+    env.push_back("GROCKER_APP_VERSION=" + app.version);
+    env.push_back("GROCKER_APP_EXTRAS=" + extras);
+    env.push_back(std::string("VIRTUAL_ENV=") + venvPath);
+    for (auto& [k, v] : config.envs) {
+        std::erase_if(env, [&](const std::string& e) { return e.rfind(k + "=", 0) == 0; });
+        env.push_back(k + "=" + v);
+    }
+    return env;
+}
+
+// Grocker's entrypoint starts as root and runs every process as grocker, except the cron
+// daemon, which must be root to run jobs as grocker; an app's own console script runs as
+// grocker from the start.
+void setProcess(json& c, const Config& config)
+{
+    if (config.entrypointName.empty())
+        c["Entrypoint"] = {"/usr/local/bin/grocker-entrypoint"};
+    else
+        c["Entrypoint"] = {std::string(venvPath) + "/bin/" + config.entrypointName};
+    c.erase("Cmd");
+    if (config.entrypointName.empty())
+        c.erase("User");
+    else
+        c["User"] = "grocker";
+    c["WorkingDir"] = "/home/grocker";
+}
+
+void setVolumesAndPorts(json& c, const Config& config)
+{
+    json volumes = json::object();
+    for (auto v : {"/config", "/scripts", "/media"}) volumes[v] = json::object();
+    for (auto& v : config.volumes) volumes[v] = json::object();
+    c["Volumes"] = volumes;
+    json ports = json::object();
+    for (int p : config.ports) ports[std::to_string(p) + "/tcp"] = json::object();
+    if (!config.services.empty()) ports["8080/tcp"] = json::object();
+    if (!ports.empty()) c["ExposedPorts"] = ports;
+}
+
+} // namespace
+
+void Pipeline::entrypoint()
+{
+    LayerOptions lo;
+    lo.compress.compression = compression;
+    lo.sourceDateEpoch = ctx->epoch;
+    auto layer = entrypointLayer(*store, request.entrypoint(),
+        servicesJson(config, app->name, app->version, venvPath, std::string(runtime->uwsgiPlugin)), lo);
+    ImageDraft draft(runner, false, ctx->epoch);
+    draft.addLayer(layer.descriptor, layer.diffId, "grocker entrypoint and services");
+    auto& c = draft.runConfig();
+    c["Env"] = runnerEnv(c.value("Env", std::vector<std::string>{}), config, *app, release.extras);
+    setProcess(c, config);
+    setVolumesAndPorts(c, config);
+    auto& labels = c["Labels"];
+    labels["grocker.image.role"] = "runner";
+    labels["grocker.app.name"] = app->name;
+    labels["grocker.app.version"] = app->version;
+    labels["grocker.app.extras"] = release.extras;
+    labels["grocker.root.image"] = rootName;
+    labels["org.opencontainers.image.title"] = app->name;
+    labels["org.opencontainers.image.version"] = app->version;
+    labels["org.opencontainers.image.created"] = rfc3339(ctx->epoch);
+    image = std::move(draft).commit(*store);
+    removeWheels.reset();
+    removeInstaller.reset();
+}
+
+void Pipeline::writeOutputs()
+{
+    std::string baseName = config.imageBaseName.empty() ? normalisePythonName(app->name) : config.imageBaseName;
+    std::string name = config.imageName.empty() ? baseName + ":" + app->version : config.imageName;
+    if (!config.dockerImagePrefix.empty() && config.imageName.empty()) name = config.dockerImagePrefix + "/" + name;
+    store->setRef("grocker-app/" + name, image.manifestDescriptor);
+    std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
+    result.image = name;
+    result.rootImage = prefix + rootName;
+    result.compilerImage = prefix + compilerName;
+    result.digest = image.manifestDescriptor.digest;
+    for (auto& dest : outputs) {
+        request.save(*store, image, dest);
+        result.outputs.push_back(dest.str());
+    }
+}
+
+void Pipeline::push()
+{
+    if (!registry || !request.push) return;
+    // Blobs already in the registry are not sent again.
+    registry->get().push(*store, root, registry->ref(rootName));
+    registry->get().push(*store, compiler, registry->ref(compilerName));
+    auto pushed = registry->get().push(*store, image, Reference::parse(result.image));
+    if (pushed != image.manifestDescriptor.digest)
+        throw Error("the registry stored '", result.image, "' as ", pushed.str(), ", not as the built ",
+            image.manifestDescriptor.digest.str());
+    result.pushed = Reference::parse(result.image).str();
+}
+
+void Pipeline::writeResultFile()
+{
+    result.ran = ctx->ran;
+    if (!request.resultFile.empty()) writeFileAtomic(request.resultFile, result.json().dump(2) + "\n");
+}
+
+json BuildResult::json() const
+{
+    nlohmann::json j = {{"release", release}, {"image", image}, {"root_image", rootImage},
+        {"compiler_image", compilerImage}, {"hash", digest.str()}, {"outputs", outputs}};
+    if (!pushed.empty()) j["pushed"] = pushed;
+    return j;
+}
+
+} // namespace grocker::build
