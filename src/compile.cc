@@ -141,9 +141,11 @@ std::string withoutPassword(const std::string& url)
     auto scheme = url.find("://");
     if (scheme == std::string::npos) return url;
     auto hostStart = scheme + 3;
-    auto at = url.find('@', hostStart);
-    auto slash = url.find('/', hostStart);
-    if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+    // The user information ends at the authority's last '@' (a password may hold an '@' that
+    // was not percent-encoded: all of it is hidden).
+    auto end = url.find_first_of("/?#", hostStart);
+    auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at == std::string::npos || at < hostStart || (end != std::string::npos && at > end)) return url;
     auto colon = url.find(':', hostStart);
     if (colon == std::string::npos || colon > at) return url.substr(0, hostStart) + "***" + url.substr(at);
     return url.substr(0, colon + 1) + "***" + url.substr(at);
