@@ -1,6 +1,6 @@
 #include "grocker/registry/auth.hh"
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 #include <algorithm>
 #include <set>

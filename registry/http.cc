@@ -1,6 +1,6 @@
 #include "grocker/registry/http.hh"
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 #include "grocker/registry/progress.hh"
 
 #include <cstdlib>

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "copy-root.hh"
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 
 namespace grocker::sandbox {
 
