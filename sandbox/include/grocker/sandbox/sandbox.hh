@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 #include "grocker/sandbox/id-map.hh"
 
 namespace grocker::sandbox {
