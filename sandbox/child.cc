@@ -234,17 +234,25 @@ void prepareInit(Child& c)
 // Forks the command (into namespaces of its own when nested) and returns its pid.
 pid_t startCommand(Child& c)
 {
-    int ready[2] = {-1, -1}, mapped[2] = {-1, -1};
-    if (c.nested && (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(mapped, O_CLOEXEC) < 0))
-        childFail(c, concat("unable to make a pipe: ", std::strerror(errno)));
+    // Nested: the command says its user namespace is made (ready), the init that it mapped it.
+    AutoCloseFD readyRead, readyWrite, mappedRead, mappedWrite;
+    if (c.nested) {
+        int ready[2], mapped[2];
+        if (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(mapped, O_CLOEXEC) < 0)
+            childFail(c, concat("unable to make a pipe: ", std::strerror(errno)));
+        readyRead.reset(ready[0]);
+        readyWrite.reset(ready[1]);
+        mappedRead.reset(mapped[0]);
+        mappedWrite.reset(mapped[1]);
+    }
     pid_t cmd = ::fork();
     if (cmd < 0) childFail(c, concat("unable to start the command: ", std::strerror(errno)));
     if (cmd == 0) {
         if (c.nested) {
             try {
-                ::close(ready[0]);
-                ::close(mapped[1]);
-                enterCommandNamespaces(c, ready[1], mapped[0]);
+                readyRead.reset();
+                mappedWrite.reset();
+                enterCommandNamespaces(c, readyWrite.get(), mappedRead.get());
             } catch (std::exception& e) {
                 childFail(c, e.what());
             }
@@ -252,16 +260,14 @@ pid_t startCommand(Child& c)
         execCommand(c);
     }
     if (c.nested) {
-        ::close(ready[1]);
-        ::close(mapped[0]);
+        readyWrite.reset();
+        mappedRead.reset();
         try {
-            mapCommand(cmd, ready[0], mapped[1]);
+            mapCommand(cmd, readyRead.get(), mappedWrite.get());
         } catch (std::exception& e) {
             ::kill(cmd, SIGKILL);
             childFail(c, e.what());
         }
-        ::close(ready[0]);
-        ::close(mapped[1]);
     }
     return cmd;
 }
