@@ -20,10 +20,12 @@ void planDev(MountPlan& plan)
         .data = "mode=0755,size=65536k"});
     for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         auto path = std::string("/dev/") + node;
-        plan.push_back({.kind = Kind::DevNode, .step = step, .source = path, .target = path, .point = Point::InNewTmpfs});
+        plan.push_back(
+            {.kind = Kind::DevNode, .step = step, .source = path, .target = path, .point = Point::InNewTmpfs});
     }
     plan.push_back({.kind = Kind::Mkdir, .step = step, .target = "/dev/pts", .point = Point::InNewTmpfs, .mode = 0755});
-    plan.push_back({.kind = Kind::Mkdir, .step = step, .target = "/dev/shm", .point = Point::InNewTmpfs, .mode = 01777});
+    plan.push_back(
+        {.kind = Kind::Mkdir, .step = step, .target = "/dev/shm", .point = Point::InNewTmpfs, .mode = 01777});
     plan.push_back({.kind = Kind::Devpts, .step = step, .target = "/dev/pts", .point = Point::InNewTmpfs,
         .flags = MS_NOSUID | MS_NOEXEC, .data = "newinstance,ptmxmode=0666,mode=0620"});
     plan.push_back({.kind = Kind::Tmpfs, .step = step, .target = "/dev/shm", .point = Point::InNewTmpfs,
@@ -80,7 +82,8 @@ MountPlan planMounts(const SandboxSpec& spec)
             plan.push_back({.kind = Kind::Bind, .step = concat("mounting ", f), .source = f, .target = f,
                 .point = Point::File, .readOnly = true, .ifSourceExists = true});
     for (auto& v : spec.volumes)
-        plan.push_back({.kind = Kind::Bind, .step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'"),
+        plan.push_back({.kind = Kind::Bind,
+            .step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'"),
             .source = v.host.string(), .target = v.container, .point = Point::LikeSource, .recursive = true,
             .readOnly = v.readOnly});
     plan.push_back({.kind = Kind::PivotRoot, .step = "entering the root (pivot_root)", .target = "/"});

@@ -87,8 +87,8 @@ TEST(IdMapForRoot, GroupsCheckedAgainstGroupFile)
         f.map();
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_TRUE(std::string(e.what()).starts_with("gid 2147483648 of 'odd' in " + (f.dir / "group").string() + " is in "))
-            << e.what();
+        auto start = "gid 2147483648 of 'odd' in " + (f.dir / "group").string() + " is in ";
+        EXPECT_TRUE(std::string(e.what()).starts_with(start)) << e.what();
     }
 }
 
