@@ -4,14 +4,13 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
-#include <fstream>
 #include <pwd.h>
 #include <sched.h>
-#include <sstream>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accounts.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 
@@ -67,65 +66,43 @@ void runMapHelper(const char* helper, pid_t pid, const std::vector<IdRange>& ran
             "); check /etc/subuid and /etc/subgid for user ", userName(::getuid()));
 }
 
-// The start and count of the first "name-or-uid:start:count" line of `file` for the user.
-std::optional<std::pair<unsigned long, unsigned long>> subordinateLine(const std::string& file, const std::string& user,
-    uid_t uid)
-{
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream s(line);
-        std::string name, start, count;
-        if (!std::getline(s, name, ':') || !std::getline(s, start, ':') || !std::getline(s, count)) continue;
-        if (name != user && name != std::to_string(uid)) continue;
-        try {
-            unsigned long st = std::stoul(start), n = std::stoul(count);
-            if (n == 0) continue;
-            return std::pair(st, n);
-        } catch (std::exception&) {
-            continue;
-        }
-    }
-    return std::nullopt;
-}
-
 constexpr uint32_t rootRangeSize = 65536;
 
 // Root's range in `file`, or the fixed one when it has none of 65536 ids; the fixed one must
 // be no account's (`accounts`: passwd or group, whose third field is the id).
 IdRange rootRange(const std::string& file, const std::string& accounts, const char* what)
 {
-    if (auto r = subordinateLine(file, "root", 0); r && r->second >= rootRangeSize && r->first + rootRangeSize <= 4294967295ul)
-        return {0, uint32_t(r->first), rootRangeSize};
-    std::ifstream in(accounts);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::vector<std::string> f;
-        std::istringstream s(line);
-        for (std::string x; std::getline(s, x, ':');) f.push_back(x);
-        if (f.size() < 3) continue;
-        unsigned long id;
-        try {
-            id = std::stoul(f[2]);
-        } catch (std::exception&) {
-            continue;
-        }
-        if (id >= IdMap::rootFallbackStart && id - IdMap::rootFallbackStart < rootRangeSize)
-            throw Error(what, " ", id, " of '", f[0], "' in ", accounts, " is in ", IdMap::rootFallbackStart, "-",
-                IdMap::rootFallbackStart + rootRangeSize - 1,
-                ", the range grocker gives the sandbox's users as root when root has none: give root one of 65536 "
-                "ids no account uses (usermod --add-subuids START-END --add-subgids START-END root)");
-    }
+    if (auto r = findSubordinate(readAccountFile(file), "root", 0);
+        r && r->count >= rootRangeSize && r->start + rootRangeSize <= 4294967295ul)
+        return {0, uint32_t(r->start), rootRangeSize};
+    if (auto a = findAccountInRange(readAccountFile(accounts), IdMap::rootFallbackStart, rootRangeSize))
+        throw Error(what, " ", a->id, " of '", a->name, "' in ", accounts, " is in ", IdMap::rootFallbackStart, "-",
+            IdMap::rootFallbackStart + rootRangeSize - 1,
+            ", the range grocker gives the sandbox's users as root when root has none: give root one of 65536 "
+            "ids no account uses (usermod --add-subuids START-END --add-subgids START-END root)");
     return {0, IdMap::rootFallbackStart, rootRangeSize};
+}
+
+// The child must have unshared before its map is written; /proc/PID/uid_map of a process still
+// in our namespace refuses the write, so wait for that (a second at most).
+void waitForUnshare(pid_t pid)
+{
+    for (int i = 0; i < 2000; i++) {
+        char a[64], b[64];
+        ssize_t n1 = ::readlink(concat("/proc/", pid, "/ns/user").c_str(), a, sizeof a);
+        ssize_t n2 = ::readlink("/proc/self/ns/user", b, sizeof b);
+        if (n1 > 0 && n2 > 0 && std::string_view(a, size_t(n1)) != std::string_view(b, size_t(n2))) return;
+        ::usleep(500);
+    }
 }
 
 } // namespace
 
 std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user, uid_t uid)
 {
-    auto r = subordinateLine(file, user, uid);
+    auto r = findSubordinate(readAccountFile(file), user, uid);
     if (!r) return std::nullopt;
-    return IdRange{1, uint32_t(r->first), uint32_t(std::min<unsigned long>(r->second, 65535))};
+    return IdRange{1, uint32_t(r->start), uint32_t(std::min<unsigned long>(r->count, 65535))};
 }
 
 IdMap IdMap::forRoot(const std::string& subuid, const std::string& subgid, const std::string& passwd,
@@ -276,15 +253,7 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
         return status;
     };
     try {
-        // The child must have unshared before its map is written; /proc/PID/uid_map of a
-        // process still in our namespace refuses the write, so wait for that.
-        for (int i = 0; i < 2000; i++) {
-            char a[64], b[64];
-            ssize_t n1 = ::readlink(concat("/proc/", pid, "/ns/user").c_str(), a, sizeof a);
-            ssize_t n2 = ::readlink("/proc/self/ns/user", b, sizeof b);
-            if (n1 > 0 && n2 > 0 && std::string_view(a, size_t(n1)) != std::string_view(b, size_t(n2))) break;
-            ::usleep(500);
-        }
+        waitForUnshare(pid);
         map.apply(pid);
     } catch (...) {
         ::kill(pid, SIGKILL);

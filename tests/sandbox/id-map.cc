@@ -79,3 +79,100 @@ TEST(IdMap, IdentityIsIdentity)
     EXPECT_EQ(m.uidInside(1000), 1000u);
     EXPECT_EQ(m.rootOutside(), (std::pair<uid_t, gid_t>(0, 0)));
 }
+
+TEST(IdMapForRoot, GroupsCheckedAgainstGroupFile)
+{
+    RootFiles f("root:200000:65536\n", "", accounts, groups + "odd:x:2147483648:\n");
+    try {
+        f.map();
+        FAIL() << "no error";
+    } catch (Error& e) {
+        auto start = "gid 2147483648 of 'odd' in " + (f.dir / "group").string() + " is in ";
+        EXPECT_TRUE(std::string(e.what()).starts_with(start)) << e.what();
+    }
+}
+
+TEST(IdMapForRoot, AccountsJustOutsideTheFixedRangeAreFine)
+{
+    RootFiles f("", "", accounts + "below:x:2147483647:0::/:/bin/sh\nabove:x:2147549184:0::/:/bin/sh\n", groups);
+    EXPECT_EQ(f.map().uids[0].outside, IdMap::rootFallbackStart);
+}
+
+TEST(IdMapForRoot, RangeEndingPastTheLastIdIsNotUsed)
+{
+    RootFiles f("root:4294901760:65536\n", "root:4294901759:65536\n", accounts, groups);
+    auto m = f.map();
+    EXPECT_EQ(m.uids[0].outside, IdMap::rootFallbackStart);
+    EXPECT_EQ(m.gids[0].outside, 4294901759u) << "its last id is 4294967294, the last one a map may hold";
+}
+
+TEST(IdMapForRoot, MissingFilesGiveTheFixedRange)
+{
+    auto m = IdMap::forRoot("/nonexistent/subuid", "/nonexistent/subgid", "/nonexistent/passwd", "/nonexistent/group");
+    EXPECT_EQ(m.uids[0].outside, IdMap::rootFallbackStart);
+    EXPECT_EQ(m.gids[0].outside, IdMap::rootFallbackStart);
+}
+
+TEST(IdMapSubordinate, TheCallersRangeAsIdsOneUp)
+{
+    TempDir dir;
+    writeTestFile(dir / "subuid", "other:1:100\nci:100000:200000\n1000:5:5\n");
+    auto r = IdMap::subordinate(dir / "subuid", "ci", 1001);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->inside, 1u);
+    EXPECT_EQ(r->outside, 100000u);
+    EXPECT_EQ(r->count, 65535u) << "at most 1-65535: 0 is the caller";
+    r = IdMap::subordinate(dir / "subuid", "nobody-here", 1000);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->outside, 5u);
+    EXPECT_EQ(r->count, 5u);
+    EXPECT_FALSE(IdMap::subordinate(dir / "subuid", "nobody-here", 1002));
+    EXPECT_FALSE(IdMap::subordinate(dir / "missing", "ci", 1001));
+}
+
+TEST(IdMap, WithHostIdsAddsRootsLowIdsAbove65535)
+{
+    RootFiles f("root:200000:65536\n", "root:30000:65536\n", accounts, groups);
+    auto m = f.map().withHostIds();
+    ASSERT_EQ(m.uids.size(), 2u);
+    EXPECT_EQ(m.uids[1].inside, 65536u);
+    EXPECT_EQ(m.uids[1].outside, 0u);
+    EXPECT_EQ(m.uids[1].count, 65536u);
+    ASSERT_EQ(m.gids.size(), 2u);
+    EXPECT_EQ(m.gids[1].count, 30000u) << "never over the range itself";
+    EXPECT_EQ(m.uidInside(0), 65536u);
+    EXPECT_EQ(m.uidInside(1000), 66536u);
+    EXPECT_EQ(m.uidInside(201000), 1000u);
+    EXPECT_EQ(m.gidInside(29999), 65536u + 29999u);
+    EXPECT_EQ(m.gidInside(30000), 0u);
+}
+
+TEST(IdMap, WithHostIdsLeavesOtherMapsAlone)
+{
+    auto identity = IdMap::identity().withHostIds();
+    EXPECT_TRUE(identity.isIdentity());
+    IdMap rootless;
+    rootless.uids = {{0, 1000, 1}, {1, 100000, 65535}};
+    rootless.gids = {{0, 1000, 1}};
+    auto m = rootless.withHostIds();
+    EXPECT_EQ(m.uids.size(), 2u);
+    EXPECT_EQ(m.gids.size(), 1u);
+}
+
+TEST(IdMap, InsideAndOutsideAtTheRangesEdges)
+{
+    IdMap m;
+    m.uids = {{0, 1000, 1}, {1, 100000, 65535}};
+    m.gids = {{0, 1000, 1}};
+    EXPECT_EQ(m.uidInside(1000), 0u);
+    EXPECT_EQ(m.uidInside(100000), 1u);
+    EXPECT_EQ(m.uidInside(165534), 65535u);
+    EXPECT_EQ(m.uidInside(165535), 65534u) << "past the range: nobody";
+    EXPECT_EQ(m.uidInside(99999), 65534u);
+    EXPECT_EQ(m.gidInside(1001), 65534u);
+    EXPECT_EQ(m.rootOutside(), (std::pair<uid_t, gid_t>(1000, 1000)));
+    EXPECT_FALSE(m.isIdentity());
+    IdMap none;
+    none.uids = {{1, 5, 1}};
+    EXPECT_EQ(none.rootOutside(), (std::pair<uid_t, gid_t>(65534, 65534))) << "no root inside: nobody";
+}
