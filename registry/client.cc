@@ -1,6 +1,6 @@
 #include "grocker/registry/client.hh"
 
-#include "grocker/oci/file.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/registry/auth.hh"
 

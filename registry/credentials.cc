@@ -1,8 +1,9 @@
 #include "grocker/registry/credentials.hh"
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/registry/auth.hh"
+#include "text.hh"
 
 #include <cstdlib>
 #include <fcntl.h>
@@ -41,14 +42,6 @@ fs::path home()
 {
     auto h = env("HOME");
     return h.empty() ? fs::path("/root") : fs::path(h);
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        c = char(tolower((unsigned char)c));
-    return out;
 }
 
 // A missing file is no file; a malformed one is an error naming it (never quoting it: it holds

@@ -1,7 +1,7 @@
 #include "grocker/registry/registry.hh"
 
-#include "grocker/oci/error.hh"
-#include "grocker/oci/file.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/registry/auth.hh"
 #include "grocker/registry/progress.hh"
 

@@ -20,7 +20,7 @@
 // a token again (once per request); other 4xx are final. The worst case, for a registry that
 // accepts connections and never answers: stallAttempts × the stall limit, plus the backoff.
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 #include "grocker/registry/credentials.hh"
 #include "grocker/registry/http.hh"
 

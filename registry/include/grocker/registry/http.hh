@@ -8,7 +8,7 @@
 // connection used from several threads at once. Redirects are not followed here: the caller
 // follows them (see Client), so it decides where the Authorization header goes.
 
-#include "grocker/oci/error.hh"
+#include "grocker/error.hh"
 
 #include <chrono>
 #include <cstdint>
