@@ -3,6 +3,7 @@
 #include "grocker/error.hh"
 #include "grocker/registry/auth.hh"
 #include "grocker/registry/progress.hh"
+#include "grocker/strings.hh"
 #include "text.hh"
 #include "upload.hh"
 
@@ -288,10 +289,10 @@ Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform
     for (auto* d : images)
         if (d->platform && d->platform->matches(platform)) return *d;
     if (images.size() == 1 && !images[0]->platform) return *images[0];
-    std::string have;
+    std::vector<std::string> names;
     for (auto* d : images)
-        have += (have.empty() ? "" : ", ") +
-                (d->platform ? d->platform->str() : std::string("unnamed"));
+        names.push_back(d->platform ? d->platform->str() : std::string("unnamed"));
+    std::string have = join(names, ", ");
     throw Error(where, " has no image for ", platform.str(),
                 " (it has: ", have.empty() ? "none" : have, ")");
 }
