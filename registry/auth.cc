@@ -1,6 +1,7 @@
 #include "grocker/registry/auth.hh"
 
 #include "grocker/error.hh"
+#include "text.hh"
 
 #include <algorithm>
 #include <set>
@@ -19,13 +20,6 @@ bool token68char(char c)
 {
     return isalnum((unsigned char)c) ||
            std::string_view("-._~+/").find(c) != std::string_view::npos;
-}
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        c = char(tolower((unsigned char)c));
-    return out;
 }
 
 class ChallengeParser {

@@ -3,6 +3,7 @@
 #include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/registry/auth.hh"
+#include "grocker/strings.hh"
 
 #include <algorithm>
 #include <atomic>
@@ -399,14 +400,11 @@ static void fetchToken(Client& client, Client::Impl& impl, const std::string& do
         throw Error("the registry ", domain, " sends credentials to ", redactUrl(realm),
                     " over plain http; refused (pass --tls-verify=false if this is really wanted)");
     HttpRequest req;
-    std::string what;
     if (!impl.creds.identityToken.empty()) {
         // OAuth2 refresh-token grant (docker login against a token server that issued one).
         req.method = "POST";
         req.url = realm;
-        std::string scopeText;
-        for (auto& s : scopes)
-            scopeText += (scopeText.empty() ? "" : " ") + s;
+        std::string scopeText = join(scopes, " ");
         req.body = "grant_type=refresh_token&client_id=grocker&service=" + percentEncode(service) +
                    "&refresh_token=" + percentEncode(impl.creds.identityToken);
         if (!scopeText.empty()) req.body += "&scope=" + percentEncode(scopeText);

@@ -2,20 +2,15 @@
 
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/process.hh"
 #include "grocker/registry/auth.hh"
+#include "text.hh"
 
 #include <cstdlib>
-#include <fcntl.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <poll.h>
 #include <set>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 namespace grocker::registry {
 
@@ -41,14 +36,6 @@ fs::path home()
 {
     auto h = env("HOME");
     return h.empty() ? fs::path("/root") : fs::path(h);
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        c = char(tolower((unsigned char)c));
-    return out;
 }
 
 // A missing file is no file; a malformed one is an error naming it (never quoting it: it holds
@@ -169,18 +156,6 @@ std::optional<Credentials> fromFile(const fs::path& file, std::string_view regis
     return std::nullopt;
 }
 
-struct Child {
-    pid_t pid = -1;
-    ~Child()
-    {
-        if (pid > 0) {
-            int status;
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-        }
-    }
-};
-
 } // namespace
 
 std::string normaliseAuthKey(std::string_view key)
@@ -237,48 +212,20 @@ std::optional<Credentials> runCredentialHelper(const std::string& name,
     std::string program = "docker-credential-" + name;
     if (name.empty() || name.find('/') != std::string::npos)
         throw Error("invalid credential helper name '", name, "'");
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) < 0) throw SysError("unable to create a pipe for ", program);
-    AutoCloseFD inRead(in[0]), inWrite(in[1]);
-    if (::pipe2(out, O_CLOEXEC) < 0) throw SysError("unable to create a pipe for ", program);
-    AutoCloseFD outRead(out[0]), outWrite(out[1]);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, inRead.get(), 0);
-    posix_spawn_file_actions_adddup2(&actions, outWrite.get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, outWrite.get(), 2);
-    char* argv[] = {program.data(), const_cast<char*>("get"), nullptr};
-    Child child;
-    int rc = posix_spawnp(&child.pid, program.c_str(), &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        child.pid = -1;
-        throw SysError(
-            rc, concat("unable to run the credential helper '", program,
-                       "' named in your credentials file; install it or remove it from the file"));
-    }
-    inRead.reset();
-    outWrite.reset();
-    // The server URL is short: it fits in the pipe, so writing before reading cannot block.
+    ProcessResult run;
     try {
-        writeFull(inWrite.get(), serverUrl, program);
-    } catch (Error&) {
-        // A helper that exits without reading: its answer says why.
+        // The helper reads the server URL on its standard input and answers JSON on its output.
+        run = runProgram({program, "get"}, serverUrl);
+    } catch (SpawnError& e) {
+        throw SysError(e.errNo(), "unable to run the credential helper '", program,
+                       "' named in your credentials file; install it or remove it from the file");
     }
-    inWrite.reset();
-    std::string output = readFd(outRead.get());
-    int status = 0;
-    while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    child.pid = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string& output = run.output;
+    if (!run.succeeded()) {
         if (output.find("credentials not found") != std::string::npos) return std::nullopt;
         auto line = output.substr(0, output.find('\n')).substr(0, 200);
         throw Error("the credential helper '", program, "' failed for ", serverUrl, ": ",
-                    line.empty()
-                        ? concat("exit status ",
-                                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status))
-                        : scrubSecrets(line));
+                    line.empty() ? concat("exit status ", run.exitCode()) : scrubSecrets(line));
     }
     json j = json::parse(output, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.value("Secret", json()).is_string())

@@ -2,6 +2,7 @@
 
 #include "grocker/file.hh"
 #include "grocker/registry/progress.hh"
+#include "text.hh"
 
 #include <cstdlib>
 #include <cstring>
@@ -15,24 +16,6 @@ namespace grocker::registry {
 namespace {
 
 std::once_flag curlInit;
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        c = char(tolower((unsigned char)c));
-    return out;
-}
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
 
 // The system's CA bundle, read once, for CURLOPT_CAINFO_BLOB when extra CAs are added to it.
 std::string systemCAs()
@@ -68,10 +51,7 @@ struct Transfer {
 std::optional<uint64_t> contentLength(const HttpResponse& r)
 {
     auto header = r.header("content-length"); // kept: trim's view points into it
-    auto v = trim(header);
-    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string_view::npos)
-        return std::nullopt;
-    return std::stoull(std::string(v));
+    return parseDecimal(trim(header));
 }
 
 BodyTooLargeError bodyTooLarge(const Transfer& t, std::optional<uint64_t> declared)
@@ -352,6 +332,18 @@ struct HttpClient::Impl {
         std::lock_guard g(poolMutex);
         pool.push_back(h);
     }
+
+    // A pooled handle for one request, given back when the request is over.
+    struct Lease {
+        Impl& impl;
+        CURL* h;
+        explicit Lease(Impl& i) : impl(i), h(i.take()) {}
+        ~Lease() { impl.give(h); }
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+    };
+
+    void setTransport(CURL* h, const HttpRequest& req, Transfer& t, char* errbuf);
 };
 
 HttpClient::HttpClient(TlsOptions tls, TransferLimits limits) : impl_(std::make_unique<Impl>())
@@ -375,19 +367,12 @@ HttpClient::~HttpClient()
     curl_share_cleanup(impl_->share);
 }
 
-HttpResponse HttpClient::perform(const HttpRequest& req)
+// Where the request goes, over which protocols, within which limits, trusting which
+// certificates.
+void HttpClient::Impl::setTransport(CURL* h, const HttpRequest& req, Transfer& t, char* errbuf)
 {
-    CURL* h = impl_->take();
-    struct GiveBack {
-        Impl& impl;
-        CURL* h;
-        ~GiveBack() { impl.give(h); }
-    } giveBack{*impl_, h};
-
-    Transfer t{req, impl_->limits};
-    char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
+    curl_easy_setopt(h, CURLOPT_SHARE, share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -396,7 +381,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, long(impl_->limits.connect.count()));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, long(limits.connect.count()));
     // Stalls are the watchdog's, in onProgress, not libcurl's LOW_SPEED options: their error
     // says "too slow" alike for a peer that said nothing, dripped its headers or sent too few
     // bytes, and the message must tell which.
@@ -406,16 +391,24 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     // Large buffers: fewer callbacks and syscalls on fast links.
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
     curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, impl_->tls.verify ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, impl_->tls.verify ? 2L : 0L);
-    if (!impl_->caBlob.empty()) {
-        curl_blob blob{impl_->caBlob.data(), impl_->caBlob.size(), CURL_BLOB_NOCOPY};
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+    if (!caBlob.empty()) {
+        // NOCOPY: the bytes live as long as this client; libcurl copies the struct itself.
+        curl_blob blob{caBlob.data(), caBlob.size(), CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
     }
-    if (!impl_->tls.clientCert.empty()) {
-        curl_easy_setopt(h, CURLOPT_SSLCERT, impl_->tls.clientCert.c_str());
-        curl_easy_setopt(h, CURLOPT_SSLKEY, impl_->tls.clientKey.c_str());
+    if (!tls.clientCert.empty()) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, tls.clientCert.c_str());
+        curl_easy_setopt(h, CURLOPT_SSLKEY, tls.clientKey.c_str());
     }
+}
+
+namespace {
+
+// The callbacks that fill the answer, feed the body and watch for stalls.
+void setCallbacks(CURL* h, Transfer& t)
+{
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeader);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onWrite);
@@ -427,7 +420,11 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+}
 
+// The method, and the size of the body it sends.
+void setMethod(CURL* h, const HttpRequest& req)
+{
     curl_off_t bodySize = curl_off_t(req.bodySource ? req.bodySize : req.body.size());
     bool hasBody = req.bodySource || !req.body.empty();
     if (req.method == "GET") {
@@ -448,25 +445,38 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
             curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, bodySize);
         }
     }
+}
 
-    curl_slist* headers = nullptr;
-    struct FreeList {
-        curl_slist*& l;
-        ~FreeList() { curl_slist_free_all(l); }
-    } freeList{headers};
+using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+// The request's headers as libcurl takes them, with the ones libcurl would add unasked removed.
+HeaderList headerList(const HttpRequest& req)
+{
+    HeaderList list(nullptr, &curl_slist_free_all);
+    auto append = [&](const std::string& line) {
+        curl_slist* grown = curl_slist_append(list.get(), line.c_str());
+        if (!grown) throw Error("unable to build the headers of a request (out of memory?)");
+        list.release();
+        list.reset(grown);
+    };
     // Bodies are sent at once: every request is authorised beforehand, so waiting for a
     // 100 Continue only costs a round trip.
-    headers = curl_slist_append(headers, "Expect:");
+    append("Expect:");
     bool hasContentType = false;
     for (auto& [k, v] : req.headers) {
         hasContentType |= lower(k) == "content-type";
-        headers = curl_slist_append(headers, (k + ": " + v).c_str());
+        append(k + ": " + v);
     }
-    if (req.method == "POST" && !hasContentType && !hasBody)
-        headers = curl_slist_append(headers, "Content-Type:");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    bool hasBody = req.bodySource || !req.body.empty();
+    if (req.method == "POST" && !hasContentType && !hasBody) append("Content-Type:");
+    return list;
+}
 
-    CURLcode rc = curl_easy_perform(h);
+// Throws what ended the transfer early: a callback's exception, the stall watchdog, or
+// libcurl's error with a hint.
+void throwIfFailed(CURLcode rc, const Transfer& t, const char* errbuf, const TransferLimits& limits)
+{
+    const HttpRequest& req = t.req;
     if (t.error) std::rethrow_exception(t.error);
     if (!t.stalled.empty())
         throw TransportError(TransportError::Kind::Stalled,
@@ -474,7 +484,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
     if (rc == CURLE_OPERATION_TIMEDOUT && !t.connected)
         throw TransportError(TransportError::Kind::Stalled,
                              concat(req.method, " ", redactUrl(req.url), ": ",
-                                    stallMessage(urlPeer(req.url), impl_->limits, false, false, 0, 0)));
+                                    stallMessage(urlPeer(req.url), limits, false, false, 0, 0)));
     if (rc != CURLE_OK) {
         std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
         while (!detail.empty() && detail.back() == '\n')
@@ -482,281 +492,27 @@ HttpResponse HttpClient::perform(const HttpRequest& req)
         throw TransportError(
             kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail, hintFor(rc)));
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t.resp.status);
+}
+
+} // namespace
+
+HttpResponse HttpClient::perform(const HttpRequest& req)
+{
+    Impl::Lease lease(*impl_);
+    Transfer t{req, impl_->limits};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    impl_->setTransport(lease.h, req, t, errbuf);
+    setCallbacks(lease.h, t);
+    setMethod(lease.h, req);
+    auto headers = headerList(req);
+    curl_easy_setopt(lease.h, CURLOPT_HTTPHEADER, headers.get());
+
+    throwIfFailed(curl_easy_perform(lease.h), t, errbuf, impl_->limits);
+    curl_easy_getinfo(lease.h, CURLINFO_RESPONSE_CODE, &t.resp.status);
     long version = 0;
-    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(lease.h, CURLINFO_HTTP_VERSION, &version);
     t.resp.httpVersion = version == CURL_HTTP_VERSION_2_0 ? 2 : 1;
     return std::move(t.resp);
-}
-
-namespace {
-
-struct Uri {
-    std::optional<std::string> scheme, authority, query;
-    std::string path;
-};
-
-Uri parseUri(std::string_view s)
-{
-    Uri u;
-    if (auto hash = s.find('#'); hash != std::string_view::npos) s = s.substr(0, hash);
-    size_t i = 0;
-    if (!s.empty() && isalpha((unsigned char)s[0])) {
-        while (i < s.size() &&
-               (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
-            i++;
-        if (i < s.size() && s[i] == ':') {
-            u.scheme = lower(s.substr(0, i));
-            s = s.substr(i + 1);
-        }
-    }
-    if (s.starts_with("//")) {
-        auto end = s.find_first_of("/?", 2);
-        u.authority = std::string(
-            s.substr(2, end == std::string_view::npos ? std::string_view::npos : end - 2));
-        s = end == std::string_view::npos ? std::string_view() : s.substr(end);
-    }
-    auto q = s.find('?');
-    u.path = std::string(s.substr(0, q));
-    if (q != std::string_view::npos) u.query = std::string(s.substr(q + 1));
-    return u;
-}
-
-std::string removeDotSegments(std::string_view in)
-{
-    std::string out;
-    while (!in.empty()) {
-        if (in.starts_with("../"))
-            in.remove_prefix(3);
-        else if (in.starts_with("./"))
-            in.remove_prefix(2);
-        else if (in.starts_with("/./"))
-            in.remove_prefix(2);
-        else if (in == "/.")
-            in = "/";
-        else if (in.starts_with("/../") || in == "/..") {
-            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
-            auto slash = out.rfind('/');
-            out.erase(slash == std::string::npos ? 0 : slash);
-        } else if (in == "." || in == "..")
-            in = {};
-        else {
-            size_t next = in.find('/', 1);
-            out.append(in.substr(0, next));
-            in = next == std::string_view::npos ? std::string_view() : in.substr(next);
-        }
-    }
-    return out;
-}
-
-std::string compose(const Uri& u)
-{
-    std::string s;
-    if (u.scheme) s += *u.scheme + ":";
-    if (u.authority) s += "//" + *u.authority;
-    s += u.path;
-    if (u.query) s += "?" + *u.query;
-    return s;
-}
-
-} // namespace
-
-std::string resolveUrl(std::string_view base, std::string_view reference)
-{
-    Uri b = parseUri(base), r = parseUri(reference), t;
-    if (r.scheme) {
-        t = r;
-        t.path = removeDotSegments(r.path);
-    } else {
-        if (r.authority) {
-            t.authority = r.authority;
-            t.path = removeDotSegments(r.path);
-            t.query = r.query;
-        } else {
-            if (r.path.empty()) {
-                t.path = b.path;
-                t.query = r.query ? r.query : b.query;
-            } else {
-                if (r.path.starts_with("/")) {
-                    t.path = removeDotSegments(r.path);
-                } else {
-                    std::string merged;
-                    if (b.authority && b.path.empty())
-                        merged = "/" + r.path;
-                    else {
-                        auto slash = b.path.rfind('/');
-                        merged = (slash == std::string::npos ? "" : b.path.substr(0, slash + 1)) +
-                                 r.path;
-                    }
-                    t.path = removeDotSegments(merged);
-                }
-                t.query = r.query;
-            }
-            t.authority = b.authority;
-        }
-        t.scheme = b.scheme;
-    }
-    return compose(t);
-}
-
-namespace {
-// host and port of an authority, userinfo dropped.
-std::pair<std::string, std::string> hostPort(std::string_view authority)
-{
-    if (auto at = authority.rfind('@'); at != std::string_view::npos)
-        authority = authority.substr(at + 1);
-    if (authority.starts_with("[")) {
-        auto close = authority.find(']');
-        auto host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos
-                                                                        : close - 1);
-        std::string_view port;
-        if (close != std::string_view::npos && close + 1 < authority.size() &&
-            authority[close + 1] == ':')
-            port = authority.substr(close + 2);
-        return {lower(host), std::string(port)};
-    }
-    auto colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return {lower(authority), ""};
-    return {lower(authority.substr(0, colon)), std::string(authority.substr(colon + 1))};
-}
-} // namespace
-
-std::string urlOrigin(std::string_view url)
-{
-    Uri u = parseUri(url);
-    std::string scheme = u.scheme.value_or("");
-    auto [host, port] = hostPort(u.authority.value_or(""));
-    if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
-    if (host.find(':') != std::string::npos) host = "[" + host + "]";
-    return scheme + "://" + host + (port.empty() ? "" : ":" + port);
-}
-
-std::string urlPeer(std::string_view url)
-{
-    auto origin = urlOrigin(url);
-    auto sep = origin.find("://");
-    return sep == std::string::npos ? origin : origin.substr(sep + 3);
-}
-
-std::string urlHost(std::string_view url)
-{
-    return hostPort(parseUri(url).authority.value_or("")).first;
-}
-
-std::string percentEncode(std::string_view text)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : text) {
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
-            out += char(c);
-        else {
-            out += '%';
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        }
-    }
-    return out;
-}
-
-std::string addQuery(std::string url, std::string_view key, std::string_view value)
-{
-    std::string fragment;
-    if (auto hash = url.find('#'); hash != std::string::npos) {
-        fragment = url.substr(hash);
-        url.erase(hash);
-    }
-    auto q = url.find('?');
-    if (q == std::string::npos)
-        url += '?';
-    else if (q + 1 < url.size() && url.back() != '&')
-        url += '&';
-    return url + percentEncode(key) + "=" + percentEncode(value) + fragment;
-}
-
-std::string redactUrl(std::string_view url)
-{
-    auto q = url.find_first_of("?#");
-    if (q == std::string_view::npos) return std::string(url);
-    return std::string(url.substr(0, q)) + "?…";
-}
-
-std::optional<double> parseRetryAfter(std::string_view value, std::time_t now)
-{
-    value = trim(value);
-    if (value.empty()) return std::nullopt;
-    if (value.find_first_not_of("0123456789") == std::string_view::npos) {
-        if (value.size() > 9) return std::nullopt;
-        return double(std::stol(std::string(value)));
-    }
-    std::string text(value);
-    // IMF-fixdate, then the two obsolete forms RFC 9110 asks recipients to accept.
-    for (const char* format :
-         {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
-        struct tm tm = {};
-        const char* end = strptime(text.c_str(), format, &tm);
-        if (!end || *end) continue;
-        time_t when = timegm(&tm);
-        return when > now ? double(when - now) : 0.0;
-    }
-    return std::nullopt;
-}
-
-std::optional<uint64_t> parseUploadRange(std::string_view value)
-{
-    value = trim(value);
-    if (value.starts_with("bytes=")) value.remove_prefix(6);
-    auto dash = value.find('-');
-    if (dash == std::string_view::npos) return std::nullopt;
-    auto a = value.substr(0, dash), b = value.substr(dash + 1);
-    auto number = [](std::string_view s) -> std::optional<uint64_t> {
-        if (s.empty() || s.size() > 19 ||
-            s.find_first_not_of("0123456789") != std::string_view::npos)
-            return std::nullopt;
-        return std::stoull(std::string(s));
-    };
-    auto start = number(a), end = number(b);
-    if (!start || !end || *start != 0 || *end < *start) return std::nullopt;
-    return *end == 0 ? 0 : *end + 1;
-}
-
-std::optional<uint64_t> bytesToSkip(long status, std::string_view contentRange, uint64_t have)
-{
-    if (status == 200) return have;
-    if (status != 206) return std::nullopt;
-    auto v = trim(contentRange);
-    if (!v.starts_with("bytes ")) return std::nullopt;
-    v.remove_prefix(6);
-    auto dash = v.find('-');
-    auto start = v.substr(0, dash);
-    if (dash == std::string_view::npos || start.empty() ||
-        start.find_first_not_of("0123456789") != std::string_view::npos || start.size() > 19)
-        return std::nullopt;
-    if (std::stoull(std::string(start)) != have) return std::nullopt;
-    return 0;
-}
-
-bool isLoopbackHost(std::string_view host)
-{
-    if (host.starts_with("[") && host.ends_with("]")) host = host.substr(1, host.size() - 2);
-    if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
-    // 127.0.0.0/8, in dotted-quad form only.
-    if (!host.starts_with("127.")) return false;
-    int parts = 0;
-    size_t pos = 0;
-    while (pos <= host.size()) {
-        auto dot = host.find('.', pos);
-        auto p =
-            host.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-        if (p.empty() || p.size() > 3 ||
-            p.find_first_not_of("0123456789") != std::string_view::npos ||
-            std::stoi(std::string(p)) > 255)
-            return false;
-        parts++;
-        if (dot == std::string_view::npos) break;
-        pos = dot + 1;
-    }
-    return parts == 4;
 }
 
 } // namespace grocker::registry

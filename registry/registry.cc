@@ -1,9 +1,11 @@
 #include "grocker/registry/registry.hh"
 
 #include "grocker/error.hh"
-#include "grocker/file.hh"
 #include "grocker/registry/auth.hh"
 #include "grocker/registry/progress.hh"
+#include "grocker/strings.hh"
+#include "text.hh"
+#include "upload.hh"
 
 #include <atomic>
 #include <iostream>
@@ -11,7 +13,6 @@
 #include <set>
 #include <sys/statvfs.h>
 #include <thread>
-#include <unistd.h>
 
 namespace grocker::registry {
 
@@ -81,15 +82,6 @@ std::string label(const char* kind, const Descriptor& d)
     return std::string(kind) + " " + d.digest.algorithm() + ":" + d.digest.shortHex();
 }
 
-std::string trimmed(std::string s)
-{
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.pop_back();
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.erase(0, 1);
-    return s;
-}
-
 struct FetchedManifest {
     std::string bytes, mediaType;
     Digest digest;
@@ -129,7 +121,7 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
     if (expected && *expected != m.digest)
         throw Error(c.domain(), " sent ", what, " with digest ", m.digest.str(), " instead of ",
                     expected->str(), "; the registry or a proxy altered it");
-    auto dcd = trimmed(r.header("docker-content-digest"));
+    std::string dcd(trim(r.header("docker-content-digest")));
     if (!dcd.empty() && Digest::valid(dcd)) {
         auto d = Digest::parse(dcd);
         if (d.algorithm() == "sha256" && d != m.digest)
@@ -137,7 +129,8 @@ FetchedManifest getManifest(Client& c, const std::string& repo, const std::strin
                         " but its Docker-Content-Digest says ", d.str(),
                         "; the registry or a proxy altered it");
     }
-    auto ct = trimmed(r.header("content-type").substr(0, r.header("content-type").find(';')));
+    auto contentType = r.header("content-type");
+    std::string ct(trim(contentType.substr(0, contentType.find(';'))));
     if (oci::media::isManifest(ct) || oci::media::isIndex(ct))
         m.mediaType = ct;
     else if (ct.find("prettyjws") != std::string::npos ||
@@ -230,263 +223,6 @@ void fetchBlob(Client& c, oci::Store& store, const std::string& repo, const Desc
     progress.done(id);
 }
 
-bool blobExists(Client& c, const std::string& repo, const Descriptor& d)
-{
-    Client::Call call;
-    call.method = "HEAD";
-    call.url = "/v2/" + repo + "/blobs/" + d.digest.str();
-    call.repository = repo;
-    call.scopes = {repositoryScope(repo, true)};
-    auto r = c.send(call);
-    if (r.status == 200) return true;
-    if (r.status == 404) return false;
-    c.fail(call, r);
-}
-
-std::string startUpload(Client& c, const std::string& repo)
-{
-    Client::Call call;
-    call.method = "POST";
-    call.url = "/v2/" + repo + "/blobs/uploads/";
-    call.repository = repo;
-    call.scopes = {repositoryScope(repo, true)};
-    auto r = c.send(call);
-    if (r.status != 202) c.fail(call, r);
-    if (r.header("location").empty())
-        throw Error(c.domain(), " started an upload to ", repo, " without a Location");
-    return resolveUrl(c.baseUrl() + call.url, r.header("location"));
-}
-
-// Pushes a blob's bytes through an upload session.
-class Upload {
-  public:
-    Upload(Client& c, const std::string& repo, const Descriptor& d, int fd, const Options& o,
-           Progress& progress, int id)
-        : c_(c), repo_(repo), d_(d), size_(uint64_t(d.size)), fd_(fd), o_(o), progress_(progress),
-          id_(id)
-    {
-    }
-
-    // Sends the whole blob to `location`; throws a RegistryError or TransportError.
-    void run(std::string location)
-    {
-        location_ = std::move(location);
-        if (size_ <= o_.monolithicMax)
-            putWhole();
-        else
-            patchChunks();
-    }
-
-  private:
-    // The body of a request: `len` bytes of the blob from `start`, read where curl asks.
-    std::function<size_t(uint64_t, char*, size_t)> reader(uint64_t start, uint64_t len)
-    {
-        return [this, start, len](uint64_t offset, char* buf, size_t max) -> size_t {
-            size_t want = size_t(std::min<uint64_t>(max, len - std::min(offset, len)));
-            if (!want) return 0;
-            ssize_t n;
-            while ((n = ::pread(fd_, buf, want, off_t(start + offset))) < 0 && errno == EINTR) {
-            }
-            if (n < 0) throw SysError("unable to read blob ", d_.digest.str(), " from the store");
-            if (n == 0)
-                throw Error("blob ", d_.digest.str(), " in the store is shorter than its ", size_,
-                            " bytes");
-            return size_t(n);
-        };
-    }
-
-    Client::Call call(const char* method, std::string url)
-    {
-        Client::Call call;
-        call.method = method;
-        call.url = std::move(url);
-        call.repository = repo_;
-        call.scopes = {repositoryScope(repo_, true)};
-        return call;
-    }
-
-    void checkDigest(const HttpResponse& r)
-    {
-        auto dcd = trimmed(r.header("docker-content-digest"));
-        if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != d_.digest)
-            throw Error(c_.domain(), " stored ", d_.digest.str(), " as ", dcd,
-                        "; the registry or a proxy altered it");
-    }
-
-    // Small blobs: one PUT with the bytes. A failure starts a fresh session (Upload's caller).
-    void putWhole()
-    {
-        auto put = call("PUT", addQuery(location_, "digest", d_.digest.str()));
-        put.headers = {{"Content-Type", "application/octet-stream"}};
-        put.retryTransport = false;
-        put.prepare = [&](HttpRequest& req) {
-            req.bodySource = reader(0, size_);
-            req.bodySize = size_;
-            req.onProgress = [&](uint64_t sent, uint64_t) {
-                progress_.update(id_, sent);
-                return !c_.cancelled();
-            };
-        };
-        auto r = c_.send(put);
-        if (r.status != 201) c_.fail(put, r);
-        checkDigest(r);
-    }
-
-    void patchChunks()
-    {
-        uint64_t offset = 0;
-        int failures = 0, stalls = 0;
-        while (offset < size_) {
-            uint64_t len = std::min(o_.chunkSize, size_ - offset);
-            auto patch = call("PATCH", location_);
-            patch.headers = {{"Content-Type", "application/octet-stream"},
-                             {"Content-Range", concat(offset, "-", offset + len - 1)}};
-            patch.retryTransport = false;
-            patch.noRetry = [](long) { return true; };
-            patch.prepare = [&](HttpRequest& req) {
-                req.bodySource = reader(offset, len);
-                req.bodySize = len;
-                req.onProgress = [&](uint64_t sent, uint64_t) {
-                    progress_.update(id_, offset + sent);
-                    return !c_.cancelled();
-                };
-            };
-            std::optional<TransportError> cut;
-            std::optional<HttpResponse> failed;
-            try {
-                auto r = c_.send(patch);
-                if (r.status == 202) {
-                    if (!r.header("location").empty())
-                        location_ = resolveUrl(location_, r.header("location"));
-                    offset += len;
-                    // The registry appends whatever it is sent: if it counts otherwise, it is
-                    // right.
-                    if (auto held = parseUploadRange(r.header("range"));
-                        held && *held > 0 && *held <= size_)
-                        offset = *held;
-                    failures = 0;
-                    continue;
-                }
-                if (!retryableStatus(r.status)) c_.fail(patch, r);
-                failed = r;
-            } catch (TransportError& e) {
-                if (!e.transient()) throw;
-                cut = e;
-            }
-            ++failures;
-            if (failed && failures >= c_.retryPolicy().attempts) c_.fail(patch, *failed);
-            if (cut && !retryTransportError(c_.retryPolicy(), *cut, failures, stalls)) throw *cut;
-            c_.pause(c_.backoff(failures));
-            resumeFromStatus(offset);
-        }
-        // Closes the session: PUT with the digest and no body. Repeating it is harmless.
-        auto put = call("PUT", addQuery(location_, "digest", d_.digest.str()));
-        put.headers = {{"Content-Type", "application/octet-stream"}};
-        auto r = c_.send(put);
-        if (r.status == 404 && blobExists(c_, repo_, d_)) return; // an earlier try went through
-        if (r.status != 201) c_.fail(put, r);
-        checkDigest(r);
-    }
-
-    // GET <location>: how much the registry holds (Range) and the newest Location.
-    void resumeFromStatus(uint64_t& offset)
-    {
-        auto get = call("GET", location_);
-        auto r = c_.send(get);
-        if (r.status != 204 && r.status != 200) c_.fail(get, r);
-        if (!r.header("location").empty()) location_ = resolveUrl(location_, r.header("location"));
-        auto held = parseUploadRange(r.header("range"));
-        offset = held && *held <= size_ ? *held : 0;
-    }
-
-    Client& c_;
-    const std::string& repo_;
-    const Descriptor& d_;
-    uint64_t size_;
-    int fd_;
-    const Options& o_;
-    Progress& progress_;
-    int id_;
-    std::string location_;
-};
-
-void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d,
-              const std::string& name, const Options& o, Progress& progress)
-{
-    std::string source = c.domain() + "/" + repo;
-    std::string what = name + " to " + source;
-    try {
-        if (blobExists(c, repo, d)) {
-            progress.skipped(name, uint64_t(d.size), "already in " + source);
-            store.recordSource(d.digest, source);
-            return;
-        }
-        std::string location;
-        for (auto& s : store.sourcesOf(d.digest)) {
-            auto slash = s.find('/');
-            if (slash == std::string::npos || s.substr(0, slash) != c.domain() ||
-                s.substr(slash + 1) == repo)
-                continue;
-            std::string from = s.substr(slash + 1);
-            Client::Call mount;
-            mount.method = "POST";
-            mount.url = "/v2/" + repo + "/blobs/uploads/?mount=" + percentEncode(d.digest.str()) +
-                        "&from=" + percentEncode(from);
-            mount.repository = repo;
-            mount.scopes = {repositoryScope(repo, true), repositoryScope(from, false)};
-            HttpResponse r;
-            try {
-                r = c.send(mount);
-            } catch (RegistryError&) {
-                continue; // no token for the other repository: upload instead
-            }
-            if (r.status == 201) {
-                progress.skipped(name, uint64_t(d.size), "mounted from " + from);
-                store.recordSource(d.digest, source);
-                return;
-            }
-            if (r.status == 202 && !r.header("location").empty()) {
-                // Not mounted (the other repository lost it, say): the answer is a fresh upload.
-                location = resolveUrl(c.baseUrl() + mount.url, r.header("location"));
-                break;
-            }
-            if (r.status == 401 || r.status == 403 || r.status == 404) continue;
-            c.fail(mount, r);
-        }
-        auto fd = store.openBlob(d.digest, name);
-        int id = progress.start(name, uint64_t(d.size));
-        Upload upload(c, repo, d, fd.get(), o, progress, id);
-        int stalls = 0;
-        for (int restart = 1;; restart++) {
-            if (location.empty()) location = startUpload(c, repo);
-            try {
-                upload.run(location);
-                break;
-            } catch (RegistryError& e) {
-                // A session the registry lost or found wrong: once more from the start.
-                bool again = e.hasCode("DIGEST_INVALID") || e.hasCode("SIZE_INVALID") ||
-                             e.hasCode("BLOB_UPLOAD_UNKNOWN") || e.hasCode("BLOB_UPLOAD_INVALID") ||
-                             retryableStatus(e.status());
-                if (!again || restart >= c.retryPolicy().attempts || c.cancelled()) throw;
-            } catch (TransportError& e) {
-                if (!e.transient() || !retryTransportError(c.retryPolicy(), e, restart, stalls) ||
-                    c.cancelled())
-                    throw;
-                if (blobExists(c, repo, d)) break;
-            }
-            location.clear();
-            c.pause(c.backoff(restart));
-        }
-        progress.done(id);
-        store.recordSource(d.digest, source);
-    } catch (UsageError&) {
-        throw;
-    } catch (Error& e) {
-        if (e.message() != "cancelled") e.addContext("while pushing " + what);
-        throw;
-    }
-}
-
 std::string normaliseRegistry(const std::string& text)
 {
     std::string host = normaliseAuthKey(text);
@@ -553,10 +289,10 @@ Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform
     for (auto* d : images)
         if (d->platform && d->platform->matches(platform)) return *d;
     if (images.size() == 1 && !images[0]->platform) return *images[0];
-    std::string have;
+    std::vector<std::string> names;
     for (auto* d : images)
-        have += (have.empty() ? "" : ", ") +
-                (d->platform ? d->platform->str() : std::string("unnamed"));
+        names.push_back(d->platform ? d->platform->str() : std::string("unnamed"));
+    std::string have = join(names, ", ");
     throw Error(where, " has no image for ", platform.str(),
                 " (it has: ", have.empty() ? "none" : have, ")");
 }
@@ -651,10 +387,7 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         put.prepare = [&](HttpRequest& req) { req.body = image.manifestBytes; };
         auto r = c.send(put);
         if (r.status != 201 && r.status != 200) c.fail(put, r);
-        auto dcd = trimmed(r.header("docker-content-digest"));
-        if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd) != digest)
-            throw Error(c.domain(), " stored the manifest ", digest.str(), " as ", dcd,
-                        "; the registry or a proxy altered it");
+        checkStoredDigest(c, digest, r, "the manifest ");
         store.recordSource(digest, ref.domain + "/" + repo);
         progress.summary(ref.str());
         return digest;
