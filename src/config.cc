@@ -13,7 +13,8 @@
 
 #include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
-#include "entrypoint/nginx-words.hh"
+#include "nginx-words.hh"
+#include "services-format.hh"
 #include "runtimes.hh"
 
 namespace grocker {
@@ -209,7 +210,7 @@ Problem checkVolume(std::string& path)
 }
 
 // A folder that nginx serves (a static folder, the media folder): the entrypoint's rules
-// (src/entrypoint/nginx-words.hh), and not the root, which would put every file of the image
+// (in-image/nginx-words.hh), and not the root, which would put every file of the image
 // (/config/env included) within nginx's reach. `what` names it: "a static folder".
 Problem checkServedFolder(std::string& path, std::string_view what)
 {
@@ -1169,21 +1170,16 @@ json toJson(const Config& c)
 std::string servicesJson(const Config& c, const std::string& app, const std::string& version, const std::string& venv,
     const std::string& uwsgiPlugin)
 {
-    using ordered = nlohmann::ordered_json;
-    ordered services = ordered::object();
+    entrypoint::Services out{app, version, venv, uwsgiPlugin, {}, c.crontab};
     for (const auto& [name, s] : c.services) {
         if (s.kind == Service::Kind::Command) {
-            services[name] = ordered{{"kind", "command"}, {"command", s.command}};
+            out.services.push_back({name, entrypoint::CommandService{s.command}});
         } else {
-            ordered statics = ordered::object();
-            for (const auto& [prefix, folder] : s.statics) statics[prefix] = folder;
-            services[name] = ordered{{"kind", "wsgi"}, {"wsgi", s.wsgi}, {"static", statics},
-                {"media", s.media.empty() ? ordered(nullptr) : ordered(s.media)}, {"processes", s.processes}};
+            entrypoint::WsgiService w{s.wsgi, {s.statics.begin(), s.statics.end()}, s.media, s.processes};
+            out.services.push_back({name, std::move(w)});
         }
     }
-    ordered doc{{"app", app}, {"version", version}, {"venv", venv}, {"uwsgi_plugin", uwsgiPlugin}, {"services", services},
-        {"crontab", c.crontab}};
-    return doc.dump(2) + "\n";
+    return entrypoint::writeServices(out);
 }
 
 std::vector<std::string> splitCommand(const std::string& s)
