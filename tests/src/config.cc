@@ -1,4 +1,4 @@
-// Tests of src/config.cc: every key, both dependency forms, the merge order, every mistake
+// Tests of the configuration (src/build/config*.cc): every key, both dependency forms, the merge order, every mistake
 // with its exact text and position, services and their services.json.
 
 #include "config.hh"
