@@ -13,6 +13,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "compile-contract.hh"
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
@@ -214,7 +215,7 @@ constexpr uint64_t maxFileSize = uint64_t(4) << 30; // a wheel or sdist: 4 GiB a
 constexpr size_t maxReportSize = 16 << 20;
 // Where the box that resolves a project from its folder (grocker-compile resolve-project) has its
 // copy: the report names the project by this folder's URL.
-constexpr std::string_view earlyProject = "/tmp/project";
+constexpr std::string_view earlyProject = compileStep::projectCopy;
 
 bool hex64(const std::string& s) { return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos; }
 
@@ -546,13 +547,13 @@ Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& 
 {
     Step s = req_.boxTemplate;
     s.name = name;
-    s.user = "grocker";
-    s.workdir = "/home/grocker";
+    s.user = compileStep::user;
+    s.workdir = compileStep::home;
     s.cached = false;
     for (auto& v : volumes) s.volumes.push_back(v);
-    s.volumes.push_back({out.path, "/out", false});
-    s.volumes.push_back({buildEnv_, "/run/grocker/build-env", true});
-    s.argv = {"/usr/local/bin/grocker-compile"};
+    s.volumes.push_back({out.path, compileStep::outDir, false});
+    s.volumes.push_back({buildEnv_, compileStep::buildEnvDir, true});
+    s.argv = {compileStep::scriptPath};
     for (auto& a : args) s.argv.push_back(a);
     return s;
 }
@@ -643,14 +644,14 @@ CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::ve
         return *w;
     }
     OutDir out(ctx_);
-    StartedStep box(ctx_, *req_.compiler, boxStep("compile: " + r.text, {"project", "/src/project"}, {{r.path, "/src/project", true}}, out));
+    StartedStep box(ctx_, *req_.compiler, boxStep("compile: " + r.text, {compileStep::projectMode, compileStep::projectDir}, {{r.path, compileStep::projectDir, true}}, out));
     std::optional<OutDir> resolveOut;
     std::optional<StartedStep> resolveBox;
     if (!resolutionHinted(hintBase)) {
         resolveOut.emplace(ctx_);
         auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         resolveBox.emplace(ctx_, *req_.compiler,
-            boxStep("resolve: " + r.text, resolveArgs("resolve-project", target), {{r.path, "/src/project", true}}, *resolveOut));
+            boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveProjectMode, target), {{r.path, compileStep::projectDir, true}}, *resolveOut));
     }
     box.finish();
     auto w = takeBuilt(key, inputs, r.text, out, std::nullopt);
@@ -876,11 +877,11 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
     auto& r = req_.release;
     std::string target = r.text, appUrl;
     if (app) {
-        volumes.push_back({app->path, "/src/app/" + app->file, true});
-        target = "/src/app/" + app->file + (r.extras.empty() ? "" : "[" + r.extras + "]");
-        appUrl = "file:///src/app/" + app->file;
+        volumes.push_back({app->path, compileStep::appWheelPath(app->file), true});
+        target = compileStep::appWheelPath(app->file) + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        appUrl = "file://" + compileStep::appWheelPath(app->file);
     }
-    runOnly(ctx_, *req_.compiler, boxStep("resolve: " + r.text, resolveArgs("resolve", target), volumes, out));
+    runOnly(ctx_, *req_.compiler, boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));
     auto dists = readReport(out, app, appUrl, nullptr);
     keepResolution(inputs, dists);
     return dists;
@@ -895,7 +896,7 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
     auto& r = req_.release;
     AutoCloseFD dir;
     (void)outNames(out.path, dir);
-    auto fd = openUntrusted(dir.get(), "report.json", "the resolution's report");
+    auto fd = openUntrusted(dir.get(), compileStep::reportFile, "the resolution's report");
     std::string text;
     {
         std::vector<char> buf(1 << 16);
@@ -1033,7 +1034,7 @@ std::vector<CompiledWheel> Compiler::run()
         if (building.size() >= slots) finishOne();
         auto out = std::make_unique<OutDir>(ctx_);
         auto box = std::make_unique<StartedStep>(ctx_, *req_.compiler,
-            boxStep("compile: " + what, {"sdist", "/src/" + d.file}, {{filePath(store_, d.digest), "/src/" + d.file, true}}, *out));
+            boxStep("compile: " + what, {compileStep::sdistMode, compileStep::sdistPath(d.file)}, {{filePath(store_, d.digest), compileStep::sdistPath(d.file), true}}, *out));
         building.push_back({i, key, what, in, {d.name, d.version}, std::move(lock), std::move(out), std::move(box)});
     }
     while (!building.empty()) finishOne();

@@ -1,5 +1,5 @@
 #!/bin/bash
-# src/install-wheels.py against Debian's pip (23.0.1 on bookworm, run from its wheel): fixture
+# in-image/install-wheels.py against Debian's pip (23.0.1 on bookworm, run from its wheel): fixture
 # wheels installed by each into a venv at the same path give the same tree (paths, types, modes,
 # bytes) but for what differs on purpose: INSTALLER; pip's direct_url.json; the .pyc files
 # (unchecked-hash ones here, checked on their own) and their RECORD rows (with a hash here);
@@ -11,7 +11,7 @@
 # one clear line a wheel, nothing written. Fails, never skips, when a tool is missing.
 set -eu -o pipefail
 root=${GROCKER_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-installer=$root/src/install-wheels.py
+installer=$root/in-image/install-wheels.py
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok ($SECONDS s): $*"; }
 # Debian's Python and pip, never the first python3 on PATH (pyenv's, on a developer's machine).

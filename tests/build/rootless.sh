@@ -31,7 +31,7 @@ expect_match "root build digest" '^sha256:[0-9a-f]{64}$' "$as_root"
 # The user's own copy of the program (and the entrypoint beside it), store and home.
 mkdir -p "$tmp/user/bin/entrypoint" "$tmp/user/home"
 cp "$GROCKER" "$tmp/user/bin/grocker"
-cp "$(dirname "$GROCKER")/entrypoint/grocker-entrypoint" "$tmp/user/bin/entrypoint/"
+cp "${GROCKER_ENTRYPOINT:-$(dirname "$GROCKER")/grocker-entrypoint}" "$tmp/user/bin/entrypoint/"
 chown -R "$user:$user" "$tmp/user"
 run "build as $user, from an empty store" runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     HOME="$tmp/user/home" TMPDIR="$tmp/user/home" "$tmp/user/bin/grocker" --root "$tmp/user/store" \

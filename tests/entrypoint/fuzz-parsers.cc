@@ -11,6 +11,7 @@
 #include <string>
 
 using namespace grocker::entrypoint;
+using grocker::Error;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {

@@ -3,7 +3,7 @@
 
 #include "log.hh"
 
-#include "error.hh"
+#include "grocker/error.hh"
 #include "helpers.hh"
 
 #include <cstdlib>

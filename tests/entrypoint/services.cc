@@ -65,7 +65,7 @@ TEST(Services, DefaultsAndEmptyDocument)
     EXPECT_TRUE(empty.crontab.empty());
 }
 
-// As src/config.cc's servicesJson writes it: null for an optional key with no value.
+// As the build writes it (services-format.cc): null for an optional key with no value.
 TEST(Services, NullIsAbsent)
 {
     auto s = parseServices(R"({"app": "a", "version": "1", "venv": "/v",

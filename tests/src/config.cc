@@ -1,4 +1,4 @@
-// Tests of src/config.cc: every key, both dependency forms, the merge order, every mistake
+// Tests of the configuration (src/build/config*.cc): every key, both dependency forms, the merge order, every mistake
 // with its exact text and position, services and their services.json.
 
 #include "config.hh"
@@ -576,7 +576,7 @@ INSTANTIATE_TEST_SUITE_P(Services, OneMistake, ::testing::Values(
     Mistake{"services: {www: {wsgi: 'a:b', static: {/static/: app/static}}}\n",
         "c.yml:1:50: key 'services.www.static': folder 'app/static' is not an absolute path"},
     Mistake{"services: {www: {wsgi: 'a:b', media: media}}\n", "c.yml:1:38: key 'services.www.media': 'media' is not an absolute path"},
-    // The entrypoint's rules (src/entrypoint/nginx-words.hh), so that the runner's service starts.
+    // The entrypoint's rules (in-image/nginx-words.hh), so that the runner's service starts.
     Mistake{"services: {www: {wsgi: 'a:b', static: {'/my static/': /app/static}}}\n",
         "c.yml:1:40: key 'services.www.static./my static/': the URL prefix " + nginxMisreads},
     Mistake{"services: {www: {wsgi: 'a:b', static: {'/s;x/': /app/static}}}\n",

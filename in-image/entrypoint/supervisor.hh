@@ -4,8 +4,9 @@
 // to the log, and when one process of a group ends, stops the others.
 
 #include "config-files.hh"
-#include "error.hh"
 #include "log.hh"
+
+#include "grocker/error.hh"
 
 #include <chrono>
 #include <csignal>

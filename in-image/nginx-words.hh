@@ -1,9 +1,9 @@
 #pragma once
 // The rules nginx puts on the words of services.json that the entrypoint writes into nginx's
 // configuration (static URL prefixes, static and media folders), applied alike by `grocker build`
-// when it reads the configuration (src/config.cc) and by the entrypoint when it starts, so that a
-// build never makes an image whose service refuses to start. Header-only: the entrypoint is a
-// static program that links none of grocker's libraries.
+// when it reads the configuration (src/build/config-*.cc) and when services.json is read
+// (services-format.cc), so that a build never makes an image whose service refuses to start.
+// Header-only: both sides include it, neither links the other's code.
 
 #include <string>
 #include <string_view>

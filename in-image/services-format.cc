@@ -1,23 +1,16 @@
-#include "services.hh"
+#include "services-format.hh"
 
+#include "nginx-words.hh"
+
+#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace grocker::entrypoint {
 
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::string join(const std::vector<std::string>& lines, const std::string& sep)
-{
-    std::string out;
-    for (auto& l : lines)
-        out += (out.empty() ? "" : sep) + l;
-    return out;
-}
 
 // What a JSON value is, in a message: `"4"` → a string, `4` → a number.
 std::string describe(const Json& v)
@@ -31,14 +24,6 @@ std::string describe(const Json& v)
 bool has(const Json& obj, const char* key)
 {
     return obj.contains(key) && !obj[key].is_null();
-}
-
-bool isIdentifier(std::string_view s)
-{
-    if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-    return true;
 }
 
 // `a.b.c`: Python identifiers joined by dots.
@@ -284,17 +269,37 @@ Services parseServices(const std::string& text, const std::string& source)
     return out;
 }
 
-Services loadServices(const std::filesystem::path& path)
+namespace {
+
+Json serviceJson(const Service& s)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        int err = errno;
-        if (err == ENOENT) return {};
-        throw SysError(err, "unable to read '", path.string(), "'");
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parseServices(text.str(), path.string());
+    if (auto* cmd = std::get_if<CommandService>(&s.spec))
+        return Json{{"kind", "command"}, {"command", cmd->argv}};
+    auto& w = std::get<WsgiService>(s.spec);
+    Json statics = Json::object();
+    for (auto& [prefix, folder] : w.statics)
+        statics[prefix] = folder;
+    return Json{{"kind", "wsgi"},
+                        {"wsgi", w.callable},
+                        {"static", statics},
+                        {"media", w.media.empty() ? Json(nullptr) : Json(w.media)},
+                        {"processes", w.processes}};
+}
+
+} // namespace
+
+std::string writeServices(const Services& s)
+{
+    Json services = Json::object();
+    for (auto& service : s.services)
+        services[service.name] = serviceJson(service);
+    Json doc{{"app", s.app},
+                     {"version", s.version},
+                     {"venv", s.venv},
+                     {"uwsgi_plugin", s.uwsgiPlugin},
+                     {"services", services},
+                     {"crontab", s.crontab}};
+    return doc.dump(2) + "\n";
 }
 
 } // namespace grocker::entrypoint

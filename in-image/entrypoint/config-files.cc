@@ -2,6 +2,9 @@
 
 #include "services.hh"
 
+#include "grocker/file.hh"
+#include "grocker/strings.hh"
+
 #include <arpa/inet.h>
 #include <cctype>
 #include <cstring>
@@ -68,8 +71,8 @@ std::optional<std::string> readConfigFile(const std::string& path,
     };
     // O_NOFOLLOW: a link may lead anywhere in the image; O_NONBLOCK: a FIFO would wait for a
     // writer forever. What it is, fstat says of the file opened, not of a name that may change.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
+    AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+    if (!fd) {
         int err = errno;
         struct stat st;
         if (err == ENOENT) return std::nullopt;
@@ -77,33 +80,17 @@ std::optional<std::string> readConfigFile(const std::string& path,
             return skip("a symbolic link");
         throw SysError(err, "unable to read '", path, "'");
     }
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
     struct stat st;
-    if (::fstat(fd, &st) < 0) throw SysError(errno, "unable to read '", path, "'");
+    if (::fstat(fd.get(), &st) < 0) throw SysError(errno, "unable to read '", path, "'");
     if (S_ISDIR(st.st_mode)) return skip("a folder");
     if (S_ISFIFO(st.st_mode)) return skip("a FIFO");
     if (S_ISSOCK(st.st_mode)) return skip("a socket");
     if (!S_ISREG(st.st_mode)) return skip("a device");
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SysError(errno, "unable to read '", path, "'");
-        if (n == 0) return text;
-        text.append(buffer, size_t(n));
+    try {
+        return readFd(fd.get());
+    } catch (SysError& e) {
+        throw SysError(e.errNo(), "unable to read '", path, "'"); // readFd's message names no file
     }
-}
-
-bool isVariableName(const std::string& s)
-{
-    if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-    return true;
 }
 
 EnvList parseEnvFile(const std::string& text, const std::string& source)
@@ -123,7 +110,7 @@ EnvList parseEnvFile(const std::string& text, const std::string& source)
             continue;
         }
         auto key = line.substr(0, eq);
-        if (!isVariableName(key)) {
+        if (!isIdentifier(key)) {
             problems.push_back(concat(where, "what comes before '=' is not a variable name "
                                              "(letters, digits and _, not starting with a digit)"));
             continue;

@@ -1,5 +1,7 @@
 #include "supervisor.hh"
 
+#include "grocker/file.hh"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -104,34 +106,13 @@ std::string pathOf(const std::vector<std::string>& env)
 }
 
 struct Pipe {
-    int read = -1, write = -1;
+    AutoCloseFD read, write;
     Pipe()
     {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError(errno, "unable to make a pipe");
-        read = fds[0];
-        write = fds[1];
-    }
-    ~Pipe()
-    {
-        closeRead();
-        closeWrite();
-    }
-    void closeRead()
-    {
-        if (read >= 0) ::close(read);
-        read = -1;
-    }
-    void closeWrite()
-    {
-        if (write >= 0) ::close(write);
-        write = -1;
-    }
-    int releaseRead()
-    {
-        int fd = read;
-        read = -1;
-        return fd;
+        read.reset(fds[0]);
+        write.reset(fds[1]);
     }
 };
 
@@ -177,11 +158,11 @@ pid_t Supervisor::spawn(const ProcessSpec& spec, int out, int err)
     Pipe report;
     pid_t pid = ::fork();
     if (pid < 0) throw SysError(errno, "unable to start '", spec.argv[0], "' (fork)");
-    if (pid == 0) childExec(spec, argv.data(), envp.data(), path.c_str(), report.write, out, err);
-    report.closeWrite();
+    if (pid == 0) childExec(spec, argv.data(), envp.data(), path.c_str(), report.write.get(), out, err);
+    report.write.reset();
     ChildFailure f{};
     ssize_t n;
-    while ((n = ::read(report.read, &f, sizeof f)) < 0 && errno == EINTR) {
+    while ((n = ::read(report.read.get(), &f, sizeof f)) < 0 && errno == EINTR) {
     }
     if (n <= 0) return pid; // exec closed the pipe: it runs
     int status;
@@ -211,20 +192,20 @@ pid_t Supervisor::start(const ProcessSpec& spec)
         out.emplace();
         err.emplace();
         // Owned by the user, so that it can open them again by name (nginx's /dev/stdout).
-        for (int fd : {out->write, err->write})
+        for (int fd : {out->write.get(), err->write.get()})
             if (spec.user && ::fchown(fd, spec.user->uid, spec.user->gid) < 0)
                 throw SysError(errno, "unable to give the output pipes of ", spec.name, " to ",
                                spec.user->name);
     }
-    pid_t pid = spawn(spec, out ? out->write : -1, err ? err->write : -1);
+    pid_t pid = spawn(spec, out ? out->write.get() : -1, err ? err->write.get() : -1);
     procs_.push_back({pid, spec.name});
     if (spec.captureOutput) {
         for (auto* p : {&*out, &*err}) {
-            p->closeWrite();
-            ::fcntl(p->read, F_SETFL, O_NONBLOCK);
+            p->write.reset();
+            ::fcntl(p->read.get(), F_SETFL, O_NONBLOCK);
         }
-        streams_.push_back({out->releaseRead(), spec.name, pid, Level::Info, {}});
-        streams_.push_back({err->releaseRead(), spec.name, pid, Level::Notice, {}});
+        streams_.push_back({out->read.release(), spec.name, pid, Level::Info, {}});
+        streams_.push_back({err->read.release(), spec.name, pid, Level::Notice, {}});
     }
     return pid;
 }
@@ -232,12 +213,12 @@ pid_t Supervisor::start(const ProcessSpec& spec)
 int Supervisor::runToEnd(const ProcessSpec& spec, std::string& output)
 {
     Pipe out;
-    pid_t pid = spawn(spec, out.write, out.write);
-    out.closeWrite();
+    pid_t pid = spawn(spec, out.write.get(), out.write.get());
+    out.write.reset();
     output.clear();
     char buf[4096];
     for (;;) {
-        auto n = ::read(out.read, buf, sizeof buf);
+        auto n = ::read(out.read.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         output.append(buf, size_t(n));

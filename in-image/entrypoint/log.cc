@@ -1,6 +1,6 @@
 #include "log.hh"
 
-#include "error.hh"
+#include "grocker/error.hh"
 
 #include <cerrno>
 #include <cstring>

@@ -2,19 +2,20 @@
 // application, a script from /scripts or any command (see docs/services.md).
 
 #include "config-files.hh"
-#include "error.hh"
 #include "log.hh"
 #include "service-files.hh"
 #include "services.hh"
 #include "supervisor.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/strings.hh"
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,40 +27,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string servicesFile = "/etc/grocker/services.json";
+const std::string servicesFile(servicesPath);
 const std::string configDir = "/config";
 const std::string scriptsDir = "/scripts";
 const std::string userName = "grocker";
 
 // The file's text, or nothing when it does not exist.
-std::optional<std::string> readFile(const std::string& path)
+std::optional<std::string> readIfExists(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        int err = errno;
-        if (err == ENOENT) return std::nullopt;
-        throw SysError(err, "unable to read '", path, "'");
+    try {
+        return readFile(path);
+    } catch (SysError& e) {
+        if (e.errNo() == ENOENT) return std::nullopt;
+        throw;
     }
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// Through a temporary file and a rename: a reader never sees half of it.
-void writeFile(const std::string& path, const std::string& text, mode_t mode)
-{
-    auto tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw SysError(errno, "unable to write '", tmp, "'");
-        out << text;
-        out.close();
-        if (!out) throw Error("unable to write '", tmp, "': the disk may be full");
-    }
-    if (::chmod(tmp.c_str(), mode) < 0)
-        throw SysError(errno, "unable to set the mode of '", tmp, "'");
-    if (::rename(tmp.c_str(), path.c_str()) < 0)
-        throw SysError(errno, "unable to rename '", tmp, "' to '", path, "'");
 }
 
 std::string getenvOr(const char* name, const std::string& fallback)
@@ -106,7 +87,7 @@ Context makeContext(Services services)
     Context c;
     c.services = std::move(services);
     c.root = ::geteuid() == 0;
-    auto passwd = readFile("/etc/passwd").value_or("");
+    auto passwd = readIfExists("/etc/passwd").value_or("");
     if (c.root) {
         c.user = findAccount(passwd, userName);
         if (!c.user)
@@ -114,7 +95,7 @@ Context makeContext(Services services)
                 "user '", userName,
                 "' is not in /etc/passwd: the services and commands run as that user; "
                 "this image was not made by grocker build, or its root image lacks the user");
-        c.groups = accountGroups(readFile("/etc/group").value_or(""), *c.user);
+        c.groups = accountGroups(readIfExists("/etc/group").value_or(""), *c.user);
         c.home = c.user->home;
     } else {
         auto self = findAccount(passwd, ::geteuid());
@@ -159,7 +140,7 @@ void setUpMail(const Context& c, Log& log, bool syslog, bool quiet)
         relay = parseSmtpFile(*text, configDir + "/smtp");
     } else if (auto host = getenvOr("SMTP_HOST", ""); !host.empty()) {
         relay = parseRelay(host, "SMTP_HOST");
-    } else if (auto routes = readFile("/proc/net/route")) {
+    } else if (auto routes = readIfExists("/proc/net/route")) {
         if (auto gateway = defaultGateway(*routes))
             relay = Relay{*gateway, 25, "the default gateway"};
     }
@@ -175,7 +156,7 @@ void setUpMail(const Context& c, Log& log, bool syslog, bool quiet)
     // As root, for every user (/etc/msmtprc); else the user's own file.
     auto path = c.root ? std::string("/etc/msmtprc") : c.home + "/.msmtprc";
     try {
-        writeFile(path, msmtpConfig(*relay, syslog), c.root ? 0644 : 0600);
+        writeFileAtomic(path, msmtpConfig(*relay, syslog), c.root ? 0644 : 0600);
     } catch (Error& e) {
         log.warning(concat(e.what(), ": mail will not reach the relay ", relay->str()));
         return;
@@ -226,8 +207,8 @@ int runWsgi(const Context& c, const Service& service, Log& log, Supervisor& sup)
                                " is missing: nginx will answer 404 there"));
     if (!w.media.empty() && !fs::is_directory(w.media, ec))
         log.warning(concat("the media folder '", w.media, "' is missing: mount a volume there"));
-    writeFile(paths.nginxConf(), nginxConfig(w, paths), 0644);
-    writeFile(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths, c.services.uwsgiPlugin), 0644);
+    writeFileAtomic(paths.nginxConf(), nginxConfig(w, paths), 0644);
+    writeFileAtomic(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths, c.services.uwsgiPlugin), 0644);
     ::unlink(paths.socket().c_str()); // left by an earlier start of this container
 
     sup.start(processSpec(c, "uwsgi", {"uwsgi", "--ini", paths.uwsgiIni()}, true));
@@ -258,10 +239,10 @@ int runCron(const Context& c, Log& log, Supervisor& sup)
         auto eq = e.find('=');
         auto key = e.substr(0, eq);
         if (std::find(perProcess.begin(), perProcess.end(), key) == perProcess.end() &&
-            isVariableName(key))
+            isIdentifier(key))
             env.emplace_back(key, e.substr(eq + 1));
     }
-    writeFile(paths.crontab(), crontabText(c.services, env, warnings), 0644);
+    writeFileAtomic(paths.crontab(), crontabText(c.services, env, warnings), 0644);
     for (auto& w : warnings)
         log.warning(w);
     ProcessSpec install =

@@ -28,8 +28,6 @@ std::optional<std::string> readConfigFile(const std::string& path,
 // Throws ConfigError naming every bad line ("/config/env:3: ..."), without its text.
 EnvList parseEnvFile(const std::string& text, const std::string& source);
 
-bool isVariableName(const std::string& s);
-
 // Where mail goes: an SMTP relay that takes mail without authentication.
 struct Relay {
     std::string host; // a name, an IPv4 address, or an IPv6 address without brackets

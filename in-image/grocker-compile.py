@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # grocker-compile: the boxes of grocker build's compile pass (src/compile.hh), run in the
 # compiler image as user grocker, each in a sandbox of its own. What they write is input that
-# grocker checks; they see no cache but the build environment grocker made.
+# grocker checks; they see no cache but the build environment grocker made. The mounts, the
+# environment, the command lines and the outputs below are the contract that
+# in-image/compile-contract.hh states for the C++ side: change both together.
 #
 #   grocker-compile project /src/project   the project's wheel into /out
 #   grocker-compile sdist /src/FILE        the sdist's wheel into /out
@@ -23,8 +25,8 @@ import shutil
 import subprocess
 import sys
 
-OUT = "/out"
-ENV = "/run/grocker/build-env"
+OUT = "/out"  # compile-contract.hh: outDir
+ENV = "/run/grocker/build-env"  # buildEnvDir
 LINKS = ["--find-links", "/usr/share/python-wheels"]
 DEFAULT_REQUIRES = ["setuptools>=40.8.0", "wheel"]
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
