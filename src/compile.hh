@@ -83,7 +83,4 @@ struct CompiledWheel {
 // The wheels of the release and of its dependencies, sorted by name; the app is `requested`.
 std::vector<CompiledWheel> compileRelease(Context& ctx, const CompileRequest& request);
 
-// The compile caches' part in fsck and purge.
-std::unique_ptr<oci::StorePart> compileCachePart();
-
 } // namespace grocker::build

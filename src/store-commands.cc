@@ -7,10 +7,11 @@
 #include <map>
 #include <memory>
 
+#include "build/caches.hh"
 #include "commands.hh"
-#include "compile.hh"
 #include "grocker/error.hh"
 #include "grocker/sandbox/id-map.hh"
+#include "grocker/sandbox/rootfs.hh"
 
 namespace grocker {
 
@@ -79,8 +80,6 @@ int runFsck(const GlobalOptions& g, bool repair)
     // removed and said so) rather than quietly removed by the opening.
     Store store(root, Store::Leftovers::Keep);
     CheckOptions o;
-    auto compileCache = build::compileCachePart();
-    o.parts.push_back(compileCache.get());
     o.repair = repair;
     if (repair) {
         lockAlone(store);
@@ -105,8 +104,9 @@ int runFsck(const GlobalOptions& g, bool repair)
                      (repair ? concat(", ", leftovers - leftoversLeft, " removed")
                              : ": grocker fsck --repair or grocker purge removes them");
         std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", " << plural(r.refs, "ref", "refs") << ", "
-                  << plural(r.stepEntries, "step cache entry", "step cache entries") << ", "
-                  << plural(r.cacheEntries, "compile cache entry", "compile cache entries") << " and " << plural(r.layers, "unpacked layer", "unpacked layers")
+                  << plural(r.entriesOf(build::stepCacheEntries), "step cache entry", "step cache entries") << ", "
+                  << plural(r.entriesOf(build::compileCacheEntries), "compile cache entry", "compile cache entries")
+                  << " and " << plural(r.entriesOf(sandbox::unpackedLayers), "unpacked layer", "unpacked layers")
                   << " in '" << store.root().string() << "': " << found << "\n";
     }
     size_t left = problemsLeft + (repair ? leftoversLeft : 0);
@@ -162,8 +162,6 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
         if (auto group = purgeGroup(it->second); !group.empty()) groups[group].push_back(it->second);
     }
     GcOptions go;
-    auto compileCache = build::compileCachePart();
-    go.parts.push_back(compileCache.get());
     go.dryRun = o.dryRun;
     go.remove = removerForCaller();
     size_t keep = o.all ? 0 : size_t(o.keep);
@@ -172,24 +170,30 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
     auto r = store.collectGarbage(go);
     if (!g.quiet)
         for (auto& name : go.dropRefs) std::cout << (o.dryRun ? "would remove " : "removed ") << name << "\n";
-    auto part = [](size_t n, const std::string& one, const std::string& many, uint64_t bytes) {
-        return plural(n, one, many) + (n ? " (" + humanBytes(bytes) + ")" : "");
+    auto part = [](GcReport::Freed f, const std::string& one, const std::string& many) {
+        return plural(f.count, one, many) + (f.count ? " (" + humanBytes(f.bytes) + ")" : "");
     };
+    // What could not be read or removed, each said; a purge that could not remove something fails.
+    for (auto& w : r.warnings) std::cerr << "grocker: warning: " << w << "\n";
+    for (auto& f : r.failures) std::cerr << "grocker: error: " << f << "\n";
     // Exact bytes first, for scripts; then each part, for people.
     std::cout << (o.dryRun ? "would free " : "freed ") << r.bytes() << " bytes (" << humanBytes(r.bytes()) << "): "
-              << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs.count, "blob", "blobs", r.blobs.bytes)
-              << ", " << plural(r.stepEntries.count, "step cache entry", "step cache entries") << ", "
-              << part(r.cacheEntries.count, "compile cache entry", "compile cache entries", r.cacheEntries.bytes) << ", "
-              << part(r.buildEnvs.count, "build environment", "build environments", r.buildEnvs.bytes) << ", "
-              << part(r.layers.count, "unpacked layer", "unpacked layers", r.layers.bytes) << ", "
-              << part(r.leftovers.count, "leftover", "leftovers", r.leftovers.bytes) << "\n";
-    return 0;
+              << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs, "blob", "blobs") << ", "
+              << plural(r.partOf(build::stepCacheEntries).count, "step cache entry", "step cache entries") << ", "
+              << part(r.partOf(build::compileCacheEntries), "compile cache entry", "compile cache entries") << ", "
+              << part(r.partOf(build::buildEnvironments), "build environment", "build environments") << ", "
+              << part(r.partOf(sandbox::unpackedLayers), "unpacked layer", "unpacked layers") << ", "
+              << part(r.leftovers, "leftover", "leftovers") << "\n";
+    return r.failures.empty() ? 0 : 1;
 }
 
 } // namespace
 
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
 {
+    // The parts of every store this program opens, in the order fsck reports them: main calls
+    // this before any command runs, so every store's opening clears their leftovers too.
+    setStoreParts({build::stepCachePart(), build::compileCachePart(), sandbox::storePart()});
     Runners runners;
     static bool repair = false;
     auto* fsck = app.add_subcommand("fsck", "Check the store: blobs, images, caches, unpacked layers, leftovers");

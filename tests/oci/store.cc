@@ -534,21 +534,6 @@ TEST(GcLock, ExclusiveAloneDoesNotWait)
     EXPECT_FALSE(gcLockFree(tmp / "s"));
 }
 
-TEST(GcLock, RunFoldersRemovedOnlyByAProcessAloneWithTheStore)
-{
-    TempDir tmp;
-    auto run = tmp / "s" / "run" / "step-abc123";
-    {
-        Store a(tmp / "s");
-        writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
-        Store b(tmp / "s"); // not alone: a may be running that step
-        EXPECT_TRUE(fs::exists(run));
-    }
-    Store c(tmp / "s");
-    EXPECT_FALSE(fs::exists(run));
-    EXPECT_TRUE(fs::is_directory(tmp / "s" / "run"));
-}
-
 TEST(GcLock, LockFilesNoOneHoldsRemovedOnlyByAProcessAloneWithTheStore)
 {
     TempDir tmp;
@@ -580,12 +565,6 @@ Image smallImage(Store& store, const std::vector<std::string>& layers)
     return std::move(draft).commit(store);
 }
 
-void writeStepEntry(Store& store, const std::string& key, const Descriptor& layer, const std::string& diffOf)
-{
-    writeTestFile(store.root() / "cache" / "steps" / (key + ".json"),
-        canonical(nlohmann::json{{"layer", toJson(layer)}, {"diffId", sha256("diff of " + diffOf).str()}, {"step", key}}));
-}
-
 const std::string emptyZip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
 
 std::vector<std::string> lines(const CheckReport& r)
@@ -605,18 +584,13 @@ TEST(StoreCheck, ConsistentStore)
     Store s(tmp / "s");
     auto img = smallImage(s, {"layer one", "layer two"});
     s.setRef("grocker-app/x:1", img.manifestDescriptor);
-    writeStepEntry(s, "k1", img.manifest.layers[0], "layer one");
-    fs::create_directories(s.root() / "layers" / sha256("diff of layer one").hex());
-    fs::create_directories(s.root() / "layers" / "empty");
     auto r = s.check();
     EXPECT_EQ(lines(r), std::vector<std::string>{});
     EXPECT_TRUE(r.consistent());
     // scratch's config + the image's manifest, config and two layers
     EXPECT_EQ(r.blobs, 6u);
     EXPECT_EQ(r.refs, 1u);
-    EXPECT_EQ(r.stepEntries, 1u);
-    EXPECT_EQ(r.cacheEntries, 0u);
-    EXPECT_EQ(r.layers, 1u);
+    EXPECT_TRUE(r.entries.empty()) << "no part, no entry of a part";
 }
 
 TEST(StoreCheck, FindsAndRepairsBrokenPieces)
@@ -631,12 +605,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     s.setRef("grocker-app/gone:1", gone.manifestDescriptor);
     auto cutLayer = cut.manifest.layers[1];
     auto goneLayer = gone.manifest.layers[0];
-    auto steps = s.root() / "cache" / "steps";
-    writeStepEntry(s, "good", good.manifest.layers[0], "good layer");
-    writeStepEntry(s, "gone", goneLayer, "a layer to delete");
-    writeTestFile(steps / "cut.json", R"({"layer":{"mediaType":"appl)");
-    auto strayLayer = s.root() / "layers" / "not-a-diff-id";
-    writeTestFile(strayLayer / "etc" / "x", "?");
     auto strayBlob = s.root() / "blobs" / "sha256" / "notes.txt";
     writeTestFile(strayBlob, "not a blob");
     // A blob cut short (as a disk full or a hand might), a layer deleted, and a temp file of a
@@ -661,9 +629,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
             cutLayer.digest.str() + " is corrupt",
         index + ": ref 'grocker-app/gone:1' (" + gone.manifestDescriptor.digest.str() + ") is incomplete: layer " +
             goneLayer.digest.str() + " is missing",
-        (steps / "cut.json").string() + ": broken step cache entry: it is not valid JSON (cut short?)",
-        (steps / "gone.json").string() + ": broken step cache entry: its layer " + goneLayer.digest.str() + " is missing",
-        strayLayer.string() + ": not an unpacked layer: they are named by their diff_id",
         leftover.string() + ": leftover of process " + std::to_string(dead) +
             ", which is gone: grocker fsck --repair or grocker purge removes it",
     };
@@ -686,9 +651,9 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     ASSERT_EQ(r.issues.size(), expected.size());
     EXPECT_EQ(r.issues[2].line(), expected[2] + "; dropped the ref: build or pull the image again");
     EXPECT_EQ(r.issues[0].line(), expected[0] + "; removed");
-    // The stray layer (renamed away first), the leftover and the stray blob went through the
-    // remover (they may hold files of subordinate ids).
-    EXPECT_EQ(removedByRemover.size(), 3u);
+    // The leftover and the stray blob went through the remover (they may hold files of
+    // subordinate ids).
+    EXPECT_EQ(removedByRemover.size(), 2u);
 
     auto again = s.check();
     EXPECT_EQ(lines(again), std::vector<std::string>{});
@@ -696,7 +661,6 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     EXPECT_TRUE(s.getRef("grocker-app/good:1"));
     EXPECT_FALSE(s.getRef("grocker-app/cut:1"));
     EXPECT_FALSE(s.getRef("grocker-app/gone:1"));
-    EXPECT_TRUE(fs::exists(steps / "good.json"));
     EXPECT_EQ(imageFromStore(s, *s.getRef("grocker-app/good:1")).manifest.layers.size(), 1u);
 }
 
@@ -729,15 +693,8 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     s.setRef("grocker-x-root:1", old.manifestDescriptor);
     s.setRef("grocker-x-root:2", kept.manifestDescriptor);
     auto dangling = s.putBlob(std::string(1000, 'd'), "application/octet-stream");
-    auto steps = s.root() / "cache" / "steps";
-    writeStepEntry(s, "kept", kept.manifest.layers[1], "kept layer");
-    writeStepEntry(s, "old", old.manifest.layers[1], "old layer");
-    writeTestFile(steps / "broken.json", "{");
-    auto layers = s.root() / "layers";
-    for (auto l : {"base layer", "kept layer", "old layer"})
-        writeTestFile(layers / sha256(std::string("diff of ") + l).hex() / "file", std::string(100, 'l'));
-    fs::create_directories(layers / "empty");
-    writeTestFile(s.root() / "run" / "step-xyz" / "upper" / "f", std::string(50, 'u'));
+    auto leftover = s.tmpDir() / (".tmp-" + std::to_string(deadPid()) + "-out-Xy12Zq");
+    writeTestFile(leftover / "upper" / "f", std::string(50, 'u'));
 
     EXPECT_THAT(errorOf([&] { s.collectGarbage(); }), HasSubstr("needs the exclusive gc lock"));
     s.lockExclusive();
@@ -751,14 +708,12 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
                              scratch.manifestDescriptor.size + scratch.manifest.config.size);
     EXPECT_EQ(r.blobs.count, 6u);
     EXPECT_EQ(r.blobs.bytes, oldBytes);
-    EXPECT_EQ(r.stepEntries.count, 2u); // old, broken
-    EXPECT_EQ(r.layers.count, 1u);
-    EXPECT_EQ(r.layers.bytes, 100u);
+    EXPECT_TRUE(r.parts.empty());
     EXPECT_EQ(r.leftovers.count, 1u);
     EXPECT_EQ(r.leftovers.bytes, 50u);
     EXPECT_TRUE(s.getRef("grocker-x-root:1"));
     EXPECT_TRUE(s.hasBlob(dangling.digest));
-    EXPECT_TRUE(fs::exists(steps / "old.json"));
+    EXPECT_TRUE(fs::exists(leftover));
 
     GcOptions real = dry;
     real.dryRun = false;
@@ -774,60 +729,156 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     EXPECT_FALSE(s.hasBlob(dangling.digest));
     EXPECT_FALSE(s.hasBlob(old.manifest.layers[1].digest));
     EXPECT_TRUE(s.hasBlob(old.manifest.layers[0].digest)); // shared with the kept image
-    EXPECT_EQ(filesIn(steps), std::vector<std::string>{"kept.json"});
-    std::vector<std::string> keptLayers{sha256("diff of kept layer").hex(), sha256("diff of base layer").hex(), "empty"};
-    std::sort(keptLayers.begin(), keptLayers.end());
-    EXPECT_EQ(filesIn(layers), keptLayers);
-    EXPECT_TRUE(fs::is_empty(s.root() / "run"));
-    EXPECT_TRUE(fs::is_empty(s.tmpDir())) << "the unpacked layer, renamed into tmp/, was left there";
-    // The layer (renamed away into tmp/ first) and the run folder went to the remover, in one
-    // batch.
-    EXPECT_EQ(removed.size(), 2u);
+    EXPECT_TRUE(fs::is_empty(s.tmpDir()));
+    EXPECT_EQ(removed, std::vector<fs::path>{leftover});
+    EXPECT_TRUE(r2.warnings.empty());
+    EXPECT_TRUE(r2.failures.empty());
     EXPECT_TRUE(s.check().issues.empty());
 }
 
-// A part of the store with a format of its own: the store asks it to check itself and to sweep,
-// with what the kept images reach.
+// A part of the store with a format of its own: fake/NAME files, each naming a blob by digest.
+// The store asks it for its roots, to check itself, to sweep, and for its leftovers.
 struct FakePart : StorePart {
-    std::set<std::string> reachable;
+    std::vector<Descriptor> rootBlobs;
     bool repaired = false;
-    size_t check(Store&, bool repair, const Remover&, std::vector<StoreIssue>& issues) override
+    std::vector<Descriptor> roots(const Store&) override { return rootBlobs; }
+    void check(PartCheck& c) override
     {
-        issues.push_back({"/x", "broken fake entry", repair ? "removed" : ""});
-        repaired = repair;
-        return 7;
+        for (auto& e : c.entries(c.store().root() / "fake")) {
+            if (tempOwner(e.path().filename().string())) continue; // the leftover search's
+            c.counted("fake entries");
+            auto d = descriptorOf(c.store(), readFile(e.path()));
+            if (auto p = c.blobProblem(d, "blob"))
+                c.issue(e.path(), "broken fake entry: its " + *p, "removed", [&] {
+                    repaired = true;
+                    c.removeFile(e.path());
+                });
+        }
     }
-    void sweep(Store&, const std::set<std::string>& r, bool dryRun, GcReport& report, std::vector<fs::path>&) override
+    void sweep(PartSweep& s) override
     {
-        reachable = r;
-        report.cacheEntries.count += dryRun ? 1 : 2;
+        for (auto& e : s.entries(s.store().root() / "fake"))
+            if (!s.kept().blobs.count(readFile(e.path()))) s.dropFile("fake entries", e.path());
+    }
+    // Temp files of dead processes; with no other process, any run folder (its name has no pid).
+    void leftovers(const Store& store, LeftoverSearch& search) override
+    {
+        search.deadTemps(store.root() / "fake");
+        if (search.alone)
+            for (auto& e : search.entries(store.root() / "run")) search.add(e.path(), "a run folder", StoreLeftover::Kind::Run);
+    }
+    static Descriptor descriptorOf(const Store& store, const std::string& digest)
+    {
+        auto d = Digest::parse(digest);
+        std::error_code ec;
+        auto size = fs::file_size(store.blobPath(d), ec);
+        return Descriptor{"application/octet-stream", d, ec ? 1 : int64_t(size)};
     }
 };
+
+TEST(GcLock, RunFoldersRemovedOnlyByAProcessAloneWithTheStore)
+{
+    TempDir tmp;
+    auto run = tmp / "s" / "run" / "step-abc123";
+    auto part = std::make_shared<FakePart>(); // whose run folders carry no pid
+    {
+        Store a(tmp / "s", Store::Leftovers::Remove, {part});
+        writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
+        Store b(tmp / "s", Store::Leftovers::Remove, {part}); // not alone: a may be running that step
+        EXPECT_TRUE(fs::exists(run));
+    }
+    Store c(tmp / "s", Store::Leftovers::Remove, {part});
+    EXPECT_FALSE(fs::exists(run));
+    EXPECT_TRUE(fs::is_directory(tmp / "s" / "run"));
+}
 
 TEST(StoreParts, CheckedAndSweptWithTheStore)
 {
     TempDir tmp;
-    Store s(tmp / "s");
+    auto part = std::make_shared<FakePart>();
+    Store s(tmp / "s", Store::Leftovers::Remove, {part});
     auto kept = smallImage(s, {"kept layer"});
     s.setRef("k:1", kept.manifestDescriptor);
-    FakePart part;
-    CheckOptions c;
-    c.parts = {&part};
-    auto r = s.check(c);
-    EXPECT_EQ(r.cacheEntries, 7u);
-    EXPECT_EQ(lines(r), std::vector<std::string>{"/x: broken fake entry"});
+    auto fake = s.root() / "fake";
+    writeTestFile(fake / "good", kept.manifest.layers[0].digest.str());
+    writeTestFile(fake / "broken", sha256("never stored").str());
+    auto r = s.check();
+    EXPECT_EQ(r.entriesOf("fake entries"), 2u);
+    EXPECT_EQ(lines(r), std::vector<std::string>{(fake / "broken").string() + ": broken fake entry: its blob " +
+                                                 sha256("never stored").str() + " is missing"});
     EXPECT_FALSE(r.consistent());
     s.lockExclusive();
-    c.repair = true;
-    r = s.check(c);
-    EXPECT_TRUE(part.repaired);
+    r = s.check(CheckOptions{true, {}, 0});
+    EXPECT_TRUE(part->repaired);
     EXPECT_TRUE(r.consistent());
-    GcOptions g;
-    g.parts = {&part};
-    auto gr = s.collectGarbage(g);
-    EXPECT_EQ(gr.cacheEntries.count, 2u);
-    EXPECT_TRUE(part.reachable.count(kept.manifestDescriptor.digest.str()));
-    EXPECT_TRUE(part.reachable.count(kept.manifest.layers[0].digest.str()));
+    EXPECT_EQ(filesIn(fake), std::vector<std::string>{"good"});
+
+    // The part's sweep runs with what the kept images hold, and is counted.
+    writeTestFile(fake / "old", sha256("gone").str());
+    auto gr = s.collectGarbage();
+    EXPECT_EQ(gr.partOf("fake entries").count, 1u);
+    EXPECT_EQ(gr.partOf("fake entries").bytes, uint64_t(sha256("gone").str().size()));
+    EXPECT_EQ(gr.bytes(), gr.blobs.bytes + gr.partOf("fake entries").bytes);
+    EXPECT_EQ(filesIn(fake), std::vector<std::string>{"good"});
+}
+
+TEST(StoreParts, RootsKeepBlobsAlive)
+{
+    TempDir tmp;
+    auto part = std::make_shared<FakePart>();
+    Store s(tmp / "s", Store::Leftovers::Remove, {part});
+    auto image = smallImage(s, {"a layer a part keeps"});
+    auto loose = s.putBlob("a blob a part keeps", "application/octet-stream");
+    auto dropped = s.putBlob("a blob no one keeps", "application/octet-stream");
+    part->rootBlobs = {image.manifestDescriptor, loose};
+    s.lockExclusive();
+    auto r = s.collectGarbage();
+    EXPECT_TRUE(s.hasBlob(loose.digest));
+    EXPECT_TRUE(s.hasBlob(image.manifestDescriptor.digest));
+    EXPECT_TRUE(s.hasBlob(image.manifest.config.digest));
+    EXPECT_TRUE(s.hasBlob(image.manifest.layers[0].digest)) << "a root manifest keeps its layers";
+    EXPECT_FALSE(s.hasBlob(dropped.digest));
+    EXPECT_TRUE(r.warnings.empty()) << ::testing::PrintToString(r.warnings);
+}
+
+TEST(StoreParts, LeftoversInAPartsFolderAreFound)
+{
+    TempDir tmp;
+    auto part = std::make_shared<FakePart>();
+    auto root = tmp / "s";
+    auto pid = std::to_string(deadPid());
+    auto dead = root / "fake" / (".tmp-" + pid + "-0-abc");
+    writeTestFile(dead, "half");
+    {
+        Store keep(root, Store::Leftovers::Keep, {part});
+        EXPECT_EQ(lines(keep.check()), std::vector<std::string>{dead.string() + ": leftover of process " + pid +
+                                                                ", which is gone: grocker fsck --repair or grocker purge removes it"});
+    }
+    Store opened(root, Store::Leftovers::Remove, {part});
+    EXPECT_FALSE(fs::exists(dead)) << "opening the store removes leftovers in its parts' folders";
+}
+
+TEST(StoreParts, WhatCannotBeRemovedOrListedIsReported)
+{
+    if (::geteuid() == 0) GTEST_SKIP() << "root removes and lists what permissions forbid";
+    TempDir tmp;
+    auto part = std::make_shared<FakePart>();
+    Store s(tmp / "s", Store::Leftovers::Remove, {part});
+    auto fake = s.root() / "fake";
+    writeTestFile(fake / "old", sha256("gone").str());
+    ASSERT_EQ(::chmod(fake.c_str(), 0555), 0); // its entries cannot be unlinked
+    s.lockExclusive();
+    auto r = s.collectGarbage();
+    EXPECT_EQ(r.partOf("fake entries").count, 1u);
+    EXPECT_EQ(r.failures, std::vector<std::string>{"unable to remove '" + (fake / "old").string() + "': Permission denied"});
+    ASSERT_EQ(::chmod(fake.c_str(), 0000), 0); // cannot be listed
+    auto c = s.check();
+    EXPECT_THAT(lines(c), ::testing::Contains(HasSubstr(fake.string() + ": unable to list '" + fake.string() +
+                                                         "': Permission denied: nothing in it could be checked")));
+    EXPECT_FALSE(c.consistent());
+    r = s.collectGarbage();
+    EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("unable to list '" + fake.string() + "'")));
+    ::chmod(fake.c_str(), 0755);
 }
 
 TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
@@ -844,25 +895,18 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     auto deadFile = root / "tmp" / (".tmp-" + dead + "-0-abc");
     auto deadDir = root / "tmp" / (".tmp-" + dead + "-out-Xy12Zq");
     auto deadIndex = root / (".tmp-" + dead + "-1-def");
-    auto deadEnv = root / "cache" / "build-envs" / (".tmp-" + dead + "-2-0a1b");
-    auto deadEntry = root / "cache" / "compile" / (".tmp-" + dead + "-3-2c3d");
-    auto deadWheel = root / "wheels" / (".tmp-" + dead + "-4-4e5f");
-    auto run = root / "run" / "step-Ab3dEf";
+    auto deadSource = root / "sources" / "sha256" / (".tmp-" + dead + "-2-0a1b");
     auto freeLock = root / "locks" / "0123abcd.lock";
     auto heldLock = root / "locks" / "4567cdef.lock";
     writeTestFile(deadFile, "half a blob");
     writeTestFile(deadDir / "wheels" / "x.whl", "a compile's output");
     writeTestFile(deadIndex, "{");
-    writeTestFile(deadEnv / "bin" / "python3", "");
-    writeTestFile(deadEntry, "{");
-    writeTestFile(deadWheel, "PK");
-    writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
+    writeTestFile(deadSource, "registry.example/team/app\n");
     writeTestFile(freeLock, "");
     writeTestFile(heldLock, "");
     // What live processes are writing: never reported, never removed.
     std::vector<fs::path> kept{root / "tmp" / (".tmp-" + live + "-0-abc"), root / "tmp" / (".tmp-" + parent + "-out-Q"),
-        root / "cache" / "compile" / (".tmp-" + live + "-5-6a7b"), root / "wheels" / (".tmp-" + parent + "-6-8c9d"),
-        heldLock};
+        root / "sources" / "sha256" / (".tmp-" + live + "-5-6a7b"), heldLock};
     for (auto& p : kept)
         if (!fs::exists(p)) writeTestFile(p, "being written");
     FileLock held(heldLock, true);
@@ -872,19 +916,16 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     auto gone = ": leftover of process " + dead + ", which is gone" + removes;
     std::vector<std::string> expected{// by path
         deadIndex.string() + gone,
-        deadEnv.string() + gone,
-        deadEntry.string() + gone,
         freeLock.string() + ": lock file of a build step that no process holds" + removes,
-        run.string() + ": leftover run folder of a step whose grocker process is gone" + removes,
+        deadSource.string() + gone,
         deadFile.string() + gone,
         deadDir.string() + gone,
-        deadWheel.string() + gone,
     };
     auto r = s.check();
     EXPECT_EQ(lines(r), expected);
     EXPECT_TRUE(r.consistent()) << "leftovers harm nothing";
     for (auto& i : r.issues) EXPECT_TRUE(i.leftover) << i.line();
-    for (auto& p : {deadFile, deadDir, deadIndex, deadEnv, deadEntry, deadWheel, run, freeLock})
+    for (auto& p : {deadFile, deadDir, deadIndex, deadSource, freeLock})
         EXPECT_TRUE(fs::exists(p)) << p << ": opened with Leftovers::Keep, or checked without repair, removed it";
 
     s.lockExclusive();
@@ -893,7 +934,7 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     r = s.check(o);
     ASSERT_EQ(r.issues.size(), expected.size()) << ::testing::PrintToString(lines(r));
     for (size_t n = 0; n < expected.size(); n++) EXPECT_EQ(r.issues[n].line(), expected[n] + "; removed");
-    for (auto& p : {deadFile, deadDir, deadIndex, deadEnv, deadEntry, deadWheel, run, freeLock})
+    for (auto& p : {deadFile, deadDir, deadIndex, deadSource, freeLock})
         EXPECT_FALSE(fs::exists(p)) << p;
     for (auto& p : kept) EXPECT_TRUE(fs::exists(p)) << p << ": a live process's file was removed";
     EXPECT_EQ(lines(s.check()), std::vector<std::string>{});

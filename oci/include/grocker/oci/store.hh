@@ -2,7 +2,8 @@
 // The local store: an OCI image layout (oci-layout, index.json, blobs/sha256/...) plus a temp
 // folder and a lock file. A blob appears under its digest only once it is whole and synced
 // (temp file + fsync + rename), so a killed writer never leaves a half blob; reads verify.
-// Its upkeep: check() (grocker fsck) and collectGarbage() (grocker purge), under the gc lock.
+// Its upkeep: check() (grocker fsck) and collectGarbage() (grocker purge), under the gc lock,
+// with the parts that have formats of their own (store-part.hh).
 
 #include <cstdint>
 #include <filesystem>
@@ -15,65 +16,20 @@
 #include <vector>
 
 #include "grocker/file.hh"
+#include "grocker/lock.hh"
 #include "grocker/oci/image.hh"
 #include "grocker/oci/sink.hh"
+#include "grocker/oci/store-part.hh"
 
 namespace grocker::oci {
 
-// An flock on a file, held until destruction.
-class FileLock {
-public:
-    FileLock(const std::filesystem::path& path, bool exclusive);
-    FileLock(FileLock&&) noexcept = default;
-    ~FileLock() = default;
+// FileLock moved to the common library; build steps still name it oci::FileLock.
+using grocker::FileLock;
 
-private:
-    AutoCloseFD fd_;
-};
-
-// Removes files and folders, the folders with everything in them. Unpacked layers, run folders
-// and wheels hold files of the container's subordinate ids when rootless, which only a user
-// namespace can remove: the program passes a remover that works in one. Throws on failure.
-using Remover = std::function<void(const std::vector<std::filesystem::path>&)>;
-// The default: in this process, making folders writable first.
-void removeTrees(const std::vector<std::filesystem::path>& paths);
-
-// One thing Store::check found wrong: where (a path in the store), what, and what --repair did.
-struct StoreIssue {
-    std::filesystem::path where;
-    std::string what;
-    std::string repair; // "removed", "dropped the ref"...; empty when nothing was done
-    // Left by a dead process (a temp file, a run folder, a lock file no one holds): it takes
-    // room but harms nothing, so it leaves the store consistent, repaired or not.
-    bool leftover = false;
-    std::string line() const;
-};
-
-class Store;
-struct GcReport;
-
-// A part of the store with a format of its own (the build's caches), which the store asks to
-// check itself (fsck) and to drop what no kept image needs (purge), as Nix's GcStore asks.
-class StorePart {
-public:
-    virtual ~StorePart() = default;
-    // Checks every entry, adding what is wrong to `issues`; with `repair`, removes it (folders
-    // through `remove`). Returns the number of entries checked.
-    virtual size_t check(Store& store, bool repair, const Remover& remove, std::vector<StoreIssue>& issues) = 0;
-    // Drops what the kept images (`reachable`: digests of their manifests, configs and layers)
-    // no longer need, counting into `report`; folders that may hold files of subordinate ids go
-    // to `trees` (moved out of the way first) for the remover. Nothing removed when `dryRun`.
-    virtual void sweep(Store& store, const std::set<std::string>& reachable, bool dryRun, GcReport& report,
-        std::vector<std::filesystem::path>& trees) = 0;
-};
-
-// Something a dead process left in the store, and what it is (for a report line).
-struct StoreLeftover {
-    enum class Kind { Temp, Run, Lock };
-    std::filesystem::path path;
-    std::string what;
-    Kind kind;
-};
+// The parts every Store this program opens has, in the order they are checked and swept (the
+// program knows its libraries; the store knows none of them). Set once, before any store is
+// opened: opening a store removes what dead processes left in the parts' folders too.
+void setStoreParts(std::vector<std::shared_ptr<StorePart>> parts);
 
 struct CheckOptions {
     // Remove corrupt blobs, broken cache entries and leftovers, drop refs whose images are
@@ -81,14 +37,6 @@ struct CheckOptions {
     bool repair = false;
     Remover remove;    // default removeTrees
     unsigned jobs = 0; // hashing threads; 0: one per core
-    std::vector<StorePart*> parts;
-};
-
-struct CheckReport {
-    std::vector<StoreIssue> issues;
-    size_t blobs = 0, refs = 0, stepEntries = 0, cacheEntries = 0, layers = 0;
-    // Every issue found but leftovers was repaired (or there was none).
-    bool consistent() const;
 };
 
 struct GcOptions {
@@ -96,17 +44,6 @@ struct GcOptions {
     std::vector<std::string> dropRefs;
     bool dryRun = false; // count what would go, remove nothing
     Remover remove;      // default removeTrees
-    std::vector<StorePart*> parts;
-};
-
-// What collectGarbage removed (or, dry, would remove).
-struct GcReport {
-    struct Freed {
-        size_t count = 0;
-        uint64_t bytes = 0;
-    };
-    Freed blobs, stepEntries, cacheEntries, buildEnvs, layers, leftovers;
-    uint64_t bytes() const;
 };
 
 class Store {
@@ -119,8 +56,10 @@ public:
     enum class Leftovers { Remove, Keep };
     // Opens the store at `root`, creating the layout if needed, takes the gc lock shared, and
     // removes temp files left by writers that died (and run folders of killed steps and lock
-    // files no one holds, when no other grocker process has the store open).
+    // files no one holds, when no other grocker process has the store open). Its parts: those
+    // of setStoreParts(), or `parts`.
     explicit Store(std::filesystem::path root, Leftovers leftovers = Leftovers::Remove);
+    Store(std::filesystem::path root, Leftovers leftovers, std::vector<std::shared_ptr<StorePart>> parts);
     Store(Store&&) noexcept = default;
     ~Store() = default;
 
@@ -195,23 +134,32 @@ public:
     void lockExclusive(const std::function<void()>& waiting = {});
     bool lockedExclusive() const { return exclusive_; }
 
-    // Verifies every blob's digest, every ref (manifests, configs, layers, nested indexes), the
-    // step cache entries, the parts' entries (options.parts) and the unpacked layers' folder,
-    // and finds what dead processes left (issues marked `leftover`); with `repair`, removes or
-    // drops what is broken, and the leftovers.
+    // Verifies every blob's digest, every ref (manifests, configs, layers, nested indexes) and
+    // the parts' entries, and finds what dead processes left (issues marked `leftover`); with
+    // `repair`, removes or drops what is broken, and the leftovers.
     CheckReport check(const CheckOptions& options = {});
 
-    // Removes what no ref of index.json needs: blobs, step cache entries whose layer is in no
-    // image a ref names, what the parts (options.parts) say they no longer need, unpacked
-    // layers whose diff_id is in no such image, leftovers of killed processes. Needs the
-    // exclusive gc lock.
+    // Removes what no ref of index.json needs: what the parts say they no longer need, then
+    // blobs that neither a kept image nor a part's roots need, leftovers of killed processes.
+    // Needs the exclusive gc lock.
     GcReport collectGarbage(const GcOptions& options = {});
 
 private:
-    // Temp files of dead writers; with `everything`, also run folders and lock files (this
-    // process is alone).
+    // What dead processes left, in the store's folders and the parts': temp files of gone
+    // pids; with `alone`, also what carries no pid (run folders); with `locks`, lock files no
+    // one holds.
+    LeftoverSearch findLeftovers(bool alone, bool locks) const;
+    // Removes what findLeftovers(everything, everything) finds, best effort.
     void cleanLeftovers(bool everything);
+    // check()'s passes.
+    void checkLayout(PartCheck& c, const std::string& indexError);
+    void checkBlobs(PartCheck& c, BlobStates& blobs, CheckReport& r);
+    void checkRefs(PartCheck& c, const Index& index, BlobStates& blobs, CheckReport& r);
+    void checkLeftovers(PartCheck& c);
+    // What the refs left (but `dropRefs`) and the parts' roots hold.
+    KeptImages keptImages(const GcOptions& o, GcReport& r) const;
     std::filesystem::path root_;
+    std::vector<std::shared_ptr<StorePart>> parts_;
     AutoCloseFD gcLock_;
     bool exclusive_ = false;
     bool aloneAtOpen_ = false; // no other grocker process had the store when this one opened it

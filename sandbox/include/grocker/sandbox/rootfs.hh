@@ -5,6 +5,8 @@
 // into a layer.
 
 #include <filesystem>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "grocker/oci/layer-writer.hh"
@@ -31,6 +33,11 @@ private:
     std::filesystem::path path_;
     const IdMap& map_;
 };
+
+// The sandbox's part in the store's upkeep (grocker fsck and purge): its unpacked layers and run
+// folders, counted under `unpackedLayers`.
+std::shared_ptr<oci::StorePart> storePart();
+inline const std::string unpackedLayers = "unpacked layers";
 
 // Writes `dir` as a layer from inside a user namespace with `map`, so owners are recorded as
 // that namespace sees them (or as options.owner maps them, when set) and no folder is unreadable.
