@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# grocker-compile: the boxes of grocker build's compile pass (src/compile.hh), run in the
+# grocker-compile: the boxes of grocker build's compile pass (src/build/compile.hh), run in the
 # compiler image as user grocker, each in a sandbox of its own. What they write is input that
 # grocker checks; they see no cache but the build environment grocker made. The mounts, the
 # environment, the command lines and the outputs below are the contract that

@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <set>
 
-#include "build-steps.hh"
+#include "steps.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/strings.hh"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "build-steps.hh"
+#include "steps.hh"
 #include "compile.hh"
 #include "config.hh"
 #include "grocker/oci/digest.hh"

@@ -1,4 +1,4 @@
-#include "build-steps.hh"
+#include "steps.hh"
 
 #include <fcntl.h>
 #include <fstream>

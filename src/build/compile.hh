@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "build-steps.hh"
+#include "steps.hh"
 #include "grocker/oci/digest.hh"
 #include "grocker/oci/store.hh"
 

@@ -1,0 +1,320 @@
+// The compile pass's resolution: pip's report from a box, read as data and checked, every file
+// it names fetched by the host (the find-links folder, the compiler's wheels, the index with
+// the hashes it publishes), and resolutions and hints kept for the next build.
+
+#include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
+#include <deque>
+#include <fcntl.h>
+#include <iostream>
+#include <set>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "compiler.hh"
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+
+namespace grocker::build::compiling {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+const std::vector<IndexLink>& Compiler::page(const std::string& url)
+{
+    if (auto it = pages_.find(url); it != pages_.end()) return it->second;
+    registry::HttpRequest q;
+    q.url = url;
+    q.headers = {{"Accept", "text/html"}};
+    q.maxBody = 64 << 20;
+    registry::HttpResponse a;
+    try {
+        a = http().perform(q);
+    } catch (Error& e) {
+        throw Error("unable to read the package index page ", withoutPassword(registry::redactUrl(url)), ": ", e.message(),
+            "; check the index URL and that the index is reachable");
+    }
+    std::vector<IndexLink> links;
+    if (a.ok())
+        links = parseIndexPage(a.body);
+    else if (a.status != 404)
+        throw Error("the package index answered ", a.status, " for ", withoutPassword(registry::redactUrl(url)),
+            "; check the index URL and its credentials");
+    return pages_[url] = std::move(links);
+}
+
+Digest Compiler::download(const std::string& url, const std::string& sha256hex, const std::string& what)
+{
+    if (!sha256hex.empty()) {
+        auto d = Digest::parse("sha256:" + sha256hex);
+        if (haveFile(d)) return d;
+    }
+    fs::create_directories(filesDir(store_));
+    auto tmp = filesDir(store_) / (".tmp-" + tempName());
+    AutoCloseFD out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+    if (!out) throw SysError("unable to create '", tmp.string(), "'");
+    AutoDelete removeTmp(tmp);
+    Sha256 h;
+    uint64_t total = 0;
+    registry::HttpRequest q;
+    q.url = url;
+    q.onBody = [&](const registry::HttpResponse&, const char* data, size_t len) {
+        total += len;
+        if (total > maxFileSize) throw Error(what, " is over ", maxFileSize >> 30, " GiB: refused");
+        h.update(data, len);
+        writeFull(out.get(), data, len, tmp.string());
+    };
+    auto a = http().perform(q);
+    if (!a.ok())
+        throw Error("unable to download ", what, " from ", withoutPassword(registry::redactUrl(url)), ": the server answered ",
+            a.status, "; check the index");
+    if (::fsync(out.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
+    auto d = h.finish();
+    if (!sha256hex.empty() && d.hex() != sha256hex)
+        throw Error(what, " downloaded from ", withoutPassword(registry::redactUrl(url)), " has the digest ", d.str(),
+            ", not sha256:", sha256hex, " as the index says: refused");
+    if (::rename(tmp.c_str(), filePath(store_, d).c_str()) < 0) throw SysError("unable to store ", what);
+    removeTmp.release();
+    verified_[d.str()] = true;
+    return d;
+}
+
+// The file named `file` of distribution `name`, as the configured indexes and find-links pages
+// list it (a link with that file name), checked against the hash they publish.
+Digest Compiler::fetchFromIndex(const std::string& name, const std::string& file)
+{
+    std::vector<std::string> pagesToRead;
+    for (auto u : req_.index.indexUrls) {
+        if (!u.ends_with("/")) u += "/";
+        pagesToRead.push_back(u + normalisePythonName(name) + "/");
+    }
+    for (auto& p : req_.index.linkPages) pagesToRead.push_back(p);
+    for (auto& p : pagesToRead)
+        for (auto& l : page(p))
+            if (l.file == file) return download(registry::resolveUrl(p, l.href), l.sha256, "'" + file + "'");
+    throw Error("the resolution names '", file, "', which no configured index lists under ", name,
+        ": refused (a build step may have tampered with the resolution)");
+}
+
+// One item of pip's report, checked, its file fetched by the host.
+Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl)
+{
+    Dist d;
+    d.name = item.at("metadata").at("name").get<std::string>();
+    d.version = item.at("metadata").at("version").get<std::string>();
+    if (!validDistName(d.name)) throw Error("the name '", d.name.substr(0, 80), "' is not a valid distribution name (PEP 508)");
+    if (!canonicalVersion(d.version))
+        throw Error("the version '", d.version.substr(0, 80), "' of ", d.name, " is not a valid version (PEP 440)");
+    std::string url = item.at("download_info").at("url").get<std::string>();
+    auto query = url.find_first_of("?#");
+    std::string path = url.substr(0, query);
+    std::string base = percentDecode(path.substr(path.rfind('/') + 1));
+    std::string dirName = path.substr(0, path.rfind('/'));
+    if (app && url == appUrl) {
+        d.app = true;
+        d.file = app->file;
+        d.digest = app->digest;
+        return d;
+    }
+    if (!plainFileName(base)) throw Error("the file name '", base.substr(0, 80), "' of ", d.name, " is refused");
+    d.sdist = isSdistOf(base, d.name, d.version);
+    d.file = base;
+    if (url.starts_with("file://")) {
+        fs::path host;
+        if (dirName == "file:///run/grocker/find-links" && !req_.index.findLinks.empty())
+            host = req_.index.findLinks / base;
+        else if (dirName == "file:///usr/share/python-wheels" && compilerWheels().count(base))
+            host = compilerWheels().at(base);
+        else
+            throw Error("the resolution names ", d.name, " ", d.version, " from '", url.substr(0, 200),
+                "', which is not in the --find-links folder, the compiler's wheels or an index: refused");
+        AutoCloseFD fd(::open(host.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+        struct stat st;
+        if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
+            throw Error("unable to read '", host.string(), "' (", d.name, " ", d.version, "): not a readable regular file");
+        d.digest = putFile(store_, fd.get(), "'" + host.string() + "'");
+        verified_[d.digest.str()] = true;
+    } else if (url.starts_with("http://") || url.starts_with("https://")) {
+        d.digest = fetchFromIndex(d.name, base);
+    } else {
+        throw Error("the resolution names ", d.name, " ", d.version, " from '", url.substr(0, 200), "': refused");
+    }
+    return d;
+}
+
+// What decides the release's resolution: the compiler, the index settings, the constraints, the
+// extras and more requirements, and the app's name and requirements (not its version or code).
+json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
+{
+    auto& r = req_.release;
+    std::string appIdentity = r.text;
+    if (app) {
+        auto m = readWheelMetadata(app->path, app->file);
+        auto needs = m.requiresDist;
+        std::sort(needs.begin(), needs.end());
+        appIdentity = normalisePythonName(m.name);
+        for (auto& q : needs) appIdentity += "\n" + q;
+    }
+    std::vector<std::string> extraList, more = req_.moreRequirements;
+    for (size_t start = 0; !r.extras.empty();) {
+        auto comma = r.extras.find(',', start);
+        extraList.push_back(normalisePythonName(r.extras.substr(start, comma - start)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    std::sort(extraList.begin(), extraList.end());
+    std::sort(more.begin(), more.end());
+    std::string joinedExtras, joinedMore;
+    for (auto& e : extraList) joinedExtras += e + ",";
+    for (auto& m : more) joinedMore += m + "\n";
+    return {"resolution", GROCKER_VERSION, compilerDigest(), req_.indexKey, req_.constraintsDigest, joinedMore, joinedExtras,
+        appIdentity};
+}
+
+// A project's hint: which resolution its last build used, filed under the project's folder
+// and what else decides a resolution but the app's requirements (the resolution inputs without
+// their last item). A guess that only decides whether resolving early is worth it.
+json Compiler::hintInputs(const json& resolutionInputs) const
+{
+    json in = {"hint"};
+    for (size_t i = 1; i + 1 < resolutionInputs.size(); i++) in.push_back(resolutionInputs[i]);
+    in.push_back(fs::absolute(req_.release.path).lexically_normal().string());
+    return in;
+}
+
+bool Compiler::resolutionHinted(const json& resolutionInputs)
+{
+    if (req_.refresh) return false;
+    auto h = hintOf(cacheDir(store_) / "hints" / (keyOf(hintInputs(resolutionInputs)) + ".json"));
+    return h && fs::exists(cacheDir(store_) / "resolutions" / (h->resolution + ".json"));
+}
+
+std::vector<std::string> Compiler::resolveArgs(const std::string& mode, const std::string& target) const
+{
+    std::vector<std::string> args{mode, target};
+    for (auto& m : req_.moreRequirements) args.push_back(m);
+    return args;
+}
+
+// The release's distributions: a validated resolution of the cache, or a new one from a box.
+std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, const json& inputs)
+{
+    auto key = keyOf(inputs);
+    auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
+    auto lock = keyLock(ctx_, key);
+    if (!req_.refresh && fs::exists(entryPath)) {
+        try {
+            auto j = json::parse(readFile(entryPath));
+            std::vector<Dist> dists;
+            bool whole = keyOf(j.at("inputs")) == key;
+            for (auto& x : j.at("dists")) {
+                dists.push_back(Dist::fromJson(x));
+                whole = whole && (dists.back().app || haveFile(dists.back().digest));
+            }
+            if (whole) {
+                say(ctx_, "dependencies of " + (app ? app->name : req_.release.text) +
+                              ": unchanged requirements, the last resolution's");
+                keepResolution(inputs, dists);
+                return dists;
+            }
+        } catch (std::exception&) {
+            // damaged: resolved again
+        }
+    }
+    OutDir out(ctx_);
+    std::vector<sandbox::Volume> volumes;
+    auto& r = req_.release;
+    std::string target = r.text, appUrl;
+    if (app) {
+        volumes.push_back({app->path, compileStep::appWheelPath(app->file), true});
+        target = compileStep::appWheelPath(app->file) + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        appUrl = "file://" + compileStep::appWheelPath(app->file);
+    }
+    runOnly(ctx_, *req_.compiler, boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));
+    auto dists = readReport(out, app, appUrl, nullptr);
+    keepResolution(inputs, dists);
+    return dists;
+}
+
+// The resolution box's report: input to check, pure data, every file fetched again by the host.
+// `appUrl` is where the box saw the app: its wheel, or its project folder, and then
+// `appMetadata`, the wheel's, must say what the report says of the project.
+std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
+    const DistMetadata* appMetadata)
+{
+    auto& r = req_.release;
+    AutoCloseFD dir;
+    (void)outNames(out.path, dir);
+    auto fd = openUntrusted(dir.get(), compileStep::reportFile, "the resolution's report");
+    std::string text;
+    {
+        std::vector<char> buf(1 << 16);
+        for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), "the resolution's report")) > 0;) {
+            text.append(buf.data(), n);
+            if (text.size() > maxReportSize) throw Error("the resolution's report is over 16 MiB: refused");
+        }
+    }
+    std::vector<Dist> dists;
+    try {
+        auto report = json::parse(text);
+        std::set<std::string> names;
+        for (auto& item : report.at("install")) {
+            auto d = fetched(item, app, appUrl);
+            if (!names.insert(normalisePythonName(d.name)).second) throw Error("it names ", d.name, " twice");
+            if (!app && normalisePythonName(d.name) == normalisePythonName(r.name)) {
+                if (!sameVersion(d.version, r.version)) throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
+                d.app = true;
+            }
+            if (d.app && appMetadata) {
+                std::vector<std::string> said, built = appMetadata->requiresDist;
+                auto& meta = item.at("metadata");
+                if (meta.contains("requires_dist")) said = meta.at("requires_dist").get<std::vector<std::string>>();
+                std::sort(said.begin(), said.end());
+                std::sort(built.begin(), built.end());
+                if (normalisePythonName(d.name) != normalisePythonName(appMetadata->name) ||
+                    !sameVersion(d.version, appMetadata->version) || said != built)
+                    throw Error("what it says of the project (", d.name, " ", d.version, ", ", said.size(),
+                        " requirements) is not what its wheel says (", appMetadata->name, " ", appMetadata->version, ", ",
+                        built.size(), " requirements)");
+            }
+            dists.push_back(std::move(d));
+        }
+    } catch (json::exception& e) {
+        throw Error("the resolution of ", r.text, " wrote a report that is refused: ", e.what());
+    } catch (Error& e) {
+        e.addContext("the resolution of " + r.text + " is refused");
+        throw;
+    }
+    if (std::count_if(dists.begin(), dists.end(), [](auto& d) { return d.app; }) != 1)
+        throw Error("the resolution of ", r.text, " does not name the release itself: refused");
+    return dists;
+}
+
+// Files a validated resolution under its key (another build's, made meanwhile, stays), and for
+// a project the hint that its next build may find it.
+void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists)
+{
+    auto key = keyOf(inputs);
+    auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
+    if (!fs::exists(entryPath) || req_.refresh) {
+        json list = json::array();
+        for (auto& d : dists) list.push_back(d.toJson());
+        writeEntry(entryPath, {{"inputs", inputs}, {"dists", list}});
+    }
+    if (req_.release.kind != Release::Kind::Project) return;
+    auto hint = hintInputs(inputs);
+    auto hintPath = cacheDir(store_) / "hints" / (keyOf(hint) + ".json");
+    json entry = {{"inputs", hint}, {"resolution", key}};
+    try {
+        if (json::parse(readFile(hintPath)) == entry) return;
+    } catch (std::exception&) {
+    }
+    writeEntry(hintPath, entry);
+}
+
+
+} // namespace grocker::build::compiling

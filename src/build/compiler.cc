@@ -1,0 +1,312 @@
+// The compile pass: the build environment, a box for each project and sdist, the wheels the
+// host takes from them (checked, then filed under keys it made), and the order it all runs in.
+
+#include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
+#include <deque>
+#include <fcntl.h>
+#include <iostream>
+#include <set>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "compiler.hh"
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+
+namespace grocker::build::compiling {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+bool Compiler::haveFile(const Digest& d)
+{
+    auto it = verified_.find(d.str());
+    if (it != verified_.end()) return it->second;
+    bool ok = false;
+    try {
+        ok = hashPath(filePath(store_, d)) == d;
+    } catch (Error&) {
+    }
+    return verified_[d.str()] = ok;
+}
+
+// The wheels of the compiler image's /usr/share/python-wheels (Debian's *-whl packages), by
+// file name: read from its unpacked layers, the top one first, whiteouts honoured.
+const std::map<std::string, fs::path>& Compiler::compilerWheels()
+{
+    if (compilerWheels_) return *compilerWheels_;
+    compilerWheels_.emplace();
+    std::set<std::string> seen;
+    for (auto& layer : sandbox::prepareLowerDirs(store_, *req_.compiler, ctx_.map)) {
+        std::error_code ec;
+        for (auto& e : fs::directory_iterator(layer / "usr/share/python-wheels", ec)) {
+            auto name = e.path().filename().string();
+            if (!seen.insert(name).second) continue;
+            struct stat st;
+            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && name.ends_with(".whl"))
+                (*compilerWheels_)[name] = e.path();
+        }
+    }
+    return *compilerWheels_;
+}
+
+// The default build environment (setuptools and wheel from the compiler image), extracted by the
+// host: boxes build sdists in it without an index (pip --no-build-isolation).
+void Compiler::makeBuildEnv()
+{
+    std::map<std::string, std::pair<std::string, Digest>> picked; // setuptools, wheel → file, digest
+    for (auto& [file, path] : compilerWheels()) {
+        auto w = parseWheelName(file);
+        if (!w) continue;
+        auto n = normalisePythonName(w->name);
+        if (n != "setuptools" && n != "wheel") continue;
+        AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) throw SysError("unable to read '", path.string(), "' of the compiler image");
+        picked[n] = {file, putFile(store_, fd.get(), "'" + file + "' of the compiler image")};
+    }
+    if (picked.size() != 2)
+        throw Error("the compiler image has no setuptools and wheel wheels in /usr/share/python-wheels: its "
+                    "build dependencies lack python3-setuptools-whl or python3-wheel-whl");
+    json inputs = {"build-env", GROCKER_VERSION, compilerDigest(), picked["setuptools"].second.str(), picked["wheel"].second.str()};
+    auto dir = cacheDir(store_) / "build-envs";
+    fs::create_directories(dir);
+    buildEnv_ = dir / keyOf(inputs);
+    if (fs::exists(buildEnv_ / ".grocker-inputs.json")) return;
+    auto tmp = makeTempDir(dir, ".tmp-" + std::to_string(::getpid()) + "-env-");
+    AutoDelete removeTmp(tmp);
+    for (auto& [n, fileDigest] : picked) extractWheel(filePath(store_, fileDigest.second), tmp);
+    // Whose it is: `grocker purge` removes it with its compiler image.
+    writeFileAtomic(tmp / ".grocker-compiler", compilerDigest() + "\n");
+    writeFileAtomic(tmp / ".grocker-inputs.json", canonical(inputs));
+    ::chmod(tmp.c_str(), 0755);
+    // Made whole and renamed into place: one under its name is complete (another build's, made
+    // meanwhile, stays: it may be in use).
+    if (::rename(tmp.c_str(), buildEnv_.c_str()) < 0 && errno != ENOTEMPTY && errno != EEXIST)
+        throw SysError("unable to move the build environment into '", buildEnv_.string(), "'");
+}
+
+Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
+    const OutDir& out) const
+{
+    Step s = req_.boxTemplate;
+    s.name = name;
+    s.user = compileStep::user;
+    s.workdir = compileStep::home;
+    s.cached = false;
+    for (auto& v : volumes) s.volumes.push_back(v);
+    s.volumes.push_back({out.path, compileStep::outDir, false});
+    s.volumes.push_back({buildEnv_, compileStep::buildEnvDir, true});
+    s.argv = {compileStep::scriptPath};
+    for (auto& a : args) s.argv.push_back(a);
+    return s;
+}
+
+// The one wheel a box left in its /out, copied into cache/files: its file name checked.
+Digest Compiler::takeWheel(const OutDir& out, const std::string& what, std::string& file)
+{
+    AutoCloseFD dir;
+    std::vector<std::string> wheels;
+    for (auto& n : outNames(out.path, dir))
+        if (n.ends_with(".whl")) wheels.push_back(n);
+    if (wheels.size() != 1)
+        throw Error("the build of ", what, " left ", wheels.size(), " wheels, not one: refused");
+    file = wheels[0];
+    if (!parseWheelName(file)) throw Error("the build of ", what, " made '", file.substr(0, 200), "', which is not a wheel file name: refused");
+    auto fd = openUntrusted(dir.get(), file, "the wheel '" + file + "' made by the build of " + what);
+    return putFile(store_, fd.get(), "the wheel '" + file + "'");
+}
+
+std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key)
+{
+    auto path = cacheDir(store_) / "wheels" / (key + ".json");
+    if (!fs::exists(path)) return std::nullopt;
+    try {
+        auto j = json::parse(readFile(path));
+        if (keyOf(j.at("inputs")) != key) return std::nullopt;
+        CompiledWheel w{j.at("name").get<std::string>(), j.at("version").get<std::string>(), j.at("file").get<std::string>(),
+            Digest::parse(j.at("digest").get<std::string>()), {}, false};
+        if (!parseWheelName(w.file) || !haveFile(w.digest)) return std::nullopt;
+        w.path = filePath(store_, w.digest);
+        return w;
+    } catch (std::exception&) {
+        return std::nullopt; // a damaged entry is a miss, made again
+    }
+}
+
+// The wheel a box left in `out`, checked and filed under the host's key; `expect` is the name
+// and version it must have (an sdist's), none for a project (whose name its own build code
+// decides).
+CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
+    const std::optional<std::pair<std::string, std::string>>& expect)
+{
+    std::string file;
+    Digest d = takeWheel(out, what, file);
+    auto path = filePath(store_, d);
+    DistMetadata m;
+    try {
+        m = readWheelMetadata(path, file);
+    } catch (Error& e) {
+        e.addContext("the build of " + what + " made a wheel that is refused");
+        throw;
+    }
+    if (expect && (normalisePythonName(m.name) != normalisePythonName(expect->first) || !sameVersion(m.version, expect->second)))
+        throw Error("the build of ", what, " made a wheel of ", m.name, " ", m.version, " ('", file,
+            "'), not of ", expect->first, " ", expect->second, ": refused");
+    json entry = {{"inputs", inputs}, {"name", m.name}, {"version", m.version}, {"file", file}, {"digest", d.str()}};
+    writeEntry(cacheDir(store_) / "wheels" / (key + ".json"), entry);
+    verified_[d.str()] = true;
+    return CompiledWheel{m.name, m.version, file, d, path, false};
+}
+
+// The release given as a wheel file: copied into the cache as it is.
+CompiledWheel Compiler::releaseWheel()
+{
+    auto& r = req_.release;
+    AutoCloseFD fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw SysError("unable to read the wheel '", r.path.string(), "'");
+    auto d = putFile(store_, fd.get(), "the wheel '" + r.path.string() + "'");
+    auto m = readWheelMetadata(r.path);
+    verified_[d.str()] = true;
+    return CompiledWheel{m.name, m.version, r.path.filename().string(), d, filePath(store_, d), true};
+}
+
+// The project's wheel, from the cache or its box. A new build of the project with no earlier
+// resolution at hand (a first build, --refresh) also resolves its dependencies in a second
+// box at the same time, from the project's folder: `resolved` holds that resolution when it
+// agrees with the wheel the project box made (same name, version and requirements), which
+// the host checks as any other.
+CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::vector<Dist>>& resolved)
+{
+    auto& r = req_.release;
+    json inputs = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "project", r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
+    auto key = keyOf(inputs);
+    auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
+    if (auto w = cachedWheel(key)) {
+        say(ctx_, "compile: " + r.text + ": cached");
+        w->requested = true;
+        return *w;
+    }
+    OutDir out(ctx_);
+    StartedStep box(ctx_, *req_.compiler, boxStep("compile: " + r.text, {compileStep::projectMode, compileStep::projectDir}, {{r.path, compileStep::projectDir, true}}, out));
+    std::optional<OutDir> resolveOut;
+    std::optional<StartedStep> resolveBox;
+    if (!resolutionHinted(hintBase)) {
+        resolveOut.emplace(ctx_);
+        auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        resolveBox.emplace(ctx_, *req_.compiler,
+            boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveProjectMode, target), {{r.path, compileStep::projectDir, true}}, *resolveOut));
+    }
+    box.finish();
+    auto w = takeBuilt(key, inputs, r.text, out, std::nullopt);
+    w.requested = true;
+    if (resolveBox) {
+        // Any failure of the early resolution only loses the time it saved: resolved again, from
+        // the wheel, as without it (and a real failure then says what failed).
+        try {
+            resolveBox->finish();
+            auto m = readWheelMetadata(w.path, w.file);
+            resolved = readReport(*resolveOut, w, "file://" + std::string(earlyProject), &m);
+        } catch (Error& e) {
+            say(ctx_, "resolve: " + r.text + ": resolving again from its wheel (" + e.message() + ")");
+            resolved.reset();
+        }
+    }
+    return w;
+}
+
+
+std::vector<CompiledWheel> Compiler::run()
+{
+    makeBuildEnv();
+    auto& r = req_.release;
+    std::optional<CompiledWheel> app;
+    std::optional<std::vector<Dist>> early;
+    if (r.kind == Release::Kind::Wheel) app = releaseWheel();
+    if (r.kind == Release::Kind::Project) app = projectWheel(resolutionInputs(std::nullopt), early);
+    auto inputs = resolutionInputs(app);
+    std::vector<Dist> dists;
+    if (early) {
+        auto lock = keyLock(ctx_, keyOf(inputs));
+        keepResolution(inputs, *early);
+        dists = std::move(*early);
+    } else {
+        dists = resolve(app, inputs);
+    }
+
+    // The sdists' boxes run side by side, as many as there are processors. Each holds its key's
+    // lock until its wheel is filed, and the locks are taken in the order of their keys, so that
+    // two builds waiting for each other's packages cannot wait for ever.
+    struct Building {
+        size_t index;
+        std::string key, what;
+        json inputs;
+        std::pair<std::string, std::string> expect;
+        FileLock lock;
+        std::unique_ptr<OutDir> out;
+        std::unique_ptr<StartedStep> box;
+    };
+    std::deque<Building> building;
+    std::vector<CompiledWheel> wheels(dists.size());
+    struct Sdist {
+        std::string key;
+        size_t index;
+        json inputs;
+    };
+    std::vector<Sdist> sdists;
+    for (size_t i = 0; i < dists.size(); i++) {
+        auto& d = dists[i];
+        if (d.app && app)
+            wheels[i] = *app;
+        else if (!d.sdist)
+            wheels[i] = CompiledWheel{d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
+        else {
+            json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
+            sdists.push_back({keyOf(in), i, in});
+        }
+    }
+    std::sort(sdists.begin(), sdists.end(), [](auto& a, auto& b) { return a.key < b.key; });
+    auto finishOne = [&] {
+        auto& b = building.front();
+        b.box->finish();
+        wheels[b.index] = takeBuilt(b.key, b.inputs, b.what, *b.out, b.expect);
+        wheels[b.index].requested = dists[b.index].app;
+        building.pop_front();
+    };
+    size_t slots = std::max(1u, std::thread::hardware_concurrency());
+    for (auto& [key, i, in] : sdists) {
+        auto& d = dists[i];
+        auto what = d.name + " " + d.version;
+        auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
+        if (auto w = cachedWheel(key)) {
+            say(ctx_, "compile: " + what + ": cached");
+            wheels[i] = *w;
+            wheels[i].requested = d.app;
+            continue;
+        }
+        if (building.size() >= slots) finishOne();
+        auto out = std::make_unique<OutDir>(ctx_);
+        auto box = std::make_unique<StartedStep>(ctx_, *req_.compiler,
+            boxStep("compile: " + what, {compileStep::sdistMode, compileStep::sdistPath(d.file)}, {{filePath(store_, d.digest), compileStep::sdistPath(d.file), true}}, *out));
+        building.push_back({i, key, what, in, {d.name, d.version}, std::move(lock), std::move(out), std::move(box)});
+    }
+    while (!building.empty()) finishOne();
+    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) { return normalisePythonName(a.name) < normalisePythonName(b.name); });
+    return wheels;
+}
+
+} // namespace grocker::build::compiling
+
+namespace grocker::build {
+
+std::vector<CompiledWheel> compileRelease(Context& ctx, const CompileRequest& request)
+{
+    compiling::Compiler c(ctx, request);
+    return c.run();
+}
+
+} // namespace grocker::build

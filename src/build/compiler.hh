@@ -1,0 +1,158 @@
+#pragma once
+// The insides of the compile pass (compile.hh is its interface), private to src/build/: the
+// files and output folders of the boxes, and the Compiler that runs one compile. compiler.cc
+// holds the boxes and the wheels, compiler-resolve.cc the resolution and the fetching of every
+// file it names, compiler-files.cc the host's handling of files a box or an index gives.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "caches.hh"
+#include "compile-contract.hh"
+#include "compile.hh"
+#include "grocker/file.hh"
+#include "grocker/registry/http.hh"
+#include "grocker/sandbox/id-map.hh"
+#include "grocker/sandbox/rootfs.hh"
+#include "python-dists.hh"
+
+namespace grocker::build::compiling {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+inline constexpr uint64_t maxFileSize = uint64_t(4) << 30; // a wheel or sdist: 4 GiB at most
+inline constexpr size_t maxReportSize = 16 << 20;
+// Where the box that resolves a project from its folder (grocker-compile resolve-project) has its
+// copy: the report names the project by this folder's URL.
+inline constexpr std::string_view earlyProject = compileStep::projectCopy;
+
+// 64 lowercase hex digits: a sha256 as cache keys and entries spell it.
+bool hex64(const std::string& s);
+
+// The sha256 of the file at `p`, read without following a link.
+Digest hashPath(const fs::path& p);
+
+// Copies what `fd` reads (at most maxFileSize bytes) into cache/files under its digest; an
+// existing file of that digest stays. `what` names the source in errors.
+Digest putFile(const Store& store, int fd, const std::string& what);
+
+// Opens `name` in the folder `dirFd` as a step left it: no symlink followed, no FIFO waited on,
+// a regular file only.
+AutoCloseFD openUntrusted(int dirFd, const std::string& name, const std::string& what);
+
+// The names in a box's /out, read without following links.
+std::vector<std::string> outNames(const fs::path& out, AutoCloseFD& dirFd);
+
+// Writes a cache entry the host made.
+void writeEntry(const fs::path& path, const json& j);
+
+// Folders the sandbox's grocker user (uid 1000 inside) must write, and grocker read afterwards.
+void prepareForGrocker(Context& ctx, const fs::path& dir);
+
+// A box's output folder, removed (inside the user namespace: its files are the box's) after.
+struct OutDir {
+    const sandbox::IdMap& map;
+    fs::path path;
+    OutDir(Context& ctx) : map(ctx.map), path(makeTempDir(ctx.store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-out-"))
+    {
+        prepareForGrocker(ctx, path);
+    }
+    OutDir(const OutDir&) = delete;
+    ~OutDir()
+    {
+        try {
+            sandbox::runInUserNamespace(map, [&] {
+                std::error_code ec;
+                fs::remove_all(path, ec);
+            });
+        } catch (...) {
+        }
+    }
+};
+
+// Unpacks a wheel for a build environment: the archive's top and its .data/purelib and
+// .data/platlib, as `pip install --target` lays them out; scripts, headers and data left out.
+void extractWheel(const fs::path& wheel, const fs::path& target);
+
+// One distribution of a resolution, as the host checked it.
+struct Dist {
+    std::string name, version, file;
+    Digest digest;
+    bool sdist = false;
+    bool app = false;
+
+    json toJson() const
+    {
+        return {{"name", name}, {"version", version}, {"file", file}, {"digest", digest.str()}, {"sdist", sdist}, {"app", app}};
+    }
+    static Dist fromJson(const json& j)
+    {
+        Dist d;
+        d.name = j.at("name").get<std::string>();
+        d.version = j.at("version").get<std::string>();
+        d.file = j.at("file").get<std::string>();
+        d.digest = Digest::parse(j.at("digest").get<std::string>());
+        d.sdist = j.at("sdist").get<bool>();
+        d.app = j.at("app").get<bool>();
+        return d;
+    }
+};
+
+// Whether `file` is a wheel or an sdist of `name` `version`; throws when it is neither.
+bool isSdistOf(const std::string& file, const std::string& name, const std::string& version);
+
+class Compiler {
+public:
+    Compiler(Context& ctx, const CompileRequest& req) : ctx_(ctx), req_(req), store_(ctx.store) {}
+
+    std::vector<CompiledWheel> run();
+
+private:
+    Context& ctx_;
+    const CompileRequest& req_;
+    Store& store_;
+    fs::path buildEnv_;
+    std::optional<std::map<std::string, fs::path>> compilerWheels_;
+    std::map<std::string, bool> verified_; // digest → file present and whole, this build
+    std::map<std::string, std::vector<IndexLink>> pages_;
+    std::unique_ptr<registry::HttpClient> http_;
+
+    std::string compilerDigest() const { return req_.compiler->manifestDescriptor.digest.str(); }
+    bool haveFile(const Digest& d);
+    const std::map<std::string, fs::path>& compilerWheels();
+    void makeBuildEnv();
+    Step boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
+        const OutDir& out) const;
+    Digest takeWheel(const OutDir& out, const std::string& what, std::string& file);
+    std::optional<CompiledWheel> cachedWheel(const std::string& key);
+    CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
+        const std::optional<std::pair<std::string, std::string>>& expect);
+    CompiledWheel releaseWheel();
+    CompiledWheel projectWheel(const json& resolutionInputs, std::optional<std::vector<Dist>>& resolved);
+    json resolutionInputs(const std::optional<CompiledWheel>& app) const;
+    json hintInputs(const json& resolutionInputs) const;
+    bool resolutionHinted(const json& resolutionInputs);
+    std::vector<std::string> resolveArgs(const std::string& mode, const std::string& target) const;
+    std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
+    std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
+        const DistMetadata* appMetadata);
+    void keepResolution(const json& inputs, const std::vector<Dist>& dists);
+    Dist fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl);
+    Digest fetchFromIndex(const std::string& name, const std::string& file);
+    Digest download(const std::string& url, const std::string& sha256, const std::string& what);
+    const std::vector<IndexLink>& page(const std::string& url);
+    registry::HttpClient& http()
+    {
+        if (!http_) http_ = std::make_unique<registry::HttpClient>();
+        return *http_;
+    }
+};
+
+} // namespace grocker::build::compiling
