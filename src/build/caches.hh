@@ -30,6 +30,8 @@ inline const std::string buildEnvironments = "build environments";
 std::filesystem::path cacheDir(const oci::Store& s);
 std::filesystem::path filesDir(const oci::Store& s);
 std::filesystem::path filePath(const oci::Store& s, const oci::Digest& d);
+// The sha256 of the file at `p`, read without following a link.
+oci::Digest hashPath(const std::filesystem::path& p);
 // The key an entry with these inputs is filed under.
 std::string keyOf(const nlohmann::json& inputs);
 

@@ -42,8 +42,6 @@ std::optional<Hint> hintOf(const fs::path& path)
     }
 }
 
-namespace {
-
 Digest hashPath(const fs::path& p)
 {
     AutoCloseFD fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -53,6 +51,8 @@ Digest hashPath(const fs::path& p)
     for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;) h.update(buf.data(), n);
     return h.finish();
 }
+
+namespace {
 
 // The file a resolution's dist names, every field of the dist checked as the compile pass reads it.
 Digest distFile(const json& j)

@@ -25,16 +25,6 @@ using nlohmann::json;
 
 bool hex64(const std::string& s) { return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos; }
 
-Digest hashPath(const fs::path& p)
-{
-    AutoCloseFD fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) throw SysError("unable to read '", p.string(), "'");
-    Sha256 h;
-    std::vector<char> buf(1 << 20);
-    for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;) h.update(buf.data(), n);
-    return h.finish();
-}
-
 // Copies what `fd` reads (at most maxFileSize bytes) into cache/files under its digest; an
 // existing file of that digest stays. `what` names the source in errors.
 Digest putFile(const Store& store, int fd, const std::string& what)

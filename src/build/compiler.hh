@@ -36,9 +36,6 @@ inline constexpr std::string_view earlyProject = compileStep::projectCopy;
 // 64 lowercase hex digits: a sha256 as cache keys and entries spell it.
 bool hex64(const std::string& s);
 
-// The sha256 of the file at `p`, read without following a link.
-Digest hashPath(const fs::path& p);
-
 // Copies what `fd` reads (at most maxFileSize bytes) into cache/files under its digest; an
 // existing file of that digest stays. `what` names the source in errors.
 Digest putFile(const Store& store, int fd, const std::string& what);
