@@ -136,7 +136,7 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
         struct stat st;
         if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
             throw Error("unable to read '", host.string(), "' (", d.name, " ", d.version, "): not a readable regular file");
-        d.digest = putFile(store_, fd.get(), "'" + host.string() + "'");
+        d.digest = putFile(store_, fd.get(), concat("'", host.string(), "'"));
         verified_[d.digest.str()] = true;
     } else if (url.starts_with("http://") || url.starts_with("https://")) {
         d.digest = fetchFromIndex(d.name, base);
