@@ -1,5 +1,5 @@
 // in-image/services-format.cc: what the build writes, the entrypoint reads back as it was, and
-// the build's golden services.json (tests/src/data/) reads and writes to the same bytes.
+// the build's golden services.json (tests/build/data/) reads and writes to the same bytes.
 
 #include "services-format.hh"
 
@@ -49,7 +49,7 @@ TEST(ServicesFormat, NoServicesRoundTrips)
 // The file tests/src/config.cc checks the build's output against, read and written again.
 TEST(ServicesFormat, GoldenFileReadsAndWritesBack)
 {
-    auto golden = readFile(test::testData() / "src" / "data" / "services.golden.json");
+    auto golden = readFile(test::testData() / "build" / "data" / "services.golden.json");
     auto s = parseServices(golden, "services.golden.json");
     ASSERT_EQ(s.services.size(), 3u);
     EXPECT_EQ(s.services[0].name, "api"); // the file's order, which the build sorts

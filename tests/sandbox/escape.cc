@@ -1,4 +1,4 @@
-// A static helper run inside the sandbox by tests/sandbox/sandbox.sh: each subcommand tries
+// A static helper run inside the sandbox by tests/integration/sandbox/sandbox.sh: each subcommand tries
 // one way out, prints what it got, and exits 0 only if the attempt worked (an escape).
 
 #include <cerrno>

@@ -3,11 +3,10 @@
 # succeed, the two builds of the same app give the same digest, the root and compiler images
 # they share are built once (every other build waits for that one and takes its result), and
 # `grocker fsck` finds the store consistent afterwards.
-# The store starts as a copy of the warm store of tests/build/build.sh with only the Debian base
+# The store starts as a copy of the warm store of tests/integration/build/build.sh with only the Debian base
 # kept, and the root is made new (a run dependency added), so root and compiler really run.
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

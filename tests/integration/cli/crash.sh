@@ -16,8 +16,7 @@
 # random points; KEEP_TMP=1 keeps the temp folder. A missing tool fails the test.
 set -eu -o pipefail
 tests=$(cd "$(dirname "$0")/.." && pwd)
-. "$tests/registry/fixtures/lib.sh"
-. "$tests/build/lib.sh"
+. "$tests/lib.sh"
 
 : "${GROCKER:?GROCKER must name the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"

@@ -10,10 +10,9 @@
 # pushed to a docker-registry on loopback under library/python:3.12-slim-bookworm), and the
 # index's `uwsgi` is a stub whose `uwsgi` console script only says what it is. What the test
 # proves is the pipeline around them; a real uwsgi under nginx is build/end-to-end's (Debian's).
-# Uses the warm store of tests/build/build.sh ($GROCKER_TEST_CACHE/build-store) for the base.
+# Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store) for the base.
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

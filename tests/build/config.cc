@@ -74,10 +74,10 @@ std::string readText(const fs::path& p)
     return s.str();
 }
 
-// Compares `actual` with tests/src/data/<name>, or rewrites it when GROCKER_REGENERATE_GOLDEN=1.
+// Compares `actual` with tests/build/data/<name>, or rewrites it when GROCKER_REGENERATE_GOLDEN=1.
 void checkGolden(const std::string& name, const std::string& actual)
 {
-    auto path = test::testData() / "src" / "data" / name;
+    auto path = test::testData() / "build" / "data" / name;
     const char* regen = std::getenv("GROCKER_REGENERATE_GOLDEN");
     if (regen && std::string(regen) == "1") {
         test::writeTestFile(path, actual);

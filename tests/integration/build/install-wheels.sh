@@ -10,7 +10,7 @@
 # hash or missing; a row out of the venv), broken wheels, a Python outside a venv are refused with
 # one clear line a wheel, nothing written. Fails, never skips, when a tool is missing.
 set -eu -o pipefail
-root=${GROCKER_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+root=${GROCKER_SOURCE_ROOT:-$(cd "$(dirname "$0")/../../.." && pwd)}
 installer=$root/in-image/install-wheels.py
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok ($SECONDS s): $*"; }

@@ -2,10 +2,9 @@
 # The whole grocker build run as an unprivileged user with a subordinate id range, and no root
 # at any point (mmdebstrap --mode=unshare for the base, every step in a user namespace), from
 # an empty store, gives the same image digest as the build run as root.
-# The root build uses the warm store of tests/build/build.sh ($GROCKER_TEST_CACHE/build-store).
+# The root build uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

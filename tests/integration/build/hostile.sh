@@ -7,8 +7,7 @@
 # under another key is flagged by fsck and never read; inside a step, the compile user is not a
 # host account and PID 1 shows nothing of grocker's command line.
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_TEST_CACHE:?}"
 pass() { echo "ok: $*"; }
@@ -124,7 +123,7 @@ grep -q "pid 1 is grocker-init" "$tmp/hostile.err" || fail "PID 1 of a box: $(gr
 pass "PID 1 of a box shows 'grocker-init', not grocker's command line (its --env values)"
 # As root, the compile user (1000 inside) is 1000 up from root's own subordinate range (65536
 # ids) or from 2^31: no host account, which could otherwise signal the box or own its files.
-want=$(awk -F: '$1 == "root" && $3 >= 65536 { print $2 + 1000; f = 1; exit } END { if (!f) print "2147484648" }' /etc/subuid)
+want=$(grocker_uid_outside)
 [ "$box_uid" = "$want" ] || fail "the compile user is host uid '$box_uid', expected $want"
 getent passwd "$box_uid" >/dev/null && fail "the compile user's host uid $box_uid is an account: $(getent passwd "$box_uid")"
 pass "the compile user is host uid $box_uid, no host account"

@@ -7,10 +7,9 @@
 #   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
 #     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
 #   - a registry that answers garbage gets a one-line error, not a crash.
-# Uses the warm store of tests/build/build.sh ($GROCKER_TEST_CACHE/build-store).
+# Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

@@ -5,8 +5,7 @@
 # reruns only compile and the app's layer), a planted index secret found nowhere. The rootless
 # build's digest is checked by build/rootless.sh. Fails, never skips, when a tool is missing.
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

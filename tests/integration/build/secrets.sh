@@ -10,8 +10,7 @@
 # (decompressed), config, manifest, history entry, the registry's whole storage, the store,
 # the result file, and every line grocker printed: no secret appears anywhere.
 set -eu -o pipefail
-. "$(dirname "$0")/../registry/fixtures/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"

@@ -8,7 +8,7 @@
 # Run by `meson test` with GROCKER (the binary); standalone: GROCKER=build/src/grocker $0.
 # A missing tool is a failure, never a skip. KEEP_TMP=1 keeps the temp folder.
 set -eu -o pipefail
-. "$(dirname "$0")/fixtures/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 : "${GROCKER:?GROCKER must name the grocker binary}"
 [ -x "$GROCKER" ] || fail "GROCKER='$GROCKER' is not an executable"
