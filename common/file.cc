@@ -1,5 +1,7 @@
 #include "grocker/file.hh"
 
+#include "grocker/error.hh"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -8,8 +10,6 @@
 #include <random>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "grocker/error.hh"
 
 namespace grocker {
 
@@ -21,7 +21,10 @@ AutoCloseFD& AutoCloseFD::operator=(AutoCloseFD&& other) noexcept
     return *this;
 }
 
-AutoCloseFD::~AutoCloseFD() { reset(); }
+AutoCloseFD::~AutoCloseFD()
+{
+    reset();
+}
 
 int AutoCloseFD::release()
 {
@@ -51,10 +54,10 @@ AutoDelete::~AutoDelete()
     if (path_.empty()) return;
     std::error_code ec;
     // Folders made read-only (unpacked layers) must be writable again to be removed.
-    for (auto it = fs::recursive_directory_iterator(path_, fs::directory_options::skip_permission_denied, ec);
+    for (auto it = fs::recursive_directory_iterator(
+             path_, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_directory(ec) && !it->is_symlink(ec))
-            ::chmod(it->path().c_str(), 0700);
+        if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
     }
     ::chmod(path_.c_str(), 0700);
     fs::remove_all(path_, ec);
@@ -63,7 +66,8 @@ AutoDelete::~AutoDelete()
 fs::path makeTempDir(const fs::path& parent, const std::string& prefix)
 {
     std::string templ = (parent / (prefix + "XXXXXX")).string();
-    if (!::mkdtemp(templ.data())) throw SysError("unable to create a temporary folder in '", parent.string(), "'");
+    if (!::mkdtemp(templ.data()))
+        throw SysError("unable to create a temporary folder in '", parent.string(), "'");
     return templ;
 }
 
@@ -103,8 +107,9 @@ void writeFull(int fd, const void* data, size_t len, const std::string& what)
         if (n < 0) {
             if (errno == EINTR) continue;
             int err = errno;
-            throw SysError(err, concat("unable to write to '", what, "'",
-                                   err == ENOSPC ? " (the disk is full: free space and retry)" : ""));
+            throw SysError(
+                err, concat("unable to write to '", what, "'",
+                            err == ENOSPC ? " (the disk is full: free space and retry)" : ""));
         }
         p += n;
         len -= size_t(n);
@@ -165,7 +170,8 @@ void writeFileAtomic(const fs::path& path, std::string_view data, mode_t mode)
     if (!fd) throw SysError("unable to create '", tmp.string(), "'");
     try {
         writeFull(fd.get(), data, tmp.string());
-        if (::fchmod(fd.get(), mode) < 0) throw SysError("unable to set the mode of '", tmp.string(), "'");
+        if (::fchmod(fd.get(), mode) < 0)
+            throw SysError("unable to set the mode of '", tmp.string(), "'");
         if (::fsync(fd.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
         fd.reset();
         if (::rename(tmp.c_str(), path.c_str()) < 0)

@@ -1,10 +1,10 @@
 #include "grocker/lock.hh"
 
+#include "grocker/error.hh"
+
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/file.h>
-
-#include "grocker/error.hh"
 
 namespace grocker {
 

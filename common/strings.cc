@@ -53,7 +53,9 @@ std::string normalisePythonName(std::string_view name)
 
 bool isIdentifier(std::string_view s)
 {
-    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+    auto letter = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    };
     if (s.empty() || !letter(s[0])) return false;
     for (char c : s)
         if (!letter(c) && !(c >= '0' && c <= '9')) return false;

@@ -16,9 +16,9 @@
 //                   (PIP_CONFIG_FILE at pipConfPath, PIP_INDEX_URL, PIP_FIND_LINKS, ...).
 // and one of these command lines, with what it must leave in outDir:
 //   scriptPath projectMode projectDir            exactly one wheel (*.whl), the project's;
-//   scriptPath sdistMode sdistPath(FILE)         exactly one wheel, of the sdist's name and version;
-//   scriptPath resolveMode TARGET MORE...        reportFile: pip's `--dry-run --report` of TARGET;
-//   scriptPath resolveProjectMode projectCopy[EXTRAS] MORE...
+//   scriptPath sdistMode sdistPath(FILE)         exactly one wheel, of the sdist's name and
+//   version; scriptPath resolveMode TARGET MORE...        reportFile: pip's `--dry-run --report` of
+//   TARGET; scriptPath resolveProjectMode projectCopy[EXTRAS] MORE...
 //                                                the same for projectDir, which the script copies
 //                                                to projectCopy first (pip prepares metadata in
 //                                                the project's folder, which is read-only).
@@ -37,8 +37,14 @@ inline constexpr char reportFile[] = "report.json"; // in outDir
 inline constexpr char buildEnvDir[] = "/run/grocker/build-env";
 inline constexpr char projectDir[] = "/src/project";
 inline constexpr char projectCopy[] = "/tmp/project";
-inline std::string sdistPath(const std::string& file) { return "/src/" + file; }
-inline std::string appWheelPath(const std::string& file) { return "/src/app/" + file; }
+inline std::string sdistPath(const std::string& file)
+{
+    return "/src/" + file;
+}
+inline std::string appWheelPath(const std::string& file)
+{
+    return "/src/app/" + file;
+}
 
 inline constexpr char constraintEnv[] = "GROCKER_PIP_CONSTRAINT";
 inline constexpr char constraintPath[] = "/run/grocker/constraints.txt";

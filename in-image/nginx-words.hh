@@ -19,7 +19,8 @@ inline constexpr std::string_view nginxMisreads =
 inline bool isPlainNginxWord(std::string_view s)
 {
     for (unsigned char c : s)
-        if (c <= ' ' || c == 0x7f || std::string_view(";{}\"'$#\\").find(char(c)) != std::string_view::npos)
+        if (c <= ' ' || c == 0x7f ||
+            std::string_view(";{}\"'$#\\").find(char(c)) != std::string_view::npos)
             return false;
     return !s.empty();
 }
@@ -27,9 +28,11 @@ inline bool isPlainNginxWord(std::string_view s)
 // What is wrong with a URL prefix of `static` (an nginx `location`), or nothing (empty).
 inline std::string staticPrefixProblem(std::string_view prefix)
 {
-    if (prefix.empty() || prefix[0] != '/') return "the URL prefix must start with '/', as /static/";
+    if (prefix.empty() || prefix[0] != '/')
+        return "the URL prefix must start with '/', as /static/";
     if (!isPlainNginxWord(prefix)) return "the URL prefix " + std::string(nginxMisreads);
-    if (prefix == "/") return "the URL prefix '/' would hide the application: use a prefix such as /static/";
+    if (prefix == "/")
+        return "the URL prefix '/' would hide the application: use a prefix such as /static/";
     return {};
 }
 

@@ -202,9 +202,13 @@ Services parseServices(const std::string& text, const std::string& source)
     }
     if (has(doc, "uwsgi_plugin")) {
         out.uwsgiPlugin = c.string(doc["uwsgi_plugin"], "uwsgi_plugin");
-        if (!std::all_of(out.uwsgiPlugin.begin(), out.uwsgiPlugin.end(),
-                [](char ch) { return std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '_'; }))
-            c.problem("uwsgi_plugin", concat("must be a uwsgi plugin name (a-z, 0-9, _) or empty, not '", out.uwsgiPlugin, "'"));
+        if (!std::all_of(out.uwsgiPlugin.begin(), out.uwsgiPlugin.end(), [](char ch) {
+                return std::islower(static_cast<unsigned char>(ch)) ||
+                       std::isdigit(static_cast<unsigned char>(ch)) || ch == '_';
+            }))
+            c.problem("uwsgi_plugin",
+                      concat("must be a uwsgi plugin name (a-z, 0-9, _) or empty, not '",
+                             out.uwsgiPlugin, "'"));
     }
     if (has(doc, "services")) {
         auto& ss = doc["services"];
@@ -280,10 +284,10 @@ Json serviceJson(const Service& s)
     for (auto& [prefix, folder] : w.statics)
         statics[prefix] = folder;
     return Json{{"kind", "wsgi"},
-                        {"wsgi", w.callable},
-                        {"static", statics},
-                        {"media", w.media.empty() ? Json(nullptr) : Json(w.media)},
-                        {"processes", w.processes}};
+                {"wsgi", w.callable},
+                {"static", statics},
+                {"media", w.media.empty() ? Json(nullptr) : Json(w.media)},
+                {"processes", w.processes}};
 }
 
 } // namespace
@@ -293,12 +297,9 @@ std::string writeServices(const Services& s)
     Json services = Json::object();
     for (auto& service : s.services)
         services[service.name] = serviceJson(service);
-    Json doc{{"app", s.app},
-                     {"version", s.version},
-                     {"venv", s.venv},
-                     {"uwsgi_plugin", s.uwsgiPlugin},
-                     {"services", services},
-                     {"crontab", s.crontab}};
+    Json doc{{"app", s.app},         {"version", s.version},
+             {"venv", s.venv},       {"uwsgi_plugin", s.uwsgiPlugin},
+             {"services", services}, {"crontab", s.crontab}};
     return doc.dump(2) + "\n";
 }
 

@@ -1,7 +1,6 @@
 #include "grocker/oci/compress.hh"
 
-#include <zlib.h>
-#include <zstd.h>
+#include "grocker/error.hh"
 
 #include <algorithm>
 #include <condition_variable>
@@ -11,8 +10,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "grocker/error.hh"
+#include <zlib.h>
+#include <zstd.h>
 
 namespace grocker::oci {
 
@@ -63,12 +62,12 @@ unsigned resolveThreads(unsigned threads)
 }
 
 class PassThrough : public Sink {
-public:
+  public:
     explicit PassThrough(Sink& out) : out_(out) {}
     void write(const void* data, size_t len) override { out_.write(data, len); }
     void finish() override { out_.finish(); }
 
-private:
+  private:
     Sink& out_;
 };
 
@@ -95,7 +94,7 @@ struct Block {
 // A raw deflate stream reused block after block: deflateReset is much cheaper than a fresh
 // deflateInit2, which allocates and clears about 256 KiB.
 class Deflater {
-public:
+  public:
     explicit Deflater(int level)
     {
         // Raw deflate (windowBits -15): the gzip header and trailer are written once for the
@@ -131,14 +130,14 @@ public:
         }
     }
 
-private:
+  private:
     z_stream strm_{};
 };
 
 // Block-parallel deflate, as pigz: blocks are compressed independently by the workers and
 // written in order by the caller's thread, so `out` is only ever used from one thread.
 class GzipCompressor : public Sink {
-public:
+  public:
     GzipCompressor(Sink& out, int level, unsigned threads) : out_(out)
     {
         if (threads == 1) {
@@ -177,10 +176,11 @@ public:
             current_->len += n;
             p += n;
             len -= n;
-            if (current_->len == blockSize) guard([&] {
-                submit(false);
-                startBlock();
-            });
+            if (current_->len == blockSize)
+                guard([&] {
+                    submit(false);
+                    startBlock();
+                });
         }
     }
 
@@ -195,7 +195,7 @@ public:
         });
     }
 
-private:
+  private:
     // Keeps the first failure so every later call reports it instead of writing a broken stream.
     template <typename F> void guard(F&& f)
     {
@@ -276,12 +276,14 @@ private:
             stop_ = true;
         }
         workCv_.notify_all();
-        for (auto& w : workers_) w.join();
+        for (auto& w : workers_)
+            w.join();
     }
 
     static void putLE32(unsigned char* p, uint32_t v)
     {
-        for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            p[i] = (unsigned char)(v >> (8 * i));
     }
 
     void work(Deflater& deflater)
@@ -321,7 +323,7 @@ private:
 };
 
 class ZstdCompressor : public Sink {
-public:
+  public:
     ZstdCompressor(Sink& out, int level, unsigned threads) : out_(out), cctx_(ZSTD_createCCtx())
     {
         if (!cctx_) throw Error("unable to create a zstd compression context");
@@ -370,7 +372,7 @@ public:
         });
     }
 
-private:
+  private:
     // Large enough that libzstd is called rarely; the output does not depend on it.
     static constexpr size_t inputSize = 1 << 20;
 

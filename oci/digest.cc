@@ -1,8 +1,8 @@
 #include "grocker/oci/digest.hh"
 
-#include <openssl/evp.h>
-
 #include "grocker/error.hh"
+
+#include <openssl/evp.h>
 
 namespace grocker::oci {
 
@@ -35,7 +35,10 @@ std::string problem(std::string_view text)
 
 } // namespace
 
-bool Digest::valid(std::string_view text) { return problem(text).empty(); }
+bool Digest::valid(std::string_view text)
+{
+    return problem(text).empty();
+}
 
 Digest Digest::parse(std::string_view text)
 {
@@ -63,14 +66,16 @@ Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(const void* data, size_t len)
 {
-    if (len && EVP_DigestUpdate(impl_->ctx, data, len) != 1) throw Error("SHA-256 update failed (OpenSSL)");
+    if (len && EVP_DigestUpdate(impl_->ctx, data, len) != 1)
+        throw Error("SHA-256 update failed (OpenSSL)");
 }
 
 Digest Sha256::finish()
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
-    if (EVP_DigestFinal_ex(impl_->ctx, md, &len) != 1) throw Error("SHA-256 final failed (OpenSSL)");
+    if (EVP_DigestFinal_ex(impl_->ctx, md, &len) != 1)
+        throw Error("SHA-256 final failed (OpenSSL)");
     static const char digits[] = "0123456789abcdef";
     std::string hex(len * 2, '0');
     for (unsigned i = 0; i < len; i++) {

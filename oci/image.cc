@@ -1,9 +1,9 @@
 #include "grocker/oci/image.hh"
 
+#include "grocker/error.hh"
+
 #include <ctime>
 #include <sys/utsname.h>
-
-#include "grocker/error.hh"
 
 namespace grocker::oci {
 
@@ -11,12 +11,19 @@ using nlohmann::json;
 
 namespace media {
 
-bool isManifest(std::string_view t) { return t == ociManifest || t == dockerManifest; }
-bool isIndex(std::string_view t) { return t == ociIndex || t == dockerManifestList; }
+bool isManifest(std::string_view t)
+{
+    return t == ociManifest || t == dockerManifest;
+}
+bool isIndex(std::string_view t)
+{
+    return t == ociIndex || t == dockerManifestList;
+}
 bool isLayer(std::string_view t)
 {
     return t == ociLayer || t == ociLayerGzip || t == ociLayerZstd || t == dockerLayerGzip ||
-           t == dockerLayerForeign || t == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+           t == dockerLayerForeign ||
+           t == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 }
 
 } // namespace media
@@ -24,9 +31,9 @@ bool isLayer(std::string_view t)
 Platform Platform::normalise(Platform p)
 {
     static const std::map<std::string, std::pair<std::string, std::string>> arches = {
-        {"x86_64", {"amd64", ""}}, {"x86-64", {"amd64", ""}}, {"aarch64", {"arm64", ""}},
-        {"armhf", {"arm", "v7"}}, {"armel", {"arm", "v6"}}, {"i386", {"386", ""}},
-        {"i686", {"386", ""}}, {"ppc64el", {"ppc64le", ""}},
+        {"x86_64", {"amd64", ""}}, {"x86-64", {"amd64", ""}},    {"aarch64", {"arm64", ""}},
+        {"armhf", {"arm", "v7"}},  {"armel", {"arm", "v6"}},     {"i386", {"386", ""}},
+        {"i686", {"386", ""}},     {"ppc64el", {"ppc64le", ""}},
     };
     if (auto it = arches.find(p.architecture); it != arches.end()) {
         p.architecture = it->second.first;
@@ -63,13 +70,14 @@ void verifyBlob(std::string_view bytes, const Descriptor& d, const std::string& 
 {
     if (int64_t(bytes.size()) != d.size)
         throw Error(what, " has ", bytes.size(), " bytes but its descriptor says ", d.size,
-            "; the source is corrupt or was changed: fetch it again");
+                    "; the source is corrupt or was changed: fetch it again");
     if (d.digest.algorithm() != "sha256")
-        throw Error(what, ": digest algorithm '", d.digest.algorithm(), "' is not supported (sha256 is)");
+        throw Error(what, ": digest algorithm '", d.digest.algorithm(),
+                    "' is not supported (sha256 is)");
     auto actual = sha256(bytes);
     if (actual != d.digest)
         throw Error(what, " has digest ", actual.str(), " but ", d.digest.str(),
-            " was expected; the source is corrupt or was changed: fetch it again");
+                    " was expected; the source is corrupt or was changed: fetch it again");
 }
 
 namespace {
@@ -81,14 +89,16 @@ const json& field(const json& j, const char* key, const std::string& where)
     return *it;
 }
 
-std::string stringField(const json& j, const char* key, const std::string& where, bool required = true)
+std::string stringField(const json& j, const char* key, const std::string& where,
+                        bool required = true)
 {
     auto it = j.find(key);
     if (it == j.end()) {
         if (required) throw Error(where, ": missing field '", key, "'");
         return {};
     }
-    if (!it->is_string()) throw Error(where, ": field '", key, "' must be a string, not ", it->type_name());
+    if (!it->is_string())
+        throw Error(where, ": field '", key, "' must be a string, not ", it->type_name());
     return it->get<std::string>();
 }
 
@@ -109,9 +119,12 @@ void checkMediaTypeSyntax(const std::string& t, const std::string& where)
 {
     // RFC 6838: type "/" subtype, restricted names; enough to catch garbage.
     auto slash = t.find('/');
-    bool ok = slash != std::string::npos && slash > 0 && slash + 1 < t.size() && t.find('/', slash + 1) == std::string::npos;
+    bool ok = slash != std::string::npos && slash > 0 && slash + 1 < t.size() &&
+              t.find('/', slash + 1) == std::string::npos;
     for (char c : t)
-        if (!(isalnum((unsigned char)c) || std::string_view("!#$&-^_.+/").find(c) != std::string_view::npos)) ok = false;
+        if (!(isalnum((unsigned char)c) ||
+              std::string_view("!#$&-^_.+/").find(c) != std::string_view::npos))
+            ok = false;
     if (!ok) throw Error(where, ": malformed media type '", t.substr(0, 100), "'");
 }
 
@@ -153,20 +166,24 @@ void checkSchemaVersion(const json& j, const std::string& what)
 }
 
 // The mediaType field, checked against what the referrer said and what the content is.
-std::string mediaTypeOf(const json& j, const std::string& what, std::string_view expected, bool wantIndex)
+std::string mediaTypeOf(const json& j, const std::string& what, std::string_view expected,
+                        bool wantIndex)
 {
     std::string t = stringField(j, "mediaType", what, false);
     if (t.empty()) {
         // Allowed by image-spec for OCI; the shape decides.
         t = std::string(j.contains("manifests") ? media::ociIndex : media::ociManifest);
-        if (!expected.empty() && (media::isIndex(expected) || media::isManifest(expected))) t = std::string(expected);
+        if (!expected.empty() && (media::isIndex(expected) || media::isManifest(expected)))
+            t = std::string(expected);
     }
     if (!expected.empty() && t != expected)
-        throw Error(what, " says its mediaType is '", t, "' but it was referred to as '", expected, "'");
+        throw Error(what, " says its mediaType is '", t, "' but it was referred to as '", expected,
+                    "'");
     bool isIdx = media::isIndex(t), isMan = media::isManifest(t);
     if (!isIdx && !isMan) throw Error(what, ": unsupported manifest media type '", t, "'");
     if (isIdx && j.contains("layers")) throw Error(what, ": an index must not have 'layers'");
-    if (isMan && j.contains("manifests")) throw Error(what, " says it is '", t, "' but has 'manifests' like an index");
+    if (isMan && j.contains("manifests"))
+        throw Error(what, " says it is '", t, "' but has 'manifests' like an index");
     if (wantIndex && !isIdx) throw Error(what, " is an image manifest ('", t, "'), not an index");
     if (!wantIndex && !isIdx && !isMan) throw Error(what, " is not an image manifest");
     if (!wantIndex && isIdx) throw Error(what, " is an index ('", t, "'), not an image manifest");
@@ -190,8 +207,9 @@ Descriptor parseDescriptor(const json& j, const std::string& where)
     auto& size = field(j, "size", where);
     if (!size.is_number_integer() || size.get<int64_t>() < 0)
         throw Error(where, " (", d.digest.str(), "): size must be a non-negative integer",
-            size.is_number_unsigned() ? " of at most 2^63-1 (a descriptor's int64)" : "", ", not ", size.dump(),
-            ": the image is not valid OCI; ask its publisher to fix it");
+                    size.is_number_unsigned() ? " of at most 2^63-1 (a descriptor's int64)" : "",
+                    ", not ", size.dump(),
+                    ": the image is not valid OCI; ask its publisher to fix it");
     d.size = size.get<int64_t>();
     d.annotations = annotationsOf(j, where);
     if (auto it = j.find("urls"); it != j.end() && !it->is_null()) {
@@ -201,12 +219,14 @@ Descriptor parseDescriptor(const json& j, const std::string& where)
             d.urls.push_back(u.get<std::string>());
         }
     }
-    if (auto it = j.find("platform"); it != j.end() && !it->is_null()) d.platform = parsePlatform(*it, where);
+    if (auto it = j.find("platform"); it != j.end() && !it->is_null())
+        d.platform = parsePlatform(*it, where);
     d.artifactType = stringField(j, "artifactType", where, false);
     return d;
 }
 
-Manifest parseManifest(std::string_view bytes, const std::string& what, std::string_view expectedMediaType)
+Manifest parseManifest(std::string_view bytes, const std::string& what,
+                       std::string_view expectedMediaType)
 {
     json j = parseJson(bytes, what);
     checkSchemaVersion(j, what);
@@ -215,14 +235,17 @@ Manifest parseManifest(std::string_view bytes, const std::string& what, std::str
     m.config = parseDescriptor(field(j, "config", what), what + " config");
     auto& layers = field(j, "layers", what);
     if (!layers.is_array()) throw Error(what, ": 'layers' must be an array");
-    for (size_t i = 0; i < layers.size(); i++) m.layers.push_back(parseDescriptor(layers[i], concat(what, " layer ", i)));
+    for (size_t i = 0; i < layers.size(); i++)
+        m.layers.push_back(parseDescriptor(layers[i], concat(what, " layer ", i)));
     m.annotations = annotationsOf(j, what);
-    if (auto it = j.find("subject"); it != j.end() && !it->is_null()) m.subject = parseDescriptor(*it, what + " subject");
+    if (auto it = j.find("subject"); it != j.end() && !it->is_null())
+        m.subject = parseDescriptor(*it, what + " subject");
     m.artifactType = stringField(j, "artifactType", what, false);
     return m;
 }
 
-Index parseIndex(std::string_view bytes, const std::string& what, std::string_view expectedMediaType)
+Index parseIndex(std::string_view bytes, const std::string& what,
+                 std::string_view expectedMediaType)
 {
     json j = parseJson(bytes, what);
     checkSchemaVersion(j, what);
@@ -230,7 +253,8 @@ Index parseIndex(std::string_view bytes, const std::string& what, std::string_vi
     idx.mediaType = mediaTypeOf(j, what, expectedMediaType, true);
     auto& ms = field(j, "manifests", what);
     if (!ms.is_array()) throw Error(what, ": 'manifests' must be an array");
-    for (size_t i = 0; i < ms.size(); i++) idx.manifests.push_back(parseDescriptor(ms[i], concat(what, " manifest ", i)));
+    for (size_t i = 0; i < ms.size(); i++)
+        idx.manifests.push_back(parseDescriptor(ms[i], concat(what, " manifest ", i)));
     idx.annotations = annotationsOf(j, what);
     return idx;
 }
@@ -238,7 +262,8 @@ Index parseIndex(std::string_view bytes, const std::string& what, std::string_vi
 std::string sniffMediaType(std::string_view bytes, const std::string& what)
 {
     json j = parseJson(bytes, what);
-    if (auto it = j.find("mediaType"); it != j.end() && it->is_string()) return it->get<std::string>();
+    if (auto it = j.find("mediaType"); it != j.end() && it->is_string())
+        return it->get<std::string>();
     return std::string(j.contains("manifests") ? media::ociIndex : media::ociManifest);
 }
 
@@ -273,7 +298,8 @@ ImageConfig parseConfig(std::string_view bytes, const std::string& what)
 std::vector<Digest> ImageConfig::diffIds() const
 {
     std::vector<Digest> out;
-    for (auto& d : json.at("rootfs").at("diff_ids")) out.push_back(Digest::parse(d.get<std::string>()));
+    for (auto& d : json.at("rootfs").at("diff_ids"))
+        out.push_back(Digest::parse(d.get<std::string>()));
     return out;
 }
 
@@ -289,10 +315,11 @@ Platform ImageConfig::platform() const
 ImageConfig ImageConfig::scratch()
 {
     auto p = Platform::host();
-    nlohmann::json j = {{"architecture", p.architecture}, {"os", p.os},
-        {"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}},
-        {"config", nlohmann::json::object()},
-        {"history", nlohmann::json::array()}};
+    nlohmann::json j = {{"architecture", p.architecture},
+                        {"os", p.os},
+                        {"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}},
+                        {"config", nlohmann::json::object()},
+                        {"history", nlohmann::json::array()}};
     if (!p.variant.empty()) j["variant"] = p.variant;
     return ImageConfig{j};
 }
@@ -315,8 +342,12 @@ json toJson(const Descriptor& d)
 
 json toJson(const Manifest& m)
 {
-    json j = {{"schemaVersion", 2}, {"mediaType", m.mediaType}, {"config", toJson(m.config)}, {"layers", json::array()}};
-    for (auto& l : m.layers) j["layers"].push_back(toJson(l));
+    json j = {{"schemaVersion", 2},
+              {"mediaType", m.mediaType},
+              {"config", toJson(m.config)},
+              {"layers", json::array()}};
+    for (auto& l : m.layers)
+        j["layers"].push_back(toJson(l));
     if (!m.annotations.empty()) j["annotations"] = m.annotations;
     if (m.subject) j["subject"] = toJson(*m.subject);
     if (!m.artifactType.empty()) j["artifactType"] = m.artifactType;
@@ -326,7 +357,8 @@ json toJson(const Manifest& m)
 json toJson(const Index& i)
 {
     json j = {{"schemaVersion", 2}, {"mediaType", i.mediaType}, {"manifests", json::array()}};
-    for (auto& m : i.manifests) j["manifests"].push_back(toJson(m));
+    for (auto& m : i.manifests)
+        j["manifests"].push_back(toJson(m));
     if (!i.annotations.empty()) j["annotations"] = i.annotations;
     return j;
 }
@@ -337,7 +369,7 @@ std::string canonical(const json& j)
         return j.dump(-1, ' ', false, json::error_handler_t::strict);
     } catch (json::type_error& e) {
         throw Error("an image config or manifest would hold text that is not UTF-8 (", e.what(),
-            "): give --env, --label, --user and the like in UTF-8");
+                    "): give --env, --label, --user and the like in UTF-8");
     }
 }
 

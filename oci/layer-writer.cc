@@ -1,5 +1,10 @@
 #include "grocker/oci/layer-writer.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/tar-writer.hh"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -11,11 +16,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <vector>
-
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "grocker/oci/store.hh"
-#include "grocker/oci/tar-writer.hh"
 
 namespace grocker::oci {
 
@@ -29,16 +29,20 @@ int64_t sourceDateEpochFromEnv()
     errno = 0;
     long long n = std::strtoll(v, &end, 10);
     if (errno || *end || n < 0)
-        throw UsageError("SOURCE_DATE_EPOCH='", v, "' is not a number of seconds since 1970: unset it or fix it");
+        throw UsageError("SOURCE_DATE_EPOCH='", v,
+                         "' is not a number of seconds since 1970: unset it or fix it");
     return n;
 }
 
 std::string layerMediaType(Compression c)
 {
     switch (c) {
-    case Compression::Gzip: return std::string(media::ociLayerGzip);
-    case Compression::Zstd: return std::string(media::ociLayerZstd);
-    case Compression::None: break;
+    case Compression::Gzip:
+        return std::string(media::ociLayerGzip);
+    case Compression::Zstd:
+        return std::string(media::ociLayerZstd);
+    case Compression::None:
+        break;
     }
     return std::string(media::ociLayer);
 }
@@ -62,8 +66,11 @@ bool keepXattr(std::string_view name)
 using Xattrs = std::vector<std::pair<std::string, std::string>>;
 
 class Walker {
-public:
-    Walker(TarWriter& tar, const LayerOptions& o, fs::path root) : tar_(tar), opt_(o), root_(std::move(root)) {}
+  public:
+    Walker(TarWriter& tar, const LayerOptions& o, fs::path root)
+        : tar_(tar), opt_(o), root_(std::move(root))
+    {
+    }
 
     void walkDir(int dirFd, const std::string& hostPath, const std::string& tarPrefix)
     {
@@ -88,7 +95,7 @@ public:
 
     uint64_t count = 0;
 
-private:
+  private:
     Xattrs xattrs(const std::string& hostPath, bool& whiteout, bool& opaque)
     {
         Xattrs out;
@@ -114,9 +121,13 @@ private:
             if (!keepXattr(name)) continue;
             std::string value(4096, '\0');
             ssize_t vn;
-            while ((vn = ::lgetxattr(hostPath.c_str(), name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE)
+            while ((vn = ::lgetxattr(hostPath.c_str(), name.c_str(), value.data(), value.size())) <
+                       0 &&
+                   errno == ERANGE)
                 value.resize(value.size() * 4);
-            if (vn < 0) throw SysError("unable to read extended attribute '", name, "' of '", hostPath, "'");
+            if (vn < 0)
+                throw SysError("unable to read extended attribute '", name, "' of '", hostPath,
+                               "'");
             value.resize(size_t(vn));
             out.emplace_back(name, value);
         }
@@ -145,12 +156,13 @@ private:
     void clampPycTimestamp(char* data, size_t n) const
     {
         auto u32 = [&](size_t at) {
-            return uint32_t(uint8_t(data[at])) | uint32_t(uint8_t(data[at + 1])) << 8 | uint32_t(uint8_t(data[at + 2])) << 16 |
-                   uint32_t(uint8_t(data[at + 3])) << 24;
+            return uint32_t(uint8_t(data[at])) | uint32_t(uint8_t(data[at + 1])) << 8 |
+                   uint32_t(uint8_t(data[at + 2])) << 16 | uint32_t(uint8_t(data[at + 3])) << 24;
         };
         if (n < 16 || data[2] != '\r' || data[3] != '\n' || u32(4) != 0) return;
         int64_t clamped = std::max<int64_t>(0, std::min<int64_t>(u32(8), opt_.sourceDateEpoch));
-        for (size_t i = 0; i < 4; i++) data[8 + i] = char(uint8_t(uint64_t(clamped) >> (8 * i)));
+        for (size_t i = 0; i < 4; i++)
+            data[8 + i] = char(uint8_t(uint64_t(clamped) >> (8 * i)));
     }
 
     void whiteoutEntry(const std::string& tarPath)
@@ -167,7 +179,8 @@ private:
         count++;
     }
 
-    void entry(int dirFd, const std::string& hostPath, const std::string& name, const std::string& tarPath)
+    void entry(int dirFd, const std::string& hostPath, const std::string& name,
+               const std::string& tarPath)
     {
         struct stat st;
         if (::fstatat(dirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -193,7 +206,8 @@ private:
                 tar_.endEntry();
                 count++;
             }
-            AutoCloseFD sub(::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            AutoCloseFD sub(
+                ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub) throw SysError("unable to open folder '", hostPath, "'");
             walkDir(sub.get(), hostPath, tarPath + "/");
             return;
@@ -220,7 +234,8 @@ private:
             uint64_t left = e.size;
             bool first = true;
             while (left) {
-                size_t n = readSome(fd.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()), hostPath);
+                size_t n = readSome(fd.get(), buf_.data(), std::min<uint64_t>(left, buf_.size()),
+                                    hostPath);
                 if (!n) break;
                 if (first && name.ends_with(".pyc")) clampPycTimestamp(buf_.data(), n);
                 first = false;
@@ -248,7 +263,9 @@ private:
         case S_IFBLK:
         case S_IFIFO: {
             TarEntry e = base(st, tarPath, xs);
-            e.type = S_ISCHR(st.st_mode) ? TarEntry::CharDevice : S_ISBLK(st.st_mode) ? TarEntry::BlockDevice : TarEntry::Fifo;
+            e.type = S_ISCHR(st.st_mode)   ? TarEntry::CharDevice
+                     : S_ISBLK(st.st_mode) ? TarEntry::BlockDevice
+                                           : TarEntry::Fifo;
             e.devMajor = major(st.st_rdev);
             e.devMinor = minor(st.st_rdev);
             tar_.writeHeader(e);
@@ -272,7 +289,8 @@ private:
 std::string normaliseTarget(const std::string& target)
 {
     if (target.empty() || target[0] != '/')
-        throw UsageError("layer target '", target, "' must be an absolute path in the image, such as /app");
+        throw UsageError("layer target '", target,
+                         "' must be an absolute path in the image, such as /app");
     std::string out;
     for (auto& part : fs::path(target)) {
         auto p = part.string();
@@ -285,7 +303,8 @@ std::string normaliseTarget(const std::string& target)
 
 } // namespace
 
-uint64_t writeLayerTar(Sink& out, const fs::path& dir, const std::string& target, const LayerOptions& options)
+uint64_t writeLayerTar(Sink& out, const fs::path& dir, const std::string& target,
+                       const LayerOptions& options)
 {
     std::string prefix = normaliseTarget(target);
     AutoCloseFD root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -315,7 +334,8 @@ uint64_t writeLayerTar(Sink& out, const fs::path& dir, const std::string& target
     return w.count;
 }
 
-LayerResult writeLayer(Store& store, const fs::path& dir, const std::string& target, const LayerOptions& options)
+LayerResult writeLayer(Store& store, const fs::path& dir, const std::string& target,
+                       const LayerOptions& options)
 {
     auto blob = store.newBlob();
     auto compressor = makeCompressor(*blob, options.compress);

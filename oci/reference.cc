@@ -1,14 +1,17 @@
 #include "grocker/oci/reference.hh"
 
-#include <cctype>
-
 #include "grocker/error.hh"
+
+#include <cctype>
 
 namespace grocker::oci {
 
 namespace {
 
-bool alnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool alnumLower(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 // path-component := [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
 bool validComponent(std::string_view s)
@@ -20,9 +23,11 @@ bool validComponent(std::string_view s)
             continue;
         }
         size_t j = i;
-        while (j < s.size() && !alnumLower(s[j])) j++;
+        while (j < s.size() && !alnumLower(s[j]))
+            j++;
         auto sep = s.substr(i, j - i);
-        bool ok = sep == "." || sep == "_" || sep == "__" || sep.find_first_not_of('-') == std::string_view::npos;
+        bool ok = sep == "." || sep == "_" || sep == "__" ||
+                  sep.find_first_not_of('-') == std::string_view::npos;
         if (!ok) return false;
         i = j;
     }
@@ -37,7 +42,9 @@ bool validDomain(std::string_view d)
         auto close = d.find(']');
         if (close == std::string_view::npos) return false;
         host = d.substr(1, close - 1);
-        if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos) return false;
+        if (host.empty() ||
+            host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+            return false;
         auto rest = d.substr(close + 1);
         if (!rest.empty()) {
             if (rest[0] != ':') return false;
@@ -55,7 +62,8 @@ bool validDomain(std::string_view d)
         size_t start = 0;
         for (;;) {
             auto dot = host.find('.', start);
-            auto label = host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+            auto label = host.substr(start, dot == std::string_view::npos ? std::string_view::npos
+                                                                          : dot - start);
             if (label.empty() || label.front() == '-' || label.back() == '-') return false;
             for (char c : label)
                 if (!isalnum((unsigned char)c) && c != '-') return false;
@@ -98,11 +106,13 @@ Reference Reference::parse(std::string_view text)
     // A tag is after the last ':' that follows the last '/'.
     auto lastSlash = rest.rfind('/');
     auto colon = rest.rfind(':');
-    if (colon != std::string_view::npos && (lastSlash == std::string_view::npos || colon > lastSlash)) {
+    if (colon != std::string_view::npos &&
+        (lastSlash == std::string_view::npos || colon > lastSlash)) {
         auto tag = rest.substr(colon + 1);
         if (!validTag(tag))
             throw bad(concat("tag '", tag.substr(0, 200),
-                "' is not valid: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"));
+                             "' is not valid: up to 128 letters, digits, '_', '.' and '-', not "
+                             "starting with '.' or '-'"));
         r.tag = std::string(tag);
         rest = rest.substr(0, colon);
     }
@@ -112,7 +122,8 @@ Reference Reference::parse(std::string_view text)
     if (slash != std::string_view::npos &&
         (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
          first == "localhost" || first.starts_with("["))) {
-        if (!validDomain(first)) throw bad(concat("registry host '", first, "' is not a valid host[:port]"));
+        if (!validDomain(first))
+            throw bad(concat("registry host '", first, "' is not a valid host[:port]"));
         r.domain = std::string(first);
         rest = rest.substr(slash + 1);
     } else {
@@ -121,20 +132,25 @@ Reference Reference::parse(std::string_view text)
     if (r.domain == "index.docker.io") r.domain = "docker.io";
     for (size_t pos = 0;;) {
         auto s = rest.find('/', pos);
-        auto comp = rest.substr(pos, s == std::string_view::npos ? std::string_view::npos : s - pos);
+        auto comp =
+            rest.substr(pos, s == std::string_view::npos ? std::string_view::npos : s - pos);
         if (!validComponent(comp)) {
             bool upper = false;
-            for (char c : comp) upper |= bool(isupper((unsigned char)c));
+            for (char c : comp)
+                upper |= bool(isupper((unsigned char)c));
             throw bad(upper ? "repository names must be lowercase"
                             : concat("path component '", comp.substr(0, 200),
-                                  "' is not valid: lowercase letters and digits, separated by '.', '_', '__' or '-'"));
+                                     "' is not valid: lowercase letters and digits, separated by "
+                                     "'.', '_', '__' or '-'"));
         }
         if (s == std::string_view::npos) break;
         pos = s + 1;
     }
     r.path = std::string(rest);
-    if (r.domain == "docker.io" && r.path.find('/') == std::string::npos) r.path = "library/" + r.path;
-    if (r.domain.size() + 1 + r.path.size() > 255) throw bad("the name is longer than 255 characters");
+    if (r.domain == "docker.io" && r.path.find('/') == std::string::npos)
+        r.path = "library/" + r.path;
+    if (r.domain.size() + 1 + r.path.size() > 255)
+        throw bad("the name is longer than 255 characters");
     if (r.tag.empty() && !r.digest) r.tag = "latest";
     return r;
 }
@@ -147,6 +163,9 @@ std::string Reference::str() const
     return s;
 }
 
-std::string Reference::apiHost() const { return domain == "docker.io" ? "registry-1.docker.io" : domain; }
+std::string Reference::apiHost() const
+{
+    return domain == "docker.io" ? "registry-1.docker.io" : domain;
+}
 
 } // namespace grocker::oci

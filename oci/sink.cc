@@ -15,7 +15,10 @@ namespace {
 constexpr size_t fdSinkBuffer = 1 << 20;
 }
 
-FdSink::FdSink(int fd, std::string what) : fd_(fd), what_(std::move(what)) { buf_.reserve(fdSinkBuffer); }
+FdSink::FdSink(int fd, std::string what) : fd_(fd), what_(std::move(what))
+{
+    buf_.reserve(fdSinkBuffer);
+}
 
 FdSink::~FdSink() = default;
 
@@ -34,6 +37,9 @@ void FdSink::flush()
     buf_.clear();
 }
 
-void FdSink::finish() { flush(); }
+void FdSink::finish()
+{
+    flush();
+}
 
 } // namespace grocker::oci

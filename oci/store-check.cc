@@ -1,5 +1,9 @@
 // grocker fsck: Store::check, and the view of it that the store's parts get (PartCheck).
 
+#include "grocker/error.hh"
+#include "grocker/oci/store.hh"
+#include "store-upkeep.hh"
+
 #include <algorithm>
 #include <atomic>
 #include <ctime>
@@ -7,10 +11,6 @@
 #include <map>
 #include <sys/stat.h>
 #include <thread>
-
-#include "grocker/error.hh"
-#include "grocker/oci/store.hh"
-#include "store-upkeep.hh"
 
 namespace grocker::oci {
 
@@ -20,7 +20,7 @@ using namespace upkeep;
 
 // The state of every stored blob, hashed once (in parallel: a store holds gigabytes of layers).
 class BlobStates {
-public:
+  public:
     enum class State { Good, Corrupt, Missing };
     struct Info {
         State state = State::Missing;
@@ -29,19 +29,24 @@ public:
     };
 
     // `files`: the blobs folder's files named by a digest.
-    BlobStates(const Store& store, const std::vector<fs::path>& files, unsigned jobs) : store_(store)
+    BlobStates(const Store& store, const std::vector<fs::path>& files, unsigned jobs)
+        : store_(store)
     {
         std::vector<Info> infos(files.size());
         std::atomic<size_t> next{0};
         auto work = [&] {
-            for (size_t i; (i = next++) < files.size();) infos[i] = hash(files[i]);
+            for (size_t i; (i = next++) < files.size();)
+                infos[i] = hash(files[i]);
         };
         if (!jobs) jobs = std::max(1u, std::thread::hardware_concurrency());
         std::vector<std::thread> threads;
-        for (unsigned t = 1; t < std::min<size_t>(jobs, files.size()); t++) threads.emplace_back(work);
+        for (unsigned t = 1; t < std::min<size_t>(jobs, files.size()); t++)
+            threads.emplace_back(work);
         work();
-        for (auto& t : threads) t.join();
-        for (size_t i = 0; i < files.size(); i++) states_["sha256:" + files[i].filename().string()] = infos[i];
+        for (auto& t : threads)
+            t.join();
+        for (size_t i = 0; i < files.size(); i++)
+            states_["sha256:" + files[i].filename().string()] = infos[i];
     }
 
     // Blobs written after the listing (by a concurrent build) are hashed when asked about.
@@ -59,18 +64,21 @@ public:
         auto name = kind + " " + d.digest.str();
         if (info.state == State::Missing) return name + " is missing";
         if (info.state == State::Corrupt) return name + " is corrupt";
-        if (info.size != d.size) return concat(name, " has ", info.size, " bytes, not the ", d.size, " its descriptor says");
+        if (info.size != d.size)
+            return concat(name, " has ", info.size, " bytes, not the ", d.size,
+                          " its descriptor says");
         return std::nullopt;
     }
 
-private:
+  private:
     static Digest hashFile(const fs::path& p)
     {
         AutoCloseFD fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) throw SysError("unable to open '", p.string(), "'");
         Sha256 h;
         std::vector<char> buf(1 << 20);
-        for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;) h.update(buf.data(), n);
+        for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;)
+            h.update(buf.data(), n);
         return h.finish();
     }
 
@@ -95,7 +103,8 @@ private:
     std::map<std::string, Info> states_;
 };
 
-PartCheck::PartCheck(Store& store, bool repair, const Remover& remove, BlobStates& blobs, CheckReport& report)
+PartCheck::PartCheck(Store& store, bool repair, const Remover& remove, BlobStates& blobs,
+                     CheckReport& report)
     : store_(store), repair_(repair), remove_(remove), blobs_(blobs), report_(report)
 {
 }
@@ -113,7 +122,8 @@ std::optional<std::string> PartCheck::blobProblem(const Descriptor& d, const std
     return blobs_.problem(d, kind);
 }
 
-StoreIssue& PartCheck::issue(fs::path where, std::string what, const std::string& done, const std::function<void()>& fix)
+StoreIssue& PartCheck::issue(fs::path where, std::string what, const std::string& done,
+                             const std::function<void()>& fix)
 {
     report_.issues.push_back(StoreIssue{std::move(where), std::move(what), {}});
     // By index: a repair may report issues of its own.
@@ -129,9 +139,15 @@ StoreIssue& PartCheck::issue(fs::path where, std::string what, const std::string
     return report_.issues[n];
 }
 
-void PartCheck::removeFile(const fs::path& p) { unlinkFile(p); }
+void PartCheck::removeFile(const fs::path& p)
+{
+    unlinkFile(p);
+}
 
-void PartCheck::removeTree(const fs::path& p) { remove_({p}); }
+void PartCheck::removeTree(const fs::path& p)
+{
+    remove_({p});
+}
 
 void PartCheck::removeTreeAside(const fs::path& p)
 {
@@ -147,19 +163,23 @@ void Store::checkLayout(PartCheck& c, const std::string& indexError)
     if (!indexError.empty()) {
         auto aside = root_ / concat("index.json.corrupt-", ::time(nullptr));
         c.issue(indexPath, "unreadable index of the store's images: " + indexError,
-            "kept as '" + aside.filename().string() + "' and replaced by an empty index: every ref is gone", [&] {
-                auto l = lock(true);
-                if (::rename(indexPath.c_str(), aside.c_str()) < 0) throw SysError("unable to rename '", indexPath.string(), "'");
-                writeFileAtomic(indexPath, canonical(toJson(Index{})));
-            });
+                "kept as '" + aside.filename().string() +
+                    "' and replaced by an empty index: every ref is gone",
+                [&] {
+                    auto l = lock(true);
+                    if (::rename(indexPath.c_str(), aside.c_str()) < 0)
+                        throw SysError("unable to rename '", indexPath.string(), "'");
+                    writeFileAtomic(indexPath, canonical(toJson(Index{})));
+                });
     }
     auto layoutPath = root_ / "oci-layout";
     try {
         auto j = json::parse(readFile(layoutPath));
-        if (j.at("imageLayoutVersion").get<std::string>() != "1.0.0") throw Error("its version is not 1.0.0");
+        if (j.at("imageLayoutVersion").get<std::string>() != "1.0.0")
+            throw Error("its version is not 1.0.0");
     } catch (std::exception& e) {
         c.issue(layoutPath, concat("unreadable OCI layout file: ", e.what()), "rewritten",
-            [&] { writeFileAtomic(layoutPath, R"({"imageLayoutVersion":"1.0.0"})"); });
+                [&] { writeFileAtomic(layoutPath, R"({"imageLayoutVersion":"1.0.0"})"); });
     }
 }
 
@@ -175,8 +195,9 @@ void Store::checkBlobs(PartCheck& c, BlobStates& blobs, CheckReport& r)
             continue;
         }
         if (!isHex64(name) || !file) {
-            c.issue(e.path(), "not a blob: the blobs folder holds only files named by their sha256 digest", "removed",
-                [&] { c.removeTree(e.path()); });
+            c.issue(e.path(),
+                    "not a blob: the blobs folder holds only files named by their sha256 digest",
+                    "removed", [&] { c.removeTree(e.path()); });
             continue;
         }
         r.blobs++;
@@ -191,7 +212,7 @@ namespace {
 // Why the image `d` names is not whole (manifest, config, layers; indexes recursively), or
 // nothing; each manifest judged once.
 class ImageJudge {
-public:
+  public:
     ImageJudge(const Store& store, BlobStates& blobs) : store_(store), blobs_(blobs) {}
 
     std::optional<std::string> problem(const Descriptor& d, int depth = 0)
@@ -206,7 +227,7 @@ public:
         return judged_[d.digest.str()] = result;
     }
 
-private:
+  private:
     std::optional<std::string> judge(const Descriptor& d, int depth)
     {
         auto what = "manifest " + d.digest.str();
@@ -222,12 +243,15 @@ private:
         if (!media::isManifest(type)) return std::nullopt; // an artifact: present is all we can say
         auto m = parseManifest(bytes, what, type);
         if (auto p = blobs_.problem(m.config, "config")) return p;
-        auto config = parseConfig(readFile(store_.blobPath(m.config.digest)), "config " + m.config.digest.str());
+        auto config = parseConfig(readFile(store_.blobPath(m.config.digest)),
+                                  "config " + m.config.digest.str());
         if (config.diffIds().size() != m.layers.size())
-            return concat(what, " has ", m.layers.size(), " layers but its config has ", config.diffIds().size(), " diff_ids");
+            return concat(what, " has ", m.layers.size(), " layers but its config has ",
+                          config.diffIds().size(), " diff_ids");
         for (auto& l : m.layers) {
             // Non-distributable layers are fetched from their URLs, never stored.
-            if (!l.urls.empty() && blobs_.of(l.digest).state == BlobStates::State::Missing) continue;
+            if (!l.urls.empty() && blobs_.of(l.digest).state == BlobStates::State::Missing)
+                continue;
             if (auto p = blobs_.problem(l, "layer")) return p;
         }
         return std::nullopt;
@@ -251,7 +275,8 @@ void Store::checkRefs(PartCheck& c, const Index& index, BlobStates& blobs, Check
         auto problem = judge.problem(d);
         if (!problem) continue;
         auto name = refName(d);
-        c.issue(indexPath, (name.empty() ? "image " + d.digest.str() + " (no ref name)" : "ref '" + name + "' (" + d.digest.str() + ")") +
+        c.issue(indexPath, (name.empty() ? "image " + d.digest.str() + " (no ref name)"
+                                         : "ref '" + name + "' (" + d.digest.str() + ")") +
                                " is incomplete: " + *problem);
         incomplete.push_back(r.issues.size() - 1);
     }
@@ -264,13 +289,16 @@ void Store::checkRefs(PartCheck& c, const Index& index, BlobStates& blobs, Check
         auto l = lock(true);
         Index now = readIndex();
         std::erase_if(now.manifests, [&](const Descriptor& d) {
-            return std::any_of(drop.begin(), drop.end(),
-                [&](const Descriptor& x) { return x.digest == d.digest && refName(x) == refName(d); });
+            return std::any_of(drop.begin(), drop.end(), [&](const Descriptor& x) {
+                return x.digest == d.digest && refName(x) == refName(d);
+            });
         });
         writeFileAtomic(indexPath, canonical(toJson(now)));
-        for (auto n : incomplete) r.issues[n].repair = "dropped the ref: build or pull the image again";
+        for (auto n : incomplete)
+            r.issues[n].repair = "dropped the ref: build or pull the image again";
     } catch (Error& e) {
-        for (auto n : incomplete) r.issues[n].what += " (not repaired: " + e.message() + ")";
+        for (auto n : incomplete)
+            r.issues[n].what += " (not repaired: " + e.message() + ")";
     }
 }
 
@@ -286,17 +314,22 @@ void Store::checkLeftovers(PartCheck& c)
         // Lock files were probed again, above: one may be held by now.
         std::error_code ec;
         if (l.kind == StoreLeftover::Kind::Lock || !fs::exists(l.path, ec)) continue;
-        if (std::none_of(leftovers.begin(), leftovers.end(), [&](auto& x) { return x.path == l.path; }))
+        if (std::none_of(leftovers.begin(), leftovers.end(),
+                         [&](auto& x) { return x.path == l.path; }))
             leftovers.push_back(l);
     }
     std::sort(leftovers.begin(), leftovers.end(), [](auto& a, auto& b) { return a.path < b.path; });
-    for (auto& l : leftovers) c.issue(l.path, l.what, "removed", [&] { c.removeTree(l.path); }).leftover = true;
-    for (auto& e : search.errors) c.issue(root_, e + ": what dead processes left there could not be looked for");
+    for (auto& l : leftovers)
+        c.issue(l.path, l.what, "removed", [&] { c.removeTree(l.path); }).leftover = true;
+    for (auto& e : search.errors)
+        c.issue(root_, e + ": what dead processes left there could not be looked for");
 }
 
 CheckReport Store::check(const CheckOptions& o)
 {
-    if (o.repair && !exclusive_) throw Error("internal error: repairing the store '", root_.string(), "' needs the exclusive gc lock");
+    if (o.repair && !exclusive_)
+        throw Error("internal error: repairing the store '", root_.string(),
+                    "' needs the exclusive gc lock");
     Remover remove = o.remove ? o.remove : Remover(removeTrees);
     CheckReport r;
     // The refs first, then the blobs: every blob a ref read here names was stored before it.
@@ -313,7 +346,8 @@ CheckReport Store::check(const CheckOptions& o)
     std::vector<fs::path> files;
     for (auto& e : entriesOf(root_ / "blobs" / "sha256", listError)) {
         std::error_code ec;
-        if (isHex64(e.path().filename().string()) && e.is_regular_file(ec)) files.push_back(e.path());
+        if (isHex64(e.path().filename().string()) && e.is_regular_file(ec))
+            files.push_back(e.path());
     }
     BlobStates blobs(*this, files, o.jobs);
     PartCheck c(*this, o.repair, remove, blobs, r);
@@ -321,7 +355,8 @@ CheckReport Store::check(const CheckOptions& o)
     checkBlobs(c, blobs, r);
     if (index) checkRefs(c, *index, blobs, r);
     // Then each part's entries, which may name blobs, in the order the program gave them.
-    for (auto& part : parts_) part->check(c);
+    for (auto& part : parts_)
+        part->check(c);
     checkLeftovers(c);
     return r;
 }

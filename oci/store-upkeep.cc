@@ -2,6 +2,9 @@
 
 #include "store-upkeep.hh"
 
+#include "grocker/error.hh"
+#include "grocker/oci/store-part.hh"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -10,16 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "grocker/error.hh"
-#include "grocker/oci/store-part.hh"
-
 namespace grocker::oci {
 
 namespace fs = std::filesystem;
 
 namespace upkeep {
 
-bool isHex64(std::string_view s) { return Digest::valid(concat("sha256:", s)); }
+bool isHex64(std::string_view s)
+{
+    return Digest::valid(concat("sha256:", s));
+}
 
 std::string refName(const Descriptor& d)
 {
@@ -32,7 +35,8 @@ std::vector<fs::directory_entry> entriesOf(const fs::path& dir, std::string& err
     std::vector<fs::directory_entry> out;
     std::error_code ec;
     fs::directory_iterator it(dir, ec);
-    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) out.push_back(*it);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec))
+        out.push_back(*it);
     if (ec && ec != std::errc::no_such_file_or_directory) {
         error = concat("unable to list '", dir.string(), "': ", ec.message());
         return {};
@@ -43,7 +47,8 @@ std::vector<fs::directory_entry> entriesOf(const fs::path& dir, std::string& err
 
 void unlinkFile(const fs::path& p)
 {
-    if (::unlink(p.c_str()) < 0 && errno != ENOENT) throw SysError("unable to remove '", p.string(), "'");
+    if (::unlink(p.c_str()) < 0 && errno != ENOENT)
+        throw SysError("unable to remove '", p.string(), "'");
 }
 
 uint64_t treeBytes(const fs::path& p)
@@ -54,7 +59,8 @@ uint64_t treeBytes(const fs::path& p)
     uint64_t total = 0;
     std::set<std::pair<dev_t, ino_t>> seen;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+    for (auto it =
+             fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (::lstat(it->path().c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
         if (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second) continue;
@@ -81,8 +87,8 @@ void removeTrees(const std::vector<fs::path>& paths)
         // which says so.
         if (S_ISDIR(st.st_mode) && ::geteuid() != 0) {
             ::chmod(p.c_str(), 0700);
-            for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
-                 it.increment(ec))
+            for (auto it = fs::recursive_directory_iterator(p, ec);
+                 !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
                 if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
             ec.clear();
         }
@@ -98,7 +104,8 @@ std::string StoreIssue::line() const
 
 bool CheckReport::consistent() const
 {
-    return std::all_of(issues.begin(), issues.end(), [](const StoreIssue& i) { return i.leftover || !i.repair.empty(); });
+    return std::all_of(issues.begin(), issues.end(),
+                       [](const StoreIssue& i) { return i.leftover || !i.repair.empty(); });
 }
 
 size_t CheckReport::entriesOf(const std::string& kind) const
@@ -116,7 +123,8 @@ GcReport::Freed GcReport::partOf(const std::string& kind) const
 uint64_t GcReport::bytes() const
 {
     uint64_t total = blobs.bytes + leftovers.bytes;
-    for (auto& [kind, f] : parts) total += f.bytes;
+    for (auto& [kind, f] : parts)
+        total += f.bytes;
     return total;
 }
 
@@ -130,7 +138,10 @@ namespace {
 
 // Only ESRCH says gone: EPERM is a live process of another user. A pid reused since keeps its
 // files (kept, never wrongly removed).
-bool processGone(pid_t pid) { return pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH; }
+bool processGone(pid_t pid)
+{
+    return pid > 0 && ::kill(pid, 0) < 0 && errno == ESRCH;
+}
 
 } // namespace
 
@@ -151,7 +162,9 @@ void LeftoverSearch::deadTemps(const fs::path& dir)
 {
     for (auto& e : entries(dir)) {
         pid_t pid = tempOwner(e.path().filename().string());
-        if (processGone(pid)) add(e.path(), concat("leftover of process ", pid, ", which is gone"), StoreLeftover::Kind::Temp);
+        if (processGone(pid))
+            add(e.path(), concat("leftover of process ", pid, ", which is gone"),
+                StoreLeftover::Kind::Temp);
     }
 }
 

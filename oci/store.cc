@@ -1,5 +1,8 @@
 #include "grocker/oci/store.hh"
 
+#include "grocker/error.hh"
+#include "store-upkeep.hh"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -14,9 +17,6 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
-
-#include "grocker/error.hh"
-#include "store-upkeep.hh"
 
 namespace grocker::oci {
 
@@ -33,7 +33,10 @@ std::vector<std::shared_ptr<StorePart>>& registeredParts()
 
 } // namespace
 
-void setStoreParts(std::vector<std::shared_ptr<StorePart>> parts) { registeredParts() = std::move(parts); }
+void setStoreParts(std::vector<std::shared_ptr<StorePart>> parts)
+{
+    registeredParts() = std::move(parts);
+}
 
 fs::path Store::defaultRoot()
 {
@@ -43,7 +46,10 @@ fs::path Store::defaultRoot()
     throw Error("no store location: set GROCKER_ROOT, XDG_CACHE_HOME or HOME, or pass --root");
 }
 
-Store::Store(fs::path root, Leftovers leftovers) : Store(std::move(root), leftovers, registeredParts()) {}
+Store::Store(fs::path root, Leftovers leftovers)
+    : Store(std::move(root), leftovers, registeredParts())
+{
+}
 
 Store::Store(fs::path root, Leftovers leftovers, std::vector<std::shared_ptr<StorePart>> parts)
     : root_(std::move(root)), parts_(std::move(parts))
@@ -53,11 +59,13 @@ Store::Store(fs::path root, Leftovers leftovers, std::vector<std::shared_ptr<Sto
     if (!ec) fs::create_directories(root_ / "tmp", ec);
     if (ec)
         throw Error("unable to create the store at '", root_.string(), "': ", ec.message(),
-            "; pass --root or set GROCKER_ROOT to a writable folder");
-    if (!fs::exists(root_ / "oci-layout")) writeFileAtomic(root_ / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+                    "; pass --root or set GROCKER_ROOT to a writable folder");
+    if (!fs::exists(root_ / "oci-layout"))
+        writeFileAtomic(root_ / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
     if (!fs::exists(root_ / "index.json")) {
         auto l = lock(true);
-        if (!fs::exists(root_ / "index.json")) writeFileAtomic(root_ / "index.json", canonical(toJson(Index{})));
+        if (!fs::exists(root_ / "index.json"))
+            writeFileAtomic(root_ / "index.json", canonical(toJson(Index{})));
     }
     auto gcPath = root_ / "gc.lock";
     gcLock_.reset(::open(gcPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -68,7 +76,8 @@ Store::Store(fs::path root, Leftovers leftovers, std::vector<std::shared_ptr<Sto
     aloneAtOpen_ = alone;
     if (leftovers == Leftovers::Remove) cleanLeftovers(alone);
     // For check() to report. (Folders it cannot list, check() lists again and reports.)
-    else if (alone) deadAtOpen_ = findLeftovers(true, false).found;
+    else if (alone)
+        deadAtOpen_ = findLeftovers(true, false).found;
     if (!flockOrBusy(gcLock_.get(), LOCK_SH | LOCK_NB, gcPath)) {
         // Only an exclusive holder makes this wait: a purge or an fsck --repair, for minutes.
         std::cerr << "grocker: waiting for the store '" << root_.string()
@@ -90,14 +99,17 @@ LeftoverSearch Store::findLeftovers(bool alone, bool locks) const
 {
     LeftoverSearch s;
     s.alone = alone;
-    for (auto& dir : {root_ / "tmp", root_, root_ / "sources" / "sha256"}) s.deadTemps(dir);
-    for (auto& part : parts_) part->leftovers(*this, s);
+    for (auto& dir : {root_ / "tmp", root_, root_ / "sources" / "sha256"})
+        s.deadTemps(dir);
+    for (auto& part : parts_)
+        part->leftovers(*this, s);
     if (!locks) return s;
     for (auto& e : s.entries(root_ / "locks")) {
         auto name = e.path().filename().string();
         std::error_code ec; // an entry that cannot be stat'ed is gone, or not a lock file to judge
         if (!name.ends_with(".lock") || !e.is_regular_file(ec) || lockHeld(e.path())) continue;
-        s.add(e.path(), "lock file of a build step that no process holds", StoreLeftover::Kind::Lock);
+        s.add(e.path(), "lock file of a build step that no process holds",
+              StoreLeftover::Kind::Lock);
     }
     return s;
 }
@@ -129,7 +141,10 @@ void Store::lockExclusive(const std::function<void()>& waiting)
     exclusive_ = true;
 }
 
-fs::path Store::blobPath(const Digest& d) const { return root_ / "blobs" / d.algorithm() / d.hex(); }
+fs::path Store::blobPath(const Digest& d) const
+{
+    return root_ / "blobs" / d.algorithm() / d.hex();
+}
 
 bool Store::hasBlob(const Digest& d) const
 {
@@ -156,16 +171,21 @@ void Store::BlobWriter::write(const void* data, size_t len)
     sink_->write(data, len);
 }
 
-void Store::BlobWriter::finish() { sink_->finish(); }
+void Store::BlobWriter::finish()
+{
+    sink_->finish();
+}
 
-Descriptor Store::BlobWriter::commit(std::string mediaType, const std::optional<Digest>& expected, const std::string& what)
+Descriptor Store::BlobWriter::commit(std::string mediaType, const std::optional<Digest>& expected,
+                                     const std::string& what)
 {
     sink_->finish();
     Digest d = hash_.finish();
     if (expected && *expected != d)
         throw Error(what, " has digest ", d.str(), " but ", expected->str(),
-            " was expected; the source is corrupt or was changed: fetch it again");
-    if (::fchmod(fd_.get(), 0444) < 0) throw SysError("unable to set the mode of '", tmp_.string(), "'");
+                    " was expected; the source is corrupt or was changed: fetch it again");
+    if (::fchmod(fd_.get(), 0444) < 0)
+        throw SysError("unable to set the mode of '", tmp_.string(), "'");
     if (::fsync(fd_.get()) < 0) throw SysError("unable to sync '", tmp_.string(), "'");
     fd_.reset();
     auto dest = store_.blobPath(d);
@@ -185,7 +205,8 @@ Descriptor Store::putBlob(std::string_view bytes, std::string mediaType)
     return w.commit(std::move(mediaType));
 }
 
-Descriptor Store::importFd(int fd, std::string mediaType, const std::optional<Digest>& expected, const std::string& what)
+Descriptor Store::importFd(int fd, std::string mediaType, const std::optional<Digest>& expected,
+                           const std::string& what)
 {
     BlobWriter w(*this);
     std::vector<char> buf(1 << 20);
@@ -197,8 +218,8 @@ Descriptor Store::importFd(int fd, std::string mediaType, const std::optional<Di
     return w.commit(std::move(mediaType), expected, what);
 }
 
-Descriptor Store::importFile(const fs::path& path, std::string mediaType, const std::optional<Digest>& expected,
-    const std::string& what)
+Descriptor Store::importFile(const fs::path& path, std::string mediaType,
+                             const std::optional<Digest>& expected, const std::string& what)
 {
     AutoCloseFD fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw SysError("unable to open '", path.string(), "'");
@@ -209,7 +230,9 @@ std::string Store::readBlob(const Descriptor& d, const std::string& what) const
 {
     // Manifests and configs are small; a huge one is garbage, not something to load.
     constexpr int64_t limit = 64 << 20;
-    if (d.size > limit) throw Error(what, " is ", d.size, " bytes, more than the ", limit, " a manifest or config may have");
+    if (d.size > limit)
+        throw Error(what, " is ", d.size, " bytes, more than the ", limit,
+                    " a manifest or config may have");
     std::string bytes;
     try {
         bytes = readFile(blobPath(d.digest));
@@ -224,7 +247,9 @@ std::string Store::readBlob(const Descriptor& d, const std::string& what) const
 AutoCloseFD Store::openBlob(const Digest& d, const std::string& what) const
 {
     AutoCloseFD fd(::open(blobPath(d).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw SysError("unable to open ", what, " (", d.str(), ") in the store '", root_.string(), "'");
+    if (!fd)
+        throw SysError("unable to open ", what, " (", d.str(), ") in the store '", root_.string(),
+                       "'");
     return fd;
 }
 
@@ -240,8 +265,8 @@ void Store::verifyStoredBlob(const Digest& d, const std::string& what) const
     }
     auto actual = h.finish();
     if (actual != d)
-        throw Error(what, " in the store is corrupt (its content has digest ", actual.str(), "); remove '",
-            blobPath(d).string(), "' and fetch it again");
+        throw Error(what, " in the store is corrupt (its content has digest ", actual.str(),
+                    "); remove '", blobPath(d).string(), "' and fetch it again");
 }
 
 Index Store::readIndex() const
@@ -275,7 +300,7 @@ std::optional<Descriptor> Store::getRef(const std::string& name) const
 namespace {
 // A blob seen in many repositories keeps the latest few: enough to find one to mount from.
 constexpr size_t maxSources = 16;
-}
+} // namespace
 
 std::vector<std::string> Store::sourcesOf(const Digest& d) const
 {
@@ -292,7 +317,8 @@ std::vector<std::string> Store::sourcesOf(const Digest& d) const
     for (size_t pos = 0; pos < text.size();) {
         auto nl = text.find('\n', pos);
         auto line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-        if (!line.empty() && std::find(out.begin(), out.end(), line) == out.end()) out.push_back(line);
+        if (!line.empty() && std::find(out.begin(), out.end(), line) == out.end())
+            out.push_back(line);
         if (nl == std::string::npos) break;
         pos = nl + 1;
     }
@@ -312,7 +338,8 @@ void Store::recordSource(const Digest& d, const std::string& repository)
     known.push_back(repository);
     if (known.size() > maxSources) known.erase(known.begin(), known.end() - maxSources);
     std::string text;
-    for (auto& r : known) text += r + "\n";
+    for (auto& r : known)
+        text += r + "\n";
     // Not synced: a lost record only costs an upload that a mount would have saved.
     auto path = dir / d.hex();
     auto tmp = dir / tempName();
@@ -337,7 +364,8 @@ void copyFileAtomic(const fs::path& from, const fs::path& to, mode_t mode)
     try {
         for (;;) {
             ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
-            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+            if (n < 0 &&
+                (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
                 // Old kernels or odd filesystems: plain copy.
                 std::vector<char> buf(1 << 20);
                 for (;;) {
@@ -353,9 +381,11 @@ void copyFileAtomic(const fs::path& from, const fs::path& to, mode_t mode)
             }
             if (n == 0) break;
         }
-        if (::fchmod(out.get(), mode) < 0 || ::fsync(out.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
+        if (::fchmod(out.get(), mode) < 0 || ::fsync(out.get()) < 0)
+            throw SysError("unable to sync '", tmp.string(), "'");
         out.reset();
-        if (::rename(tmp.c_str(), to.c_str()) < 0) throw SysError("unable to rename '", tmp.string(), "' to '", to.string(), "'");
+        if (::rename(tmp.c_str(), to.c_str()) < 0)
+            throw SysError("unable to rename '", tmp.string(), "' to '", to.string(), "'");
     } catch (...) {
         ::unlink(tmp.c_str());
         throw;
@@ -369,7 +399,8 @@ void Store::removeRefs(const std::vector<std::string>& names)
     Index idx = readIndex();
     std::erase_if(idx.manifests, [&](const Descriptor& d) {
         auto it = d.annotations.find("org.opencontainers.image.ref.name");
-        return it != d.annotations.end() && std::find(names.begin(), names.end(), it->second) != names.end();
+        return it != d.annotations.end() &&
+               std::find(names.begin(), names.end(), it->second) != names.end();
     });
     writeFileAtomic(root_ / "index.json", canonical(toJson(idx)));
 }

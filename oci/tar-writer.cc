@@ -1,8 +1,8 @@
 #include "grocker/oci/tar-writer.hh"
 
-#include <cstring>
-
 #include "grocker/error.hh"
+
+#include <cstring>
 
 namespace grocker::oci {
 
@@ -49,12 +49,14 @@ void paxRecord(std::string& out, const std::string& key, const std::string& valu
 {
     size_t body = 1 + key.size() + 1 + value.size() + 1;
     size_t len = body + 1;
-    while (std::to_string(len).size() + body != len) len = std::to_string(len).size() + body;
+    while (std::to_string(len).size() + body != len)
+        len = std::to_string(len).size() + body;
     out += std::to_string(len) + " " + key + "=" + value + "\n";
 }
 
-void fillHeader(Header& h, const std::string& name, char type, uint32_t mode, uint64_t uid, uint64_t gid,
-    uint64_t size, int64_t mtime, const std::string& link, uint32_t major, uint32_t minor)
+void fillHeader(Header& h, const std::string& name, char type, uint32_t mode, uint64_t uid,
+                uint64_t gid, uint64_t size, int64_t mtime, const std::string& link, uint32_t major,
+                uint32_t minor)
 {
     std::memset(&h, 0, sizeof h);
     std::memcpy(h.name, name.data(), std::min(name.size(), sizeof h.name));
@@ -74,7 +76,8 @@ void fillHeader(Header& h, const std::string& name, char type, uint32_t mode, ui
     std::memset(h.chksum, ' ', sizeof h.chksum);
     unsigned sum = 0;
     auto bytes = reinterpret_cast<const unsigned char*>(&h);
-    for (size_t i = 0; i < block; i++) sum += bytes[i];
+    for (size_t i = 0; i < block; i++)
+        sum += bytes[i];
     octal(h.chksum, 7, sum);
     h.chksum[7] = ' ';
 }
@@ -89,7 +92,9 @@ void TarWriter::put(const void* data, size_t len)
 
 void TarWriter::writeHeader(const TarEntry& e)
 {
-    if (remaining_) throw Error("tar writer: entry '", e.path, "' started before the previous one was complete");
+    if (remaining_)
+        throw Error("tar writer: entry '", e.path,
+                    "' started before the previous one was complete");
     if (e.path.empty()) throw Error("tar writer: an entry has an empty path");
     uint64_t size = e.type == TarEntry::Regular ? e.size : 0;
 
@@ -100,12 +105,14 @@ void TarWriter::writeHeader(const TarEntry& e)
     if (!octal(probe, 12, size)) paxRecord(pax, "size", std::to_string(size));
     if (!octal(probe, 8, e.uid)) paxRecord(pax, "uid", std::to_string(e.uid));
     if (!octal(probe, 8, e.gid)) paxRecord(pax, "gid", std::to_string(e.gid));
-    for (auto& [k, v] : e.xattrs) paxRecord(pax, "SCHILY.xattr." + k, v);
+    for (auto& [k, v] : e.xattrs)
+        paxRecord(pax, "SCHILY.xattr." + k, v);
     if (!pax.empty()) {
         // Records are already in a fixed order: the bytes depend on the entry only.
         Header h;
         std::string name = "PaxHeaders/" + e.path;
-        while (!name.empty() && name.back() == '/') name.pop_back();
+        while (!name.empty() && name.back() == '/')
+            name.pop_back();
         fillHeader(h, name.substr(0, 100), 'x', 0644, 0, 0, pax.size(), 0, {}, 0, 0);
         put(&h, block);
         put(pax.data(), pax.size());
@@ -113,7 +120,8 @@ void TarWriter::writeHeader(const TarEntry& e)
         if (pax.size() % block) put(zeros, block - pax.size() % block);
     }
     Header h;
-    fillHeader(h, e.path, e.type, e.mode, e.uid, e.gid, size, e.mtime, e.linkTarget, e.devMajor, e.devMinor);
+    fillHeader(h, e.path, e.type, e.mode, e.uid, e.gid, size, e.mtime, e.linkTarget, e.devMajor,
+               e.devMinor);
     put(&h, block);
     remaining_ = size;
     entrySize_ = size;
@@ -121,7 +129,8 @@ void TarWriter::writeHeader(const TarEntry& e)
 
 void TarWriter::writeData(const void* data, size_t len)
 {
-    if (len > remaining_) throw Error("tar writer: more data than the entry's size (", entrySize_, " bytes)");
+    if (len > remaining_)
+        throw Error("tar writer: more data than the entry's size (", entrySize_, " bytes)");
     put(data, len);
     remaining_ -= len;
 }
@@ -129,8 +138,8 @@ void TarWriter::writeData(const void* data, size_t len)
 void TarWriter::endEntry()
 {
     if (remaining_)
-        throw Error("tar writer: entry ended ", remaining_, " bytes short of its size (", entrySize_,
-            "): the file changed while it was read; retry");
+        throw Error("tar writer: entry ended ", remaining_, " bytes short of its size (",
+                    entrySize_, "): the file changed while it was read; retry");
     static const char zeros[block] = {};
     if (entrySize_ % block) put(zeros, block - entrySize_ % block);
     entrySize_ = 0;

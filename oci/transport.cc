@@ -1,5 +1,12 @@
 #include "grocker/oci/transport.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/oci/compress.hh"
+#include "grocker/oci/reference.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/oci/tar-writer.hh"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -8,13 +15,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "grocker/oci/compress.hh"
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "grocker/oci/reference.hh"
-#include "grocker/oci/store.hh"
-#include "grocker/oci/tar-writer.hh"
 
 namespace grocker::oci {
 
@@ -39,7 +39,9 @@ void checkReference(const std::string& ref, std::string_view location)
 // joined by one separator, the components separated by '/'. skopeo refuses other names.
 bool validRefName(std::string_view ref)
 {
-    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80; };
+    auto alnum = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80;
+    };
     bool afterAlnum = false;
     for (size_t i = 0; i < ref.size(); i++) {
         char c = ref[i];
@@ -48,8 +50,10 @@ bool validRefName(std::string_view ref)
             continue;
         }
         if (!afterAlnum) return false;
-        if (c == '-' && i + 1 < ref.size() && ref[i + 1] == '-') i++;
-        else if (std::string_view("._:@+-/").find(c) == std::string_view::npos) return false;
+        if (c == '-' && i + 1 < ref.size() && ref[i + 1] == '-')
+            i++;
+        else if (std::string_view("._:@+-/").find(c) == std::string_view::npos)
+            return false;
         afterAlnum = false;
     }
     return afterAlnum;
@@ -66,7 +70,8 @@ ImageRef ImageRef::parse(std::string_view text)
     auto kind = text.substr(0, colon);
     auto rest = text.substr(colon + 1);
     if (kind == "docker") {
-        if (!rest.starts_with("//")) throw UsageError("image location '", text, "': docker references start with docker://");
+        if (!rest.starts_with("//"))
+            throw UsageError("image location '", text, "': docker references start with docker://");
         r.kind = Kind::Docker;
         r.ref = std::string(rest.substr(2));
         checkReference(r.ref, text);
@@ -86,23 +91,31 @@ ImageRef ImageRef::parse(std::string_view text)
     if (c2 != std::string_view::npos) r.ref = std::string(rest.substr(c2 + 1));
     if (r.path.empty()) throw UsageError("image location '", text, "' has an empty path");
     if (r.kind == Kind::DockerArchive && !r.ref.empty()) checkReference(r.ref, text);
-    // A tag with ':' or '/' is taken as an image name too (io.containerd.image.name): it must be one.
-    if (r.kind != Kind::DockerArchive && r.ref.find_first_of(":/") != std::string::npos) checkReference(r.ref, text);
+    // A tag with ':' or '/' is taken as an image name too (io.containerd.image.name): it must be
+    // one.
+    if (r.kind != Kind::DockerArchive && r.ref.find_first_of(":/") != std::string::npos)
+        checkReference(r.ref, text);
     if (r.kind != Kind::DockerArchive && !r.ref.empty() && !validRefName(r.ref))
         throw UsageError("image location '", text, "': '", r.ref,
-            "' is not a valid tag: letters and digits, separated by one of '.', '_', '-', '+', ':', '@' or '--' "
-            "(and '/')");
+                         "' is not a valid tag: letters and digits, separated by one of '.', '_', "
+                         "'-', '+', ':', '@' or '--' "
+                         "(and '/')");
     return r;
 }
 
 std::string ImageRef::str() const
 {
     switch (kind) {
-    case Kind::Scratch: return "scratch";
-    case Kind::Docker: return "docker://" + ref;
-    case Kind::Oci: return "oci:" + path.string() + (ref.empty() ? "" : ":" + ref);
-    case Kind::OciArchive: return "oci-archive:" + path.string() + (ref.empty() ? "" : ":" + ref);
-    case Kind::DockerArchive: return "docker-archive:" + path.string() + (ref.empty() ? "" : ":" + ref);
+    case Kind::Scratch:
+        return "scratch";
+    case Kind::Docker:
+        return "docker://" + ref;
+    case Kind::Oci:
+        return "oci:" + path.string() + (ref.empty() ? "" : ":" + ref);
+    case Kind::OciArchive:
+        return "oci-archive:" + path.string() + (ref.empty() ? "" : ":" + ref);
+    case Kind::DockerArchive:
+        return "docker-archive:" + path.string() + (ref.empty() ? "" : ":" + ref);
     }
     return {};
 }
@@ -125,24 +138,28 @@ struct Found {
     std::map<std::string, Descriptor> byPath; // archive path → stored blob
 };
 
-Descriptor selectFromIndex(const Store& store, const Index& idx, const std::string& what, const std::string& tag,
-    const Platform& platform, const std::string& location)
+Descriptor selectFromIndex(const Store& store, const Index& idx, const std::string& what,
+                           const std::string& tag, const Platform& platform,
+                           const std::string& location)
 {
     std::vector<const Descriptor*> candidates;
     std::set<std::string> tags;
     for (auto& d : idx.manifests) {
         auto it = d.annotations.find(refNameKey);
         if (it != d.annotations.end()) tags.insert(it->second);
-        if (tag.empty() || (it != d.annotations.end() && it->second == tag)) candidates.push_back(&d);
+        if (tag.empty() || (it != d.annotations.end() && it->second == tag))
+            candidates.push_back(&d);
     }
     auto tagList = [&] {
         std::string s;
-        for (auto& t : tags) s += (s.empty() ? "" : ", ") + t;
+        for (auto& t : tags)
+            s += (s.empty() ? "" : ", ") + t;
         return s.empty() ? std::string("none") : s;
     };
     if (candidates.empty())
-        throw Error(location, ": no image ", tag.empty() ? std::string("in it") : "tagged '" + tag + "'",
-            " (tags: ", tagList(), ")");
+        throw Error(location, ": no image ",
+                    tag.empty() ? std::string("in it") : "tagged '" + tag + "'",
+                    " (tags: ", tagList(), ")");
     const Descriptor* chosen = nullptr;
     if (candidates.size() == 1)
         chosen = candidates[0];
@@ -150,7 +167,8 @@ Descriptor selectFromIndex(const Store& store, const Index& idx, const std::stri
         for (auto* d : candidates)
             if (d->platform && d->platform->matches(platform) && !chosen) chosen = d;
         if (!chosen)
-            throw Error(location, " holds ", candidates.size(), " images; name one with its tag (tags: ", tagList(), ")");
+            throw Error(location, " holds ", candidates.size(),
+                        " images; name one with its tag (tags: ", tagList(), ")");
     }
     if (media::isIndex(chosen->mediaType)) {
         auto bytes = store.readBlob(*chosen, "index " + chosen->digest.str());
@@ -159,7 +177,8 @@ Descriptor selectFromIndex(const Store& store, const Index& idx, const std::stri
             if (!media::isManifest(d.mediaType)) continue;
             if (d.platform && d.platform->matches(platform)) return d;
         }
-        throw Error(location, ": the index has no image for ", platform.str(), "; pick another platform");
+        throw Error(location, ": the index has no image for ", platform.str(),
+                    "; pick another platform");
     }
     return *chosen;
 }
@@ -178,13 +197,14 @@ Image resolveManifest(const Store& store, const Descriptor& desc, const std::str
     }
 }
 
-void importBlobIfMissing(Store& store, const fs::path& file, const Descriptor& d, const std::string& what)
+void importBlobIfMissing(Store& store, const fs::path& file, const Descriptor& d,
+                         const std::string& what)
 {
     if (store.hasBlob(d.digest)) return;
     std::error_code ec;
     if (!fs::exists(file, ec))
         throw Error(what, " is not in the layout (no file '", file.string(),
-            "'): the layout is incomplete; copy the image into it again");
+                    "'): the layout is incomplete; copy the image into it again");
     auto stored = store.importFile(file, d.mediaType, d.digest, what);
     if (stored.size != d.size)
         throw Error(what, " has ", stored.size, " bytes but its descriptor says ", d.size);
@@ -199,9 +219,12 @@ Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
     if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
         throw Error(location, ": unable to read the folder: ", ec.message());
     if (!isDir) throw Error(location, ": no such folder; check the path");
-    if (!fs::exists(dir / "oci-layout", ec)) throw Error(location, ": not an OCI image layout (no oci-layout file)");
+    if (!fs::exists(dir / "oci-layout", ec))
+        throw Error(location, ": not an OCI image layout (no oci-layout file)");
     if (!fs::exists(dir / "index.json", ec))
-        throw Error(location, ": the image layout has no index.json: it is incomplete; copy the image into it again");
+        throw Error(
+            location,
+            ": the image layout has no index.json: it is incomplete; copy the image into it again");
     auto idx = parseIndex(readFile(dir / "index.json"), location + " index.json");
     auto blob = [&](const Digest& d) { return dir / "blobs" / d.algorithm() / d.hex(); };
     // Nested indexes are read from the layout too, so import every index/manifest on the way.
@@ -212,10 +235,12 @@ Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
         if (media::isIndex(d.mediaType)) importTree(d);
     Descriptor chosen = selectFromIndex(store, idx, location, src.ref, platform, location);
     importTree(chosen);
-    auto m = parseManifest(store.readBlob(chosen, "manifest " + chosen.digest.str()), location + " manifest",
-        chosen.mediaType);
-    importBlobIfMissing(store, blob(m.config.digest), m.config, location + " config " + m.config.digest.str());
-    for (auto& l : m.layers) importBlobIfMissing(store, blob(l.digest), l, location + " layer " + l.digest.str());
+    auto m = parseManifest(store.readBlob(chosen, "manifest " + chosen.digest.str()),
+                           location + " manifest", chosen.mediaType);
+    importBlobIfMissing(store, blob(m.config.digest), m.config,
+                        location + " config " + m.config.digest.str());
+    for (auto& l : m.layers)
+        importBlobIfMissing(store, blob(l.digest), l, location + " layer " + l.digest.str());
     return resolveManifest(store, chosen, location);
 }
 
@@ -239,7 +264,9 @@ Found scanArchive(Store& store, const ImageRef& src)
     struct stat st;
     if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
         throw Error(location, ": '", src.path.string(), "' is a folder, not an archive file",
-            src.kind == ImageRef::Kind::OciArchive ? "; for an image layout folder, use oci:" + src.path.string() : "");
+                    src.kind == ImageRef::Kind::OciArchive
+                        ? "; for an image layout folder, use oci:" + src.path.string()
+                        : "");
     if (archive_read_open_fd(r.a, fd.get(), 1 << 20) != ARCHIVE_OK)
         throw Error(location, " is not a readable tar archive: ", archive_error_string(r.a));
     archive_entry* e;
@@ -247,10 +274,12 @@ Found scanArchive(Store& store, const ImageRef& src)
     for (;;) {
         int rc = archive_read_next_header(r.a, &e);
         if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN) throw Error(location, " is a damaged tar archive: ", archive_error_string(r.a));
+        if (rc < ARCHIVE_WARN)
+            throw Error(location, " is a damaged tar archive: ", archive_error_string(r.a));
         if (archive_entry_filetype(e) != AE_IFREG) continue;
         std::string path = archive_entry_pathname(e);
-        while (path.starts_with("./")) path = path.substr(2);
+        while (path.starts_with("./"))
+            path = path.substr(2);
         std::string* small = path == "oci-layout"      ? &f.ociLayout
                              : path == "index.json"    ? &f.indexJson
                              : path == "manifest.json" ? &f.manifestJson
@@ -258,15 +287,20 @@ Found scanArchive(Store& store, const ImageRef& src)
         auto readInto = [&](auto&& consume) {
             for (;;) {
                 la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-                if (n < 0) throw Error(location, ": unable to read '", path, "': ", archive_error_string(r.a));
+                if (n < 0)
+                    throw Error(location, ": unable to read '", path,
+                                "': ", archive_error_string(r.a));
                 if (n == 0) break;
                 consume(buf.data(), size_t(n));
             }
         };
         if (small) {
-            if (archive_entry_size(e) > (16 << 20)) throw Error(location, ": '", path, "' is too large");
+            if (archive_entry_size(e) > (16 << 20))
+                throw Error(location, ": '", path, "' is too large");
             readInto([&](const char* p, size_t n) { small->append(p, n); });
-            (path == "oci-layout" ? f.hasOciLayout : path == "index.json" ? f.hasIndex : f.hasManifestJson) = true;
+            (path == "oci-layout"   ? f.hasOciLayout
+             : path == "index.json" ? f.hasIndex
+                                    : f.hasManifestJson) = true;
             continue;
         }
         if (path == "repositories") continue;
@@ -274,7 +308,8 @@ Found scanArchive(Store& store, const ImageRef& src)
         if (path.starts_with("blobs/")) {
             auto rel = path.substr(6);
             auto slash = rel.find('/');
-            if (slash != std::string::npos && Digest::valid(rel.substr(0, slash) + ":" + rel.substr(slash + 1)))
+            if (slash != std::string::npos &&
+                Digest::valid(rel.substr(0, slash) + ":" + rel.substr(slash + 1)))
                 expected = Digest::parse(rel.substr(0, slash) + ":" + rel.substr(slash + 1));
         }
         if (expected && store.hasBlob(*expected)) {
@@ -295,7 +330,7 @@ Image loadOciArchive(Store& store, const ImageRef& src, const Platform& platform
     Found f = scanArchive(store, src);
     if (!f.hasIndex || !f.hasOciLayout)
         throw Error(location, ": not an OCI archive (no ", f.hasIndex ? "oci-layout" : "index.json",
-            "); it is truncated, or a docker save tar (then use docker-archive:)");
+                    "); it is truncated, or a docker save tar (then use docker-archive:)");
     auto idx = parseIndex(f.indexJson, location + " index.json");
     Descriptor chosen = selectFromIndex(store, idx, location, src.ref, platform, location);
     return resolveManifest(store, chosen, location);
@@ -313,26 +348,32 @@ Image loadDockerArchive(Store& store, const ImageRef& src)
         // parse_error, and out_of_range for a number no double holds ("1e999").
         throw Error(location, ": manifest.json is not valid JSON: ", e.what());
     }
-    if (!mj.is_array() || mj.empty()) throw Error(location, ": manifest.json must be a non-empty array");
+    if (!mj.is_array() || mj.empty())
+        throw Error(location, ": manifest.json must be a non-empty array");
     const json* chosen = nullptr;
     std::string wanted = src.ref.empty() ? "" : Reference::parse(src.ref).str();
     for (auto& entry : mj) {
         if (!entry.is_object()) throw Error(location, ": manifest.json entries must be objects");
         if (wanted.empty()) {
-            if (mj.size() > 1) throw Error(location, " holds ", mj.size(), " images; name one with docker-archive:FILE:NAME:TAG");
+            if (mj.size() > 1)
+                throw Error(location, " holds ", mj.size(),
+                            " images; name one with docker-archive:FILE:NAME:TAG");
             chosen = &entry;
             break;
         }
         if (auto tags = entry.find("RepoTags"); tags != entry.end() && tags->is_array())
             for (auto& t : *tags)
-                if (t.is_string() && Reference::parse(t.get<std::string>()).str() == wanted) chosen = &entry;
+                if (t.is_string() && Reference::parse(t.get<std::string>()).str() == wanted)
+                    chosen = &entry;
     }
     if (!chosen) throw Error(location, ": no image named '", src.ref, "'");
     auto blobAt = [&](const json& p, const std::string& what) -> Descriptor {
-        if (!p.is_string()) throw Error(location, ": manifest.json ", what, " must be a path string");
+        if (!p.is_string())
+            throw Error(location, ": manifest.json ", what, " must be a path string");
         auto path = p.get<std::string>();
         auto it = f.byPath.find(path);
-        if (it == f.byPath.end()) throw Error(location, ": manifest.json names '", path, "' which is not in the archive");
+        if (it == f.byPath.end())
+            throw Error(location, ": manifest.json names '", path, "' which is not in the archive");
         return it->second;
     };
     Manifest m;
@@ -348,15 +389,21 @@ Image loadDockerArchive(Store& store, const ImageRef& src)
         auto fd = store.openBlob(d.digest, "layer");
         ssize_t n = ::pread(fd.get(), head, sizeof head, 0);
         switch (detectCompression(std::string_view(head, n > 0 ? size_t(n) : 0))) {
-        case Compression::Gzip: d.mediaType = std::string(media::ociLayerGzip); break;
-        case Compression::Zstd: d.mediaType = std::string(media::ociLayerZstd); break;
-        case Compression::None: d.mediaType = std::string(media::ociLayer); break;
+        case Compression::Gzip:
+            d.mediaType = std::string(media::ociLayerGzip);
+            break;
+        case Compression::Zstd:
+            d.mediaType = std::string(media::ociLayerZstd);
+            break;
+        case Compression::None:
+            d.mediaType = std::string(media::ociLayer);
+            break;
         }
         m.layers.push_back(d);
     }
     if (m.layers.size() != config.diffIds().size())
-        throw Error(location, ": manifest.json lists ", m.layers.size(), " layers but the config has ",
-            config.diffIds().size(), " diff_ids");
+        throw Error(location, ": manifest.json lists ", m.layers.size(),
+                    " layers but the config has ", config.diffIds().size(), " diff_ids");
     // Same canonical form as images Grocker writes, so an export and re-import keeps digests.
     return commitImage(store, std::move(m), std::move(config));
 }
@@ -368,13 +415,15 @@ Image imageFromStore(const Store& store, const Descriptor& desc)
     Image img;
     img.manifestDescriptor = desc;
     img.manifestBytes = store.readBlob(desc, "manifest " + desc.digest.str());
-    img.manifest = parseManifest(img.manifestBytes, "manifest " + desc.digest.str(), desc.mediaType);
+    img.manifest =
+        parseManifest(img.manifestBytes, "manifest " + desc.digest.str(), desc.mediaType);
     img.manifestDescriptor.mediaType = img.manifest.mediaType;
-    img.configBytes = store.readBlob(img.manifest.config, "config " + img.manifest.config.digest.str());
+    img.configBytes =
+        store.readBlob(img.manifest.config, "config " + img.manifest.config.digest.str());
     img.config = parseConfig(img.configBytes, "config " + img.manifest.config.digest.str());
     if (img.config.diffIds().size() != img.manifest.layers.size())
-        throw Error("manifest ", desc.digest.str(), " has ", img.manifest.layers.size(), " layers but its config has ",
-            img.config.diffIds().size(), " diff_ids");
+        throw Error("manifest ", desc.digest.str(), " has ", img.manifest.layers.size(),
+                    " layers but its config has ", img.config.diffIds().size(), " diff_ids");
     return img;
 }
 
@@ -386,13 +435,18 @@ Image loadImage(Store& store, const ImageRef& src, const Platform& platform)
             Manifest m;
             return commitImage(store, m, ImageConfig::scratch());
         }
-        case ImageRef::Kind::Oci: return loadOciDir(store, src, platform);
-        case ImageRef::Kind::OciArchive: return loadOciArchive(store, src, platform);
-        case ImageRef::Kind::DockerArchive: return loadDockerArchive(store, src);
-        case ImageRef::Kind::Docker: break;
+        case ImageRef::Kind::Oci:
+            return loadOciDir(store, src, platform);
+        case ImageRef::Kind::OciArchive:
+            return loadOciArchive(store, src, platform);
+        case ImageRef::Kind::DockerArchive:
+            return loadDockerArchive(store, src);
+        case ImageRef::Kind::Docker:
+            break;
         }
     } catch (Error& e) {
-        if (e.message().find(src.str()) == std::string::npos) e.addContext("while reading " + src.str());
+        if (e.message().find(src.str()) == std::string::npos)
+            e.addContext("while reading " + src.str());
         throw;
     }
     throw Error("docker:// images are read by the registry library");
@@ -402,7 +456,8 @@ namespace {
 std::string ociMediaType(const std::string& t)
 {
     if (t == media::dockerLayerGzip) return std::string(media::ociLayerGzip);
-    if (t == media::dockerLayerForeign) return "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    if (t == media::dockerLayerForeign)
+        return "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
     if (t == media::dockerConfig) return std::string(media::ociConfig);
     return t;
 }
@@ -414,15 +469,18 @@ ImageDraft::ImageDraft(const Image& base, bool scratch, int64_t epoch)
     manifest.mediaType = std::string(media::ociManifest);
     manifest.annotations.clear();
     manifest.config.mediaType = std::string(media::ociConfig);
-    for (auto& l : manifest.layers) l.mediaType = ociMediaType(l.mediaType);
-    if (!scratch) manifest.annotations["org.opencontainers.image.base.digest"] = base.manifestDescriptor.digest.str();
+    for (auto& l : manifest.layers)
+        l.mediaType = ociMediaType(l.mediaType);
+    if (!scratch)
+        manifest.annotations["org.opencontainers.image.base.digest"] =
+            base.manifestDescriptor.digest.str();
     auto& j = config.json;
     j["created"] = created;
     if (!j.contains("history") || !j["history"].is_array()) j["history"] = json::array();
 }
 
-void ImageDraft::addLayer(const Descriptor& blob, const Digest& diffId, const std::string& createdBy,
-    const std::string& comment)
+void ImageDraft::addLayer(const Descriptor& blob, const Digest& diffId,
+                          const std::string& createdBy, const std::string& comment)
 {
     manifest.layers.push_back(blob);
     config.json["rootfs"]["diff_ids"].push_back(diffId.str());
@@ -438,15 +496,19 @@ json& ImageDraft::runConfig()
     return j["config"];
 }
 
-Image ImageDraft::commit(Store& store) && { return commitImage(store, std::move(manifest), std::move(config)); }
+Image ImageDraft::commit(Store& store) &&
+{
+    return commitImage(store, std::move(manifest), std::move(config));
+}
 
 Image commitImage(Store& store, Manifest manifest, ImageConfig config)
 {
     Image img;
     img.configBytes = canonical(config.json);
     img.config = std::move(config);
-    manifest.config = store.putBlob(img.configBytes, manifest.config.mediaType.empty() ? std::string(media::ociConfig)
-                                                                                         : manifest.config.mediaType);
+    manifest.config = store.putBlob(img.configBytes, manifest.config.mediaType.empty()
+                                                         ? std::string(media::ociConfig)
+                                                         : manifest.config.mediaType);
     manifest.mediaType = std::string(media::ociManifest);
     img.manifestBytes = canonical(toJson(manifest));
     img.manifest = std::move(manifest);
@@ -466,7 +528,8 @@ Names namesFor(const ImageRef& dest)
 {
     Names n;
     if (dest.ref.empty()) return n;
-    bool isName = dest.kind == ImageRef::Kind::DockerArchive || dest.ref.find_first_of(":/") != std::string::npos;
+    bool isName = dest.kind == ImageRef::Kind::DockerArchive ||
+                  dest.ref.find_first_of(":/") != std::string::npos;
     if (dest.kind == ImageRef::Kind::DockerArchive) {
         auto r = Reference::parse(dest.ref);
         n.refName = r.tag.empty() ? "latest" : r.tag; // docker save's convention
@@ -494,10 +557,12 @@ Descriptor namedDescriptor(const Image& image, const Names& names)
 std::vector<Descriptor> blobsOf(const Image& image)
 {
     std::vector<Descriptor> blobs{image.manifestDescriptor, image.manifest.config};
-    for (auto& l : image.manifest.layers) blobs.push_back(l);
+    for (auto& l : image.manifest.layers)
+        blobs.push_back(l);
     std::sort(blobs.begin(), blobs.end(), [](auto& a, auto& b) { return a.digest < b.digest; });
-    blobs.erase(std::unique(blobs.begin(), blobs.end(), [](auto& a, auto& b) { return a.digest == b.digest; }),
-        blobs.end());
+    blobs.erase(std::unique(blobs.begin(), blobs.end(),
+                            [](auto& a, auto& b) { return a.digest == b.digest; }),
+                blobs.end());
     return blobs;
 }
 
@@ -520,7 +585,8 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
     while (::flock(dirLock.get(), LOCK_EX) < 0)
         if (errno != EINTR) throw SysError("unable to lock '", dir.string(), "'");
     Index idx;
-    if (fs::exists(dir / "index.json")) idx = parseIndex(readFile(dir / "index.json"), dest.str() + " index.json");
+    if (fs::exists(dir / "index.json"))
+        idx = parseIndex(readFile(dir / "index.json"), dest.str() + " index.json");
     auto names = namesFor(dest);
     if (!names.refName.empty())
         std::erase_if(idx.manifests, [&](const Descriptor& d) {
@@ -528,8 +594,9 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
             return it != d.annotations.end() && it->second == names.refName;
         });
     else
-        std::erase_if(idx.manifests,
-            [&](const Descriptor& d) { return d.annotations.empty() && d.digest == image.manifestDescriptor.digest; });
+        std::erase_if(idx.manifests, [&](const Descriptor& d) {
+            return d.annotations.empty() && d.digest == image.manifestDescriptor.digest;
+        });
     idx.manifests.push_back(namedDescriptor(image, names));
     writeFileAtomic(dir / "index.json", canonical(toJson(idx)));
 }
@@ -539,16 +606,21 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
     auto names = namesFor(dest);
     Index idx;
     idx.manifests.push_back(namedDescriptor(image, names));
-    json save = json::array({json{{"Config", "blobs/sha256/" + image.manifest.config.digest.hex()},
-        {"RepoTags", names.repoTag.empty() ? json::array() : json::array({names.repoTag})}, {"Layers", json::array()}}});
-    for (auto& l : image.manifest.layers) save[0]["Layers"].push_back("blobs/sha256/" + l.digest.hex());
+    json save = json::array(
+        {json{{"Config", "blobs/sha256/" + image.manifest.config.digest.hex()},
+              {"RepoTags", names.repoTag.empty() ? json::array() : json::array({names.repoTag})},
+              {"Layers", json::array()}}});
+    for (auto& l : image.manifest.layers)
+        save[0]["Layers"].push_back("blobs/sha256/" + l.digest.hex());
 
     auto target = dest.path;
     auto parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
     std::error_code ec;
     if (fs::is_directory(target, ec))
         throw Error("'", target.string(), "' is a folder: name a file for the archive",
-            dest.kind == ImageRef::Kind::OciArchive ? ", or write the folder with oci:" + target.string() : "");
+                    dest.kind == ImageRef::Kind::OciArchive
+                        ? ", or write the folder with oci:" + target.string()
+                        : "");
     if (!fs::exists(parent, ec) && !ec)
         throw Error("the folder '", parent.string(), "' does not exist: create it first");
     auto tmp = parent / tempName();
@@ -577,7 +649,8 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
             e.size = uint64_t(st.st_size);
             tar.writeHeader(e);
             for (;;) {
-                size_t n = readSome(in.get(), buf.data(), buf.size(), store.blobPath(b.digest).string());
+                size_t n =
+                    readSome(in.get(), buf.data(), buf.size(), store.blobPath(b.digest).string());
                 if (!n) break;
                 tar.writeData(buf.data(), n);
             }
@@ -603,11 +676,15 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest)
 {
     try {
         switch (dest.kind) {
-        case ImageRef::Kind::Oci: return saveOciDir(store, image, dest);
+        case ImageRef::Kind::Oci:
+            return saveOciDir(store, image, dest);
         case ImageRef::Kind::OciArchive:
-        case ImageRef::Kind::DockerArchive: return saveArchive(store, image, dest);
-        case ImageRef::Kind::Scratch: throw UsageError("scratch cannot be a destination");
-        case ImageRef::Kind::Docker: throw Error("docker:// images are written by the registry library");
+        case ImageRef::Kind::DockerArchive:
+            return saveArchive(store, image, dest);
+        case ImageRef::Kind::Scratch:
+            throw UsageError("scratch cannot be a destination");
+        case ImageRef::Kind::Docker:
+            throw Error("docker:// images are written by the registry library");
         }
     } catch (Error& e) {
         e.addContext("while writing " + dest.str());

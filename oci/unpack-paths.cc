@@ -1,12 +1,12 @@
 #include "unpack-paths.hh"
 
+#include "grocker/error.hh"
+
 #include <cerrno>
 #include <climits>
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
-
-#include "grocker/error.hh"
 
 namespace grocker::oci::unpacking {
 

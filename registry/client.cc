@@ -36,8 +36,7 @@ bool retryableStatus(long status)
 bool retryTransportError(const RetryPolicy& policy, const TransportError& e, int failures,
                          int& stalls)
 {
-    if (e.kind() == TransportError::Kind::Stalled && ++stalls >= policy.stallAttempts)
-        return false;
+    if (e.kind() == TransportError::Kind::Stalled && ++stalls >= policy.stallAttempts) return false;
     return failures < policy.attempts;
 }
 

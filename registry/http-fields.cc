@@ -1,7 +1,6 @@
 // Values of the HTTP fields (headers) that steer retries and resumed transfers.
 
 #include "grocker/registry/http.hh"
-
 #include "text.hh"
 
 #include <ctime>

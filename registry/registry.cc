@@ -269,7 +269,7 @@ void checkBlobSizes(const std::vector<std::pair<std::string, Descriptor>>& blobs
 
 std::optional<uint64_t> freeSpace(const fs::path& path)
 {
-    struct statvfs st{};
+    struct statvfs st {};
     if (::statvfs(path.c_str(), &st) < 0) return std::nullopt;
     return uint64_t(st.f_bavail) * uint64_t(st.f_frsize);
 }

@@ -62,10 +62,11 @@ MountResult tryMount(Client& c, oci::Store& store, const std::string& repo, cons
             s.substr(slash + 1) == repo)
             continue;
         std::string from = s.substr(slash + 1);
-        auto mount = pushCall("POST",
-                              "/v2/" + repo + "/blobs/uploads/?mount=" +
-                                  percentEncode(d.digest.str()) + "&from=" + percentEncode(from),
-                              repo);
+        auto mount =
+            pushCall("POST",
+                     "/v2/" + repo + "/blobs/uploads/?mount=" + percentEncode(d.digest.str()) +
+                         "&from=" + percentEncode(from),
+                     repo);
         mount.scopes.push_back(repositoryScope(from, false));
         HttpResponse r;
         try {

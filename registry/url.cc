@@ -2,7 +2,6 @@
 // the Authorization header may go), queries added and hidden from messages.
 
 #include "grocker/registry/http.hh"
-
 #include "text.hh"
 
 #include <cctype>

@@ -1,22 +1,26 @@
 #include "accounts.hh"
 
-#include <sstream>
-
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+
+#include <sstream>
 
 namespace grocker::sandbox {
 
 namespace {
 
-bool numeric(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+bool numeric(const std::string& s)
+{
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
 
 // A line's fields as getline splits them: a trailing empty field is dropped ("a:b:" has two).
 std::vector<std::string> fields(const std::string& line)
 {
     std::vector<std::string> f;
     std::istringstream s(line);
-    for (std::string x; std::getline(s, x, ':');) f.push_back(x);
+    for (std::string x; std::getline(s, x, ':');)
+        f.push_back(x);
     return f;
 }
 
@@ -77,13 +81,15 @@ UserIds resolveUser(const std::string& user, std::string_view passwd, std::strin
     return ids;
 }
 
-std::optional<SubordinateRange> findSubordinate(std::string_view text, const std::string& user, uid_t uid)
+std::optional<SubordinateRange> findSubordinate(std::string_view text, const std::string& user,
+                                                uid_t uid)
 {
     std::istringstream lines{std::string(text)};
     for (std::string line; std::getline(lines, line);) {
         std::istringstream s(line);
         std::string name, start, count;
-        if (!std::getline(s, name, ':') || !std::getline(s, start, ':') || !std::getline(s, count)) continue;
+        if (!std::getline(s, name, ':') || !std::getline(s, start, ':') || !std::getline(s, count))
+            continue;
         if (name != user && name != std::to_string(uid)) continue;
         try {
             unsigned long st = std::stoul(start), n = std::stoul(count);
@@ -96,7 +102,8 @@ std::optional<SubordinateRange> findSubordinate(std::string_view text, const std
     return std::nullopt;
 }
 
-std::optional<Account> findAccountInRange(std::string_view text, unsigned long start, unsigned long count)
+std::optional<Account> findAccountInRange(std::string_view text, unsigned long start,
+                                          unsigned long count)
 {
     std::istringstream lines{std::string(text)};
     for (std::string line; std::getline(lines, line);) {

@@ -35,7 +35,8 @@ struct SubordinateRange {
 
 // The first "name-or-uid:start:count" line of an /etc/subuid or /etc/subgid text for the user
 // (by name, or by `uid` in decimal) whose start and count are numbers, count not 0.
-std::optional<SubordinateRange> findSubordinate(std::string_view text, const std::string& user, uid_t uid);
+std::optional<SubordinateRange> findSubordinate(std::string_view text, const std::string& user,
+                                                uid_t uid);
 
 struct Account {
     std::string name;
@@ -44,6 +45,7 @@ struct Account {
 
 // The first account of a passwd or group text (third field: the id) whose id is in
 // [start, start + count); lines with no numeric id are passed over.
-std::optional<Account> findAccountInRange(std::string_view text, unsigned long start, unsigned long count);
+std::optional<Account> findAccountInRange(std::string_view text, unsigned long start,
+                                          unsigned long count);
 
 } // namespace grocker::sandbox

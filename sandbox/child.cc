@@ -1,5 +1,10 @@
 #include "child.hh"
 
+#include "accounts.hh"
+#include "forward-signals.hh"
+#include "grocker/error.hh"
+#include "mounts.hh"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -14,11 +19,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "accounts.hh"
-#include "forward-signals.hh"
-#include "grocker/error.hh"
-#include "mounts.hh"
 
 namespace grocker::sandbox {
 
@@ -36,7 +36,10 @@ void sendMessage(int fd, char kind, const std::string& text)
     ::_exit(127);
 }
 
-int statusCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+int statusCode(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 namespace {
 
@@ -46,7 +49,8 @@ void bringUpLoopback()
     if (!s) throw SysError("unable to make a socket to set up the loopback interface");
     struct ifreq ifr = {};
     std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0) throw SysError("unable to read the flags of 'lo'");
+    if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0)
+        throw SysError("unable to read the flags of 'lo'");
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) throw SysError("unable to bring up 'lo'");
 }
@@ -54,11 +58,14 @@ void bringUpLoopback()
 // The capabilities a package install needs inside its own namespace: Docker's default set.
 void limitCapabilities()
 {
-    static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
-        CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP, CAP_MKNOD};
+    static const int keep[] = {
+        CAP_CHOWN,       CAP_DAC_OVERRIDE, CAP_FOWNER,  CAP_FSETID,           CAP_KILL,
+        CAP_SETGID,      CAP_SETUID,       CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+        CAP_AUDIT_WRITE, CAP_SETFCAP,      CAP_MKNOD};
     for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
         bool kept = false;
-        for (int k : keep) kept |= k == cap;
+        for (int k : keep)
+            kept |= k == cap;
         if (!kept && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             throw SysError("unable to drop capability ", cap);
     }
@@ -69,7 +76,8 @@ void limitCapabilities()
     auto& s = *c.spec;
     try {
         c.step = "switching to user '" + (s.user.empty() ? std::string("root") : s.user) + "'";
-        auto ids = resolveUser(s.user, readAccountFile("/etc/passwd"), readAccountFile("/etc/group"));
+        auto ids =
+            resolveUser(s.user, readAccountFile("/etc/passwd"), readAccountFile("/etc/group"));
         c.step = "entering the working directory '" + s.workdir + "'";
         if (::chdir(s.workdir.c_str()) < 0) {
             // As Docker: a missing working directory is made.
@@ -81,16 +89,23 @@ void limitCapabilities()
         limitCapabilities();
         if (::setgroups(ids.groups.size(), ids.groups.data()) < 0 && errno != EPERM)
             throw SysError("unable to set the supplementary groups");
-        if (::setresgid(ids.gid, ids.gid, ids.gid) < 0) throw SysError("unable to switch to gid ", ids.gid);
-        if (::setresuid(ids.uid, ids.uid, ids.uid) < 0) throw SysError("unable to switch to uid ", ids.uid);
-        // Nothing run from here can gain privileges: setuid binaries and file capabilities are inert.
-        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw SysError("unable to set no_new_privs");
-        if (s.stdoutToStderr && ::dup2(2, 1) < 0) throw SysError("unable to send standard output to standard error");
+        if (::setresgid(ids.gid, ids.gid, ids.gid) < 0)
+            throw SysError("unable to switch to gid ", ids.gid);
+        if (::setresuid(ids.uid, ids.uid, ids.uid) < 0)
+            throw SysError("unable to switch to uid ", ids.uid);
+        // Nothing run from here can gain privileges: setuid binaries and file capabilities are
+        // inert.
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            throw SysError("unable to set no_new_privs");
+        if (s.stdoutToStderr && ::dup2(2, 1) < 0)
+            throw SysError("unable to send standard output to standard error");
         c.step = "starting '" + s.argv[0] + "'";
         std::vector<char*> argv, envp;
-        for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
+        for (auto& a : s.argv)
+            argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+        for (auto& e : s.env)
+            envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
         // execvpe looks in the PATH of this process: make it the command's.
         std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -99,7 +114,8 @@ void limitCapabilities()
         ::setenv("PATH", path.c_str(), 1);
         ::execvpe(argv[0], argv.data(), envp.data());
         int err = errno;
-        throw SysError(err, concat("unable to run '", s.argv[0], "'", err == ENOENT ? " (not found in the image)" : ""));
+        throw SysError(err, concat("unable to run '", s.argv[0], "'",
+                                   err == ENOENT ? " (not found in the image)" : ""));
     } catch (std::exception& e) {
         childFail(c, e.what());
     }
@@ -109,7 +125,8 @@ void setHostAndNetwork(Child& c)
 {
     auto& s = *c.spec;
     c.step = "setting the hostname";
-    if (::sethostname(s.hostname.data(), s.hostname.size()) < 0) throw SysError("unable to set the hostname");
+    if (::sethostname(s.hostname.data(), s.hostname.size()) < 0)
+        throw SysError("unable to set the hostname");
     if (!s.hostNetwork) {
         c.step = "bringing up the loopback interface";
         bringUpLoopback();
@@ -122,12 +139,14 @@ void setHostAndNetwork(Child& c)
 void enterCommandNamespaces(Child& c, int ready, int mapped)
 {
     c.step = "entering the command's user namespace";
-    int flags = CLONE_NEWUSER | CLONE_NEWUTS | CLONE_NEWIPC | (c.spec->hostNetwork ? 0 : CLONE_NEWNET);
+    int flags =
+        CLONE_NEWUSER | CLONE_NEWUTS | CLONE_NEWIPC | (c.spec->hostNetwork ? 0 : CLONE_NEWNET);
     if (::unshare(flags) < 0) throw SysError("unable to make the command's namespaces");
     if (::write(ready, "r", 1) != 1) throw SysError("unable to tell the init");
     char go;
     if (::read(mapped, &go, 1) != 1) throw Error("the init did not map the command's ids");
-    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the command's namespace");
+    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
+        throw SysError("unable to become root in the command's namespace");
     setHostAndNetwork(c);
 }
 
@@ -153,7 +172,8 @@ void writeChanges(Child& c)
     // What the command left running could still write: the tree is read once it is still,
     // as an overlay upper dir is once the pid namespace is gone.
     ::kill(-1, SIGKILL);
-    while (::wait(nullptr) > 0 || errno == EINTR) {}
+    while (::wait(nullptr) > 0 || errno == EINTR) {
+    }
     try {
         c.step = "writing the step's changes into the upper dir (copy mode)";
         AutoCloseFD root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -181,11 +201,14 @@ void hideHostCommandLine()
     if (nameEnd == std::string::npos) throw Error("unable to read /proc/self/stat");
     std::istringstream fields(stat.substr(nameEnd + 1));
     std::vector<unsigned long> f;
-    for (std::string x; fields >> x;) f.push_back(std::strtoul(x.c_str(), nullptr, 10));
-    if (f.size() < 49) throw Error("/proc/self/stat has no argument bounds (Linux 3.5 or newer is needed)");
+    for (std::string x; fields >> x;)
+        f.push_back(std::strtoul(x.c_str(), nullptr, 10));
+    if (f.size() < 49)
+        throw Error("/proc/self/stat has no argument bounds (Linux 3.5 or newer is needed)");
     auto argStart = reinterpret_cast<char*>(f[45]), argEnd = reinterpret_cast<char*>(f[46]);
     auto envStart = reinterpret_cast<char*>(f[47]), envEnd = reinterpret_cast<char*>(f[48]);
-    if (argEnd <= argStart || envEnd < envStart) throw Error("/proc/self/stat has no argument bounds");
+    if (argEnd <= argStart || envEnd < envStart)
+        throw Error("/proc/self/stat has no argument bounds");
     std::memset(envStart, 0, size_t(envEnd - envStart));
     std::memset(argStart, 0, size_t(argEnd - argStart));
     size_t n = std::min(sizeof name - 1, size_t(argEnd - argStart) - 1);
@@ -213,7 +236,8 @@ void prepareInit(Child& c)
     char go;
     if (::read(c.goFd, &go, 1) != 1) ::_exit(127); // the parent failed to map ids
     ::close(c.goFd);
-    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+    if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
+        throw SysError("unable to become root in the user namespace");
     keepDeathSignal(c.errFd);
     carryOut(c);
     if (!c.nested) setHostAndNetwork(c);
@@ -221,7 +245,8 @@ void prepareInit(Child& c)
     // not dumpable, its /proc/1/fd and /proc/1/root are closed to the command, which has no
     // CAP_SYS_PTRACE where the init's memory belongs (the caller's namespace).
     c.step = "securing the sandbox's init";
-    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) throw SysError("unable to make the init not dumpable");
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        throw SysError("unable to make the init not dumpable");
     if (c.copied) {
         c.step = "recording the root before the command (copy mode)";
         AutoCloseFD root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -2,13 +2,13 @@
 // The sandbox's child, from clone to exec: what it is given by the parent, how it reports a
 // failure, and its steps (child.cc: become root, mount, secure the init, run the command).
 
-#include <set>
-#include <string>
-
 #include "copy-root.hh"
 #include "grocker/file.hh"
 #include "grocker/sandbox/sandbox.hh"
 #include "mount-plan.hh"
+
+#include <set>
+#include <string>
 
 namespace grocker::sandbox {
 
@@ -32,7 +32,8 @@ struct Child {
     RootSnapshot snapshot;
     // As root with a range of its own: the init's namespace also maps the host's low ids (for
     // the store's folders, see IdMap::withHostIds), so the command gets a user namespace of its
-    // own, with the range only, and its uts, ipc and network namespaces (see enterCommandNamespaces).
+    // own, with the range only, and its uts, ipc and network namespaces (see
+    // enterCommandNamespaces).
     bool nested = false;
 };
 

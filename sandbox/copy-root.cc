@@ -1,5 +1,8 @@
 #include "copy-root.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -12,21 +15,25 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-
 namespace grocker::sandbox {
 
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr unsigned statxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | STATX_ATIME |
-                               STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE | STATX_BTIME;
+constexpr unsigned statxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID |
+                               STATX_ATIME | STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE |
+                               STATX_BTIME;
 
 // Paths in messages are the tree's own: "/" + rel.
-std::string shown(const std::string& rel) { return "/" + rel; }
-std::string child(const std::string& rel, const std::string& name) { return rel.empty() ? name : rel + "/" + name; }
+std::string shown(const std::string& rel)
+{
+    return "/" + rel;
+}
+std::string child(const std::string& rel, const std::string& name)
+{
+    return rel.empty() ? name : rel + "/" + name;
+}
 
 struct statx statAt(int dirFd, const std::string& name, const std::string& where)
 {
@@ -71,9 +78,11 @@ void removeAt(int dirFd, const std::string& name, const std::string& where)
     if (errno != EISDIR) throw SysError("unable to remove '", where, "'");
     {
         auto sub = openDir(dirFd, name, where);
-        for (auto& n : listFolder(sub.get(), where)) removeAt(sub.get(), n, where + "/" + n);
+        for (auto& n : listFolder(sub.get(), where))
+            removeAt(sub.get(), n, where + "/" + n);
     }
-    if (::unlinkat(dirFd, name.c_str(), AT_REMOVEDIR) < 0) throw SysError("unable to remove folder '", where, "'");
+    if (::unlinkat(dirFd, name.c_str(), AT_REMOVEDIR) < 0)
+        throw SysError("unable to remove folder '", where, "'");
 }
 
 bool isOverlayXattr(std::string_view name)
@@ -85,15 +94,16 @@ bool isOverlayXattr(std::string_view name)
 // failing to copy one is an error; others (security labels...) are the host's business.
 bool reachesLayer(std::string_view name)
 {
-    return name == "security.capability" || name.starts_with("user.") || name == "system.posix_acl_access" ||
-           name == "system.posix_acl_default";
+    return name == "security.capability" || name.starts_with("user.") ||
+           name == "system.posix_acl_access" || name == "system.posix_acl_default";
 }
 
 std::vector<std::string> xattrNames(int fd, const std::string& where)
 {
     std::vector<char> list(4096);
     ssize_t n;
-    while ((n = ::flistxattr(fd, list.data(), list.size())) < 0 && errno == ERANGE) list.resize(list.size() * 4);
+    while ((n = ::flistxattr(fd, list.data(), list.size())) < 0 && errno == ERANGE)
+        list.resize(list.size() * 4);
     if (n < 0) {
         if (errno == ENOTSUP) return {};
         throw SysError("unable to list the extended attributes of '", where, "'");
@@ -122,7 +132,7 @@ void setOpaqueMark(int dirFd, const std::string& where)
 // Copies entries with their metadata from one tree to another. Hardlinks between entries it
 // copies stay hardlinks: the second name is linked to the first copy.
 class Copier {
-public:
+  public:
     // `skip` leaves out entries of the source (mount points); whiteouts are dropped when
     // `dropWhiteouts`, as inside an opaque lower folder they hide nothing.
     using Skip = std::function<bool(const struct statx&, const std::string& rel)>;
@@ -135,7 +145,8 @@ public:
 
     // Copies `name` of `srcDir` (at `rel` in both trees) into `dstDir`, where nothing has
     // that name, with all it holds.
-    void copy(int srcDir, const std::string& name, const struct statx& st, int dstDir, const std::string& rel)
+    void copy(int srcDir, const std::string& name, const struct statx& st, int dstDir,
+              const std::string& rel)
     {
         auto where = shown(rel);
         switch (st.stx_mode & S_IFMT) {
@@ -150,7 +161,8 @@ public:
             }
             AutoCloseFD src(::openat(srcDir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             if (!src) throw SysError("unable to open '", where, "'");
-            AutoCloseFD dst(::openat(dstDir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+            AutoCloseFD dst(::openat(dstDir, name.c_str(),
+                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (!dst) throw SysError("unable to create '", where, "'");
             copyContent(src.get(), dst.get(), st.stx_size, where);
             setMetadata(src.get(), dst.get(), st, where);
@@ -158,7 +170,8 @@ public:
             return;
         }
         case S_IFDIR: {
-            if (::mkdirat(dstDir, name.c_str(), 0700) < 0) throw SysError("unable to create folder '", where, "'");
+            if (::mkdirat(dstDir, name.c_str(), 0700) < 0)
+                throw SysError("unable to create folder '", where, "'");
             auto src = openDir(srcDir, name, where);
             auto dst = openDir(dstDir, name, where);
             setMetadata(src.get(), dst.get(), st, where);
@@ -171,7 +184,8 @@ public:
             ssize_t n = ::readlinkat(srcDir, name.c_str(), target.data(), target.size());
             if (n < 0) throw SysError("unable to read symlink '", where, "'");
             target.resize(size_t(n));
-            if (::symlinkat(target.c_str(), dstDir, name.c_str()) < 0) throw SysError("unable to create symlink '", where, "'");
+            if (::symlinkat(target.c_str(), dstDir, name.c_str()) < 0)
+                throw SysError("unable to create symlink '", where, "'");
             setPathMetadata(dstDir, name, st, false, where);
             return;
         }
@@ -179,7 +193,8 @@ public:
         case S_IFBLK:
         case S_IFIFO: {
             if (dropWhiteouts_ && isWhiteout(st)) return;
-            if (::mknodat(dstDir, name.c_str(), (st.stx_mode & S_IFMT) | 0600, makedev(st.stx_rdev_major, st.stx_rdev_minor)) < 0) {
+            if (::mknodat(dstDir, name.c_str(), (st.stx_mode & S_IFMT) | 0600,
+                          makedev(st.stx_rdev_major, st.stx_rdev_minor)) < 0) {
                 // The kernel refuses real devices in a user namespace; one there could not be
                 // opened anyway (overlay mounts in a user namespace are nodev, too).
                 if (errno == EPERM && !S_ISFIFO(st.stx_mode)) return;
@@ -205,14 +220,18 @@ public:
     }
 
     // Owner, then xattrs, then mode: chown clears setuid/setgid and security.capability.
-    void setMetadata(int src, int dst, const struct statx& st, const std::string& where, bool replaceXattrs = false)
+    void setMetadata(int src, int dst, const struct statx& st, const std::string& where,
+                     bool replaceXattrs = false)
     {
-        if (::fchown(dst, st.stx_uid, st.stx_gid) < 0) throw SysError("unable to set the owner of '", where, "'");
+        if (::fchown(dst, st.stx_uid, st.stx_gid) < 0)
+            throw SysError("unable to set the owner of '", where, "'");
         if (replaceXattrs)
-            for (auto& name : xattrNames(dst, where)) ::fremovexattr(dst, name.c_str());
+            for (auto& name : xattrNames(dst, where))
+                ::fremovexattr(dst, name.c_str());
         for (auto& name : xattrNames(src, where)) {
             ssize_t n;
-            while ((n = ::fgetxattr(src, name.c_str(), value_.data(), value_.size())) < 0 && errno == ERANGE)
+            while ((n = ::fgetxattr(src, name.c_str(), value_.data(), value_.size())) < 0 &&
+                   errno == ERANGE)
                 value_.resize(value_.size() * 4);
             if (n < 0) {
                 if (errno == ENODATA) continue;
@@ -223,28 +242,36 @@ public:
                 throw SysError("unable to set extended attribute '", name, "' on '", where, "'");
             }
         }
-        if (::fchmod(dst, st.stx_mode & 07777) < 0) throw SysError("unable to set the mode of '", where, "'");
+        if (::fchmod(dst, st.stx_mode & 07777) < 0)
+            throw SysError("unable to set the mode of '", where, "'");
     }
 
     void setTimes(int fd, const struct statx& st, const std::string& where)
     {
-        struct timespec ts[2] = {{st.stx_atime.tv_sec, st.stx_atime.tv_nsec}, {st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec}};
+        struct timespec ts[2] = {{st.stx_atime.tv_sec, st.stx_atime.tv_nsec},
+                                 {st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec}};
         if (::futimens(fd, ts) < 0) throw SysError("unable to set the times of '", where, "'");
     }
 
-private:
-    static uint64_t devOf(const struct statx& st) { return makedev(st.stx_dev_major, st.stx_dev_minor); }
+  private:
+    static uint64_t devOf(const struct statx& st)
+    {
+        return makedev(st.stx_dev_major, st.stx_dev_minor);
+    }
 
     // Symlinks, fifos, devices: no fd to set things through, and no xattrs worth copying (user.*
     // ones are not allowed on them).
-    void setPathMetadata(int dir, const std::string& name, const struct statx& st, bool mode, const std::string& where)
+    void setPathMetadata(int dir, const std::string& name, const struct statx& st, bool mode,
+                         const std::string& where)
     {
         if (::fchownat(dir, name.c_str(), st.stx_uid, st.stx_gid, AT_SYMLINK_NOFOLLOW) < 0)
             throw SysError("unable to set the owner of '", where, "'");
         if (mode && ::fchmodat(dir, name.c_str(), st.stx_mode & 07777, 0) < 0)
             throw SysError("unable to set the mode of '", where, "'");
-        struct timespec ts[2] = {{st.stx_atime.tv_sec, st.stx_atime.tv_nsec}, {st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec}};
-        if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) throw SysError("unable to set the times of '", where, "'");
+        struct timespec ts[2] = {{st.stx_atime.tv_sec, st.stx_atime.tv_nsec},
+                                 {st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec}};
+        if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0)
+            throw SysError("unable to set the times of '", where, "'");
     }
 
     // A reflink where the filesystem can (btrfs, xfs), else an in-kernel copy, else read/write.
@@ -255,7 +282,8 @@ private:
             ssize_t n;
             if (inKernel) {
                 n = ::copy_file_range(src, nullptr, dst, nullptr, 1 << 30, 0);
-                if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+                if (n < 0 &&
+                    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
                     inKernel = false;
                     continue;
                 }
@@ -274,7 +302,8 @@ private:
     int dstRoot_;
     bool dropWhiteouts_;
     Skip skip_;
-    std::map<std::pair<uint64_t, uint64_t>, std::string> links_; // (inode, device) → path of the copy
+    std::map<std::pair<uint64_t, uint64_t>, std::string>
+        links_; // (inode, device) → path of the copy
     std::vector<char> value_ = std::vector<char>(4096);
     std::vector<char> buf_ = std::vector<char>(1 << 20);
 };
@@ -358,8 +387,11 @@ struct Outside {
     const std::set<std::string>& skip;
     bool operator()(const struct statx& st, const std::string& rel) const
     {
-        if ((st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return true;
-        if (S_ISDIR(st.stx_mode) && (st.stx_dev_major != devMajor || st.stx_dev_minor != devMinor)) return true;
+        if ((st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+            (st.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+            return true;
+        if (S_ISDIR(st.stx_mode) && (st.stx_dev_major != devMajor || st.stx_dev_minor != devMinor))
+            return true;
         return skip.contains(rel);
     }
 };
@@ -377,7 +409,7 @@ RootSnapshot::Node nodeOf(const std::string& name, const struct statx& st)
 }
 
 void record(RootSnapshot::Node& dir, int dirFd, const std::string& rel, const Outside& outside,
-    struct statx_timestamp& maxCtime)
+            struct statx_timestamp& maxCtime)
 {
     for (auto& name : listFolder(dirFd, shown(rel))) {
         auto r = child(rel, name);
@@ -407,7 +439,8 @@ struct UpperDir {
     {
         if (fd) return fd.get();
         int p = parent->get(copier);
-        if (::mkdirat(p, name.c_str(), 0700) < 0) throw SysError("unable to create folder '", shown(rel), "' in the upper dir");
+        if (::mkdirat(p, name.c_str(), 0700) < 0)
+            throw SysError("unable to create folder '", shown(rel), "' in the upper dir");
         fd = openDir(p, name, shown(rel));
         copier.setMetadata(mergedFd, fd.get(), st, shown(rel));
         return fd.get();
@@ -415,8 +448,11 @@ struct UpperDir {
 };
 
 class Differ {
-public:
-    Differ(int upperRootFd, const Outside& outside) : copier_(upperRootFd, false, outside), outside_(outside) {}
+  public:
+    Differ(int upperRootFd, const Outside& outside)
+        : copier_(upperRootFd, false, outside), outside_(outside)
+    {
+    }
 
     void diffDir(int afterFd, const RootSnapshot::Node& before, UpperDir& up)
     {
@@ -424,7 +460,9 @@ public:
         auto& kids = before.children;
         size_t i = 0, j = 0;
         while (i < names.size() || j < kids.size()) {
-            int order = i == names.size() ? 1 : j == kids.size() ? -1 : names[i].compare(kids[j].name);
+            int order = i == names.size()  ? 1
+                        : j == kids.size() ? -1
+                                           : names[i].compare(kids[j].name);
             if (order > 0) {
                 // Gone: one whiteout hides it with all it held.
                 writeWhiteout(up.get(copier_), kids[j].name, child(up.rel, kids[j].name));
@@ -444,12 +482,14 @@ public:
             bool changed = !sameTime(st.stx_ctime, old.ctime);
             // An inode number can be reused at once (ext4 does): the birth time tells a new one.
             bool same = (st.stx_mode & S_IFMT) == old.type && st.stx_ino == old.ino &&
-                        (!old.hasBtime || !(st.stx_mask & STATX_BTIME) || sameTime(st.stx_btime, old.btime));
+                        (!old.hasBtime || !(st.stx_mask & STATX_BTIME) ||
+                         sameTime(st.stx_btime, old.btime));
             if (!same) {
                 // Replaced: a folder made anew hides all that was below, as overlay marks it.
                 int dst = up.get(copier_);
                 copier_.copy(afterFd, name, st, dst, r);
-                if (S_ISDIR(st.stx_mode)) setOpaqueMark(openDir(dst, name, shown(r)).get(), shown(r));
+                if (S_ISDIR(st.stx_mode))
+                    setOpaqueMark(openDir(dst, name, shown(r)).get(), shown(r));
             } else if (S_ISDIR(st.stx_mode)) {
                 auto sub = openDir(afterFd, name, shown(r));
                 UpperDir down;
@@ -467,14 +507,16 @@ public:
         }
     }
 
-private:
+  private:
     // Overlay's whiteout, a 0/0 character device; before Linux 5.8 a user namespace may not
     // make one, and overlay's other form, an empty file marked user.overlay.whiteout, does.
     static void writeWhiteout(int dirFd, const std::string& name, const std::string& rel)
     {
         if (::mknodat(dirFd, name.c_str(), S_IFCHR | 0000, makedev(0, 0)) == 0) return;
-        if (errno != EPERM) throw SysError("unable to create the whiteout for '", shown(rel), "' in the upper dir");
-        AutoCloseFD fd(::openat(dirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0000));
+        if (errno != EPERM)
+            throw SysError("unable to create the whiteout for '", shown(rel), "' in the upper dir");
+        AutoCloseFD fd(::openat(dirFd, name.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0000));
         if (!fd || ::fsetxattr(fd.get(), "user.overlay.whiteout", "y", 1, 0) < 0)
             throw SysError("unable to create the whiteout for '", shown(rel), "' in the upper dir");
     }
@@ -489,7 +531,8 @@ RootSnapshot RootSnapshot::take(int rootFd, std::set<std::string> skip)
 {
     RootSnapshot s;
     struct statx st;
-    if (::statx(rootFd, "", AT_EMPTY_PATH, STATX_INO, &st) < 0) throw SysError("unable to stat the sandbox root");
+    if (::statx(rootFd, "", AT_EMPTY_PATH, STATX_INO, &st) < 0)
+        throw SysError("unable to stat the sandbox root");
     s.devMajor_ = st.stx_dev_major;
     s.devMinor_ = st.stx_dev_minor;
     s.skip_ = std::move(skip);
@@ -508,18 +551,23 @@ void RootSnapshot::settle(int probeDirFd) const
     // tick the copy ended in would keep its ctime. Wait for the next tick, as git does for its
     // racy index entries.
     const char* probe = ".grocker-ctime-probe";
-    AutoCloseFD fd(::openat(probeDirFd, probe, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    AutoCloseFD fd(
+        ::openat(probeDirFd, probe, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw SysError("unable to create the probe file '", probe, "'");
     for (int i = 0; i < 5000; i++) {
         struct statx st;
-        if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_CTIME, &st) < 0) throw SysError("unable to stat the probe file");
-        if (st.stx_ctime.tv_sec > maxCtimeSec_ || (st.stx_ctime.tv_sec == maxCtimeSec_ && st.stx_ctime.tv_nsec > maxCtimeNsec_))
+        if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_CTIME, &st) < 0)
+            throw SysError("unable to stat the probe file");
+        if (st.stx_ctime.tv_sec > maxCtimeSec_ ||
+            (st.stx_ctime.tv_sec == maxCtimeSec_ && st.stx_ctime.tv_nsec > maxCtimeNsec_))
             break;
         ::usleep(1000);
-        if (::fchmod(fd.get(), i % 2 ? 0600 : 0644) < 0) throw SysError("unable to touch the probe file");
+        if (::fchmod(fd.get(), i % 2 ? 0600 : 0644) < 0)
+            throw SysError("unable to touch the probe file");
     }
     fd.reset();
-    if (::unlinkat(probeDirFd, probe, 0) < 0) throw SysError("unable to remove the probe file '", probe, "'");
+    if (::unlinkat(probeDirFd, probe, 0) < 0)
+        throw SysError("unable to remove the probe file '", probe, "'");
 }
 
 void RootSnapshot::writeDiff(int rootFd, int upperFd) const

@@ -21,7 +21,7 @@ void copyLowerDirs(const std::vector<std::filesystem::path>& lowerDirs, int merg
 
 // What a tree held before a command: for each path its type, inode, birth and change times.
 class RootSnapshot {
-public:
+  public:
     RootSnapshot();
     ~RootSnapshot();
     RootSnapshot(RootSnapshot&&) noexcept;
@@ -41,7 +41,7 @@ public:
 
     struct Node;
 
-private:
+  private:
     std::unique_ptr<Node> root_;
     std::set<std::string> skip_;
     uint32_t devMajor_ = 0, devMinor_ = 0;

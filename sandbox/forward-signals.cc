@@ -19,7 +19,10 @@ void forwardSignal(int sig)
 
 } // namespace
 
-size_t runningSandboxes() { return running; }
+size_t runningSandboxes()
+{
+    return running;
+}
 
 void forwardSignalsTo(pid_t pid)
 {
@@ -46,7 +49,8 @@ void stopForwarding(pid_t pid)
 
 void forgetForwarding()
 {
-    for (auto& p : forwardTo) p = 0;
+    for (auto& p : forwardTo)
+        p = 0;
 }
 
 void forwardInitSignalsTo(pid_t cmd)
@@ -54,7 +58,8 @@ void forwardInitSignalsTo(pid_t cmd)
     forwardTo[0] = cmd; // the parent's other sandboxes were cleared at the start
     struct sigaction sa = {};
     sa.sa_handler = forwardSignal;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &sa, nullptr);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
+        ::sigaction(sig, &sa, nullptr);
 }
 
 } // namespace grocker::sandbox

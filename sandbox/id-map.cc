@@ -1,5 +1,9 @@
 #include "grocker/sandbox/id-map.hh"
 
+#include "accounts.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
@@ -9,10 +13,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "accounts.hh"
-#include "grocker/error.hh"
-#include "grocker/file.hh"
 
 namespace grocker::sandbox {
 
@@ -36,7 +36,8 @@ uint32_t inside(const std::vector<IdRange>& ranges, uint32_t host)
 std::string mapText(const std::vector<IdRange>& ranges)
 {
     std::string s;
-    for (auto& r : ranges) s += concat(r.inside, " ", r.outside, " ", r.count, "\n");
+    for (auto& r : ranges)
+        s += concat(r.inside, " ", r.outside, " ", r.count, "\n");
     return s;
 }
 
@@ -53,17 +54,22 @@ void runMapHelper(const char* helper, pid_t pid, const std::vector<IdRange>& ran
     if (child < 0) throw SysError("unable to start ", helper);
     if (child == 0) {
         std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
+        for (auto& a : args)
+            argv.push_back(a.data());
         argv.push_back(nullptr);
         ::execvp(helper, argv.data());
         ::_exit(127);
     }
     int status;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw Error(helper, " failed (status ", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-            WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", not found: install the uidmap package" : "",
-            "); check /etc/subuid and /etc/subgid for user ", userName(::getuid()));
+        throw Error(helper, " failed (status ",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                    WIFEXITED(status) && WEXITSTATUS(status) == 127
+                        ? ", not found: install the uidmap package"
+                        : "",
+                    "); check /etc/subuid and /etc/subgid for user ", userName(::getuid()));
 }
 
 constexpr uint32_t rootRangeSize = 65536;
@@ -75,10 +81,13 @@ IdRange rootRange(const std::string& file, const std::string& accounts, const ch
     if (auto r = findSubordinate(readAccountFile(file), "root", 0);
         r && r->count >= rootRangeSize && r->start + rootRangeSize <= 4294967295ul)
         return {0, uint32_t(r->start), rootRangeSize};
-    if (auto a = findAccountInRange(readAccountFile(accounts), IdMap::rootFallbackStart, rootRangeSize))
-        throw Error(what, " ", a->id, " of '", a->name, "' in ", accounts, " is in ", IdMap::rootFallbackStart, "-",
-            IdMap::rootFallbackStart + rootRangeSize - 1,
-            ", the range grocker gives the sandbox's users as root when root has none: give root one of 65536 "
+    if (auto a =
+            findAccountInRange(readAccountFile(accounts), IdMap::rootFallbackStart, rootRangeSize))
+        throw Error(
+            what, " ", a->id, " of '", a->name, "' in ", accounts, " is in ",
+            IdMap::rootFallbackStart, "-", IdMap::rootFallbackStart + rootRangeSize - 1,
+            ", the range grocker gives the sandbox's users as root when root has none: give root "
+            "one of 65536 "
             "ids no account uses (usermod --add-subuids START-END --add-subgids START-END root)");
     return {0, IdMap::rootFallbackStart, rootRangeSize};
 }
@@ -91,22 +100,24 @@ void waitForUnshare(pid_t pid)
         char a[64], b[64];
         ssize_t n1 = ::readlink(concat("/proc/", pid, "/ns/user").c_str(), a, sizeof a);
         ssize_t n2 = ::readlink("/proc/self/ns/user", b, sizeof b);
-        if (n1 > 0 && n2 > 0 && std::string_view(a, size_t(n1)) != std::string_view(b, size_t(n2))) return;
+        if (n1 > 0 && n2 > 0 && std::string_view(a, size_t(n1)) != std::string_view(b, size_t(n2)))
+            return;
         ::usleep(500);
     }
 }
 
 } // namespace
 
-std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user, uid_t uid)
+std::optional<IdRange> IdMap::subordinate(const std::string& file, const std::string& user,
+                                          uid_t uid)
 {
     auto r = findSubordinate(readAccountFile(file), user, uid);
     if (!r) return std::nullopt;
     return IdRange{1, uint32_t(r->start), uint32_t(std::min<unsigned long>(r->count, 65535))};
 }
 
-IdMap IdMap::forRoot(const std::string& subuid, const std::string& subgid, const std::string& passwd,
-    const std::string& group)
+IdMap IdMap::forRoot(const std::string& subuid, const std::string& subgid,
+                     const std::string& passwd, const std::string& group)
 {
     IdMap m;
     m.privileged = true;
@@ -159,11 +170,14 @@ IdMap IdMap::forCaller()
         m.uids.push_back(*su);
         m.gids.push_back(*sg);
     } else {
-        m.warning = concat("no subordinate ", su ? "gids" : "uids", " for user ", name, " in ",
+        m.warning = concat(
+            "no subordinate ", su ? "gids" : "uids", " for user ", name, " in ",
             su ? "/etc/subgid" : "/etc/subuid",
-            ": only root is mapped inside, so installing packages (dpkg, apt-get) and chown to other "
+            ": only root is mapped inside, so installing packages (dpkg, apt-get) and chown to "
+            "other "
             "users will fail; add a range (usermod --add-subuids 100000-165535 --add-subgids "
-            "100000-165535 ", name, ") or run as root");
+            "100000-165535 ",
+            name, ") or run as root");
     }
     return m;
 }
@@ -178,8 +192,14 @@ IdMap IdMap::withHostIds() const
     return map;
 }
 
-uint32_t IdMap::uidInside(uid_t host) const { return inside(uids, host); }
-uint32_t IdMap::gidInside(gid_t host) const { return inside(gids, host); }
+uint32_t IdMap::uidInside(uid_t host) const
+{
+    return inside(uids, host);
+}
+uint32_t IdMap::gidInside(gid_t host) const
+{
+    return inside(gids, host);
+}
 
 void IdMap::apply(pid_t pid) const
 {
@@ -222,7 +242,8 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
     }
     IdMap map = stepMap.withHostIds();
     int go[2], err[2];
-    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
+    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0)
+        throw SysError("unable to make a pipe");
     AutoCloseFD goRead(go[0]), goWrite(go[1]), errRead(err[0]), errWrite(err[1]);
     pid_t pid = ::fork();
     if (pid < 0) throw SysError("unable to fork");
@@ -235,7 +256,8 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
             if (::unshare(CLONE_NEWUSER) < 0) throw SysError("unable to make a user namespace");
             char c;
             if (::read(goRead.get(), &c, 1) != 1) ::_exit(1);
-            if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw SysError("unable to become root in the user namespace");
+            if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
+                throw SysError("unable to become root in the user namespace");
             keepDeathSignal(errWrite.get());
             fn();
             ::_exit(0);
@@ -249,7 +271,8 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
     errWrite.reset();
     auto reap = [&] {
         int status;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
         return status;
     };
     try {
@@ -265,7 +288,8 @@ void runInUserNamespace(const IdMap& stepMap, const std::function<void()>& fn)
     std::string message = readFd(errRead.get());
     int status = reap();
     if (!message.empty()) throw Error(message);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("a helper process in the user namespace failed");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw Error("a helper process in the user namespace failed");
 }
 
 } // namespace grocker::sandbox

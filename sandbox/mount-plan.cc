@@ -1,8 +1,8 @@
 #include "mount-plan.hh"
 
-#include <sys/mount.h>
-
 #include "grocker/strings.hh"
+
+#include <sys/mount.h>
 
 namespace grocker::sandbox {
 
@@ -16,30 +16,58 @@ using Point = MountOp::Point;
 void planDev(MountPlan& plan)
 {
     const std::string step = "making /dev";
-    plan.push_back({.kind = Kind::Tmpfs, .step = step, .target = "/dev", .flags = MS_NOSUID | MS_NOEXEC,
-        .data = "mode=0755,size=65536k"});
+    plan.push_back({.kind = Kind::Tmpfs,
+                    .step = step,
+                    .target = "/dev",
+                    .flags = MS_NOSUID | MS_NOEXEC,
+                    .data = "mode=0755,size=65536k"});
     for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         auto path = std::string("/dev/") + node;
-        plan.push_back(
-            {.kind = Kind::DevNode, .step = step, .source = path, .target = path, .point = Point::InNewTmpfs});
+        plan.push_back({.kind = Kind::DevNode,
+                        .step = step,
+                        .source = path,
+                        .target = path,
+                        .point = Point::InNewTmpfs});
     }
-    plan.push_back({.kind = Kind::Mkdir, .step = step, .target = "/dev/pts", .point = Point::InNewTmpfs, .mode = 0755});
-    plan.push_back(
-        {.kind = Kind::Mkdir, .step = step, .target = "/dev/shm", .point = Point::InNewTmpfs, .mode = 01777});
-    plan.push_back({.kind = Kind::Devpts, .step = step, .target = "/dev/pts", .point = Point::InNewTmpfs,
-        .flags = MS_NOSUID | MS_NOEXEC, .data = "newinstance,ptmxmode=0666,mode=0620"});
-    plan.push_back({.kind = Kind::Tmpfs, .step = step, .target = "/dev/shm", .point = Point::InNewTmpfs,
-        .flags = MS_NOSUID | MS_NODEV, .data = "mode=1777,size=65536k"});
-    for (auto [link, text] : {std::pair{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
-             {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}})
-        plan.push_back({.kind = Kind::Symlink, .step = step, .source = text, .target = std::string("/dev/") + link,
-            .point = Point::InNewTmpfs});
+    plan.push_back({.kind = Kind::Mkdir,
+                    .step = step,
+                    .target = "/dev/pts",
+                    .point = Point::InNewTmpfs,
+                    .mode = 0755});
+    plan.push_back({.kind = Kind::Mkdir,
+                    .step = step,
+                    .target = "/dev/shm",
+                    .point = Point::InNewTmpfs,
+                    .mode = 01777});
+    plan.push_back({.kind = Kind::Devpts,
+                    .step = step,
+                    .target = "/dev/pts",
+                    .point = Point::InNewTmpfs,
+                    .flags = MS_NOSUID | MS_NOEXEC,
+                    .data = "newinstance,ptmxmode=0666,mode=0620"});
+    plan.push_back({.kind = Kind::Tmpfs,
+                    .step = step,
+                    .target = "/dev/shm",
+                    .point = Point::InNewTmpfs,
+                    .flags = MS_NOSUID | MS_NODEV,
+                    .data = "mode=1777,size=65536k"});
+    for (auto [link, text] : {std::pair{"ptmx", "pts/ptmx"},
+                              {"fd", "/proc/self/fd"},
+                              {"stdin", "/proc/self/fd/0"},
+                              {"stdout", "/proc/self/fd/1"},
+                              {"stderr", "/proc/self/fd/2"}})
+        plan.push_back({.kind = Kind::Symlink,
+                        .step = step,
+                        .source = text,
+                        .target = std::string("/dev/") + link,
+                        .point = Point::InNewTmpfs});
 }
 
 std::string flagsText(unsigned long flags)
 {
     std::vector<std::string> words;
-    for (auto [flag, word] : {std::pair{MS_NOSUID, "nosuid"}, {MS_NODEV, "nodev"}, {MS_NOEXEC, "noexec"}})
+    for (auto [flag, word] :
+         {std::pair{MS_NOSUID, "nosuid"}, {MS_NODEV, "nodev"}, {MS_NOEXEC, "noexec"}})
         if (flags & flag) words.push_back(word);
     return join(words, ",");
 }
@@ -47,10 +75,14 @@ std::string flagsText(unsigned long flags)
 std::string pointText(const MountOp& op)
 {
     switch (op.point) {
-    case Point::Dir: return "";
-    case Point::File: return " (file)";
-    case Point::LikeSource: return " (as the source)";
-    case Point::InNewTmpfs: return " (in the new tmpfs)";
+    case Point::Dir:
+        return "";
+    case Point::File:
+        return " (file)";
+    case Point::LikeSource:
+        return " (as the source)";
+    case Point::InNewTmpfs:
+        return " (in the new tmpfs)";
     }
     return "";
 }
@@ -60,10 +92,11 @@ std::string pointText(const MountOp& op)
 std::string overlayOptions(const SandboxSpec& spec)
 {
     std::vector<std::string> lowers;
-    for (auto& l : spec.lowerDirs) lowers.push_back(l.string());
+    for (auto& l : spec.lowerDirs)
+        lowers.push_back(l.string());
     // userxattr: in a user namespace overlay keeps its whiteout and opaque marks in user.*.
     return concat("lowerdir=", join(lowers, ":"), ",upperdir=", (spec.runDir / "upper").string(),
-        ",workdir=", (spec.runDir / "work").string(), ",userxattr");
+                  ",workdir=", (spec.runDir / "work").string(), ",userxattr");
 }
 
 MountPlan planMounts(const SandboxSpec& spec)
@@ -71,22 +104,37 @@ MountPlan planMounts(const SandboxSpec& spec)
     MountPlan plan;
     plan.push_back({.kind = Kind::MakePrivate, .step = "making the mounts private", .target = "/"});
     plan.push_back({.kind = Kind::Root, .target = "/", .data = overlayOptions(spec)});
-    plan.push_back({.kind = Kind::Proc, .step = "mounting /proc", .target = "/proc",
-        .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC});
+    plan.push_back({.kind = Kind::Proc,
+                    .step = "mounting /proc",
+                    .target = "/proc",
+                    .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC});
     planDev(plan);
-    plan.push_back({.kind = Kind::Tmpfs, .step = "mounting /tmp", .target = "/tmp", .flags = MS_NOSUID | MS_NODEV,
-        .data = "mode=1777"});
+    plan.push_back({.kind = Kind::Tmpfs,
+                    .step = "mounting /tmp",
+                    .target = "/tmp",
+                    .flags = MS_NOSUID | MS_NODEV,
+                    .data = "mode=1777"});
     // The host's resolver: the sandbox shares its network.
     if (spec.hostNetwork)
         for (const char* f : {"/etc/resolv.conf", "/etc/hosts"})
-            plan.push_back({.kind = Kind::Bind, .step = concat("mounting ", f), .source = f, .target = f,
-                .point = Point::File, .readOnly = true, .ifSourceExists = true});
+            plan.push_back({.kind = Kind::Bind,
+                            .step = concat("mounting ", f),
+                            .source = f,
+                            .target = f,
+                            .point = Point::File,
+                            .readOnly = true,
+                            .ifSourceExists = true});
     for (auto& v : spec.volumes)
-        plan.push_back({.kind = Kind::Bind,
-            .step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'"),
-            .source = v.host.string(), .target = v.container, .point = Point::LikeSource, .recursive = true,
-            .readOnly = v.readOnly});
-    plan.push_back({.kind = Kind::PivotRoot, .step = "entering the root (pivot_root)", .target = "/"});
+        plan.push_back(
+            {.kind = Kind::Bind,
+             .step = concat("mounting volume '", v.host.string(), "' on '", v.container, "'"),
+             .source = v.host.string(),
+             .target = v.container,
+             .point = Point::LikeSource,
+             .recursive = true,
+             .readOnly = v.readOnly});
+    plan.push_back(
+        {.kind = Kind::PivotRoot, .step = "entering the root (pivot_root)", .target = "/"});
     return plan;
 }
 
@@ -95,18 +143,28 @@ std::string describe(const MountOp& op)
     auto flags = flagsText(op.flags);
     auto options = concat(op.data.empty() ? "" : " " + op.data, flags.empty() ? "" : " " + flags);
     switch (op.kind) {
-    case Kind::MakePrivate: return "make-private " + op.target;
-    case Kind::Root: return "root overlay " + op.data + " or a copy";
-    case Kind::Proc: return concat("proc on ", op.target, options, pointText(op));
-    case Kind::Tmpfs: return concat("tmpfs on ", op.target, options, pointText(op));
-    case Kind::DevNode: return concat("dev-node ", op.source, " on ", op.target, pointText(op));
-    case Kind::Mkdir: return concat("mkdir ", op.target, " 0", std::oct, op.mode, pointText(op));
-    case Kind::Devpts: return concat("devpts on ", op.target, options, pointText(op));
-    case Kind::Symlink: return concat("symlink ", op.target, " -> ", op.source, pointText(op));
+    case Kind::MakePrivate:
+        return "make-private " + op.target;
+    case Kind::Root:
+        return "root overlay " + op.data + " or a copy";
+    case Kind::Proc:
+        return concat("proc on ", op.target, options, pointText(op));
+    case Kind::Tmpfs:
+        return concat("tmpfs on ", op.target, options, pointText(op));
+    case Kind::DevNode:
+        return concat("dev-node ", op.source, " on ", op.target, pointText(op));
+    case Kind::Mkdir:
+        return concat("mkdir ", op.target, " 0", std::oct, op.mode, pointText(op));
+    case Kind::Devpts:
+        return concat("devpts on ", op.target, options, pointText(op));
+    case Kind::Symlink:
+        return concat("symlink ", op.target, " -> ", op.source, pointText(op));
     case Kind::Bind:
-        return concat(op.readOnly ? "bind-ro " : "bind ", op.recursive ? "recursive " : "", op.source, " on ",
-            op.target, pointText(op), op.ifSourceExists ? " if it exists" : "");
-    case Kind::PivotRoot: return "pivot-root";
+        return concat(op.readOnly ? "bind-ro " : "bind ", op.recursive ? "recursive " : "",
+                      op.source, " on ", op.target, pointText(op),
+                      op.ifSourceExists ? " if it exists" : "");
+    case Kind::PivotRoot:
+        return "pivot-root";
     }
     return "";
 }

@@ -1,5 +1,8 @@
 #include "mounts.hh"
 
+#include "child.hh"
+#include "grocker/error.hh"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -11,9 +14,6 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include "child.hh"
-#include "grocker/error.hh"
 
 namespace grocker::sandbox {
 
@@ -34,7 +34,8 @@ using Point = MountOp::Point;
 std::string mountHint(int err, const std::string& what)
 {
     if (err == EPERM && what == "overlay")
-        return " (this kernel does not allow overlay mounts in a user namespace: Linux 5.11 or newer is needed)";
+        return " (this kernel does not allow overlay mounts in a user namespace: Linux 5.11 or "
+               "newer is needed)";
     if (err == ENOSPC) return " (too many mounts: check /proc/sys/fs/mount-max)";
     return "";
 }
@@ -43,20 +44,25 @@ std::string mountHint(int err, const std::string& what)
 std::string overlayRefusal(int err)
 {
     switch (err) {
-    case EPERM: return ": this kernel or a security module forbids it; Linux 5.11 or newer allows it";
-    case EINVAL: return ": overlay cannot use the store's filesystem, as with an overlay or NFS";
-    case ENODEV: return ": this kernel has no overlay filesystem";
-    default: return "";
+    case EPERM:
+        return ": this kernel or a security module forbids it; Linux 5.11 or newer allows it";
+    case EINVAL:
+        return ": overlay cannot use the store's filesystem, as with an overlay or NFS";
+    case ENODEV:
+        return ": this kernel has no overlay filesystem";
+    default:
+        return "";
     }
 }
 
-void doMount(const std::string& source, const std::string& target, const char* type, unsigned long flags,
-    const std::string& data = {})
+void doMount(const std::string& source, const std::string& target, const char* type,
+             unsigned long flags, const std::string& data = {})
 {
-    if (::mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) < 0) {
+    if (::mount(source.c_str(), target.c_str(), type, flags,
+                data.empty() ? nullptr : data.c_str()) < 0) {
         int err = errno;
-        throw SysError(err, concat("unable to mount ", type ? type : source.c_str(), " on '", target, "'",
-                                mountHint(err, type ? type : "")));
+        throw SysError(err, concat("unable to mount ", type ? type : source.c_str(), " on '",
+                                   target, "'", mountHint(err, type ? type : "")));
     }
 }
 
@@ -81,13 +87,15 @@ std::vector<std::string> ensureMountPoint(int rootFd, const std::string& path, b
         struct open_how h = {};
         h.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
         h.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-        long parent = prefix.empty() ? ::fcntl(rootFd, F_DUPFD_CLOEXEC, 0) : openat2(rootFd, prefix.c_str(), &h);
+        long parent = prefix.empty() ? ::fcntl(rootFd, F_DUPFD_CLOEXEC, 0)
+                                     : openat2(rootFd, prefix.c_str(), &h);
         if (parent < 0) throw SysError("unable to open '/", prefix, "' in the sandbox root");
         AutoCloseFD p{static_cast<int>(parent)};
         bool last = i + 1 == comps.size();
         bool fresh = false;
         if (last && !dir) {
-            AutoCloseFD f(::openat(p.get(), comps[i].c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+            AutoCloseFD f(::openat(p.get(), comps[i].c_str(),
+                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
             if (!f && errno != EEXIST) throw SysError("unable to create mount point '", path, "'");
             fresh = bool(f);
         } else if (::mkdirat(p.get(), comps[i].c_str(), 0755) < 0) {
@@ -112,10 +120,14 @@ void remountReadOnly(const std::string& target)
     if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
     if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
     if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-    if (::mount("none", target.c_str(), nullptr, flags, nullptr) < 0) throw SysError("unable to make '", target, "' read-only");
+    if (::mount("none", target.c_str(), nullptr, flags, nullptr) < 0)
+        throw SysError("unable to make '", target, "' read-only");
 }
 
-std::string viaFd(const AutoCloseFD& fd) { return concat("/proc/self/fd/", fd.get()); }
+std::string viaFd(const AutoCloseFD& fd)
+{
+    return concat("/proc/self/fd/", fd.get());
+}
 
 // What the loop keeps between operations: the root being built, and the list of the mount
 // points it had to make there.
@@ -129,9 +141,11 @@ struct MountState {
     // root: a symlink in the image cannot send a mount outside it.
     AutoCloseFD point(const std::string& path, bool dir)
     {
-        for (auto& m : ensureMountPoint(root.get(), path, dir)) created << m << "\n";
+        for (auto& m : ensureMountPoint(root.get(), path, dir))
+            created << m << "\n";
         auto inRoot = fs::path(path).lexically_normal().relative_path().string();
-        while (inRoot.ends_with('/')) inRoot.pop_back();
+        while (inRoot.ends_with('/'))
+            inRoot.pop_back();
         c.mountedOn.insert(inRoot);
         struct open_how how = {};
         how.flags = O_PATH | O_CLOEXEC;
@@ -160,11 +174,15 @@ void mountOverlay(Child& c, MountState& m, const std::string& options)
     // there at all, or not over this filesystem).
     bool refused = err == EPERM || err == EINVAL || err == ENODEV || err == ENOTSUP;
     if (c.mode == RootfsMode::Overlay || !refused)
-        throw SysError(err, concat("unable to mount overlay on '", m.merged, "'", mountHint(err, "overlay"),
-                                c.mode == RootfsMode::Overlay ? " (GROCKER_SANDBOX_ROOTFS=overlay: no copy fallback)" : ""));
+        throw SysError(err, concat("unable to mount overlay on '", m.merged, "'",
+                                   mountHint(err, "overlay"),
+                                   c.mode == RootfsMode::Overlay
+                                       ? " (GROCKER_SANDBOX_ROOTFS=overlay: no copy fallback)"
+                                       : ""));
     sendMessage(c.errFd, 'R',
-        concat("overlay mounts are not allowed in this user namespace (", std::strerror(err), overlayRefusal(err),
-            "): copying the image's layers instead, which is slower"));
+                concat("overlay mounts are not allowed in this user namespace (",
+                       std::strerror(err), overlayRefusal(err),
+                       "): copying the image's layers instead, which is slower"));
     c.mode = RootfsMode::Copy;
 }
 
@@ -206,7 +224,8 @@ void bindDevNode(const std::string& device, const std::string& target)
 void bind(const MountOp& op, MountState& m)
 {
     if (op.ifSourceExists && !fs::exists(op.source)) return;
-    bool dir = op.point == Point::LikeSource ? fs::is_directory(op.source) : op.point != Point::File;
+    bool dir =
+        op.point == Point::LikeSource ? fs::is_directory(op.source) : op.point != Point::File;
     auto target = m.point(op.target, dir);
     doMount(op.source, viaFd(target), nullptr, MS_BIND | (op.recursive ? MS_REC : 0));
     // Opened again: the first fd still names what is under the new mount.
@@ -217,7 +236,8 @@ void pivotRoot(const std::string& merged)
 {
     if (::chdir(merged.c_str()) < 0) throw SysError("unable to enter '", merged, "'");
     // pivot_root(".", "."): the old root ends up on top and is detached, with no folder to make.
-    if (::syscall(SYS_pivot_root, ".", ".") < 0) throw SysError("unable to pivot_root to '", merged, "'");
+    if (::syscall(SYS_pivot_root, ".", ".") < 0)
+        throw SysError("unable to pivot_root to '", merged, "'");
     if (::umount2(".", MNT_DETACH) < 0) throw SysError("unable to detach the old root");
     if (::chdir("/") < 0) throw SysError("unable to enter /");
 }
@@ -231,15 +251,33 @@ void carryOut(Child& c)
         if (!op.step.empty()) c.step = op.step;
         AutoCloseFD held;
         switch (op.kind) {
-        case Kind::MakePrivate: doMount("none", op.target, nullptr, MS_REC | MS_PRIVATE); break;
-        case Kind::Root: makeRoot(c, m, op.data); break;
-        case Kind::Proc: doMount("proc", m.at(op, held), "proc", op.flags); break;
-        case Kind::Tmpfs: doMount("tmpfs", m.at(op, held), "tmpfs", op.flags, op.data); break;
-        case Kind::DevNode: bindDevNode(op.source, m.at(op, held)); break;
-        case Kind::Mkdir: ::mkdir(m.at(op, held).c_str(), op.mode); break;
-        case Kind::Devpts: doMount("devpts", m.at(op, held), "devpts", op.flags, op.data); break;
-        case Kind::Symlink: (void)!::symlink(op.source.c_str(), m.at(op, held).c_str()); break;
-        case Kind::Bind: bind(op, m); break;
+        case Kind::MakePrivate:
+            doMount("none", op.target, nullptr, MS_REC | MS_PRIVATE);
+            break;
+        case Kind::Root:
+            makeRoot(c, m, op.data);
+            break;
+        case Kind::Proc:
+            doMount("proc", m.at(op, held), "proc", op.flags);
+            break;
+        case Kind::Tmpfs:
+            doMount("tmpfs", m.at(op, held), "tmpfs", op.flags, op.data);
+            break;
+        case Kind::DevNode:
+            bindDevNode(op.source, m.at(op, held));
+            break;
+        case Kind::Mkdir:
+            ::mkdir(m.at(op, held).c_str(), op.mode);
+            break;
+        case Kind::Devpts:
+            doMount("devpts", m.at(op, held), "devpts", op.flags, op.data);
+            break;
+        case Kind::Symlink:
+            (void)!::symlink(op.source.c_str(), m.at(op, held).c_str());
+            break;
+        case Kind::Bind:
+            bind(op, m);
+            break;
         case Kind::PivotRoot:
             m.created.close();
             pivotRoot(m.merged);
@@ -256,13 +294,15 @@ void removeCreatedMountPoints(const fs::path& runDir)
     while (std::getline(in, line))
         if (!line.empty()) paths.push_back(line);
     // The upper dir is the command's: a folder it turned into a symlink is never followed.
-    AutoCloseFD upper(::open((runDir / "upper").c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    AutoCloseFD upper(
+        ::open((runDir / "upper").c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     for (auto it = paths.rbegin(); upper && it != paths.rend(); ++it) {
         fs::path rel = fs::path(it->substr(1)).lexically_normal();
         if (rel.empty() || !rel.has_filename()) continue;
         struct open_how how = {};
         how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+        how.resolve =
+            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
         auto parentRel = rel.parent_path().empty() ? std::string(".") : rel.parent_path().string();
         long parent = openat2(upper.get(), parentRel.c_str(), &how);
         if (parent < 0) continue;
@@ -271,7 +311,8 @@ void removeCreatedMountPoints(const fs::path& runDir)
         struct stat st;
         if (::fstatat(parentFd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
         if (S_ISDIR(st.st_mode))
-            ::unlinkat(parentFd.get(), name.c_str(), AT_REMOVEDIR); // only if the command left it empty
+            ::unlinkat(parentFd.get(), name.c_str(),
+                       AT_REMOVEDIR); // only if the command left it empty
         else if (S_ISREG(st.st_mode) && st.st_size == 0)
             ::unlinkat(parentFd.get(), name.c_str(), 0);
     }

@@ -1,14 +1,14 @@
 #include "grocker/sandbox/rootfs.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/oci/layer-unpacker.hh"
+
 #include <algorithm>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "grocker/oci/layer-unpacker.hh"
 
 namespace grocker::sandbox {
 
@@ -20,8 +20,8 @@ namespace {
 void removeTree(const fs::path& p)
 {
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(p, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
         if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
     fs::remove_all(p, ec);
 }
@@ -36,7 +36,8 @@ bool unpackedForMap(const fs::path& dir, const IdMap& map)
     struct stat st;
     if (::lstat(dir.c_str(), &st) < 0) return false;
     auto mapped = [](const std::vector<IdRange>& ranges, uint32_t id) {
-        return std::any_of(ranges.begin(), ranges.end(), [&](auto& r) { return id >= r.outside && id - r.outside < r.count; });
+        return std::any_of(ranges.begin(), ranges.end(),
+                           [&](auto& r) { return id >= r.outside && id - r.outside < r.count; });
     };
     return mapped(map.uids, st.st_uid) && mapped(map.gids, st.st_gid);
 }
@@ -50,7 +51,8 @@ void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir,
     if (unpackedForMap(dir, map)) return; // made meanwhile
     if (fs::exists(dir)) {
         auto stale = store.tmpDir() / tempName();
-        if (::rename(dir.c_str(), stale.c_str()) < 0) throw SysError("unable to move away '", dir.string(), "', unpacked for other ids");
+        if (::rename(dir.c_str(), stale.c_str()) < 0)
+            throw SysError("unable to move away '", dir.string(), "', unpacked for other ids");
         runInUserNamespace(map, [&] { removeTree(stale); });
     }
     // Unpacked beside and renamed: a killed unpack leaves no half layer under its name.
@@ -66,7 +68,8 @@ void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir,
             // On disk before it gets its name, as blobs are: after a power loss a layer
             // under its name is whole (ext4 may otherwise keep the names, not the data).
             AutoCloseFD fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!fd || ::syncfs(fd.get()) < 0) throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
+            if (!fd || ::syncfs(fd.get()) < 0)
+                throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
             if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
                 throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
         });
@@ -75,7 +78,8 @@ void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir,
         e.addContext(concat("while unpacking layer ", blob.digest.str(), " for the sandbox"));
         throw;
     }
-    if (fs::exists(tmp)) runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
+    if (fs::exists(tmp))
+        runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
 }
 
 } // namespace
@@ -117,7 +121,8 @@ RunDir::~RunDir()
     }
 }
 
-LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, LayerOptions options)
+LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map,
+                        LayerOptions options)
 {
     options.overlayUpper = true;
     // Read from inside the user namespace: there the upper dir shows the container's owners,
@@ -125,24 +130,27 @@ LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map, 
     return writeLayerInside(store, runDir / "upper", "/", map, std::move(options));
 }
 
-LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target, const IdMap& map,
-    LayerOptions options)
+LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target,
+                             const IdMap& map, LayerOptions options)
 {
     if (map.privileged) {
         // Root reads every tree as it is, and the store's files it writes stay root's: owners are
         // turned into the container's view here, not by a namespace.
         if (!options.owner)
-            options.owner = [&map](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(map.uidInside(u), map.gidInside(g)); };
+            options.owner = [&map](uid_t u, gid_t g) {
+                return std::pair<uint64_t, uint64_t>(map.uidInside(u), map.gidInside(g));
+            };
         return writeLayer(store, dir, target, options);
     }
-    if (!options.owner) options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
+    if (!options.owner)
+        options.owner = [](uid_t u, gid_t g) { return std::pair<uint64_t, uint64_t>(u, g); };
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
     AutoCloseFD readEnd(fds[0]), writeEnd(fds[1]);
     runInUserNamespace(map, [&] {
         auto r = writeLayer(store, dir, target, options);
-        auto text = concat(r.descriptor.mediaType, "\n", r.descriptor.digest.str(), "\n", r.descriptor.size, "\n",
-            r.diffId.str(), "\n", r.entries, "\n");
+        auto text = concat(r.descriptor.mediaType, "\n", r.descriptor.digest.str(), "\n",
+                           r.descriptor.size, "\n", r.diffId.str(), "\n", r.entries, "\n");
         writeFull(writeEnd.get(), text, "the result pipe");
     });
     writeEnd.reset();

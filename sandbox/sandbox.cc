@@ -1,5 +1,10 @@
 #include "grocker/sandbox/sandbox.hh"
 
+#include "child.hh"
+#include "forward-signals.hh"
+#include "grocker/error.hh"
+#include "mounts.hh"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -10,11 +15,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "child.hh"
-#include "forward-signals.hh"
-#include "grocker/error.hh"
-#include "mounts.hh"
 
 namespace grocker::sandbox {
 
@@ -35,12 +35,16 @@ Volume Volume::parse(const std::string& text)
         throw UsageError("--volume '", text, "' must be HOST:CONTAINER[:ro]");
     v.host = rest.substr(0, colon);
     v.container = rest.substr(colon + 1);
-    if (v.container[0] != '/') throw UsageError("--volume '", text, "': the container path must be absolute");
+    if (v.container[0] != '/')
+        throw UsageError("--volume '", text, "': the container path must be absolute");
     if (auto c = v.container.find(':'); c != std::string::npos)
-        throw UsageError("--volume '", text, "': unknown mode '", v.container.substr(c + 1), "': use ro or rw");
+        throw UsageError("--volume '", text, "': unknown mode '", v.container.substr(c + 1),
+                         "': use ro or rw");
     std::error_code ec;
     bool exists = fs::exists(v.host, ec);
-    if (ec) throw Error("--volume '", text, "': unable to read '", v.host.string(), "': ", ec.message());
+    if (ec)
+        throw Error("--volume '", text, "': unable to read '", v.host.string(),
+                    "': ", ec.message());
     if (!exists) throw UsageError("--volume '", text, "': '", v.host.string(), "' does not exist");
     v.host = fs::canonical(v.host);
     return v;
@@ -55,8 +59,9 @@ void checkUserNamespaces()
                     "set it to 15000 or more (sysctl user.max_user_namespaces=15000)");
     std::ifstream clone("/proc/sys/kernel/unprivileged_userns_clone");
     if (::geteuid() != 0 && clone >> n && n == 0)
-        throw Error("unprivileged user namespaces are disabled: /proc/sys/kernel/unprivileged_userns_clone "
-                    "is 0; set it to 1 or run as root");
+        throw Error(
+            "unprivileged user namespaces are disabled: /proc/sys/kernel/unprivileged_userns_clone "
+            "is 0; set it to 1 or run as root");
 }
 
 namespace {
@@ -68,7 +73,8 @@ RootfsMode rootfsModeFromEnv()
     if (s.empty() || s == "auto") return RootfsMode::Auto;
     if (s == "overlay") return RootfsMode::Overlay;
     if (s == "copy") return RootfsMode::Copy;
-    throw UsageError("GROCKER_SANDBOX_ROOTFS='", s, "': use overlay, copy, or leave it unset to try overlay first");
+    throw UsageError("GROCKER_SANDBOX_ROOTFS='", s,
+                     "': use overlay, copy, or leave it unset to try overlay first");
 }
 
 // Set once a sandbox of this process found overlay refused: later ones copy at once, and the
@@ -86,7 +92,8 @@ std::string readMessages(int fd, const SandboxSpec& spec)
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         pending.append(buf, size_t(n));
-        for (size_t end; (end = pending.find('\0')) != std::string::npos; pending.erase(0, end + 1)) {
+        for (size_t end; (end = pending.find('\0')) != std::string::npos;
+             pending.erase(0, end + 1)) {
             auto kind = pending[0];
             auto text = pending.substr(1, end - 1);
             if (kind == 'R') {
@@ -116,8 +123,10 @@ void prepareRunDir(const SandboxSpec& spec, const IdMap& map)
         // mount points), overlay's upper and work dirs and the root they show must be its own,
         // as a rootless caller's are.
         auto [uid, gid] = map.rootOutside();
-        for (auto& d : {spec.runDir, spec.runDir / "upper", spec.runDir / "work", spec.runDir / "merged"})
-            if (::chown(d.c_str(), uid, gid) < 0) throw SysError("unable to give '", d.string(), "' to the sandbox's root");
+        for (auto& d :
+             {spec.runDir, spec.runDir / "upper", spec.runDir / "work", spec.runDir / "merged"})
+            if (::chown(d.c_str(), uid, gid) < 0)
+                throw SysError("unable to give '", d.string(), "' to the sandbox's root");
     }
 }
 
@@ -130,14 +139,19 @@ Sandbox::Sandbox(const SandboxSpec& spec, const IdMap& map) : spec_(spec)
     checkUserNamespaces();
     prepareRunDir(spec_, map);
     int go[2], err[2];
-    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw SysError("unable to make a pipe");
+    if (::pipe2(go, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0)
+        throw SysError("unable to make a pipe");
     AutoCloseFD goRead(go[0]), goWrite(go[1]), errWrite(err[1]);
     errRead_ = AutoCloseFD(err[0]);
 
     auto mode = rootfsModeFromEnv();
     if (mode == RootfsMode::Auto && overlayRefused) mode = RootfsMode::Copy;
-    Child c{.spec = &spec_, .goFd = goRead.get(), .errFd = errWrite.get(), .mode = mode, .plan = planMounts(spec_),
-        .nested = map.privileged && !map.isIdentity()};
+    Child c{.spec = &spec_,
+            .goFd = goRead.get(),
+            .errFd = errWrite.get(),
+            .mode = mode,
+            .plan = planMounts(spec_),
+            .nested = map.privileged && !map.isIdentity()};
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD;
     if (!c.nested) flags |= CLONE_NEWUTS | CLONE_NEWIPC | (spec_.hostNetwork ? 0 : CLONE_NEWNET);
     // As fork does, with no stack of its own: without CLONE_VM the child has a copy of this
@@ -149,10 +163,14 @@ Sandbox::Sandbox(const SandboxSpec& spec, const IdMap& map) : spec_(spec)
     if (pid == 0) childMain(c);
     if (pid < 0) {
         int e = errno;
-        throw SysError(e, concat("unable to start the sandbox (clone)",
-                              e == ENOSPC ? ": the user namespace limit is reached (/proc/sys/user/max_user_namespaces)"
-                              : e == EPERM ? ": user namespaces are not allowed for this user"
-                                           : ""));
+        throw SysError(
+            e,
+            concat(
+                "unable to start the sandbox (clone)",
+                e == ENOSPC
+                    ? ": the user namespace limit is reached (/proc/sys/user/max_user_namespaces)"
+                : e == EPERM ? ": user namespaces are not allowed for this user"
+                             : ""));
     }
     pid_ = pid;
     goRead.reset();
@@ -171,7 +189,8 @@ Sandbox::Sandbox(const SandboxSpec& spec, const IdMap& map) : spec_(spec)
 int Sandbox::reap()
 {
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
     pid_ = 0;
     return status;
 }

@@ -1,9 +1,8 @@
 // The sandbox's part in grocker fsck and grocker purge: its unpacked layers (layers/<diff_id
 // hex>, and layers/empty for scratch) and the run folders of steps (run/step-*).
 
-#include "grocker/sandbox/rootfs.hh"
-
 #include "grocker/oci/store.hh"
+#include "grocker/sandbox/rootfs.hh"
 
 namespace grocker::sandbox {
 
@@ -16,7 +15,7 @@ constexpr const char* layersDir = "layers";
 constexpr const char* runDir = "run";
 
 class SandboxPart : public StorePart {
-public:
+  public:
     // The sandbox unpacks into tmp/ and renames the whole folder to layers/<diff_id hex>: a
     // layer under its name is complete, so only strays are found here.
     void check(PartCheck& c) override
@@ -28,15 +27,18 @@ public:
             std::error_code ec;
             bool dir = e.is_directory(ec) && !e.is_symlink(ec);
             if (ec) {
-                c.issue(e.path(), "unreadable entry of the unpacked layers' folder: " + ec.message());
+                c.issue(e.path(),
+                        "unreadable entry of the unpacked layers' folder: " + ec.message());
                 continue;
             }
             if ((Digest::valid("sha256:" + name) || name == "empty") && dir) {
                 c.counted(unpackedLayers, name != "empty");
                 continue;
             }
-            c.issue(e.path(), dir ? "not an unpacked layer: they are named by their diff_id" : "not an unpacked layer: not a folder",
-                "removed", [&] { c.removeTreeAside(e.path()); });
+            c.issue(e.path(),
+                    dir ? "not an unpacked layer: they are named by their diff_id"
+                        : "not an unpacked layer: not a folder",
+                    "removed", [&] { c.removeTreeAside(e.path()); });
         }
     }
 
@@ -45,7 +47,8 @@ public:
     {
         for (auto& e : s.entries(s.store().root() / layersDir)) {
             auto name = e.path().filename().string();
-            if (Digest::valid("sha256:" + name) && !s.kept().diffIds.count("sha256:" + name)) s.dropTree(unpackedLayers, e.path());
+            if (Digest::valid("sha256:" + name) && !s.kept().diffIds.count("sha256:" + name))
+                s.dropTree(unpackedLayers, e.path());
         }
     }
 
@@ -56,12 +59,16 @@ public:
         search.deadTemps(store.root() / layersDir);
         if (!search.alone) return;
         for (auto& e : search.entries(store.root() / runDir))
-            search.add(e.path(), "leftover run folder of a step whose grocker process is gone", StoreLeftover::Kind::Run);
+            search.add(e.path(), "leftover run folder of a step whose grocker process is gone",
+                       StoreLeftover::Kind::Run);
     }
 };
 
 } // namespace
 
-std::shared_ptr<StorePart> storePart() { return std::make_shared<SandboxPart>(); }
+std::shared_ptr<StorePart> storePart()
+{
+    return std::make_shared<SandboxPart>();
+}
 
 } // namespace grocker::sandbox

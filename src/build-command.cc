@@ -1,11 +1,11 @@
 // grocker build: the command line of the pipeline (src/build/pipeline.hh), which does the work.
 
-#include <filesystem>
-#include <iostream>
-
 #include "build/pipeline.hh"
 #include "commands.hh"
 #include "grocker/error.hh"
+
+#include <filesystem>
+#include <iostream>
 
 namespace grocker {
 
@@ -34,11 +34,12 @@ fs::path findEntrypoint()
 {
     if (const char* e = std::getenv("GROCKER_ENTRYPOINT"); e && *e) return e;
     auto self = fs::read_symlink("/proc/self/exe").parent_path();
-    for (auto& candidate : {self / "entrypoint" / "grocker-entrypoint", self / "grocker-entrypoint",
-             self.parent_path().parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
+    for (auto& candidate :
+         {self / "entrypoint" / "grocker-entrypoint", self / "grocker-entrypoint",
+          self.parent_path().parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
         if (fs::exists(candidate)) return candidate;
     throw Error("grocker-entrypoint was not found beside '", self.string(),
-        "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
+                "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
 }
 
 int runBuild(const GlobalOptions& g, const BuildOptions& o)
@@ -62,12 +63,15 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.storeRoot = g.root;
     r.quiet = g.quiet;
     r.registry = registryOptions(g);
-    r.save = [&g](oci::Store& store, const oci::Image& image, const oci::ImageRef& dest) { saveAnyImage(store, image, dest, g); };
+    r.save = [&g](oci::Store& store, const oci::Image& image, const oci::ImageRef& dest) {
+        saveAnyImage(store, image, dest, g);
+    };
     r.entrypoint = findEntrypoint;
     auto result = build::build(std::move(r));
     if (!g.quiet) {
         std::cerr << "steps run: " << result.ran.size();
-        for (auto& s : result.ran) std::cerr << "\n  " << s;
+        for (auto& s : result.ran)
+            std::cerr << "\n  " << s;
         std::cerr << "\n";
     }
     std::cout << result.digest.str() << "\n";
@@ -79,34 +83,49 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
 Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
 {
     static BuildOptions bo;
-    static std::optional<std::string> runtime, pipConstraint, entrypoint, prefix, baseName, imageName;
+    static std::optional<std::string> runtime, pipConstraint, entrypoint, prefix, baseName,
+        imageName;
     auto* b = app.add_subcommand("build", "Build the runner image of a Python application");
-    b->add_option("RELEASE", bo.release, "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/[EXTRAS]")->required();
-    b->add_option("-c,--config", bo.configFiles, "Configuration file (repeatable; default ./.grocker.yml)")->allow_extra_args(false);
+    b->add_option("RELEASE", bo.release,
+                  "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/[EXTRAS]")
+        ->required();
+    b->add_option("-c,--config", bo.configFiles,
+                  "Configuration file (repeatable; default ./.grocker.yml)")
+        ->allow_extra_args(false);
     b->add_option("-r,--runtime", runtime, "Runtime (default bookworm/3.11)");
     b->add_option("--pip-conf", bo.pipConf, "pip configuration file for the compile step");
     b->add_option("--pip-constraint", pipConstraint, "pip constraints file");
-    b->add_option("--index-url", bo.indexUrl, "Python package index URL (default $GROCKER_INDEX_URL)");
-    b->add_option("--index-url-file", bo.indexUrlFile, "Read the index URL (credentials included) from this file's first line");
+    b->add_option("--index-url", bo.indexUrl,
+                  "Python package index URL (default $GROCKER_INDEX_URL)");
+    b->add_option("--index-url-file", bo.indexUrlFile,
+                  "Read the index URL (credentials included) from this file's first line");
     b->add_option("--compile-network", bo.compileNetwork,
-        "host (default): the compile steps reach the index through the host's network; none: no network (find-links only)");
+                  "host (default): the compile steps reach the index through the host's network; "
+                  "none: no network (find-links only)");
     b->add_option("--find-links", bo.findLinks, "Folder of wheels and sdists");
-    b->add_option("-e,--entrypoint", entrypoint, "Use this console script of the app as the entrypoint");
-    b->add_option("--volume", bo.overrides.volumes, "Volume of the runner image (repeatable)")->allow_extra_args(false);
-    b->add_option("--port", bo.overrides.ports, "Exposed port (repeatable)")->allow_extra_args(false);
-    b->add_option("--env", bo.overrides.envs, "KEY=VALUE of the runner image (repeatable)")->allow_extra_args(false);
+    b->add_option("-e,--entrypoint", entrypoint,
+                  "Use this console script of the app as the entrypoint");
+    b->add_option("--volume", bo.overrides.volumes, "Volume of the runner image (repeatable)")
+        ->allow_extra_args(false);
+    b->add_option("--port", bo.overrides.ports, "Exposed port (repeatable)")
+        ->allow_extra_args(false);
+    b->add_option("--env", bo.overrides.envs, "KEY=VALUE of the runner image (repeatable)")
+        ->allow_extra_args(false);
     b->add_option("--image-prefix", prefix, "Registry prefix (e.g. registry.example.com/team)");
     b->add_option("--image-base-name", baseName, "Image name without prefix and tag");
     b->add_option("-n,--image-name", imageName, "Full image name");
     b->add_option("--result-file", bo.resultFile, "Write the result as JSON here");
     b->add_flag("--build-dependencies,!--no-build-dependencies", bo.buildDependencies,
-        "Install the project's build dependencies in the compiler (default)");
+                "Install the project's build dependencies in the compiler (default)");
     b->add_flag("--push,!--no-push", bo.push, "Push the image when a prefix is set (default)");
-    b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")->allow_extra_args(false);
+    b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")
+        ->allow_extra_args(false);
     b->add_option("--compression", bo.compression, "gzip (default) or zstd");
     b->add_flag("--refresh", bo.refresh,
-        "Resolve the dependencies again (new releases of unpinned ones), not reusing an earlier compile or resolution");
-    b->add_option("--base-image", bo.baseImage,
+                "Resolve the dependencies again (new releases of unpinned ones), not reusing an "
+                "earlier compile or resolution");
+    b->add_option(
+        "--base-image", bo.baseImage,
         "Pull the base of a registry runtime from this reference instead (a mirror's copy)");
     return {{b, [&global] {
                  bo.overrides.runtime = runtime;

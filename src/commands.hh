@@ -1,10 +1,11 @@
 #pragma once
 // Registration of grocker's subcommands. Each returns the exit status.
 
-#include <CLI/CLI.hpp>
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/registry.hh"
+
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <utility>
@@ -42,8 +43,9 @@ registry::Options registryOptions(const GlobalOptions& global);
 // Reads SRC into the store, docker:// included (with `layers` false, only what inspect needs
 // from a registry); writes an image to DEST, docker:// included. `pulled`: the image came from
 // a registry, so an oci: DEST gets its blobs linked from the store rather than copied.
-oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const GlobalOptions& global, bool layers = true);
-void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest, const GlobalOptions& global,
-    bool pulled = false);
+oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const GlobalOptions& global,
+                        bool layers = true);
+void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest,
+                  const GlobalOptions& global, bool pulled = false);
 
 } // namespace grocker

@@ -1,10 +1,5 @@
 // append, copy, unpack and inspect: the commands over the oci library.
 
-#include <filesystem>
-#include <iostream>
-#include <map>
-#include <unistd.h>
-
 #include "commands.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
@@ -12,6 +7,11 @@
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <unistd.h>
 
 namespace grocker {
 
@@ -21,7 +21,10 @@ using nlohmann::json;
 
 namespace {
 
-Store openStore(const GlobalOptions& g) { return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root)); }
+Store openStore(const GlobalOptions& g)
+{
+    return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
+}
 
 std::pair<std::string, std::string> splitKeyValue(const std::string& kv, const char* option)
 {
@@ -44,11 +47,13 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
 {
     auto src = ImageRef::parse(o.src);
     auto dest = ImageRef::parse(o.dest);
-    if (dest.kind == ImageRef::Kind::Scratch) throw UsageError("scratch cannot be a destination: name an image location");
+    if (dest.kind == ImageRef::Kind::Scratch)
+        throw UsageError("scratch cannot be a destination: name an image location");
     LayerOptions lo;
     lo.compress.compression = parseCompression(o.compression);
     lo.sourceDateEpoch = sourceDateEpochFromEnv();
-    if (o.keepOwners) lo.owner = [](uid_t uid, gid_t gid) { return std::pair<uint64_t, uint64_t>(uid, gid); };
+    if (o.keepOwners)
+        lo.owner = [](uid_t uid, gid_t gid) { return std::pair<uint64_t, uint64_t>(uid, gid); };
     // Check every --dir before any work.
     std::vector<std::pair<fs::path, std::string>> dirs;
     for (auto& d : o.dirs) {
@@ -61,12 +66,15 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
             throw Error("--dir '", d, "': unable to read '", path.string(), "': ", ec.message());
         if (!isDir) throw UsageError("--dir '", d, "': '", path.string(), "' is not a folder");
         if (target.empty() || target[0] != '/')
-            throw UsageError("--dir '", d, "': the target '", target, "' must be an absolute path in the image");
+            throw UsageError("--dir '", d, "': the target '", target,
+                             "' must be an absolute path in the image");
         dirs.emplace_back(path, target);
     }
 
-    for (auto& kv : o.env) splitKeyValue(kv, "--env");
-    for (auto& kv : o.labels) splitKeyValue(kv, "--label");
+    for (auto& kv : o.env)
+        splitKeyValue(kv, "--env");
+    for (auto& kv : o.labels)
+        splitKeyValue(kv, "--label");
 
     Store store = openStore(g);
     Image base = loadAnyImage(store, src, g);
@@ -78,18 +86,20 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
             for (auto& e : rc["Env"])
                 if (!e.is_string())
                     throw Error(src.str(), ": its config's Env holds ", e.dump().substr(0, 40),
-                        ", not a KEY=VALUE string; fix the image, or add no --env");
-        if (!o.labels.empty() && rc.contains("Labels") && !rc["Labels"].is_object() && !rc["Labels"].is_null())
+                                ", not a KEY=VALUE string; fix the image, or add no --env");
+        if (!o.labels.empty() && rc.contains("Labels") && !rc["Labels"].is_object() &&
+            !rc["Labels"].is_null())
             throw Error(src.str(), ": its config's Labels is ", rc["Labels"].type_name(),
-                ", not an object; fix the image, or add no --label");
+                        ", not an object; fix the image, or add no --label");
     }
     ImageDraft draft(base, src.kind == ImageRef::Kind::Scratch, lo.sourceDateEpoch);
     for (auto& [path, target] : dirs) {
         auto r = writeLayer(store, path, target, lo);
-        draft.addLayer(r.descriptor, r.diffId, "grocker append --dir " + target, concat(r.entries, " entries"));
+        draft.addLayer(r.descriptor, r.diffId, "grocker append --dir " + target,
+                       concat(r.entries, " entries"));
         if (!g.quiet)
-            std::cerr << "layer " << r.descriptor.digest.str() << " (" << r.descriptor.size << " bytes) from '"
-                      << path.string() << "'\n";
+            std::cerr << "layer " << r.descriptor.digest.str() << " (" << r.descriptor.size
+                      << " bytes) from '" << path.string() << "'\n";
     }
     auto& c = draft.runConfig();
     if (!o.entrypoint.empty()) {
@@ -101,7 +111,8 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     if (!o.env.empty()) {
         std::vector<std::string> env;
         if (c.contains("Env") && c["Env"].is_array())
-            for (auto& e : c["Env"]) env.push_back(e.get<std::string>());
+            for (auto& e : c["Env"])
+                env.push_back(e.get<std::string>());
         for (auto& kv : o.env) {
             auto [k, v] = splitKeyValue(kv, "--env");
             std::erase_if(env, [&](const std::string& e) { return e.rfind(k + "=", 0) == 0; });
@@ -146,7 +157,9 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
     Image img = loadAnyImage(store, src, g);
     auto parent = fs::absolute(dir).parent_path();
     fs::create_directories(parent, ec);
-    if (ec) throw Error("unable to create '", parent.string(), "' to unpack into '", dir.string(), "': ", ec.message());
+    if (ec)
+        throw Error("unable to create '", parent.string(), "' to unpack into '", dir.string(),
+                    "': ", ec.message());
     // Unpacked beside the target and renamed at the end: a failure leaves nothing half done.
     AutoDelete tmp(makeTempDir(parent, ".grocker-unpack-"));
     fs::path rootfs = tmp.path() / "rootfs";
@@ -160,13 +173,17 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
         try {
             unpackLayer(store.blobPath(l.digest), rootfs, uo, l.digest);
         } catch (Error& e) {
-            e.addContext(concat("while unpacking layer ", i + 1, " (", l.digest.str(), ") of ", src.str()));
+            e.addContext(
+                concat("while unpacking layer ", i + 1, " (", l.digest.str(), ") of ", src.str()));
             throw;
         }
     }
     if (fs::exists(dir)) fs::remove(dir);
     fs::rename(rootfs, dir);
-    if (!g.quiet) std::cerr << "unpacked " << img.manifest.layers.size() << (img.manifest.layers.size() == 1 ? " layer" : " layers") << " of " << src.str() << " into '" << dir.string() << "'\n";
+    if (!g.quiet)
+        std::cerr << "unpacked " << img.manifest.layers.size()
+                  << (img.manifest.layers.size() == 1 ? " layer" : " layers") << " of " << src.str()
+                  << " into '" << dir.string() << "'\n";
     return 0;
 }
 
@@ -175,9 +192,11 @@ int runInspect(const GlobalOptions& g, const std::string& srcText)
     auto src = ImageRef::parse(srcText);
     Store store = openStore(g);
     Image img = loadAnyImage(store, src, g, false);
-    json out = {{"name", src.str()}, {"digest", img.manifestDescriptor.digest.str()},
-        {"mediaType", img.manifestDescriptor.mediaType}, {"manifest", json::parse(img.manifestBytes)},
-        {"config", json::parse(img.configBytes)}};
+    json out = {{"name", src.str()},
+                {"digest", img.manifestDescriptor.digest.str()},
+                {"mediaType", img.manifestDescriptor.mediaType},
+                {"manifest", json::parse(img.manifestBytes)},
+                {"config", json::parse(img.configBytes)}};
     std::cout << out.dump(2) << "\n";
     return 0;
 }
@@ -188,18 +207,24 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
 {
     Runners runners;
     static AppendOptions ao;
-    auto* append = app.add_subcommand("append", "Add one layer per --dir on top of SRC (or scratch) and write DEST");
+    auto* append = app.add_subcommand(
+        "append", "Add one layer per --dir on top of SRC (or scratch) and write DEST");
     append->add_option("SRC", ao.src, "Base image location, or scratch")->required();
     append->add_option("DEST", ao.dest, "Where to write the image")->required();
-    append->add_option("--dir", ao.dirs, "PATH[:TARGET]: a folder to add as a layer at TARGET (default /)")->allow_extra_args(false);
-    append->add_option("--entrypoint", ao.entrypoint, "Entrypoint argument (repeat for each)")->allow_extra_args(false);
+    append
+        ->add_option("--dir", ao.dirs,
+                     "PATH[:TARGET]: a folder to add as a layer at TARGET (default /)")
+        ->allow_extra_args(false);
+    append->add_option("--entrypoint", ao.entrypoint, "Entrypoint argument (repeat for each)")
+        ->allow_extra_args(false);
     append->add_option("--cmd", ao.cmd, "Cmd argument (repeat for each)")->allow_extra_args(false);
     append->add_option("--env", ao.env, "KEY=VALUE environment variable")->allow_extra_args(false);
     append->add_option("--label", ao.labels, "KEY=VALUE label")->allow_extra_args(false);
     append->add_option("--workdir", ao.workdir, "Working directory");
     append->add_option("--user", ao.user, "User to run as");
     append->add_option("--compression", ao.compression, "gzip (default) or zstd");
-    append->add_flag("--keep-owners", ao.keepOwners,
+    append->add_flag(
+        "--keep-owners", ao.keepOwners,
         "Record the files' owners as they are (a root filesystem made as root); default: all root");
     runners.emplace_back(append, [&global] { return runAppend(global, ao); });
 
@@ -210,7 +235,8 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     runners.emplace_back(copy, [&global] { return runCopy(global, copySrc, copyDest); });
 
     static std::string unpackSrc, unpackDir;
-    auto* unpack = app.add_subcommand("unpack", "Write the root filesystem of an image (all layers applied) to DIR");
+    auto* unpack = app.add_subcommand(
+        "unpack", "Write the root filesystem of an image (all layers applied) to DIR");
     unpack->add_option("SRC", unpackSrc)->required();
     unpack->add_option("DIR", unpackDir)->required();
     runners.emplace_back(unpack, [&global] { return runUnpack(global, unpackSrc, unpackDir); });

@@ -1,13 +1,13 @@
 // grocker: the command line. Each subcommand is a short list of calls into the libraries;
 // errors become one line on stderr (exit 1), misuse exit 2.
 
+#include "commands.hh"
+#include "grocker/error.hh"
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 #include <unistd.h>
-
-#include "commands.hh"
-#include "grocker/error.hh"
 
 using namespace grocker;
 
@@ -17,31 +17,42 @@ int main(int argc, char** argv)
     app.set_version_flag("--version", std::string("grocker ") + GROCKER_VERSION);
     app.require_subcommand(1);
     GlobalOptions global;
-    app.add_option("--root", global.root, "Store folder (default $GROCKER_ROOT or $XDG_CACHE_HOME/grocker)");
+    app.add_option("--root", global.root,
+                   "Store folder (default $GROCKER_ROOT or $XDG_CACHE_HOME/grocker)");
     app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
-    app.add_option("--authfile", global.authfile, "Registry credentials file (default $REGISTRY_AUTH_FILE, "
-                                                  "$XDG_RUNTIME_DIR/containers/auth.json, then docker's)");
-    app.add_option("--tls-verify", global.tlsVerify,
+    app.add_option("--authfile", global.authfile,
+                   "Registry credentials file (default $REGISTRY_AUTH_FILE, "
+                   "$XDG_RUNTIME_DIR/containers/auth.json, then docker's)");
+    app.add_option(
+           "--tls-verify", global.tlsVerify,
            "Verify registries' TLS certificates (default true); false also allows plain http")
         // CLI11's own message for a bad value is "Could not convert", which says not what to give.
         ->check(CLI::Validator(
             [](std::string& v) {
                 std::string l;
-                for (char c : v) l += char(std::tolower(static_cast<unsigned char>(c)));
-                for (auto ok : {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"})
+                for (char c : v)
+                    l += char(std::tolower(static_cast<unsigned char>(c)));
+                for (auto ok :
+                     {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"})
                     if (l == ok) return std::string();
                 return "'" + v + "' is not a boolean: use --tls-verify=true or --tls-verify=false";
             },
             ""));
-    app.add_option("--cert-dir", global.certDir, "Folder of *.crt CAs (and *.cert/*.key) for registries' TLS");
+    app.add_option("--cert-dir", global.certDir,
+                   "Folder of *.crt CAs (and *.cert/*.key) for registries' TLS");
 
     auto runners = registerImageCommands(app, global);
-    for (auto& r : registerRunCommand(app, global)) runners.push_back(r);
-    for (auto& r : registerRegistryCommands(app, global)) runners.push_back(r);
-    for (auto& r : registerBuildCommand(app, global)) runners.push_back(r);
-    for (auto& r : registerStoreCommands(app, global)) runners.push_back(r);
+    for (auto& r : registerRunCommand(app, global))
+        runners.push_back(r);
+    for (auto& r : registerRegistryCommands(app, global))
+        runners.push_back(r);
+    for (auto& r : registerBuildCommand(app, global))
+        runners.push_back(r);
+    for (auto& r : registerStoreCommands(app, global))
+        runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
-        std::string name = failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
+        std::string name =
+            failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
     });
 
@@ -62,19 +73,24 @@ int main(int argc, char** argv)
         }
         if (a.starts_with("-")) continue;
         bool known = false;
-        for (auto& [sub, fn] : runners) known |= sub->get_name() == a;
+        for (auto& [sub, fn] : runners)
+            known |= sub->get_name() == a;
         if (!known) {
             std::string names;
-            for (auto& [sub, fn] : runners) names += (names.empty() ? "" : ", ") + sub->get_name();
-            std::cerr << "grocker: unknown command '" << a << "': use one of " << names << " (see grocker --help)\n";
+            for (auto& [sub, fn] : runners)
+                names += (names.empty() ? "" : ", ") + sub->get_name();
+            std::cerr << "grocker: unknown command '" << a << "': use one of " << names
+                      << " (see grocker --help)\n";
             return 2;
         }
         for (int j = i + 1; j < argc && std::string(argv[j]) != "--"; j++)
             if (isGlobal(argv[j])) {
                 std::string option = argv[j];
-                if (isGlobalWithValue(option) && j + 1 < argc) option += std::string(" ") + argv[j + 1];
-                std::cerr << "grocker: '" << argv[j] << "' is an option of grocker itself, not of '" << a
-                          << "': put it before the command (grocker " << option << " " << a << " ...)\n";
+                if (isGlobalWithValue(option) && j + 1 < argc)
+                    option += std::string(" ") + argv[j + 1];
+                std::cerr << "grocker: '" << argv[j] << "' is an option of grocker itself, not of '"
+                          << a << "': put it before the command (grocker " << option << " " << a
+                          << " ...)\n";
                 return 2;
             }
         break;
@@ -99,8 +115,8 @@ int main(int argc, char** argv)
         // A std::filesystem call on the user's paths that no caller wrapped (a folder it may not
         // read, a file where a folder was expected): their fault or their system's, not a bug.
         std::cerr << "grocker: error: unable to use '" << e.path1().string() << "'"
-                  << (e.path2().empty() ? "" : " and '" + e.path2().string() + "'") << ": " << e.code().message()
-                  << "; check the path and its permissions\n";
+                  << (e.path2().empty() ? "" : " and '" + e.path2().string() + "'") << ": "
+                  << e.code().message() << "; check the path and its permissions\n";
         return 1;
     } catch (const std::exception& e) {
         std::cerr << "grocker: internal error: " << e.what() << " (please report this)\n";

@@ -2,16 +2,16 @@
 // Store::collectGarbage. Which old images purge removes is decided here, from the names
 // grocker build gives them.
 
-#include <cstdio>
-#include <iostream>
-#include <map>
-#include <memory>
-
 #include "build/caches.hh"
 #include "commands.hh"
 #include "grocker/error.hh"
 #include "grocker/sandbox/id-map.hh"
 #include "grocker/sandbox/rootfs.hh"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
 
 namespace grocker {
 
@@ -20,7 +20,10 @@ using namespace grocker::oci;
 
 namespace {
 
-fs::path storeRoot(const GlobalOptions& g) { return g.root.empty() ? Store::defaultRoot() : fs::path(g.root); }
+fs::path storeRoot(const GlobalOptions& g)
+{
+    return g.root.empty() ? Store::defaultRoot() : fs::path(g.root);
+}
 
 // Opening makes a store where there is none: checking or purging a mistyped path must not.
 // (A store whose making was cut short has at least its blobs folder, or is an empty folder.)
@@ -46,7 +49,8 @@ Remover removerForCaller()
 void lockAlone(Store& store)
 {
     store.lockExclusive([&] {
-        std::cerr << "grocker: waiting for other grocker processes using " << store.root().string() << std::endl;
+        std::cerr << "grocker: waiting for other grocker processes using " << store.root().string()
+                  << std::endl;
     });
 }
 
@@ -75,7 +79,9 @@ int runFsck(const GlobalOptions& g, bool repair)
 {
     auto root = storeRoot(g);
     if (!isStore(root))
-        throw Error("no store at '", root.string(), "' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT");
+        throw Error(
+            "no store at '", root.string(),
+            "' (no oci-layout, index.json nor blobs): give the store with --root or GROCKER_ROOT");
     // Opened keeping what dead processes left, so that they are reported (and, with --repair,
     // removed and said so) rather than quietly removed by the opening.
     Store store(root, Store::Leftovers::Keep);
@@ -86,7 +92,8 @@ int runFsck(const GlobalOptions& g, bool repair)
         o.remove = removerForCaller();
     }
     auto r = store.check(o);
-    for (auto& i : r.issues) std::cout << i.line() << "\n";
+    for (auto& i : r.issues)
+        std::cout << i.line() << "\n";
     std::cout << std::flush;
     // Damage fails the check until repaired; leftovers are said, and fail only a repair that
     // could not remove them.
@@ -96,17 +103,24 @@ int runFsck(const GlobalOptions& g, bool repair)
         if (i.repair.empty()) (i.leftover ? leftoversLeft : problemsLeft)++;
     }
     if (!g.quiet) {
-        std::string found = problems ? plural(problems, "problem", "problems") +
-                                           (repair ? concat(", ", problems - problemsLeft, " repaired") : "")
-                                     : "no problem";
+        std::string found =
+            problems ? plural(problems, "problem", "problems") +
+                           (repair ? concat(", ", problems - problemsLeft, " repaired") : "")
+                     : "no problem";
         if (leftovers)
             found += "; " + plural(leftovers, "leftover", "leftovers") + " of dead processes" +
                      (repair ? concat(", ", leftovers - leftoversLeft, " removed")
                              : ": grocker fsck --repair or grocker purge removes them");
-        std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", " << plural(r.refs, "ref", "refs") << ", "
-                  << plural(r.entriesOf(build::stepCacheEntries), "step cache entry", "step cache entries") << ", "
-                  << plural(r.entriesOf(build::compileCacheEntries), "compile cache entry", "compile cache entries")
-                  << " and " << plural(r.entriesOf(sandbox::unpackedLayers), "unpacked layer", "unpacked layers")
+        std::cerr << "checked " << plural(r.blobs, "blob", "blobs") << ", "
+                  << plural(r.refs, "ref", "refs") << ", "
+                  << plural(r.entriesOf(build::stepCacheEntries), "step cache entry",
+                            "step cache entries")
+                  << ", "
+                  << plural(r.entriesOf(build::compileCacheEntries), "compile cache entry",
+                            "compile cache entries")
+                  << " and "
+                  << plural(r.entriesOf(sandbox::unpackedLayers), "unpacked layer",
+                            "unpacked layers")
                   << " in '" << store.root().string() << "': " << found << "\n";
     }
     size_t left = problemsLeft + (repair ? leftoversLeft : 0);
@@ -114,7 +128,8 @@ int runFsck(const GlobalOptions& g, bool repair)
         std::cerr << "grocker: error: " << plural(left, "problem", "problems") << " in the store '"
                   << store.root().string() << "'"
                   << (repair ? ": see above why they could not be repaired"
-                             : ": run 'grocker fsck --repair' to remove what is broken (images that lose blobs are "
+                             : ": run 'grocker fsck --repair' to remove what is broken (images "
+                               "that lose blobs are "
                                "dropped: build or pull them again)")
                   << "\n";
         return 1;
@@ -159,31 +174,42 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
     for (auto& d : store.readIndex().manifests) {
         auto it = d.annotations.find("org.opencontainers.image.ref.name");
         if (it == d.annotations.end()) continue;
-        if (auto group = purgeGroup(it->second); !group.empty()) groups[group].push_back(it->second);
+        if (auto group = purgeGroup(it->second); !group.empty())
+            groups[group].push_back(it->second);
     }
     GcOptions go;
     go.dryRun = o.dryRun;
     go.remove = removerForCaller();
     size_t keep = o.all ? 0 : size_t(o.keep);
     for (auto& [group, names] : groups)
-        for (size_t i = 0; i + keep < names.size(); i++) go.dropRefs.push_back(names[i]);
+        for (size_t i = 0; i + keep < names.size(); i++)
+            go.dropRefs.push_back(names[i]);
     auto r = store.collectGarbage(go);
     if (!g.quiet)
-        for (auto& name : go.dropRefs) std::cout << (o.dryRun ? "would remove " : "removed ") << name << "\n";
+        for (auto& name : go.dropRefs)
+            std::cout << (o.dryRun ? "would remove " : "removed ") << name << "\n";
     auto part = [](GcReport::Freed f, const std::string& one, const std::string& many) {
         return plural(f.count, one, many) + (f.count ? " (" + humanBytes(f.bytes) + ")" : "");
     };
     // What could not be read or removed, each said; a purge that could not remove something fails.
-    for (auto& w : r.warnings) std::cerr << "grocker: warning: " << w << "\n";
-    for (auto& f : r.failures) std::cerr << "grocker: error: " << f << "\n";
+    for (auto& w : r.warnings)
+        std::cerr << "grocker: warning: " << w << "\n";
+    for (auto& f : r.failures)
+        std::cerr << "grocker: error: " << f << "\n";
     // Exact bytes first, for scripts; then each part, for people.
-    std::cout << (o.dryRun ? "would free " : "freed ") << r.bytes() << " bytes (" << humanBytes(r.bytes()) << "): "
-              << plural(go.dropRefs.size(), "image", "images") << ", " << part(r.blobs, "blob", "blobs") << ", "
-              << plural(r.partOf(build::stepCacheEntries).count, "step cache entry", "step cache entries") << ", "
-              << part(r.partOf(build::compileCacheEntries), "compile cache entry", "compile cache entries") << ", "
-              << part(r.partOf(build::buildEnvironments), "build environment", "build environments") << ", "
-              << part(r.partOf(sandbox::unpackedLayers), "unpacked layer", "unpacked layers") << ", "
-              << part(r.leftovers, "leftover", "leftovers") << "\n";
+    std::cout << (o.dryRun ? "would free " : "freed ") << r.bytes() << " bytes ("
+              << humanBytes(r.bytes()) << "): " << plural(go.dropRefs.size(), "image", "images")
+              << ", " << part(r.blobs, "blob", "blobs") << ", "
+              << plural(r.partOf(build::stepCacheEntries).count, "step cache entry",
+                        "step cache entries")
+              << ", "
+              << part(r.partOf(build::compileCacheEntries), "compile cache entry",
+                      "compile cache entries")
+              << ", "
+              << part(r.partOf(build::buildEnvironments), "build environment", "build environments")
+              << ", "
+              << part(r.partOf(sandbox::unpackedLayers), "unpacked layer", "unpacked layers")
+              << ", " << part(r.leftovers, "leftover", "leftovers") << "\n";
     return r.failures.empty() ? 0 : 1;
 }
 
@@ -196,30 +222,42 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
     setStoreParts({build::stepCachePart(), build::compileCachePart(), sandbox::storePart()});
     Runners runners;
     static bool repair = false;
-    auto* fsck = app.add_subcommand("fsck", "Check the store: blobs, images, caches, unpacked layers, leftovers");
+    auto* fsck = app.add_subcommand(
+        "fsck", "Check the store: blobs, images, caches, unpacked layers, leftovers");
     fsck->add_flag("--repair", repair,
-        "Remove corrupt blobs, broken cache entries, stray files and leftovers, and drop the refs of images "
-        "that are incomplete");
-    fsck->footer("Prints one line per problem (where: what) and exits 1 when any is left. Also prints one line per "
-                 "leftover of a dead process (temp files, run folders of killed steps, lock files no one holds), "
-                 "which takes room but harms nothing: it does not fail the check. Waits for other grocker processes "
+                   "Remove corrupt blobs, broken cache entries, stray files and leftovers, and "
+                   "drop the refs of images "
+                   "that are incomplete");
+    fsck->footer("Prints one line per problem (where: what) and exits 1 when any is left. Also "
+                 "prints one line per "
+                 "leftover of a dead process (temp files, run folders of killed steps, lock files "
+                 "no one holds), "
+                 "which takes room but harms nothing: it does not fail the check. Waits for other "
+                 "grocker processes "
                  "using the store before repairing.");
     runners.push_back({fsck, [&global] { return runFsck(global, repair); }});
 
     static PurgeOptions po;
-    auto* purge = app.add_subcommand("purge", "Remove old base, root and compiler images and what no image needs");
-    auto* all = purge->add_flag("-a,--all", po.all,
+    auto* purge = app.add_subcommand(
+        "purge", "Remove old base, root and compiler images and what no image needs");
+    auto* all = purge->add_flag(
+        "-a,--all", po.all,
         "Remove every base, root and compiler image (the next build makes them again)");
-    purge->add_option("--keep", po.keep,
-                         "Keep the N most recently used base, root and compiler images of each runtime (default 1)")
+    purge
+        ->add_option("--keep", po.keep,
+                     "Keep the N most recently used base, root and compiler images of each runtime "
+                     "(default 1)")
         ->check(CLI::NonNegativeNumber)
         ->excludes(all);
-    purge->add_flag("-n,--dry-run", po.dryRun, "Say what would be removed and freed; remove nothing");
-    purge->footer(
-        "Images of applications (grocker-app/...) and images grocker build did not make are never removed. Then "
-        "removed: blobs no remaining image needs, step cache entries whose layer is in no remaining image, compile "
-        "cache entries whose wheels changed, unpacked layers of no remaining image, leftovers of killed processes. "
-        "The wheel cache is kept. Waits for other grocker processes using the store.");
+    purge->add_flag("-n,--dry-run", po.dryRun,
+                    "Say what would be removed and freed; remove nothing");
+    purge->footer("Images of applications (grocker-app/...) and images grocker build did not make "
+                  "are never removed. Then "
+                  "removed: blobs no remaining image needs, step cache entries whose layer is in "
+                  "no remaining image, compile "
+                  "cache entries whose wheels changed, unpacked layers of no remaining image, "
+                  "leftovers of killed processes. "
+                  "The wheel cache is kept. Waits for other grocker processes using the store.");
     runners.push_back({purge, [&global] { return runPurge(global, po); }});
     return runners;
 }

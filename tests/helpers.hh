@@ -11,7 +11,7 @@ namespace grocker::test {
 
 // A fresh folder under $TMPDIR, removed at the end of the test.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -19,16 +19,17 @@ public:
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
-void writeTestFile(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
+void writeTestFile(const std::filesystem::path& path, const std::string& content,
+                   unsigned mode = 0644);
 
 struct RunResult {
-    int status;        // exit status, or 128 + signal
-    std::string out;   // stdout
-    std::string err;   // stderr
+    int status;      // exit status, or 128 + signal
+    std::string out; // stdout
+    std::string err; // stderr
 };
 // Runs argv (argv[0] looked up in PATH) and waits for it.
 RunResult run(const std::vector<std::string>& argv, const std::string& input = "");

@@ -1,9 +1,8 @@
 #include "config-files.hh"
 
-#include "services.hh"
-
 #include "grocker/file.hh"
 #include "grocker/strings.hh"
+#include "services.hh"
 
 #include <arpa/inet.h>
 #include <cctype>
@@ -65,8 +64,8 @@ std::optional<std::string> readConfigFile(const std::string& path,
                                           std::vector<std::string>& warnings)
 {
     auto skip = [&](const char* what) {
-        warnings.push_back(concat(path, " is ", what,
-                                  ", not a regular file: it is ignored; mount a regular file there"));
+        warnings.push_back(concat(
+            path, " is ", what, ", not a regular file: it is ignored; mount a regular file there"));
         return std::nullopt;
     };
     // O_NOFOLLOW: a link may lead anywhere in the image; O_NONBLOCK: a FIFO would wait for a

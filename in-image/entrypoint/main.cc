@@ -2,14 +2,13 @@
 // application, a script from /scripts or any command (see docs/services.md).
 
 #include "config-files.hh"
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/strings.hh"
 #include "log.hh"
 #include "service-files.hh"
 #include "services.hh"
 #include "supervisor.hh"
-
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "grocker/strings.hh"
 
 #include <algorithm>
 #include <csignal>
@@ -208,7 +207,8 @@ int runWsgi(const Context& c, const Service& service, Log& log, Supervisor& sup)
     if (!w.media.empty() && !fs::is_directory(w.media, ec))
         log.warning(concat("the media folder '", w.media, "' is missing: mount a volume there"));
     writeFileAtomic(paths.nginxConf(), nginxConfig(w, paths), 0644);
-    writeFileAtomic(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths, c.services.uwsgiPlugin), 0644);
+    writeFileAtomic(paths.uwsgiIni(), uwsgiIni(w, c.services.venv, paths, c.services.uwsgiPlugin),
+                    0644);
     ::unlink(paths.socket().c_str()); // left by an earlier start of this container
 
     sup.start(processSpec(c, "uwsgi", {"uwsgi", "--ini", paths.uwsgiIni()}, true));

@@ -87,7 +87,8 @@ std::string nginxConfig(const WsgiService& service, const RunPaths& paths)
     return c.str();
 }
 
-std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths, const std::string& plugin)
+std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths,
+                     const std::string& plugin)
 {
     std::ostringstream c;
     c << "; Written by grocker-entrypoint at start; changes are lost at the next start.\n"

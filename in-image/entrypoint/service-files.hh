@@ -30,7 +30,7 @@ std::string nginxConfig(const WsgiService& service, const RunPaths& paths);
 // uwsgi with its master, its Python plugin (none when empty: Python built in) and the
 // application from the virtualenv.
 std::string uwsgiIni(const WsgiService& service, const std::string& venv, const RunPaths& paths,
-    const std::string& plugin = "python3");
+                     const std::string& plugin = "python3");
 
 // msmtp's configuration: everything sent with sendmail goes to the relay, unauthenticated.
 std::string msmtpConfig(const Relay& relay, bool syslog);

@@ -158,7 +158,8 @@ pid_t Supervisor::spawn(const ProcessSpec& spec, int out, int err)
     Pipe report;
     pid_t pid = ::fork();
     if (pid < 0) throw SysError(errno, "unable to start '", spec.argv[0], "' (fork)");
-    if (pid == 0) childExec(spec, argv.data(), envp.data(), path.c_str(), report.write.get(), out, err);
+    if (pid == 0)
+        childExec(spec, argv.data(), envp.data(), path.c_str(), report.write.get(), out, err);
     report.write.reset();
     ChildFailure f{};
     ssize_t n;

@@ -4,9 +4,8 @@
 // to the log, and when one process of a group ends, stops the others.
 
 #include "config-files.hh"
-#include "log.hh"
-
 #include "grocker/error.hh"
+#include "log.hh"
 
 #include <chrono>
 #include <csignal>

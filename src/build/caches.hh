@@ -11,14 +11,13 @@
 //                                 (compile-cache.cc)
 // KEY is cacheKey(inputs), so fsck can tell an entry filed under the wrong key.
 
+#include "grocker/oci/store.hh"
+
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
-
-#include "grocker/oci/store.hh"
 
 namespace grocker::build {
 

@@ -2,16 +2,15 @@
 // cache/resolutions, cache/hints, cache/build-envs; caches.hh), and the helpers of their format.
 
 #include "caches.hh"
-
-#include <cctype>
-#include <fcntl.h>
-#include <set>
-
-#include "steps.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/strings.hh"
 #include "python-dists.hh"
+#include "steps.hh"
+
+#include <cctype>
+#include <fcntl.h>
+#include <set>
 
 namespace grocker::build {
 
@@ -19,14 +18,24 @@ namespace fs = std::filesystem;
 using namespace grocker::oci;
 using nlohmann::json;
 
-fs::path cacheDir(const Store& s) { return s.root() / "cache"; }
-fs::path filesDir(const Store& s) { return cacheDir(s) / "files" / "sha256"; }
-fs::path filePath(const Store& s, const Digest& d) { return filesDir(s) / d.hex(); }
+fs::path cacheDir(const Store& s)
+{
+    return s.root() / "cache";
+}
+fs::path filesDir(const Store& s)
+{
+    return cacheDir(s) / "files" / "sha256";
+}
+fs::path filePath(const Store& s, const Digest& d)
+{
+    return filesDir(s) / d.hex();
+}
 
 std::string keyOf(const json& inputs)
 {
     std::vector<std::string> parts;
-    for (auto& p : inputs) parts.push_back(p.get<std::string>());
+    for (auto& p : inputs)
+        parts.push_back(p.get<std::string>());
     return cacheKey(parts);
 }
 
@@ -35,7 +44,9 @@ std::optional<Hint> hintOf(const fs::path& path)
     try {
         auto j = json::parse(readFile(path));
         Hint h{j.at("inputs").at(2).get<std::string>(), j.at("resolution").get<std::string>()};
-        if (keyOf(j.at("inputs")) != path.stem().string() || !Digest::valid("sha256:" + h.resolution)) return std::nullopt;
+        if (keyOf(j.at("inputs")) != path.stem().string() ||
+            !Digest::valid("sha256:" + h.resolution))
+            return std::nullopt;
         return h;
     } catch (std::exception&) {
         return std::nullopt;
@@ -48,7 +59,8 @@ Digest hashPath(const fs::path& p)
     if (!fd) throw SysError("unable to read '", p.string(), "'");
     Sha256 h;
     std::vector<char> buf(1 << 20);
-    for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;) h.update(buf.data(), n);
+    for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), p.string())) > 0;)
+        h.update(buf.data(), n);
     return h.finish();
 }
 
@@ -66,7 +78,8 @@ Digest distFile(const json& j)
 }
 
 // The files an entry needs (digests), or throws saying what is wrong with it.
-std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool resolution, std::string* compiler)
+std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool resolution,
+                               std::string* compiler)
 {
     json j;
     try {
@@ -76,11 +89,13 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
     }
     try {
         auto key = path.stem().string();
-        if (keyOf(j.at("inputs")) != key) throw Error("it is filed under a key that is not its inputs' (moved or forged)");
+        if (keyOf(j.at("inputs")) != key)
+            throw Error("it is filed under a key that is not its inputs' (moved or forged)");
         if (compiler) *compiler = j.at("inputs").at(2).get<std::string>();
         std::vector<Digest> files;
         if (resolution) {
-            for (auto& x : j.at("dists")) files.push_back(distFile(x));
+            for (auto& x : j.at("dists"))
+                files.push_back(distFile(x));
             return files;
         }
         auto file = j.at("file").get<std::string>();
@@ -97,8 +112,7 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
 }
 
 // Entries worth reading: not temp files (which the leftover search judges).
-template <typename Part>
-std::vector<fs::path> entries(Part& part, const fs::path& dir)
+template <typename Part> std::vector<fs::path> entries(Part& part, const fs::path& dir)
 {
     std::vector<fs::path> out;
     for (auto& e : part.entries(dir))
@@ -106,13 +120,19 @@ std::vector<fs::path> entries(Part& part, const fs::path& dir)
     return out;
 }
 
-const char* entryDir(bool resolution) { return resolution ? "resolutions" : "wheels"; }
+const char* entryDir(bool resolution)
+{
+    return resolution ? "resolutions" : "wheels";
+}
 
 // An older grocker's caches: never trusted, never read.
-std::vector<fs::path> oldCaches(const Store& store) { return {store.root() / "wheels", cacheDir(store) / "compile"}; }
+std::vector<fs::path> oldCaches(const Store& store)
+{
+    return {store.root() / "wheels", cacheDir(store) / "compile"};
+}
 
 class CompileCachePart : public StorePart {
-public:
+  public:
     void check(PartCheck& c) override
     {
         c.counted(compileCacheEntries, 0);
@@ -126,26 +146,33 @@ public:
                 std::string problem;
                 try {
                     for (auto& d : entryFiles(store, p, resolution, nullptr))
-                        if (bad.count(d.str()) || !fs::exists(filePath(store, d))) problem = "its file " + d.str() + " is missing or corrupt";
+                        if (bad.count(d.str()) || !fs::exists(filePath(store, d)))
+                            problem = "its file " + d.str() + " is missing or corrupt";
                 } catch (Error& e) {
                     problem = e.message();
                 }
                 if (!problem.empty())
-                    c.issue(p, std::string("broken ") + (resolution ? "resolution" : "wheel") + " cache entry: " + problem,
-                        "removed", removeFile(p));
+                    c.issue(p,
+                            std::string("broken ") + (resolution ? "resolution" : "wheel") +
+                                " cache entry: " + problem,
+                            "removed", removeFile(p));
             }
         for (auto& p : entries(c, cacheDir(store) / "hints")) {
             if (p.extension() != ".json") continue;
             c.counted(compileCacheEntries);
             if (!hintOf(p))
-                c.issue(p, "broken resolution hint: not valid JSON, or filed under a key that is not its inputs'", "removed",
-                    removeFile(p));
+                c.issue(p,
+                        "broken resolution hint: not valid JSON, or filed under a key that is not "
+                        "its inputs'",
+                        "removed", removeFile(p));
         }
         checkBuildEnvs(c);
         for (auto& old : oldCaches(store))
             if (fs::exists(old))
-                c.issue(old, "a cache of an older grocker, which no build reads (its entries were named by what build steps wrote)",
-                    "removed", [&] { c.removeTree(old); });
+                c.issue(old,
+                        "a cache of an older grocker, which no build reads (its entries were named "
+                        "by what build steps wrote)",
+                        "removed", [&] { c.removeTree(old); });
     }
 
     // Entries go with the compiler image they were made with; files with the last entry.
@@ -167,14 +194,16 @@ public:
                     s.dropFile(compileCacheEntries, p);
                     continue;
                 }
-                for (auto& d : files) keptFiles.insert(d.hex());
+                for (auto& d : files)
+                    keptFiles.insert(d.hex());
             }
         for (auto& p : entries(s, filesDir(store)))
             if (!keptFiles.count(p.filename().string())) s.dropFile(compileCacheEntries, p);
         // A hint goes with its compiler image, or when the resolution it names is gone.
         for (auto& p : entries(s, cacheDir(store) / "hints")) {
             auto h = hintOf(p);
-            if (!h || !kept.count(h->compiler) || !fs::exists(cacheDir(store) / "resolutions" / (h->resolution + ".json")))
+            if (!h || !kept.count(h->compiler) ||
+                !fs::exists(cacheDir(store) / "resolutions" / (h->resolution + ".json")))
                 s.dropFile(compileCacheEntries, p);
         }
         for (auto& p : entries(s, cacheDir(store) / "build-envs")) {
@@ -184,7 +213,8 @@ public:
             } catch (Error&) {
                 // None (cut short, or made by an older grocker): it goes with no compiler kept.
             }
-            while (!compiler.empty() && std::isspace(static_cast<unsigned char>(compiler.back()))) compiler.pop_back();
+            while (!compiler.empty() && std::isspace(static_cast<unsigned char>(compiler.back())))
+                compiler.pop_back();
             if (!kept.count(compiler)) s.dropTree(buildEnvironments, p);
         }
         for (auto& old : oldCaches(store))
@@ -198,11 +228,12 @@ public:
         search.deadTemps(store.root() / "wheels");
         for (auto& e : search.entries(cacheDir(store))) {
             std::error_code ec;
-            if (e.is_directory(ec) && !e.is_symlink(ec) && e.path().filename() != "steps") search.deadTemps(e.path());
+            if (e.is_directory(ec) && !e.is_symlink(ec) && e.path().filename() != "steps")
+                search.deadTemps(e.path());
         }
     }
 
-private:
+  private:
     // Each file hashes to its name; returns the digests of those that do not.
     static std::set<std::string> checkFiles(PartCheck& c)
     {
@@ -211,10 +242,13 @@ private:
             c.counted(compileCacheEntries);
             auto name = p.filename().string();
             std::string problem;
-            if (!Digest::valid("sha256:" + name)) problem = "a file of the compile cache not named by its digest";
+            if (!Digest::valid("sha256:" + name))
+                problem = "a file of the compile cache not named by its digest";
             else {
                 try {
-                    if (hashPath(p).hex() != name) problem = "a file of the compile cache whose content does not match its digest";
+                    if (hashPath(p).hex() != name)
+                        problem =
+                            "a file of the compile cache whose content does not match its digest";
                 } catch (Error& e) {
                     problem = "an unreadable file of the compile cache: " + e.message();
                 }
@@ -233,18 +267,25 @@ private:
             c.counted(compileCacheEntries);
             std::string problem;
             try {
-                if (keyOf(json::parse(readFile(p / ".grocker-inputs.json"))) != p.filename().string())
+                if (keyOf(json::parse(readFile(p / ".grocker-inputs.json"))) !=
+                    p.filename().string())
                     problem = "it is filed under a key that is not its inputs'";
             } catch (std::exception&) {
-                problem = "it has no readable .grocker-inputs.json (made by an older grocker or cut short)";
+                problem = "it has no readable .grocker-inputs.json (made by an older grocker or "
+                          "cut short)";
             }
-            if (!problem.empty()) c.issue(p, "broken build environment: " + problem, "removed", [&] { c.removeTree(p); });
+            if (!problem.empty())
+                c.issue(p, "broken build environment: " + problem, "removed",
+                        [&] { c.removeTree(p); });
         }
     }
 };
 
 } // namespace
 
-std::shared_ptr<StorePart> compileCachePart() { return std::make_shared<CompileCachePart>(); }
+std::shared_ptr<StorePart> compileCachePart()
+{
+    return std::make_shared<CompileCachePart>();
+}
 
 } // namespace grocker::build

@@ -17,15 +17,15 @@
 //     cache/build-envs/KEY/         a build environment extracted by the host from wheels
 //   KEY is cacheKey(inputs), so fsck can tell an entry filed under the wrong key.
 
+#include "grocker/oci/digest.hh"
+#include "grocker/oci/store.hh"
+#include "steps.hh"
+
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "steps.hh"
-#include "grocker/oci/digest.hh"
-#include "grocker/oci/store.hh"
 
 namespace grocker::build {
 
@@ -35,7 +35,7 @@ struct Release {
     std::string name, version, extras; // for Spec; for the others, known after compile
     std::filesystem::path path;        // Wheel or Project
     std::string text;
-    std::string treeDigest;            // Project: treeDigest(path), read once
+    std::string treeDigest; // Project: treeDigest(path), read once
 };
 // Throws a UsageError saying what RELEASE may be (or what its project folder holds that it
 // should not), before anything is built.
@@ -57,7 +57,7 @@ struct IndexSettings {
     std::filesystem::path findLinks; // host folder, mounted at /run/grocker/find-links
     // From a pip.conf's text ([global], [install], [wheel], [download]) and the options.
     static IndexSettings from(const std::string& pipConf, const std::string& indexUrl,
-        const std::filesystem::path& findLinks);
+                              const std::filesystem::path& findLinks);
 };
 
 struct CompileRequest {
@@ -67,10 +67,10 @@ struct CompileRequest {
     // to every box.
     Step boxTemplate;
     IndexSettings index;
-    std::string indexKey;             // digest of the compiler and the index settings
-    std::string constraintsDigest;    // of the pip constraints file, or empty
+    std::string indexKey;                      // digest of the compiler and the index settings
+    std::string constraintsDigest;             // of the pip constraints file, or empty
     std::vector<std::string> moreRequirements; // installed beside the release (uwsgi)
-    bool refresh = false;             // resolve again
+    bool refresh = false;                      // resolve again
 };
 
 struct CompiledWheel {

@@ -1,6 +1,11 @@
 // The host's handling of the files of the compile pass: what a box left in its /out, what an
 // index or a folder gives, copied into cache/files under its digest and checked there.
 
+#include "compiler.hh"
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+
 #include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
@@ -12,18 +17,16 @@
 #include <thread>
 #include <unistd.h>
 
-#include "compiler.hh"
-#include "embedded-scripts.hh"
-#include "grocker/error.hh"
-#include "grocker/oci/image.hh"
-
 namespace grocker::build::compiling {
 
 namespace fs = std::filesystem;
 using namespace grocker::oci;
 using nlohmann::json;
 
-bool hex64(const std::string& s) { return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos; }
+bool hex64(const std::string& s)
+{
+    return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
 
 // Copies what `fd` reads (at most maxFileSize bytes) into cache/files under its digest; an
 // existing file of that digest stays. `what` names the source in errors.
@@ -46,7 +49,8 @@ Digest putFile(const Store& store, int fd, const std::string& what)
     if (::fsync(out.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
     auto d = h.finish();
     auto dest = filePath(store, d);
-    if (::rename(tmp.c_str(), dest.c_str()) < 0) throw SysError("unable to store '", dest.string(), "'");
+    if (::rename(tmp.c_str(), dest.c_str()) < 0)
+        throw SysError("unable to store '", dest.string(), "'");
     removeTmp.release();
     return d;
 }
@@ -58,7 +62,8 @@ AutoCloseFD openUntrusted(int dirFd, const std::string& name, const std::string&
     AutoCloseFD fd(::openat(dirFd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) throw SysError("unable to read ", what);
     struct stat st;
-    if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) throw Error(what, " is not a regular file: refused");
+    if (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
+        throw Error(what, " is not a regular file: refused");
     return fd;
 }
 
@@ -80,9 +85,11 @@ void writeEntry(const fs::path& path, const json& j)
 // Folders the sandbox's grocker user (uid 1000 inside) must write, and grocker read afterwards.
 void prepareForGrocker(Context& ctx, const fs::path& dir)
 {
-    if (::chmod(dir.c_str(), 0755) < 0) throw SysError("unable to make '", dir.string(), "' readable");
+    if (::chmod(dir.c_str(), 0755) < 0)
+        throw SysError("unable to make '", dir.string(), "' readable");
     sandbox::runInUserNamespace(ctx.map, [&] {
-        if (::chown(dir.c_str(), 1000, 1000) < 0) throw SysError("unable to give '", dir.string(), "' to user grocker");
+        if (::chown(dir.c_str(), 1000, 1000) < 0)
+            throw SysError("unable to give '", dir.string(), "' to user grocker");
     });
 }
 
@@ -90,10 +97,12 @@ void prepareForGrocker(Context& ctx, const fs::path& dir)
 // .data/platlib, as `pip install --target` lays them out; scripts, headers and data left out.
 void extractWheel(const fs::path& wheel, const fs::path& target)
 {
-    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(),
+                                                                    archive_read_free);
     archive_read_support_format_zip(a.get());
     if (archive_read_open_filename(a.get(), wheel.c_str(), 1 << 16) != ARCHIVE_OK)
-        throw Error("unable to read the wheel '", wheel.string(), "': ", archive_error_string(a.get()));
+        throw Error("unable to read the wheel '", wheel.string(),
+                    "': ", archive_error_string(a.get()));
     struct archive_entry* e;
     int r;
     while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
@@ -109,23 +118,27 @@ void extractWheel(const fs::path& wheel, const fs::path& target)
         if (dir && !parts.empty() && parts.back().empty()) parts.pop_back();
         for (auto& p : parts)
             if (p.empty() || p == "." || p == ".." || p.find('\\') != std::string::npos)
-                throw Error("the wheel '", wheel.filename().string(), "' holds the path '", path, "', refused");
+                throw Error("the wheel '", wheel.filename().string(), "' holds the path '", path,
+                            "', refused");
         if (parts.size() >= 2 && parts[0].ends_with(".data")) {
             if (parts[1] != "purelib" && parts[1] != "platlib") continue;
             parts.erase(parts.begin(), parts.begin() + 2);
             if (parts.empty()) continue;
         }
         fs::path dest = target;
-        for (auto& p : parts) dest /= p;
+        for (auto& p : parts)
+            dest /= p;
         if (dir) {
             fs::create_directories(dest);
             continue;
         }
         if (archive_entry_filetype(e) != AE_IFREG)
-            throw Error("the wheel '", wheel.filename().string(), "' holds '", path, "', which is not a regular file");
+            throw Error("the wheel '", wheel.filename().string(), "' holds '", path,
+                        "', which is not a regular file");
         fs::create_directories(dest.parent_path());
         mode_t mode = (archive_entry_perm(e) & 0111) ? 0755 : 0644;
-        AutoCloseFD out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+        AutoCloseFD out(
+            ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
         if (!out) throw SysError("unable to write '", dest.string(), "'");
         const void* block;
         size_t size;
@@ -134,20 +147,26 @@ void extractWheel(const fs::path& wheel, const fs::path& target)
         while ((rr = archive_read_data_block(a.get(), &block, &size, &offset)) == ARCHIVE_OK)
             writeFull(out.get(), block, size, dest.string());
         if (rr != ARCHIVE_EOF)
-            throw Error("unable to read '", path, "' of the wheel '", wheel.string(), "': ", archive_error_string(a.get()));
+            throw Error("unable to read '", path, "' of the wheel '", wheel.string(),
+                        "': ", archive_error_string(a.get()));
     }
-    if (r != ARCHIVE_EOF) throw Error("the wheel '", wheel.string(), "' is not a readable zip: ", archive_error_string(a.get()));
+    if (r != ARCHIVE_EOF)
+        throw Error("the wheel '", wheel.string(),
+                    "' is not a readable zip: ", archive_error_string(a.get()));
 }
 
 // Whether `file` is a wheel or an sdist of `name` `version`; throws when it is neither.
 bool isSdistOf(const std::string& file, const std::string& name, const std::string& version)
 {
     if (auto w = parseWheelName(file)) {
-        if (normalisePythonName(w->name) == normalisePythonName(name) && sameVersion(w->version, version)) return false;
+        if (normalisePythonName(w->name) == normalisePythonName(name) &&
+            sameVersion(w->version, version))
+            return false;
     } else if (auto v = sdistVersion(file, name); v && sameVersion(*v, version)) {
         return true;
     }
-    throw Error("the file '", file.substr(0, 200), "' is not a wheel or sdist of ", name, " ", version);
+    throw Error("the file '", file.substr(0, 200), "' is not a wheel or sdist of ", name, " ",
+                version);
 }
 
 } // namespace grocker::build::compiling

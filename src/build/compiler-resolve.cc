@@ -2,6 +2,11 @@
 // it names fetched by the host (the find-links folder, the compiler's wheels, the index with
 // the hashes it publishes), and resolutions and hints kept for the next build.
 
+#include "compiler.hh"
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+
 #include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
@@ -12,11 +17,6 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
-
-#include "compiler.hh"
-#include "embedded-scripts.hh"
-#include "grocker/error.hh"
-#include "grocker/oci/image.hh"
 
 namespace grocker::build::compiling {
 
@@ -35,19 +35,22 @@ const std::vector<IndexLink>& Compiler::page(const std::string& url)
     try {
         a = http().perform(q);
     } catch (Error& e) {
-        throw Error("unable to read the package index page ", withoutPassword(registry::redactUrl(url)), ": ", e.message(),
-            "; check the index URL and that the index is reachable");
+        throw Error("unable to read the package index page ",
+                    withoutPassword(registry::redactUrl(url)), ": ", e.message(),
+                    "; check the index URL and that the index is reachable");
     }
     std::vector<IndexLink> links;
     if (a.ok())
         links = parseIndexPage(a.body);
     else if (a.status != 404)
-        throw Error("the package index answered ", a.status, " for ", withoutPassword(registry::redactUrl(url)),
-            "; check the index URL and its credentials");
+        throw Error("the package index answered ", a.status, " for ",
+                    withoutPassword(registry::redactUrl(url)),
+                    "; check the index URL and its credentials");
     return pages_[url] = std::move(links);
 }
 
-Digest Compiler::download(const std::string& url, const std::string& sha256hex, const std::string& what)
+Digest Compiler::download(const std::string& url, const std::string& sha256hex,
+                          const std::string& what)
 {
     if (!sha256hex.empty()) {
         auto d = Digest::parse("sha256:" + sha256hex);
@@ -70,14 +73,17 @@ Digest Compiler::download(const std::string& url, const std::string& sha256hex, 
     };
     auto a = http().perform(q);
     if (!a.ok())
-        throw Error("unable to download ", what, " from ", withoutPassword(registry::redactUrl(url)), ": the server answered ",
-            a.status, "; check the index");
+        throw Error("unable to download ", what, " from ",
+                    withoutPassword(registry::redactUrl(url)), ": the server answered ", a.status,
+                    "; check the index");
     if (::fsync(out.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
     auto d = h.finish();
     if (!sha256hex.empty() && d.hex() != sha256hex)
-        throw Error(what, " downloaded from ", withoutPassword(registry::redactUrl(url)), " has the digest ", d.str(),
-            ", not sha256:", sha256hex, " as the index says: refused");
-    if (::rename(tmp.c_str(), filePath(store_, d).c_str()) < 0) throw SysError("unable to store ", what);
+        throw Error(what, " downloaded from ", withoutPassword(registry::redactUrl(url)),
+                    " has the digest ", d.str(), ", not sha256:", sha256hex,
+                    " as the index says: refused");
+    if (::rename(tmp.c_str(), filePath(store_, d).c_str()) < 0)
+        throw SysError("unable to store ", what);
     removeTmp.release();
     verified_[d.str()] = true;
     return d;
@@ -92,23 +98,29 @@ Digest Compiler::fetchFromIndex(const std::string& name, const std::string& file
         if (!u.ends_with("/")) u += "/";
         pagesToRead.push_back(u + normalisePythonName(name) + "/");
     }
-    for (auto& p : req_.index.linkPages) pagesToRead.push_back(p);
+    for (auto& p : req_.index.linkPages)
+        pagesToRead.push_back(p);
     for (auto& p : pagesToRead)
         for (auto& l : page(p))
-            if (l.file == file) return download(registry::resolveUrl(p, l.href), l.sha256, "'" + file + "'");
+            if (l.file == file)
+                return download(registry::resolveUrl(p, l.href), l.sha256, "'" + file + "'");
     throw Error("the resolution names '", file, "', which no configured index lists under ", name,
-        ": refused (a build step may have tampered with the resolution)");
+                ": refused (a build step may have tampered with the resolution)");
 }
 
 // One item of pip's report, checked, its file fetched by the host.
-Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl)
+Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app,
+                       const std::string& appUrl)
 {
     Dist d;
     d.name = item.at("metadata").at("name").get<std::string>();
     d.version = item.at("metadata").at("version").get<std::string>();
-    if (!validDistName(d.name)) throw Error("the name '", d.name.substr(0, 80), "' is not a valid distribution name (PEP 508)");
+    if (!validDistName(d.name))
+        throw Error("the name '", d.name.substr(0, 80),
+                    "' is not a valid distribution name (PEP 508)");
     if (!canonicalVersion(d.version))
-        throw Error("the version '", d.version.substr(0, 80), "' of ", d.name, " is not a valid version (PEP 440)");
+        throw Error("the version '", d.version.substr(0, 80), "' of ", d.name,
+                    " is not a valid version (PEP 440)");
     std::string url = item.at("download_info").at("url").get<std::string>();
     auto query = url.find_first_of("?#");
     std::string path = url.substr(0, query);
@@ -120,7 +132,8 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
         d.digest = app->digest;
         return d;
     }
-    if (!plainFileName(base)) throw Error("the file name '", base.substr(0, 80), "' of ", d.name, " is refused");
+    if (!plainFileName(base))
+        throw Error("the file name '", base.substr(0, 80), "' of ", d.name, " is refused");
     d.sdist = isSdistOf(base, d.name, d.version);
     d.file = base;
     if (url.starts_with("file://")) {
@@ -130,18 +143,22 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
         else if (dirName == "file:///usr/share/python-wheels" && compilerWheels().count(base))
             host = compilerWheels().at(base);
         else
-            throw Error("the resolution names ", d.name, " ", d.version, " from '", url.substr(0, 200),
-                "', which is not in the --find-links folder, the compiler's wheels or an index: refused");
+            throw Error("the resolution names ", d.name, " ", d.version, " from '",
+                        url.substr(0, 200),
+                        "', which is not in the --find-links folder, the compiler's wheels or an "
+                        "index: refused");
         AutoCloseFD fd(::open(host.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
         struct stat st;
         if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
-            throw Error("unable to read '", host.string(), "' (", d.name, " ", d.version, "): not a readable regular file");
+            throw Error("unable to read '", host.string(), "' (", d.name, " ", d.version,
+                        "): not a readable regular file");
         d.digest = putFile(store_, fd.get(), concat("'", host.string(), "'"));
         verified_[d.digest.str()] = true;
     } else if (url.starts_with("http://") || url.starts_with("https://")) {
         d.digest = fetchFromIndex(d.name, base);
     } else {
-        throw Error("the resolution names ", d.name, " ", d.version, " from '", url.substr(0, 200), "': refused");
+        throw Error("the resolution names ", d.name, " ", d.version, " from '", url.substr(0, 200),
+                    "': refused");
     }
     return d;
 }
@@ -157,7 +174,8 @@ json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
         auto needs = m.requiresDist;
         std::sort(needs.begin(), needs.end());
         appIdentity = normalisePythonName(m.name);
-        for (auto& q : needs) appIdentity += "\n" + q;
+        for (auto& q : needs)
+            appIdentity += "\n" + q;
     }
     std::vector<std::string> extraList, more = req_.moreRequirements;
     for (size_t start = 0; !r.extras.empty();) {
@@ -169,10 +187,12 @@ json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
     std::sort(extraList.begin(), extraList.end());
     std::sort(more.begin(), more.end());
     std::string joinedExtras, joinedMore;
-    for (auto& e : extraList) joinedExtras += e + ",";
-    for (auto& m : more) joinedMore += m + "\n";
-    return {"resolution", GROCKER_VERSION, compilerDigest(), req_.indexKey, req_.constraintsDigest, joinedMore, joinedExtras,
-        appIdentity};
+    for (auto& e : extraList)
+        joinedExtras += e + ",";
+    for (auto& m : more)
+        joinedMore += m + "\n";
+    return {"resolution",           GROCKER_VERSION, compilerDigest(), req_.indexKey,
+            req_.constraintsDigest, joinedMore,      joinedExtras,     appIdentity};
 }
 
 // A project's hint: which resolution its last build used, filed under the project's folder
@@ -181,7 +201,8 @@ json Compiler::resolutionInputs(const std::optional<CompiledWheel>& app) const
 json Compiler::hintInputs(const json& resolutionInputs) const
 {
     json in = {"hint"};
-    for (size_t i = 1; i + 1 < resolutionInputs.size(); i++) in.push_back(resolutionInputs[i]);
+    for (size_t i = 1; i + 1 < resolutionInputs.size(); i++)
+        in.push_back(resolutionInputs[i]);
     in.push_back(fs::absolute(req_.release.path).lexically_normal().string());
     return in;
 }
@@ -193,10 +214,12 @@ bool Compiler::resolutionHinted(const json& resolutionInputs)
     return h && fs::exists(cacheDir(store_) / "resolutions" / (h->resolution + ".json"));
 }
 
-std::vector<std::string> Compiler::resolveArgs(const std::string& mode, const std::string& target) const
+std::vector<std::string> Compiler::resolveArgs(const std::string& mode,
+                                               const std::string& target) const
 {
     std::vector<std::string> args{mode, target};
-    for (auto& m : req_.moreRequirements) args.push_back(m);
+    for (auto& m : req_.moreRequirements)
+        args.push_back(m);
     return args;
 }
 
@@ -231,10 +254,13 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
     std::string target = r.text, appUrl;
     if (app) {
         volumes.push_back({app->path, compileStep::appWheelPath(app->file), true});
-        target = compileStep::appWheelPath(app->file) + (r.extras.empty() ? "" : "[" + r.extras + "]");
+        target =
+            compileStep::appWheelPath(app->file) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         appUrl = "file://" + compileStep::appWheelPath(app->file);
     }
-    runOnly(ctx_, *req_.compiler, boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));
+    runOnly(
+        ctx_, *req_.compiler,
+        boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));
     auto dists = readReport(out, app, appUrl, nullptr);
     keepResolution(inputs, dists);
     return dists;
@@ -243,8 +269,8 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
 // The resolution box's report: input to check, pure data, every file fetched again by the host.
 // `appUrl` is where the box saw the app: its wheel, or its project folder, and then
 // `appMetadata`, the wheel's, must say what the report says of the project.
-std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
-    const DistMetadata* appMetadata)
+std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
+                                       const std::string& appUrl, const DistMetadata* appMetadata)
 {
     auto& r = req_.release;
     AutoCloseFD dir;
@@ -253,9 +279,11 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
     std::string text;
     {
         std::vector<char> buf(1 << 16);
-        for (size_t n; (n = readSome(fd.get(), buf.data(), buf.size(), "the resolution's report")) > 0;) {
+        for (size_t n;
+             (n = readSome(fd.get(), buf.data(), buf.size(), "the resolution's report")) > 0;) {
             text.append(buf.data(), n);
-            if (text.size() > maxReportSize) throw Error("the resolution's report is over 16 MiB: refused");
+            if (text.size() > maxReportSize)
+                throw Error("the resolution's report is over 16 MiB: refused");
         }
     }
     std::vector<Dist> dists;
@@ -264,22 +292,26 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
         std::set<std::string> names;
         for (auto& item : report.at("install")) {
             auto d = fetched(item, app, appUrl);
-            if (!names.insert(normalisePythonName(d.name)).second) throw Error("it names ", d.name, " twice");
+            if (!names.insert(normalisePythonName(d.name)).second)
+                throw Error("it names ", d.name, " twice");
             if (!app && normalisePythonName(d.name) == normalisePythonName(r.name)) {
-                if (!sameVersion(d.version, r.version)) throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
+                if (!sameVersion(d.version, r.version))
+                    throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
                 d.app = true;
             }
             if (d.app && appMetadata) {
                 std::vector<std::string> said, built = appMetadata->requiresDist;
                 auto& meta = item.at("metadata");
-                if (meta.contains("requires_dist")) said = meta.at("requires_dist").get<std::vector<std::string>>();
+                if (meta.contains("requires_dist"))
+                    said = meta.at("requires_dist").get<std::vector<std::string>>();
                 std::sort(said.begin(), said.end());
                 std::sort(built.begin(), built.end());
                 if (normalisePythonName(d.name) != normalisePythonName(appMetadata->name) ||
                     !sameVersion(d.version, appMetadata->version) || said != built)
-                    throw Error("what it says of the project (", d.name, " ", d.version, ", ", said.size(),
-                        " requirements) is not what its wheel says (", appMetadata->name, " ", appMetadata->version, ", ",
-                        built.size(), " requirements)");
+                    throw Error("what it says of the project (", d.name, " ", d.version, ", ",
+                                said.size(), " requirements) is not what its wheel says (",
+                                appMetadata->name, " ", appMetadata->version, ", ", built.size(),
+                                " requirements)");
             }
             dists.push_back(std::move(d));
         }
@@ -302,7 +334,8 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
     auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
     if (!fs::exists(entryPath) || req_.refresh) {
         json list = json::array();
-        for (auto& d : dists) list.push_back(d.toJson());
+        for (auto& d : dists)
+            list.push_back(d.toJson());
         writeEntry(entryPath, {{"inputs", inputs}, {"dists", list}});
     }
     if (req_.release.kind != Release::Kind::Project) return;
@@ -315,6 +348,5 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
     }
     writeEntry(hintPath, entry);
 }
-
 
 } // namespace grocker::build::compiling

@@ -1,6 +1,12 @@
 // The compile pass: the build environment, a box for each project and sdist, the wheels the
 // host takes from them (checked, then filed under keys it made), and the order it all runs in.
 
+#include "compiler.hh"
+
+#include "embedded-scripts.hh"
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+
 #include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
@@ -11,11 +17,6 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
-
-#include "compiler.hh"
-#include "embedded-scripts.hh"
-#include "grocker/error.hh"
-#include "grocker/oci/image.hh"
 
 namespace grocker::build::compiling {
 
@@ -48,7 +49,8 @@ const std::map<std::string, fs::path>& Compiler::compilerWheels()
             auto name = e.path().filename().string();
             if (!seen.insert(name).second) continue;
             struct stat st;
-            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && name.ends_with(".whl"))
+            if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                name.ends_with(".whl"))
                 (*compilerWheels_)[name] = e.path();
         }
     }
@@ -59,7 +61,8 @@ const std::map<std::string, fs::path>& Compiler::compilerWheels()
 // host: boxes build sdists in it without an index (pip --no-build-isolation).
 void Compiler::makeBuildEnv()
 {
-    std::map<std::string, std::pair<std::string, Digest>> picked; // setuptools, wheel → file, digest
+    std::map<std::string, std::pair<std::string, Digest>>
+        picked; // setuptools, wheel → file, digest
     for (auto& [file, path] : compilerWheels()) {
         auto w = parseWheelName(file);
         if (!w) continue;
@@ -70,16 +73,19 @@ void Compiler::makeBuildEnv()
         picked[n] = {file, putFile(store_, fd.get(), "'" + file + "' of the compiler image")};
     }
     if (picked.size() != 2)
-        throw Error("the compiler image has no setuptools and wheel wheels in /usr/share/python-wheels: its "
+        throw Error("the compiler image has no setuptools and wheel wheels in "
+                    "/usr/share/python-wheels: its "
                     "build dependencies lack python3-setuptools-whl or python3-wheel-whl");
-    json inputs = {"build-env", GROCKER_VERSION, compilerDigest(), picked["setuptools"].second.str(), picked["wheel"].second.str()};
+    json inputs = {"build-env", GROCKER_VERSION, compilerDigest(),
+                   picked["setuptools"].second.str(), picked["wheel"].second.str()};
     auto dir = cacheDir(store_) / "build-envs";
     fs::create_directories(dir);
     buildEnv_ = dir / keyOf(inputs);
     if (fs::exists(buildEnv_ / ".grocker-inputs.json")) return;
     auto tmp = makeTempDir(dir, ".tmp-" + std::to_string(::getpid()) + "-env-");
     AutoDelete removeTmp(tmp);
-    for (auto& [n, fileDigest] : picked) extractWheel(filePath(store_, fileDigest.second), tmp);
+    for (auto& [n, fileDigest] : picked)
+        extractWheel(filePath(store_, fileDigest.second), tmp);
     // Whose it is: `grocker purge` removes it with its compiler image.
     writeFileAtomic(tmp / ".grocker-compiler", compilerDigest() + "\n");
     writeFileAtomic(tmp / ".grocker-inputs.json", canonical(inputs));
@@ -90,19 +96,21 @@ void Compiler::makeBuildEnv()
         throw SysError("unable to move the build environment into '", buildEnv_.string(), "'");
 }
 
-Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
-    const OutDir& out) const
+Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& args,
+                       std::vector<sandbox::Volume> volumes, const OutDir& out) const
 {
     Step s = req_.boxTemplate;
     s.name = name;
     s.user = compileStep::user;
     s.workdir = compileStep::home;
     s.cached = false;
-    for (auto& v : volumes) s.volumes.push_back(v);
+    for (auto& v : volumes)
+        s.volumes.push_back(v);
     s.volumes.push_back({out.path, compileStep::outDir, false});
     s.volumes.push_back({buildEnv_, compileStep::buildEnvDir, true});
     s.argv = {compileStep::scriptPath};
-    for (auto& a : args) s.argv.push_back(a);
+    for (auto& a : args)
+        s.argv.push_back(a);
     return s;
 }
 
@@ -116,8 +124,11 @@ Digest Compiler::takeWheel(const OutDir& out, const std::string& what, std::stri
     if (wheels.size() != 1)
         throw Error("the build of ", what, " left ", wheels.size(), " wheels, not one: refused");
     file = wheels[0];
-    if (!parseWheelName(file)) throw Error("the build of ", what, " made '", file.substr(0, 200), "', which is not a wheel file name: refused");
-    auto fd = openUntrusted(dir.get(), file, "the wheel '" + file + "' made by the build of " + what);
+    if (!parseWheelName(file))
+        throw Error("the build of ", what, " made '", file.substr(0, 200),
+                    "', which is not a wheel file name: refused");
+    auto fd =
+        openUntrusted(dir.get(), file, "the wheel '" + file + "' made by the build of " + what);
     return putFile(store_, fd.get(), "the wheel '" + file + "'");
 }
 
@@ -128,8 +139,12 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key)
     try {
         auto j = json::parse(readFile(path));
         if (keyOf(j.at("inputs")) != key) return std::nullopt;
-        CompiledWheel w{j.at("name").get<std::string>(), j.at("version").get<std::string>(), j.at("file").get<std::string>(),
-            Digest::parse(j.at("digest").get<std::string>()), {}, false};
+        CompiledWheel w{j.at("name").get<std::string>(),
+                        j.at("version").get<std::string>(),
+                        j.at("file").get<std::string>(),
+                        Digest::parse(j.at("digest").get<std::string>()),
+                        {},
+                        false};
         if (!parseWheelName(w.file) || !haveFile(w.digest)) return std::nullopt;
         w.path = filePath(store_, w.digest);
         return w;
@@ -141,8 +156,9 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key)
 // The wheel a box left in `out`, checked and filed under the host's key; `expect` is the name
 // and version it must have (an sdist's), none for a project (whose name its own build code
 // decides).
-CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
-    const std::optional<std::pair<std::string, std::string>>& expect)
+CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs,
+                                  const std::string& what, const OutDir& out,
+                                  const std::optional<std::pair<std::string, std::string>>& expect)
 {
     std::string file;
     Digest d = takeWheel(out, what, file);
@@ -154,10 +170,15 @@ CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs, co
         e.addContext("the build of " + what + " made a wheel that is refused");
         throw;
     }
-    if (expect && (normalisePythonName(m.name) != normalisePythonName(expect->first) || !sameVersion(m.version, expect->second)))
+    if (expect && (normalisePythonName(m.name) != normalisePythonName(expect->first) ||
+                   !sameVersion(m.version, expect->second)))
         throw Error("the build of ", what, " made a wheel of ", m.name, " ", m.version, " ('", file,
-            "'), not of ", expect->first, " ", expect->second, ": refused");
-    json entry = {{"inputs", inputs}, {"name", m.name}, {"version", m.version}, {"file", file}, {"digest", d.str()}};
+                    "'), not of ", expect->first, " ", expect->second, ": refused");
+    json entry = {{"inputs", inputs},
+                  {"name", m.name},
+                  {"version", m.version},
+                  {"file", file},
+                  {"digest", d.str()}};
     writeEntry(cacheDir(store_) / "wheels" / (key + ".json"), entry);
     verified_[d.str()] = true;
     return CompiledWheel{m.name, m.version, file, d, path, false};
@@ -172,7 +193,8 @@ CompiledWheel Compiler::releaseWheel()
     auto d = putFile(store_, fd.get(), "the wheel '" + r.path.string() + "'");
     auto m = readWheelMetadata(r.path);
     verified_[d.str()] = true;
-    return CompiledWheel{m.name, m.version, r.path.filename().string(), d, filePath(store_, d), true};
+    return CompiledWheel{m.name, m.version,           r.path.filename().string(),
+                         d,      filePath(store_, d), true};
 }
 
 // The project's wheel, from the cache or its box. A new build of the project with no earlier
@@ -180,10 +202,13 @@ CompiledWheel Compiler::releaseWheel()
 // box at the same time, from the project's folder: `resolved` holds that resolution when it
 // agrees with the wheel the project box made (same name, version and requirements), which
 // the host checks as any other.
-CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::vector<Dist>>& resolved)
+CompiledWheel Compiler::projectWheel(const json& hintBase,
+                                     std::optional<std::vector<Dist>>& resolved)
 {
     auto& r = req_.release;
-    json inputs = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "project", r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
+    json inputs = {"wheel",          GROCKER_VERSION,
+                   compilerDigest(), req_.indexKey,
+                   "project",        r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
     auto key = keyOf(inputs);
     auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
     if (auto w = cachedWheel(key)) {
@@ -192,14 +217,19 @@ CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::ve
         return *w;
     }
     OutDir out(ctx_);
-    StartedStep box(ctx_, *req_.compiler, boxStep("compile: " + r.text, {compileStep::projectMode, compileStep::projectDir}, {{r.path, compileStep::projectDir, true}}, out));
+    StartedStep box(ctx_, *req_.compiler,
+                    boxStep("compile: " + r.text,
+                            {compileStep::projectMode, compileStep::projectDir},
+                            {{r.path, compileStep::projectDir, true}}, out));
     std::optional<OutDir> resolveOut;
     std::optional<StartedStep> resolveBox;
     if (!resolutionHinted(hintBase)) {
         resolveOut.emplace(ctx_);
         auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         resolveBox.emplace(ctx_, *req_.compiler,
-            boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveProjectMode, target), {{r.path, compileStep::projectDir, true}}, *resolveOut));
+                           boxStep("resolve: " + r.text,
+                                   resolveArgs(compileStep::resolveProjectMode, target),
+                                   {{r.path, compileStep::projectDir, true}}, *resolveOut));
     }
     box.finish();
     auto w = takeBuilt(key, inputs, r.text, out, std::nullopt);
@@ -212,13 +242,13 @@ CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<std::ve
             auto m = readWheelMetadata(w.path, w.file);
             resolved = readReport(*resolveOut, w, "file://" + std::string(earlyProject), &m);
         } catch (Error& e) {
-            say(ctx_, "resolve: " + r.text + ": resolving again from its wheel (" + e.message() + ")");
+            say(ctx_,
+                "resolve: " + r.text + ": resolving again from its wheel (" + e.message() + ")");
             resolved.reset();
         }
     }
     return w;
 }
-
 
 std::vector<CompiledWheel> Compiler::run()
 {
@@ -263,9 +293,11 @@ std::vector<CompiledWheel> Compiler::run()
         if (d.app && app)
             wheels[i] = *app;
         else if (!d.sdist)
-            wheels[i] = CompiledWheel{d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
+            wheels[i] = CompiledWheel{
+                d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
         else {
-            json in = {"wheel", GROCKER_VERSION, compilerDigest(), req_.indexKey, "sdist", d.digest.str()};
+            json in = {"wheel",       GROCKER_VERSION, compilerDigest(),
+                       req_.indexKey, "sdist",         d.digest.str()};
             sdists.push_back({keyOf(in), i, in});
         }
     }
@@ -290,12 +322,24 @@ std::vector<CompiledWheel> Compiler::run()
         }
         if (building.size() >= slots) finishOne();
         auto out = std::make_unique<OutDir>(ctx_);
-        auto box = std::make_unique<StartedStep>(ctx_, *req_.compiler,
-            boxStep("compile: " + what, {compileStep::sdistMode, compileStep::sdistPath(d.file)}, {{filePath(store_, d.digest), compileStep::sdistPath(d.file), true}}, *out));
-        building.push_back({i, key, what, in, {d.name, d.version}, std::move(lock), std::move(out), std::move(box)});
+        auto box = std::make_unique<StartedStep>(
+            ctx_, *req_.compiler,
+            boxStep("compile: " + what, {compileStep::sdistMode, compileStep::sdistPath(d.file)},
+                    {{filePath(store_, d.digest), compileStep::sdistPath(d.file), true}}, *out));
+        building.push_back({i,
+                            key,
+                            what,
+                            in,
+                            {d.name, d.version},
+                            std::move(lock),
+                            std::move(out),
+                            std::move(box)});
     }
-    while (!building.empty()) finishOne();
-    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) { return normalisePythonName(a.name) < normalisePythonName(b.name); });
+    while (!building.empty())
+        finishOne();
+    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) {
+        return normalisePythonName(a.name) < normalisePythonName(b.name);
+    });
     return wheels;
 }
 

@@ -4,14 +4,6 @@
 // holds the boxes and the wheels, compiler-resolve.cc the resolution and the fetching of every
 // file it names, compiler-files.cc the host's handling of files a box or an index gives.
 
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 #include "caches.hh"
 #include "compile-contract.hh"
 #include "compile.hh"
@@ -20,6 +12,13 @@
 #include "grocker/sandbox/id-map.hh"
 #include "grocker/sandbox/rootfs.hh"
 #include "python-dists.hh"
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace grocker::build::compiling {
 
@@ -57,7 +56,9 @@ void prepareForGrocker(Context& ctx, const fs::path& dir);
 struct OutDir {
     const sandbox::IdMap& map;
     fs::path path;
-    OutDir(Context& ctx) : map(ctx.map), path(makeTempDir(ctx.store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-out-"))
+    OutDir(Context& ctx)
+        : map(ctx.map),
+          path(makeTempDir(ctx.store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-out-"))
     {
         prepareForGrocker(ctx, path);
     }
@@ -87,7 +88,8 @@ struct Dist {
 
     json toJson() const
     {
-        return {{"name", name}, {"version", version}, {"file", file}, {"digest", digest.str()}, {"sdist", sdist}, {"app", app}};
+        return {{"name", name},           {"version", version}, {"file", file},
+                {"digest", digest.str()}, {"sdist", sdist},     {"app", app}};
     }
     static Dist fromJson(const json& j)
     {
@@ -106,12 +108,12 @@ struct Dist {
 bool isSdistOf(const std::string& file, const std::string& name, const std::string& version);
 
 class Compiler {
-public:
+  public:
     Compiler(Context& ctx, const CompileRequest& req) : ctx_(ctx), req_(req), store_(ctx.store) {}
 
     std::vector<CompiledWheel> run();
 
-private:
+  private:
     Context& ctx_;
     const CompileRequest& req_;
     Store& store_;
@@ -125,23 +127,26 @@ private:
     bool haveFile(const Digest& d);
     const std::map<std::string, fs::path>& compilerWheels();
     void makeBuildEnv();
-    Step boxStep(const std::string& name, const std::vector<std::string>& args, std::vector<sandbox::Volume> volumes,
-        const OutDir& out) const;
+    Step boxStep(const std::string& name, const std::vector<std::string>& args,
+                 std::vector<sandbox::Volume> volumes, const OutDir& out) const;
     Digest takeWheel(const OutDir& out, const std::string& what, std::string& file);
     std::optional<CompiledWheel> cachedWheel(const std::string& key);
-    CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what, const OutDir& out,
-        const std::optional<std::pair<std::string, std::string>>& expect);
+    CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what,
+                            const OutDir& out,
+                            const std::optional<std::pair<std::string, std::string>>& expect);
     CompiledWheel releaseWheel();
-    CompiledWheel projectWheel(const json& resolutionInputs, std::optional<std::vector<Dist>>& resolved);
+    CompiledWheel projectWheel(const json& resolutionInputs,
+                               std::optional<std::vector<Dist>>& resolved);
     json resolutionInputs(const std::optional<CompiledWheel>& app) const;
     json hintInputs(const json& resolutionInputs) const;
     bool resolutionHinted(const json& resolutionInputs);
     std::vector<std::string> resolveArgs(const std::string& mode, const std::string& target) const;
     std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
-    std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app, const std::string& appUrl,
-        const DistMetadata* appMetadata);
+    std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
+                                 const std::string& appUrl, const DistMetadata* appMetadata);
     void keepResolution(const json& inputs, const std::vector<Dist>& dists);
-    Dist fetched(const json& item, const std::optional<CompiledWheel>& app, const std::string& appUrl);
+    Dist fetched(const json& item, const std::optional<CompiledWheel>& app,
+                 const std::string& appUrl);
     Digest fetchFromIndex(const std::string& name, const std::string& file);
     Digest download(const std::string& url, const std::string& sha256, const std::string& what);
     const std::vector<IndexLink>& page(const std::string& url);

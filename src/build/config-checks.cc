@@ -1,18 +1,18 @@
 // The checks of configuration values, alike for files and the command line (config-checks.hh).
 #include "config-checks.hh"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <unistd.h>
-#include <span>
-#include <sys/stat.h>
-
 #include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
 #include "nginx-words.hh"
 #include "runtimes.hh"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace grocker::config {
 
@@ -26,8 +26,10 @@ namespace {
 size_t editDistance(std::string_view a, std::string_view b)
 {
     std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-    for (size_t i = 0; i <= a.size(); i++) d[i][0] = i;
-    for (size_t j = 0; j <= b.size(); j++) d[0][j] = j;
+    for (size_t i = 0; i <= a.size(); i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); j++)
+        d[0][j] = j;
     for (size_t i = 1; i <= a.size(); i++)
         for (size_t j = 1; j <= b.size(); j++) {
             size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
@@ -40,11 +42,13 @@ size_t editDistance(std::string_view a, std::string_view b)
 
 // The known key `key` was probably meant as: a typo away, or spelt with '-' or capitals, or
 // a part of it ("image_prefix" for "docker_image_prefix").
-std::optional<std::string_view> nearMiss(std::string_view key, std::span<const std::string_view> known)
+std::optional<std::string_view> nearMiss(std::string_view key,
+                                         std::span<const std::string_view> known)
 {
     if (key.size() > 64) return std::nullopt; // no key is that long, and the distance is quadratic
     std::string k;
-    for (char c : key) k += c == '-' ? '_' : char(std::tolower((unsigned char)c));
+    for (char c : key)
+        k += c == '-' ? '_' : char(std::tolower((unsigned char)c));
     size_t threshold = k.size() <= 4 ? 1 : 2;
     std::optional<std::string_view> best;
     size_t bestDistance = threshold + 1;
@@ -55,7 +59,8 @@ std::optional<std::string_view> nearMiss(std::string_view key, std::span<const s
     if (best) return best;
     if (k.size() >= 4)
         for (auto candidate : known)
-            if (candidate.find(k) != std::string_view::npos || k.find(candidate) != std::string_view::npos)
+            if (candidate.find(k) != std::string_view::npos ||
+                k.find(candidate) != std::string_view::npos)
                 return candidate;
     return std::nullopt;
 }
@@ -63,7 +68,8 @@ std::optional<std::string_view> nearMiss(std::string_view key, std::span<const s
 std::string join(std::span<const std::string_view> words)
 {
     std::string s;
-    for (auto w : words) s += concat(s.empty() ? "" : ", ", w);
+    for (auto w : words)
+        s += concat(s.empty() ? "" : ", ", w);
     return s;
 }
 
@@ -86,7 +92,8 @@ bool hasControlCharacter(std::string_view s)
 
 bool isDigits(std::string_view s)
 {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Long values are cut in messages: the position says where the rest is. Control characters are
@@ -95,14 +102,18 @@ std::string quote(std::string_view text)
 {
     std::string q = "'";
     for (unsigned char c : text.size() > 80 ? text.substr(0, 77) : text) {
-        if (c == '\n') q += "\\n";
-        else if (c == '\r') q += "\\r";
-        else if (c == '\t') q += "\\t";
+        if (c == '\n')
+            q += "\\n";
+        else if (c == '\r')
+            q += "\\r";
+        else if (c == '\t')
+            q += "\\t";
         else if (c < 0x20 || c == 0x7f) {
             char hex[8];
             std::snprintf(hex, sizeof hex, "\\x%02x", unsigned(c));
             q += hex;
-        } else q += char(c);
+        } else
+            q += char(c);
     }
     return q + (text.size() > 80 ? "...'" : "'");
 }
@@ -160,8 +171,9 @@ bool validUtf8(std::string_view s)
 bool isPlainName(std::string_view s)
 {
     if (s.empty() || s.size() > 100 || !std::isalnum((unsigned char)s[0])) return false;
-    return std::all_of(s.begin(), s.end(),
-        [](char c) { return std::isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-'; });
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
+    });
 }
 
 namespace {
@@ -195,8 +207,10 @@ Problem checkVolume(std::string& path)
     // splits at ':'; and a blank or a control character in a mount point is a slip far more often
     // than a wish, and one that shows only when the container is run.
     if (path.find_first_of(" :") != std::string::npos || hasControlCharacter(path))
-        return concat(quote(path), " holds a space, a control character or ':', which a volume's path cannot hold "
-                                   "(docker run -v HOST:PATH splits at ':')");
+        return concat(
+            quote(path),
+            " holds a space, a control character or ':', which a volume's path cannot hold "
+            "(docker run -v HOST:PATH splits at ':')");
     return std::nullopt;
 }
 
@@ -210,7 +224,7 @@ Problem checkServedFolder(std::string& path, std::string_view what)
         return concat(quote(path), " ", entrypoint::nginxMisreads, ": rename the folder");
     if (path == "/")
         return concat(quote(path), " is the root folder, which cannot be ", what,
-            ": nginx would reach every file of the image (/config/env included)");
+                      ": nginx would reach every file of the image (/config/env included)");
     return std::nullopt;
 }
 
@@ -228,8 +242,9 @@ Problem checkEnvValue(std::string_view value)
 {
     // The entrypoint's crontab, docker's --env-file and /config/env are read line by line.
     if (value.find_first_of("\n\r") != std::string_view::npos)
-        return std::string("holds a line break (\\n or \\r), which crontabs and env files cannot carry: "
-                           "write it on one line");
+        return std::string(
+            "holds a line break (\\n or \\r), which crontabs and env files cannot carry: "
+            "write it on one line");
     if (value.find('\0') != std::string_view::npos)
         return std::string("holds a NUL character, which no environment variable can carry");
     return std::nullopt;
@@ -238,8 +253,8 @@ Problem checkEnvValue(std::string_view value)
 Problem checkEnvName(std::string_view name)
 {
     if (!isIdentifier(name))
-        return concat(quote(name),
-            " is not an environment variable name (letters, digits and '_', not starting with a digit)");
+        return concat(quote(name), " is not an environment variable name (letters, digits and '_', "
+                                   "not starting with a digit)");
     if (name.starts_with("GROCKER_"))
         return concat(quote(name), " is reserved: Grocker sets the GROCKER_* variables itself");
     return std::nullopt;
@@ -252,7 +267,8 @@ Problem resolveReadableFile(std::string_view text, const fs::path& baseDir, std:
     p = p.lexically_normal();
     std::error_code ec;
     if (fs::is_directory(p, ec)) return concat(quote(p.string()), " is a folder, not a file");
-    if (::access(p.c_str(), R_OK) != 0) return concat("cannot read ", quote(p.string()), ": ", std::strerror(errno));
+    if (::access(p.c_str(), R_OK) != 0)
+        return concat("cannot read ", quote(p.string()), ": ", std::strerror(errno));
     out = p.string();
     return std::nullopt;
 }
@@ -277,8 +293,8 @@ Problem checkImagePrefix(std::string_view prefix)
         }
     }
     if (!ok)
-        return concat(quote(prefix),
-            " is not a registry/namespace prefix (like registry.example.com/team: lowercase names, no tag)");
+        return concat(quote(prefix), " is not a registry/namespace prefix (like "
+                                     "registry.example.com/team: lowercase names, no tag)");
     return std::nullopt;
 }
 
@@ -293,8 +309,8 @@ Problem checkImageBaseName(std::string_view name)
         }
     }
     if (!ok)
-        return concat(quote(name),
-            " is not an image name (lowercase letters and digits, separated by '.', '_', '-' or '/')");
+        return concat(quote(name), " is not an image name (lowercase letters and digits, separated "
+                                   "by '.', '_', '-' or '/')");
     return std::nullopt;
 }
 
@@ -311,7 +327,8 @@ Problem checkImageName(std::string_view name)
 Problem checkEntrypointName(std::string_view name)
 {
     if (!isPlainName(name))
-        return concat(quote(name), " is not a console script name (letters, digits, '.', '_' and '-')");
+        return concat(quote(name),
+                      " is not a console script name (letters, digits, '.', '_' and '-')");
     return std::nullopt;
 }
 
@@ -319,9 +336,12 @@ Problem checkEntrypointName(std::string_view name)
 Problem checkPackage(std::string_view pkg)
 {
     auto isName = [](std::string_view s) {
-        if (s.size() < 2 || !(std::islower((unsigned char)s[0]) || std::isdigit((unsigned char)s[0]))) return false;
+        if (s.size() < 2 ||
+            !(std::islower((unsigned char)s[0]) || std::isdigit((unsigned char)s[0])))
+            return false;
         return std::all_of(s.begin(), s.end(), [](char c) {
-            return std::islower((unsigned char)c) || std::isdigit((unsigned char)c) || c == '+' || c == '-' || c == '.';
+            return std::islower((unsigned char)c) || std::isdigit((unsigned char)c) || c == '+' ||
+                   c == '-' || c == '.';
         });
     };
     auto isWord = [](std::string_view s, const char* extra) {
@@ -330,14 +350,18 @@ Problem checkPackage(std::string_view pkg)
         });
     };
     std::string_view rest = pkg, version, release, arch;
-    if (auto eq = rest.find('='); eq != std::string_view::npos) version = rest.substr(eq + 1), rest = rest.substr(0, eq);
-    else if (auto sl = rest.find('/'); sl != std::string_view::npos) release = rest.substr(sl + 1), rest = rest.substr(0, sl);
-    if (auto colon = rest.find(':'); colon != std::string_view::npos) arch = rest.substr(colon + 1), rest = rest.substr(0, colon);
+    if (auto eq = rest.find('='); eq != std::string_view::npos)
+        version = rest.substr(eq + 1), rest = rest.substr(0, eq);
+    else if (auto sl = rest.find('/'); sl != std::string_view::npos)
+        release = rest.substr(sl + 1), rest = rest.substr(0, sl);
+    if (auto colon = rest.find(':'); colon != std::string_view::npos)
+        arch = rest.substr(colon + 1), rest = rest.substr(0, colon);
     bool ok = isName(rest) && (version.data() == nullptr || isWord(version, ".+~:-_")) &&
-              (release.data() == nullptr || isWord(release, ".-")) && (arch.data() == nullptr || isWord(arch, "-"));
+              (release.data() == nullptr || isWord(release, ".-")) &&
+              (arch.data() == nullptr || isWord(arch, "-"));
     if (!ok)
-        return concat(quote(pkg),
-            " is not a Debian package name (like libpq5, libpq5=15.5-0+deb12u1 or libpq5/bookworm-backports)");
+        return concat(quote(pkg), " is not a Debian package name (like libpq5, "
+                                  "libpq5=15.5-0+deb12u1 or libpq5/bookworm-backports)");
     return std::nullopt;
 }
 
@@ -346,7 +370,8 @@ Problem checkSourcesLine(std::string_view text)
 {
     auto line = trimmed(text);
     auto bad = [&](const std::string& why) {
-        return concat(quote(line), " is not a one-line sources.list entry (deb URI SUITE COMPONENT...): ", why);
+        return concat(quote(line),
+                      " is not a one-line sources.list entry (deb URI SUITE COMPONENT...): ", why);
     };
     if (line.find('\n') != std::string_view::npos) return bad("it has several lines");
     std::vector<std::string_view> words;
@@ -359,15 +384,16 @@ Problem checkSourcesLine(std::string_view text)
     if (words.empty() || words[0] != "deb") return bad("it must start with 'deb'");
     size_t i = 1;
     if (i < words.size() && words[i].starts_with('[')) {
-        while (i < words.size() && !words[i].ends_with(']')) i++;
+        while (i < words.size() && !words[i].ends_with(']'))
+            i++;
         if (i == words.size()) return bad("the '[' options are not closed");
         i++;
     }
     if (i == words.size()) return bad("the URI is missing");
     auto uri = words[i];
     auto colon = uri.find(':');
-    bool scheme = colon != std::string_view::npos && colon > 0 && std::isalpha((unsigned char)uri[0]) &&
-                  colon + 1 < uri.size() &&
+    bool scheme = colon != std::string_view::npos && colon > 0 &&
+                  std::isalpha((unsigned char)uri[0]) && colon + 1 < uri.size() &&
                   std::all_of(uri.begin(), uri.begin() + colon, [](char c) {
                       return std::isalnum((unsigned char)c) || c == '+' || c == '.' || c == '-';
                   });
@@ -375,7 +401,8 @@ Problem checkSourcesLine(std::string_view text)
     if (++i == words.size()) return bad("the suite is missing");
     bool flat = words[i].ends_with('/');
     size_t components = words.size() - i - 1;
-    if (flat && components > 0) return bad("a suite ending with '/' (a flat repository) takes no components");
+    if (flat && components > 0)
+        return bad("a suite ending with '/' (a flat repository) takes no components");
     if (!flat && components == 0) return bad("the components are missing (like 'main')");
     return std::nullopt;
 }
@@ -386,7 +413,8 @@ constexpr std::string_view pgpEnd = "-----END PGP PUBLIC KEY BLOCK-----";
 Problem checkArmoredKey(std::string_view text)
 {
     auto t = trimmed(text);
-    if (!t.starts_with(pgpBegin) || !t.ends_with(pgpEnd) || t.size() < pgpBegin.size() + pgpEnd.size() + 2)
+    if (!t.starts_with(pgpBegin) || !t.ends_with(pgpEnd) ||
+        t.size() < pgpBegin.size() + pgpEnd.size() + 2)
         return concat("not an armored PGP public key (from '", pgpBegin, "' to '", pgpEnd, "')");
     return std::nullopt;
 }

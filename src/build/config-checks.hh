@@ -3,6 +3,8 @@
 // and the command line (config.cc). Each returns the problem, or nothing when the value is good.
 // Private to the configuration: loadConfig (config.hh) is what the rest of grocker calls.
 
+#include "grocker/strings.hh"
+
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -11,15 +13,21 @@
 #include <string_view>
 #include <vector>
 
-#include "grocker/strings.hh"
-
 namespace grocker::config {
 
 using Problem = std::optional<std::string>;
 
-constexpr std::string_view topKeys[] = {"runtime", "pip_constraint", "volumes", "ports", "envs",
-    "repositories", "dependencies", "docker_image_prefix", "image_base_name", "entrypoint_name",
-    "services"};
+constexpr std::string_view topKeys[] = {"runtime",
+                                        "pip_constraint",
+                                        "volumes",
+                                        "ports",
+                                        "envs",
+                                        "repositories",
+                                        "dependencies",
+                                        "docker_image_prefix",
+                                        "image_base_name",
+                                        "entrypoint_name",
+                                        "services"};
 constexpr std::string_view repositoryKeys[] = {"uri", "key"};
 constexpr std::string_view dependencyKeys[] = {"run", "build"};
 constexpr std::string_view serviceKeys[] = {"wsgi", "command", "static", "media", "processes"};
@@ -44,7 +52,8 @@ Problem checkServedFolder(std::string& path, std::string_view what);
 Problem parsePort(std::string_view text, int& port);
 Problem checkEnvValue(std::string_view value);
 Problem checkEnvName(std::string_view name);
-Problem resolveReadableFile(std::string_view text, const std::filesystem::path& baseDir, std::string& out);
+Problem resolveReadableFile(std::string_view text, const std::filesystem::path& baseDir,
+                            std::string& out);
 Problem checkRuntime(std::string_view name);
 Problem checkImagePrefix(std::string_view prefix);
 Problem checkImageBaseName(std::string_view name);

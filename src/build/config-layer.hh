@@ -4,17 +4,16 @@
 // handlers are grouped by job: the document and single values (config-yaml.cc), repositories
 // and packages (config-packages.cc), services (config-services.cc). Private to the configuration.
 
+#include "config-checks.hh"
+#include "config.hh"
+
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
 #include <yaml-cpp/yaml.h>
-
-#include "config-checks.hh"
-#include "config.hh"
 
 namespace grocker::config {
 
@@ -28,12 +27,13 @@ struct Entry {
 };
 
 class FileLayer {
-public:
-    FileLayer(std::string file, std::filesystem::path baseDir, Config& config, std::vector<std::string>& problems);
+  public:
+    FileLayer(std::string file, std::filesystem::path baseDir, Config& config,
+              std::vector<std::string>& problems);
 
     void merge(const std::string& text);
 
-private:
+  private:
     // The document and its parts (config-yaml.cc).
     bool checkDocuments(const std::string& text);
     std::string at(const YAML::Mark& m) const;
@@ -42,8 +42,8 @@ private:
     void expected(const Entry& e, const std::string& what);
     std::vector<Entry> entries(const YAML::Node& map, const std::string& parent);
     std::optional<std::string> scalar(const Entry& e, const std::string& what);
-    std::vector<std::pair<std::string, YAML::Node>> scalarItems(const Entry& e, const std::string& list,
-        const std::string& item);
+    std::vector<std::pair<std::string, YAML::Node>>
+    scalarItems(const Entry& e, const std::string& list, const std::string& item);
 
     // Keys of one value or a plain list (config-yaml.cc).
     void runtime(const Entry& e);

@@ -11,7 +11,8 @@ void FileLayer::repositories(const Entry& e)
     for (auto& r : entries(e.value, e.path)) {
         if (!isPlainName(r.key)) {
             problem(r.keyNode, e.path,
-                concat(quote(r.key), " is not a repository name (letters, digits, '.', '_' and '-')"));
+                    concat(quote(r.key),
+                           " is not a repository name (letters, digits, '.', '_' and '-')"));
             continue;
         }
         if (!r.value.IsMap()) {
@@ -26,29 +27,39 @@ void FileLayer::repositories(const Entry& e)
                 hasUri = true;
                 auto v = scalar(f, "a sources.list line");
                 if (!v) continue;
-                if (auto p = checkSourcesLine(*v)) problem(f.value, f.path, *p);
-                else repo.uri = trimmed(*v);
+                if (auto p = checkSourcesLine(*v))
+                    problem(f.value, f.path, *p);
+                else
+                    repo.uri = trimmed(*v);
             } else if (f.key == "key") {
                 if (f.value.IsNull()) continue;
                 auto v = scalar(f, "an armored PGP public key");
                 if (!v || v->empty()) continue;
-                if (auto p = checkArmoredKey(*v)) problem(f.value, f.path, *p);
-                else repo.key = concat(trimmed(*v), "\n");
+                if (auto p = checkArmoredKey(*v))
+                    problem(f.value, f.path, *p);
+                else
+                    repo.key = concat(trimmed(*v), "\n");
             } else {
                 problem(f.keyNode, f.path, unknownKey(f.key, repositoryKeys));
             }
         }
-        if (!hasUri) problem(r.keyNode, r.path, "'uri' is missing (a line like 'deb http://host/debian bookworm main')");
+        if (!hasUri)
+            problem(r.keyNode, r.path,
+                    "'uri' is missing (a line like 'deb http://host/debian bookworm main')");
         if (problems_.size() == before) config_.repositories[r.key] = repo;
     }
 }
 
-void FileLayer::packages(const YAML::Node& list, const std::string& path, std::vector<std::string>& to)
+void FileLayer::packages(const YAML::Node& list, const std::string& path,
+                         std::vector<std::string>& to)
 {
     for (const auto& n : list) {
-        if (!n.IsScalar()) problem(n, path, concat("expected a package name, got ", describe(n)));
-        else if (auto p = checkPackage(n.Scalar())) problem(n, path, *p);
-        else appendUnique(to, n.Scalar());
+        if (!n.IsScalar())
+            problem(n, path, concat("expected a package name, got ", describe(n)));
+        else if (auto p = checkPackage(n.Scalar()))
+            problem(n, path, *p);
+        else
+            appendUnique(to, n.Scalar());
     }
 }
 
@@ -77,14 +88,18 @@ void FileLayer::dependencies(const Entry& e)
         return expected(e, "a list of packages or a mapping {run: [...], build: [...]}");
     for (const auto& item : e.value) {
         if (item.IsScalar()) {
-            if (auto p = checkPackage(item.Scalar())) problem(item, e.path, *p);
-            else appendUnique(deps.run, item.Scalar());
+            if (auto p = checkPackage(item.Scalar()))
+                problem(item, e.path, *p);
+            else
+                appendUnique(deps.run, item.Scalar());
             continue;
         }
         if (!item.IsMap() || item.size() != 1) {
             problem(item, e.path,
-                concat("expected a package name or a one-key mapping {run_package: build_package(s)}, got ",
-                    item.IsMap() ? concat("a mapping of ", item.size(), " keys") : describe(item)));
+                    concat("expected a package name or a one-key mapping {run_package: "
+                           "build_package(s)}, got ",
+                           item.IsMap() ? concat("a mapping of ", item.size(), " keys")
+                                        : describe(item)));
             continue;
         }
         // Copies: yaml-cpp's iterator hands out a proxy that dies with the statement.
@@ -93,16 +108,21 @@ void FileLayer::dependencies(const Entry& e)
             problem(run, e.path, concat("expected a package name, got ", describe(run)));
             continue;
         }
-        if (auto p = checkPackage(run.Scalar())) problem(run, e.path, *p);
-        else appendUnique(deps.run, run.Scalar());
+        if (auto p = checkPackage(run.Scalar()))
+            problem(run, e.path, *p);
+        else
+            appendUnique(deps.run, run.Scalar());
         if (build.IsScalar()) {
-            if (auto p = checkPackage(build.Scalar())) problem(build, e.path, *p);
-            else appendUnique(deps.build, build.Scalar());
+            if (auto p = checkPackage(build.Scalar()))
+                problem(build, e.path, *p);
+            else
+                appendUnique(deps.build, build.Scalar());
         } else if (build.IsSequence()) {
             packages(build, e.path, deps.build);
         } else {
             problem(build.IsNull() ? run : build, e.path,
-                concat("expected the build package(s) of ", quote(run.Scalar()), ", got ", describe(build)));
+                    concat("expected the build package(s) of ", quote(run.Scalar()), ", got ",
+                           describe(build)));
         }
     }
 }

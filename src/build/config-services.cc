@@ -1,12 +1,11 @@
 // The application's services of a configuration file, their commands split as sh would, and
 // what the runner's services.json says of them (services-format.hh writes it).
 #include "config-layer.hh"
+#include "nginx-words.hh"
+#include "services-format.hh"
 
 #include <algorithm>
 #include <cstring>
-
-#include "nginx-words.hh"
-#include "services-format.hh"
 
 namespace grocker {
 
@@ -19,13 +18,16 @@ void FileLayer::services(const Entry& e)
     for (auto& s : entries(e.value, e.path)) {
         if (s.key == "cron") {
             for (auto& [text, node] : scalarItems(s, "a list of crontab lines", "a crontab line")) {
-                if (auto p = checkCronLine(text)) problem(node, s.path, *p);
-                else appendUnique(config_.crontab, std::string(trimmed(text)));
+                if (auto p = checkCronLine(text))
+                    problem(node, s.path, *p);
+                else
+                    appendUnique(config_.crontab, std::string(trimmed(text)));
             }
             continue;
         }
         if (!isPlainName(s.key)) {
-            problem(s.keyNode, e.path,
+            problem(
+                s.keyNode, e.path,
                 concat(quote(s.key), " is not a service name (letters, digits, '.', '_' and '-')"));
             continue;
         }
@@ -44,9 +46,11 @@ Service FileLayer::service(const Entry& s)
     Service svc;
     auto fields = entries(s.value, s.path);
     auto has = [&](std::string_view k) {
-        return std::any_of(fields.begin(), fields.end(), [&](const Entry& f) { return f.key == k; });
+        return std::any_of(fields.begin(), fields.end(),
+                           [&](const Entry& f) { return f.key == k; });
     };
-    if (has("wsgi") && has("command")) problem(s.keyNode, s.path, "a service has 'wsgi' or 'command', not both");
+    if (has("wsgi") && has("command"))
+        problem(s.keyNode, s.path, "a service has 'wsgi' or 'command', not both");
     else if (!has("wsgi") && !has("command"))
         problem(s.keyNode, s.path, "a service needs 'wsgi' (a WSGI application) or 'command'");
     svc.kind = has("wsgi") ? Service::Kind::Wsgi : Service::Kind::Command;
@@ -56,20 +60,27 @@ Service FileLayer::service(const Entry& s)
             problem(f.keyNode, f.path, concat("only wsgi services have '", f.key, "'"));
         } else if (f.key == "wsgi") {
             if (auto v = scalar(f, "'module:callable'")) {
-                if (auto p = checkWsgi(*v)) problem(f.value, f.path, *p);
-                else svc.wsgi = *v;
+                if (auto p = checkWsgi(*v))
+                    problem(f.value, f.path, *p);
+                else
+                    svc.wsgi = *v;
             }
         } else if (f.key == "static") {
             statics(f, svc.statics);
         } else if (f.key == "media") {
             if (auto v = scalar(f, "an absolute path")) {
-                if (auto p = checkServedFolder(*v, "the media folder")) problem(f.value, f.path, *p);
-                else svc.media = *v;
+                if (auto p = checkServedFolder(*v, "the media folder"))
+                    problem(f.value, f.path, *p);
+                else
+                    svc.media = *v;
             }
         } else if (f.key == "processes") {
             if (auto v = scalar(f, "a number of processes")) {
-                if (auto n = smallInt(*v, 1, 64)) svc.processes = *n;
-                else problem(f.value, f.path, concat(quote(*v), " is not a number of processes (1 to 64)"));
+                if (auto n = smallInt(*v, 1, 64))
+                    svc.processes = *n;
+                else
+                    problem(f.value, f.path,
+                            concat(quote(*v), " is not a number of processes (1 to 64)"));
             }
         } else if (f.key == "command") {
             command(f, svc.command);
@@ -86,7 +97,8 @@ void FileLayer::statics(const Entry& f, std::map<std::string, std::string>& to)
     if (!f.value.IsMap()) return expected(f, "a mapping of URL prefix: folder");
     for (auto& s : entries(f.value, f.path)) {
         if (!s.key.starts_with('/') || !s.key.ends_with('/')) {
-            problem(s.keyNode, f.path, concat("URL prefix ", quote(s.key), " must start and end with '/'"));
+            problem(s.keyNode, f.path,
+                    concat("URL prefix ", quote(s.key), " must start and end with '/'"));
             continue;
         }
         if (auto p = entrypoint::staticPrefixProblem(s.key); !p.empty()) {
@@ -95,8 +107,10 @@ void FileLayer::statics(const Entry& f, std::map<std::string, std::string>& to)
         }
         auto v = scalar(s, "a folder");
         if (!v) continue;
-        if (auto p = checkServedFolder(*v, "a static folder")) problem(s.value, f.path, concat("folder ", *p));
-        else to[s.key] = *v;
+        if (auto p = checkServedFolder(*v, "a static folder"))
+            problem(s.value, f.path, concat("folder ", *p));
+        else
+            to[s.key] = *v;
     }
 }
 
@@ -109,14 +123,18 @@ void FileLayer::command(const Entry& f, std::vector<std::string>& to)
             return problem(f.value, f.path, e.message());
         }
     } else if (f.value.IsSequence()) {
-        for (auto& [text, node] : scalarItems(f, "", "a string")) to.push_back(text);
+        for (auto& [text, node] : scalarItems(f, "", "a string"))
+            to.push_back(text);
         if (to.size() != f.value.size()) return; // a bad item, said already
     } else {
         return expected(f, "a string or a list of strings");
     }
-    if (to.empty() || to[0].empty()) problem(whereOf(f), f.path, "the command is empty");
-    else if (std::any_of(to.begin(), to.end(), [](const std::string& w) { return w.find('\0') != std::string::npos; }))
-        problem(whereOf(f), f.path, "the command holds a NUL character, which no program's argument can carry");
+    if (to.empty() || to[0].empty())
+        problem(whereOf(f), f.path, "the command is empty");
+    else if (std::any_of(to.begin(), to.end(),
+                         [](const std::string& w) { return w.find('\0') != std::string::npos; }))
+        problem(whereOf(f), f.path,
+                "the command holds a NUL character, which no program's argument can carry");
 }
 
 nlohmann::json serviceJson(const Service& s)
@@ -130,15 +148,16 @@ nlohmann::json serviceJson(const Service& s)
 
 } // namespace config
 
-std::string servicesJson(const Config& c, const std::string& app, const std::string& version, const std::string& venv,
-    const std::string& uwsgiPlugin)
+std::string servicesJson(const Config& c, const std::string& app, const std::string& version,
+                         const std::string& venv, const std::string& uwsgiPlugin)
 {
     entrypoint::Services out{app, version, venv, uwsgiPlugin, {}, c.crontab};
     for (const auto& [name, s] : c.services) {
         if (s.kind == Service::Kind::Command) {
             out.services.push_back({name, entrypoint::CommandService{s.command}});
         } else {
-            entrypoint::WsgiService w{s.wsgi, {s.statics.begin(), s.statics.end()}, s.media, s.processes};
+            entrypoint::WsgiService w{
+                s.wsgi, {s.statics.begin(), s.statics.end()}, s.media, s.processes};
             out.services.push_back({name, std::move(w)});
         }
     }

@@ -13,10 +13,14 @@ namespace fs = std::filesystem;
 std::string describe(const YAML::Node& n)
 {
     switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return quote(n.Scalar());
-    default: return "nothing";
+    case YAML::NodeType::Map:
+        return "a mapping";
+    case YAML::NodeType::Sequence:
+        return "a list";
+    case YAML::NodeType::Scalar:
+        return quote(n.Scalar());
+    default:
+        return "nothing";
     }
 }
 
@@ -33,30 +37,33 @@ std::string keyPath(const std::string& parent, std::string_view key)
 // allocating, on some malformed input such as a line starting with ',': the parser keeps
 // starting empty documents at the same place (yaml-cpp issue #1040, fixed in 0.8.0).
 class DocumentWatch : public YAML::EventHandler {
-public:
+  public:
     std::optional<YAML::Mark> start, content; // where the document starts; its first node
-    std::optional<YAML::Mark> notUtf8;        // the first scalar that is not UTF-8 (yaml-cpp lets it by)
+    std::optional<YAML::Mark> notUtf8; // the first scalar that is not UTF-8 (yaml-cpp lets it by)
     void OnDocumentStart(const YAML::Mark& m) override { start = m; }
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
     void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
-    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string& value) override
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  const std::string& value) override
     {
         node(m);
         if (!notUtf8 && !validUtf8(value)) notUtf8 = m;
     }
-    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override
     {
         node(m);
     }
     void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override
     {
         node(m);
     }
     void OnMapEnd() override {}
 
-private:
+  private:
     void node(const YAML::Mark& m)
     {
         if (!content) content = m;
@@ -65,7 +72,8 @@ private:
 
 } // namespace
 
-FileLayer::FileLayer(std::string file, fs::path baseDir, Config& config, std::vector<std::string>& problems)
+FileLayer::FileLayer(std::string file, fs::path baseDir, Config& config,
+                     std::vector<std::string>& problems)
     : file_(std::move(file)), baseDir_(std::move(baseDir)), config_(config), problems_(problems)
 {
 }
@@ -73,8 +81,9 @@ FileLayer::FileLayer(std::string file, fs::path baseDir, Config& config, std::ve
 void FileLayer::merge(const std::string& text)
 {
     if (text.size() > maxConfigFileSize) {
-        problems_.push_back(concat(file_, ": the file is larger than ", maxConfigFileSize / (1024 * 1024),
-            " MiB, the limit of a configuration file: is it the right file?"));
+        problems_.push_back(
+            concat(file_, ": the file is larger than ", maxConfigFileSize / (1024 * 1024),
+                   " MiB, the limit of a configuration file: is it the right file?"));
         return;
     }
     if (!checkDocuments(text)) return;
@@ -89,24 +98,38 @@ void FileLayer::merge(const std::string& text)
     if (docs.empty()) return; // an empty file changes nothing
     const auto& root = docs[0];
     if (!root.IsMap()) {
-        problems_.push_back(concat(at(root.Mark()),
-            ": the configuration must be a mapping of keys (like 'runtime: bookworm/3.11'), got ", describe(root)));
+        problems_.push_back(concat(
+            at(root.Mark()),
+            ": the configuration must be a mapping of keys (like 'runtime: bookworm/3.11'), got ",
+            describe(root)));
         return;
     }
     for (auto& e : entries(root, "")) {
         const auto& k = e.key;
-        if (k == "runtime") runtime(e);
-        else if (k == "pip_constraint") pipConstraint(e);
-        else if (k == "volumes") volumes(e);
-        else if (k == "ports") ports(e);
-        else if (k == "envs" || k == "env") envs(e); // "env": the original Grocker 6's spelling
-        else if (k == "repositories") repositories(e);
-        else if (k == "dependencies") dependencies(e);
-        else if (k == "docker_image_prefix") optionalName(e, config_.dockerImagePrefix, checkImagePrefix);
-        else if (k == "image_base_name") optionalName(e, config_.imageBaseName, checkImageBaseName);
-        else if (k == "entrypoint_name") optionalName(e, config_.entrypointName, checkEntrypointName);
-        else if (k == "services") services(e);
-        else problem(e.keyNode, e.path, unknownKey(k, topKeys));
+        if (k == "runtime")
+            runtime(e);
+        else if (k == "pip_constraint")
+            pipConstraint(e);
+        else if (k == "volumes")
+            volumes(e);
+        else if (k == "ports")
+            ports(e);
+        else if (k == "envs" || k == "env")
+            envs(e); // "env": the original Grocker 6's spelling
+        else if (k == "repositories")
+            repositories(e);
+        else if (k == "dependencies")
+            dependencies(e);
+        else if (k == "docker_image_prefix")
+            optionalName(e, config_.dockerImagePrefix, checkImagePrefix);
+        else if (k == "image_base_name")
+            optionalName(e, config_.imageBaseName, checkImageBaseName);
+        else if (k == "entrypoint_name")
+            optionalName(e, config_.entrypointName, checkEntrypointName);
+        else if (k == "services")
+            services(e);
+        else
+            problem(e.keyNode, e.path, unknownKey(k, topKeys));
     }
 }
 
@@ -123,17 +146,20 @@ bool FileLayer::checkDocuments(const std::string& text)
             if (!parser.HandleNextDocument(doc)) return true;
             if (doc.start && previousStart && doc.start->pos == previousStart->pos) {
                 auto pos = size_t(std::max(doc.start->pos, 0));
-                problems_.push_back(concat(at(*doc.start), ": invalid YAML: unexpected ",
-                    pos < text.size() ? quote(text.substr(pos, 1)) : std::string("end")));
+                problems_.push_back(
+                    concat(at(*doc.start), ": invalid YAML: unexpected ",
+                           pos < text.size() ? quote(text.substr(pos, 1)) : std::string("end")));
                 return false;
             }
             previousStart = doc.start;
             if (doc.notUtf8) {
-                problems_.push_back(concat(at(*doc.notUtf8), ": text that is not UTF-8; save the file as UTF-8"));
+                problems_.push_back(
+                    concat(at(*doc.notUtf8), ": text that is not UTF-8; save the file as UTF-8"));
                 return false;
             }
             if (doc.content && firstContent) {
-                problems_.push_back(concat(at(*doc.content), ": a configuration file holds one YAML document"));
+                problems_.push_back(
+                    concat(at(*doc.content), ": a configuration file holds one YAML document"));
                 return false;
             }
             if (doc.content) firstContent = doc.content;
@@ -173,15 +199,17 @@ std::vector<Entry> FileLayer::entries(const YAML::Node& map, const std::string& 
     for (auto it = map.begin(); it != map.end(); ++it) {
         if (!it->first.IsScalar()) {
             problems_.push_back(concat(at(it->first.Mark()), ": ",
-                parent.empty() ? "" : concat("key '", parent, "': "), "keys must be strings, got ",
-                describe(it->first)));
+                                       parent.empty() ? "" : concat("key '", parent, "': "),
+                                       "keys must be strings, got ", describe(it->first)));
             continue;
         }
         auto key = it->first.Scalar();
         auto path = keyPath(parent, key);
-        auto first = std::find_if(out.begin(), out.end(), [&](const Entry& e) { return e.key == key; });
+        auto first =
+            std::find_if(out.begin(), out.end(), [&](const Entry& e) { return e.key == key; });
         if (first != out.end()) {
-            problem(it->first, path, concat("given twice (first at line ", first->keyNode.Mark().line + 1, ")"));
+            problem(it->first, path,
+                    concat("given twice (first at line ", first->keyNode.Mark().line + 1, ")"));
             continue;
         }
         out.push_back(Entry{key, path, it->first, it->second});
@@ -198,8 +226,8 @@ std::optional<std::string> FileLayer::scalar(const Entry& e, const std::string& 
 }
 
 // The scalar items of a list (a null value is an empty list).
-std::vector<std::pair<std::string, YAML::Node>> FileLayer::scalarItems(const Entry& e, const std::string& list,
-    const std::string& item)
+std::vector<std::pair<std::string, YAML::Node>>
+FileLayer::scalarItems(const Entry& e, const std::string& list, const std::string& item)
 {
     std::vector<std::pair<std::string, YAML::Node>> out;
     if (e.value.IsNull()) return out;
@@ -208,8 +236,10 @@ std::vector<std::pair<std::string, YAML::Node>> FileLayer::scalarItems(const Ent
         return out;
     }
     for (const auto& n : e.value) {
-        if (n.IsScalar()) out.emplace_back(n.Scalar(), n);
-        else problem(n, e.path, concat("expected ", item, ", got ", describe(n)));
+        if (n.IsScalar())
+            out.emplace_back(n.Scalar(), n);
+        else
+            problem(n, e.path, concat("expected ", item, ", got ", describe(n)));
     }
     return out;
 }
@@ -237,8 +267,10 @@ void FileLayer::volumes(const Entry& e)
 {
     for (auto& [text, node] : scalarItems(e, "a list of absolute paths", "an absolute path")) {
         std::string path = text;
-        if (auto p = checkVolume(path)) problem(node, e.path, *p);
-        else appendUnique(config_.volumes, path);
+        if (auto p = checkVolume(path))
+            problem(node, e.path, *p);
+        else
+            appendUnique(config_.volumes, path);
     }
 }
 
@@ -246,8 +278,10 @@ void FileLayer::ports(const Entry& e)
 {
     for (auto& [text, node] : scalarItems(e, "a list of port numbers", "a port number")) {
         int port = 0;
-        if (auto p = parsePort(text, port)) problem(node, e.path, *p);
-        else appendUnique(config_.ports, port);
+        if (auto p = parsePort(text, port))
+            problem(node, e.path, *p);
+        else
+            appendUnique(config_.ports, port);
     }
 }
 
@@ -267,8 +301,10 @@ void FileLayer::envs(const Entry& e)
         }
         auto text = scalar(v, "a string");
         if (!text) continue;
-        if (auto p = checkEnvValue(*text)) problem(v.value, v.path, concat("the value ", *p));
-        else config_.envs[v.key] = *text;
+        if (auto p = checkEnvValue(*text))
+            problem(v.value, v.path, concat("the value ", *p));
+        else
+            config_.envs[v.key] = *text;
     }
 }
 

@@ -2,12 +2,12 @@
 // at one checkpoint; its canonical JSON for cache keys.
 #include "config.hh"
 
+#include "config-layer.hh"
+#include "grocker/file.hh"
+
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
-
-#include "config-layer.hh"
-#include "grocker/file.hh"
 
 namespace grocker {
 
@@ -33,13 +33,15 @@ std::string readAtMost(const fs::path& path, size_t limit)
     return text;
 }
 
-void mergeFile(const fs::path& path, const std::string& name, Config& config, std::vector<std::string>& problems)
+void mergeFile(const fs::path& path, const std::string& name, Config& config,
+               std::vector<std::string>& problems)
 {
     std::string text;
     try {
         text = readAtMost(path, maxConfigFileSize);
     } catch (const SysError& e) {
-        problems.push_back(concat(name, ": cannot read the configuration file: ", std::strerror(e.errNo())));
+        problems.push_back(
+            concat(name, ": cannot read the configuration file: ", std::strerror(e.errNo())));
         return;
     } catch (const Error& e) {
         problems.push_back(concat(name, ": cannot read the configuration file: ", e.message()));
@@ -50,44 +52,60 @@ void mergeFile(const fs::path& path, const std::string& name, Config& config, st
 
 // --- The command line, the last layer ---------------------------------------------------------
 
-void mergeOverrides(const ConfigOverrides& o, const fs::path& workDir, Config& c, std::vector<std::string>& problems)
+void mergeOverrides(const ConfigOverrides& o, const fs::path& workDir, Config& c,
+                    std::vector<std::string>& problems)
 {
     auto problem = [&](std::string_view option, const std::string& what) {
         problems.push_back(concat("command line: option '", option, "': ", what));
     };
     if (o.runtime) {
-        if (auto p = checkRuntime(*o.runtime)) problem("--runtime", *p);
-        else c.runtime = *o.runtime;
+        if (auto p = checkRuntime(*o.runtime))
+            problem("--runtime", *p);
+        else
+            c.runtime = *o.runtime;
     }
     if (o.pipConstraint) {
         std::string path;
-        if (o.pipConstraint->empty()) c.pipConstraint.clear();
-        else if (auto p = resolveReadableFile(*o.pipConstraint, workDir, path)) problem("--pip-constraint", *p);
-        else c.pipConstraint = path;
+        if (o.pipConstraint->empty())
+            c.pipConstraint.clear();
+        else if (auto p = resolveReadableFile(*o.pipConstraint, workDir, path))
+            problem("--pip-constraint", *p);
+        else
+            c.pipConstraint = path;
     }
     for (auto path : o.volumes) {
-        if (auto p = checkVolume(path)) problem("--volume", *p);
-        else appendUnique(c.volumes, path);
+        if (auto p = checkVolume(path))
+            problem("--volume", *p);
+        else
+            appendUnique(c.volumes, path);
     }
     for (const auto& text : o.ports) {
         int port = 0;
-        if (auto p = parsePort(text, port)) problem("--port", *p);
-        else appendUnique(c.ports, port);
+        if (auto p = parsePort(text, port))
+            problem("--port", *p);
+        else
+            appendUnique(c.ports, port);
     }
     for (const auto& kv : o.envs) {
         auto eq = kv.find('=');
-        if (eq == std::string::npos) problem("--env", concat(quote(kv), " must be KEY=VALUE"));
-        else if (auto p = checkEnvName(kv.substr(0, eq))) problem("--env", *p);
+        if (eq == std::string::npos)
+            problem("--env", concat(quote(kv), " must be KEY=VALUE"));
+        else if (auto p = checkEnvName(kv.substr(0, eq)))
+            problem("--env", *p);
         else if (auto v = checkEnvValue(std::string_view(kv).substr(eq + 1)))
             problem("--env", concat("the value of ", quote(kv.substr(0, eq)), " ", *v));
-        else c.envs[kv.substr(0, eq)] = kv.substr(eq + 1);
+        else
+            c.envs[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    auto name = [&](const std::optional<std::string>& value, std::string_view option, std::string& to,
-                    Problem (*check)(std::string_view)) {
+    auto name = [&](const std::optional<std::string>& value, std::string_view option,
+                    std::string& to, Problem (*check)(std::string_view)) {
         if (!value) return;
-        if (value->empty()) to.clear();
-        else if (auto p = check(*value)) problem(option, *p);
-        else to = *value;
+        if (value->empty())
+            to.clear();
+        else if (auto p = check(*value))
+            problem(option, *p);
+        else
+            to = *value;
     };
     name(o.entrypointName, "--entrypoint", c.entrypointName, checkEntrypointName);
     name(o.imagePrefix, "--image-prefix", c.dockerImagePrefix, checkImagePrefix);
@@ -97,8 +115,10 @@ void mergeOverrides(const ConfigOverrides& o, const fs::path& workDir, Config& c
 
 std::string listProblems(const std::vector<std::string>& problems)
 {
-    std::string s = concat("the configuration has ", problems.size(), problems.size() == 1 ? " mistake:" : " mistakes:");
-    for (const auto& p : problems) s += concat("\n", p);
+    std::string s = concat("the configuration has ", problems.size(),
+                           problems.size() == 1 ? " mistake:" : " mistakes:");
+    for (const auto& p : problems)
+        s += concat("\n", p);
     return s;
 }
 } // namespace
@@ -108,7 +128,8 @@ ConfigError::ConfigError(std::vector<std::string> problems)
 {
 }
 
-Config loadConfig(const std::vector<fs::path>& files, const ConfigOverrides& overrides, const fs::path& workDir)
+Config loadConfig(const std::vector<fs::path>& files, const ConfigOverrides& overrides,
+                  const fs::path& workDir)
 {
     auto dir = fs::absolute(workDir);
     Config config; // the packaged defaults are Config's initial values
@@ -116,16 +137,19 @@ Config loadConfig(const std::vector<fs::path>& files, const ConfigOverrides& ove
     if (files.empty()) {
         auto implicit = dir / ".grocker.yml";
         std::error_code ec;
-        if (fs::exists(fs::symlink_status(implicit, ec))) mergeFile(implicit, ".grocker.yml", config, problems);
+        if (fs::exists(fs::symlink_status(implicit, ec)))
+            mergeFile(implicit, ".grocker.yml", config, problems);
     }
-    for (const auto& f : files) mergeFile(f.is_absolute() ? f : dir / f, f.string(), config, problems);
+    for (const auto& f : files)
+        mergeFile(f.is_absolute() ? f : dir / f, f.string(), config, problems);
     mergeOverrides(overrides, dir, config, problems);
     // Checkpoint: every layer has been read, so the user sees all of the mistakes at once.
     if (!problems.empty()) throw ConfigError(std::move(problems));
     return config;
 }
 
-Config mergeConfigText(Config base, const std::string& yaml, const std::string& fileName, const fs::path& baseDir)
+Config mergeConfigText(Config base, const std::string& yaml, const std::string& fileName,
+                       const fs::path& baseDir)
 {
     std::vector<std::string> problems;
     FileLayer(fileName, fs::absolute(baseDir), base, problems).merge(yaml);
@@ -137,9 +161,11 @@ Config mergeConfigText(Config base, const std::string& yaml, const std::string& 
 json toJson(const Config& c)
 {
     json repos = json::object();
-    for (const auto& [name, r] : c.repositories) repos[name] = json{{"uri", r.uri}, {"key", r.key}};
+    for (const auto& [name, r] : c.repositories)
+        repos[name] = json{{"uri", r.uri}, {"key", r.key}};
     json services = json::object();
-    for (const auto& [name, s] : c.services) services[name] = serviceJson(s);
+    for (const auto& [name, s] : c.services)
+        services[name] = serviceJson(s);
     services["cron"] = c.crontab;
     return json{
         {"runtime", c.runtime},

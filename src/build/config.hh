@@ -3,15 +3,14 @@
 // defaults, then the command line, with the original Grocker's keys plus `services`.
 // docs/configuration.md is the user's reference; docs/services.md describes `services`.
 
+#include "grocker/error.hh"
+
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "grocker/error.hh"
 
 namespace grocker {
 
@@ -36,27 +35,27 @@ struct Service {
     // Wsgi: nginx on 8080 in front of uwsgi running this "module:callable".
     std::string wsgi;
     std::map<std::string, std::string> statics; // URL prefix "/static/" → folder "/app/static"
-    std::string media;                          // folder served through X-Accel-Redirect; empty: none
-    int processes = 2;                          // uwsgi workers, 1 to 64
+    std::string media; // folder served through X-Accel-Redirect; empty: none
+    int processes = 2; // uwsgi workers, 1 to 64
     // Command: the program and its arguments (a string in YAML is split as a shell would).
     std::vector<std::string> command;
     bool operator==(const Service&) const = default;
 };
 
 struct Config {
-    std::string runtime = "bookworm/3.11";      // a name of runtimes.hh's table
-    std::string pipConstraint;                  // absolute path of a pip constraints file; empty: none
-    std::vector<std::string> volumes;           // absolute container paths
-    std::vector<int> ports;                     // exposed ports, 1 to 65535
-    std::map<std::string, std::string> envs;    // environment of the runner image
+    std::string runtime = "bookworm/3.11";   // a name of runtimes.hh's table
+    std::string pipConstraint;               // absolute path of a pip constraints file; empty: none
+    std::vector<std::string> volumes;        // absolute container paths
+    std::vector<int> ports;                  // exposed ports, 1 to 65535
+    std::map<std::string, std::string> envs; // environment of the runner image
     std::map<std::string, Repository> repositories; // name → apt repository
     Dependencies dependencies;
-    std::string dockerImagePrefix;              // "registry.example.com/team"; empty: no push
-    std::string imageBaseName;                  // empty: the project's name (+ extras)
-    std::string entrypointName;                 // an app console script; empty: Grocker's entrypoint
-    std::string imageName;                      // -n/--image-name only (not a file key); empty: derived
-    std::map<std::string, Service> services;    // name → service ("cron" is not one: see crontab)
-    std::vector<std::string> crontab;           // `services: cron:` lines, for user grocker
+    std::string dockerImagePrefix; // "registry.example.com/team"; empty: no push
+    std::string imageBaseName;     // empty: the project's name (+ extras)
+    std::string entrypointName;    // an app console script; empty: Grocker's entrypoint
+    std::string imageName;         // -n/--image-name only (not a file key); empty: derived
+    std::map<std::string, Service> services; // name → service ("cron" is not one: see crontab)
+    std::vector<std::string> crontab;        // `services: cron:` lines, for user grocker
     bool operator==(const Config&) const = default;
 };
 
@@ -78,11 +77,11 @@ struct ConfigOverrides {
 // "command line: option '--x': problem"), after a first line counting them: what() has
 // several lines, unlike other errors.
 class ConfigError : public UsageError {
-public:
+  public:
     explicit ConfigError(std::vector<std::string> problems);
     const std::vector<std::string>& problems() const { return problems_; }
 
-private:
+  private:
     std::vector<std::string> problems_;
 };
 
@@ -90,12 +89,12 @@ private:
 // `files` is empty and it exists), then `overrides`; relative `files` and command-line paths
 // are taken from `workDir`. Checks everything before throwing one ConfigError.
 Config loadConfig(const std::vector<std::filesystem::path>& files, const ConfigOverrides& overrides,
-    const std::filesystem::path& workDir = std::filesystem::current_path());
+                  const std::filesystem::path& workDir = std::filesystem::current_path());
 
 // Merges one YAML document named `fileName` (for messages) over `base`, its relative paths
 // taken from `baseDir`. Throws ConfigError. For tests and fuzzing: loadConfig is the program's.
 Config mergeConfigText(Config base, const std::string& yaml, const std::string& fileName,
-    const std::filesystem::path& baseDir);
+                       const std::filesystem::path& baseDir);
 
 // Every key of `config`, canonical (sorted keys, defaults included): dump() is stable across
 // runs and machines, save pip_constraint's path. A cache key hashes the parts defining its image.
@@ -103,7 +102,7 @@ nlohmann::json toJson(const Config& config);
 
 // The text of the runner's /etc/grocker/services.json (docs/services.md), ending in a newline.
 std::string servicesJson(const Config& config, const std::string& app, const std::string& version,
-    const std::string& venv, const std::string& uwsgiPlugin = "python3");
+                         const std::string& venv, const std::string& uwsgiPlugin = "python3");
 
 // Splits a command as POSIX sh would split words: blanks separate, '…' and "…" quote, '\'
 // escapes; nothing is expanded. Throws UsageError on an unterminated quote or trailing '\'.

@@ -1,12 +1,12 @@
 // The pass that checks the inputs of a build: the configuration files, the command line and
 // the files they name, every mistake at once (mold's checkpoint), before any work.
 
-#include <unistd.h>
-
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/reference.hh"
 #include "passes.hh"
+
+#include <unistd.h>
 
 namespace grocker::build {
 
@@ -37,9 +37,11 @@ struct Problems {
             std::error_code ec;
             auto st = fs::status(path, ec);
             if (ec || !fs::exists(st))
-                throw UsageError(option, " '", path, "': ", ec ? ec.message() : "No such file or directory");
+                throw UsageError(option, " '", path,
+                                 "': ", ec ? ec.message() : "No such file or directory");
             if (folder != fs::is_directory(st))
-                throw UsageError(option, " '", path, "': ", folder ? "not a folder" : "a folder, not a file");
+                throw UsageError(option, " '", path,
+                                 "': ", folder ? "not a folder" : "a folder, not a file");
             if (::access(path.c_str(), R_OK | (folder ? X_OK : 0)) < 0)
                 throw SysError(option, " '", path, "': unable to read it");
         });
@@ -60,9 +62,11 @@ void checkResultFile(Problems& p, const std::string& file)
     if (file.empty()) return;
     p.check([&] {
         auto parent = fs::absolute(file).parent_path();
-        if (fs::is_directory(file)) throw UsageError("--result-file '", file, "' is a folder: name a file");
+        if (fs::is_directory(file))
+            throw UsageError("--result-file '", file, "' is a folder: name a file");
         if (!fs::is_directory(parent))
-            throw UsageError("--result-file '", file, "': the folder '", parent.string(), "' does not exist");
+            throw UsageError("--result-file '", file, "': the folder '", parent.string(),
+                             "' does not exist");
     });
 }
 
@@ -72,11 +76,13 @@ void readIndexUrl(Problems& p, BuildRequest& r)
 {
     if (!r.indexUrlFile.empty())
         p.check([&] {
-            if (!r.indexUrl.empty()) throw UsageError("--index-url and --index-url-file: give one of them");
+            if (!r.indexUrl.empty())
+                throw UsageError("--index-url and --index-url-file: give one of them");
             std::string text = readFile(r.indexUrlFile);
             r.indexUrl = text.substr(0, text.find_first_of("\r\n"));
             if (r.indexUrl.empty())
-                throw UsageError("--index-url-file '", r.indexUrlFile, "': its first line is empty; write the index URL there");
+                throw UsageError("--index-url-file '", r.indexUrlFile,
+                                 "': its first line is empty; write the index URL there");
         });
     else if (const char* e = std::getenv("GROCKER_INDEX_URL"); r.indexUrl.empty() && e && *e)
         r.indexUrl = e;
@@ -84,8 +90,10 @@ void readIndexUrl(Problems& p, BuildRequest& r)
 
 void checkIndexUrl(Problems& p, const std::string& url)
 {
-    if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://") && !url.starts_with("file://"))
-        p.cli.push_back("--index-url '" + withoutPassword(url) + "' is not an http://, https:// or file:// URL");
+    if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://") &&
+        !url.starts_with("file://"))
+        p.cli.push_back("--index-url '" + withoutPassword(url) +
+                        "' is not an http://, https:// or file:// URL");
 }
 
 } // namespace
@@ -102,7 +110,8 @@ void Pipeline::checkInputs()
         p.check([&] {
             auto out = oci::ImageRef::parse(text);
             if (out.kind == oci::ImageRef::Kind::Scratch)
-                throw UsageError("--output scratch: scratch is not a place to write an image; name an image location");
+                throw UsageError("--output scratch: scratch is not a place to write an image; name "
+                                 "an image location");
             outputs.push_back(out);
         });
     p.check([&] { compression = oci::parseCompression(r.compression); });
@@ -114,7 +123,10 @@ void Pipeline::checkInputs()
         p.cli.push_back("--compile-network '" + r.compileNetwork + "' is neither host nor none");
     checkIndexUrl(p, r.indexUrl);
     if (!r.baseImage.empty())
-        p.check([&] { (void)oci::Reference::parse(r.baseImage.starts_with("docker://") ? r.baseImage.substr(9) : r.baseImage); });
+        p.check([&] {
+            (void)oci::Reference::parse(r.baseImage.starts_with("docker://") ? r.baseImage.substr(9)
+                                                                             : r.baseImage);
+        });
     p.stopIfAny();
 }
 

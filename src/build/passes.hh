@@ -2,13 +2,13 @@
 // The state the passes of the pipeline share, and the passes, one function each (private to
 // src/build/: pipeline.cc runs them in order).
 
-#include <memory>
-#include <optional>
-
 #include "grocker/file.hh"
 #include "pipeline.hh"
 #include "runtimes.hh"
 #include "shell-script.hh"
+
+#include <memory>
+#include <optional>
 
 namespace grocker::build {
 
@@ -48,7 +48,8 @@ struct Pipeline {
     std::vector<CompiledWheel> wheels;
     const CompiledWheel* app = nullptr;
     // runner
-    std::filesystem::path wheelsDir; // this build's wheels, by file name, mounted in the install steps
+    std::filesystem::path
+        wheelsDir; // this build's wheels, by file name, mounted in the install steps
     std::filesystem::path installer; // install-wheels.py, mounted beside them
     std::optional<AutoDelete> removeWheels, removeInstaller;
     oci::Image runner, image;
@@ -70,7 +71,8 @@ struct Pipeline {
     std::string runtimeName() const { return std::string(runtime->name); }
     // The image named `name`: from the store, else pulled from the prefix's registry, else made.
     oci::Image obtain(const std::string& name, const std::function<oci::Image()>& make);
-    Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws, bool makeVenv) const;
+    Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
+                     bool makeVenv) const;
 };
 
 // Removes what apt, dpkg and useradd leave that depends on when and where they ran.

@@ -3,9 +3,6 @@
 // them, so each pass whose inputs did not change takes its result from the store (or from the
 // registry under the prefix) and runs nothing.
 
-#include <algorithm>
-#include <iostream>
-
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
@@ -13,6 +10,9 @@
 #include "grocker/oci/reference.hh"
 #include "grocker/registry/http.hh"
 #include "passes.hh"
+
+#include <algorithm>
+#include <iostream>
 
 namespace grocker::build {
 
@@ -22,10 +22,10 @@ using namespace grocker::oci;
 BuildResult build(BuildRequest request)
 {
     Pipeline p(std::move(request));
-    p.checkInputs();        // every mistake of the configuration and command line at once, before any work
-    p.openStore();          // the store, the caller's id map, the registry under the prefix
-    p.base();               // what the root is made over: mmdebstrap's Debian, or the runtime's image
-    p.makeRoot();           // base + repositories + run dependencies + user grocker
+    p.checkInputs(); // every mistake of the configuration and command line at once, before any work
+    p.openStore();   // the store, the caller's id map, the registry under the prefix
+    p.base();        // what the root is made over: mmdebstrap's Debian, or the runtime's image
+    p.makeRoot();    // base + repositories + run dependencies + user grocker
     p.makeCompiler();       // root + build dependencies + the compile script
     p.compile();            // the wheels, each package built in a box of its own (compile.hh)
     p.runnerDependencies(); // root + a venv with the dependencies: a layer a new version keeps
@@ -43,13 +43,22 @@ registry::Session& Remote::get()
     return *session;
 }
 
-Reference Remote::ref(const std::string& name) const { return Reference::parse(prefix + "/" + name); }
+Reference Remote::ref(const std::string& name) const
+{
+    return Reference::parse(prefix + "/" + name);
+}
 
 void Pipeline::openStore()
 {
     store.emplace(request.storeRoot.empty() ? Store::defaultRoot() : request.storeRoot);
     int64_t epoch = request.epoch ? *request.epoch : sourceDateEpochFromEnv();
-    ctx.emplace(Context{*store, sandbox::IdMap::forCaller(), request.quiet, epoch, compression, {}, request.runner});
+    ctx.emplace(Context{*store,
+                        sandbox::IdMap::forCaller(),
+                        request.quiet,
+                        epoch,
+                        compression,
+                        {},
+                        request.runner});
     if (!ctx->map.warning.empty()) std::cerr << "grocker: warning: " << ctx->map.warning << "\n";
     remote.emplace(Remote{request.registry, config.dockerImagePrefix, request.push, {}});
     registry = config.dockerImagePrefix.empty() ? nullptr : &*remote;
@@ -93,7 +102,8 @@ void Pipeline::base()
 {
     if (runtime->base == Runtime::Base::Registry) {
         auto text = request.baseImage.empty() ? std::string(runtime->image) : request.baseImage;
-        baseIdentity = Reference::parse(text.starts_with("docker://") ? text.substr(9) : text).str();
+        baseIdentity =
+            Reference::parse(text.starts_with("docker://") ? text.substr(9) : text).str();
     } else {
         baseIdentity = "mmdebstrap " + std::string(runtime->suite) + " " + baseRecipe;
     }
@@ -120,11 +130,13 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
 }
 
 // "grocker-RUNTIME-ROLE:VERSION-KEY": the name of a root or compiler image.
-std::string imageName(const std::string& runtime, const std::string& role, const std::vector<std::string>& key)
+std::string imageName(const std::string& runtime, const std::string& role,
+                      const std::vector<std::string>& key)
 {
     std::string slug = runtime;
     std::replace(slug.begin(), slug.end(), '/', '-');
-    return "grocker-" + slug + "-" + role + ":" + GROCKER_VERSION + "-" + cacheKey(key).substr(0, 12);
+    return "grocker-" + slug + "-" + role + ":" + GROCKER_VERSION + "-" +
+           cacheKey(key).substr(0, 12);
 }
 
 // The apt repositories of the configuration, each a list file (with its key, when it has one).
@@ -135,12 +147,15 @@ ShellScript repositorySetup(const Config& config)
         std::string line = repo.uri;
         if (!repo.key.empty()) {
             std::string keyFile = "/etc/apt/keyrings/grocker-" + name + ".asc";
-            s.run({"mkdir", "-p", "/etc/apt/keyrings"}).runTo({"printf", "%s\\n", data(repo.key)}, keyFile);
+            s.run({"mkdir", "-p", "/etc/apt/keyrings"})
+                .runTo({"printf", "%s\\n", data(repo.key)}, keyFile);
             // "deb URI ..." → "deb [signed-by=KEY] URI ..."
             auto sp = line.find(' ');
-            if (sp != std::string::npos) line = line.substr(0, sp) + " [signed-by=" + keyFile + "]" + line.substr(sp);
+            if (sp != std::string::npos)
+                line = line.substr(0, sp) + " [signed-by=" + keyFile + "]" + line.substr(sp);
         }
-        s.runTo({"printf", "%s\\n", data(line)}, "/etc/apt/sources.list.d/grocker-" + name + ".list");
+        s.runTo({"printf", "%s\\n", data(line)},
+                "/etc/apt/sources.list.d/grocker-" + name + ".list");
     }
     return s;
 }
@@ -149,44 +164,56 @@ ShellScript repositorySetup(const Config& config)
 ShellScript aptInstall(const std::vector<std::string>& packages)
 {
     std::vector<Word> words{"apt-get", "install", "-y", "-qq", "--no-install-recommends"};
-    for (auto& w : ShellScript::data(packages)) words.push_back(w);
+    for (auto& w : ShellScript::data(packages))
+        words.push_back(w);
     return std::move(ShellScript().run({"apt-get", "update", "-qq"}).runTo(words, "/dev/null"));
 }
 
-template <typename T> std::vector<std::string> strings(std::span<const T> v) { return {v.begin(), v.end()}; }
+template <typename T> std::vector<std::string> strings(std::span<const T> v)
+{
+    return {v.begin(), v.end()};
+}
 
 } // namespace
 
 ShellScript aptCleanup()
 {
-    return std::move(ShellScript().run({"rm", "-rf", glob("/var/lib/apt/lists/*"), glob("/var/cache/apt/*.bin"),
-        glob("/var/cache/apt/archives/*.deb"), glob("/var/log/apt/*"), "/var/log/dpkg.log", "/var/log/alternatives.log",
-        glob("/var/cache/debconf/*-old"), glob("/var/lib/dpkg/*-old"), glob("/etc/*-"), "/var/cache/ldconfig/aux-cache"}));
+    return std::move(ShellScript().run(
+        {"rm", "-rf", glob("/var/lib/apt/lists/*"), glob("/var/cache/apt/*.bin"),
+         glob("/var/cache/apt/archives/*.deb"), glob("/var/log/apt/*"), "/var/log/dpkg.log",
+         "/var/log/alternatives.log", glob("/var/cache/debconf/*-old"), glob("/var/lib/dpkg/*-old"),
+         glob("/etc/*-"), "/var/cache/ldconfig/aux-cache"}));
 }
 
 void Pipeline::makeRoot()
 {
     std::vector<std::string> runDeps = strings(runtime->runDependencies);
-    for (auto& d : config.dependencies.run) runDeps.push_back(d);
+    for (auto& d : config.dependencies.run)
+        runDeps.push_back(d);
     Step step;
     step.name = "root: " + runtimeName() + " run dependencies and user grocker";
     step.hostNetwork = true;
     step.env = {"DEBIAN_FRONTEND=noninteractive"};
     step.argv = repositorySetup(config)
                     .then(aptInstall(runDeps))
-                    .run({"useradd", "--create-home", "--uid", "1000", "--user-group", "--shell", "/bin/sh", "grocker"})
+                    .run({"useradd", "--create-home", "--uid", "1000", "--user-group", "--shell",
+                          "/bin/sh", "grocker"})
                     .run({"sed", "-i", "-E", "s/^(grocker:[^:]*:)[0-9]*:/\\1:/", "/etc/shadow"})
                     .then(aptCleanup())
                     .argv();
-    rootName = imageName(runtimeName(), "root", {"root", GROCKER_VERSION, oci::layerFormat, runtimeName(), baseIdentity,
-        std::to_string(ctx->epoch), compressionName(compression).data(), joinQuoted(step.argv), joinQuoted(step.env)});
+    rootName = imageName(runtimeName(), "root",
+                         {"root", GROCKER_VERSION, oci::layerFormat, runtimeName(), baseIdentity,
+                          std::to_string(ctx->epoch), compressionName(compression).data(),
+                          joinQuoted(step.argv), joinQuoted(step.env)});
     root = obtain(rootName, [&] {
-        Image base = runtime->base == Runtime::Base::Registry ? pulledBase(*ctx, *remote, baseIdentity)
-                                                              : debianBase(*ctx, std::string(runtime->suite));
+        Image base = runtime->base == Runtime::Base::Registry
+                         ? pulledBase(*ctx, *remote, baseIdentity)
+                         : debianBase(*ctx, std::string(runtime->suite));
         ImageDraft d(runStep(*ctx, base, step), false, ctx->epoch);
         auto& c = d.runConfig();
         std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
-        for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"}) env.push_back(kv);
+        for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"})
+            env.push_back(kv);
         env.push_back(std::string("GROCKER_VERSION=") + GROCKER_VERSION);
         env.push_back("GROCKER_RUNTIME=" + runtimeName());
         c["Env"] = env;
@@ -201,9 +228,11 @@ void Pipeline::makeCompiler()
 {
     std::vector<std::string> buildDeps = strings(runtime->buildDependencies);
     // Build backends' own wheels (setuptools, wheel, pip) for pip's isolated builds, with no index.
-    for (auto w : {"python3-setuptools-whl", "python3-wheel-whl", "python3-pip-whl"}) buildDeps.push_back(w);
+    for (auto w : {"python3-setuptools-whl", "python3-wheel-whl", "python3-pip-whl"})
+        buildDeps.push_back(w);
     if (request.buildDependencies)
-        for (auto& d : config.dependencies.build) buildDeps.push_back(d);
+        for (auto& d : config.dependencies.build)
+            buildDeps.push_back(d);
     auto scriptFile = store->tmpDir() / tempName();
     writeFileAtomic(scriptFile, compileScript, 0755);
     AutoDelete removeScript(scriptFile);
@@ -213,8 +242,9 @@ void Pipeline::makeCompiler()
     step.env = {"DEBIAN_FRONTEND=noninteractive"};
     step.files = {{scriptFile, "/usr/local/bin/grocker-compile"}};
     step.argv = aptInstall(buildDeps).then(aptCleanup()).argv();
-    compilerName = imageName(runtimeName(), "compiler", {"compiler", rootName, joinQuoted(step.argv), joinQuoted(step.env),
-        sha256(std::string_view(compileScript)).str()});
+    compilerName = imageName(runtimeName(), "compiler",
+                             {"compiler", rootName, joinQuoted(step.argv), joinQuoted(step.env),
+                              sha256(std::string_view(compileScript)).str()});
     compiler = obtain(compilerName, [&] {
         ImageDraft d(runStep(*ctx, root, step), false, ctx->epoch);
         d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
@@ -224,7 +254,10 @@ void Pipeline::makeCompiler()
 
 namespace {
 
-std::string fileDigest(const std::string& path) { return path.empty() ? "" : sha256(readFile(path)).str(); }
+std::string fileDigest(const std::string& path)
+{
+    return path.empty() ? "" : sha256(readFile(path)).str();
+}
 
 } // namespace
 
@@ -255,19 +288,22 @@ void Pipeline::compile()
         box.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
     }
     creq.index = IndexSettings::from(r.pipConf.empty() ? "" : readFile(r.pipConf), r.indexUrl,
-        r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
-    creq.indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx->epoch),
-        fileDigest(r.pipConf), r.indexUrl, r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
+                                     r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
+    creq.indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(),
+                              std::to_string(ctx->epoch), fileDigest(r.pipConf), r.indexUrl,
+                              r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
     creq.constraintsDigest = fileDigest(config.pipConstraint);
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
     // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
     if (runtime->uwsgiPlugin.empty() &&
-        std::any_of(config.services.begin(), config.services.end(), [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
+        std::any_of(config.services.begin(), config.services.end(),
+                    [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
         creq.moreRequirements.push_back("uwsgi");
     wheels = r.compile(*ctx, creq);
     for (auto& w : wheels)
         if (w.requested) app = &w;
-    if (!app) throw Error("the compile of '", release.text, "' made no wheel of the release itself");
+    if (!app)
+        throw Error("the compile of '", release.text, "' made no wheel of the release itself");
 }
 
 } // namespace grocker::build

@@ -2,19 +2,19 @@
 // `grocker build` as a library: a BuildRequest in, a BuildResult out, through named passes
 // (pipeline.cc's build() lists them). The command line only fills the request and prints.
 
-#include <filesystem>
-#include <functional>
-#include <optional>
-#include <string>
-#include <vector>
-
-#include "steps.hh"
 #include "compile.hh"
 #include "config.hh"
 #include "grocker/oci/digest.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/registry.hh"
+#include "steps.hh"
+
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace grocker::build {
 
@@ -34,7 +34,7 @@ struct BuildRequest {
 
     std::filesystem::path storeRoot;
     bool quiet = false;
-    registry::Options registry;       // for the prefix's registry and docker:// outputs
+    registry::Options registry; // for the prefix's registry and docker:// outputs
     // The grocker-entrypoint program every runner holds, looked for when the runner needs it.
     std::function<std::filesystem::path()> entrypoint;
     std::optional<int64_t> epoch; // SOURCE_DATE_EPOCH; read from the environment when unset
@@ -43,15 +43,16 @@ struct BuildRequest {
 
     // What tests replace: where steps run (sandboxes when null), and the compile pass.
     StepRunner* runner = nullptr;
-    std::function<std::vector<CompiledWheel>(Context&, const CompileRequest&)> compile = compileRelease;
+    std::function<std::vector<CompiledWheel>(Context&, const CompileRequest&)> compile =
+        compileRelease;
 };
 
 struct BuildResult {
     std::string release, image, rootImage, compilerImage;
     oci::Digest digest; // the runner's manifest
     std::vector<std::string> outputs;
-    std::string pushed;            // the reference pushed, or empty
-    std::vector<std::string> ran;  // the steps that ran (not taken from a cache), in order
+    std::string pushed;           // the reference pushed, or empty
+    std::vector<std::string> ran; // the steps that ran (not taken from a cache), in order
     // The result file's content (docs: "Result file").
     nlohmann::json json() const;
 };

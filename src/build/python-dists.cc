@@ -1,10 +1,10 @@
 #include "python-dists.hh"
 
+#include "grocker/error.hh"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <memory>
-
-#include "grocker/error.hh"
 
 namespace grocker::build {
 
@@ -12,7 +12,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 std::string lower(std::string_view s)
 {
@@ -24,8 +27,10 @@ std::string lower(std::string_view s)
 
 std::string trimmed(std::string_view s)
 {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
     return std::string(s);
 }
 
@@ -47,11 +52,15 @@ struct Scan {
         i += w.size();
         return true;
     }
-    bool sep() { return i < s.size() && (s[i] == '-' || s[i] == '_' || s[i] == '.') && (++i, true); }
+    bool sep()
+    {
+        return i < s.size() && (s[i] == '-' || s[i] == '_' || s[i] == '.') && (++i, true);
+    }
     std::optional<std::string> digits()
     {
         size_t from = i;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') i++;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+            i++;
         if (i == from) return std::nullopt;
         return number(std::string(s.substr(from, i - from)));
     }
@@ -81,13 +90,16 @@ std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
         if (!first) return std::nullopt;
     }
     std::vector<std::string> release{*first};
-    while (in.i + 1 < in.s.size() && in.s[in.i] == '.' && in.s[in.i + 1] >= '0' && in.s[in.i + 1] <= '9') {
+    while (in.i + 1 < in.s.size() && in.s[in.i] == '.' && in.s[in.i + 1] >= '0' &&
+           in.s[in.i + 1] <= '9') {
         in.i++;
         release.push_back(*in.digits());
     }
     if (stripZeros)
-        while (release.size() > 1 && release.back() == "0") release.pop_back();
-    for (size_t i = 0; i < release.size(); i++) out += (i ? "." : "") + release[i];
+        while (release.size() > 1 && release.back() == "0")
+            release.pop_back();
+    for (size_t i = 0; i < release.size(); i++)
+        out += (i ? "." : "") + release[i];
     // Each optional part: if it does not match from here, the cursor goes back.
     auto part = [&](auto body) {
         size_t from = in.i;
@@ -97,7 +109,10 @@ std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
         in.sep();
         auto l = in.word({"alpha", "a", "beta", "b", "preview", "pre", "c", "rc"});
         if (!l) return false;
-        std::string_view label = *l == "alpha" ? "a" : *l == "beta" ? "b" : (*l == "c" || *l == "pre" || *l == "preview") ? "rc" : *l;
+        std::string_view label = *l == "alpha"                                   ? "a"
+                                 : *l == "beta"                                  ? "b"
+                                 : (*l == "c" || *l == "pre" || *l == "preview") ? "rc"
+                                                                                 : *l;
         in.sep();
         auto n = in.digits();
         out += std::string(label) + n.value_or("0");
@@ -130,7 +145,8 @@ std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
         std::string joined, piece;
         for (;;) {
             size_t from = in.i;
-            while (in.i < in.s.size() && alnum(in.s[in.i])) in.i++;
+            while (in.i < in.s.size() && alnum(in.s[in.i]))
+                in.i++;
             if (in.i == from) return std::nullopt;
             piece = std::string(in.s.substr(from, in.i - from));
             bool numeric = piece.find_first_not_of("0123456789") == std::string::npos;
@@ -157,14 +173,17 @@ bool tagWord(std::string_view s)
 
 bool validDistName(std::string_view name)
 {
-    if (name.empty() || name.size() > 200 || !alnum(name.front()) || !alnum(name.back())) return false;
+    if (name.empty() || name.size() > 200 || !alnum(name.front()) || !alnum(name.back()))
+        return false;
     for (char c : name)
         if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
     return true;
 }
 
-
-std::optional<std::string> canonicalVersion(std::string_view version) { return versionForm(version, false); }
+std::optional<std::string> canonicalVersion(std::string_view version)
+{
+    return versionForm(version, false);
+}
 
 bool sameVersion(std::string_view a, std::string_view b)
 {
@@ -189,13 +208,14 @@ std::optional<WheelName> parseWheelName(std::string_view file)
     w.version = parts[1];
     if (parts.size() == 6) {
         w.build = parts[2];
-        if (w.build.empty() || w.build[0] < '0' || w.build[0] > '9' || !tagWord(w.build)) return std::nullopt;
+        if (w.build.empty() || w.build[0] < '0' || w.build[0] > '9' || !tagWord(w.build))
+            return std::nullopt;
     }
     w.python = parts[parts.size() - 3];
     w.abi = parts[parts.size() - 2];
     w.platform = parts[parts.size() - 1];
-    if (!validDistName(w.name) || !canonicalVersion(w.version) || !tagWord(w.python) || !tagWord(w.abi) ||
-        !tagWord(w.platform))
+    if (!validDistName(w.name) || !canonicalVersion(w.version) || !tagWord(w.python) ||
+        !tagWord(w.abi) || !tagWord(w.platform))
         return std::nullopt;
     return w;
 }
@@ -208,7 +228,8 @@ std::optional<std::string> sdistVersion(std::string_view file, std::string_view 
         if (file.ends_with(ext)) stem = file.substr(0, file.size() - ext.size());
     if (stem.empty()) return std::nullopt;
     auto want = normalisePythonName(name);
-    for (size_t dash = stem.find('-'); dash != std::string_view::npos; dash = stem.find('-', dash + 1)) {
+    for (size_t dash = stem.find('-'); dash != std::string_view::npos;
+         dash = stem.find('-', dash + 1)) {
         if (normalisePythonName(stem.substr(0, dash)) != want) continue;
         auto version = stem.substr(dash + 1);
         if (canonicalVersion(version)) return std::string(version);
@@ -223,7 +244,8 @@ DistMetadata parseMetadata(std::string_view text)
     size_t lineNo = 0;
     for (size_t start = 0; start < text.size();) {
         auto end = text.find('\n', start);
-        std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        std::string_view line = text.substr(
+            start, end == std::string_view::npos ? std::string_view::npos : end - start);
         start = end == std::string_view::npos ? text.size() : end + 1;
         lineNo++;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -238,7 +260,8 @@ DistMetadata parseMetadata(std::string_view text)
             continue;
         }
         auto colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) throw Error("METADATA line ", lineNo, " is not 'Key: value'");
+        if (colon == std::string_view::npos || colon == 0)
+            throw Error("METADATA line ", lineNo, " is not 'Key: value'");
         headers.emplace_back(lower(line.substr(0, colon)), trimmed(line.substr(colon + 1)));
     }
     for (auto& [k, v] : headers) {
@@ -252,9 +275,11 @@ DistMetadata parseMetadata(std::string_view text)
             m.requiresDist.push_back(v);
     }
     if (!validDistName(m.name))
-        throw Error("METADATA's Name '", m.name.substr(0, 80), "' is not a valid distribution name (PEP 508)");
+        throw Error("METADATA's Name '", m.name.substr(0, 80),
+                    "' is not a valid distribution name (PEP 508)");
     if (!canonicalVersion(m.version))
-        throw Error("METADATA's Version '", m.version.substr(0, 80), "' is not a valid version (PEP 440)");
+        throw Error("METADATA's Version '", m.version.substr(0, 80),
+                    "' is not a valid version (PEP 440)");
     return m;
 }
 
@@ -262,11 +287,14 @@ DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
 {
     auto file = fileName.empty() ? wheel.filename().string() : std::string(fileName);
     auto parsed = parseWheelName(file);
-    if (!parsed) throw Error("'", file, "' is not a wheel file name (name-version-python-abi-platform.whl)");
-    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+    if (!parsed)
+        throw Error("'", file, "' is not a wheel file name (name-version-python-abi-platform.whl)");
+    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(),
+                                                                    archive_read_free);
     archive_read_support_format_zip(a.get());
     if (archive_read_open_filename(a.get(), wheel.c_str(), 1 << 16) != ARCHIVE_OK)
-        throw Error("unable to read the wheel '", wheel.string(), "': ", archive_error_string(a.get()));
+        throw Error("unable to read the wheel '", wheel.string(),
+                    "': ", archive_error_string(a.get()));
     std::optional<std::string> metadata;
     struct archive_entry* e;
     int r;
@@ -274,17 +302,23 @@ DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
         const char* p = archive_entry_pathname(e);
         std::string_view path = p ? p : "";
         auto slash = path.find('/');
-        if (slash == std::string_view::npos || path.find('/', slash + 1) != std::string_view::npos) continue;
-        if (!path.substr(0, slash).ends_with(".dist-info") || path.substr(slash + 1) != "METADATA") continue;
+        if (slash == std::string_view::npos || path.find('/', slash + 1) != std::string_view::npos)
+            continue;
+        if (!path.substr(0, slash).ends_with(".dist-info") || path.substr(slash + 1) != "METADATA")
+            continue;
         if (metadata) throw Error("the wheel '", file, "' has more than one .dist-info/METADATA");
-        if (archive_entry_size(e) > (16 << 20)) throw Error("the wheel '", file, "' has a METADATA over 16 MiB");
+        if (archive_entry_size(e) > (16 << 20))
+            throw Error("the wheel '", file, "' has a METADATA over 16 MiB");
         std::string data(size_t(std::max<int64_t>(archive_entry_size(e), 0)), '\0');
         auto n = archive_read_data(a.get(), data.data(), data.size());
         if (n < 0 || size_t(n) != data.size())
-            throw Error("unable to read the METADATA of the wheel '", file, "': ", archive_error_string(a.get()));
+            throw Error("unable to read the METADATA of the wheel '", file,
+                        "': ", archive_error_string(a.get()));
         metadata = std::move(data);
     }
-    if (r != ARCHIVE_EOF) throw Error("the wheel '", file, "' is not a readable zip: ", archive_error_string(a.get()));
+    if (r != ARCHIVE_EOF)
+        throw Error("the wheel '", file,
+                    "' is not a readable zip: ", archive_error_string(a.get()));
     if (!metadata) throw Error("the wheel '", file, "' has no .dist-info/METADATA: is it a wheel?");
     DistMetadata m;
     try {
@@ -293,9 +327,10 @@ DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
         err.addContext("in the wheel '" + file + "'");
         throw;
     }
-    if (normalisePythonName(m.name) != normalisePythonName(parsed->name) || !sameVersion(m.version, parsed->version))
+    if (normalisePythonName(m.name) != normalisePythonName(parsed->name) ||
+        !sameVersion(m.version, parsed->version))
         throw Error("the wheel '", file, "' holds the metadata of ", m.name, " ", m.version,
-            ", not of the name and version of its file name");
+                    ", not of the name and version of its file name");
     return m;
 }
 
@@ -304,14 +339,16 @@ std::vector<IndexLink> parseIndexPage(std::string_view html)
     std::vector<IndexLink> links;
     std::string low = lower(html);
     for (size_t at = low.find("<a"); at != std::string::npos; at = low.find("<a", at + 2)) {
-        if (at + 2 >= low.size() || !(low[at + 2] == ' ' || low[at + 2] == '\t' || low[at + 2] == '\n' || low[at + 2] == '\r'))
+        if (at + 2 >= low.size() || !(low[at + 2] == ' ' || low[at + 2] == '\t' ||
+                                      low[at + 2] == '\n' || low[at + 2] == '\r'))
             continue;
         auto close = low.find('>', at);
         if (close == std::string::npos) break;
         auto tag = std::string_view(html).substr(at, close - at);
         auto ltag = std::string_view(low).substr(at, close - at);
         auto h = ltag.find("href");
-        while (h != std::string_view::npos && h > 0 && alnum(ltag[h - 1])) h = ltag.find("href", h + 4);
+        while (h != std::string_view::npos && h > 0 && alnum(ltag[h - 1]))
+            h = ltag.find("href", h + 4);
         if (h == std::string_view::npos) continue;
         auto eq = ltag.find_first_not_of(" \t\r\n", h + 4);
         if (eq == std::string_view::npos || ltag[eq] != '=') continue;
@@ -324,18 +361,22 @@ std::vector<IndexLink> parseIndexPage(std::string_view html)
             value = std::string(tag.substr(q + 1, end - q - 1));
         } else {
             auto end = tag.find_first_of(" \t\r\n", q);
-            value = std::string(tag.substr(q, end == std::string_view::npos ? std::string_view::npos : end - q));
+            value = std::string(
+                tag.substr(q, end == std::string_view::npos ? std::string_view::npos : end - q));
         }
         // HTML character references that may appear in a URL.
-        for (auto [from, to] : {std::pair{"&amp;", "&"}, {"&#43;", "+"}, {"&#x2b;", "+"}, {"&#x2B;", "+"}})
-            for (size_t i; (i = value.find(from)) != std::string::npos;) value.replace(i, std::string_view(from).size(), to);
+        for (auto [from, to] :
+             {std::pair{"&amp;", "&"}, {"&#43;", "+"}, {"&#x2b;", "+"}, {"&#x2B;", "+"}})
+            for (size_t i; (i = value.find(from)) != std::string::npos;)
+                value.replace(i, std::string_view(from).size(), to);
         IndexLink link;
         auto hash = value.find('#');
         std::string fragment = hash == std::string::npos ? "" : value.substr(hash + 1);
         link.href = value.substr(0, hash);
         if (fragment.starts_with("sha256=")) {
             link.sha256 = lower(fragment.substr(7));
-            if (link.sha256.size() != 64 || link.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+            if (link.sha256.size() != 64 ||
+                link.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
                 link.sha256.clear();
         }
         std::string path = link.href.substr(0, link.href.find('?'));
@@ -349,7 +390,9 @@ std::vector<IndexLink> parseIndexPage(std::string_view html)
 std::string percentDecode(std::string_view s)
 {
     auto hex = [](char c) {
-        return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+        return c >= '0' && c <= '9'                     ? c - '0'
+               : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                        : -1;
     };
     std::string out;
     for (size_t i = 0; i < s.size(); i++) {

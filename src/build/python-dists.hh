@@ -4,13 +4,13 @@
 // functions over untrusted text: what a build step or an index says is checked here before
 // the host names a file, a cache entry or an image after it.
 
+#include "grocker/strings.hh"
+
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "grocker/strings.hh"
 
 namespace grocker::build {
 

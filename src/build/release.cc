@@ -1,13 +1,13 @@
 // What the compile pass is asked: RELEASE, a project folder's digest, the index settings, and
 // URLs with their secrets hidden for messages.
 
-#include <algorithm>
-#include <sys/stat.h>
-
 #include "compile.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "python-dists.hh"
+
+#include <algorithm>
+#include <sys/stat.h>
 
 namespace grocker::build {
 
@@ -22,7 +22,8 @@ bool nameChars(std::string_view s, std::string_view extra)
 {
     if (s.empty() || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
     for (char c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && extra.find(c) == std::string_view::npos) return false;
+        if (!std::isalnum(static_cast<unsigned char>(c)) && extra.find(c) == std::string_view::npos)
+            return false;
     return true;
 }
 
@@ -53,13 +54,14 @@ Release parseRelease(const std::string& text)
     Release r;
     r.text = text;
     auto refuse = [&] {
-        return UsageError("RELEASE '", text, "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
+        return UsageError("RELEASE '", text,
+                          "' is not NAME[EXTRAS]==VERSION, a .whl file or a project folder");
     };
     if (auto eq = text.find("=="); eq != std::string::npos) {
         std::string base, extras;
         std::string_view version = std::string_view(text).substr(eq + 2);
-        if (splitExtras(std::string_view(text).substr(0, eq), base, extras) && validDistName(base) &&
-            nameChars(version, "._+!-") && canonicalVersion(version)) {
+        if (splitExtras(std::string_view(text).substr(0, eq), base, extras) &&
+            validDistName(base) && nameChars(version, "._+!-") && canonicalVersion(version)) {
             r.name = base;
             r.extras = extras;
             r.version = std::string(version);
@@ -73,10 +75,11 @@ Release parseRelease(const std::string& text)
         r.kind = Release::Kind::Wheel;
         r.path = fs::absolute(base);
         r.extras = extras;
-        if (!fs::is_regular_file(r.path)) throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
+        if (!fs::is_regular_file(r.path))
+            throw UsageError("RELEASE '", text, "': no wheel file '", r.path.string(), "'");
         if (!parseWheelName(r.path.filename().string()))
             throw UsageError("RELEASE '", text, "': '", r.path.filename().string(),
-                "' is not a wheel file name (NAME-VERSION-PYTHON-ABI-PLATFORM.whl)");
+                             "' is not a wheel file name (NAME-VERSION-PYTHON-ABI-PLATFORM.whl)");
         return r;
     }
     // A project folder, or path/to/project[EXTRAS].
@@ -96,21 +99,25 @@ Release parseRelease(const std::string& text)
 std::string treeDigest(const fs::path& dir)
 {
     std::vector<std::string> lines;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+         ++it) {
         auto name = it->path().filename().string();
         if (it->is_directory() && !it->is_symlink() &&
             (name == ".git" || name == "build" || name == "dist" || name == "__pycache__" ||
-                name.ends_with(".egg-info") || name == ".tox" || name == ".venv")) {
+             name.ends_with(".egg-info") || name == ".tox" || name == ".venv")) {
             it.disable_recursion_pending();
             continue;
         }
         auto rel = fs::relative(it->path(), dir).string();
         struct stat st;
-        if (::lstat(it->path().c_str(), &st) < 0) throw SysError("unable to read '", it->path().string(), "'");
+        if (::lstat(it->path().c_str(), &st) < 0)
+            throw SysError("unable to read '", it->path().string(), "'");
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
             throw UsageError("the project folder '", dir.string(), "' holds '", rel, "', which is ",
-                S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device",
-                ", not a file, folder or symlink: remove it from the project");
+                             S_ISFIFO(st.st_mode)   ? "a FIFO"
+                             : S_ISSOCK(st.st_mode) ? "a socket"
+                                                    : "a device",
+                             ", not a file, folder or symlink: remove it from the project");
         std::string line = rel + " " + std::to_string(st.st_mode);
         // append, not " " + x: GCC 12 at -O3 reports a false -Wrestrict on operator+ here.
         if (S_ISREG(st.st_mode)) line.append(" ").append(sha256(readFile(it->path())).str());
@@ -119,7 +126,8 @@ std::string treeDigest(const fs::path& dir)
     }
     std::sort(lines.begin(), lines.end());
     std::string all;
-    for (auto& l : lines) all += l + "\n";
+    for (auto& l : lines)
+        all += l + "\n";
     return sha256(all).str();
 }
 
@@ -132,13 +140,16 @@ std::string withoutPassword(const std::string& url)
     // was not percent-encoded: all of it is hidden).
     auto end = url.find_first_of("/?#", hostStart);
     auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-    if (at == std::string::npos || at < hostStart || (end != std::string::npos && at > end)) return url;
+    if (at == std::string::npos || at < hostStart || (end != std::string::npos && at > end))
+        return url;
     auto colon = url.find(':', hostStart);
-    if (colon == std::string::npos || colon > at) return url.substr(0, hostStart) + "***" + url.substr(at);
+    if (colon == std::string::npos || colon > at)
+        return url.substr(0, hostStart) + "***" + url.substr(at);
     return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-IndexSettings IndexSettings::from(const std::string& pipConf, const std::string& indexUrl, const fs::path& findLinks)
+IndexSettings IndexSettings::from(const std::string& pipConf, const std::string& indexUrl,
+                                  const fs::path& findLinks)
 {
     // pip reads [global], then the command's section ([wheel] or [install], [download] for the
     // resolution): later ones win per key.
@@ -154,7 +165,8 @@ IndexSettings IndexSettings::from(const std::string& pipConf, const std::string&
             lastKey.clear();
             continue;
         }
-        bool ours = section == "global" || section == "install" || section == "wheel" || section == "download";
+        bool ours = section == "global" || section == "install" || section == "wheel" ||
+                    section == "download";
         if (first > 0 && !lastKey.empty()) { // a continuation line of a multi-line value
             if (ours) keys[lastKey].append(" ").append(line.substr(first));
             continue;
@@ -162,7 +174,8 @@ IndexSettings IndexSettings::from(const std::string& pipConf, const std::string&
         auto sep = line.find_first_of("=:");
         if (sep == std::string::npos) continue;
         std::string k = line.substr(first, sep - first), v = line.substr(sep + 1);
-        while (!k.empty() && (k.back() == ' ' || k.back() == '\t')) k.pop_back();
+        while (!k.empty() && (k.back() == ' ' || k.back() == '\t'))
+            k.pop_back();
         std::replace(k.begin(), k.end(), '_', '-');
         lastKey = ours ? k : "";
         if (ours) keys[k] = v;
@@ -170,7 +183,8 @@ IndexSettings IndexSettings::from(const std::string& pipConf, const std::string&
     auto words = [](const std::string& s) {
         std::vector<std::string> out;
         std::istringstream w(s);
-        for (std::string x; w >> x;) out.push_back(x);
+        for (std::string x; w >> x;)
+            out.push_back(x);
         return out;
     };
     auto truthy = [&](const std::string& k) {
@@ -189,9 +203,9 @@ IndexSettings IndexSettings::from(const std::string& pipConf, const std::string&
         s.indexUrls.push_back(main[0]);
     else
         s.indexUrls.push_back("https://pypi.org/simple/");
-    for (auto& u : words(keys["extra-index-url"])) s.indexUrls.push_back(u);
+    for (auto& u : words(keys["extra-index-url"]))
+        s.indexUrls.push_back(u);
     return s;
 }
-
 
 } // namespace grocker::build

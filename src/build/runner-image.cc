@@ -2,16 +2,16 @@
 // dependencies, then the app, so a new version of the app changes only the last ones), the
 // entrypoint layer and the image's config, then the outputs, the push and the result file.
 
-#include <iostream>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
 #include "passes.hh"
+
+#include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace grocker::build {
 
@@ -22,14 +22,16 @@ using nlohmann::json;
 // Installed by install-wheels.py with the venv's own Python (no pip: importing it costs more
 // than installing a small app), mounted for the step only, never in the layer: no index, no
 // resolution (the compile's list is the list), no build dependency.
-Step Pipeline::installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws, bool makeVenv) const
+Step Pipeline::installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
+                           bool makeVenv) const
 {
     Step s;
     s.name = name;
     s.volumes = {{wheelsDir, "/wheels", true}, {installer, "/run/grocker/install-wheels", true}};
     ShellScript script;
     if (makeVenv) script.run({"python3", "-m", "venv", "--without-pip", venvPath});
-    std::vector<Word> install{std::string(venvPath) + "/bin/python3", "/run/grocker/install-wheels"};
+    std::vector<Word> install{std::string(venvPath) + "/bin/python3",
+                              "/run/grocker/install-wheels"};
     std::string digests;
     for (auto* w : ws)
         if (w->requested) install.push_back(data("--requested=/wheels/" + w->file));
@@ -53,7 +55,8 @@ void Pipeline::runnerDependencies()
     wheelsDir = makeTempDir(store->tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-wheels-");
     removeWheels.emplace(wheelsDir);
     for (auto& w : wheels)
-        if (::link(w.path.c_str(), (wheelsDir / w.file).c_str()) < 0) copyFileAtomic(w.path, wheelsDir / w.file, 0444);
+        if (::link(w.path.c_str(), (wheelsDir / w.file).c_str()) < 0)
+            copyFileAtomic(w.path, wheelsDir / w.file, 0444);
     installer = store->tmpDir() / tempName();
     writeFileAtomic(installer, installWheelsScript, 0644);
     removeInstaller.emplace(installer);
@@ -66,13 +69,15 @@ void Pipeline::runnerDependencies()
 
 void Pipeline::appLayer()
 {
-    runner = runStep(*ctx, runner, installStep("runner: " + app->name + " " + app->version, {app}, false));
+    runner = runStep(*ctx, runner,
+                     installStep("runner: " + app->name + " " + app->version, {app}, false));
 }
 
 namespace {
 
 // The layer of grocker-entrypoint and the services it runs (/etc/grocker/services.json).
-LayerResult entrypointLayer(Store& store, const fs::path& program, const std::string& services, const LayerOptions& lo)
+LayerResult entrypointLayer(Store& store, const fs::path& program, const std::string& services,
+                            const LayerOptions& lo)
 {
     auto dir = makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-files-");
     AutoDelete remove(dir);
@@ -80,18 +85,20 @@ LayerResult entrypointLayer(Store& store, const fs::path& program, const std::st
     fs::create_directories(dir / "etc/grocker");
     copyFileAtomic(program, dir / "usr/local/bin/grocker-entrypoint", 0755);
     writeFileAtomic(dir / "etc/grocker/services.json", services, 0644);
-    for (auto& d : {dir / "etc" / "grocker", dir / "usr", dir / "usr/local", dir / "usr/local/bin", dir / "etc"})
+    for (auto& d : {dir / "etc" / "grocker", dir / "usr", dir / "usr/local", dir / "usr/local/bin",
+                    dir / "etc"})
         ::chmod(d.c_str(), 0755);
     return writeLayer(store, dir, "/", lo);
 }
 
 // The runner's environment: the base's, PATH through the venv, the app's name and version,
 // the configuration's envs last (they win).
-std::vector<std::string> runnerEnv(std::vector<std::string> env, const Config& config, const CompiledWheel& app,
-    const std::string& extras)
+std::vector<std::string> runnerEnv(std::vector<std::string> env, const Config& config,
+                                   const CompiledWheel& app, const std::string& extras)
 {
     std::erase_if(env, [](const std::string& e) { return e.rfind("PATH=", 0) == 0; });
-    env.push_back(std::string("PATH=") + venvPath + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    env.push_back(std::string("PATH=") + venvPath +
+                  "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     env.push_back("GROCKER_APP=" + app.name);
     env.push_back("GROCKER_APP_VERSION=" + app.version);
     env.push_back("GROCKER_APP_EXTRAS=" + extras);
@@ -123,11 +130,14 @@ void setProcess(json& c, const Config& config)
 void setVolumesAndPorts(json& c, const Config& config)
 {
     json volumes = json::object();
-    for (auto v : {"/config", "/scripts", "/media"}) volumes[v] = json::object();
-    for (auto& v : config.volumes) volumes[v] = json::object();
+    for (auto v : {"/config", "/scripts", "/media"})
+        volumes[v] = json::object();
+    for (auto& v : config.volumes)
+        volumes[v] = json::object();
     c["Volumes"] = volumes;
     json ports = json::object();
-    for (int p : config.ports) ports[std::to_string(p) + "/tcp"] = json::object();
+    for (int p : config.ports)
+        ports[std::to_string(p) + "/tcp"] = json::object();
     if (!config.services.empty()) ports["8080/tcp"] = json::object();
     if (!ports.empty()) c["ExposedPorts"] = ports;
 }
@@ -139,8 +149,10 @@ void Pipeline::entrypoint()
     LayerOptions lo;
     lo.compress.compression = compression;
     lo.sourceDateEpoch = ctx->epoch;
-    auto layer = entrypointLayer(*store, request.entrypoint(),
-        servicesJson(config, app->name, app->version, venvPath, std::string(runtime->uwsgiPlugin)), lo);
+    auto layer = entrypointLayer(
+        *store, request.entrypoint(),
+        servicesJson(config, app->name, app->version, venvPath, std::string(runtime->uwsgiPlugin)),
+        lo);
     ImageDraft draft(runner, false, ctx->epoch);
     draft.addLayer(layer.descriptor, layer.diffId, "grocker entrypoint and services");
     auto& c = draft.runConfig();
@@ -163,9 +175,11 @@ void Pipeline::entrypoint()
 
 void Pipeline::writeOutputs()
 {
-    std::string baseName = config.imageBaseName.empty() ? normalisePythonName(app->name) : config.imageBaseName;
+    std::string baseName =
+        config.imageBaseName.empty() ? normalisePythonName(app->name) : config.imageBaseName;
     std::string name = config.imageName.empty() ? baseName + ":" + app->version : config.imageName;
-    if (!config.dockerImagePrefix.empty() && config.imageName.empty()) name = config.dockerImagePrefix + "/" + name;
+    if (!config.dockerImagePrefix.empty() && config.imageName.empty())
+        name = config.dockerImagePrefix + "/" + name;
     store->setRef("grocker-app/" + name, image.manifestDescriptor);
     std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
     result.image = name;
@@ -186,21 +200,23 @@ void Pipeline::push()
     registry->get().push(*store, compiler, registry->ref(compilerName));
     auto pushed = registry->get().push(*store, image, Reference::parse(result.image));
     if (pushed != image.manifestDescriptor.digest)
-        throw Error("the registry stored '", result.image, "' as ", pushed.str(), ", not as the built ",
-            image.manifestDescriptor.digest.str());
+        throw Error("the registry stored '", result.image, "' as ", pushed.str(),
+                    ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = Reference::parse(result.image).str();
 }
 
 void Pipeline::writeResultFile()
 {
     result.ran = ctx->ran;
-    if (!request.resultFile.empty()) writeFileAtomic(request.resultFile, result.json().dump(2) + "\n");
+    if (!request.resultFile.empty())
+        writeFileAtomic(request.resultFile, result.json().dump(2) + "\n");
 }
 
 json BuildResult::json() const
 {
-    nlohmann::json j = {{"release", release}, {"image", image}, {"root_image", rootImage},
-        {"compiler_image", compilerImage}, {"hash", digest.str()}, {"outputs", outputs}};
+    nlohmann::json j = {{"release", release},      {"image", image},
+                        {"root_image", rootImage}, {"compiler_image", compilerImage},
+                        {"hash", digest.str()},    {"outputs", outputs}};
     if (!pushed.empty()) j["pushed"] = pushed;
     return j;
 }

@@ -16,39 +16,39 @@ namespace {
 // light flavour; bullseye's nginx-light is the real thing.
 
 constexpr std::string_view bookwormDebianRun[] = {
-    "python3", "python3-venv", "nginx", "uwsgi-core", "uwsgi-plugin-python3", "cron", "msmtp-mta",
-    "ca-certificates", "tzdata", "libpq5", "libjpeg62-turbo", "zlib1g", "libxml2", "libxslt1.1",
-    "libffi8", "libssl3",
+    "python3",   "python3-venv",    "nginx",   "uwsgi-core", "uwsgi-plugin-python3", "cron",
+    "msmtp-mta", "ca-certificates", "tzdata",  "libpq5",     "libjpeg62-turbo",      "zlib1g",
+    "libxml2",   "libxslt1.1",      "libffi8", "libssl3",
 };
 
 constexpr std::string_view bookwormDebianBuild[] = {
-    "build-essential", "python3-dev", "python3-pip", "python3-wheel", "python3-setuptools",
-    "pkg-config", "gettext", "libpq-dev", "libjpeg-dev", "zlib1g-dev", "libxml2-dev",
-    "libxslt1-dev", "libffi-dev", "libssl-dev",
+    "build-essential", "python3-dev",  "python3-pip", "python3-wheel", "python3-setuptools",
+    "pkg-config",      "gettext",      "libpq-dev",   "libjpeg-dev",   "zlib1g-dev",
+    "libxml2-dev",     "libxslt1-dev", "libffi-dev",  "libssl-dev",
 };
 
 // python:3.12-slim-bookworm has its own Python in /usr/local (with headers and pip): Debian's
 // python3 packages and uwsgi plugin (built for 3.11) would be a second, wrong interpreter.
 constexpr std::string_view bookwormImageRun[] = {
-    "nginx", "cron", "msmtp-mta", "ca-certificates", "tzdata", "libpq5", "libjpeg62-turbo",
-    "zlib1g", "libxml2", "libxslt1.1", "libffi8", "libssl3",
+    "nginx",           "cron",   "msmtp-mta", "ca-certificates", "tzdata",  "libpq5",
+    "libjpeg62-turbo", "zlib1g", "libxml2",   "libxslt1.1",      "libffi8", "libssl3",
 };
 
 constexpr std::string_view bookwormImageBuild[] = {
-    "build-essential", "pkg-config", "gettext", "libpq-dev", "libjpeg-dev", "zlib1g-dev",
-    "libxml2-dev", "libxslt1-dev", "libffi-dev", "libssl-dev",
+    "build-essential", "pkg-config",  "gettext",      "libpq-dev",  "libjpeg-dev",
+    "zlib1g-dev",      "libxml2-dev", "libxslt1-dev", "libffi-dev", "libssl-dev",
 };
 
 constexpr std::string_view bullseyeDebianRun[] = {
-    "python3", "python3-venv", "nginx-light", "uwsgi-core", "uwsgi-plugin-python3", "cron",
-    "msmtp-mta", "ca-certificates", "tzdata", "libpq5", "libjpeg62-turbo", "zlib1g", "libxml2",
-    "libxslt1.1", "libffi7", "libssl1.1",
+    "python3",   "python3-venv",    "nginx-light", "uwsgi-core", "uwsgi-plugin-python3", "cron",
+    "msmtp-mta", "ca-certificates", "tzdata",      "libpq5",     "libjpeg62-turbo",      "zlib1g",
+    "libxml2",   "libxslt1.1",      "libffi7",     "libssl1.1",
 };
 
 constexpr std::string_view bullseyeDebianBuild[] = {
-    "build-essential", "python3-dev", "python3-pip", "python3-wheel", "python3-setuptools",
-    "pkg-config", "gettext", "libpq-dev", "libjpeg-dev", "zlib1g-dev", "libxml2-dev",
-    "libxslt1-dev", "libffi-dev", "libssl-dev",
+    "build-essential", "python3-dev",  "python3-pip", "python3-wheel", "python3-setuptools",
+    "pkg-config",      "gettext",      "libpq-dev",   "libjpeg-dev",   "zlib1g-dev",
+    "libxml2-dev",     "libxslt1-dev", "libffi-dev",  "libssl-dev",
 };
 
 constexpr Runtime table[] = {
@@ -88,7 +88,10 @@ static_assert(table[0].name == defaultRuntime, "the default runtime comes first"
 
 } // namespace
 
-std::span<const Runtime> runtimes() { return table; }
+std::span<const Runtime> runtimes()
+{
+    return table;
+}
 
 const Runtime* lookupRuntime(std::string_view name)
 {
@@ -100,7 +103,8 @@ const Runtime* lookupRuntime(std::string_view name)
 std::string unknownRuntimeMessage(std::string_view name)
 {
     std::string known;
-    for (const auto& r : table) known += concat(known.empty() ? "" : ", ", r.name);
+    for (const auto& r : table)
+        known += concat(known.empty() ? "" : ", ", r.name);
     return concat("unknown runtime '", name.substr(0, 100), "' (known runtimes: ", known, ")");
 }
 

@@ -14,7 +14,7 @@ struct Runtime {
         Mmdebstrap, // made from Debian's packages by mmdebstrap: no registry needed
         Registry,   // pulled from a registry
     };
-    std::string_view name;   // "bookworm/3.11": Debian suite / Python version
+    std::string_view name; // "bookworm/3.11": Debian suite / Python version
     Base base;
     std::string_view suite;  // the Debian suite of the base (what mmdebstrap bootstraps)
     std::string_view image;  // the base image's reference, for Base::Registry; else empty

@@ -1,8 +1,8 @@
 #include "shell-script.hh"
 
-#include <stdexcept>
-
 #include "grocker/strings.hh"
+
+#include <stdexcept>
 
 namespace grocker::build {
 
@@ -17,9 +17,12 @@ bool plain(char c)
 std::string emit(const Word& w)
 {
     switch (w.kind) {
-    case Word::Kind::Code: return quoteIfNeeded(w.text);
-    case Word::Kind::Data: return shellQuote(w.text);
-    case Word::Kind::Glob: return w.text;
+    case Word::Kind::Code:
+        return quoteIfNeeded(w.text);
+    case Word::Kind::Data:
+        return shellQuote(w.text);
+    case Word::Kind::Glob:
+        return w.text;
     }
     return shellQuote(w.text);
 }
@@ -48,7 +51,9 @@ std::string quoteIfNeeded(const std::string& word)
 Word glob(std::string pattern)
 {
     for (char c : pattern)
-        if (!plain(c) && c != '*') throw std::logic_error("glob pattern '" + pattern + "' holds a character sh would read");
+        if (!plain(c) && c != '*')
+            throw std::logic_error("glob pattern '" + pattern +
+                                   "' holds a character sh would read");
     if (pattern.empty()) throw std::logic_error("an empty glob pattern");
     return Word(Word::Kind::Glob, std::move(pattern));
 }
@@ -68,7 +73,8 @@ ShellScript& ShellScript::runTo(const std::vector<Word>& words, const Word& file
 std::vector<Word> ShellScript::data(const std::vector<std::string>& words)
 {
     std::vector<Word> out;
-    for (auto& w : words) out.push_back(build::data(w));
+    for (auto& w : words)
+        out.push_back(build::data(w));
     return out;
 }
 
@@ -78,8 +84,14 @@ ShellScript& ShellScript::then(const ShellScript& more)
     return *this;
 }
 
-std::string ShellScript::text() const { return join(commands_, " && "); }
+std::string ShellScript::text() const
+{
+    return join(commands_, " && ");
+}
 
-std::vector<std::string> ShellScript::argv() const { return {"/bin/sh", "-ec", text()}; }
+std::vector<std::string> ShellScript::argv() const
+{
+    return {"/bin/sh", "-ec", text()};
+}
 
 } // namespace grocker::build

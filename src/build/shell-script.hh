@@ -19,12 +19,15 @@ struct Word {
     Kind kind;
     std::string text;
 };
-inline Word data(std::string text) { return Word(Word::Kind::Data, std::move(text)); }
+inline Word data(std::string text)
+{
+    return Word(Word::Kind::Data, std::move(text));
+}
 Word glob(std::string pattern); // throws std::logic_error on a character outside paths and '*'
 
 // Commands run one after the other while each succeeds (joined by "&&", for sh -e).
 class ShellScript {
-public:
+  public:
     // One command, its words quoted as their kinds say.
     ShellScript& run(const std::vector<Word>& words);
     // The same with its standard output written to `file` (">file").
@@ -38,7 +41,7 @@ public:
     // {"/bin/sh", "-ec", text()}: the argv of a step.
     std::vector<std::string> argv() const;
 
-private:
+  private:
     std::vector<std::string> commands_;
 };
 

@@ -1,7 +1,6 @@
 // The step cache's part in grocker fsck and grocker purge (cache/steps/KEY.json).
 
 #include "caches.hh"
-
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 
@@ -23,7 +22,8 @@ StepEntry parseStepEntry(const fs::path& p)
 {
     try {
         auto j = json::parse(readFile(p));
-        return StepEntry{parseDescriptor(j.at("layer"), "its layer"), Digest::parse(j.at("diffId").get<std::string>())};
+        return StepEntry{parseDescriptor(j.at("layer"), "its layer"),
+                         Digest::parse(j.at("diffId").get<std::string>())};
     } catch (json::parse_error&) {
         throw Error("it is not valid JSON (cut short?)");
     } catch (json::exception& e) {
@@ -32,12 +32,18 @@ StepEntry parseStepEntry(const fs::path& p)
 }
 
 // Entries worth reading: "<key>.json", not temp files (which the leftover search judges).
-bool entryName(const std::string& name) { return name.ends_with(".json") && !name.starts_with(".tmp-"); }
+bool entryName(const std::string& name)
+{
+    return name.ends_with(".json") && !name.starts_with(".tmp-");
+}
 
-fs::path stepsDir(const Store& store) { return cacheDir(store) / "steps"; }
+fs::path stepsDir(const Store& store)
+{
+    return cacheDir(store) / "steps";
+}
 
 class StepCachePart : public StorePart {
-public:
+  public:
     // Each entry names a stored layer.
     void check(PartCheck& c) override
     {
@@ -53,7 +59,8 @@ public:
                 problem = ex.message();
             }
             if (problem)
-                c.issue(e.path(), "broken step cache entry: " + *problem, "removed", [&] { c.removeFile(e.path()); });
+                c.issue(e.path(), "broken step cache entry: " + *problem, "removed",
+                        [&] { c.removeFile(e.path()); });
         }
     }
 
@@ -74,11 +81,17 @@ public:
     }
 
     // Entries are written beside their name (writeFileAtomic).
-    void leftovers(const Store& store, LeftoverSearch& search) override { search.deadTemps(stepsDir(store)); }
+    void leftovers(const Store& store, LeftoverSearch& search) override
+    {
+        search.deadTemps(stepsDir(store));
+    }
 };
 
 } // namespace
 
-std::shared_ptr<StorePart> stepCachePart() { return std::make_shared<StepCachePart>(); }
+std::shared_ptr<StorePart> stepCachePart()
+{
+    return std::make_shared<StepCachePart>();
+}
 
 } // namespace grocker::build

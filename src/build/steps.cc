@@ -1,15 +1,15 @@
 #include "steps.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "grocker/oci/layer-writer.hh"
+#include "grocker/sandbox/rootfs.hh"
+
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "grocker/oci/layer-writer.hh"
-#include "grocker/sandbox/rootfs.hh"
 
 namespace grocker::build {
 
@@ -43,9 +43,11 @@ std::string aptSources()
     std::error_code ec;
     if (fs::exists("/etc/apt/sources.list")) all += readFile("/etc/apt/sources.list");
     std::vector<fs::path> parts;
-    for (auto& e : fs::directory_iterator("/etc/apt/sources.list.d", ec)) parts.push_back(e.path());
+    for (auto& e : fs::directory_iterator("/etc/apt/sources.list.d", ec))
+        parts.push_back(e.path());
     std::sort(parts.begin(), parts.end());
-    for (auto& p : parts) all += readFile(p);
+    for (auto& p : parts)
+        all += readFile(p);
     return all;
 }
 
@@ -54,15 +56,18 @@ int runProgram(const std::vector<std::string>& argv, const std::vector<std::stri
     pid_t pid = ::fork();
     if (pid < 0) throw SysError("unable to start ", argv[0]);
     if (pid == 0) {
-        for (auto& e : extraEnv) ::putenv(const_cast<char*>(e.c_str()));
+        for (auto& e : extraEnv)
+            ::putenv(const_cast<char*>(e.c_str()));
         std::vector<char*> args;
-        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execvp(args[0], args.data());
         ::_exit(127);
     }
     int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -80,11 +85,15 @@ FileLock keyLock(const Context& ctx, const std::string& key)
     return FileLock(dir / (key + ".lock"), true);
 }
 
-static StepRunner& runnerOf(Context& ctx) { return ctx.runner ? *ctx.runner : sandboxRunner(); }
+static StepRunner& runnerOf(Context& ctx)
+{
+    return ctx.runner ? *ctx.runner : sandboxRunner();
+}
 
 Image debianBase(Context& ctx, const std::string& suite)
 {
-    std::string key = cacheKey({"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch), aptSources()});
+    std::string key =
+        cacheKey({"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch), aptSources()});
     std::string ref = "grocker-base/debian-" + suite + ":" + key.substr(0, 16);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
     auto making = keyLock(ctx, key);
@@ -105,8 +114,9 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
     // shows as uid 1 (0 is the caller): the tree is read in our namespace, where the store is
     // writable, and each owner recorded one lower.
     if (!root && (ctx.map.uids.size() < 2 || ctx.map.gids.size() < 2))
-        throw Error("unable to make the Debian base as an unprivileged user without a subordinate id range: ",
-            ctx.map.warning);
+        throw Error("unable to make the Debian base as an unprivileged user without a subordinate "
+                    "id range: ",
+                    ctx.map.warning);
     // mmdebstrap --mode=root makes the tree with the image's owners as host ids: read as they are.
     static const IdMap hostIds = IdMap::identity();
     const IdMap& mmMap = root ? hostIds : ctx.map;
@@ -125,21 +135,26 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
             }
         }
     } cleanup{mmMap, dir};
-    std::vector<std::string> argv{"mmdebstrap", "--quiet", "--variant=minbase", root ? "--mode=root" : "--mode=unshare",
+    std::vector<std::string> argv{
+        "mmdebstrap", "--quiet", "--variant=minbase", root ? "--mode=root" : "--mode=unshare",
         // Documentation is not needed to run an application; it is most of minbase's files.
-        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--dpkgopt=path-exclude=/usr/share/info/*", suite, dir.string()};
     int status = runProgram(argv, {"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)});
-    if (status == 127) throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install mmdebstrap)");
+    if (status == 127)
+        throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install "
+                    "mmdebstrap)");
     if (status != 0)
         throw Error("mmdebstrap failed (status ", status, ") making the Debian ", suite,
-            " base from the host's apt sources: see its messages above");
+                    " base from the host's apt sources: see its messages above");
     // /dev holds device nodes when mmdebstrap runs as root and none in unshare mode: an empty
     // /dev, as official images have (runtimes mount their own), makes both give the same bytes.
     runInUserNamespace(mmMap, [&] {
         std::error_code ec;
-        for (auto& e : fs::directory_iterator(dir / "dev", ec)) fs::remove_all(e.path(), ec);
+        for (auto& e : fs::directory_iterator(dir / "dev", ec))
+            fs::remove_all(e.path(), ec);
         if (ec) throw Error("unable to empty '", (dir / "dev").string(), "': ", ec.message());
     });
     LayerOptions lo;
@@ -172,8 +187,10 @@ SandboxSpec specFor(const Image& base, const Step& step)
         spec.env.push_back(kv);
     }
     bool hasPath = false;
-    for (auto& e : spec.env) hasPath |= e.rfind("PATH=", 0) == 0;
-    if (!hasPath) spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (auto& e : spec.env)
+        hasPath |= e.rfind("PATH=", 0) == 0;
+    if (!hasPath)
+        spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     spec.argv = step.argv;
     spec.user = step.user;
     spec.workdir = step.workdir;
@@ -194,8 +211,9 @@ void placeFiles(const Step& step, const fs::path& upper)
 
 // A step in a sandbox: its run folder outlives the sandbox that runs in it.
 class SandboxStep : public RunningStep {
-public:
-    SandboxStep(Context& ctx, const Image& base, const Step& step) : ctx_(ctx), run_(ctx.store, ctx.map)
+  public:
+    SandboxStep(Context& ctx, const Image& base, const Step& step)
+        : ctx_(ctx), run_(ctx.store, ctx.map)
     {
         auto spec = specFor(base, step);
         spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
@@ -214,21 +232,27 @@ public:
         box_.reset();
         return status;
     }
-    LayerResult commit(const LayerOptions& options) override { return commitUpper(ctx_.store, run_.path(), ctx_.map, options); }
+    LayerResult commit(const LayerOptions& options) override
+    {
+        return commitUpper(ctx_.store, run_.path(), ctx_.map, options);
+    }
 
-private:
+  private:
     Context& ctx_;
     RunDir run_;
     std::unique_ptr<Sandbox> box_;
 };
 
 class SandboxRunner : public StepRunner {
-public:
+  public:
     std::unique_ptr<RunningStep> start(Context& ctx, const Image& base, const Step& step) override
     {
         return std::make_unique<SandboxStep>(ctx, base, step);
     }
-    Image makeDebianBase(Context& ctx, const std::string& suite) override { return mmdebstrapBase(ctx, suite); }
+    Image makeDebianBase(Context& ctx, const std::string& suite) override
+    {
+        return mmdebstrapBase(ctx, suite);
+    }
 };
 
 // Starts a step through the context's runner, and says so.
@@ -240,9 +264,11 @@ std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const St
     return running;
 }
 
-[[noreturn]] void stepFailed(const std::string& name, const std::vector<std::string>& argv, int status)
+[[noreturn]] void stepFailed(const std::string& name, const std::vector<std::string>& argv,
+                             int status)
 {
-    throw Error("step '", name, "' failed: '", join(argv), "' exited with status ", status, "; see its output above");
+    throw Error("step '", name, "' failed: '", join(argv), "' exited with status ", status,
+                "; see its output above");
 }
 
 } // namespace
@@ -255,10 +281,19 @@ StepRunner& sandboxRunner()
 
 Image runStep(Context& ctx, const Image& base, const Step& step)
 {
-    std::vector<std::string> parts{"step", GROCKER_VERSION, layerFormat, base.manifestDescriptor.digest.str(), step.user,
-        step.workdir, step.hostNetwork ? "host" : "none", step.keyExtra, compressionName(ctx.compression).data()};
-    for (auto& a : step.argv) parts.push_back(a);
-    for (auto& e : step.env) parts.push_back(e);
+    std::vector<std::string> parts{"step",
+                                   GROCKER_VERSION,
+                                   layerFormat,
+                                   base.manifestDescriptor.digest.str(),
+                                   step.user,
+                                   step.workdir,
+                                   step.hostNetwork ? "host" : "none",
+                                   step.keyExtra,
+                                   compressionName(ctx.compression).data()};
+    for (auto& a : step.argv)
+        parts.push_back(a);
+    for (auto& e : step.env)
+        parts.push_back(e);
     for (auto& [host, inside] : step.files) {
         parts.push_back(inside);
         parts.push_back(sha256(readFile(host)).str());
@@ -273,7 +308,8 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     if (step.cached && fs::exists(cachePath)) {
         try {
             auto j = json::parse(readFile(cachePath));
-            layer.descriptor = parseDescriptor(j.at("layer"), "cached layer of step '" + step.name + "'");
+            layer.descriptor =
+                parseDescriptor(j.at("layer"), "cached layer of step '" + step.name + "'");
             layer.diffId = Digest::parse(j.at("diffId").get<std::string>());
             hit = ctx.store.hasBlob(layer.descriptor.digest);
         } catch (std::exception&) {
@@ -291,7 +327,8 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
         layer = started->commit(lo);
         if (step.cached) {
             fs::create_directories(cachePath.parent_path());
-            writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)}, {"diffId", layer.diffId.str()},
+            writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)},
+                                                      {"diffId", layer.diffId.str()},
                                                       {"step", step.name}}));
         }
     }
@@ -315,6 +352,9 @@ void StartedStep::finish()
     if (status != 0) stepFailed(name_, argv_, status);
 }
 
-void runOnly(Context& ctx, const Image& base, const Step& step) { StartedStep(ctx, base, step).finish(); }
+void runOnly(Context& ctx, const Image& base, const Step& step)
+{
+    StartedStep(ctx, base, step).finish();
+}
 
 } // namespace grocker::build

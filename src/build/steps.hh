@@ -3,11 +3,6 @@
 // whose layers are cached in the store under a key of everything that defines them, so a
 // step whose inputs did not change never runs again.
 
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include "grocker/oci/compress.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
@@ -15,6 +10,11 @@
 #include "grocker/sandbox/id-map.hh"
 #include "grocker/sandbox/rootfs.hh"
 #include "grocker/sandbox/sandbox.hh"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace grocker::build {
 
@@ -36,7 +36,7 @@ struct Step;
 
 // A step started by a StepRunner.
 class RunningStep {
-public:
+  public:
     virtual ~RunningStep() = default;
     // Waits for the step's command; its exit status.
     virtual int wait() = 0;
@@ -47,10 +47,11 @@ public:
 // The one place where steps' commands run (ninja's CommandRunner): the pipeline decides what
 // runs and caches what ran; unit tests give a runner of their own that needs no namespace.
 class StepRunner {
-public:
+  public:
     virtual ~StepRunner() = default;
     // Starts `step` over the image `base`.
-    virtual std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image& base, const Step& step) = 0;
+    virtual std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image& base,
+                                               const Step& step) = 0;
     // A Debian root filesystem of `suite` (mmdebstrap), as a new image in the store.
     virtual oci::Image makeDebianBase(Context& ctx, const std::string& suite) = 0;
 };
@@ -67,7 +68,7 @@ inline constexpr const char* baseRecipe = "minbase, no docs, empty /dev";
 oci::Image debianBase(Context& ctx, const std::string& suite);
 
 struct Step {
-    std::string name;             // for messages: "root: run dependencies"
+    std::string name; // for messages: "root: run dependencies"
     std::vector<std::string> argv;
     std::vector<std::string> env; // added to the image's
     std::string user;             // "" for root
@@ -93,14 +94,14 @@ void runOnly(Context& ctx, const oci::Image& base, const Step& step);
 // step, finish() waits for it and throws when it failed. One destroyed unfinished is killed.
 // Started and finished from one thread (sandbox::Sandbox).
 class StartedStep {
-public:
+  public:
     StartedStep(Context& ctx, const oci::Image& base, const Step& step);
     ~StartedStep();
     StartedStep(const StartedStep&) = delete;
     StartedStep& operator=(const StartedStep&) = delete;
     void finish();
 
-private:
+  private:
     std::string name_;
     std::vector<std::string> argv_;
     std::unique_ptr<RunningStep> running_;

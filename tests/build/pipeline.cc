@@ -5,12 +5,12 @@
 
 #include "build/pipeline.hh"
 
-#include <gtest/gtest.h>
-
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
 
 using namespace grocker;
 using namespace grocker::build;
@@ -23,7 +23,7 @@ namespace {
 // Each step's layer holds one file naming the step and its command, so a step that runs again
 // with other inputs makes another layer.
 class FakeStep : public RunningStep {
-public:
+  public:
     FakeStep(oci::Store& store, const Step& step) : store_(store), step_(step) {}
     int wait() override { return 0; }
     oci::LayerResult commit(const oci::LayerOptions& options) override
@@ -31,17 +31,18 @@ public:
         auto dir = makeTempDir(store_.tmpDir(), "fake-step-");
         AutoDelete remove(dir);
         fs::create_directories(dir / "fake");
-        writeTestFile(dir / "fake" / cacheKey({step_.name}), step_.name + "\n" + join(step_.argv) + "\n" + step_.keyExtra);
+        writeTestFile(dir / "fake" / cacheKey({step_.name}),
+                      step_.name + "\n" + join(step_.argv) + "\n" + step_.keyExtra);
         return oci::writeLayer(store_, dir, "/", options);
     }
 
-private:
+  private:
     oci::Store& store_;
     Step step_;
 };
 
 class FakeRunner : public StepRunner {
-public:
+  public:
     std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image&, const Step& step) override
     {
         return std::make_unique<FakeStep>(ctx.store, step);
@@ -99,10 +100,15 @@ struct Builds {
     }
 };
 
-std::vector<std::string> ran(const BuildResult& r) { return r.ran; }
+std::vector<std::string> ran(const BuildResult& r)
+{
+    return r.ran;
+}
 
-const std::vector<std::string> firstBuild{"base", "root: bookworm/3.11 run dependencies and user grocker",
-    "compiler: bookworm/3.11 build dependencies", "runner: dependencies of shop", "runner: shop 1.0"};
+const std::vector<std::string> firstBuild{"base",
+                                          "root: bookworm/3.11 run dependencies and user grocker",
+                                          "compiler: bookworm/3.11 build dependencies",
+                                          "runner: dependencies of shop", "runner: shop 1.0"};
 
 } // namespace
 
@@ -146,9 +152,11 @@ TEST(Pipeline, ChangedRequirementRerunsTheRunnerLayers)
     Builds b;
     b.build();
     b.wheels["requests"] = "2.32.0";
-    EXPECT_EQ(ran(b.build()), (std::vector<std::string>{"runner: dependencies of shop", "runner: shop 1.0"}));
+    EXPECT_EQ(ran(b.build()),
+              (std::vector<std::string>{"runner: dependencies of shop", "runner: shop 1.0"}));
     b.wheels["idna"] = "3.7";
-    EXPECT_EQ(ran(b.build()), (std::vector<std::string>{"runner: dependencies of shop", "runner: shop 1.0"}));
+    EXPECT_EQ(ran(b.build()),
+              (std::vector<std::string>{"runner: dependencies of shop", "runner: shop 1.0"}));
 }
 
 TEST(Pipeline, ChangedBuildDependencyRerunsTheCompilerOnly)
@@ -169,8 +177,10 @@ TEST(Pipeline, ChangedRunDependencyRerunsRootAndWhatIsOverIt)
     auto first = b.build();
     b.config += "dependencies:\n  run: [libxml2]\n";
     auto r = b.build();
-    EXPECT_EQ(ran(r), (std::vector<std::string>{"root: bookworm/3.11 run dependencies and user grocker",
-                          "compiler: bookworm/3.11 build dependencies", "runner: dependencies of shop", "runner: shop 1.0"}));
+    EXPECT_EQ(ran(r),
+              (std::vector<std::string>{"root: bookworm/3.11 run dependencies and user grocker",
+                                        "compiler: bookworm/3.11 build dependencies",
+                                        "runner: dependencies of shop", "runner: shop 1.0"}));
     EXPECT_NE(r.rootImage, first.rootImage);
     EXPECT_NE(r.digest, first.digest);
 }

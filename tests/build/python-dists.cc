@@ -2,12 +2,12 @@
 // step or an index says is untrusted input).
 #include "python-dists.hh"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "grocker/error.hh"
 #include "helpers.hh"
 #include "oci-helpers.hh"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 using namespace grocker;
 using namespace grocker::build;
@@ -17,8 +17,10 @@ using grocker::test::errorOf;
 
 TEST(DistNames, Pep508AndPep503)
 {
-    for (auto n : {"a", "Django", "zope.interface", "typing_extensions", "A-1", "x9"}) EXPECT_TRUE(validDistName(n)) << n;
-    for (auto n : {"", "-a", "a-", ".a", "../../Trick Evil", "a b", "a/b", "a\nb", "Trick Evil", "é"})
+    for (auto n : {"a", "Django", "zope.interface", "typing_extensions", "A-1", "x9"})
+        EXPECT_TRUE(validDistName(n)) << n;
+    for (auto n :
+         {"", "-a", "a-", ".a", "../../Trick Evil", "a b", "a/b", "a\nb", "Trick Evil", "é"})
         EXPECT_FALSE(validDistName(n)) << n;
     EXPECT_EQ(normalisePythonName("Zope.Interface"), "zope-interface");
     EXPECT_EQ(normalisePythonName("a__b--c..d"), "a-b-c-d");
@@ -38,8 +40,9 @@ TEST(DistVersions, Pep440)
     EXPECT_EQ(canonicalVersion("1.0-rev-2_DEV"), "1.0.post2.dev0");
     EXPECT_EQ(canonicalVersion("1.0.dev-7"), "1.0.dev7");
     EXPECT_EQ(canonicalVersion("2.0b2-4+ubuntu-007"), "2.0b2.post4+ubuntu.7");
-    for (auto v : {"", "1.0 ../", "latest", "1..0", "1.0+", "1.0\n", "../../x", "1.0-", "1.0-1.post2", "1.0a1b2", "!1",
-             "1!", "1.0+a..b", "1.0+a-", "v", "1.0dev1a1", "1.0."})
+    for (auto v :
+         {"", "1.0 ../", "latest", "1..0", "1.0+", "1.0\n", "../../x", "1.0-", "1.0-1.post2",
+          "1.0a1b2", "!1", "1!", "1.0+a..b", "1.0+a-", "v", "1.0dev1a1", "1.0."})
         EXPECT_FALSE(canonicalVersion(v)) << v;
     EXPECT_FALSE(canonicalVersion(std::string(300, '1'))); // over 256 characters
     EXPECT_TRUE(sameVersion("1.0", "1.0.0"));
@@ -58,8 +61,9 @@ TEST(DistFiles, WheelAndSdistNames)
     auto b = parseWheelName("lxml-4.9.2-1-cp311-cp311-manylinux_2_17_x86_64.whl");
     ASSERT_TRUE(b);
     EXPECT_EQ(b->build, "1");
-    for (auto f : {"x.whl", "a-1.0-py3-none.whl", "../a-1.0-py3-none-any.whl", "a-1.0-py3-none-any.tar.gz",
-             "a-1.0-x-py3-none-any.whl", "a-bad version-py3-none-any.whl", "a-1.0-py3-none-any/x.whl"})
+    for (auto f :
+         {"x.whl", "a-1.0-py3-none.whl", "../a-1.0-py3-none-any.whl", "a-1.0-py3-none-any.tar.gz",
+          "a-1.0-x-py3-none-any.whl", "a-bad version-py3-none-any.whl", "a-1.0-py3-none-any/x.whl"})
         EXPECT_FALSE(parseWheelName(f)) << f;
     EXPECT_EQ(sdistVersion("grocker-greeting-1.0.0.tar.gz", "grocker_greeting"), "1.0.0");
     EXPECT_EQ(sdistVersion("Django-3.2.25.tar.gz", "django"), "3.2.25");
@@ -75,23 +79,28 @@ TEST(DistFiles, WheelAndSdistNames)
 
 TEST(DistMetadata, Headers)
 {
-    auto m = parseMetadata("Metadata-Version: 2.1\nName: grocker-hello\nVersion: 1.0.0\nRequires-Dist: a>=1\n"
-                           "Requires-Dist: b; extra == \"x\"\nRequires-Python: >=3.9\n\nName: body, not a header\n");
+    auto m = parseMetadata(
+        "Metadata-Version: 2.1\nName: grocker-hello\nVersion: 1.0.0\nRequires-Dist: a>=1\n"
+        "Requires-Dist: b; extra == \"x\"\nRequires-Python: >=3.9\n\nName: body, not a header\n");
     EXPECT_EQ(m.name, "grocker-hello");
     EXPECT_EQ(m.version, "1.0.0");
     EXPECT_EQ(m.requiresDist, (std::vector<std::string>{"a>=1", "b; extra == \"x\""}));
     EXPECT_EQ(m.requiresPython, ">=3.9");
     EXPECT_THAT(errorOf([] { parseMetadata("Name: ../../Trick Evil\nVersion: 1.0\n"); }),
-        HasSubstr("Name '../../Trick Evil' is not a valid distribution name (PEP 508)"));
+                HasSubstr("Name '../../Trick Evil' is not a valid distribution name (PEP 508)"));
     EXPECT_THAT(errorOf([] { parseMetadata("Name: a\nVersion: 1.0 evil\n"); }),
-        HasSubstr("Version '1.0 evil' is not a valid version (PEP 440)"));
-    EXPECT_THAT(errorOf([] { parseMetadata(std::string("Name: a\x1b[2J\nVersion: 1\n")); }), HasSubstr("control character"));
+                HasSubstr("Version '1.0 evil' is not a valid version (PEP 440)"));
+    EXPECT_THAT(errorOf([] { parseMetadata(std::string("Name: a\x1b[2J\nVersion: 1\n")); }),
+                HasSubstr("control character"));
 }
 
 TEST(DistIndex, Pep503Links)
 {
     auto links = parseIndexPage(
-        "<html><body>\n<a href=\"../../files/Django-3.2.25.tar.gz#sha256=ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\" "
+        "<html><body>\n<a "
+        "href=\"../../files/"
+        "Django-3.2.25.tar.gz#sha256="
+        "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\" "
         "data-requires-python=\"&gt;=3.6\">Django-3.2.25.tar.gz</a><br/>\n"
         "<A HREF='https://files.example/p/a%2Bb-1.0-py3-none-any.whl?x=1&amp;y=2'>a+b</A>\n"
         "<a name=\"x\">no link</a><abbr href=\"no\">x</abbr></body></html>");

@@ -2,12 +2,11 @@
 // and URLs with their secrets hidden for messages.
 
 #include "compile.hh"
+#include "grocker/error.hh"
+#include "helpers.hh"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-
-#include "grocker/error.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::build;
@@ -23,8 +22,9 @@ TEST(Release, Specs)
     EXPECT_EQ(r.extras, "bcrypt,argon2");
     EXPECT_EQ(r.version, "3.2.25");
     EXPECT_EQ(parseRelease("my_app==1!2.0rc1.post3+local.7").version, "1!2.0rc1.post3+local.7");
-    for (auto bad : {"django", "==1.0", "django==", "django==1.0; rm -rf /", "django[==1.0", "django[a b]==1.0",
-             "-r==1.0", "django==1.0 ", "django===1.0", "django==$(id)"})
+    for (auto bad :
+         {"django", "==1.0", "django==", "django==1.0; rm -rf /", "django[==1.0",
+          "django[a b]==1.0", "-r==1.0", "django==1.0 ", "django===1.0", "django==$(id)"})
         EXPECT_THROW(parseRelease(bad), UsageError) << bad;
 }
 
@@ -40,7 +40,8 @@ TEST(Release, WheelsAndProjects)
     EXPECT_THROW(parseRelease((tmp / "missing-1.0-py3-none-any.whl").string()), UsageError);
 
     fs::create_directories(tmp / "proj");
-    EXPECT_THROW(parseRelease((tmp / "proj").string()), UsageError); // no pyproject.toml nor setup.py
+    EXPECT_THROW(parseRelease((tmp / "proj").string()),
+                 UsageError); // no pyproject.toml nor setup.py
     writeTestFile(tmp / "proj" / "pyproject.toml", "[project]\nname='shop'\n");
     auto p = parseRelease((tmp / "proj").string() + "[pg]");
     EXPECT_EQ(p.kind, Release::Kind::Project);
@@ -56,8 +57,8 @@ TEST(Release, TreeDigestSeesContentModesAndLinksButNotBuildOutputs)
     writeTestFile(dir / "shop" / "__init__.py", "b");
     auto d0 = treeDigest(dir);
     EXPECT_EQ(treeDigest(dir), d0);
-    for (auto out : {"build/x", "dist/shop.whl", "shop/__pycache__/x.pyc", "shop.egg-info/PKG-INFO", ".git/HEAD",
-             ".tox/x", ".venv/x"})
+    for (auto out : {"build/x", "dist/shop.whl", "shop/__pycache__/x.pyc", "shop.egg-info/PKG-INFO",
+                     ".git/HEAD", ".tox/x", ".venv/x"})
         writeTestFile(dir / out, "ignored");
     EXPECT_EQ(treeDigest(dir), d0);
     writeTestFile(dir / "shop" / "__init__.py", "c");
@@ -83,11 +84,15 @@ TEST(CacheKey, PartsAreLengthPrefixed)
 
 TEST(Credentials, PasswordsAreHiddenInUrls)
 {
-    EXPECT_EQ(withoutPassword("https://user:s3cret@pypi.example/simple/"), "https://user:***@pypi.example/simple/");
-    EXPECT_EQ(withoutPassword("https://TOKEN@pypi.example/simple/"), "https://***@pypi.example/simple/");
-    EXPECT_EQ(withoutPassword("https://user:p@ss@pypi.example/simple/"), "https://user:***@pypi.example/simple/");
+    EXPECT_EQ(withoutPassword("https://user:s3cret@pypi.example/simple/"),
+              "https://user:***@pypi.example/simple/");
+    EXPECT_EQ(withoutPassword("https://TOKEN@pypi.example/simple/"),
+              "https://***@pypi.example/simple/");
+    EXPECT_EQ(withoutPassword("https://user:p@ss@pypi.example/simple/"),
+              "https://user:***@pypi.example/simple/");
     EXPECT_EQ(withoutPassword("https://user:s3cret@pypi.example"), "https://user:***@pypi.example");
-    EXPECT_EQ(withoutPassword("https://pypi.example/simple/a@b"), "https://pypi.example/simple/a@b");
+    EXPECT_EQ(withoutPassword("https://pypi.example/simple/a@b"),
+              "https://pypi.example/simple/a@b");
     EXPECT_EQ(withoutPassword("https://pypi.example/?q=a@b"), "https://pypi.example/?q=a@b");
     EXPECT_EQ(withoutPassword("https://pypi.example/simple/"), "https://pypi.example/simple/");
     EXPECT_EQ(withoutPassword("not a url"), "not a url");

@@ -2,13 +2,13 @@
 
 #include "runtimes.hh"
 
-#include <algorithm>
-#include <gtest/gtest.h>
-#include <set>
-
 #include "config.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
+
+#include <algorithm>
+#include <gtest/gtest.h>
+#include <set>
 
 using namespace grocker;
 
@@ -52,11 +52,13 @@ TEST(Runtimes, UnknownNamesListTheKnownOnes)
             ADD_FAILURE() << "no error for '" << name << "'";
         } catch (const UsageError& e) {
             EXPECT_EQ(e.message(),
-                "unknown runtime '" + name + "' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)");
+                      "unknown runtime '" + name +
+                          "' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)");
         }
     }
     EXPECT_EQ(unknownRuntimeMessage(std::string(300, 'x')),
-        "unknown runtime '" + std::string(100, 'x') + "' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)");
+              "unknown runtime '" + std::string(100, 'x') +
+                  "' (known runtimes: bookworm/3.11, bookworm/3.12, bullseye/3.9)");
 }
 
 TEST(Runtimes, TableIsConsistent)
@@ -73,20 +75,24 @@ TEST(Runtimes, TableIsConsistent)
         }
         // A Debian interpreter goes with Debian's uwsgi plugin; another one brings its own uwsgi.
         EXPECT_EQ(r.python.starts_with("/usr/bin/"), !r.uwsgiPlugin.empty());
-        bool debianPython = std::find(r.runDependencies.begin(), r.runDependencies.end(), "python3") !=
-                            r.runDependencies.end();
+        bool debianPython = std::find(r.runDependencies.begin(), r.runDependencies.end(),
+                                      "python3") != r.runDependencies.end();
         EXPECT_EQ(debianPython, r.python.starts_with("/usr/bin/"));
         for (auto needed : {"cron", "msmtp-mta", "ca-certificates", "tzdata", "libpq5"})
-            EXPECT_NE(std::find(r.runDependencies.begin(), r.runDependencies.end(), needed), r.runDependencies.end())
+            EXPECT_NE(std::find(r.runDependencies.begin(), r.runDependencies.end(), needed),
+                      r.runDependencies.end())
                 << needed;
-        EXPECT_NE(std::find(r.buildDependencies.begin(), r.buildDependencies.end(), "build-essential"),
+        EXPECT_NE(
+            std::find(r.buildDependencies.begin(), r.buildDependencies.end(), "build-essential"),
             r.buildDependencies.end());
         std::set<std::string_view> run(r.runDependencies.begin(), r.runDependencies.end());
         std::set<std::string_view> build(r.buildDependencies.begin(), r.buildDependencies.end());
         EXPECT_EQ(run.size(), r.runDependencies.size()) << "no package twice";
         EXPECT_EQ(build.size(), r.buildDependencies.size()) << "no package twice";
-        for (auto p : build) EXPECT_FALSE(run.contains(p)) << p << " is in both lists";
-        for (auto p : run) EXPECT_FALSE(p.ends_with("-dev")) << p << ": headers in the runner";
+        for (auto p : build)
+            EXPECT_FALSE(run.contains(p)) << p << " is in both lists";
+        for (auto p : run)
+            EXPECT_FALSE(p.ends_with("-dev")) << p << ": headers in the runner";
     }
 }
 
@@ -95,9 +101,11 @@ TEST(Runtimes, PackagesPassTheConfigurationsChecks)
     // The table's packages would be accepted in `dependencies`: same rules for both.
     for (const auto& r : runtimes()) {
         std::string yaml = "dependencies:\n  run:\n";
-        for (auto p : r.runDependencies) yaml += "    - " + std::string(p) + "\n";
+        for (auto p : r.runDependencies)
+            yaml += "    - " + std::string(p) + "\n";
         yaml += "  build:\n";
-        for (auto p : r.buildDependencies) yaml += "    - " + std::string(p) + "\n";
+        for (auto p : r.buildDependencies)
+            yaml += "    - " + std::string(p) + "\n";
         yaml += "runtime: " + std::string(r.name) + "\n";
         EXPECT_NO_THROW(mergeConfigText(Config{}, yaml, "table", "/")) << r.name;
     }

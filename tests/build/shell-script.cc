@@ -1,8 +1,8 @@
 #include "build/shell-script.hh"
 
-#include <gtest/gtest.h>
-
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
 
 using namespace grocker::build;
 
@@ -29,14 +29,25 @@ TEST(ShellScript, CodeWordsAreQuotedOnlyWhenNeeded)
 
 TEST(ShellScript, HostileDataStaysOneWord)
 {
-    std::vector<std::string> hostile = {"libfoo; rm -rf /", "$(id)", "`id`", "a'b", "deb [signed-by=/k] http://m/ x main",
-                                        "-y", "a\nb", "*", "~root", "x > /etc/passwd", "&& true"};
+    std::vector<std::string> hostile = {"libfoo; rm -rf /",
+                                        "$(id)",
+                                        "`id`",
+                                        "a'b",
+                                        "deb [signed-by=/k] http://m/ x main",
+                                        "-y",
+                                        "a\nb",
+                                        "*",
+                                        "~root",
+                                        "x > /etc/passwd",
+                                        "&& true"};
     ShellScript s;
     std::vector<Word> words{"p"};
-    for (auto& w : ShellScript::data(hostile)) words.push_back(w);
+    for (auto& w : ShellScript::data(hostile))
+        words.push_back(w);
     s.run(words);
     std::string expected;
-    for (auto& h : hostile) expected += "[" + h + "]";
+    for (auto& h : hostile)
+        expected += "[" + h + "]";
     EXPECT_EQ(runWithPrintf(s), expected + "\n");
 }
 

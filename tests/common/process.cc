@@ -24,7 +24,8 @@ TEST(Process, InputToOutputWithArgumentsAsGiven)
 {
     EXPECT_EQ(runProgram({"cat"}, "hello\nworld").output, "hello\nworld");
     // No shell: the words reach the program as they are.
-    EXPECT_EQ(runProgram({"printf", "[%s]", "a b", "$HOME", "'q'"}, "").output, "[a b][$HOME]['q']");
+    EXPECT_EQ(runProgram({"printf", "[%s]", "a b", "$HOME", "'q'"}, "").output,
+              "[a b][$HOME]['q']");
 }
 
 TEST(Process, StandardErrorMergedOrNot)
@@ -32,8 +33,7 @@ TEST(Process, StandardErrorMergedOrNot)
     EXPECT_EQ(runProgram({"sh", "-c", "echo out; echo err >&2"}, "").output, "out\nerr\n");
     ProcessOptions own;
     own.mergeStderr = false;
-    EXPECT_EQ(runProgram({"sh", "-c", "echo out; echo err >&2"}, "", own).output,
-              "out\n");
+    EXPECT_EQ(runProgram({"sh", "-c", "echo out; echo err >&2"}, "", own).output, "out\n");
 }
 
 TEST(Process, MissingProgram)
@@ -42,7 +42,8 @@ TEST(Process, MissingProgram)
         runProgram({"grocker-test-no-such-program"}, "input");
         FAIL() << "no error";
     } catch (SpawnError& e) {
-        EXPECT_STREQ(e.what(), "unable to run 'grocker-test-no-such-program': No such file or directory");
+        EXPECT_STREQ(e.what(),
+                     "unable to run 'grocker-test-no-such-program': No such file or directory");
         EXPECT_EQ(e.errNo(), ENOENT);
     }
     EXPECT_THROW(runProgram({}, ""), Error);

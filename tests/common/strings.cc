@@ -1,5 +1,6 @@
-#include "grocker/error.hh"
 #include "grocker/strings.hh"
+
+#include "grocker/error.hh"
 
 #include <cerrno>
 #include <cstdlib>
@@ -17,7 +18,8 @@ std::string wordsOf(const std::string& line)
     std::string out;
     char buf[256];
     size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+        out.append(buf, n);
     ::pclose(p);
     return out;
 }
@@ -28,10 +30,15 @@ TEST(Strings, ShellQuoteKeepsEveryWordWhole)
 {
     EXPECT_EQ(shellQuote(""), "''");
     EXPECT_EQ(shellQuote("it's"), "'it'\\''s'");
-    std::vector<std::string> hostile = {"a b", "$(touch /tmp/x)", "`id`", "'", "''", "\\", "*", "-n", "a\nb",
-                                        "deb [signed-by=/k] http://m/ bookworm main; rm -rf /"};
+    std::vector<std::string> hostile = {
+        "a b",  "$(touch /tmp/x)",
+        "`id`", "'",
+        "''",   "\\",
+        "*",    "-n",
+        "a\nb", "deb [signed-by=/k] http://m/ bookworm main; rm -rf /"};
     std::string expected;
-    for (auto& w : hostile) expected += "[" + w + "]";
+    for (auto& w : hostile)
+        expected += "[" + w + "]";
     EXPECT_EQ(wordsOf(joinQuoted(hostile)), expected);
 }
 
@@ -53,8 +60,10 @@ TEST(Strings, PythonNamesArePep503)
 
 TEST(Strings, Identifiers)
 {
-    for (auto good : {"a", "_", "A_1", "__init__", "PATH"}) EXPECT_TRUE(isIdentifier(good)) << good;
-    for (auto bad : {"", "1a", "a-b", "a.b", "a b", "é", "a$"}) EXPECT_FALSE(isIdentifier(bad)) << bad;
+    for (auto good : {"a", "_", "A_1", "__init__", "PATH"})
+        EXPECT_TRUE(isIdentifier(good)) << good;
+    for (auto bad : {"", "1a", "a-b", "a.b", "a b", "é", "a$"})
+        EXPECT_FALSE(isIdentifier(bad)) << bad;
 }
 
 TEST(Errors, SysErrorKeepsTheErrnoItWasGiven)

@@ -69,9 +69,11 @@ TEST(EnvFile, EveryBadLine)
 
 // What is mounted in /config may be anything: a line is never quoted in a message.
 const std::string secret = "s3cr3t-Hash-0f-r00t";
-const std::string shadow = "root:$y$j9T$" + secret + ":19000:0:99999:7:::\n"
+const std::string shadow = "root:$y$j9T$" + secret +
+                           ":19000:0:99999:7:::\n"
                            "daemon:*:19000:0:99999:7:::\n"
-                           "deploy token=" + secret + "\n";
+                           "deploy token=" +
+                           secret + "\n";
 
 TEST(EnvFile, BadLinesAreNeverQuoted)
 {
@@ -153,10 +155,11 @@ TEST(SmtpFile, BadLineIsNeverQuoted)
     EXPECT_EQ(error(shadow), concat("/config/smtp:1: not a mail relay: an IPv6 address needs "
                                     "brackets",
                                     tail));
-    EXPECT_EQ(error("# relay\n" + secret + " x\n"),
-              concat("/config/smtp:2: not a mail relay: a host name holds letters, digits, '.', '-' "
-                     "and '_' only",
-                     tail));
+    EXPECT_EQ(
+        error("# relay\n" + secret + " x\n"),
+        concat("/config/smtp:2: not a mail relay: a host name holds letters, digits, '.', '-' "
+               "and '_' only",
+               tail));
     EXPECT_EQ(error("[" + secret + "]:25"),
               concat("/config/smtp:1: not a mail relay: what is in brackets is not an IPv6 address",
                      tail));
@@ -182,9 +185,10 @@ TEST(SmtpFile, FirstMeaningfulLine)
         parseSmtpFile("\nbad host\n", "/config/smtp");
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_STREQ(e.what(), "/config/smtp:2: not a mail relay: a host name holds letters, digits, "
-                               "'.', '-' and '_' only; write HOST, HOST:PORT or [IPV6]:PORT, as "
-                               "smtp.example.com:25");
+        EXPECT_STREQ(e.what(),
+                     "/config/smtp:2: not a mail relay: a host name holds letters, digits, "
+                     "'.', '-' and '_' only; write HOST, HOST:PORT or [IPV6]:PORT, as "
+                     "smtp.example.com:25");
     }
 }
 
@@ -245,9 +249,8 @@ TEST_F(ConfigFile, LinkToASecretIsSkippedAndItsTextNeverLogged)
             log.warning(w);
     }
     auto logged = testing::internal::GetCapturedStderr();
-    EXPECT_EQ(warnings,
-              (std::vector<std::string>{skipped("env", "a symbolic link"),
-                                        skipped("smtp", "a symbolic link")}));
+    EXPECT_EQ(warnings, (std::vector<std::string>{skipped("env", "a symbolic link"),
+                                                  skipped("smtp", "a symbolic link")}));
     EXPECT_NE(logged.find(skipped("env", "a symbolic link")), std::string::npos) << logged;
     EXPECT_EQ(logged.find(secret), std::string::npos) << logged;
 }

@@ -3,9 +3,8 @@
 
 #include "services-format.hh"
 
-#include "helpers.hh"
-
 #include "grocker/file.hh"
+#include "helpers.hh"
 
 #include <gtest/gtest.h>
 
@@ -19,10 +18,12 @@ Services everyKind()
     s.version = "1.2.0";
     s.venv = "/home/grocker/venv";
     s.uwsgiPlugin = ""; // a uwsgi with Python built in
-    WsgiService www{"myapp.wsgi:application", {{"/static/", "/app/static"}, {"/a/", "/app/a"}}, "/media", 4};
+    WsgiService www{
+        "myapp.wsgi:application", {{"/static/", "/app/static"}, {"/a/", "/app/a"}}, "/media", 4};
     s.services.push_back({"www", www});
     s.services.push_back({"api", WsgiService{"myapp.api:app", {}, "", 2}});
-    s.services.push_back({"ws", CommandService{{"myapp-websocket", "--port", "8081", "a b", "'\""}}});
+    s.services.push_back(
+        {"ws", CommandService{{"myapp-websocket", "--port", "8081", "a b", "'\""}}});
     s.crontab = {"*/5 * * * * myapp-cleanup", "@daily myapp-report"};
     return s;
 }
@@ -41,8 +42,9 @@ TEST(ServicesFormat, NoServicesRoundTrips)
     Services s;
     s.venv = "/v";
     auto text = writeServices(s);
-    EXPECT_EQ(text, "{\n  \"app\": \"\",\n  \"version\": \"\",\n  \"venv\": \"/v\",\n  \"uwsgi_plugin\": "
-                    "\"python3\",\n  \"services\": {},\n  \"crontab\": []\n}\n");
+    EXPECT_EQ(text,
+              "{\n  \"app\": \"\",\n  \"version\": \"\",\n  \"venv\": \"/v\",\n  \"uwsgi_plugin\": "
+              "\"python3\",\n  \"services\": {},\n  \"crontab\": []\n}\n");
     EXPECT_EQ(parseServices(text, "services.json"), s);
 }
 

@@ -114,7 +114,8 @@ TEST(Services, EveryMistakeAtOnce)
       "crontab": ["ok", "two\nlines", 5, "  "]
     })");
     std::vector<std::string> want = {
-        "services.json: extra: unknown key (known: app, version, venv, uwsgi_plugin, services, crontab)",
+        "services.json: extra: unknown key (known: app, version, venv, uwsgi_plugin, services, "
+        "crontab)",
         "services.json: app: must be a string, not number 1",
         "services.json: venv: must be an absolute path, not 'relative'",
         "services.json: services.cron: 'cron' is the cron instance's name: give the service "
@@ -161,7 +162,8 @@ TEST(Services, UwsgiPlugin)
     EXPECT_EQ(parseServices(R"({"uwsgi_plugin": ""})", "s.json").uwsgiPlugin, "");
     EXPECT_EQ(parseServices(R"({"uwsgi_plugin": "python311"})", "s.json").uwsgiPlugin, "python311");
     EXPECT_EQ(problems(R"({"uwsgi_plugin": "../x"})"),
-        std::vector<std::string>{"services.json: uwsgi_plugin: must be a uwsgi plugin name (a-z, 0-9, _) or empty, not '../x'"});
+              std::vector<std::string>{"services.json: uwsgi_plugin: must be a uwsgi plugin name "
+                                       "(a-z, 0-9, _) or empty, not '../x'"});
 }
 
 TEST(Services, WsgiNeedsAVenv)

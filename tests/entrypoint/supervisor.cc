@@ -115,7 +115,8 @@ TEST_F(SupervisorTest, PassesSignalsOn)
 // supervisor still starts its processes with every signal at its default: none ignored.
 TEST_F(SupervisorTest, ProcessesStartWithNoSignalIgnored)
 {
-    struct sigaction ign {}, oldQuit {}, oldUsr1 {};
+    struct sigaction ign {
+    }, oldQuit{}, oldUsr1{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGQUIT, &ign, &oldQuit);
     ::sigaction(SIGUSR1, &ign, &oldUsr1);

@@ -66,8 +66,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     try {
         again = mergeConfigText(Config{}, json, "fuzz.json", work);
     } catch (ConfigError& e) {
-        fatal("the canonical form of an accepted configuration is refused: " + std::string(e.what()) + "\n" + json);
+        fatal("the canonical form of an accepted configuration is refused: " +
+              std::string(e.what()) + "\n" + json);
     }
-    if (toJson(again).dump() != json) fatal("the canonical form reads back differently:\n" + json + "\n" + toJson(again).dump());
+    if (toJson(again).dump() != json)
+        fatal("the canonical form reads back differently:\n" + json + "\n" + toJson(again).dump());
     return 0;
 }

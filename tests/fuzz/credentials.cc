@@ -7,9 +7,10 @@
 // must keep what they do not own and give back what they saved.
 // Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 
+#include "grocker/registry/credentials.hh"
+
 #include "grocker/error.hh"
 #include "grocker/file.hh"
-#include "grocker/registry/credentials.hh"
 
 #include <cstddef>
 #include <cstdint>
@@ -71,8 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     AuthFileOptions options{file};
 
     // The hosts the seeds name, plus Docker Hub's many spellings.
-    for (auto [registry, repository] : {std::pair{"docker.io", "library/ubuntu"}, {"reg.example:5000", "team/app"},
-             {"localhost:5000", "x"}, {"quay.io", "org/a/b"}}) {
+    for (auto [registry, repository] : {std::pair{"docker.io", "library/ubuntu"},
+                                        {"reg.example:5000", "team/app"},
+                                        {"localhost:5000", "x"},
+                                        {"quay.io", "org/a/b"}}) {
         try {
             auto c = findCredentials(registry, repository, options);
             (void)scrubSecrets(c.username + c.password + c.identityToken + c.registryToken);
@@ -93,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         try {
             auto c = findCredentials("fuzz.example", "", options);
             if (c.username != "fuzzer" || c.password != "s3cret-fuzz")
-                fatal("login saved fuzzer:s3cret-fuzz, the file gives back '" + c.username + ":" + c.password + "'");
+                fatal("login saved fuzzer:s3cret-fuzz, the file gives back '" + c.username + ":" +
+                      c.password + "'");
         } catch (Error& e) {
             // A credential helper the input names for the host still comes first, as docker
             // does; with no helper installed, asking it fails.

@@ -40,11 +40,14 @@ void manifest(const std::string& text, std::string_view expected)
     } catch (grocker::Error&) {
         return;
     }
-    for (auto& l : m.layers) (void)media::isLayer(l.mediaType);
+    for (auto& l : m.layers)
+        (void)media::isLayer(l.mediaType);
     auto bytes = canonical(toJson(m));
     auto again = parseManifest(bytes, "canonical manifest", m.mediaType);
-    if (canonical(toJson(again)) != bytes) broken("a manifest does not read back as itself", bytes, canonical(toJson(again)));
-    (void)verifyBlob(bytes, Descriptor{m.mediaType, sha256(bytes), int64_t(bytes.size())}, "manifest");
+    if (canonical(toJson(again)) != bytes)
+        broken("a manifest does not read back as itself", bytes, canonical(toJson(again)));
+    (void)verifyBlob(bytes, Descriptor{m.mediaType, sha256(bytes), int64_t(bytes.size())},
+                     "manifest");
 }
 
 void index(const std::string& text, std::string_view expected)
@@ -55,10 +58,12 @@ void index(const std::string& text, std::string_view expected)
     } catch (grocker::Error&) {
         return;
     }
-    for (auto& d : idx.manifests) platforms(d.platform);
+    for (auto& d : idx.manifests)
+        platforms(d.platform);
     auto bytes = canonical(toJson(idx));
     auto again = parseIndex(bytes, "canonical index", idx.mediaType);
-    if (canonical(toJson(again)) != bytes) broken("an index does not read back as itself", bytes, canonical(toJson(again)));
+    if (canonical(toJson(again)) != bytes)
+        broken("an index does not read back as itself", bytes, canonical(toJson(again)));
 }
 
 void config(const std::string& text)
@@ -81,7 +86,9 @@ void descriptor(const std::string& text)
     try {
         auto d = parseDescriptor(j, "descriptor");
         auto again = parseDescriptor(toJson(d), "canonical descriptor");
-        if (toJson(again) != toJson(d)) broken("a descriptor does not read back as itself", toJson(d).dump(), toJson(again).dump());
+        if (toJson(again) != toJson(d))
+            broken("a descriptor does not read back as itself", toJson(d).dump(),
+                   toJson(again).dump());
     } catch (grocker::Error&) {
     }
 }

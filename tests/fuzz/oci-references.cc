@@ -3,8 +3,8 @@
 // "docker://REF", ...). Besides not crashing, what parses must print back to text that parses
 // to the same thing. Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 
-#include "grocker/oci/digest.hh"
 #include "grocker/error.hh"
+#include "grocker/oci/digest.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/transport.hh"
 
@@ -20,7 +20,8 @@ namespace {
 
 [[noreturn]] void broken(const std::string& what, const std::string& a, const std::string& b)
 {
-    std::fprintf(stderr, "%s:\n  first:  '%s'\n  second: '%s'\n", what.c_str(), a.c_str(), b.c_str());
+    std::fprintf(stderr, "%s:\n  first:  '%s'\n  second: '%s'\n", what.c_str(), a.c_str(),
+                 b.c_str());
     std::abort();
 }
 
@@ -61,7 +62,8 @@ void location(const std::string& text)
         return;
     }
     auto again = ImageRef::parse(r.str());
-    if (again.kind != r.kind || again.path != r.path || again.ref != r.ref || again.str() != r.str())
+    if (again.kind != r.kind || again.path != r.path || again.ref != r.ref ||
+        again.str() != r.str())
         broken("an image location does not read back as itself", r.str(), again.str());
 }
 

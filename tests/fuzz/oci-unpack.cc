@@ -10,9 +10,9 @@
 // input's own, so "is corrupt" must never be said). Built with -Dfuzz=true and clang;
 // scripts/test-fuzz runs it (as root, so ownership, device nodes and trusted.* xattrs are tried).
 
-#include "grocker/oci/digest.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/digest.hh"
 #include "grocker/oci/layer-unpacker.hh"
 
 #include <cstddef>
@@ -52,7 +52,8 @@ void check(bool ok, const std::string& what)
 }
 
 // Every entry under `dir` (recursively, never following links) with what an escape could change.
-void snapshot(const std::string& dir, const std::string& rel, std::map<std::string, std::string>& out)
+void snapshot(const std::string& dir, const std::string& rel,
+              std::map<std::string, std::string>& out)
 {
     DIR* d = ::opendir(dir.c_str());
     check(d != nullptr, "unable to list " + dir);
@@ -62,9 +63,10 @@ void snapshot(const std::string& dir, const std::string& rel, std::map<std::stri
         std::string path = dir + "/" + name, key = rel + "/" + name;
         struct stat st;
         check(::lstat(path.c_str(), &st) == 0, "unable to inspect " + path);
-        std::string desc = concat(std::oct, st.st_mode, std::dec, " ", st.st_uid, ":", st.st_gid, " n", st.st_nlink,
-            " s", st.st_size, " m", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, " c", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec,
-            " i", st.st_ino);
+        std::string desc =
+            concat(std::oct, st.st_mode, std::dec, " ", st.st_uid, ":", st.st_gid, " n",
+                   st.st_nlink, " s", st.st_size, " m", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec,
+                   " c", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, " i", st.st_ino);
         char xattrs[4096];
         ssize_t n = ::llistxattr(path.c_str(), xattrs, sizeof xattrs);
         if (n > 0) desc += " x" + std::string(xattrs, size_t(n));
@@ -115,9 +117,11 @@ void removeTree(const std::string& path)
         if (DIR* d = ::opendir(path.c_str())) {
             std::vector<std::string> names;
             while (auto* ent = ::readdir(d))
-                if (std::strcmp(ent->d_name, ".") && std::strcmp(ent->d_name, "..")) names.emplace_back(ent->d_name);
+                if (std::strcmp(ent->d_name, ".") && std::strcmp(ent->d_name, ".."))
+                    names.emplace_back(ent->d_name);
             ::closedir(d);
-            for (auto& n : names) removeTree(path + "/" + n);
+            for (auto& n : names)
+                removeTree(path + "/" + n);
         }
         check(::rmdir(path.c_str()) == 0, "unable to remove folder " + path);
     } else {
@@ -125,7 +129,10 @@ void removeTree(const std::string& path)
     }
 }
 
-void cleanUp() { removeTree(work.string()); }
+void cleanUp()
+{
+    removeTree(work.string());
+}
 
 } // namespace
 
@@ -177,9 +184,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     if (after != canaryBefore) {
         std::string diff;
         for (auto& [k, v] : after)
-            if (auto it = canaryBefore.find(k); it == canaryBefore.end() || it->second != v) diff += "\n  now:    " + k + " " + v;
+            if (auto it = canaryBefore.find(k); it == canaryBefore.end() || it->second != v)
+                diff += "\n  now:    " + k + " " + v;
         for (auto& [k, v] : canaryBefore)
-            if (auto it = after.find(k); it == after.end() || it->second != v) diff += "\n  before: " + k + " " + v;
+            if (auto it = after.find(k); it == after.end() || it->second != v)
+                diff += "\n  before: " + k + " " + v;
         fatal("the layer changed something outside the root:" + diff);
     }
     return 0;

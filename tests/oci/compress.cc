@@ -1,13 +1,12 @@
 #include "grocker/oci/compress.hh"
 
-#include <gtest/gtest.h>
-#include <zlib.h>
-
-#include <random>
-
-#include "grocker/oci/digest.hh"
 #include "grocker/error.hh"
+#include "grocker/oci/digest.hh"
 #include "oci-helpers.hh"
+
+#include <gtest/gtest.h>
+#include <random>
+#include <zlib.h>
 
 using namespace grocker;
 using namespace grocker::oci;
@@ -22,7 +21,7 @@ constexpr size_t blockSize = 128 * 1024;
 
 // Fails once more than `limit` bytes have been written to it.
 class FailingSink : public Sink {
-public:
+  public:
     explicit FailingSink(size_t limit) : limit_(limit) {}
     void write(const void*, size_t len) override
     {
@@ -30,7 +29,7 @@ public:
         if (written_ > limit_) throw Error("disk full while writing 'layer.tmp'");
     }
 
-private:
+  private:
     size_t limit_;
     size_t written_ = 0;
 };
@@ -41,16 +40,18 @@ std::string randomData(size_t size, uint32_t seed)
 {
     std::mt19937 gen(seed);
     std::string s(size, '\0');
-    for (auto& c : s) c = char(gen() >> 24);
+    for (auto& c : s)
+        c = char(gen() >> 24);
     return s;
 }
 
 // Text-like data with long and short repeats, as in source trees and /usr/share.
 std::string compressibleData(size_t size, uint32_t seed)
 {
-    static const char* words[] = {"layer", "manifest", "config", "sha256", "blob", "index",
-                                  "tar", "gzip", "zstd", "whiteout", "rootfs", "diff_ids",
-                                  "\n", "\t", "{", "}", "0", "1", "usr/lib", "etc/passwd"};
+    static const char* words[] = {"layer",  "manifest", "config", "sha256",  "blob",
+                                  "index",  "tar",      "gzip",   "zstd",    "whiteout",
+                                  "rootfs", "diff_ids", "\n",     "\t",      "{",
+                                  "}",      "0",        "1",      "usr/lib", "etc/passwd"};
     std::mt19937 gen(seed);
     std::string s;
     s.reserve(size + 16);
@@ -111,7 +112,8 @@ std::string inflateOneMember(const std::string& compressed)
 uint32_t le32(std::string_view s, size_t at)
 {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | uint8_t(s[at + i]);
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | uint8_t(s[at + i]);
     return v;
 }
 
@@ -134,7 +136,7 @@ std::vector<Input> inputs()
 }
 
 class RoundTrip : public testing::TestWithParam<std::tuple<Compression, size_t>> {
-protected:
+  protected:
     Compression compression() const { return std::get<0>(GetParam()); }
     const Input& input() const
     {

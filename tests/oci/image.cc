@@ -15,8 +15,8 @@ using namespace grocker::oci;
 using grocker::test::errorOf;
 using nlohmann::json;
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using ::testing::MatchesRegex;
+using ::testing::StartsWith;
 
 namespace {
 
@@ -200,11 +200,15 @@ TEST(ParseManifest, NegativeSize)
 {
     auto j = manifestJson();
     j["layers"][0]["size"] = -1;
-    EXPECT_THAT(manifestError(j), MatchesRegex("manifest m layer 0 \\(sha256:[0-9a-f]{64}\\): size must be a non-negative "
-                                               "integer, not -1: the image is not valid OCI; ask its publisher to fix it"));
+    EXPECT_THAT(
+        manifestError(j),
+        MatchesRegex("manifest m layer 0 \\(sha256:[0-9a-f]{64}\\): size must be a non-negative "
+                     "integer, not -1: the image is not valid OCI; ask its publisher to fix it"));
     j["layers"][0]["size"] = 9223372036854775808ull;
-    EXPECT_THAT(manifestError(j), HasSubstr("size must be a non-negative integer of at most 2^63-1 (a descriptor's int64), "
-                                            "not 9223372036854775808"));
+    EXPECT_THAT(
+        manifestError(j),
+        HasSubstr("size must be a non-negative integer of at most 2^63-1 (a descriptor's int64), "
+                  "not 9223372036854775808"));
 }
 
 TEST(ParseManifest, SizeOfWrongType)

@@ -24,8 +24,8 @@
 using namespace grocker;
 using namespace grocker::oci;
 using grocker::test::errorOf;
-using grocker::test::ReadEntry;
 using grocker::test::readArchive;
+using grocker::test::ReadEntry;
 using grocker::test::run;
 using grocker::test::StringSink;
 using grocker::test::TempDir;
@@ -192,12 +192,14 @@ TEST(LayerWriter, PycSourceTimestampsClampedLikeMtimes)
     auto pyc = [](uint32_t flags, uint32_t mtime) {
         std::string h = "\xa7\x0d\r\n";
         for (uint32_t v : {flags, mtime, 42u})
-            for (int i = 0; i < 4; i++) h += char(uint8_t(v >> (8 * i)));
+            for (int i = 0; i < 4; i++)
+                h += char(uint8_t(v >> (8 * i)));
         return h + "code";
     };
     auto le32 = [](const std::string& data, size_t at) {
         uint32_t v = 0;
-        for (int i = 0; i < 4; i++) v |= uint32_t(uint8_t(data[at + i])) << (8 * i);
+        for (int i = 0; i < 4; i++)
+            v |= uint32_t(uint8_t(data[at + i])) << (8 * i);
         return v;
     };
     writeTestFile(root / "__pycache__/new.cpython-311.pyc", pyc(0, 1700000000));

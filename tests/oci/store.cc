@@ -5,13 +5,13 @@
 #include "grocker/oci/transport.hh"
 #include "oci-helpers.hh"
 
-#include <set>
 #include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <set>
 #include <string>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -520,7 +520,8 @@ TEST(GcLock, ExclusiveWaitsForOtherProcessesAndSaysSo)
     {
         Store gone = std::move(s);
     }
-    EXPECT_TRUE(readableWithin(done.fds[0], 5000)) << "a Store did not open once the gc lock was released";
+    EXPECT_TRUE(readableWithin(done.fds[0], 5000))
+        << "a Store did not open once the gc lock was released";
     waitpid(later, &status, 0);
 }
 
@@ -561,7 +562,8 @@ Image smallImage(Store& store, const std::vector<std::string>& layers)
     Image scratch = loadImage(store, ImageRef{});
     ImageDraft draft(scratch, true, 0);
     for (auto& l : layers)
-        draft.addLayer(store.putBlob(l, std::string(media::ociLayerGzip)), sha256("diff of " + l), "layer");
+        draft.addLayer(store.putBlob(l, std::string(media::ociLayerGzip)), sha256("diff of " + l),
+                       "layer");
     return std::move(draft).commit(store);
 }
 
@@ -570,11 +572,15 @@ const std::string emptyZip = std::string("PK\x05\x06", 4) + std::string(18, '\0'
 std::vector<std::string> lines(const CheckReport& r)
 {
     std::vector<std::string> out;
-    for (auto& i : r.issues) out.push_back(i.line());
+    for (auto& i : r.issues)
+        out.push_back(i.line());
     return out;
 }
 
-fs::path blobFile(const Store& s, const Descriptor& d) { return s.blobPath(d.digest); }
+fs::path blobFile(const Store& s, const Descriptor& d)
+{
+    return s.blobPath(d.digest);
+}
 
 } // namespace
 
@@ -624,11 +630,12 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     auto cutPath = blobFile(s, cutLayer).string();
     std::vector<std::string> expected{
         cutPath + ": corrupt blob: its content has digest " + sha256("a lay").str(),
-        strayBlob.string() + ": not a blob: the blobs folder holds only files named by their sha256 digest",
-        index + ": ref 'grocker-app/cut:1' (" + cut.manifestDescriptor.digest.str() + ") is incomplete: layer " +
-            cutLayer.digest.str() + " is corrupt",
-        index + ": ref 'grocker-app/gone:1' (" + gone.manifestDescriptor.digest.str() + ") is incomplete: layer " +
-            goneLayer.digest.str() + " is missing",
+        strayBlob.string() +
+            ": not a blob: the blobs folder holds only files named by their sha256 digest",
+        index + ": ref 'grocker-app/cut:1' (" + cut.manifestDescriptor.digest.str() +
+            ") is incomplete: layer " + cutLayer.digest.str() + " is corrupt",
+        index + ": ref 'grocker-app/gone:1' (" + gone.manifestDescriptor.digest.str() +
+            ") is incomplete: layer " + goneLayer.digest.str() + " is missing",
         leftover.string() + ": leftover of process " + std::to_string(dead) +
             ", which is gone: grocker fsck --repair or grocker purge removes it",
     };
@@ -637,7 +644,10 @@ TEST(StoreCheck, FindsAndRepairsBrokenPieces)
     EXPECT_FALSE(r.consistent());
     EXPECT_TRUE(fs::exists(cutPath)) << "a check without repair removed something";
 
-    EXPECT_THAT(errorOf([&] { s.check(CheckOptions{true, {}, 0}); }), HasSubstr("needs the exclusive gc lock"));
+    EXPECT_THAT(errorOf([&] {
+                    s.check(CheckOptions{true, {}, 0});
+                }),
+                HasSubstr("needs the exclusive gc lock"));
     s.lockExclusive();
     std::vector<fs::path> removedByRemover;
     CheckOptions o;
@@ -675,7 +685,8 @@ TEST(StoreCheck, UnreadableIndex)
     writeTestFile(index, text.substr(0, text.size() / 2));
     auto r = s.check();
     ASSERT_EQ(r.issues.size(), 1u);
-    EXPECT_THAT(r.issues[0].line(), StartsWith(index.string() + ": unreadable index of the store's images: "));
+    EXPECT_THAT(r.issues[0].line(),
+                StartsWith(index.string() + ": unreadable index of the store's images: "));
     s.lockExclusive();
     r = s.check(CheckOptions{true, {}, 0});
     ASSERT_EQ(r.issues.size(), 1u);
@@ -704,8 +715,9 @@ TEST(StoreGc, RemovesWhatNoKeptImageNeeds)
     auto r = s.collectGarbage(dry);
     // old's manifest, config and layer, the dangling blob, scratch's manifest and config
     auto scratch = loadImage(s, ImageRef{});
-    auto oldBytes = uint64_t(old.manifestDescriptor.size + old.manifest.config.size + old.manifest.layers[1].size + 1000 +
-                             scratch.manifestDescriptor.size + scratch.manifest.config.size);
+    auto oldBytes = uint64_t(old.manifestDescriptor.size + old.manifest.config.size +
+                             old.manifest.layers[1].size + 1000 + scratch.manifestDescriptor.size +
+                             scratch.manifest.config.size);
     EXPECT_EQ(r.blobs.count, 6u);
     EXPECT_EQ(r.blobs.bytes, oldBytes);
     EXPECT_TRUE(r.parts.empty());
@@ -765,7 +777,8 @@ struct FakePart : StorePart {
     {
         search.deadTemps(store.root() / "fake");
         if (search.alone)
-            for (auto& e : search.entries(store.root() / "run")) search.add(e.path(), "a run folder", StoreLeftover::Kind::Run);
+            for (auto& e : search.entries(store.root() / "run"))
+                search.add(e.path(), "a run folder", StoreLeftover::Kind::Run);
     }
     static Descriptor descriptorOf(const Store& store, const std::string& digest)
     {
@@ -784,7 +797,8 @@ TEST(GcLock, RunFoldersRemovedOnlyByAProcessAloneWithTheStore)
     {
         Store a(tmp / "s", Store::Leftovers::Remove, {part});
         writeTestFile(run / "upper" / "etc" / "x", "a killed step's file");
-        Store b(tmp / "s", Store::Leftovers::Remove, {part}); // not alone: a may be running that step
+        Store b(tmp / "s", Store::Leftovers::Remove,
+                {part}); // not alone: a may be running that step
         EXPECT_TRUE(fs::exists(run));
     }
     Store c(tmp / "s", Store::Leftovers::Remove, {part});
@@ -804,7 +818,8 @@ TEST(StoreParts, CheckedAndSweptWithTheStore)
     writeTestFile(fake / "broken", sha256("never stored").str());
     auto r = s.check();
     EXPECT_EQ(r.entriesOf("fake entries"), 2u);
-    EXPECT_EQ(lines(r), std::vector<std::string>{(fake / "broken").string() + ": broken fake entry: its blob " +
+    EXPECT_EQ(lines(r), std::vector<std::string>{(fake / "broken").string() +
+                                                 ": broken fake entry: its blob " +
                                                  sha256("never stored").str() + " is missing"});
     EXPECT_FALSE(r.consistent());
     s.lockExclusive();
@@ -851,8 +866,10 @@ TEST(StoreParts, LeftoversInAPartsFolderAreFound)
     writeTestFile(dead, "half");
     {
         Store keep(root, Store::Leftovers::Keep, {part});
-        EXPECT_EQ(lines(keep.check()), std::vector<std::string>{dead.string() + ": leftover of process " + pid +
-                                                                ", which is gone: grocker fsck --repair or grocker purge removes it"});
+        EXPECT_EQ(lines(keep.check()),
+                  std::vector<std::string>{
+                      dead.string() + ": leftover of process " + pid +
+                      ", which is gone: grocker fsck --repair or grocker purge removes it"});
     }
     Store opened(root, Store::Leftovers::Remove, {part});
     EXPECT_FALSE(fs::exists(dead)) << "opening the store removes leftovers in its parts' folders";
@@ -870,14 +887,17 @@ TEST(StoreParts, WhatCannotBeRemovedOrListedIsReported)
     s.lockExclusive();
     auto r = s.collectGarbage();
     EXPECT_EQ(r.partOf("fake entries").count, 1u);
-    EXPECT_EQ(r.failures, std::vector<std::string>{"unable to remove '" + (fake / "old").string() + "': Permission denied"});
+    EXPECT_EQ(r.failures, std::vector<std::string>{"unable to remove '" + (fake / "old").string() +
+                                                   "': Permission denied"});
     ASSERT_EQ(::chmod(fake.c_str(), 0000), 0); // cannot be listed
     auto c = s.check();
-    EXPECT_THAT(lines(c), ::testing::Contains(HasSubstr(fake.string() + ": unable to list '" + fake.string() +
-                                                         "': Permission denied: nothing in it could be checked")));
+    EXPECT_THAT(lines(c), ::testing::Contains(
+                              HasSubstr(fake.string() + ": unable to list '" + fake.string() +
+                                        "': Permission denied: nothing in it could be checked")));
     EXPECT_FALSE(c.consistent());
     r = s.collectGarbage();
-    EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("unable to list '" + fake.string() + "'")));
+    EXPECT_THAT(r.warnings,
+                ::testing::Contains(HasSubstr("unable to list '" + fake.string() + "'")));
     ::chmod(fake.c_str(), 0755);
 }
 
@@ -905,7 +925,8 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     writeTestFile(freeLock, "");
     writeTestFile(heldLock, "");
     // What live processes are writing: never reported, never removed.
-    std::vector<fs::path> kept{root / "tmp" / (".tmp-" + live + "-0-abc"), root / "tmp" / (".tmp-" + parent + "-out-Q"),
+    std::vector<fs::path> kept{
+        root / "tmp" / (".tmp-" + live + "-0-abc"), root / "tmp" / (".tmp-" + parent + "-out-Q"),
         root / "sources" / "sha256" / (".tmp-" + live + "-5-6a7b"), heldLock};
     for (auto& p : kept)
         if (!fs::exists(p)) writeTestFile(p, "being written");
@@ -914,7 +935,8 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     Store s(root, Store::Leftovers::Keep);
     auto removes = ": grocker fsck --repair or grocker purge removes it";
     auto gone = ": leftover of process " + dead + ", which is gone" + removes;
-    std::vector<std::string> expected{// by path
+    std::vector<std::string> expected{
+        // by path
         deadIndex.string() + gone,
         freeLock.string() + ": lock file of a build step that no process holds" + removes,
         deadSource.string() + gone,
@@ -924,19 +946,23 @@ TEST(StoreCheck, ReportsWhatDeadProcessesLeftAndRepairRemovesIt)
     auto r = s.check();
     EXPECT_EQ(lines(r), expected);
     EXPECT_TRUE(r.consistent()) << "leftovers harm nothing";
-    for (auto& i : r.issues) EXPECT_TRUE(i.leftover) << i.line();
+    for (auto& i : r.issues)
+        EXPECT_TRUE(i.leftover) << i.line();
     for (auto& p : {deadFile, deadDir, deadIndex, deadSource, freeLock})
-        EXPECT_TRUE(fs::exists(p)) << p << ": opened with Leftovers::Keep, or checked without repair, removed it";
+        EXPECT_TRUE(fs::exists(p))
+            << p << ": opened with Leftovers::Keep, or checked without repair, removed it";
 
     s.lockExclusive();
     CheckOptions o;
     o.repair = true;
     r = s.check(o);
     ASSERT_EQ(r.issues.size(), expected.size()) << ::testing::PrintToString(lines(r));
-    for (size_t n = 0; n < expected.size(); n++) EXPECT_EQ(r.issues[n].line(), expected[n] + "; removed");
+    for (size_t n = 0; n < expected.size(); n++)
+        EXPECT_EQ(r.issues[n].line(), expected[n] + "; removed");
     for (auto& p : {deadFile, deadDir, deadIndex, deadSource, freeLock})
         EXPECT_FALSE(fs::exists(p)) << p;
-    for (auto& p : kept) EXPECT_TRUE(fs::exists(p)) << p << ": a live process's file was removed";
+    for (auto& p : kept)
+        EXPECT_TRUE(fs::exists(p)) << p << ": a live process's file was removed";
     EXPECT_EQ(lines(s.check()), std::vector<std::string>{});
 }
 
@@ -950,7 +976,7 @@ TEST(StoreCheck, RunFoldersAndLocksOfAnotherGrockerProcessAreNotLeftovers)
     writeTestFile(root / "locks" / "0123abcd.lock", "");
     FileLock held(root / "locks" / "0123abcd.lock", true);
     writeTestFile(root / "locks" / "4567cdef.lock", ""); // one that the build is about to take
-    Store s(root, Store::Leftovers::Keep); // not alone
+    Store s(root, Store::Leftovers::Keep);               // not alone
     EXPECT_EQ(lines(s.check()), std::vector<std::string>{});
     EXPECT_TRUE(fs::exists(run));
 }

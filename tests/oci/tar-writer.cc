@@ -12,8 +12,8 @@
 using namespace grocker;
 using namespace grocker::oci;
 using grocker::test::errorOf;
-using grocker::test::ReadEntry;
 using grocker::test::readArchive;
+using grocker::test::ReadEntry;
 using grocker::test::run;
 using grocker::test::StringSink;
 using grocker::test::TempDir;

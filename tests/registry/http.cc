@@ -1,7 +1,7 @@
 #include "grocker/registry/http.hh"
 
-#include <gtest/gtest.h>
 #include <cstdlib>
+#include <gtest/gtest.h>
 #include <string>
 
 using namespace grocker::registry;

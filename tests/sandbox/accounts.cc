@@ -3,11 +3,11 @@
 
 #include "accounts.hh"
 
-#include <gtest/gtest.h>
-#include <stdexcept>
-
 #include "grocker/error.hh"
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
+#include <stdexcept>
 
 using namespace grocker;
 using namespace grocker::sandbox;
@@ -21,7 +21,8 @@ const std::string passwd = "root:x:0:0:root:/root:/bin/bash\n"
                            "web:x:33:33:www-data:/var/www:/usr/sbin/nologin"; // no final newline
 const std::string group = "root:x:0:\nstaff:x:50:app\nwww:x:33:\nstaff:x:51:\n";
 
-std::string errorOf(const std::string& user, const std::string& p = passwd, const std::string& g = group)
+std::string errorOf(const std::string& user, const std::string& p = passwd,
+                    const std::string& g = group)
 {
     try {
         resolveUser(user, p, g);
@@ -62,7 +63,8 @@ TEST(ResolveUser, NumberIsLookedUpByUidThenStandsForItself)
 TEST(ResolveUser, Groups)
 {
     EXPECT_EQ(resolveUser("app:www", passwd, group).gid, 33u);
-    EXPECT_EQ(resolveUser("app:staff", passwd, group).gid, 51u) << "the last group line of the name";
+    EXPECT_EQ(resolveUser("app:staff", passwd, group).gid, 51u)
+        << "the last group line of the name";
     auto ids = resolveUser("4242:77", passwd, group);
     EXPECT_EQ(ids.uid, 4242u);
     EXPECT_EQ(ids.gid, 77u);
@@ -82,10 +84,10 @@ TEST(ResolveUser, MalformedLinesArePassedOver)
 {
     const std::string hostile = "\n"
                                 "app\n"
-                                "app:x:1000\n"       // three fields
-                                "# app:x:1:1::/:\n"  // no comments in passwd: a name "# app"
+                                "app:x:1000\n"      // three fields
+                                "# app:x:1:1::/:\n" // no comments in passwd: a name "# app"
                                 ":::\n"
-                                "app:x:7:8:\n";      // the first whole line
+                                "app:x:7:8:\n"; // the first whole line
     auto ids = resolveUser("app", hostile, "");
     EXPECT_EQ(ids.uid, 7u);
     EXPECT_EQ(ids.gid, 8u);
@@ -127,7 +129,7 @@ TEST(FindSubordinate, MalformedLinesArePassedOver)
                                 "root:100000\n"
                                 "root:abc:65536\n"
                                 "root:100000:\n"
-                                "root:100000:0\n"          // no ids
+                                "root:100000:0\n" // no ids
                                 "root:-:65536\n"
                                 "root:99999999999999999999999:1\n"
                                 ":100000:65536\n"
@@ -154,7 +156,7 @@ TEST(FindAccountInRange, FirstAccountWhoseIdIsIn)
 {
     const std::string accounts = "root:x:0:0::/:/bin/sh\n"
                                  "low:x:99:99::/:/bin/sh\n"
-                                 "bad:x:1a0:0::/:/bin/sh\n"  // read as 1: std::stoul stops at 'a'
+                                 "bad:x:1a0:0::/:/bin/sh\n" // read as 1: std::stoul stops at 'a'
                                  "worse:x:abc:0::/:/bin/sh\n"
                                  "short:x\n"
                                  "in:x:150:0::/:/bin/sh\n"

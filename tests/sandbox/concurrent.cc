@@ -4,6 +4,7 @@
 // busybox.
 
 #include "grocker/sandbox/sandbox.hh"
+#include "helpers.hh"
 
 #include <chrono>
 #include <csignal>
@@ -13,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "helpers.hh"
-
 using namespace grocker;
 using namespace grocker::sandbox;
 using grocker::test::TempDir;
@@ -23,14 +22,16 @@ namespace fs = std::filesystem;
 namespace {
 
 class Sandboxes : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override
     {
         ASSERT_EQ(::geteuid(), 0u) << "run as root: the test makes namespaces as root";
         fs::create_directories(tmp / "rootfs/bin");
         fs::copy_file("/bin/busybox", tmp / "rootfs/bin/busybox");
-        for (auto a : {"sh", "sleep", "touch", "test", "["}) fs::create_symlink("busybox", tmp / "rootfs/bin" / a);
-        for (auto d : {"proc", "dev", "tmp", "v"}) fs::create_directories(tmp / "rootfs" / d);
+        for (auto a : {"sh", "sleep", "touch", "test", "["})
+            fs::create_symlink("busybox", tmp / "rootfs/bin" / a);
+        for (auto d : {"proc", "dev", "tmp", "v"})
+            fs::create_directories(tmp / "rootfs" / d);
         fs::create_directories(tmp / "shared");
         ::chmod((tmp / "shared").c_str(), 0777); // the sandbox's root is not the host's
     }
@@ -59,7 +60,8 @@ double secondsSince(std::chrono::steady_clock::time_point t)
 TEST_F(Sandboxes, RunSideBySide)
 {
     auto waitFor = [](const std::string& mine, const std::string& theirs) {
-        return "touch /v/" + mine + "; i=0; while [ ! -e /v/" + theirs + " ]; do sleep 0.05; i=$((i+1)); [ $i -lt 200 ] || exit 3; done";
+        return "touch /v/" + mine + "; i=0; while [ ! -e /v/" + theirs +
+               " ]; do sleep 0.05; i=$((i+1)); [ $i -lt 200 ] || exit 3; done";
     };
     Sandbox a(spec("a", waitFor("a", "b")), map);
     Sandbox b(spec("b", waitFor("b", "a")), map);
@@ -72,7 +74,8 @@ TEST_F(Sandboxes, DestroyedUnwaitedIsKilled)
     auto start = std::chrono::steady_clock::now();
     {
         Sandbox a(spec("a", "touch /v/started; sleep 60"), map);
-        for (int i = 0; i < 200 && !fs::exists(tmp / "shared/started"); i++) ::usleep(20000);
+        for (int i = 0; i < 200 && !fs::exists(tmp / "shared/started"); i++)
+            ::usleep(20000);
         ASSERT_TRUE(fs::exists(tmp / "shared/started"));
     }
     EXPECT_LT(secondsSince(start), 30);
@@ -86,7 +89,8 @@ TEST_F(Sandboxes, SignalsReachEveryOne)
     auto start = std::chrono::steady_clock::now();
     Sandbox a(spec("a", "touch /v/a; sleep 60"), map);
     Sandbox b(spec("b", "touch /v/b; sleep 60"), map);
-    for (int i = 0; i < 200 && !(fs::exists(tmp / "shared/a") && fs::exists(tmp / "shared/b")); i++) ::usleep(20000);
+    for (int i = 0; i < 200 && !(fs::exists(tmp / "shared/a") && fs::exists(tmp / "shared/b")); i++)
+        ::usleep(20000);
     ASSERT_TRUE(fs::exists(tmp / "shared/a") && fs::exists(tmp / "shared/b"));
     ::raise(SIGTERM); // passed on to both sandboxes, not taken by this process
     EXPECT_EQ(a.wait(), 128 + SIGTERM);

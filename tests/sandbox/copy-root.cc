@@ -3,16 +3,16 @@
 
 #include "copy-root.hh"
 
+#include "grocker/error.hh"
+#include "grocker/file.hh"
+#include "helpers.hh"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include "grocker/error.hh"
-#include "grocker/file.hh"
-#include "helpers.hh"
 
 using namespace grocker;
 using namespace grocker::sandbox;
@@ -48,7 +48,8 @@ bool isWhiteout(const fs::path& p)
     struct stat st;
     if (::lstat(p.c_str(), &st) < 0) return false;
     if (S_ISCHR(st.st_mode)) return st.st_rdev == makedev(0, 0);
-    return S_ISREG(st.st_mode) && st.st_size == 0 && ::lgetxattr(p.c_str(), "user.overlay.whiteout", nullptr, 0) >= 0;
+    return S_ISREG(st.st_mode) && st.st_size == 0 &&
+           ::lgetxattr(p.c_str(), "user.overlay.whiteout", nullptr, 0) >= 0;
 }
 
 bool isOpaque(const fs::path& p)
@@ -61,7 +62,8 @@ bool isOpaque(const fs::path& p)
 void writeXattrWhiteout(const fs::path& p)
 {
     writeTestFile(p, "");
-    if (::setxattr(p.c_str(), "user.overlay.whiteout", "y", 1, 0) < 0) throw SysError("unable to mark ", p.string());
+    if (::setxattr(p.c_str(), "user.overlay.whiteout", "y", 1, 0) < 0)
+        throw SysError("unable to mark ", p.string());
 }
 
 // A root with a few files, its snapshot, and an upper dir to write the diff into.
@@ -77,7 +79,8 @@ struct Root {
         fs::create_directories(upper);
         writeTestFile(root / "etc/hostname", "box\n");
         writeTestFile(root / "etc/resolv.conf", "nameserver 10.0.0.1\n");
-        writeTestFile(root / "etc/apt/sources.list", "deb http://deb.debian.org/debian bookworm main\n");
+        writeTestFile(root / "etc/apt/sources.list",
+                      "deb http://deb.debian.org/debian bookworm main\n");
         writeTestFile(root / "usr/bin/tool", "#!/bin/sh\n", 0755);
         fs::create_symlink("tool", root / "usr/bin/alias");
     }
@@ -118,10 +121,12 @@ TEST(RootSnapshot, NewAndChangedFilesWithTheirFolders)
     writeTestFile(r.root / "etc/hostname", "other\n");
     fs::create_directories(r.root / "opt/app");
     writeTestFile(r.root / "opt/app/run", "x", 0700);
-    EXPECT_EQ(r.diff(), (std::vector<std::string>{"etc/", "etc/apt/", "etc/apt/new.list", "etc/hostname", "opt/",
-                            "opt/app/", "opt/app/run"}));
+    EXPECT_EQ(r.diff(),
+              (std::vector<std::string>{"etc/", "etc/apt/", "etc/apt/new.list", "etc/hostname",
+                                        "opt/", "opt/app/", "opt/app/run"}));
     EXPECT_EQ(readFile(r.upper / "etc/hostname"), "other\n");
-    EXPECT_EQ(fs::status(r.upper / "opt/app/run").permissions() & fs::perms::all, fs::perms::owner_all);
+    EXPECT_EQ(fs::status(r.upper / "opt/app/run").permissions() & fs::perms::all,
+              fs::perms::owner_all);
     EXPECT_FALSE(isOpaque(r.upper / "opt")) << "a new folder hides nothing";
 }
 
@@ -131,7 +136,8 @@ TEST(RootSnapshot, MetadataChangeCopiesTheFile)
     r.take();
     fs::permissions(r.root / "usr/bin/tool", fs::perms::owner_all);
     EXPECT_EQ(r.diff(), (std::vector<std::string>{"usr/", "usr/bin/", "usr/bin/tool"}));
-    EXPECT_EQ(fs::status(r.upper / "usr/bin/tool").permissions() & fs::perms::all, fs::perms::owner_all);
+    EXPECT_EQ(fs::status(r.upper / "usr/bin/tool").permissions() & fs::perms::all,
+              fs::perms::owner_all);
 }
 
 TEST(RootSnapshot, RemovedEntriesBecomeOneWhiteoutEach)
@@ -140,7 +146,8 @@ TEST(RootSnapshot, RemovedEntriesBecomeOneWhiteoutEach)
     r.take();
     fs::remove(r.root / "usr/bin/alias");
     fs::remove_all(r.root / "etc/apt");
-    EXPECT_EQ(r.diff(), (std::vector<std::string>{"etc/", "etc/apt", "usr/", "usr/bin/", "usr/bin/alias"}));
+    EXPECT_EQ(r.diff(),
+              (std::vector<std::string>{"etc/", "etc/apt", "usr/", "usr/bin/", "usr/bin/alias"}));
     EXPECT_TRUE(isWhiteout(r.upper / "etc/apt")) << "one whiteout for the folder and all it held";
     EXPECT_TRUE(isWhiteout(r.upper / "usr/bin/alias"));
 }
@@ -202,15 +209,17 @@ TEST(CopyLowerDirs, StacksLayersAsOverlayShowsThem)
     writeTestFile(top / "etc/new", "top\n");
     writeXattrWhiteout(top / "etc/gone");
     fs::create_directories(top / "var/cache");
-    if (::setxattr((top / "var/cache").c_str(), "user.overlay.opaque", "y", 1, 0) < 0) throw SysError("setxattr");
+    if (::setxattr((top / "var/cache").c_str(), "user.overlay.opaque", "y", 1, 0) < 0)
+        throw SysError("setxattr");
     writeTestFile(top / "var/cache/fresh", "top\n");
     writeTestFile(top / "bin/a", "same inode\n");
     fs::create_hard_link(top / "bin/a", top / "bin/b");
     fs::create_symlink("a", top / "bin/c");
 
     copyLowerDirs({top, base}, openDir(merged).get());
-    EXPECT_EQ(tree(merged), (std::vector<std::string>{"bin/", "bin/a", "bin/b", "bin/c", "etc/", "etc/keep", "etc/new",
-                                "etc/over", "var/", "var/cache/", "var/cache/fresh"}));
+    EXPECT_EQ(tree(merged), (std::vector<std::string>{"bin/", "bin/a", "bin/b", "bin/c", "etc/",
+                                                      "etc/keep", "etc/new", "etc/over", "var/",
+                                                      "var/cache/", "var/cache/fresh"}));
     EXPECT_EQ(readFile(merged / "etc/over"), "top\n");
     EXPECT_TRUE(fs::equivalent(merged / "bin/a", merged / "bin/b")) << "a hardlink stays one";
     EXPECT_EQ(fs::read_symlink(merged / "bin/c"), "a");
@@ -226,7 +235,8 @@ TEST(CopyLowerDirs, MissingLayerNamesIt)
         FAIL() << "no error";
     } catch (Error& e) {
         auto layer = (dir / "nope").string();
-        EXPECT_EQ(std::string(e.what()), "while copying the layer in '" + layer + "': unable to open folder '" + layer +
+        EXPECT_EQ(std::string(e.what()), "while copying the layer in '" + layer +
+                                             "': unable to open folder '" + layer +
                                              "': No such file or directory");
     }
 }

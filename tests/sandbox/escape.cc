@@ -1,5 +1,5 @@
-// A static helper run inside the sandbox by tests/integration/sandbox/sandbox.sh: each subcommand tries
-// one way out, prints what it got, and exits 0 only if the attempt worked (an escape).
+// A static helper run inside the sandbox by tests/integration/sandbox/sandbox.sh: each subcommand
+// tries one way out, prints what it got, and exits 0 only if the attempt worked (an escape).
 
 #include <cerrno>
 #include <cstdio>
@@ -28,7 +28,8 @@ int main(int argc, char** argv)
             std::printf("chroot: %s\n", std::strerror(errno));
             return 1;
         }
-        for (int i = 0; i < 64; i++) (void)!chdir("..");
+        for (int i = 0; i < 64; i++)
+            (void)!chdir("..");
         if (chroot(".") < 0) {
             std::printf("chroot .: %s\n", std::strerror(errno));
             return 1;

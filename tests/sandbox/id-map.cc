@@ -2,10 +2,10 @@
 
 #include "grocker/sandbox/id-map.hh"
 
-#include <gtest/gtest.h>
-
 #include "grocker/error.hh"
 #include "helpers.hh"
+
+#include <gtest/gtest.h>
 
 using namespace grocker;
 using namespace grocker::sandbox;
@@ -16,14 +16,18 @@ namespace {
 
 struct RootFiles {
     TempDir dir;
-    RootFiles(const std::string& subuid, const std::string& subgid, const std::string& passwd, const std::string& group)
+    RootFiles(const std::string& subuid, const std::string& subgid, const std::string& passwd,
+              const std::string& group)
     {
         writeTestFile(dir / "subuid", subuid);
         writeTestFile(dir / "subgid", subgid);
         writeTestFile(dir / "passwd", passwd);
         writeTestFile(dir / "group", group);
     }
-    IdMap map() const { return IdMap::forRoot(dir / "subuid", dir / "subgid", dir / "passwd", dir / "group"); }
+    IdMap map() const
+    {
+        return IdMap::forRoot(dir / "subuid", dir / "subgid", dir / "passwd", dir / "group");
+    }
 };
 
 const std::string accounts = "root:x:0:0:root:/root:/bin/sh\nci:x:1000:1000::/home/ci:/bin/sh\n";
@@ -64,9 +68,11 @@ TEST(IdMapForRoot, RefusesFixedRangeAnAccountUses)
         f.map();
         FAIL() << "no error";
     } catch (Error& e) {
-        EXPECT_EQ(std::string(e.what()),
+        EXPECT_EQ(
+            std::string(e.what()),
             "uid 2147483700 of 'odd' in " + (f.dir / "passwd").string() +
-                " is in 2147483648-2147549183, the range grocker gives the sandbox's users as root when root has "
+                " is in 2147483648-2147549183, the range grocker gives the sandbox's users as root "
+                "when root has "
                 "none: give root one of 65536 ids no account uses (usermod --add-subuids START-END "
                 "--add-subgids START-END root)");
     }
@@ -94,7 +100,9 @@ TEST(IdMapForRoot, GroupsCheckedAgainstGroupFile)
 
 TEST(IdMapForRoot, AccountsJustOutsideTheFixedRangeAreFine)
 {
-    RootFiles f("", "", accounts + "below:x:2147483647:0::/:/bin/sh\nabove:x:2147549184:0::/:/bin/sh\n", groups);
+    RootFiles f("", "",
+                accounts + "below:x:2147483647:0::/:/bin/sh\nabove:x:2147549184:0::/:/bin/sh\n",
+                groups);
     EXPECT_EQ(f.map().uids[0].outside, IdMap::rootFallbackStart);
 }
 
@@ -103,12 +111,14 @@ TEST(IdMapForRoot, RangeEndingPastTheLastIdIsNotUsed)
     RootFiles f("root:4294901760:65536\n", "root:4294901759:65536\n", accounts, groups);
     auto m = f.map();
     EXPECT_EQ(m.uids[0].outside, IdMap::rootFallbackStart);
-    EXPECT_EQ(m.gids[0].outside, 4294901759u) << "its last id is 4294967294, the last one a map may hold";
+    EXPECT_EQ(m.gids[0].outside, 4294901759u)
+        << "its last id is 4294967294, the last one a map may hold";
 }
 
 TEST(IdMapForRoot, MissingFilesGiveTheFixedRange)
 {
-    auto m = IdMap::forRoot("/nonexistent/subuid", "/nonexistent/subgid", "/nonexistent/passwd", "/nonexistent/group");
+    auto m = IdMap::forRoot("/nonexistent/subuid", "/nonexistent/subgid", "/nonexistent/passwd",
+                            "/nonexistent/group");
     EXPECT_EQ(m.uids[0].outside, IdMap::rootFallbackStart);
     EXPECT_EQ(m.gids[0].outside, IdMap::rootFallbackStart);
 }
@@ -174,5 +184,6 @@ TEST(IdMap, InsideAndOutsideAtTheRangesEdges)
     EXPECT_FALSE(m.isIdentity());
     IdMap none;
     none.uids = {{1, 5, 1}};
-    EXPECT_EQ(none.rootOutside(), (std::pair<uid_t, gid_t>(65534, 65534))) << "no root inside: nobody";
+    EXPECT_EQ(none.rootOutside(), (std::pair<uid_t, gid_t>(65534, 65534)))
+        << "no root inside: nobody";
 }

@@ -21,7 +21,8 @@ SandboxSpec spec()
 std::vector<std::string> described(const MountPlan& plan)
 {
     std::vector<std::string> lines;
-    for (auto& op : plan) lines.push_back(describe(op));
+    for (auto& op : plan)
+        lines.push_back(describe(op));
     return lines;
 }
 
@@ -61,15 +62,17 @@ std::vector<std::string> withoutDev(const SandboxSpec& s)
 
 TEST(MountPlan, DefaultSandbox)
 {
-    EXPECT_EQ(withoutDev(spec()), (std::vector<std::string>{
-                                      "make-private /",
-                                      "root overlay lowerdir=/store/layers/top:/store/layers/base,upperdir=/store/run/1/"
-                                      "upper,workdir=/store/run/1/work,userxattr or a copy",
-                                      "proc on /proc nosuid,nodev,noexec",
-                                      "<dev>",
-                                      "tmpfs on /tmp mode=1777 nosuid,nodev",
-                                      "pivot-root",
-                                  }));
+    EXPECT_EQ(
+        withoutDev(spec()),
+        (std::vector<std::string>{
+            "make-private /",
+            "root overlay lowerdir=/store/layers/top:/store/layers/base,upperdir=/store/run/1/"
+            "upper,workdir=/store/run/1/work,userxattr or a copy",
+            "proc on /proc nosuid,nodev,noexec",
+            "<dev>",
+            "tmpfs on /tmp mode=1777 nosuid,nodev",
+            "pivot-root",
+        }));
 }
 
 TEST(MountPlan, HostNetworkBindsTheResolverFilesReadOnlyWhenTheyExist)
@@ -94,7 +97,8 @@ TEST(MountPlan, VolumesAfterEverythingElseInTheirOrder)
     EXPECT_EQ(lines[lines.size() - 3], "bind recursive /srv/cache on /root/.cache (as the source)");
     EXPECT_EQ(lines[lines.size() - 2], "bind-ro recursive /srv/src on /src (as the source)");
     EXPECT_EQ(plan[plan.size() - 2].step, "mounting volume '/srv/src' on '/src'");
-    EXPECT_FALSE(plan[plan.size() - 2].ifSourceExists) << "a volume's host path was checked by Volume::parse";
+    EXPECT_FALSE(plan[plan.size() - 2].ifSourceExists)
+        << "a volume's host path was checked by Volume::parse";
 }
 
 TEST(MountPlan, EachOperationNamesItsStep)
@@ -120,7 +124,8 @@ TEST(MountPlan, OverlayOptions)
 {
     auto s = spec();
     s.lowerDirs = {"/one"};
-    EXPECT_EQ(overlayOptions(s), "lowerdir=/one,upperdir=/store/run/1/upper,workdir=/store/run/1/work,userxattr");
+    EXPECT_EQ(overlayOptions(s),
+              "lowerdir=/one,upperdir=/store/run/1/upper,workdir=/store/run/1/work,userxattr");
 }
 
 TEST(MountPlan, NoLowerDirIsTheChildsError)

@@ -11,7 +11,7 @@
 namespace grocker {
 
 class AutoCloseFD {
-public:
+  public:
     AutoCloseFD() = default;
     explicit AutoCloseFD(int fd) : fd_(fd) {}
     AutoCloseFD(const AutoCloseFD&) = delete;
@@ -25,13 +25,13 @@ public:
     int release();
     void reset(int fd = -1);
 
-private:
+  private:
     int fd_ = -1;
 };
 
 // A folder removed with everything in it when this object dies (unless release()d).
 class AutoDelete {
-public:
+  public:
     AutoDelete() = default;
     explicit AutoDelete(std::filesystem::path path) : path_(std::move(path)) {}
     AutoDelete(AutoDelete&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
@@ -43,7 +43,7 @@ public:
     const std::filesystem::path& path() const { return path_; }
     void release() { path_.clear(); }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -1,20 +1,20 @@
 #pragma once
 // Advisory file locks (flock): held by an open file, so a killed process never leaves one taken.
 
-#include <filesystem>
-
 #include "grocker/file.hh"
+
+#include <filesystem>
 
 namespace grocker {
 
 // An flock on a file (created if needed), held until destruction.
 class FileLock {
-public:
+  public:
     FileLock(const std::filesystem::path& path, bool exclusive);
     FileLock(FileLock&&) noexcept = default;
     ~FileLock() = default;
 
-private:
+  private:
     AutoCloseFD fd_;
 };
 

@@ -20,8 +20,8 @@ struct ProcessOptions {
 };
 
 struct ProcessResult {
-    int waitStatus = 0;  // as waitpid() gives it
-    std::string output;  // standard output (and error, merged), in the order written
+    int waitStatus = 0; // as waitpid() gives it
+    std::string output; // standard output (and error, merged), in the order written
 
     // Exited by itself with status 0.
     bool succeeded() const;

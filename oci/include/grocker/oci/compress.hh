@@ -3,12 +3,12 @@
 // (pigz-style, one valid gzip member, output independent of the thread count) and
 // multi-threaded zstd (frame independent of the thread count).
 
+#include "grocker/oci/sink.hh"
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "grocker/oci/sink.hh"
 
 namespace grocker::oci {
 

@@ -9,7 +9,7 @@
 namespace grocker::oci {
 
 class Digest {
-public:
+  public:
     Digest() = default;
     // Parses "sha256:<64 lowercase hex>" or "sha512:<128 lowercase hex>"; throws a clear
     // Error otherwise ("malformed digest 'x': ...").
@@ -25,7 +25,7 @@ public:
 
     auto operator<=>(const Digest&) const = default;
 
-private:
+  private:
     Digest(std::string algorithm, std::string hex)
         : algorithm_(std::move(algorithm)), hex_(std::move(hex))
     {
@@ -37,7 +37,7 @@ private:
 
 // Streaming SHA-256. Not thread-safe; one per stream.
 class Sha256 {
-public:
+  public:
     Sha256();
     ~Sha256();
     Sha256(Sha256&&) noexcept;
@@ -50,7 +50,7 @@ public:
     // Returns the digest; the hasher is reset for reuse.
     Digest finish();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -4,16 +4,15 @@
 // does not match the bytes, or a mediaType that disagrees with the content is an error that
 // names the blob. Serialisation is canonical (keys sorted, no spaces) so digests are stable.
 
+#include "grocker/oci/digest.hh"
+
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "grocker/oci/digest.hh"
 
 namespace grocker::oci {
 
@@ -24,11 +23,13 @@ inline constexpr std::string_view ociConfig = "application/vnd.oci.image.config.
 inline constexpr std::string_view ociLayer = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
-inline constexpr std::string_view dockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view dockerManifest =
+    "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view dockerManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view dockerConfig = "application/vnd.docker.container.image.v1+json";
-inline constexpr std::string_view dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+inline constexpr std::string_view dockerLayerGzip =
+    "application/vnd.docker.image.rootfs.diff.tar.gzip";
 inline constexpr std::string_view dockerLayerForeign =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
@@ -94,8 +95,10 @@ void verifyBlob(std::string_view bytes, const Descriptor& d, const std::string& 
 Descriptor parseDescriptor(const nlohmann::json& j, const std::string& where);
 // `expectedMediaType`, when not empty, is what the referrer (an index, a registry's
 // Content-Type) said the blob is.
-Manifest parseManifest(std::string_view bytes, const std::string& what, std::string_view expectedMediaType = {});
-Index parseIndex(std::string_view bytes, const std::string& what, std::string_view expectedMediaType = {});
+Manifest parseManifest(std::string_view bytes, const std::string& what,
+                       std::string_view expectedMediaType = {});
+Index parseIndex(std::string_view bytes, const std::string& what,
+                 std::string_view expectedMediaType = {});
 ImageConfig parseConfig(std::string_view bytes, const std::string& what);
 // What a manifest-or-index blob says it is, from its mediaType or its shape.
 std::string sniffMediaType(std::string_view bytes, const std::string& what);

@@ -5,13 +5,13 @@
 // says: every path is resolved under the root with openat2(RESOLVE_IN_ROOT) and every final
 // component is created fd-relative with O_NOFOLLOW.
 
+#include "grocker/oci/digest.hh"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
-
-#include "grocker/oci/digest.hh"
 
 namespace grocker::oci {
 
@@ -32,10 +32,12 @@ struct UnpackOptions {
 // `expectedDigest` is given, the bytes of the file are hashed as they are read and a mismatch
 // is an error naming the layer.
 void unpackLayer(const std::filesystem::path& layerFile, const std::filesystem::path& root,
-    const UnpackOptions& options = {}, const std::optional<Digest>& expectedDigest = {});
+                 const UnpackOptions& options = {},
+                 const std::optional<Digest>& expectedDigest = {});
 
 // Same, from an open file descriptor (read from its current offset to the end).
 void unpackLayerFd(int fd, const std::string& what, const std::filesystem::path& root,
-    const UnpackOptions& options = {}, const std::optional<Digest>& expectedDigest = {});
+                   const UnpackOptions& options = {},
+                   const std::optional<Digest>& expectedDigest = {});
 
 } // namespace grocker::oci

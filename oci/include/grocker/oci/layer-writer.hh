@@ -6,16 +6,16 @@
 // for what ustar cannot hold, hardlinks as type 1 after their target. The tar is produced, hashed
 // (diff_id), compressed, hashed again (digest) and written in one streaming pass.
 
+#include "grocker/oci/compress.hh"
+#include "grocker/oci/image.hh"
+#include "grocker/oci/sink.hh"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <sys/types.h>
 #include <utility>
-
-#include "grocker/oci/compress.hh"
-#include "grocker/oci/image.hh"
-#include "grocker/oci/sink.hh"
 
 namespace grocker::oci {
 
@@ -49,11 +49,11 @@ int64_t sourceDateEpochFromEnv();
 // Writes the tar of `dir`, placed at `target` ("/" or an absolute folder) in the image, to `out`.
 // Returns the number of entries.
 uint64_t writeLayerTar(Sink& out, const std::filesystem::path& dir, const std::string& target,
-    const LayerOptions& options);
+                       const LayerOptions& options);
 
 // Writes the layer into the store.
 LayerResult writeLayer(Store& store, const std::filesystem::path& dir, const std::string& target,
-    const LayerOptions& options);
+                       const LayerOptions& options);
 
 std::string layerMediaType(Compression c);
 

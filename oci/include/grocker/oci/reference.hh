@@ -3,11 +3,11 @@
 // with the usual normalisation: docker.io for names without a registry, "library/" for
 // one-component Docker Hub names, index.docker.io → docker.io, "latest" when no tag or digest.
 
+#include "grocker/oci/digest.hh"
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "grocker/oci/digest.hh"
 
 namespace grocker::oci {
 

@@ -2,17 +2,17 @@
 // Byte sinks: the small interface every streaming stage (tar writer, hasher, compressor, file)
 // writes into, so a layer is produced in one pass and never held in memory.
 
+#include "grocker/oci/digest.hh"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "grocker/oci/digest.hh"
-
 namespace grocker::oci {
 
 class Sink {
-public:
+  public:
     virtual ~Sink() = default;
     virtual void write(const void* data, size_t len) = 0;
     void write(std::string_view data) { write(data.data(), data.size()); }
@@ -22,14 +22,14 @@ public:
 
 // Passes bytes on unchanged, hashing and counting them.
 class HashingSink : public Sink {
-public:
+  public:
     explicit HashingSink(Sink& next) : next_(next) {}
     void write(const void* data, size_t len) override;
     void finish() override { next_.finish(); }
     Digest digest() { return hash_.finish(); }
     uint64_t size() const { return size_; }
 
-private:
+  private:
     Sink& next_;
     Sha256 hash_;
     uint64_t size_ = 0;
@@ -37,13 +37,13 @@ private:
 
 // Writes to a file descriptor (not owned), buffering into large writes.
 class FdSink : public Sink {
-public:
+  public:
     FdSink(int fd, std::string what);
     ~FdSink() override;
     void write(const void* data, size_t len) override;
     void finish() override;
 
-private:
+  private:
     void flush();
     int fd_;
     std::string what_;
@@ -52,7 +52,7 @@ private:
 
 // Discards bytes (for hashing only).
 class NullSink : public Sink {
-public:
+  public:
     void write(const void*, size_t) override {}
 };
 

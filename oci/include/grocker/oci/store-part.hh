@@ -5,6 +5,8 @@
 // (roots), their check, their sweep, and what dead processes left in their folders. The store
 // itself knows blobs, refs, blob sources and its own temp and lock files, nothing else.
 
+#include "grocker/oci/image.hh"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,8 +16,6 @@
 #include <string>
 #include <sys/types.h>
 #include <vector>
-
-#include "grocker/oci/image.hh"
 
 namespace grocker::oci {
 
@@ -102,8 +102,9 @@ class BlobStates;
 // A part's view of grocker fsck: the store, its blobs' states (each hashed once, for every
 // part), the report to add to, and repairs carried out the same way for every part.
 class PartCheck {
-public:
-    PartCheck(Store& store, bool repair, const Remover& remove, BlobStates& blobs, CheckReport& report);
+  public:
+    PartCheck(Store& store, bool repair, const Remover& remove, BlobStates& blobs,
+              CheckReport& report);
     Store& store() const { return store_; }
     // Counts `n` entries checked of `kind`, for the summary line.
     void counted(const std::string& kind, size_t n = 1) { report_.entries[kind] += n; }
@@ -116,7 +117,7 @@ public:
     // Reports what is wrong at `where`; with --repair, carries out `fix` and says `done`, or
     // why it could not be done. Returns the issue (to mark a leftover).
     StoreIssue& issue(std::filesystem::path where, std::string what, const std::string& done = {},
-        const std::function<void()>& fix = {});
+                      const std::function<void()>& fix = {});
     bool repairing() const { return repair_; }
     // Repairs: a file unlinked; folders through the remover, one renamed into tmp/ first so that
     // a repair killed half-way leaves no half folder under its name.
@@ -124,7 +125,7 @@ public:
     void removeTree(const std::filesystem::path& p);
     void removeTreeAside(const std::filesystem::path& p);
 
-private:
+  private:
     Store& store_;
     bool repair_;
     const Remover& remove_;
@@ -142,9 +143,9 @@ struct KeptImages {
 // A part's view of grocker purge: what is kept, and drops counted and carried out the same way
 // for every part. Failures go to the report; the sweep goes on.
 class PartSweep {
-public:
+  public:
     PartSweep(Store& store, const KeptImages& kept, bool dryRun, GcReport& report,
-        std::vector<std::filesystem::path>& trees);
+              std::vector<std::filesystem::path>& trees);
     Store& store() const { return store_; }
     const KeptImages& kept() const { return kept_; }
     // The entries of `dir`, sorted; none when it does not exist; a warning when unlistable.
@@ -158,7 +159,7 @@ public:
     // Something the sweep could not read: it keeps what it cannot judge.
     void warn(std::string message) { report_.warnings.push_back(std::move(message)); }
 
-private:
+  private:
     Store& store_;
     const KeptImages& kept_;
     bool dryRun_;
@@ -168,7 +169,7 @@ private:
 
 // A part of the store with a format of its own.
 class StorePart {
-public:
+  public:
     virtual ~StorePart() = default;
     // Blobs this part keeps alive beyond the refs' images (walked as refs are: a manifest keeps
     // its config and layers).

@@ -5,6 +5,12 @@
 // Its upkeep: check() (grocker fsck) and collectGarbage() (grocker purge), under the gc lock,
 // with the parts that have formats of their own (store-part.hh).
 
+#include "grocker/file.hh"
+#include "grocker/lock.hh"
+#include "grocker/oci/image.hh"
+#include "grocker/oci/sink.hh"
+#include "grocker/oci/store-part.hh"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,12 +20,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "grocker/file.hh"
-#include "grocker/lock.hh"
-#include "grocker/oci/image.hh"
-#include "grocker/oci/sink.hh"
-#include "grocker/oci/store-part.hh"
 
 namespace grocker::oci {
 
@@ -47,7 +47,7 @@ struct GcOptions {
 };
 
 class Store {
-public:
+  public:
     // $GROCKER_ROOT, else $XDG_CACHE_HOME/grocker, else ~/.cache/grocker.
     static std::filesystem::path defaultRoot();
 
@@ -59,7 +59,8 @@ public:
     // files no one holds, when no other grocker process has the store open). Its parts: those
     // of setStoreParts(), or `parts`.
     explicit Store(std::filesystem::path root, Leftovers leftovers = Leftovers::Remove);
-    Store(std::filesystem::path root, Leftovers leftovers, std::vector<std::shared_ptr<StorePart>> parts);
+    Store(std::filesystem::path root, Leftovers leftovers,
+          std::vector<std::shared_ptr<StorePart>> parts);
     Store(Store&&) noexcept = default;
     ~Store() = default;
 
@@ -72,7 +73,7 @@ public:
     // A blob being written. Bytes go to a temp file and are hashed on the way; commit() makes
     // it visible under its digest. Destroyed uncommitted, the temp file is removed.
     class BlobWriter : public Sink {
-    public:
+      public:
         explicit BlobWriter(Store& store);
         ~BlobWriter() override;
         using Sink::write;
@@ -81,10 +82,10 @@ public:
         // Syncs and renames. When `expected` is given, a different digest is an error naming
         // `what`, and nothing is stored.
         Descriptor commit(std::string mediaType, const std::optional<Digest>& expected = {},
-            const std::string& what = "blob");
+                          const std::string& what = "blob");
         uint64_t size() const { return size_; }
 
-    private:
+      private:
         Store& store_;
         std::filesystem::path tmp_;
         AutoCloseFD fd_;
@@ -98,10 +99,11 @@ public:
     Descriptor putBlob(std::string_view bytes, std::string mediaType);
     // Copies the file at `path` into the store (hashing it), checking it against `expected`.
     Descriptor importFile(const std::filesystem::path& path, std::string mediaType,
-        const std::optional<Digest>& expected = {}, const std::string& what = "blob");
+                          const std::optional<Digest>& expected = {},
+                          const std::string& what = "blob");
     // Copies from an fd until its end.
     Descriptor importFd(int fd, std::string mediaType, const std::optional<Digest>& expected,
-        const std::string& what);
+                        const std::string& what);
 
     // Reads a small blob (manifest, config) whole, verifying its size and digest.
     std::string readBlob(const Descriptor& d, const std::string& what) const;
@@ -144,7 +146,7 @@ public:
     // Needs the exclusive gc lock.
     GcReport collectGarbage(const GcOptions& options = {});
 
-private:
+  private:
     // What dead processes left, in the store's folders and the parts': temp files of gone
     // pids; with `alone`, also what carries no pid (run folders); with `locks`, lock files no
     // one holds.
@@ -170,6 +172,7 @@ private:
 
 // Copies `from` to `to` atomically (temp + fsync + rename), with copy_file_range so a
 // filesystem that can share extents does.
-void copyFileAtomic(const std::filesystem::path& from, const std::filesystem::path& to, mode_t mode = 0444);
+void copyFileAtomic(const std::filesystem::path& from, const std::filesystem::path& to,
+                    mode_t mode = 0444);
 
 } // namespace grocker::oci

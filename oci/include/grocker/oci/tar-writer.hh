@@ -3,12 +3,12 @@
 // one (long names or link targets, big sizes or ids, xattrs as SCHILY.xattr.*). No user or group
 // names, no atime/ctime, numbers in fixed-width octal: the same entries give the same bytes.
 
+#include "grocker/oci/sink.hh"
+
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "grocker/oci/sink.hh"
 
 namespace grocker::oci {
 
@@ -22,19 +22,19 @@ struct TarEntry {
         Directory = '5',
         Fifo = '6',
     };
-    std::string path;   // relative, no leading "/" or "./"; directories end with "/"
+    std::string path; // relative, no leading "/" or "./"; directories end with "/"
     Type type = Regular;
     uint32_t mode = 0644; // permission bits incl. setuid/setgid/sticky
     uint64_t uid = 0, gid = 0;
     int64_t mtime = 0;
-    uint64_t size = 0;  // regular files only
+    uint64_t size = 0; // regular files only
     std::string linkTarget;
     uint32_t devMajor = 0, devMinor = 0;
     std::vector<std::pair<std::string, std::string>> xattrs; // sorted by name
 };
 
 class TarWriter {
-public:
+  public:
     explicit TarWriter(Sink& out) : out_(out) {}
 
     // Writes the entry's header(s). For a regular file, exactly entry.size bytes must follow
@@ -49,7 +49,7 @@ public:
 
     uint64_t bytesWritten() const { return written_; }
 
-private:
+  private:
     void put(const void* data, size_t len);
     Sink& out_;
     uint64_t written_ = 0;

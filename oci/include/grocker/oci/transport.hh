@@ -9,11 +9,11 @@
 // manifest.json, so `docker load` and `podman load` take either.
 // docker://REF is parsed here but carried out by the registry library.
 
+#include "grocker/oci/image.hh"
+
 #include <filesystem>
 #include <string>
 #include <string_view>
-
-#include "grocker/oci/image.hh"
 
 namespace grocker::oci {
 
@@ -58,7 +58,7 @@ struct ImageDraft {
 
     ImageDraft(const Image& base, bool scratch, int64_t epoch);
     void addLayer(const Descriptor& blob, const Digest& diffId, const std::string& createdBy,
-        const std::string& comment = {});
+                  const std::string& comment = {});
     // The runtime settings ("config" of the image config), made if missing.
     nlohmann::json& runConfig();
     Image commit(Store& store) &&;

@@ -92,7 +92,8 @@ class TransportError : public Error {
         Refused,   // no connection (nothing listens): worth another try too
         Protocol,  // the answer is not HTTP (e.g. a TLS server spoken to in plain HTTP)
         Tls,       // the TLS handshake failed (e.g. the server speaks plain HTTP)
-        Stalled,   // no connection, or too few bytes, within TransferLimits (RetryPolicy::stallAttempts)
+        Stalled,   // no connection, or too few bytes, within TransferLimits
+                   // (RetryPolicy::stallAttempts)
         Fatal,     // bad certificate, unknown host, aborted, ...
     };
     TransportError(Kind kind, std::string message) : Error(std::move(message)), kind_(kind) {}

@@ -1,9 +1,10 @@
 #pragma once
 // User and group id mappings of the sandbox's user namespace. As root: container 0–65535 → a
 // range no host account owns (root's /etc/subuid and /etc/subgid ranges, else 2^31 up), so
-// that no host user owns what a step makes nor may signal its processes. As an unprivileged user: container 0 → the caller, 1–65535 → the caller's /etc/subuid and
-// /etc/subgid ranges (written with newuidmap/newgidmap), so dpkg and chown work inside; with no
-// subordinate range, only the caller as 0, and a warning saying what will not work.
+// that no host user owns what a step makes nor may signal its processes. As an unprivileged user:
+// container 0 → the caller, 1–65535 → the caller's /etc/subuid and /etc/subgid ranges (written with
+// newuidmap/newgidmap), so dpkg and chown work inside; with no subordinate range, only the caller
+// as 0, and a warning saying what will not work.
 
 #include <cstdint>
 #include <functional>
@@ -29,8 +30,8 @@ struct IdMap {
     static IdMap identity();
     // Root's map from its subordinate ranges in `subuid` and `subgid` (each used when it holds
     // 65536 ids), else from the fixed range, which no entry of `passwd` or `group` may use.
-    static IdMap forRoot(const std::string& subuid, const std::string& subgid, const std::string& passwd,
-        const std::string& group);
+    static IdMap forRoot(const std::string& subuid, const std::string& subgid,
+                         const std::string& passwd, const std::string& group);
     // The first id of the fixed range root maps when it has no subordinate range.
     static constexpr uint32_t rootFallbackStart = 2147483648u;
 
@@ -38,7 +39,8 @@ struct IdMap {
     // The host owner of what the container's root makes.
     std::pair<uid_t, gid_t> rootOutside() const;
     // Reads "name-or-uid:start:count" lines; the first matching line wins.
-    static std::optional<IdRange> subordinate(const std::string& file, const std::string& user, uid_t uid);
+    static std::optional<IdRange> subordinate(const std::string& file, const std::string& user,
+                                              uid_t uid);
 
     // The container's view of a host id (65534, "nobody", when unmapped).
     uint32_t uidInside(uid_t host) const;

@@ -4,32 +4,33 @@
 // and shared by every step that uses it), a run folder per step, and its upper dir turned
 // into a layer.
 
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/sandbox/id-map.hh"
 
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
 namespace grocker::sandbox {
 
 // The lower dirs of `image`, top layer first, unpacking the layers not yet in the store.
-std::vector<std::filesystem::path> prepareLowerDirs(oci::Store& store, const oci::Image& image, const IdMap& map);
+std::vector<std::filesystem::path> prepareLowerDirs(oci::Store& store, const oci::Image& image,
+                                                    const IdMap& map);
 
 // A fresh run folder in the store, removed (inside the user namespace when rootless, as its
 // files belong to subordinate ids) when this object dies.
 class RunDir {
-public:
+  public:
     RunDir(oci::Store& store, const IdMap& map);
     ~RunDir();
     RunDir(const RunDir&) = delete;
     RunDir& operator=(const RunDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
     const IdMap& map_;
 };
@@ -41,11 +42,12 @@ inline const std::string unpackedLayers = "unpacked layers";
 
 // Writes `dir` as a layer from inside a user namespace with `map`, so owners are recorded as
 // that namespace sees them (or as options.owner maps them, when set) and no folder is unreadable.
-oci::LayerResult writeLayerInside(oci::Store& store, const std::filesystem::path& dir, const std::string& target,
-    const IdMap& map, oci::LayerOptions options);
+oci::LayerResult writeLayerInside(oci::Store& store, const std::filesystem::path& dir,
+                                  const std::string& target, const IdMap& map,
+                                  oci::LayerOptions options);
 
 // Writes the changes in runDir/upper as a layer, owners in the container's view.
-oci::LayerResult commitUpper(oci::Store& store, const std::filesystem::path& runDir, const IdMap& map,
-    oci::LayerOptions options);
+oci::LayerResult commitUpper(oci::Store& store, const std::filesystem::path& runDir,
+                             const IdMap& map, oci::LayerOptions options);
 
 } // namespace grocker::sandbox

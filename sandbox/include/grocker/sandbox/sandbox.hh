@@ -7,13 +7,13 @@
 // (GROCKER_SANDBOX_ROOTFS=overlay or =copy forces one way). Setup failures in the child come
 // back over a pipe as one Error naming the step.
 
+#include "grocker/file.hh"
+#include "grocker/sandbox/id-map.hh"
+
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include "grocker/file.hh"
-#include "grocker/sandbox/id-map.hh"
 
 namespace grocker::sandbox {
 
@@ -30,9 +30,9 @@ struct SandboxSpec {
     std::vector<std::filesystem::path> lowerDirs; // top layer first; empty for scratch
     std::filesystem::path runDir;                 // holds upper/, work/, merged/
     std::vector<std::string> argv;
-    std::vector<std::string> env;                 // KEY=VALUE, the whole environment
+    std::vector<std::string> env; // KEY=VALUE, the whole environment
     std::string workdir = "/";
-    std::string user;                             // "" (root), NAME, UID, NAME:GROUP, UID:GID
+    std::string user; // "" (root), NAME, UID, NAME:GROUP, UID:GID
     bool hostNetwork = false;
     std::vector<Volume> volumes;
     std::string hostname = "grocker";
@@ -48,7 +48,7 @@ struct SandboxSpec {
 // same thread: the sandbox's child is cloned from it). Signals to the caller (SIGINT, SIGTERM)
 // are passed on to every running sandbox. Destroyed before wait(), it is killed.
 class Sandbox {
-public:
+  public:
     Sandbox(const SandboxSpec& spec, const IdMap& map);
     ~Sandbox();
     Sandbox(const Sandbox&) = delete;
@@ -59,7 +59,7 @@ public:
     // to create are removed from it. Throws when the sandbox could not be set up.
     int wait();
 
-private:
+  private:
     SandboxSpec spec_;
     pid_t pid_ = 0;
     AutoCloseFD errRead_;
