@@ -65,6 +65,20 @@ def canonical(name):
     return "".join(out)
 
 
+# --- the same wheel from the same source, on any machine ---------------------------------------
+def reproducible_flags(folder):
+    """What the builds below inherit so that the same source gives the same wheel bytes on any
+    machine, as root or rootless (grocker gives SOURCE_DATE_EPOCH, and the folder a package is
+    built in is always the same): the build folder written as '.' in compiled code (debug
+    information, __FILE__), and Python's string hashing fixed (sets iterated in one order by
+    build code that writes files lists)."""
+    os.environ["PYTHONHASHSEED"] = "0"
+    if folder:
+        flag = "-ffile-prefix-map=" + folder + "=."
+        for var in ("CFLAGS", "CXXFLAGS"):
+            os.environ[var] = (os.environ.get(var, "") + " " + flag).strip()
+
+
 # --- a project's wheel ------------------------------------------------------------------------
 def build_system(project):
     """(requires, backend, backend-path) of a project, as pip reads them (PEP 517/518)."""
@@ -96,8 +110,9 @@ def build_system(project):
     return requires, backend, backend_path
 
 
-# Runs in the build environment with no site-packages but the environment's (python -S):
-# imports the backend, asks for its extra requirements, builds the wheel.
+# Runs in a build environment with no site-packages but the environment's (python -S): imports
+# the backend, asks for its extra requirements (when requires_out is set), builds the wheel (when
+# name_out is set).
 HOOKS = r"""
 import importlib, json, os, site, sys
 a = json.loads(sys.argv[1])
@@ -109,14 +124,18 @@ module, _, attr = a["backend"].partition(":")
 backend = importlib.import_module(module)
 for part in attr.split(".") if attr else []:
     backend = getattr(backend, part)
-hook = getattr(backend, "get_requires_for_build_wheel", None)
-requires = list(hook(None)) if hook else []
-with open(a["requires_out"], "w") as f:
-    json.dump(requires, f)
-name = backend.build_wheel(a["wheel_dir"], None, None)
-with open(a["name_out"], "w") as f:
-    f.write(name)
+if a["requires_out"]:
+    hook = getattr(backend, "get_requires_for_build_wheel", None)
+    requires = list(hook(None)) if hook else []
+    with open(a["requires_out"], "w") as f:
+        json.dump(requires, f)
+if a["name_out"]:
+    name = backend.build_wheel(a["wheel_dir"], None, None)
+    with open(a["name_out"], "w") as f:
+        f.write(name)
 """
+REQUIRES_OUT = "/tmp/grocker-requires.json"
+NAME_OUT = "/tmp/grocker-wheel-name"
 
 
 def pip_verbose():
@@ -153,46 +172,104 @@ def satisfied(requires, env):
     return True
 
 
+def holds(requires, env):
+    try:
+        return satisfied(requires, env)
+    except Exception:  # a requirement pip's parser refuses: pip says what is wrong
+        return False
+
+
+def run_hooks(project, bs, env, wheel_dir, requires, build):
+    """The backend of `project` (bs: build_system's answer) in the environment `env`: its extra
+    requirements asked for (requires), the wheel built into wheel_dir (build). As pip's builds:
+    no user site, no system site-packages, the environment's scripts first on the PATH; the
+    backend's own output shown when pip would show it (verbose), as pip wheel does."""
+    _, backend, backend_path = bs
+    args = {"env": env, "backend": backend, "backend_path": backend_path, "wheel_dir": wheel_dir,
+            "requires_out": REQUIRES_OUT if requires else "", "name_out": NAME_OUT if build else ""}
+    quiet = None if pip_verbose() else subprocess.DEVNULL
+    path = os.path.join(env, "bin") + os.pathsep + os.environ.get("PATH", "")
+    r = subprocess.run([sys.executable, "-S", "-s", "-c", HOOKS, json.dumps(args)], cwd=project,
+                       stdout=quiet, stderr=quiet, env=dict(os.environ, PATH=path))
+    return r.returncode == 0
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def built_wheel(wheel_dir):
+    with open(NAME_OUT) as f:
+        return os.path.join(wheel_dir, f.read().strip())
+
+
 def fast_project_wheel(project, wheel_dir):
     """The project's wheel through its backend in the prepared environment, or None."""
     bs = build_system(project)
-    if bs is None:
-        return None
-    requires, backend, backend_path = bs
-    try:
-        if not satisfied(requires, ENV):
-            return None
-    except Exception:  # a requirement pip's parser refuses: pip says what is wrong
+    if bs is None or not holds(bs[0], ENV):
         return None
     os.makedirs(wheel_dir, exist_ok=True)
-    args = {"env": ENV, "backend": backend, "backend_path": backend_path, "wheel_dir": wheel_dir,
-            "requires_out": "/tmp/grocker-requires.json", "name_out": "/tmp/grocker-wheel-name"}
-    # As pip's builds: no user site, no system site-packages, a fresh temporary folder. The
-    # backend's own output is shown when pip would show it (verbose), as pip wheel does.
-    quiet = None if pip_verbose() else subprocess.DEVNULL
-    r = subprocess.run([sys.executable, "-S", "-s", "-c", HOOKS, json.dumps(args)], cwd=project,
-                       stdout=quiet, stderr=quiet)
-    if r.returncode != 0:
+    if not run_hooks(project, bs, ENV, wheel_dir, True, True):
         return None
-    with open(args["requires_out"]) as f:
-        extra = json.load(f)
-    try:
-        enough = satisfied(extra, ENV)
-    except Exception:
-        enough = False
-    if not enough:
-        return None  # the backend wants more than the environment holds: pip makes one
-    with open(args["name_out"]) as f:
-        return os.path.join(wheel_dir, f.read().strip())
+    if not holds(read_json(REQUIRES_OUT), ENV):
+        return None  # the backend wants more than the environment holds
+    return built_wheel(wheel_dir)
+
+
+DEPS = "/tmp/build-deps"  # the build environment of its own that a package's requirements make
+
+
+def install_build_deps(requires):
+    return not requires or pip("install", "--target", DEPS, "--no-warn-script-location", "--quiet", *LINKS,
+                               *constraint_args(), *requires, check=False).returncode == 0
+
+
+def isolated_wheel(project, wheel_dir):
+    """The project's wheel in a build environment of its own, made of its build requirements
+    (from the index and the find-links) as pip's isolated builds do, but always in the same
+    folder: pip's random one ends up in compiled code (a header of a build requirement, say
+    numpy's, is named in the debug information). None when that cannot be done here."""
+    bs = build_system(project)
+    if bs is None:
+        return None
+    print(f"grocker-compile: {os.path.basename(project)} needs more than the prepared build environment: "
+          "building it in an environment of its own", flush=True)
+    shutil.rmtree(DEPS, ignore_errors=True)
+    if not install_build_deps(bs[0]) or not run_hooks(project, bs, DEPS, wheel_dir, True, False):
+        return None
+    extra = read_json(REQUIRES_OUT)
+    if not holds(extra, DEPS) and not install_build_deps(extra):
+        return None
+    os.makedirs(wheel_dir, exist_ok=True)
+    if not run_hooks(project, bs, DEPS, wheel_dir, False, True):
+        return None
+    return built_wheel(wheel_dir)
+
+
+def build_fresh(source, copy, wheel_dir, make_copy):
+    """The wheel of a project (`make_copy` copies it to `copy`): in the prepared environment, else
+    in one of its own; each try from a fresh copy (what a failed backend leaves behind, build/ and
+    *.egg-info, must not reach the next). None when both fail."""
+    for build in (fast_project_wheel, isolated_wheel):
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(wheel_dir, ignore_errors=True)
+        top = make_copy(source, copy)
+        if top is None:
+            return None
+        built = build(top, wheel_dir)
+        if built is not None:
+            return built
+    return None
 
 
 def project(source):
     # pip builds a project in its folder: build from a copy, the source is read-only.
-    shutil.copytree(source, "/tmp/project", symlinks=True)
-    built = fast_project_wheel("/tmp/project", "/tmp/app")
+    reproducible_flags("/tmp/project")
+    built = build_fresh(source, "/tmp/project", "/tmp/app",
+                        lambda s, c: shutil.copytree(s, c, symlinks=True))
     if built is None:
-        # What the backend left behind (build/, *.egg-info) must not reach pip's build.
-        shutil.rmtree("/tmp/project")
+        shutil.rmtree("/tmp/project", ignore_errors=True)
         shutil.rmtree("/tmp/app", ignore_errors=True)
         shutil.copytree(source, "/tmp/project", symlinks=True)
         pip("wheel", "--no-deps", "--wheel-dir", "/tmp/app", *LINKS, *constraint_args(), "/tmp/project")
@@ -250,20 +327,21 @@ def unpack_sdist(source, target):
 
 
 def sdist(source):
-    """The wheel of one sdist, no dependencies: its backend called directly in the prepared
-    build environment (as PEP 517 frontends do; pip would start itself and the backend twice),
-    else pip wheel."""
-    top = unpack_sdist(source, "/tmp/sdist")
-    built = fast_project_wheel(top, "/tmp/wheel") if top else None
+    """The wheel of one sdist, no dependencies: its backend called directly (as PEP 517 frontends
+    do; pip would start itself and the backend twice) in the prepared build environment, else in
+    one of its own, else pip wheel. All build in the same folder, /tmp/sdist/NAME-VERSION, not in
+    a random one of pip's: the folder ends up in compiled code (debug information, the GNU
+    build-id)."""
+    reproducible_flags("/tmp/sdist")
+    built = build_fresh(source, "/tmp/sdist", "/tmp/wheel", unpack_sdist)
     if built is not None:
         shutil.copyfile(built, os.path.join(OUT, os.path.basename(built)))
         return
+    # The last resort: pip's own build, which says what is wrong.
     shutil.rmtree("/tmp/sdist", ignore_errors=True)
     shutil.rmtree("/tmp/wheel", ignore_errors=True)
-    pip_prepared_first(["wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), source],
-                       f"{os.path.basename(source)} needs more than the prepared build environment: "
-                       "pip wheel again, with an isolated build environment",
-                       lambda: shutil.rmtree("/tmp/wheel", ignore_errors=True))
+    top = unpack_sdist(source, "/tmp/sdist")
+    pip("wheel", "--no-deps", "--wheel-dir", "/tmp/wheel", *LINKS, *constraint_args(), top or source)
     for w in os.listdir("/tmp/wheel"):
         shutil.copyfile(os.path.join("/tmp/wheel", w), os.path.join(OUT, w))
 

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -301,6 +302,10 @@ pid_t startCommand(Child& c)
 
 [[noreturn]] void childMain(Child& c)
 {
+    // What a step makes must not depend on who runs grocker: every step starts with Docker's and
+    // BuildKit's umask, whatever the caller's (077 would change the modes in every layer, and in
+    // the wheels built from sdists).
+    ::umask(022);
     try {
         prepareInit(c);
     } catch (std::exception& e) {

@@ -1,14 +1,17 @@
 #!/bin/bash
 # The whole grocker build run as an unprivileged user with a subordinate id range, and no root
 # at any point (mmdebstrap --mode=unshare for the base, every step in a user namespace), from
-# an empty store, gives the same image digest as the build run as root.
+# an empty store, and with umask 077, gives the same image digest as the build run as root.
+# Then an app with compiled dependencies from real upstream code (fixtures/cext-app: MarkupSafe's
+# upstream sdist from Debian's sources, and a C extension built in a build environment of its
+# own): the same wheel bytes and the same image digest from both stores.
 # The root build uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
-need_tools mmdebstrap newuidmap newgidmap runuser jq curl "$PY" tar
+need_tools mmdebstrap newuidmap newgidmap runuser jq curl "$PY" tar apt-get unzip strings
 [ "$(id -u)" = 0 ] || fail "run as root (the test makes its unprivileged user)"
 cache=$GROCKER_TEST_CACHE
 mkdir -p "$cache"
@@ -32,8 +35,14 @@ mkdir -p "$tmp/user/bin/entrypoint" "$tmp/user/home"
 cp "$GROCKER" "$tmp/user/bin/grocker"
 cp "${GROCKER_ENTRYPOINT:-$(dirname "$GROCKER")/grocker-entrypoint}" "$tmp/user/bin/entrypoint/"
 chown -R "$user:$user" "$tmp/user"
-run "build as $user, from an empty store" runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME="$tmp/user/home" TMPDIR="$tmp/user/home" "$tmp/user/bin/grocker" --root "$tmp/user/store" \
+# as_user ARGS...: grocker as the user, with its store, and a umask that would change the modes
+# of everything a step makes if the sandbox let it through.
+as_user() {
+    runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/user/home" \
+        TMPDIR="$tmp/user/home" /bin/sh -c 'umask 077; exec "$@"' sh "$tmp/user/bin/grocker" \
+        --root "$tmp/user/store" "$@"
+}
+run "build as $user, from an empty store" as_user \
     build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push --result-file "$tmp/user/result.json"
 rootless=$(tail -n1 <<<"$out")
 ran=$(steps_ran "$err" | cut -d: -f1 | tr '\n' ' ')
@@ -44,5 +53,35 @@ ok "the whole build as $user (no root at any point) gives the root build's diges
 found=$(find "$tmp/user/store" -maxdepth 3 -uid 0 | head -n 3)
 [ -z "$found" ] || fail "files owned by root in the rootless store: $found"
 ok "no file of the rootless store belongs to root"
+
+# --- compiled wheels: the same bytes from two stores, as root and rootless ----------------------
+sdist=$("$fixtures/debian-sdist" "$cache" markupsafe) || fail "no upstream sdist of MarkupSafe from Debian's sources"
+"$fixtures/cext-app" "$tmp" "$sdist"
+run "build the C-extension app as root" "$GROCKER" --root "$cache/build-store" build "$tmp/cext-app" \
+    -c "$tmp/cext-app/.grocker.yml" --index-url "$index" --no-push
+cext_root=$(tail -n1 <<<"$out")
+run "build the C-extension app as $user" as_user build "$tmp/cext-app" -c "$tmp/cext-app/.grocker.yml" \
+    --index-url "$index" --no-push
+cext_user=$(tail -n1 <<<"$out")
+ran=$(steps_ran "$err" | tr '\n' ' ')
+expect_match "steps run as $user" 'compile: MarkupSafe 2\.1\.2 .*compile: rx-cext 1\.0 ' "$ran"
+# wheel_digest STORE FILE-PREFIX: the digest of the wheel the store's wheel cache holds for it.
+wheel_digest() { jq -r --arg p "$2" 'select(.file | startswith($p)) | .digest' "$1"/cache/wheels/*.json | sort -u; }
+for w in MarkupSafe-2.1.2- rx_cext-1.0-; do
+    a=$(wheel_digest "$cache/build-store" "$w")
+    b=$(wheel_digest "$tmp/user/store" "$w")
+    expect_match "the root store's $w wheel" '^sha256:[0-9a-f]{64}$' "$a"
+    expect_eq "the $w wheel compiled rootless, in another store" "$a" "$b"
+    # No build folder in the compiled code: built in a fixed folder, written as '.'.
+    rm -rf "$tmp/unzipped" && mkdir "$tmp/unzipped"
+    unzip -q "$tmp/user/store/cache/files/sha256/${b#sha256:}" -d "$tmp/unzipped"
+    so=$(find "$tmp/unzipped" -name '*.so')
+    [ -n "$so" ] || fail "the $w wheel holds no compiled extension"
+    # shellcheck disable=SC2086 # one word per library
+    if strings -a $so | grep -E '/tmp/(sdist|pip-)'; then fail "the $w wheel names its build folder"; fi
+done
+ok "MarkupSafe's and rx-cext's wheels: the same bytes from both stores, as root and rootless"
+expect_eq "the C-extension app's digest rootless" "$cext_root" "$cext_user"
+ok "the C-extension app: the same image digest as root and rootless ($cext_user)"
 # Removing the store needs the user's namespace (files of subordinate ids); rm as root here.
 echo "all rootless build checks passed"
