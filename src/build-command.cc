@@ -18,7 +18,7 @@ struct BuildOptions {
     std::string release;
     std::vector<std::string> configFiles;
     ConfigOverrides overrides;
-    std::string pipConf, indexUrl, indexUrlFile, findLinks;
+    std::string pipConf, indexUrl, indexUrlFile, findLinks, exportWheels;
     std::string compileNetwork = "host";
     std::vector<std::string> outputs;
     std::string resultFile;
@@ -52,6 +52,7 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.indexUrl = o.indexUrl;
     r.indexUrlFile = o.indexUrlFile;
     r.findLinks = o.findLinks;
+    r.exportWheels = o.exportWheels;
     r.compileNetwork = o.compileNetwork;
     r.outputs = o.outputs;
     r.resultFile = o.resultFile;
@@ -103,6 +104,9 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
                   "host (default): the compile steps reach the index through the host's network; "
                   "none: no network (find-links only)");
     b->add_option("--find-links", bo.findLinks, "Folder of wheels and sdists");
+    b->add_option("--export-wheels", bo.exportWheels,
+                  "Copy the wheels the build used (the app's and its dependencies', compiled or "
+                  "downloaded) into this folder, e.g. to publish them to an internal index");
     b->add_option("-e,--entrypoint", entrypoint,
                   "Use this console script of the app as the entrypoint");
     b->add_option("--volume", bo.overrides.volumes, "Volume of the runner image (repeatable)")

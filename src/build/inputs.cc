@@ -70,6 +70,23 @@ void checkResultFile(Problems& p, const std::string& file)
     });
 }
 
+void checkExportFolder(Problems& p, const std::string& dir)
+{
+    if (dir.empty()) return;
+    p.check([&] {
+        std::error_code ec;
+        auto st = fs::status(dir, ec);
+        if (st.type() == fs::file_type::not_found) {
+            auto parent = fs::absolute(dir).parent_path();
+            if (!fs::is_directory(parent))
+                throw UsageError("--export-wheels '", dir, "': the folder '", parent.string(),
+                                 "' does not exist");
+        } else if (st.type() != fs::file_type::directory) {
+            throw UsageError("--export-wheels '", dir, "' is not a folder: name a folder");
+        }
+    });
+}
+
 // The index URL may hold a secret: from a file or the environment, not only from the command
 // line (which every user of the host sees in ps).
 void readIndexUrl(Problems& p, BuildRequest& r)
@@ -118,6 +135,7 @@ void Pipeline::checkInputs()
     p.readable("--pip-conf", r.pipConf, false);
     p.readable("--find-links", r.findLinks, true);
     checkResultFile(p, r.resultFile);
+    checkExportFolder(p, r.exportWheels);
     readIndexUrl(p, r);
     if (r.compileNetwork != "host" && r.compileNetwork != "none")
         p.cli.push_back("--compile-network '" + r.compileNetwork + "' is neither host nor none");

@@ -61,6 +61,7 @@ struct Pipeline {
     void makeRoot();
     void makeCompiler();
     void compile();
+    void exportWheels();
     void runnerDependencies();
     void appLayer();
     void entrypoint();

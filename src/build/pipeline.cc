@@ -3,6 +3,7 @@
 // them, so each pass whose inputs did not change takes its result from the store (or from the
 // registry under the prefix) and runs nothing.
 
+#include "caches.hh"
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <sys/stat.h>
 
 namespace grocker::build {
 
@@ -28,6 +30,7 @@ BuildResult build(BuildRequest request)
     p.makeRoot();    // base + repositories + run dependencies + user grocker
     p.makeCompiler();       // root + build dependencies + the compile script
     p.compile();            // the wheels, each package built in a box of its own (compile.hh)
+    p.exportWheels();       // --export-wheels: copies of them in a host folder
     p.runnerDependencies(); // root + a venv with the dependencies: a layer a new version keeps
     p.appLayer();           // the app's wheel: the layer a new version changes
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
@@ -304,6 +307,40 @@ void Pipeline::compile()
         if (w.requested) app = &w;
     if (!app)
         throw Error("the compile of '", release.text, "' made no wheel of the release itself");
+}
+
+} // namespace grocker::build
+
+namespace grocker::build {
+
+// --export-wheels: every wheel the build used, as the compile pass left them (the app's, the
+// dependencies' compiled or downloaded), copied into the folder under its own file name for a
+// find-links folder or an internal index. Each copy is whole or absent: written beside its name
+// and renamed; one there with the same bytes is left alone.
+void Pipeline::exportWheels()
+{
+    if (request.exportWheels.empty()) return;
+    fs::path dir = request.exportWheels;
+    fs::create_directories(dir);
+    for (auto& w : wheels) {
+        if (w.file.empty() || w.file.find('/') != std::string::npos || w.file[0] == '.')
+            throw Error("--export-wheels: '", w.file, "' is not a wheel file name");
+        auto dest = dir / w.file;
+        std::error_code ec;
+        if (fs::is_regular_file(dest, ec) && hashPath(dest) == w.digest) continue;
+        auto tmp = dir / (".tmp-" + tempName());
+        try {
+            fs::copy_file(w.path, tmp);
+            ::chmod(tmp.c_str(), 0644);
+            fs::rename(tmp, dest);
+        } catch (fs::filesystem_error& e) {
+            fs::remove(tmp, ec);
+            throw Error("--export-wheels: unable to copy '", w.file, "' into '", dir.string(),
+                        "': ", e.code().message());
+        }
+    }
+    fsyncDir(dir);
+    say(*ctx, "export: " + std::to_string(wheels.size()) + " wheels in " + dir.string());
 }
 
 } // namespace grocker::build

@@ -26,6 +26,7 @@ struct BuildRequest {
     std::string compileNetwork = "host"; // the boxes': the host's, or none
     std::vector<std::string> outputs;    // --output locations, as given
     std::string resultFile;
+    std::string exportWheels; // --export-wheels: a host folder for the wheels the build used
     bool buildDependencies = true;
     bool push = true;
     bool refresh = false; // resolve the dependencies again: no cached compile or resolution

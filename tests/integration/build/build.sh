@@ -10,7 +10,7 @@ set -eu -o pipefail
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
 pass() { echo "ok: $*"; }
-need_tools mmdebstrap podman runc jq curl "$PY" tar
+need_tools mmdebstrap podman runc jq curl "$PY" tar unzip
 [ "$(id -u)" = 0 ] || fail "run as root (podman, and the build as root)"
 
 setup grocker-build-test
@@ -107,9 +107,19 @@ static=$(curl -sf http://127.0.0.1:8080/static/hello.txt)
 pass "podman run IMAGE www answers through nginx and uwsgi on 8080 and serves a static file"
 
 # --- caching -----------------------------------------------------------------------------------
-build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push >"$tmp/out2" 2>"$tmp/err2"
+build "$app" -c "$app/.grocker.yml" --index-url "$index" --no-push --export-wheels "$tmp/wheels" >"$tmp/out2" 2>"$tmp/err2"
 [ "$(cat "$tmp/out2")" = "$digest" ] || fail "the no-op rebuild gave another digest"
 grep -q '^steps run: 0$' "$tmp/err2" || fail "the no-op rebuild ran steps: $(cat "$tmp/err2")"
+# --export-wheels: the wheels the build used (the app's, its dependency's built from the sdist),
+# whole, under their names, even from a build that ran nothing.
+exported=$(cd "$tmp/wheels" && ls)
+expect_wheels="grocker_greeting-1.0.0-py3-none-any.whl
+grocker_hello-1.0.0-py3-none-any.whl"
+[ "$exported" = "$expect_wheels" ] || fail "--export-wheels wrote: $exported"
+for w in "$tmp"/wheels/*.whl; do "$PY" -m zipfile -t "$w" >/dev/null || fail "$w is not a whole wheel"; done
+unzip -p "$tmp/wheels/grocker_hello-1.0.0-py3-none-any.whl" grocker_hello-1.0.0.dist-info/METADATA |
+    grep -q '^Requires-Dist: grocker-greeting' || fail "the exported app wheel lacks its requirement"
+pass "the no-op rebuild with --export-wheels wrote the app's and the dependency's wheels"
 pass "a no-op rebuild runs no sandbox step and gives the same digest"
 # A version of this run only: wheels are reproducible, so a version some earlier run of this
 # test built would find its app layer in the shared store's cache.

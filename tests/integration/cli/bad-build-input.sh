@@ -222,6 +222,10 @@ expect 2 "grocker: --output scratch: scratch is not a place to write an image; n
 expect 2 "grocker: --result-file 'tree' is a folder: name a file" myapp==1.0 --result-file tree
 expect 2 "grocker: --result-file 'nowhere/result.json': the folder '$here/nowhere' does not exist" \
     myapp==1.0 --result-file nowhere/result.json
+expect 2 "grocker: --export-wheels 'tree/app/hello.txt' is not a folder: name a folder" myapp==1.0 \
+    --export-wheels tree/app/hello.txt
+expect 2 "grocker: --export-wheels 'nowhere/wheels': the folder '$here/nowhere' does not exist" \
+    myapp==1.0 --export-wheels nowhere/wheels
 expect 2 "grocker: --index-url 'ftp://ci:***@127.0.0.1/simple' is not an http://, https:// or file:// URL" \
     myapp==1.0 --index-url ftp://ci:hunter2@127.0.0.1/simple
 # A bad RELEASE and configuration mistakes: all in one run.
