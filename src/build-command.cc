@@ -18,7 +18,7 @@ struct BuildOptions {
     std::string release;
     std::vector<std::string> configFiles;
     ConfigOverrides overrides;
-    std::string pipConf, indexUrl, indexUrlFile, findLinks, exportWheels;
+    std::string pipConf, indexUrl, indexUrlFile, findLinks, exportWheels, cacheRepo, cacheMode;
     std::string compileNetwork = "host";
     std::vector<std::string> outputs;
     std::string resultFile;
@@ -53,6 +53,8 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.indexUrlFile = o.indexUrlFile;
     r.findLinks = o.findLinks;
     r.exportWheels = o.exportWheels;
+    r.cacheRepo = o.cacheRepo;
+    r.cacheMode = o.cacheMode;
     r.compileNetwork = o.compileNetwork;
     r.outputs = o.outputs;
     r.resultFile = o.resultFile;
@@ -104,6 +106,11 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
                   "host (default): the compile steps reach the index through the host's network; "
                   "none: no network (find-links only)");
     b->add_option("--find-links", bo.findLinks, "Folder of wheels and sdists");
+    b->add_option("--cache-repo", bo.cacheRepo,
+                  "Registry repository of the build cache (default PREFIX/grocker-cache)");
+    b->add_option("--cache-mode", bo.cacheMode,
+                  "readwrite: use and fill the build cache (default with a prefix); read: use "
+                  "it only (untrusted jobs; the default with --no-push); off");
     b->add_option("--export-wheels", bo.exportWheels,
                   "Copy the wheels the build used (the app's and its dependencies', compiled or "
                   "downloaded) into this folder, e.g. to publish them to an internal index");

@@ -7,12 +7,17 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace grocker;
 
 int main(int argc, char** argv)
 {
+    // The store is shared with the subordinate ids of a rootless build (mmdebstrap's, the
+    // sandbox's users) and what it holds goes into images: its modes are the ones grocker gives,
+    // not the caller's umask (077 made the store unreadable to them, and layers differ by user).
+    ::umask(022);
     CLI::App app{"grocker: build OCI images of Python applications, without a daemon"};
     app.set_version_flag("--version", std::string("grocker ") + GROCKER_VERSION);
     app.require_subcommand(1);

@@ -29,6 +29,8 @@
 
 namespace grocker::build {
 
+class RemoteCache;
+
 // RELEASE as given: name[extras]==version, a wheel file, or a project folder.
 struct Release {
     enum class Kind { Spec, Wheel, Project } kind = Kind::Spec;
@@ -71,6 +73,7 @@ struct CompileRequest {
     std::string constraintsDigest;             // of the pip constraints file, or empty
     std::vector<std::string> moreRequirements; // installed beside the release (uwsgi)
     bool refresh = false;                      // resolve again
+    RemoteCache* remote = nullptr;             // the build cache in a registry, if any
 };
 
 struct CompiledWheel {

@@ -6,6 +6,7 @@
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/image.hh"
+#include "remote-cache.hh"
 
 #include <algorithm>
 #include <archive.h>
@@ -132,48 +133,79 @@ Digest Compiler::takeWheel(const OutDir& out, const std::string& what, std::stri
     return putFile(store_, fd.get(), "the wheel '" + file + "'");
 }
 
-std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key)
+// The wheel filed under `key`: in the store, else in the registry's build cache (then filed in
+// the store as one built here).
+std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key, const json& inputs,
+                                                   const Expected& expect)
 {
     auto path = cacheDir(store_) / "wheels" / (key + ".json");
-    if (!fs::exists(path)) return std::nullopt;
+    if (fs::exists(path)) try {
+            auto j = json::parse(readFile(path));
+            if (keyOf(j.at("inputs")) == key) {
+                CompiledWheel w{j.at("name").get<std::string>(),
+                                j.at("version").get<std::string>(),
+                                j.at("file").get<std::string>(),
+                                Digest::parse(j.at("digest").get<std::string>()),
+                                {},
+                                false};
+                if (parseWheelName(w.file) && haveFile(w.digest)) {
+                    w.path = filePath(store_, w.digest);
+                    // A store that was warm before the registry's cache was: filled from it.
+                    if (req_.remote && req_.remote->writes() && !req_.remote->has(key))
+                        req_.remote->putWheel(key, inputs, w.name, w.version, w.file, w.path);
+                    return w;
+                }
+            }
+        } catch (std::exception&) {
+            // a damaged entry is a miss, made again
+        }
+    return remoteWheel(key, inputs, expect);
+}
+
+// The wheel the registry's build cache holds under `key`, checked as one a box made (its name,
+// version and metadata), then filed in the store. Any failure is a miss, with a warning.
+std::optional<CompiledWheel> Compiler::remoteWheel(const std::string& key, const json& inputs,
+                                                   const Expected& expect)
+{
+    if (!req_.remote) return std::nullopt;
+    auto found = req_.remote->wheel(key);
+    if (!found) return std::nullopt;
+    auto what = "the wheel " + found->file + " of the build cache";
     try {
-        auto j = json::parse(readFile(path));
-        if (keyOf(j.at("inputs")) != key) return std::nullopt;
-        CompiledWheel w{j.at("name").get<std::string>(),
-                        j.at("version").get<std::string>(),
-                        j.at("file").get<std::string>(),
-                        Digest::parse(j.at("digest").get<std::string>()),
-                        {},
-                        false};
-        if (!parseWheelName(w.file) || !haveFile(w.digest)) return std::nullopt;
-        w.path = filePath(store_, w.digest);
-        return w;
-    } catch (std::exception&) {
-        return std::nullopt; // a damaged entry is a miss, made again
+        AutoCloseFD fd(::open(found->blob.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) throw SysError("unable to read ", what, " in the store");
+        auto d = putFile(store_, fd.get(), what);
+        if (d != found->digest)
+            throw Error(what, " has digest ", d.str(), ", not ", found->digest.str());
+        return checkedWheel(key, inputs,
+                            "the build cache of " + req_.remote->repository() + " holds",
+                            found->file, d, expect);
+    } catch (Error& e) {
+        std::cerr << "grocker: warning: " << e.message() << "; building it\n";
+        return std::nullopt;
     }
 }
 
-// The wheel a box left in `out`, checked and filed under the host's key; `expect` is the name
-// and version it must have (an sdist's), none for a project (whose name its own build code
-// decides).
-CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs,
-                                  const std::string& what, const OutDir& out,
-                                  const std::optional<std::pair<std::string, std::string>>& expect)
+// A wheel made by a box or found in the registry's build cache, in cache/files (`made` says
+// which, as "the build of NAME VERSION made"): its metadata checked (the name and version it must
+// have: an sdist's; none for a project, whose name its own build code decides), then filed under
+// the host's key.
+CompiledWheel Compiler::checkedWheel(const std::string& key, const json& inputs,
+                                     const std::string& made, const std::string& file,
+                                     const Digest& d, const Expected& expect)
 {
-    std::string file;
-    Digest d = takeWheel(out, what, file);
     auto path = filePath(store_, d);
     DistMetadata m;
     try {
         m = readWheelMetadata(path, file);
     } catch (Error& e) {
-        e.addContext("the build of " + what + " made a wheel that is refused");
+        e.addContext(made + " a wheel that is refused");
         throw;
     }
     if (expect && (normalisePythonName(m.name) != normalisePythonName(expect->first) ||
                    !sameVersion(m.version, expect->second)))
-        throw Error("the build of ", what, " made a wheel of ", m.name, " ", m.version, " ('", file,
-                    "'), not of ", expect->first, " ", expect->second, ": refused");
+        throw Error(made, " a wheel of ", m.name, " ", m.version, " ('", file, "'), not of ",
+                    expect->first, " ", expect->second, ": refused");
     json entry = {{"inputs", inputs},
                   {"name", m.name},
                   {"version", m.version},
@@ -182,6 +214,19 @@ CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs,
     writeEntry(cacheDir(store_) / "wheels" / (key + ".json"), entry);
     verified_[d.str()] = true;
     return CompiledWheel{m.name, m.version, file, d, path, false};
+}
+
+// The wheel a box left in `out`, checked and filed under the host's key, and in the registry's
+// build cache when it is written.
+CompiledWheel Compiler::takeBuilt(const std::string& key, const json& inputs,
+                                  const std::string& what, const OutDir& out,
+                                  const Expected& expect)
+{
+    std::string file;
+    Digest d = takeWheel(out, what, file);
+    auto w = checkedWheel(key, inputs, "the build of " + what + " made", file, d, expect);
+    if (req_.remote) req_.remote->putWheel(key, inputs, w.name, w.version, w.file, w.path);
+    return w;
 }
 
 // The release given as a wheel file: copied into the cache as it is.
@@ -211,7 +256,7 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
                    "project",        r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
     auto key = keyOf(inputs);
     auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
-    if (auto w = cachedWheel(key)) {
+    if (auto w = cachedWheel(key, inputs, std::nullopt)) {
         say(ctx_, "compile: " + r.text + ": cached");
         w->requested = true;
         return *w;
@@ -314,7 +359,7 @@ std::vector<CompiledWheel> Compiler::run()
         auto& d = dists[i];
         auto what = d.name + " " + d.version;
         auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
-        if (auto w = cachedWheel(key)) {
+        if (auto w = cachedWheel(key, in, std::pair{d.name, d.version})) {
             say(ctx_, "compile: " + what + ": cached");
             wheels[i] = *w;
             wheels[i].requested = d.app;

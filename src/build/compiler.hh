@@ -130,10 +130,15 @@ class Compiler {
     Step boxStep(const std::string& name, const std::vector<std::string>& args,
                  std::vector<sandbox::Volume> volumes, const OutDir& out) const;
     Digest takeWheel(const OutDir& out, const std::string& what, std::string& file);
-    std::optional<CompiledWheel> cachedWheel(const std::string& key);
+    using Expected = std::optional<std::pair<std::string, std::string>>; // name, version
+    std::optional<CompiledWheel> cachedWheel(const std::string& key, const json& inputs,
+                                             const Expected& expect);
+    std::optional<CompiledWheel> remoteWheel(const std::string& key, const json& inputs,
+                                             const Expected& expect);
+    CompiledWheel checkedWheel(const std::string& key, const json& inputs, const std::string& made,
+                               const std::string& file, const Digest& d, const Expected& expect);
     CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what,
-                            const OutDir& out,
-                            const std::optional<std::pair<std::string, std::string>>& expect);
+                            const OutDir& out, const Expected& expect);
     CompiledWheel releaseWheel();
     CompiledWheel projectWheel(const json& resolutionInputs,
                                std::optional<std::vector<Dist>>& resolved);

@@ -136,6 +136,18 @@ void Pipeline::checkInputs()
     p.readable("--find-links", r.findLinks, true);
     checkResultFile(p, r.resultFile);
     checkExportFolder(p, r.exportWheels);
+    if (!r.cacheMode.empty()) p.check([&] { (void)parseCacheMode(r.cacheMode); });
+    if (!r.cacheRepo.empty())
+        p.check([&] {
+            auto ref = oci::Reference::parse(r.cacheRepo);
+            auto last = r.cacheRepo.substr(r.cacheRepo.rfind('/') + 1);
+            if (!ref.digest && last.find(':') != std::string::npos)
+                throw UsageError("--cache-repo '", r.cacheRepo,
+                                 "' names a tag: name a repository (grocker tags its entries)");
+            if (ref.digest)
+                throw UsageError("--cache-repo '", r.cacheRepo,
+                                 "' names a digest: name a repository");
+        });
     readIndexUrl(p, r);
     if (r.compileNetwork != "host" && r.compileNetwork != "none")
         p.cli.push_back("--compile-network '" + r.compileNetwork + "' is neither host nor none");

@@ -4,6 +4,7 @@
 
 #include "grocker/file.hh"
 #include "pipeline.hh"
+#include "remote-cache.hh"
 #include "runtimes.hh"
 #include "shell-script.hh"
 
@@ -41,6 +42,7 @@ struct Pipeline {
     std::optional<Context> ctx;
     std::optional<Remote> remote;
     Remote* registry = nullptr; // &*remote with a prefix, else null
+    std::unique_ptr<RemoteCache> remoteCache;
     // base, root, compiler
     std::string baseIdentity, rootName, compilerName;
     oci::Image root, compiler;
@@ -57,6 +59,7 @@ struct Pipeline {
 
     void checkInputs();
     void openStore();
+    void openRemoteCache();
     void base();
     void makeRoot();
     void makeCompiler();

@@ -66,6 +66,22 @@ void Pipeline::openStore()
     remote.emplace(Remote{request.registry, config.dockerImagePrefix, request.push, {}});
     registry = config.dockerImagePrefix.empty() ? nullptr : &*remote;
     result.release = release.text;
+    openRemoteCache();
+}
+
+// The build cache in a registry, when there is one to use (remote-cache.hh).
+void Pipeline::openRemoteCache()
+{
+    auto& r = request;
+    std::string repo = r.cacheRepo;
+    if (repo.empty() && !config.dockerImagePrefix.empty())
+        repo = config.dockerImagePrefix + "/grocker-cache";
+    // A build that publishes nothing (--no-push) reads the shared cache but does not write it.
+    CacheMode mode = !r.cacheMode.empty() ? parseCacheMode(r.cacheMode)
+                     : r.push             ? CacheMode::ReadWrite
+                                          : CacheMode::Read;
+    if (repo.empty() || mode == CacheMode::Off) return;
+    remoteCache = std::make_unique<RemoteCache>(*store, r.registry, repo, mode);
 }
 
 Image Pipeline::obtain(const std::string& name, const std::function<Image()>& make)
@@ -271,6 +287,7 @@ void Pipeline::compile()
     creq.release = release;
     creq.compiler = &compiler;
     creq.refresh = r.refresh;
+    creq.remote = remoteCache.get();
     // Index settings and their secrets reach the boxes' environment only.
     Step& box = creq.boxTemplate;
     box.hostNetwork = r.compileNetwork == "host";
@@ -292,9 +309,12 @@ void Pipeline::compile()
     }
     creq.index = IndexSettings::from(r.pipConf.empty() ? "" : readFile(r.pipConf), r.indexUrl,
                                      r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
-    creq.indexKey = cacheKey({"index", compiler.manifestDescriptor.digest.str(),
-                              std::to_string(ctx->epoch), fileDigest(r.pipConf), r.indexUrl,
-                              r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
+    // The index URL without its password: a rotated token must not make every runner's cache
+    // miss, and no secret is part of what a cache entry records.
+    creq.indexKey =
+        cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx->epoch),
+                  fileDigest(r.pipConf), withoutPassword(r.indexUrl),
+                  r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
     creq.constraintsDigest = fileDigest(config.pipConstraint);
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
     // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
@@ -303,6 +323,10 @@ void Pipeline::compile()
                     [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
         creq.moreRequirements.push_back("uwsgi");
     wheels = r.compile(*ctx, creq);
+    if (remoteCache && (remoteCache->hits() || remoteCache->written()))
+        say(*ctx, "build cache: " + std::to_string(remoteCache->hits()) + " wheels from " +
+                      remoteCache->repository() + ", " + std::to_string(remoteCache->written()) +
+                      " written to it");
     for (auto& w : wheels)
         if (w.requested) app = &w;
     if (!app)

@@ -27,6 +27,10 @@ struct BuildRequest {
     std::vector<std::string> outputs;    // --output locations, as given
     std::string resultFile;
     std::string exportWheels; // --export-wheels: a host folder for the wheels the build used
+    // The build cache in a registry (remote-cache.hh): --cache-repo (default
+    // PREFIX/grocker-cache), --cache-mode (default readwrite with a prefix, read with --no-push,
+    // off with neither a prefix nor a cache repository).
+    std::string cacheRepo, cacheMode;
     bool buildDependencies = true;
     bool push = true;
     bool refresh = false; // resolve the dependencies again: no cached compile or resolution

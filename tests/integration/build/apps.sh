@@ -413,7 +413,8 @@ out=$("${G[@]}" run "oci:$tmp/layout:tool" -- "$ep" gapps-tool) || fail "gapps-t
 pass "a project folder with extras (path[extra]) builds with its extra's dependency; --pip-constraint keeps gapps-pinned below the index's 2.0"
 
 # --- an sdist dependency asking for more than setuptools and wheel to build (gapps-extradep):
-# the compile step's pip wheel falls back to pip's isolated builds. A version of this run, so
+# built in a build environment of its own, made from its requirements (as pip's isolated builds,
+# in a fixed folder). A version of this run, so
 # that no wheel of an earlier run in the shared wheel cache stands in for the build.
 module gapps-helped "$V" gapps_helped 'from gapps_extradep import NAME as HELPER'
 sed -i 's/^requires = \["setuptools>=61", "wheel"\]$/requires = ["setuptools>=61", "wheel", "gapps-extradep"]/' \
@@ -423,12 +424,12 @@ grep -q '"gapps-extradep"\]$' "$tmp/src/gapps-helped-$V/pyproject.toml" || fail 
 serve gapps-helped "$V"
 build "gapps-helped==$V" --index-url "$index_url" --no-push --output "oci:$tmp/layout:helped" \
     >"$tmp/helped.out" 2>"$tmp/helped.err" || { cat "$tmp/helped.err" >&2; fail "grocker build gapps-helped==$V failed"; }
-grep -q "needs more than the prepared build environment: pip wheel again, with an isolated build environment" "$tmp/helped.err" ||
-    fail "gapps-helped's build requirement did not get pip's isolated build: $(cat "$tmp/helped.err")"
+grep -q "needs more than the prepared build environment: building it in an environment of its own" "$tmp/helped.err" ||
+    fail "gapps-helped's build requirement did not get an isolated build: $(cat "$tmp/helped.err")"
 out=$("${G[@]}" run "oci:$tmp/layout:helped" -- /home/grocker/venv/bin/python3 -c "import gapps_helped as m; print(m.HELPER)") ||
     fail "gapps-helped does not import in its image"
 [ "$out" = extradep ] || fail "gapps-helped printed '$out'"
-pass "an sdist needing more than setuptools and wheel to build gets pip's isolated build"
+pass "an sdist needing more than setuptools and wheel to build gets a build environment of its own"
 
 # --- build backends: an in-tree one (backend-path) takes the compile step's fast path (its
 # PEP 517 hooks called once, in a prepared environment); one asking for more than that

@@ -6,7 +6,9 @@
 #     (no base, root or compiler step runs) and gives the same digest;
 #   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
 #     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
-#   - a registry that answers garbage gets a one-line error, not a crash.
+#   - a registry that answers garbage gets a one-line error, not a crash;
+#   - the build cache in the registry: the fresh store compiles nothing it holds; read mode
+#     writes nothing; corrupt entries are refused with a warning and built again.
 # Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -67,6 +69,43 @@ ran=$(steps_ran "$err")
 expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
 expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
 ok "a fresh store pulls root and compiler back instead of building them; same digest"
+err_fresh=$err
+
+# --- the build cache in the registry ---------------------------------------------------------------
+# The fresh store above compiled nothing: the wheels came from $R/team/grocker-cache (the warm
+# store filed them there, as it had built them before the registry's cache existed).
+expect_no_match "compile steps on the fresh store" '^compile' "$(steps_ran "$err_fresh")"
+expect_match "wheels from the build cache" "build cache: 2 wheels from $R/team/grocker-cache, 0 written" "$err_fresh"
+tags=$(curl -sf "http://$R/v2/team/grocker-cache/tags/list" | jq -r '.tags[]' | sort)
+expect_eq "cache entries" 2 "$(grep -c '^wheel-[0-9a-f]\{64\}$' <<<"$tags")"
+ok "a fresh store compiles nothing the registry's build cache holds, and gives the same digest"
+
+# Read mode (untrusted jobs) writes nothing to the registry, even when it builds everything.
+mark
+run "build in read mode with an empty cache" build "$tmp/readonly" "$R/team" "$tmp/result5.json" --no-push \
+    --cache-mode read --cache-repo "$R/untrusted-cache"
+expect_eq "digest in read mode" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "read mode compiled" '^compile: ' "$(steps_ran "$err")"
+writes=$(requests_since | awk '$1 == "PUT" || $1 == "POST" || $1 == "PATCH" || $1 == "DELETE"' | wc -l)
+expect_eq "requests that write, in read mode" 0 "$writes"
+ok "--cache-mode read looks the cache up and writes nothing to the registry"
+
+# An entry corrupted in the registry's storage is detected, ignored with a warning naming it, and
+# built again; the build succeeds with the same digest.
+for t in $tags; do
+    layer=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://$R/v2/team/grocker-cache/manifests/$t" | jq -r '.layers[0].digest')
+    data=$tmp/reg/storage/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer#sha256:}/data
+    [ -f "$data" ] || fail "no blob file for $layer in the registry's storage"
+    size=$(stat -c %s "$data")
+    head -c "$size" /dev/urandom >"$data"
+done
+run "build with corrupted cache entries" build "$tmp/corrupt" "$R/team" "$tmp/result6.json" --no-push
+expect_eq "digest with corrupted cache entries" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "the corrupt entry named" "grocker: warning: the build cache entry wheel-[0-9a-f]{64} of $R/team/grocker-cache cannot be used" "$err"
+expect_match "corrupt entries built again" '^compile: ' "$(steps_ran "$err")"
+run "fsck of the store that met corrupt entries" "$GROCKER" --root "$tmp/corrupt" fsck
+ok "corrupt cache entries are refused with a warning and built again: same digest"
 
 # --- the same through faults ----------------------------------------------------------------------
 # Root and compiler are pulled through the proxy (their big layers cut mid-body, 500s, 429s),

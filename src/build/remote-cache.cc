@@ -1,0 +1,160 @@
+// The build cache in a registry (remote-cache.hh): entries as OCI image manifests, one tag each.
+
+#include "remote-cache.hh"
+
+#include "grocker/error.hh"
+#include "grocker/oci/image.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/registry/auth.hh"
+#include "grocker/registry/client.hh"
+#include "python-dists.hh"
+
+#include <iostream>
+
+namespace grocker::build {
+
+namespace fs = std::filesystem;
+using namespace grocker::oci;
+using nlohmann::json;
+
+namespace {
+
+constexpr char labelKind[] = "org.grocker.cache.kind";
+constexpr char labelKey[] = "org.grocker.cache.key";
+constexpr char labelInputs[] = "org.grocker.cache.inputs";
+constexpr char labelFile[] = "org.grocker.wheel.file";
+constexpr char labelName[] = "org.grocker.wheel.name";
+constexpr char labelVersion[] = "org.grocker.wheel.version";
+
+std::string now()
+{
+    return rfc3339(std::time(nullptr));
+}
+
+} // namespace
+
+CacheMode parseCacheMode(const std::string& text)
+{
+    if (text == "readwrite") return CacheMode::ReadWrite;
+    if (text == "read") return CacheMode::Read;
+    if (text == "off") return CacheMode::Off;
+    throw UsageError("--cache-mode '", text, "' is none of readwrite, read and off");
+}
+
+namespace {
+registry::Options quietly(registry::Options o)
+{
+    o.quiet = true;
+    return o;
+}
+} // namespace
+
+RemoteCache::RemoteCache(Store& store, registry::Options options, std::string repository,
+                         CacheMode mode)
+    : store_(store), session_(quietly(std::move(options))), repository_(std::move(repository)),
+      mode_(mode)
+{
+}
+
+Reference RemoteCache::ref(const std::string& tag) const
+{
+    return Reference::parse(repository_ + ":" + tag);
+}
+
+void RemoteCache::warn(const std::string& entry, const std::string& what) const
+{
+    std::cerr << "grocker: warning: the build cache entry " << entry << " of " << repository_
+              << " " << what << "\n";
+}
+
+bool RemoteCache::present(const std::string& tag)
+{
+    auto r = ref(tag);
+    auto& client = session_.client(r.domain);
+    registry::Client::Call head;
+    head.method = "HEAD";
+    head.url = "/v2/" + r.path + "/manifests/" + tag;
+    head.repository = r.path;
+    head.scopes = {registry::repositoryScope(r.path, false)};
+    head.headers = {{"Accept", std::string(media::ociManifest)}};
+    auto answer = client.send(head);
+    if (answer.status == 404) return false;
+    if (!answer.ok()) client.fail(head, answer);
+    return true;
+}
+
+bool RemoteCache::has(const std::string& key)
+{
+    if (mode_ == CacheMode::Off) return false;
+    try {
+        return present("wheel-" + key);
+    } catch (std::exception& e) {
+        warn("wheel-" + key, std::string("cannot be looked up (") + e.what() + ")");
+        return false;
+    }
+}
+
+std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
+{
+    if (mode_ == CacheMode::Off) return std::nullopt;
+    auto tag = "wheel-" + key;
+    try {
+        // Is it there? A miss is the common case, and no reason for a warning.
+        if (!present(tag)) return std::nullopt;
+        auto r = ref(tag);
+        auto image = session_.pull(store_, r, true);
+        auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
+        auto text = [&](const char* name) {
+            auto it = labels.find(name);
+            if (it == labels.end() || !it->is_string())
+                throw Error("has no label ", name, ": not an entry of this grocker's");
+            return it->get<std::string>();
+        };
+        if (text(labelKind) != "wheel" || text(labelKey) != key)
+            throw Error("is filed under another key or kind: refused");
+        if (image.manifest.layers.size() != 1 || image.manifest.layers[0].mediaType != wheelMediaType)
+            throw Error("does not hold one wheel: refused");
+        Wheel w{text(labelFile), text(labelName), text(labelVersion),
+                image.manifest.layers[0].digest, {}};
+        if (!parseWheelName(w.file) || w.file.find('/') != std::string::npos)
+            throw Error("names the file '", w.file.substr(0, 200), "', not a wheel: refused");
+        w.blob = store_.blobPath(w.digest);
+        hits_++;
+        return w;
+    } catch (std::exception& e) {
+        warn(tag, std::string("cannot be used (") + e.what() + "); building it");
+        return std::nullopt;
+    }
+}
+
+void RemoteCache::putWheel(const std::string& key, const json& inputs, const std::string& name,
+                           const std::string& version, const std::string& file,
+                           const fs::path& path)
+{
+    if (mode_ != CacheMode::ReadWrite) return;
+    auto tag = "wheel-" + key;
+    try {
+        auto layer = store_.importFile(path, wheelMediaType, std::nullopt, "the wheel " + file);
+        layer.annotations["org.opencontainers.image.title"] = file;
+        auto config = ImageConfig::scratch();
+        config.json["rootfs"]["diff_ids"].push_back(layer.digest.str());
+        config.json["history"].push_back(
+            {{"created_by", "grocker " GROCKER_VERSION ": the wheel " + file}});
+        config.json["config"]["Labels"] = {{labelKind, "wheel"},      {labelKey, key},
+                                           {labelInputs, canonical(inputs)},
+                                           {labelFile, file},         {labelName, name},
+                                           {labelVersion, version}};
+        Manifest m;
+        m.config.mediaType = std::string(media::ociConfig);
+        m.layers.push_back(layer);
+        // When it was written: `grocker cache` tells old entries by it.
+        m.annotations["org.opencontainers.image.created"] = now();
+        auto image = commitImage(store_, std::move(m), std::move(config));
+        session_.push(store_, image, ref(tag));
+        written_++;
+    } catch (std::exception& e) {
+        warn(tag, std::string("could not be written (") + e.what() + "); the build goes on");
+    }
+}
+
+} // namespace grocker::build

@@ -1,0 +1,74 @@
+#pragma once
+// The build cache in a registry: what one runner compiled, another finds, so that a fresh CI
+// runner (an empty store) compiles nothing a runner before it compiled. Kept in one repository
+// (--cache-repo, default PREFIX/grocker-cache) as plain OCI image manifests, which every
+// registry accepts, one tag per entry:
+//   wheel-KEY   a wheel built from an sdist or a project: KEY is the local cache's key (the
+//               compiler image's digest, the index settings without credentials, the source's
+//               digest); its one layer is the wheel file (application/vnd.grocker.wheel.v1+zip),
+//               its config's labels say the wheel's file name, name and version.
+// Modes: readwrite (the default with a prefix), read (jobs that must not write the shared
+// cache, such as pull requests), off. A cache failure never fails a build: a warning names the
+// entry and the build goes on as if it were missing. Every entry is checked as a box's output
+// is: digests on download, then the wheel's name, version and metadata by the compile pass.
+
+#include "grocker/oci/digest.hh"
+#include "grocker/oci/reference.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/registry/registry.hh"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace grocker::build {
+
+enum class CacheMode { Off, Read, ReadWrite };
+// "readwrite", "read" or "off"; a UsageError otherwise.
+CacheMode parseCacheMode(const std::string& text);
+
+inline constexpr char wheelMediaType[] = "application/vnd.grocker.wheel.v1+zip";
+
+class RemoteCache {
+  public:
+    // `repository`: "host/path", no tag. Transfers are not shown one by one (the build's
+    // summary counts them).
+    RemoteCache(oci::Store& store, registry::Options options, std::string repository,
+                CacheMode mode);
+
+    struct Wheel {
+        std::string file, name, version;
+        oci::Digest digest;
+        std::filesystem::path blob; // in the store, its digest checked on download
+    };
+    // The wheel filed under `key`; none when the registry has none, or when it cannot be used
+    // (a warning says why).
+    std::optional<Wheel> wheel(const std::string& key);
+    // Whether an entry is filed under `key` (false when the registry cannot say).
+    bool has(const std::string& key);
+    // Files the wheel at `path` under `key` (readwrite only); a failure is a warning.
+    void putWheel(const std::string& key, const nlohmann::json& inputs, const std::string& name,
+                  const std::string& version, const std::string& file,
+                  const std::filesystem::path& path);
+
+    bool writes() const { return mode_ == CacheMode::ReadWrite; }
+    const std::string& repository() const { return repository_; }
+    // Counts for the build's summary.
+    size_t hits() const { return hits_; }
+    size_t written() const { return written_; }
+
+  private:
+    oci::Store& store_;
+    registry::Session session_;
+    std::string repository_;
+    CacheMode mode_;
+    size_t hits_ = 0, written_ = 0;
+
+    oci::Reference ref(const std::string& tag) const;
+    // HEAD of the tag's manifest: true when there, false on a 404; throws otherwise.
+    bool present(const std::string& tag);
+    void warn(const std::string& entry, const std::string& what) const;
+};
+
+} // namespace grocker::build
