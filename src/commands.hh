@@ -34,6 +34,9 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global);
 // fsck, purge.
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
+// cache ls, cache prune.
+Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
+
 // pull, push, login, logout.
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
 

@@ -55,6 +55,8 @@ int main(int argc, char** argv)
         runners.push_back(r);
     for (auto& r : registerStoreCommands(app, global))
         runners.push_back(r);
+    for (auto& r : registerCacheCommands(app, global))
+        runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name =
             failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
@@ -78,11 +80,12 @@ int main(int argc, char** argv)
         }
         if (a.starts_with("-")) continue;
         bool known = false;
-        for (auto& [sub, fn] : runners)
+        auto commands = app.get_subcommands([](CLI::App*) { return true; });
+        for (auto* sub : commands)
             known |= sub->get_name() == a;
         if (!known) {
             std::string names;
-            for (auto& [sub, fn] : runners)
+            for (auto* sub : commands)
                 names += (names.empty() ? "" : ", ") + sub->get_name();
             std::cerr << "grocker: unknown command '" << a << "': use one of " << names
                       << " (see grocker --help)\n";

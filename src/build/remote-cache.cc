@@ -9,6 +9,8 @@
 #include "grocker/registry/client.hh"
 #include "python-dists.hh"
 
+#include <algorithm>
+#include <ctime>
 #include <iostream>
 
 namespace grocker::build {
@@ -63,8 +65,8 @@ Reference RemoteCache::ref(const std::string& tag) const
 
 void RemoteCache::warn(const std::string& entry, const std::string& what) const
 {
-    std::cerr << "grocker: warning: the build cache entry " << entry << " of " << repository_
-              << " " << what << "\n";
+    std::cerr << "grocker: warning: the build cache entry " << entry << " of " << repository_ << " "
+              << what << "\n";
 }
 
 bool RemoteCache::present(const std::string& tag)
@@ -103,7 +105,8 @@ std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
         if (!present(tag)) return std::nullopt;
         auto r = ref(tag);
         auto image = session_.pull(store_, r, true);
-        auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
+        auto labels =
+            image.config.json.value("config", json::object()).value("Labels", json::object());
         auto text = [&](const char* name) {
             auto it = labels.find(name);
             if (it == labels.end() || !it->is_string())
@@ -112,10 +115,14 @@ std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
         };
         if (text(labelKind) != "wheel" || text(labelKey) != key)
             throw Error("is filed under another key or kind: refused");
-        if (image.manifest.layers.size() != 1 || image.manifest.layers[0].mediaType != wheelMediaType)
+        if (image.manifest.layers.size() != 1 ||
+            image.manifest.layers[0].mediaType != wheelMediaType)
             throw Error("does not hold one wheel: refused");
-        Wheel w{text(labelFile), text(labelName), text(labelVersion),
-                image.manifest.layers[0].digest, {}};
+        Wheel w{text(labelFile),
+                text(labelName),
+                text(labelVersion),
+                image.manifest.layers[0].digest,
+                {}};
         if (!parseWheelName(w.file) || w.file.find('/') != std::string::npos)
             throw Error("names the file '", w.file.substr(0, 200), "', not a wheel: refused");
         w.blob = store_.blobPath(w.digest);
@@ -140,10 +147,9 @@ void RemoteCache::putWheel(const std::string& key, const json& inputs, const std
         config.json["rootfs"]["diff_ids"].push_back(layer.digest.str());
         config.json["history"].push_back(
             {{"created_by", "grocker " GROCKER_VERSION ": the wheel " + file}});
-        config.json["config"]["Labels"] = {{labelKind, "wheel"},      {labelKey, key},
-                                           {labelInputs, canonical(inputs)},
-                                           {labelFile, file},         {labelName, name},
-                                           {labelVersion, version}};
+        config.json["config"]["Labels"] = {
+            {labelKind, "wheel"}, {labelKey, key},   {labelInputs, canonical(inputs)},
+            {labelFile, file},    {labelName, name}, {labelVersion, version}};
         Manifest m;
         m.config.mediaType = std::string(media::ociConfig);
         m.layers.push_back(layer);
@@ -155,6 +161,106 @@ void RemoteCache::putWheel(const std::string& key, const json& inputs, const std
     } catch (std::exception& e) {
         warn(tag, std::string("could not be written (") + e.what() + "); the build goes on");
     }
+}
+
+namespace {
+
+// Seconds since the epoch of an RFC 3339 UTC time as written here ("2026-12-04T02:41:26Z").
+std::optional<int64_t> parseTime(const std::string& t)
+{
+    struct tm tm {};
+    const char* end = ::strptime(t.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end) return std::nullopt;
+    return int64_t(::timegm(&tm));
+}
+
+} // namespace
+
+std::vector<RemoteCache::Entry> RemoteCache::list()
+{
+    auto base = ref("x");
+    auto& client = session_.client(base.domain);
+    std::vector<std::string> tags;
+    std::string url = "/v2/" + base.path + "/tags/list?n=1000";
+    while (!url.empty()) {
+        registry::Client::Call get;
+        get.url = url;
+        get.repository = base.path;
+        get.scopes = {registry::repositoryScope(base.path, false)};
+        auto r = client.send(get);
+        if (r.status == 404) return {}; // no such repository: no entries
+        if (!r.ok()) client.fail(get, r);
+        auto j = json::parse(r.body, nullptr, false);
+        if (j.is_discarded() || !j.is_object())
+            throw Error(base.domain, " answered the tag list of ", base.path,
+                        " with no JSON object");
+        for (auto& t : j.value("tags", json::array()))
+            if (t.is_string()) tags.push_back(t.get<std::string>());
+        // Pagination (RFC 5988 Link: <URL>; rel="next"), a path on the same registry only.
+        url.clear();
+        auto link = r.header("link");
+        auto lt = link.find('<'), gt = link.find('>');
+        if (lt != std::string::npos && gt != std::string::npos && gt > lt &&
+            link.find("rel=\"next\"") != std::string::npos) {
+            auto next = link.substr(lt + 1, gt - lt - 1);
+            if (next.starts_with("/v2/")) url = next;
+        }
+    }
+    std::sort(tags.begin(), tags.end());
+    std::vector<Entry> out;
+    auto nowSeconds = int64_t(std::time(nullptr));
+    for (auto& tag : tags) {
+        if (!tag.starts_with("wheel-")) continue; // not grocker's
+        registry::Client::Call get;
+        get.url = "/v2/" + base.path + "/manifests/" + tag;
+        get.repository = base.path;
+        get.scopes = {registry::repositoryScope(base.path, false)};
+        get.headers = {{"Accept", std::string(media::ociManifest)}};
+        auto r = client.send(get);
+        if (r.status == 404) continue; // removed meanwhile
+        if (!r.ok()) client.fail(get, r);
+        auto m = parseManifest(r.body, "the manifest of " + tag, media::ociManifest);
+        Entry e;
+        e.tag = tag;
+        e.kind = "wheel";
+        e.manifest = sha256(r.body);
+        for (auto& l : m.layers) {
+            e.size += l.size;
+            auto title = l.annotations.find("org.opencontainers.image.title");
+            if (title != l.annotations.end()) e.what = title->second;
+        }
+        auto created = m.annotations.find("org.opencontainers.image.created");
+        if (created != m.annotations.end()) {
+            e.created = created->second;
+            if (auto t = parseTime(e.created)) e.age = std::max<int64_t>(0, nowSeconds - *t);
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+std::vector<RemoteCache::Entry> RemoteCache::prune(int64_t seconds)
+{
+    auto base = ref("x");
+    auto& client = session_.client(base.domain);
+    std::vector<Entry> removed;
+    for (auto& e : list()) {
+        if (e.age < 0 || e.age < seconds) continue;
+        registry::Client::Call del;
+        del.method = "DELETE";
+        del.url = "/v2/" + base.path + "/manifests/" + e.manifest.str();
+        del.repository = base.path;
+        del.scopes = {registry::repositoryScope(base.path, true)};
+        auto r = client.send(del);
+        if (r.status == 404) continue; // removed meanwhile (another prune)
+        if (r.status == 405 || r.status == 501)
+            throw Error(base.domain, " does not allow deleting manifests (it answered ", r.status,
+                        "): the entries stay; on a distribution registry, set storage.delete."
+                        "enabled, or remove old tags with the registry's own tools");
+        if (!r.ok()) client.fail(del, r);
+        removed.push_back(e);
+    }
+    return removed;
 }
 
 } // namespace grocker::build

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace grocker::build {
 
@@ -51,6 +52,21 @@ class RemoteCache {
     void putWheel(const std::string& key, const nlohmann::json& inputs, const std::string& name,
                   const std::string& version, const std::string& file,
                   const std::filesystem::path& path);
+
+    // One entry, as `grocker cache ls` shows it (from its manifest only).
+    struct Entry {
+        std::string tag, kind, what; // "wheel-KEY", "wheel", the wheel's file name
+        oci::Digest manifest;
+        int64_t size = 0;    // of its layers
+        std::string created; // RFC 3339, as written; empty when unknown
+        int64_t age = -1;    // seconds since then; -1 when unknown
+    };
+    // Every entry of the repository (none when it does not exist), sorted by tag.
+    std::vector<Entry> list();
+    // Removes the entries older than `seconds` (by manifest digest; the registry removes their
+    // blobs in its own garbage collection). Throws a clear Error when the registry does not
+    // allow deletion. Returns what it removed.
+    std::vector<Entry> prune(int64_t seconds);
 
     bool writes() const { return mode_ == CacheMode::ReadWrite; }
     const std::string& repository() const { return repository_; }

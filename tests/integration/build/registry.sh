@@ -140,4 +140,15 @@ run_fails "build against a registry answering garbage" build "$tmp/garbage" "$P/
 expect_one_line "the garbage error" "$(grep -v '^\(base\|root\|compiler\|grocker: warning\)' <<<"$err" | grep 'grocker: error' )"
 expect_match "the garbage error names the registry" "$P" "$err"
 ok "a registry answering garbage: $(grep 'grocker: error' <<<"$err")"
+# --- grocker cache ls / prune ------------------------------------------------------------------------
+run "cache ls" "$GROCKER" cache ls "$R/team/grocker-cache"
+expect_eq "entries listed" 2 "$(grep -c '^wheel-' <<<"$out")"
+expect_match "the listing names the dependency's wheel" 'grocker_greeting-1.0.0-py3-none-any\.whl' "$out"
+run "cache prune, nothing a day old" "$GROCKER" cache prune "$R/team/grocker-cache" --older-than 1
+expect_eq "entries pruned when none is a day old" 0 "$(grep -c '^wheel-' <<<"$out")"
+run "cache prune" "$GROCKER" cache prune "$R/team/grocker-cache" --older-than 0
+expect_eq "entries pruned" 2 "$(grep -c '^wheel-' <<<"$out")"
+run "cache ls after the prune" "$GROCKER" cache ls "$R/team/grocker-cache"
+expect_eq "entries left" 0 "$(grep -c '^wheel-' <<<"$out")"
+ok "grocker cache ls lists the entries; cache prune --older-than removes the old ones"
 echo "all build registry checks passed"
