@@ -46,8 +46,9 @@ std::string age(int64_t seconds)
 
 void printEntries(const std::vector<build::RemoteCache::Entry>& entries)
 {
-    std::cout << std::left << std::setw(18) << "ENTRY" << std::setw(10) << "SIZE"
-              << std::setw(10) << "AGE" << "WHAT\n";
+    std::cout << std::left << std::setw(18) << "ENTRY" << std::setw(10) << "SIZE" << std::setw(10)
+              << "AGE"
+              << "WHAT\n";
     for (auto& e : entries)
         std::cout << std::setw(18) << e.tag.substr(0, 16) << std::setw(10)
                   << registry::Progress::formatBytes(uint64_t(e.size)) << std::setw(10)
@@ -59,7 +60,8 @@ void printEntries(const std::vector<build::RemoteCache::Entry>& entries)
 Runners registerCacheCommands(CLI::App& app, GlobalOptions& global)
 {
     Runners runners;
-    auto* cache = app.add_subcommand("cache", "The build cache in a registry (grocker build's --cache-repo)");
+    auto* cache =
+        app.add_subcommand("cache", "The build cache in a registry (grocker build's --cache-repo)");
     cache->require_subcommand(1);
 
     static std::string lsRepo;
@@ -80,8 +82,8 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global)
         int64_t total = 0;
         for (auto& e : entries)
             total += e.size;
-        std::cerr << entries.size() << " entries, " << registry::Progress::formatBytes(uint64_t(total))
-                  << ", in " << repo << "\n";
+        std::cerr << entries.size() << " entries, "
+                  << registry::Progress::formatBytes(uint64_t(total)) << ", in " << repo << "\n";
         return 0;
     });
 
@@ -103,9 +105,8 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global)
             throw;
         }
         printEntries(removed);
-        std::cerr << "removed " << removed.size() << " entries older than " << days
-                  << " days from " << repo
-                  << " (the registry frees their blobs in its own garbage collection)\n";
+        std::cerr << "removed " << removed.size() << " entries older than " << days << " days from "
+                  << repo << " (the registry frees their blobs in its own garbage collection)\n";
         return 0;
     });
     return runners;

@@ -347,6 +347,12 @@ std::vector<CompiledWheel> Compiler::run()
         }
     }
     std::sort(sdists.begin(), sdists.end(), [](auto& a, auto& b) { return a.key < b.key; });
+    if (req_.remote) {
+        std::vector<std::string> keys;
+        for (auto& s : sdists)
+            if (!fs::exists(cacheDir(store_) / "wheels" / (s.key + ".json"))) keys.push_back(s.key);
+        req_.remote->prefetch(keys);
+    }
     auto finishOne = [&] {
         auto& b = building.front();
         b.box->finish();

@@ -10,8 +10,10 @@
 #include "python-dists.hh"
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
 namespace grocker::build {
 
@@ -96,13 +98,39 @@ bool RemoteCache::has(const std::string& key)
     }
 }
 
+void RemoteCache::prefetch(const std::vector<std::string>& keys)
+{
+    if (mode_ == CacheMode::Off || keys.empty()) return;
+    (void)session_.client(ref("x").domain); // made once, before the threads share it
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t i; (i = next++) < keys.size();) {
+            auto tag = "wheel-" + keys[i];
+            try {
+                bool there = present(tag);
+                std::lock_guard lock(mutex_);
+                known_[tag] = there;
+            } catch (std::exception&) {
+                // wheel() asks again, and warns
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < std::min<size_t>(keys.size(), 8); t++)
+        threads.emplace_back(work);
+    work();
+    for (auto& t : threads)
+        t.join();
+}
+
 std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
 {
     if (mode_ == CacheMode::Off) return std::nullopt;
     auto tag = "wheel-" + key;
     try {
         // Is it there? A miss is the common case, and no reason for a warning.
-        if (!present(tag)) return std::nullopt;
+        auto known = known_.find(tag);
+        if (known != known_.end() ? !known->second : !present(tag)) return std::nullopt;
         auto r = ref(tag);
         auto image = session_.pull(store_, r, true);
         auto labels =

@@ -18,6 +18,8 @@
 #include "grocker/registry/registry.hh"
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -46,6 +48,10 @@ class RemoteCache {
     // The wheel filed under `key`; none when the registry has none, or when it cannot be used
     // (a warning says why).
     std::optional<Wheel> wheel(const std::string& key);
+    // Asks whether these keys are there, side by side (a fresh runner's first lookups: most are
+    // misses, a round trip each), for wheel() to answer misses from. The downloads stay one at a
+    // time: a failing one cancels its client's other transfers.
+    void prefetch(const std::vector<std::string>& keys);
     // Whether an entry is filed under `key` (false when the registry cannot say).
     bool has(const std::string& key);
     // Files the wheel at `path` under `key` (readwrite only); a failure is a warning.
@@ -80,6 +86,8 @@ class RemoteCache {
     std::string repository_;
     CacheMode mode_;
     size_t hits_ = 0, written_ = 0;
+    std::mutex mutex_;                  // known_, from prefetch's threads
+    std::map<std::string, bool> known_; // tag → there or not, as prefetch found
 
     oci::Reference ref(const std::string& tag) const;
     // HEAD of the tag's manifest: true when there, false on a 404; throws otherwise.
