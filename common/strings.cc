@@ -51,6 +51,18 @@ std::string normalisePythonName(std::string_view name)
     return out;
 }
 
+std::string hexString(std::string_view bytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    std::string hex(bytes.size() * 2, '0');
+    for (size_t i = 0; i < bytes.size(); i++) {
+        auto c = static_cast<unsigned char>(bytes[i]);
+        hex[2 * i] = digits[c >> 4];
+        hex[2 * i + 1] = digits[c & 15];
+    }
+    return hex;
+}
+
 bool isIdentifier(std::string_view s)
 {
     auto letter = [](char c) {

@@ -76,14 +76,8 @@ Digest Sha256::finish()
     unsigned len = 0;
     if (EVP_DigestFinal_ex(impl_->ctx, md, &len) != 1)
         throw Error("SHA-256 final failed (OpenSSL)");
-    static const char digits[] = "0123456789abcdef";
-    std::string hex(len * 2, '0');
-    for (unsigned i = 0; i < len; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
     EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
-    return Digest("sha256", std::move(hex));
+    return Digest("sha256", hexString({reinterpret_cast<const char*>(md), len}));
 }
 
 Digest sha256(std::string_view data)

@@ -1,6 +1,7 @@
 #pragma once
-// Paths of layer entries as the unpacker reads them (private to oci/): lexical splitting that
-// refuses to climb above the root, and what /proc says of an fd.
+// Paths of layer entries as the unpacker (and the image diff) reads them (private to oci/): the
+// whiteout names, lexical splitting that refuses to climb above the root, and what /proc says
+// of an fd.
 
 #include <optional>
 #include <string>
@@ -8,6 +9,11 @@
 #include <vector>
 
 namespace grocker::oci::unpacking {
+
+// The OCI image-spec names for whiteouts.
+constexpr std::string_view whiteoutPrefix = ".wh.";
+constexpr std::string_view whiteoutMetaPrefix = ".wh..wh.";
+constexpr std::string_view opaqueMarker = ".wh..wh..opq";
 
 // Splits an archive path into components, resolving "." and ".." lexically, as `filepath.Clean`
 // does for Docker and containerd. Returns nothing when ".." climbs above the root.

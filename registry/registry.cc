@@ -312,7 +312,6 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
     return withContext("while pulling docker://" + ref.str(), [&] {
         auto& c = client(ref.domain);
         const auto& repo = ref.path;
-        std::string source = ref.domain + "/" + repo;
         auto m = getManifest(c, repo, ref.digest ? ref.digest->str() : ref.tag, ref.digest,
                              "the manifest");
         std::optional<FetchedManifest> index;
@@ -332,29 +331,54 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
         if (layers)
             for (auto& l : manifest.layers)
                 blobs.emplace_back(label("layer", l), l);
-        std::vector<std::pair<std::string, Descriptor>> missing, present;
-        std::set<Digest> seen;
-        for (auto& b : blobs) {
-            if (!seen.insert(b.second.digest).second) continue;
-            (store.hasBlob(b.second.digest) ? present : missing).push_back(b);
-        }
-        // Before anything is stored: a refused image leaves nothing in the store.
-        checkBlobSizes(missing, freeSpace(store.root()), store.root(), ref.str());
-        if (index) store.putBlob(index->bytes, index->mediaType);
-        auto desc = store.putBlob(m.bytes, m.mediaType);
-        store.recordSource(desc.digest, source);
         Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
                           options_.progress ? *options_.progress : std::cerr, "pulled");
-        for (auto& b : present) {
-            progress.skipped(b.first, uint64_t(b.second.size), "already in the store");
-            store.recordSource(b.second.digest, source);
-        }
-        runParallel(missing.size(), options_.parallel, c, [&](size_t i) {
-            fetchBlob(c, store, repo, missing[i].second, missing[i].first, progress);
-            store.recordSource(missing[i].second.digest, source);
-        });
+        // The manifest is stored after its blobs: a refused image leaves nothing in the store.
+        fetchBlobs(store, ref, blobs, progress);
+        if (index) store.putBlob(index->bytes, index->mediaType);
+        auto desc = store.putBlob(m.bytes, m.mediaType);
+        store.recordSource(desc.digest, ref.domain + "/" + repo);
         if (layers) progress.summary(ref.str());
         return oci::imageFromStore(store, desc);
+    });
+}
+
+void Session::fetchLayers(oci::Store& store, const oci::Reference& ref,
+                          const std::vector<Descriptor>& layers)
+{
+    withContext("while pulling layers of docker://" + ref.str(), [&] {
+        std::vector<std::pair<std::string, Descriptor>> blobs;
+        for (auto& l : layers)
+            blobs.emplace_back(label("layer", l), l);
+        Progress progress(Progress::detect(options_.quiet),
+                          options_.progress ? *options_.progress : std::cerr, "pulled");
+        fetchBlobs(store, ref, blobs, progress);
+        progress.summary(ref.str());
+    });
+}
+
+void Session::fetchBlobs(oci::Store& store, const oci::Reference& ref,
+                         const std::vector<std::pair<std::string, Descriptor>>& blobs,
+                         Progress& progress)
+{
+    auto& c = client(ref.domain);
+    const auto& repo = ref.path;
+    std::string source = ref.domain + "/" + repo;
+    std::vector<std::pair<std::string, Descriptor>> missing, present;
+    std::set<Digest> seen;
+    for (auto& b : blobs) {
+        if (!seen.insert(b.second.digest).second) continue;
+        (store.hasBlob(b.second.digest) ? present : missing).push_back(b);
+    }
+    // Before anything is fetched: a refused image leaves nothing in the store.
+    checkBlobSizes(missing, freeSpace(store.root()), store.root(), ref.str());
+    for (auto& b : present) {
+        progress.skipped(b.first, uint64_t(b.second.size), "already in the store");
+        store.recordSource(b.second.digest, source);
+    }
+    runParallel(missing.size(), options_.parallel, c, [&](size_t i) {
+        fetchBlob(c, store, repo, missing[i].second, missing[i].first, progress);
+        store.recordSource(missing[i].second.digest, source);
     });
 }
 

@@ -13,8 +13,6 @@
 
 namespace grocker {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 // REPO as given, else $GROCKER_CACHE_REPO; "docker://" allowed; a tag or digest refused.
@@ -69,7 +67,7 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global)
     ls->add_option("REPO", lsRepo, "The cache repository (default $GROCKER_CACHE_REPO)");
     runners.emplace_back(ls, [&global] {
         auto repo = cacheRepository(lsRepo);
-        oci::Store store(global.root.empty() ? oci::Store::defaultRoot() : fs::path(global.root));
+        oci::Store store = openStore(global);
         build::RemoteCache c(store, registryOptions(global), repo, build::CacheMode::Read);
         std::vector<build::RemoteCache::Entry> entries;
         try {
@@ -95,7 +93,7 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global)
     runners.emplace_back(prune, [&global] {
         if (days < 0) throw UsageError("--older-than must be a number of days, 0 or more");
         auto repo = cacheRepository(pruneRepo);
-        oci::Store store(global.root.empty() ? oci::Store::defaultRoot() : fs::path(global.root));
+        oci::Store store = openStore(global);
         build::RemoteCache c(store, registryOptions(global), repo, build::CacheMode::ReadWrite);
         std::vector<build::RemoteCache::Entry> removed;
         try {

@@ -31,6 +31,9 @@ Runners registerRunCommand(CLI::App& app, GlobalOptions& global);
 // build.
 Runners registerBuildCommand(CLI::App& app, GlobalOptions& global);
 
+// diff.
+Runners registerDiffCommand(CLI::App& app, GlobalOptions& global);
+
 // fsck, purge.
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
@@ -39,6 +42,9 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
 
 // pull, push, login, logout.
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
+
+// The store of --root (or $GROCKER_ROOT, or the default).
+oci::Store openStore(const GlobalOptions& global);
 
 // The registry library's options from the global flags (credentials, TLS, quiet).
 registry::Options registryOptions(const GlobalOptions& global);
@@ -50,5 +56,9 @@ oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const Globa
                         bool layers = true);
 void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest,
                   const GlobalOptions& global, bool pulled = false);
+// For an image that loadAnyImage read with `layers` false: fetches these of its layers that the
+// store lacks. Only docker:// reads layers lazily; the other transports have read them all.
+void fetchAnyLayers(oci::Store& store, const oci::ImageRef& src,
+                    const std::vector<oci::Descriptor>& layers, const GlobalOptions& global);
 
 } // namespace grocker

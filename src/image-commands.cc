@@ -19,12 +19,12 @@ namespace fs = std::filesystem;
 using namespace grocker::oci;
 using nlohmann::json;
 
-namespace {
-
 Store openStore(const GlobalOptions& g)
 {
     return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
 }
+
+namespace {
 
 std::pair<std::string, std::string> splitKeyValue(const std::string& kv, const char* option)
 {

@@ -57,6 +57,8 @@ int main(int argc, char** argv)
         runners.push_back(r);
     for (auto& r : registerCacheCommands(app, global))
         runners.push_back(r);
+    for (auto& r : registerDiffCommand(app, global))
+        runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name =
             failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
@@ -71,6 +73,13 @@ int main(int argc, char** argv)
     auto isGlobal = [&](const std::string& a) {
         auto name = a.substr(0, a.find('='));
         return a == "-q" || a == "--quiet" || isGlobalWithValue(name);
+    };
+    // Unless the command has an option of that name too (diff's -q).
+    auto commandHas = [&](const std::string& command, const std::string& a) {
+        for (auto& [sub, fn] : runners)
+            if (sub->get_name() == command)
+                return sub->get_option_no_throw(a.substr(0, a.find('='))) != nullptr;
+        return false;
     };
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -92,7 +101,7 @@ int main(int argc, char** argv)
             return 2;
         }
         for (int j = i + 1; j < argc && std::string(argv[j]) != "--"; j++)
-            if (isGlobal(argv[j])) {
+            if (isGlobal(argv[j]) && !commandHas(a, argv[j])) {
                 std::string option = argv[j];
                 if (isGlobalWithValue(option) && j + 1 < argc)
                     option += std::string(" ") + argv[j + 1];

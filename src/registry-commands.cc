@@ -27,11 +27,6 @@ registry::Options registryOptions(const GlobalOptions& g)
 
 namespace {
 
-Store openStore(const GlobalOptions& g)
-{
-    return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
-}
-
 // "docker://host/repo:tag" or "host/repo:tag"; a bad one is misuse.
 Reference dockerReference(const std::string& text)
 {
@@ -131,6 +126,14 @@ Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bo
     if (src.kind != ImageRef::Kind::Docker) return loadImage(store, src);
     registry::Session session(registryOptions(g));
     return session.pull(store, dockerReference(src.ref), layers);
+}
+
+void fetchAnyLayers(Store& store, const ImageRef& src, const std::vector<Descriptor>& layers,
+                    const GlobalOptions& g)
+{
+    if (src.kind != ImageRef::Kind::Docker || layers.empty()) return;
+    registry::Session session(registryOptions(g));
+    session.fetchLayers(store, dockerReference(src.ref), layers);
 }
 
 namespace {

@@ -58,6 +58,12 @@ TEST(Strings, PythonNamesArePep503)
     EXPECT_EQ(normalisePythonName("my_App.2"), "my-app-2");
 }
 
+TEST(Strings, Hex)
+{
+    EXPECT_EQ(hexString(""), "");
+    EXPECT_EQ(hexString(std::string("\x00\x01\x7f\x80\xff", 5)), "00017f80ff");
+}
+
 TEST(Strings, Identifiers)
 {
     for (auto good : {"a", "_", "A_1", "__init__", "PATH"})

@@ -1,6 +1,6 @@
 #pragma once
 // Strings every part builds: messages (concat), shell words (quoted one by one, never pasted),
-// joined lists, and the one normalisation of Python project names (PEP 503).
+// joined lists, hex, and the one normalisation of Python project names (PEP 503).
 
 #include <sstream>
 #include <string>
@@ -30,6 +30,9 @@ std::string joinQuoted(const std::vector<std::string>& words);
 // PEP 503: runs of '-', '_' and '.' become one '-', ASCII letters lower case ("Zope.Interface"
 // and "zope_interface" are one project, "zope-interface").
 std::string normalisePythonName(std::string_view name);
+
+// The bytes in lowercase hexadecimal, two digits a byte.
+std::string hexString(std::string_view bytes);
 
 // A Python identifier, or a shell variable name, of ASCII only: a letter or '_' first, then
 // letters, digits and '_'.

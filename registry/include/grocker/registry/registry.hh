@@ -30,6 +30,8 @@
 
 namespace grocker::registry {
 
+class Progress;
+
 struct Options {
     ClientOptions client;
     oci::Platform platform = oci::Platform::host();
@@ -51,12 +53,21 @@ class Session {
 
     // Reads `ref` into the store; with `layers` false, only its manifest and config (inspect).
     oci::Image pull(oci::Store& store, const oci::Reference& ref, bool layers = true);
+    // Fetches these layers of `ref`'s repository that the store lacks: those an image pulled
+    // without its layers turns out to need (grocker diff, which reads only the layers that differ).
+    void fetchLayers(oci::Store& store, const oci::Reference& ref,
+                     const std::vector<oci::Descriptor>& layers);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
 
     const Options& options() const { return options_; }
 
   private:
+    // Fetches the blobs (label, descriptor) the store lacks, several at once, after checking
+    // that their sizes fit.
+    void fetchBlobs(oci::Store& store, const oci::Reference& ref,
+                    const std::vector<std::pair<std::string, oci::Descriptor>>& blobs,
+                    Progress& progress);
     Options options_;
     std::map<std::string, std::unique_ptr<Client>> clients_;
 };
