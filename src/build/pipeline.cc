@@ -212,12 +212,17 @@ void Pipeline::makeRoot()
     Step step;
     step.name = "root: " + runtimeName() + " run dependencies and user grocker";
     step.hostNetwork = true;
-    step.env = {"DEBIAN_FRONTEND=noninteractive"};
+    // The day of each password's last change, which useradd and adduser (the system users of
+    // packages' scripts: msmtp's, say) write into /etc/shadow, is today's: emptied for every
+    // account (an empty field turns password ageing off; 0 would mean "change it now"), so a
+    // root made on another day is the same. SOURCE_DATE_EPOCH for whatever else writes a date.
+    step.env = {"DEBIAN_FRONTEND=noninteractive",
+                "SOURCE_DATE_EPOCH=" + std::to_string(ctx->epoch)};
     step.argv = repositorySetup(config)
                     .then(aptInstall(runDeps))
                     .run({"useradd", "--create-home", "--uid", "1000", "--user-group", "--shell",
                           "/bin/sh", "grocker"})
-                    .run({"sed", "-i", "-E", "s/^(grocker:[^:]*:)[0-9]*:/\\1:/", "/etc/shadow"})
+                    .run({"sed", "-i", "-E", "s/^([^:]*:[^:]*:)[0-9]*:/\\1:/", "/etc/shadow"})
                     .then(aptCleanup())
                     .argv();
     rootName = imageName(runtimeName(), "root",
@@ -258,7 +263,8 @@ void Pipeline::makeCompiler()
     Step step;
     step.name = "compiler: " + runtimeName() + " build dependencies";
     step.hostNetwork = true;
-    step.env = {"DEBIAN_FRONTEND=noninteractive"};
+    step.env = {"DEBIAN_FRONTEND=noninteractive",
+                "SOURCE_DATE_EPOCH=" + std::to_string(ctx->epoch)};
     step.files = {{scriptFile, "/usr/local/bin/grocker-compile"}};
     step.argv = aptInstall(buildDeps).then(aptCleanup()).argv();
     compilerName = imageName(runtimeName(), "compiler",

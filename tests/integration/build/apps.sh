@@ -463,9 +463,9 @@ for name in gapps-inback gapps-moreback; do
 done
 ! grep -q "Processing /tmp/project" "$tmp/gapps-inback.err" ||
     fail "the in-tree backend's project went through pip wheel: $(cat "$tmp/gapps-inback.err")"
-grep -q "Installing backend dependencies" "$tmp/gapps-moreback.err" ||
-    fail "the backend asking for gapps-extradep did not get pip's build: $(cat "$tmp/gapps-moreback.err")"
-pass "an in-tree backend (backend-path) builds through its hooks directly; one asking for more than the prepared environment holds gets pip's build"
+grep -q "project needs more than the prepared build environment: building it in an environment of its own" "$tmp/gapps-moreback.err" ||
+    fail "the backend asking for gapps-extradep did not get a build environment of its own: $(cat "$tmp/gapps-moreback.err")"
+pass "an in-tree backend (backend-path) builds through its hooks directly; one asking for more than the prepared environment holds gets an environment of its own"
 
 # Last, so that the builds above use the minute the every-minute job takes to come.
 wait_for 700 grep -q "gapps-web report every-minute by grocker" "$tmp/mail" \
