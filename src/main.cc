@@ -12,6 +12,63 @@
 
 using namespace grocker;
 
+namespace {
+
+// Whether the command line names a known command, with grocker's own options before it; prints
+// why, and returns false, when not. CLI11 says only "A subcommand is required" for a misspelt
+// command, and "not expected" for a global option after the command, though valid before it.
+bool commandLineMakesSense(CLI::App& app, const Runners& runners, int argc, char** argv)
+{
+    auto isGlobalWithValue = [](const std::string& a) {
+        return a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify";
+    };
+    auto isGlobal = [&](const std::string& a) {
+        auto name = a.substr(0, a.find('='));
+        return a == "-q" || a == "--quiet" || isGlobalWithValue(name);
+    };
+    // Unless the command has an option of that name too (diff's -q).
+    auto commandHas = [&](const std::string& command, const std::string& a) {
+        for (auto& [sub, fn] : runners)
+            if (sub->get_name() == command)
+                return sub->get_option_no_throw(a.substr(0, a.find('='))) != nullptr;
+        return false;
+    };
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (isGlobalWithValue(a)) {
+            i++;
+            continue;
+        }
+        if (a.starts_with("-")) continue;
+        bool known = false;
+        auto commands = app.get_subcommands([](CLI::App*) { return true; });
+        for (auto* sub : commands)
+            known |= sub->get_name() == a;
+        if (!known) {
+            std::string names;
+            for (auto* sub : commands)
+                names += (names.empty() ? "" : ", ") + sub->get_name();
+            std::cerr << "grocker: unknown command '" << a << "': use one of " << names
+                      << " (see grocker --help)\n";
+            return false;
+        }
+        for (int j = i + 1; j < argc && std::string(argv[j]) != "--"; j++)
+            if (isGlobal(argv[j]) && !commandHas(a, argv[j])) {
+                std::string option = argv[j];
+                if (isGlobalWithValue(option) && j + 1 < argc)
+                    option += std::string(" ") + argv[j + 1];
+                std::cerr << "grocker: '" << argv[j] << "' is an option of grocker itself, not of '"
+                          << a << "': put it before the command (grocker " << option << " " << a
+                          << " ...)\n";
+                return false;
+            }
+        break;
+    }
+    return true;
+}
+
+} // namespace
+
 int main(int argc, char** argv)
 {
     // The store is shared with the subordinate ids of a rootless build (mmdebstrap's, the
@@ -46,72 +103,19 @@ int main(int argc, char** argv)
     app.add_option("--cert-dir", global.certDir,
                    "Folder of *.crt CAs (and *.cert/*.key) for registries' TLS");
 
-    auto runners = registerImageCommands(app, global);
-    for (auto& r : registerRunCommand(app, global))
-        runners.push_back(r);
-    for (auto& r : registerRegistryCommands(app, global))
-        runners.push_back(r);
-    for (auto& r : registerBuildCommand(app, global))
-        runners.push_back(r);
-    for (auto& r : registerStoreCommands(app, global))
-        runners.push_back(r);
-    for (auto& r : registerCacheCommands(app, global))
-        runners.push_back(r);
-    for (auto& r : registerDiffCommand(app, global))
-        runners.push_back(r);
+    Runners runners;
+    for (auto registerCommands :
+         {registerImageCommands, registerRunCommand, registerRegistryCommands, registerBuildCommand,
+          registerStoreCommands, registerCacheCommands, registerDiffCommand})
+        for (auto& r : registerCommands(app, global))
+            runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
         std::string name =
             failed->get_parent() ? "grocker " + failed->get_name() : std::string("grocker");
         return "grocker: " + std::string(e.what()) + "\nRun '" + name + " --help' for usage.\n";
     });
 
-    // CLI11 says only "A subcommand is required" for a misspelt command: name it. And a global
-    // option after the command is "not expected" there, though valid before it: say where it goes.
-    auto isGlobalWithValue = [](const std::string& a) {
-        return a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify";
-    };
-    auto isGlobal = [&](const std::string& a) {
-        auto name = a.substr(0, a.find('='));
-        return a == "-q" || a == "--quiet" || isGlobalWithValue(name);
-    };
-    // Unless the command has an option of that name too (diff's -q).
-    auto commandHas = [&](const std::string& command, const std::string& a) {
-        for (auto& [sub, fn] : runners)
-            if (sub->get_name() == command)
-                return sub->get_option_no_throw(a.substr(0, a.find('='))) != nullptr;
-        return false;
-    };
-    for (int i = 1; i < argc; i++) {
-        std::string a = argv[i];
-        if (isGlobalWithValue(a)) {
-            i++;
-            continue;
-        }
-        if (a.starts_with("-")) continue;
-        bool known = false;
-        auto commands = app.get_subcommands([](CLI::App*) { return true; });
-        for (auto* sub : commands)
-            known |= sub->get_name() == a;
-        if (!known) {
-            std::string names;
-            for (auto* sub : commands)
-                names += (names.empty() ? "" : ", ") + sub->get_name();
-            std::cerr << "grocker: unknown command '" << a << "': use one of " << names
-                      << " (see grocker --help)\n";
-            return 2;
-        }
-        for (int j = i + 1; j < argc && std::string(argv[j]) != "--"; j++)
-            if (isGlobal(argv[j]) && !commandHas(a, argv[j])) {
-                std::string option = argv[j];
-                if (isGlobalWithValue(option) && j + 1 < argc)
-                    option += std::string(" ") + argv[j + 1];
-                std::cerr << "grocker: '" << argv[j] << "' is an option of grocker itself, not of '"
-                          << a << "': put it before the command (grocker " << option << " " << a
-                          << " ...)\n";
-                return 2;
-            }
-        break;
-    }
+    if (!commandLineMakesSense(app, runners, argc, argv)) return 2;
 
     try {
         app.parse(argc, argv);
