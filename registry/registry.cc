@@ -72,6 +72,14 @@ template <typename F> auto withContext(const std::string& context, F&& f) -> dec
         return f();
     } catch (UsageError&) {
         throw;
+    } catch (RegistryError& e) {
+        // Kept as what it is: callers tell a missing image (404) from a failure by its status.
+        // Its message never holds a secret (makeRegistryError).
+        e.addContext(scrubSecrets(context));
+        throw;
+    } catch (TransportError& e) {
+        e.addContext(scrubSecrets(context));
+        throw;
     } catch (Error& e) {
         throw Error(scrubSecrets(context + ": " + e.message()));
     }
