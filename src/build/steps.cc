@@ -56,6 +56,12 @@ int runProgram(const std::vector<std::string>& argv, const std::vector<std::stri
     pid_t pid = ::fork();
     if (pid < 0) throw SysError("unable to start ", argv[0]);
     if (pid == 0) {
+        // Only 0, 1 and 2: a descriptor another part opened without O_CLOEXEC (a registry
+        // connection kept alive by libcurl, say) disturbs mmdebstrap, which hands apt fixed fd
+        // numbers ("apt download failed" after a pull's 404 had left a socket open).
+        if (::close_range(3, ~0U, 0) < 0)
+            for (int fd = 3; fd < 1024; fd++)
+                ::close(fd);
         for (auto& e : extraEnv)
             ::putenv(const_cast<char*>(e.c_str()));
         std::vector<char*> args;
