@@ -27,9 +27,7 @@ std::string cacheRepository(const std::string& given)
         throw UsageError("name the cache repository (REPO, or GROCKER_CACHE_REPO): the build's "
                          "--cache-repo, by default PREFIX/grocker-cache");
     if (repo.starts_with("docker://")) repo = repo.substr(9);
-    auto ref = oci::Reference::parse(repo);
-    auto last = repo.substr(repo.rfind('/') + 1);
-    if (ref.digest || last.find(':') != std::string::npos)
+    if (build::repositoryExtra(repo) != build::RepositoryExtra::None)
         throw UsageError("'", given, "' names a tag or digest: name the cache repository");
     return repo;
 }

@@ -139,12 +139,11 @@ void Pipeline::checkInputs()
     if (!r.cacheMode.empty()) p.check([&] { (void)parseCacheMode(r.cacheMode); });
     if (!r.cacheRepo.empty())
         p.check([&] {
-            auto ref = oci::Reference::parse(r.cacheRepo);
-            auto last = r.cacheRepo.substr(r.cacheRepo.rfind('/') + 1);
-            if (!ref.digest && last.find(':') != std::string::npos)
+            auto extra = repositoryExtra(r.cacheRepo);
+            if (extra == RepositoryExtra::Tag)
                 throw UsageError("--cache-repo '", r.cacheRepo,
                                  "' names a tag: name a repository (grocker tags its entries)");
-            if (ref.digest)
+            if (extra == RepositoryExtra::Digest)
                 throw UsageError("--cache-repo '", r.cacheRepo,
                                  "' names a digest: name a repository");
         });

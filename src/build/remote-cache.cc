@@ -53,6 +53,15 @@ registry::Options quietly(registry::Options o)
 }
 } // namespace
 
+RepositoryExtra repositoryExtra(const std::string& text)
+{
+    auto ref = Reference::parse(text);
+    if (ref.digest) return RepositoryExtra::Digest;
+    // Reference::parse gives every reference a tag ("latest" when none): look at what was written.
+    auto last = text.substr(text.rfind('/') + 1);
+    return last.find(':') != std::string::npos ? RepositoryExtra::Tag : RepositoryExtra::None;
+}
+
 RemoteCache::RemoteCache(Store& store, registry::Options options, std::string repository,
                          CacheMode mode)
     : store_(store), session_(quietly(std::move(options))), repository_(std::move(repository)),

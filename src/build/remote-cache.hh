@@ -31,6 +31,11 @@ enum class CacheMode { Off, Read, ReadWrite };
 // "readwrite", "read" or "off"; a UsageError otherwise.
 CacheMode parseCacheMode(const std::string& text);
 
+// What a cache repository as given names beyond a repository (it must name none: grocker tags
+// its entries); a bad reference throws.
+enum class RepositoryExtra { None, Tag, Digest };
+RepositoryExtra repositoryExtra(const std::string& text);
+
 inline constexpr char wheelMediaType[] = "application/vnd.grocker.wheel.v1+zip";
 
 class RemoteCache {
