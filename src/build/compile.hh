@@ -22,6 +22,7 @@
 #include "steps.hh"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,9 @@ struct IndexSettings {
 struct CompileRequest {
     Release release;
     const oci::Image* compiler = nullptr;
+    // Called before anything needs the compiler's layers (a box, its wheels): they may still
+    // be in the registry only, as a build that runs no box does not need them.
+    std::function<void()> needCompiler;
     // The index settings' env and volumes (pip.conf, find-links, constraints), network: added
     // to every box.
     Step boxTemplate;

@@ -6,6 +6,7 @@
 #include "embedded-scripts.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/image.hh"
+#include "remote-cache.hh"
 
 #include <algorithm>
 #include <archive.h>
@@ -248,6 +249,10 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
             // damaged: resolved again
         }
     }
+    if (auto dists = remoteResolution(app, inputs)) {
+        keepResolution(inputs, *dists, true);
+        return *dists;
+    }
     OutDir out(ctx_);
     std::vector<sandbox::Volume> volumes;
     auto& r = req_.release;
@@ -326,17 +331,25 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
     return dists;
 }
 
-// Files a validated resolution under its key (another build's, made meanwhile, stays), and for
-// a project the hint that its next build may find it.
-void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists)
+// Files a validated resolution under its key (another build's, made meanwhile, stays), in the
+// registry's build cache too when it is written and lacks it (`inRemote`: known to hold it), and
+// for a project the hint that its next build may find it.
+void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists, bool inRemote)
 {
     auto key = keyOf(inputs);
     auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
-    if (!fs::exists(entryPath) || req_.refresh) {
-        json list = json::array();
-        for (auto& d : dists)
-            list.push_back(d.toJson());
-        writeEntry(entryPath, {{"inputs", inputs}, {"dists", list}});
+    json list = json::array();
+    for (auto& d : dists)
+        list.push_back(d.toJson());
+    json resolution = {{"inputs", inputs}, {"dists", list}};
+    if (!fs::exists(entryPath) || req_.refresh) writeEntry(entryPath, resolution);
+    if (req_.remote && req_.remote->writes() && !inRemote &&
+        !req_.remote->has("resolution", key)) {
+        auto app = std::find_if(dists.begin(), dists.end(), [](auto& d) { return d.app; });
+        req_.remote->putResolution(key, inputs, resolution,
+                                   "the requirements of " +
+                                       (app == dists.end() ? req_.release.text : app->name) +
+                                       " (" + std::to_string(dists.size()) + " distributions)");
     }
     if (req_.release.kind != Release::Kind::Project) return;
     auto hint = hintInputs(inputs);
@@ -347,6 +360,85 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
     } catch (std::exception&) {
     }
     writeEntry(hintPath, entry);
+}
+
+// The resolution the registry's build cache holds under the key of `inputs`, checked as a box's
+// report is (names, versions, file names, the release named once) and every file it names but
+// sdists fetched from the find-links folder, the index or the compiler's wheels and checked
+// against the digest it records (an sdist is fetched only when its wheel must be built). Any
+// failure is a miss, with a warning: the release is resolved in a box.
+std::optional<std::vector<Dist>>
+Compiler::remoteResolution(const std::optional<CompiledWheel>& app, const json& inputs)
+{
+    if (!req_.remote || req_.refresh) return std::nullopt;
+    auto key = keyOf(inputs);
+    auto j = req_.remote->resolution(key);
+    if (!j) return std::nullopt;
+    auto& r = req_.release;
+    try {
+        if (!j->contains("inputs") || keyOf(j->at("inputs")) != key)
+            throw Error("it is filed under another key");
+        std::vector<Dist> dists;
+        std::set<std::string> names;
+        for (auto& x : j->at("dists")) {
+            Dist d = Dist::fromJson(x);
+            if (!validDistName(d.name) || !canonicalVersion(d.version) || !plainFileName(d.file))
+                throw Error("it names '", d.name.substr(0, 80), "' '", d.version.substr(0, 80),
+                            "' '", d.file.substr(0, 80), "', not a distribution and its file");
+            if (!names.insert(normalisePythonName(d.name)).second)
+                throw Error("it names ", d.name, " twice");
+            if (d.app && !app &&
+                (normalisePythonName(d.name) != normalisePythonName(r.name) ||
+                 !sameVersion(d.version, r.version)))
+                throw Error("it names ", d.name, " ", d.version, " as the release");
+            if (!(d.app && app)) {
+                if (isSdistOf(d.file, d.name, d.version) != d.sdist)
+                    throw Error("it says '", d.file, "' is ", d.sdist ? "" : "not ", "an sdist");
+                if (!d.sdist) ensureFile(d);
+            }
+            dists.push_back(std::move(d));
+        }
+        if (std::count_if(dists.begin(), dists.end(), [](auto& d) { return d.app; }) != 1)
+            throw Error("it does not name the release once");
+        say(ctx_, "dependencies of " + (app ? app->name : r.text) + ": the resolution of the " +
+                      "build cache");
+        return dists;
+    } catch (std::exception& e) {
+        std::cerr << "grocker: warning: the build cache entry resolution-" << key << " of "
+                  << req_.remote->repository() << " cannot be used (" << e.what()
+                  << "); resolving again\n";
+        return std::nullopt;
+    }
+}
+
+// The file of `d` in cache/files: from the find-links folder, else an index, else the
+// compiler's wheels, whichever has a file of that name; it must have the digest `d` records.
+void Compiler::ensureFile(const Dist& d)
+{
+    if (haveFile(d.digest)) return;
+    Digest got;
+    auto local = req_.index.findLinks.empty() ? fs::path() : req_.index.findLinks / d.file;
+    std::error_code ec;
+    if (!local.empty() && fs::is_regular_file(local, ec)) {
+        AutoCloseFD fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+        if (!fd) throw SysError("unable to read '", local.string(), "'");
+        got = putFile(store_, fd.get(), concat("'", local.string(), "'"));
+    } else {
+        try {
+            got = fetchFromIndex(d.name, d.file);
+        } catch (Error&) {
+            auto& mine = compilerWheels();
+            auto it = mine.find(d.file);
+            if (it == mine.end()) throw;
+            AutoCloseFD fd(::open(it->second.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+            if (!fd) throw SysError("unable to read '", it->second.string(), "'");
+            got = putFile(store_, fd.get(), "'" + d.file + "' of the compiler image");
+        }
+    }
+    if (got != d.digest)
+        throw Error("'", d.file, "' of ", d.name, " ", d.version, " has the digest ", got.str(),
+                    ", not ", d.digest.str(), " as the resolution records: refused");
+    verified_[got.str()] = true;
 }
 
 } // namespace grocker::build::compiling

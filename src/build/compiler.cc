@@ -37,11 +37,19 @@ bool Compiler::haveFile(const Digest& d)
     return verified_[d.str()] = ok;
 }
 
+void Compiler::needCompiler()
+{
+    if (compilerReady_) return;
+    if (req_.needCompiler) req_.needCompiler();
+    compilerReady_ = true;
+}
+
 // The wheels of the compiler image's /usr/share/python-wheels (Debian's *-whl packages), by
 // file name: read from its unpacked layers, the top one first, whiteouts honoured.
 const std::map<std::string, fs::path>& Compiler::compilerWheels()
 {
     if (compilerWheels_) return *compilerWheels_;
+    needCompiler();
     compilerWheels_.emplace();
     std::set<std::string> seen;
     for (auto& layer : sandbox::prepareLowerDirs(store_, *req_.compiler, ctx_.map)) {
@@ -62,6 +70,7 @@ const std::map<std::string, fs::path>& Compiler::compilerWheels()
 // host: boxes build sdists in it without an index (pip --no-build-isolation).
 void Compiler::makeBuildEnv()
 {
+    if (!buildEnv_.empty()) return;
     std::map<std::string, std::pair<std::string, Digest>>
         picked; // setuptools, wheel → file, digest
     for (auto& [file, path] : compilerWheels()) {
@@ -98,8 +107,9 @@ void Compiler::makeBuildEnv()
 }
 
 Step Compiler::boxStep(const std::string& name, const std::vector<std::string>& args,
-                       std::vector<sandbox::Volume> volumes, const OutDir& out) const
+                       std::vector<sandbox::Volume> volumes, const OutDir& out)
 {
+    makeBuildEnv();
     Step s = req_.boxTemplate;
     s.name = name;
     s.user = compileStep::user;
@@ -151,7 +161,7 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key, const
                 if (parseWheelName(w.file) && haveFile(w.digest)) {
                     w.path = filePath(store_, w.digest);
                     // A store that was warm before the registry's cache was: filled from it.
-                    if (req_.remote && req_.remote->writes() && !req_.remote->has(key))
+                    if (req_.remote && req_.remote->writes() && !req_.remote->has("wheel", key))
                         req_.remote->putWheel(key, inputs, w.name, w.version, w.file, w.path);
                     return w;
                 }
@@ -268,7 +278,10 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
                             {{r.path, compileStep::projectDir, true}}, out));
     std::optional<OutDir> resolveOut;
     std::optional<StartedStep> resolveBox;
-    if (!resolutionHinted(hintBase)) {
+    // Without a hint, the resolution is started beside the project's box; with a build cache in
+    // a registry, it is looked up there once the wheel says what the project requires (a fresh
+    // runner's new release of a project resolved before).
+    if (!resolutionHinted(hintBase) && !req_.remote) {
         resolveOut.emplace(ctx_);
         auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         resolveBox.emplace(ctx_, *req_.compiler,
@@ -297,7 +310,6 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
 
 std::vector<CompiledWheel> Compiler::run()
 {
-    makeBuildEnv();
     auto& r = req_.release;
     std::optional<CompiledWheel> app;
     std::optional<std::vector<Dist>> early;
@@ -371,6 +383,7 @@ std::vector<CompiledWheel> Compiler::run()
             wheels[i].requested = d.app;
             continue;
         }
+        ensureFile(d); // not fetched yet when the resolution came from the registry's cache
         if (building.size() >= slots) finishOne();
         auto out = std::make_unique<OutDir>(ctx_);
         auto box = std::make_unique<StartedStep>(

@@ -125,10 +125,15 @@ class Compiler {
 
     std::string compilerDigest() const { return req_.compiler->manifestDescriptor.digest.str(); }
     bool haveFile(const Digest& d);
+    // The compiler image's layers in the store (req_.needCompiler), once: only a build that
+    // runs a box or reads the compiler's wheels needs them.
+    void needCompiler();
+    bool compilerReady_ = false;
     const std::map<std::string, fs::path>& compilerWheels();
     void makeBuildEnv();
+    // A box's step: the compiler and the build environment made ready first.
     Step boxStep(const std::string& name, const std::vector<std::string>& args,
-                 std::vector<sandbox::Volume> volumes, const OutDir& out) const;
+                 std::vector<sandbox::Volume> volumes, const OutDir& out);
     Digest takeWheel(const OutDir& out, const std::string& what, std::string& file);
     using Expected = std::optional<std::pair<std::string, std::string>>; // name, version
     std::optional<CompiledWheel> cachedWheel(const std::string& key, const json& inputs,
@@ -149,7 +154,11 @@ class Compiler {
     std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
     std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
                                  const std::string& appUrl, const DistMetadata* appMetadata);
-    void keepResolution(const json& inputs, const std::vector<Dist>& dists);
+    void keepResolution(const json& inputs, const std::vector<Dist>& dists,
+                        bool inRemote = false);
+    std::optional<std::vector<Dist>> remoteResolution(const std::optional<CompiledWheel>& app,
+                                                      const json& inputs);
+    void ensureFile(const Dist& d);
     Dist fetched(const json& item, const std::optional<CompiledWheel>& app,
                  const std::string& appUrl);
     Digest fetchFromIndex(const std::string& name, const std::string& file);

@@ -46,6 +46,8 @@ struct Pipeline {
     // base, root, compiler
     std::string baseIdentity, rootName, compilerName;
     oci::Image root, compiler;
+    // The compiler found in the registry, its layers not pulled yet (needCompiler pulls them).
+    std::optional<oci::Reference> compilerLayersIn;
     // compile
     std::vector<CompiledWheel> wheels;
     const CompiledWheel* app = nullptr;
@@ -74,7 +76,12 @@ struct Pipeline {
 
     std::string runtimeName() const { return std::string(runtime->name); }
     // The image named `name`: from the store, else pulled from the prefix's registry, else made.
-    oci::Image obtain(const std::string& name, const std::function<oci::Image()>& make);
+    // With `layersIn`, an image of the registry is read without its layers, and `layersIn` says
+    // where they are (the image is named in the store once they are pulled).
+    oci::Image obtain(const std::string& name, const std::function<oci::Image()>& make,
+                      std::optional<oci::Reference>* layersIn = nullptr);
+    // The compiler's layers in the store, pulled when they are still in the registry only.
+    void needCompiler();
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;
 };

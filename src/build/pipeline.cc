@@ -84,7 +84,8 @@ void Pipeline::openRemoteCache()
     remoteCache = std::make_unique<RemoteCache>(*store, r.registry, repo, mode);
 }
 
-Image Pipeline::obtain(const std::string& name, const std::function<Image()>& make)
+Image Pipeline::obtain(const std::string& name, const std::function<Image()>& make,
+                       std::optional<Reference>* layersIn)
 {
     if (auto d = store->getRef(name)) {
         try {
@@ -96,7 +97,11 @@ Image Pipeline::obtain(const std::string& name, const std::function<Image()>& ma
     if (registry) {
         auto ref = registry->ref(name);
         try {
-            Image img = registry->get().pull(*store, ref);
+            Image img = registry->get().pull(*store, ref, !layersIn);
+            if (layersIn) {
+                *layersIn = ref;
+                return img;
+            }
             if (!ctx->quiet) std::cerr << name << ": pulled from " << ref.str() << "\n";
             store->setRef(name, img.manifestDescriptor);
             return img;
@@ -270,11 +275,25 @@ void Pipeline::makeCompiler()
     compilerName = imageName(runtimeName(), "compiler",
                              {"compiler", rootName, joinQuoted(step.argv), joinQuoted(step.env),
                               sha256(std::string_view(compileScript)).str()});
-    compiler = obtain(compilerName, [&] {
-        ImageDraft d(runStep(*ctx, root, step), false, ctx->epoch);
-        d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
-        return std::move(d).commit(*store);
-    });
+    // From the registry, only its manifest and config until a box needs it: a fresh runner's
+    // build whose every wheel and resolution is in the build cache runs no box.
+    compiler = obtain(
+        compilerName,
+        [&] {
+            ImageDraft d(runStep(*ctx, root, step), false, ctx->epoch);
+            d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
+            return std::move(d).commit(*store);
+        },
+        &compilerLayersIn);
+}
+
+void Pipeline::needCompiler()
+{
+    if (!compilerLayersIn) return;
+    registry->get().fetchLayers(*store, *compilerLayersIn, compiler.manifest.layers);
+    store->setRef(compilerName, compiler.manifestDescriptor);
+    if (!ctx->quiet) std::cerr << compilerName << ": pulled from " << compilerLayersIn->str() << "\n";
+    compilerLayersIn.reset();
 }
 
 namespace {
@@ -292,6 +311,7 @@ void Pipeline::compile()
     CompileRequest creq;
     creq.release = release;
     creq.compiler = &compiler;
+    creq.needCompiler = [this] { needCompiler(); };
     creq.refresh = r.refresh;
     creq.remote = remoteCache.get();
     // Index settings and their secrets reach the boxes' environment only.

@@ -3,10 +3,12 @@
 #include "remote-cache.hh"
 
 #include "grocker/error.hh"
+#include "grocker/file.hh"
 #include "grocker/oci/image.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/auth.hh"
 #include "grocker/registry/client.hh"
+#include "grocker/registry/http.hh"
 #include "python-dists.hh"
 
 #include <algorithm>
@@ -96,20 +98,34 @@ bool RemoteCache::present(const std::string& tag)
     return true;
 }
 
-bool RemoteCache::has(const std::string& key)
+void RemoteCache::failed(const std::string& tag, const std::exception& e,
+                         const std::string& consequence)
 {
-    if (mode_ == CacheMode::Off) return false;
+    if (dynamic_cast<const registry::TransportError*>(&e)) {
+        // Unreachable: every other entry would wait for the same retries.
+        std::cerr << "grocker: warning: the build cache " << repository_ << " cannot be reached ("
+                  << e.what() << "): the build goes on without it\n";
+        off_ = true;
+        return;
+    }
+    warn(tag, consequence + " (" + e.what() + ")");
+}
+
+bool RemoteCache::has(const std::string& kind, const std::string& key)
+{
+    if (mode_ == CacheMode::Off || off_) return false;
+    auto tag = kind + "-" + key;
     try {
-        return present("wheel-" + key);
+        return present(tag);
     } catch (std::exception& e) {
-        warn("wheel-" + key, std::string("cannot be looked up (") + e.what() + ")");
+        failed(tag, e, "cannot be looked up");
         return false;
     }
 }
 
 void RemoteCache::prefetch(const std::vector<std::string>& keys)
 {
-    if (mode_ == CacheMode::Off || keys.empty()) return;
+    if (mode_ == CacheMode::Off || off_ || keys.empty()) return;
     (void)session_.client(ref("x").domain); // made once, before the threads share it
     std::atomic<size_t> next{0};
     auto work = [&] {
@@ -132,33 +148,50 @@ void RemoteCache::prefetch(const std::vector<std::string>& keys)
         t.join();
 }
 
+std::optional<Image> RemoteCache::fetch(const std::string& kind, const std::string& key,
+                                        const char* mediaType, int64_t maxSize)
+{
+    auto tag = kind + "-" + key;
+    // Is it there? A miss is the common case, and no reason for a warning.
+    auto known = known_.find(tag);
+    if (known != known_.end() ? !known->second : !present(tag)) return std::nullopt;
+    auto r = ref(tag);
+    // The manifest and config first: the layer only once they say it is what was asked for.
+    auto image = session_.pull(store_, r, false);
+    auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
+    auto kindLabel = labels.find(labelKind), keyLabel = labels.find(labelKey);
+    if (kindLabel == labels.end() || keyLabel == labels.end())
+        throw Error("has no label ", labelKind, " or ", labelKey, ": not an entry of grocker's");
+    if (*kindLabel != kind || *keyLabel != key)
+        throw Error("is filed under another key or kind: refused");
+    if (image.manifest.layers.size() != 1 || image.manifest.layers[0].mediaType != mediaType)
+        throw Error("does not hold one ", mediaType, " layer: refused");
+    if (image.manifest.layers[0].size > maxSize)
+        throw Error("says its layer has ", image.manifest.layers[0].size, " bytes, over ",
+                    maxSize, ": refused");
+    session_.fetchLayers(store_, r, image.manifest.layers);
+    return image;
+}
+
 std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
 {
-    if (mode_ == CacheMode::Off) return std::nullopt;
+    if (mode_ == CacheMode::Off || off_) return std::nullopt;
     auto tag = "wheel-" + key;
     try {
-        // Is it there? A miss is the common case, and no reason for a warning.
-        auto known = known_.find(tag);
-        if (known != known_.end() ? !known->second : !present(tag)) return std::nullopt;
-        auto r = ref(tag);
-        auto image = session_.pull(store_, r, true);
+        auto image = fetch("wheel", key, wheelMediaType, int64_t(4) << 30);
+        if (!image) return std::nullopt;
         auto labels =
-            image.config.json.value("config", json::object()).value("Labels", json::object());
+            image->config.json.value("config", json::object()).value("Labels", json::object());
         auto text = [&](const char* name) {
             auto it = labels.find(name);
             if (it == labels.end() || !it->is_string())
                 throw Error("has no label ", name, ": not an entry of this grocker's");
             return it->get<std::string>();
         };
-        if (text(labelKind) != "wheel" || text(labelKey) != key)
-            throw Error("is filed under another key or kind: refused");
-        if (image.manifest.layers.size() != 1 ||
-            image.manifest.layers[0].mediaType != wheelMediaType)
-            throw Error("does not hold one wheel: refused");
         Wheel w{text(labelFile),
                 text(labelName),
                 text(labelVersion),
-                image.manifest.layers[0].digest,
+                image->manifest.layers[0].digest,
                 {}};
         if (!parseWheelName(w.file) || w.file.find('/') != std::string::npos)
             throw Error("names the file '", w.file.substr(0, 200), "', not a wheel: refused");
@@ -166,8 +199,56 @@ std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
         hits_++;
         return w;
     } catch (std::exception& e) {
-        warn(tag, std::string("cannot be used (") + e.what() + "); building it");
+        failed(tag, e, "cannot be used");
         return std::nullopt;
+    }
+}
+
+std::optional<json> RemoteCache::resolution(const std::string& key)
+{
+    if (mode_ == CacheMode::Off || off_) return std::nullopt;
+    auto tag = "resolution-" + key;
+    try {
+        auto image = fetch("resolution", key, resolutionMediaType, 16 << 20);
+        if (!image) return std::nullopt;
+        auto j = json::parse(readFile(store_.blobPath(image->manifest.layers[0].digest)), nullptr,
+                             false);
+        if (j.is_discarded() || !j.is_object())
+            throw Error("does not hold a JSON object: refused");
+        resolutionHits_++;
+        return j;
+    } catch (std::exception& e) {
+        failed(tag, e, "cannot be used");
+        return std::nullopt;
+    }
+}
+
+void RemoteCache::put(const std::string& kind, const std::string& key, const json& inputs,
+                      json labels, Descriptor layer, const std::string& what)
+{
+    auto tag = kind + "-" + key;
+    if (!writes()) return;
+    try {
+        layer.annotations["org.opencontainers.image.title"] = what;
+        auto config = ImageConfig::scratch();
+        config.json["rootfs"]["diff_ids"].push_back(layer.digest.str());
+        config.json["history"].push_back({{"created_by", "grocker " GROCKER_VERSION ": " + what}});
+        labels[labelKind] = kind;
+        labels[labelKey] = key;
+        labels[labelInputs] = canonical(inputs);
+        config.json["config"]["Labels"] = labels;
+        Manifest m;
+        m.config.mediaType = std::string(media::ociConfig);
+        m.layers.push_back(layer);
+        // When it was written: `grocker cache` tells old entries by it.
+        m.annotations["org.opencontainers.image.created"] = now();
+        auto image = commitImage(store_, std::move(m), std::move(config));
+        // Two runners writing one key at once push the same blobs and each a manifest under
+        // the tag: whichever lands last stays, and both are whole entries.
+        session_.push(store_, image, ref(tag));
+        written_++;
+    } catch (std::exception& e) {
+        failed(tag, e, "could not be written; the build goes on");
     }
 }
 
@@ -175,28 +256,28 @@ void RemoteCache::putWheel(const std::string& key, const json& inputs, const std
                            const std::string& version, const std::string& file,
                            const fs::path& path)
 {
-    if (mode_ != CacheMode::ReadWrite) return;
-    auto tag = "wheel-" + key;
+    if (!writes()) return;
     try {
         auto layer = store_.importFile(path, wheelMediaType, std::nullopt, "the wheel " + file);
-        layer.annotations["org.opencontainers.image.title"] = file;
-        auto config = ImageConfig::scratch();
-        config.json["rootfs"]["diff_ids"].push_back(layer.digest.str());
-        config.json["history"].push_back(
-            {{"created_by", "grocker " GROCKER_VERSION ": the wheel " + file}});
-        config.json["config"]["Labels"] = {
-            {labelKind, "wheel"}, {labelKey, key},   {labelInputs, canonical(inputs)},
-            {labelFile, file},    {labelName, name}, {labelVersion, version}};
-        Manifest m;
-        m.config.mediaType = std::string(media::ociConfig);
-        m.layers.push_back(layer);
-        // When it was written: `grocker cache` tells old entries by it.
-        m.annotations["org.opencontainers.image.created"] = now();
-        auto image = commitImage(store_, std::move(m), std::move(config));
-        session_.push(store_, image, ref(tag));
-        written_++;
+        put("wheel", key, inputs, {{labelFile, file}, {labelName, name}, {labelVersion, version}},
+            layer, file);
     } catch (std::exception& e) {
-        warn(tag, std::string("could not be written (") + e.what() + "); the build goes on");
+        failed("wheel-" + key, e, "could not be written; the build goes on");
+    }
+}
+
+void RemoteCache::putResolution(const std::string& key, const json& inputs, const json& entry,
+                                const std::string& what)
+{
+    if (!writes()) return;
+    auto tmp = store_.tmpDir() / tempName();
+    try {
+        writeFileAtomic(tmp, canonical(entry), 0644);
+        AutoDelete remove(tmp);
+        auto layer = store_.importFile(tmp, resolutionMediaType, std::nullopt, what);
+        put("resolution", key, inputs, json::object(), layer, what);
+    } catch (std::exception& e) {
+        failed("resolution-" + key, e, "could not be written; the build goes on");
     }
 }
 
@@ -247,7 +328,9 @@ std::vector<RemoteCache::Entry> RemoteCache::list()
     std::vector<Entry> out;
     auto nowSeconds = int64_t(std::time(nullptr));
     for (auto& tag : tags) {
-        if (!tag.starts_with("wheel-")) continue; // not grocker's
+        auto dash = tag.find('-');
+        std::string kind = dash == std::string::npos ? "" : tag.substr(0, dash);
+        if (kind != "wheel" && kind != "resolution") continue; // not grocker's
         registry::Client::Call get;
         get.url = "/v2/" + base.path + "/manifests/" + tag;
         get.repository = base.path;
@@ -259,7 +342,7 @@ std::vector<RemoteCache::Entry> RemoteCache::list()
         auto m = parseManifest(r.body, "the manifest of " + tag, media::ociManifest);
         Entry e;
         e.tag = tag;
-        e.kind = "wheel";
+        e.kind = kind;
         e.manifest = sha256(r.body);
         for (auto& l : m.layers) {
             e.size += l.size;

@@ -3,14 +3,23 @@
 // runner (an empty store) compiles nothing a runner before it compiled. Kept in one repository
 // (--cache-repo, default PREFIX/grocker-cache) as plain OCI image manifests, which every
 // registry accepts, one tag per entry:
-//   wheel-KEY   a wheel built from an sdist or a project: KEY is the local cache's key (the
-//               compiler image's digest, the index settings without credentials, the source's
-//               digest); its one layer is the wheel file (application/vnd.grocker.wheel.v1+zip),
-//               its config's labels say the wheel's file name, name and version.
+//   wheel-KEY       a wheel built from an sdist or a project: KEY is the local cache's key (the
+//                   compiler image's digest, the index settings without credentials, the
+//                   source's digest); its one layer is the wheel file
+//                   (application/vnd.grocker.wheel.v1+zip), its config's labels say the
+//                   wheel's file name, name and version.
+//   resolution-KEY  the distributions a release's requirements resolved to (name, version,
+//                   file, digest): KEY is the local resolution cache's key (the compiler, the
+//                   index settings without credentials, the constraints, the app's name and
+//                   requirements); its one layer is that JSON
+//                   (application/vnd.grocker.resolution.v1+json).
 // Modes: readwrite (the default with a prefix), read (jobs that must not write the shared
 // cache, such as pull requests), off. A cache failure never fails a build: a warning names the
-// entry and the build goes on as if it were missing. Every entry is checked as a box's output
-// is: digests on download, then the wheel's name, version and metadata by the compile pass.
+// entry and the build goes on as if it were missing; once the registry cannot be reached at
+// all, the cache is off for the rest of the build (one warning, not one per entry). Every
+// entry is checked as a box's output is: digests on download, then by the compile pass (a
+// wheel's name, version and metadata; every file a resolution names fetched from the index
+// and checked against the digest it records).
 
 #include "grocker/oci/digest.hh"
 #include "grocker/oci/reference.hh"
@@ -37,6 +46,7 @@ enum class RepositoryExtra { None, Tag, Digest };
 RepositoryExtra repositoryExtra(const std::string& text);
 
 inline constexpr char wheelMediaType[] = "application/vnd.grocker.wheel.v1+zip";
+inline constexpr char resolutionMediaType[] = "application/vnd.grocker.resolution.v1+json";
 
 class RemoteCache {
   public:
@@ -53,12 +63,20 @@ class RemoteCache {
     // The wheel filed under `key`; none when the registry has none, or when it cannot be used
     // (a warning says why).
     std::optional<Wheel> wheel(const std::string& key);
-    // Asks whether these keys are there, side by side (a fresh runner's first lookups: most are
+    // The resolution filed under `key` (as the compile pass wrote it); none when the registry
+    // has none, or when it cannot be used (a warning says why).
+    std::optional<nlohmann::json> resolution(const std::string& key);
+    // Files a resolution under `key` (readwrite only); `what` names it for `grocker cache ls`.
+    // A failure is a warning.
+    void putResolution(const std::string& key, const nlohmann::json& inputs,
+                       const nlohmann::json& entry, const std::string& what);
+    // Asks whether these wheel keys are there, side by side (a fresh runner's first lookups: most are
     // misses, a round trip each), for wheel() to answer misses from. The downloads stay one at a
     // time: a failing one cancels its client's other transfers.
     void prefetch(const std::vector<std::string>& keys);
-    // Whether an entry is filed under `key` (false when the registry cannot say).
-    bool has(const std::string& key);
+    // Whether an entry of `kind` ("wheel", "resolution") is filed under `key` (false when the
+    // registry cannot say).
+    bool has(const std::string& kind, const std::string& key);
     // Files the wheel at `path` under `key` (readwrite only); a failure is a warning.
     void putWheel(const std::string& key, const nlohmann::json& inputs, const std::string& name,
                   const std::string& version, const std::string& file,
@@ -79,10 +97,11 @@ class RemoteCache {
     // allow deletion. Returns what it removed.
     std::vector<Entry> prune(int64_t seconds);
 
-    bool writes() const { return mode_ == CacheMode::ReadWrite; }
+    bool writes() const { return mode_ == CacheMode::ReadWrite && !off_; }
     const std::string& repository() const { return repository_; }
     // Counts for the build's summary.
     size_t hits() const { return hits_; }
+    size_t resolutionHits() const { return resolutionHits_; }
     size_t written() const { return written_; }
 
   private:
@@ -90,13 +109,24 @@ class RemoteCache {
     registry::Session session_;
     std::string repository_;
     CacheMode mode_;
-    size_t hits_ = 0, written_ = 0;
+    size_t hits_ = 0, resolutionHits_ = 0, written_ = 0;
+    bool off_ = false; // the registry could not be reached: no more lookups or writes
     std::mutex mutex_;                  // known_, from prefetch's threads
     std::map<std::string, bool> known_; // tag → there or not, as prefetch found
 
     oci::Reference ref(const std::string& tag) const;
     // HEAD of the tag's manifest: true when there, false on a 404; throws otherwise.
     bool present(const std::string& tag);
+    // The entry `kind`-`key`, pulled and checked (labels, one layer of `mediaType` at most
+    // `maxSize` bytes, its digest); none when missing; throws when it cannot be used.
+    std::optional<oci::Image> fetch(const std::string& kind, const std::string& key,
+                                    const char* mediaType, int64_t maxSize);
+    // Files `layer` (in the store) under `kind`-`key` with these labels, as an OCI manifest.
+    void put(const std::string& kind, const std::string& key, const nlohmann::json& inputs,
+             nlohmann::json labels, oci::Descriptor layer, const std::string& what);
+    // A failed lookup or write: a warning naming the entry, and the cache off for the rest of
+    // the build when the registry could not be reached at all.
+    void failed(const std::string& tag, const std::exception& e, const std::string& consequence);
     void warn(const std::string& entry, const std::string& what) const;
 };
 

@@ -197,7 +197,8 @@ void Pipeline::push()
     if (!registry || !request.push) return;
     // Blobs already in the registry are not sent again.
     registry->get().push(*store, root, registry->ref(rootName));
-    registry->get().push(*store, compiler, registry->ref(compilerName));
+    // A compiler whose layers were never pulled is in the registry: where it was found.
+    if (!compilerLayersIn) registry->get().push(*store, compiler, registry->ref(compilerName));
     auto pushed = registry->get().push(*store, image, Reference::parse(result.image));
     if (pushed != image.manifestDescriptor.digest)
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
