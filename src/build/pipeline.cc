@@ -349,10 +349,12 @@ void Pipeline::compile()
                     [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
         creq.moreRequirements.push_back("uwsgi");
     wheels = r.compile(*ctx, creq);
-    if (remoteCache && (remoteCache->hits() || remoteCache->written()))
-        say(*ctx, "build cache: " + std::to_string(remoteCache->hits()) + " wheels from " +
+    if (remoteCache &&
+        (remoteCache->hits() || remoteCache->resolutionHits() || remoteCache->written()))
+        say(*ctx, "build cache: " + std::to_string(remoteCache->hits()) + " wheels and " +
+                      std::to_string(remoteCache->resolutionHits()) + " resolutions from " +
                       remoteCache->repository() + ", " + std::to_string(remoteCache->written()) +
-                      " written to it");
+                      " entries written to it");
     for (auto& w : wheels)
         if (w.requested) app = &w;
     if (!app)

@@ -74,10 +74,11 @@ err_fresh=$err
 # --- the build cache in the registry ---------------------------------------------------------------
 # The fresh store above compiled nothing: the wheels came from $R/team/grocker-cache (the warm
 # store filed them there, as it had built them before the registry's cache existed).
-expect_no_match "compile steps on the fresh store" '^compile' "$(steps_ran "$err_fresh")"
-expect_match "wheels from the build cache" "build cache: 2 wheels from $R/team/grocker-cache, 0 written" "$err_fresh"
+expect_no_match "compile or resolve steps on the fresh store" '^(compile|resolve)' "$(steps_ran "$err_fresh")"
+expect_match "wheels from the build cache" "build cache: 2 wheels and 1 resolutions from $R/team/grocker-cache, 0 entries written" "$err_fresh"
 tags=$(curl -sf "http://$R/v2/team/grocker-cache/tags/list" | jq -r '.tags[]' | sort)
-expect_eq "cache entries" 2 "$(grep -c '^wheel-[0-9a-f]\{64\}$' <<<"$tags")"
+expect_eq "wheel entries" 2 "$(grep -c '^wheel-[0-9a-f]\{64\}$' <<<"$tags")"
+expect_eq "resolution entries" 1 "$(grep -c '^resolution-[0-9a-f]\{64\}$' <<<"$tags")"
 ok "a fresh store compiles nothing the registry's build cache holds, and gives the same digest"
 
 # Read mode (untrusted jobs) writes nothing to the registry, even when it builds everything.
@@ -140,9 +141,55 @@ run_fails "build against a registry answering garbage" build "$tmp/garbage" "$P/
 expect_one_line "the garbage error" "$(grep -v '^\(base\|root\|compiler\|grocker: warning\)' <<<"$err" | grep 'grocker: error' )"
 expect_match "the garbage error names the registry" "$P" "$err"
 ok "a registry answering garbage: $(grep 'grocker: error' <<<"$err")"
+# --- two runners writing the same keys at once; faults and an unreachable registry on reads ----
+# Two fresh stores build at once with an empty cache repository: both compile, both write the
+# same keys at the same time; both succeed with the same digest, and one valid entry stays under
+# each key (a third fresh store, read only, compiles and resolves nothing).
+build "$tmp/race1" "$R/team" "$tmp/race1.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
+    >"$tmp/race1.out" 2>"$tmp/race1.err" &
+race1=$!
+build "$tmp/race2" "$R/team" "$tmp/race2.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
+    >"$tmp/race2.out" 2>"$tmp/race2.err" || { cat "$tmp/race2.err" >&2; fail "the second racing build failed"; }
+wait "$race1" || { cat "$tmp/race1.err" >&2; fail "the first racing build failed"; }
+expect_eq "digest of the first racing build" "$digest" "$(tail -n1 "$tmp/race1.out")"
+expect_eq "digest of the second racing build" "$digest" "$(tail -n1 "$tmp/race2.out")"
+race_tags=$(curl -sf "http://$R/v2/race-cache/tags/list" | jq -r '.tags[]' | sort)
+expect_eq "wheel entries after the race" 2 "$(grep -c '^wheel-' <<<"$race_tags")"
+expect_eq "resolution entries after the race" 1 "$(grep -c '^resolution-' <<<"$race_tags")"
+run "a read-only build from the raced cache" build "$tmp/race3" "$R/team" "$tmp/race3.json" --no-push \
+    --cache-mode read --cache-repo "$R/race-cache"
+expect_eq "digest from the raced cache" "$digest" "$(tail -n1 <<<"$out")"
+expect_no_match "compile or resolve steps after the race" '^(compile|resolve)' "$(steps_ran "$err")"
+expect_match "what came from the raced cache" "build cache: 2 wheels and 1 resolutions from $R/race-cache, 0 entries written" "$err"
+ok "two runners writing the same keys at once both succeed; the entries they leave are whole"
+
+# Reads through the fault proxy: a 500 for a manifest, a blob cut mid-body, a corrupted blob.
+# Whatever the client cannot retry is a warning and a miss; the build succeeds, same digest.
+faults "status GET /v2/race-cache/manifests/ nth=1 status=500 times=4" \
+    "drop-response GET /v2/race-cache/blobs/ nth=1" \
+    "corrupt GET /v2/race-cache/blobs/ nth=2 times=4"
+run "a build whose cache reads meet faults" build "$tmp/cache-faults" "$R/team" "$tmp/cf.json" --no-push \
+    --cache-mode read --cache-repo "$P/race-cache"
+expect_eq "digest with faulty cache reads" "$digest" "$(tail -n1 <<<"$out")"
+fired=$(jq -r 'select(.fault != null) | .fault' "$PROXY_LOG" | sort | uniq -c | tr -s ' ' | tr '\n' ',')
+expect_match "cache faults fired" 'corrupt' "$fired"
+run "fsck of the store after faulty cache reads" "$GROCKER" --root "$tmp/cache-faults" fsck
+faults
+ok "faults on cache reads: the build succeeds with the same digest ($fired)"
+
+# A cache registry that cannot be reached: one warning, then the build goes on without it.
+closed=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+run "a build whose cache cannot be reached" build "$tmp/unreachable" "$R/team" "$tmp/ur.json" --no-push \
+    --cache-mode read --cache-repo "127.0.0.1:$closed/cache"
+expect_eq "digest without a reachable cache" "$digest" "$(tail -n1 <<<"$out")"
+expect_eq "warnings that the cache cannot be reached" 1 "$(grep -c "the build cache 127.0.0.1:$closed/cache cannot be reached" <<<"$err")"
+expect_eq "other cache warnings" 0 "$(grep -c 'warning: the build cache entry' <<<"$err")"
+ok "an unreachable cache: one warning, and the build goes on without it"
+
 # --- grocker cache ls / prune ------------------------------------------------------------------------
 run "cache ls" "$GROCKER" cache ls "$R/team/grocker-cache"
 expect_eq "entries listed" 2 "$(grep -c '^wheel-' <<<"$out")"
+expect_match "the resolution listed" '^resolution-[0-9a-f]{10} .*the requirements of grocker-hello' "$out"
 expect_match "the listing names the dependency's wheel" 'grocker_greeting-1.0.0-py3-none-any\.whl' "$out"
 run "cache prune, nothing a day old" "$GROCKER" cache prune "$R/team/grocker-cache" --older-than 1
 expect_eq "entries pruned when none is a day old" 0 "$(grep -c '^wheel-' <<<"$out")"
