@@ -343,13 +343,12 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
         list.push_back(d.toJson());
     json resolution = {{"inputs", inputs}, {"dists", list}};
     if (!fs::exists(entryPath) || req_.refresh) writeEntry(entryPath, resolution);
-    if (req_.remote && req_.remote->writes() && !inRemote &&
-        !req_.remote->has("resolution", key)) {
+    if (req_.remote && req_.remote->writes() && !inRemote && !req_.remote->has("resolution", key)) {
         auto app = std::find_if(dists.begin(), dists.end(), [](auto& d) { return d.app; });
         req_.remote->putResolution(key, inputs, resolution,
                                    "the requirements of " +
-                                       (app == dists.end() ? req_.release.text : app->name) +
-                                       " (" + std::to_string(dists.size()) + " distributions)");
+                                       (app == dists.end() ? req_.release.text : app->name) + " (" +
+                                       std::to_string(dists.size()) + " distributions)");
     }
     if (req_.release.kind != Release::Kind::Project) return;
     auto hint = hintInputs(inputs);
@@ -367,8 +366,8 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
 // sdists fetched from the find-links folder, the index or the compiler's wheels and checked
 // against the digest it records (an sdist is fetched only when its wheel must be built). Any
 // failure is a miss, with a warning: the release is resolved in a box.
-std::optional<std::vector<Dist>>
-Compiler::remoteResolution(const std::optional<CompiledWheel>& app, const json& inputs)
+std::optional<std::vector<Dist>> Compiler::remoteResolution(const std::optional<CompiledWheel>& app,
+                                                            const json& inputs)
 {
     if (!req_.remote || req_.refresh) return std::nullopt;
     auto key = keyOf(inputs);

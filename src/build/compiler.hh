@@ -154,8 +154,7 @@ class Compiler {
     std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
     std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
                                  const std::string& appUrl, const DistMetadata* appMetadata);
-    void keepResolution(const json& inputs, const std::vector<Dist>& dists,
-                        bool inRemote = false);
+    void keepResolution(const json& inputs, const std::vector<Dist>& dists, bool inRemote = false);
     std::optional<std::vector<Dist>> remoteResolution(const std::optional<CompiledWheel>& app,
                                                       const json& inputs);
     void ensureFile(const Dist& d);

@@ -292,7 +292,8 @@ void Pipeline::needCompiler()
     if (!compilerLayersIn) return;
     registry->get().fetchLayers(*store, *compilerLayersIn, compiler.manifest.layers);
     store->setRef(compilerName, compiler.manifestDescriptor);
-    if (!ctx->quiet) std::cerr << compilerName << ": pulled from " << compilerLayersIn->str() << "\n";
+    if (!ctx->quiet)
+        std::cerr << compilerName << ": pulled from " << compilerLayersIn->str() << "\n";
     compilerLayersIn.reset();
 }
 

@@ -167,8 +167,8 @@ std::optional<Image> RemoteCache::fetch(const std::string& kind, const std::stri
     if (image.manifest.layers.size() != 1 || image.manifest.layers[0].mediaType != mediaType)
         throw Error("does not hold one ", mediaType, " layer: refused");
     if (image.manifest.layers[0].size > maxSize)
-        throw Error("says its layer has ", image.manifest.layers[0].size, " bytes, over ",
-                    maxSize, ": refused");
+        throw Error("says its layer has ", image.manifest.layers[0].size, " bytes, over ", maxSize,
+                    ": refused");
     session_.fetchLayers(store_, r, image.manifest.layers);
     return image;
 }
@@ -213,8 +213,7 @@ std::optional<json> RemoteCache::resolution(const std::string& key)
         if (!image) return std::nullopt;
         auto j = json::parse(readFile(store_.blobPath(image->manifest.layers[0].digest)), nullptr,
                              false);
-        if (j.is_discarded() || !j.is_object())
-            throw Error("does not hold a JSON object: refused");
+        if (j.is_discarded() || !j.is_object()) throw Error("does not hold a JSON object: refused");
         resolutionHits_++;
         return j;
     } catch (std::exception& e) {

@@ -70,9 +70,9 @@ class RemoteCache {
     // A failure is a warning.
     void putResolution(const std::string& key, const nlohmann::json& inputs,
                        const nlohmann::json& entry, const std::string& what);
-    // Asks whether these wheel keys are there, side by side (a fresh runner's first lookups: most are
-    // misses, a round trip each), for wheel() to answer misses from. The downloads stay one at a
-    // time: a failing one cancels its client's other transfers.
+    // Asks whether these wheel keys are there, side by side (a fresh runner's first lookups: most
+    // are misses, a round trip each), for wheel() to answer misses from. The downloads stay one at
+    // a time: a failing one cancels its client's other transfers.
     void prefetch(const std::vector<std::string>& keys);
     // Whether an entry of `kind` ("wheel", "resolution") is filed under `key` (false when the
     // registry cannot say).
@@ -111,7 +111,7 @@ class RemoteCache {
     CacheMode mode_;
     size_t hits_ = 0, resolutionHits_ = 0, written_ = 0;
     bool off_ = false; // the registry could not be reached: no more lookups or writes
-    std::mutex mutex_;                  // known_, from prefetch's threads
+    std::mutex mutex_; // known_, from prefetch's threads
     std::map<std::string, bool> known_; // tag → there or not, as prefetch found
 
     oci::Reference ref(const std::string& tag) const;
