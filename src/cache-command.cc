@@ -42,11 +42,12 @@ std::string age(int64_t seconds)
 
 void printEntries(const std::vector<build::RemoteCache::Entry>& entries)
 {
-    std::cout << std::left << std::setw(18) << "ENTRY" << std::setw(10) << "SIZE" << std::setw(10)
+    // Each entry by its kind and the first 10 digits of its key.
+    std::cout << std::left << std::setw(23) << "ENTRY" << std::setw(10) << "SIZE" << std::setw(10)
               << "AGE"
               << "WHAT\n";
     for (auto& e : entries)
-        std::cout << std::setw(18) << e.tag.substr(0, 16) << std::setw(10)
+        std::cout << std::setw(23) << e.tag.substr(0, e.kind.size() + 11) << std::setw(10)
                   << registry::Progress::formatBytes(uint64_t(e.size)) << std::setw(10)
                   << age(e.age) << e.what << "\n";
 }

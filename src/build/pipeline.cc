@@ -356,6 +356,9 @@ void Pipeline::compile()
                       std::to_string(remoteCache->resolutionHits()) + " resolutions from " +
                       remoteCache->repository() + ", " + std::to_string(remoteCache->written()) +
                       " entries written to it");
+    if (compilerLayersIn)
+        say(*ctx, compilerName + ": in " + compilerLayersIn->str() +
+                      ", its layers not pulled: no box to run");
     for (auto& w : wheels)
         if (w.requested) app = &w;
     if (!app)

@@ -2,8 +2,9 @@
 # grocker build with a registry prefix, against a real docker-registry on loopback:
 #   - the build pushes root, compiler and runner; the result file's hash is the registry's
 #     manifest digest, and root_image/compiler_image name images the registry holds;
-#   - on a fresh store the same build pulls root and compiler back instead of building them
-#     (no base, root or compiler step runs) and gives the same digest;
+#   - on a fresh store the same build pulls root back instead of building it, and the
+#     compiler's manifest only (no box runs: everything is in the build cache); no base, root
+#     or compiler step runs, and it gives the same digest;
 #   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
 #     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
 #   - a registry that answers garbage gets a one-line error, not a crash;
@@ -64,11 +65,14 @@ ok "the build pushed root, compiler and runner; the result file's hash is the re
 run "build on a fresh store" build "$tmp/fresh" "$R/team" "$tmp/result2.json"
 expect_eq "digest on a fresh store" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from $R/team/" "$err"
-expect_match "compiler pulled" "grocker-bookworm-3.11-compiler:[^ ]*: pulled from $R/team/" "$err"
+# Nothing to build (the project's wheel, its dependencies' and its resolution are in the build
+# cache): the compiler's layers stay in the registry.
+expect_match "compiler not pulled" "grocker-bookworm-3.11-compiler:[^ ]*: in $R/team/[^ ]*, its layers not pulled: no box to run" "$err"
+expect_no_match "compiler layers pulled" "grocker-bookworm-3.11-compiler:[^ ]*: pulled from" "$err"
 ran=$(steps_ran "$err")
 expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
 expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
-ok "a fresh store pulls root and compiler back instead of building them; same digest"
+ok "a fresh store pulls root back and leaves the compiler's layers in the registry (no box to run); same digest"
 err_fresh=$err
 
 # --- the build cache in the registry ---------------------------------------------------------------
@@ -90,6 +94,52 @@ expect_match "read mode compiled" '^compile: ' "$(steps_ran "$err")"
 writes=$(requests_since | awk '$1 == "PUT" || $1 == "POST" || $1 == "PATCH" || $1 == "DELETE"' | wc -l)
 expect_eq "requests that write, in read mode" 0 "$writes"
 ok "--cache-mode read looks the cache up and writes nothing to the registry"
+
+# --- two runners writing the same keys at once; faults and an unreachable registry on reads ----
+# (before the corruption below: the registry's blob storage is shared by its repositories)
+# Two fresh stores build at once with an empty cache repository: both compile, both write the
+# same keys at the same time; both succeed with the same digest, and one valid entry stays under
+# each key (a third fresh store, read only, compiles and resolves nothing).
+build "$tmp/race1" "$R/team" "$tmp/race1.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
+    >"$tmp/race1.out" 2>"$tmp/race1.err" &
+race1=$!
+build "$tmp/race2" "$R/team" "$tmp/race2.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
+    >"$tmp/race2.out" 2>"$tmp/race2.err" || { cat "$tmp/race2.err" >&2; fail "the second racing build failed"; }
+wait "$race1" || { cat "$tmp/race1.err" >&2; fail "the first racing build failed"; }
+expect_eq "digest of the first racing build" "$digest" "$(tail -n1 "$tmp/race1.out")"
+expect_eq "digest of the second racing build" "$digest" "$(tail -n1 "$tmp/race2.out")"
+race_tags=$(curl -sf "http://$R/v2/race-cache/tags/list" | jq -r '.tags[]' | sort)
+expect_eq "wheel entries after the race" 2 "$(grep -c '^wheel-' <<<"$race_tags")"
+expect_eq "resolution entries after the race" 1 "$(grep -c '^resolution-' <<<"$race_tags")"
+run "a read-only build from the raced cache" build "$tmp/race3" "$R/team" "$tmp/race3.json" --no-push \
+    --cache-mode read --cache-repo "$R/race-cache"
+expect_eq "digest from the raced cache" "$digest" "$(tail -n1 <<<"$out")"
+expect_no_match "compile or resolve steps after the race" '^(compile|resolve)' "$(steps_ran "$err")"
+expect_match "what came from the raced cache" "build cache: 2 wheels and 1 resolutions from $R/race-cache, 0 entries written" "$err"
+ok "two runners writing the same keys at once both succeed; the entries they leave are whole"
+
+# Reads through the fault proxy: a 500 for a manifest, a blob cut mid-body, a corrupted blob.
+# Whatever the client cannot retry is a warning and a miss; the build succeeds, same digest.
+faults "status GET /v2/race-cache/manifests/ nth=1 status=500 times=4" \
+    "drop-response GET /v2/race-cache/blobs/ nth=1" \
+    "corrupt GET /v2/race-cache/blobs/ nth=2 times=4"
+run "a build whose cache reads meet faults" build "$tmp/cache-faults" "$R/team" "$tmp/cf.json" --no-push \
+    --cache-mode read --cache-repo "$P/race-cache"
+expect_eq "digest with faulty cache reads" "$digest" "$(tail -n1 <<<"$out")"
+fired=$(jq -r 'select(.fault != null) | .fault' "$PROXY_LOG" | sort | uniq -c | tr -s ' ' | tr '\n' ',')
+expect_match "cache faults fired" 'corrupt' "$fired"
+run "fsck of the store after faulty cache reads" "$GROCKER" --root "$tmp/cache-faults" fsck
+faults
+ok "faults on cache reads: the build succeeds with the same digest ($fired)"
+
+# A cache registry that cannot be reached: one warning, then the build goes on without it.
+closed=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+run "a build whose cache cannot be reached" build "$tmp/unreachable" "$R/team" "$tmp/ur.json" --no-push \
+    --cache-mode read --cache-repo "127.0.0.1:$closed/cache"
+expect_eq "digest without a reachable cache" "$digest" "$(tail -n1 <<<"$out")"
+expect_eq "warnings that the cache cannot be reached" 1 "$(grep -c "the build cache 127.0.0.1:$closed/cache cannot be reached" <<<"$err")"
+expect_eq "other cache warnings" 0 "$(grep -c 'warning: the build cache entry' <<<"$err")"
+ok "an unreachable cache: one warning, and the build goes on without it"
 
 # An entry corrupted in the registry's storage is detected, ignored with a warning naming it, and
 # built again; the build succeeds with the same digest.
@@ -141,51 +191,6 @@ run_fails "build against a registry answering garbage" build "$tmp/garbage" "$P/
 expect_one_line "the garbage error" "$(grep -v '^\(base\|root\|compiler\|grocker: warning\)' <<<"$err" | grep 'grocker: error' )"
 expect_match "the garbage error names the registry" "$P" "$err"
 ok "a registry answering garbage: $(grep 'grocker: error' <<<"$err")"
-# --- two runners writing the same keys at once; faults and an unreachable registry on reads ----
-# Two fresh stores build at once with an empty cache repository: both compile, both write the
-# same keys at the same time; both succeed with the same digest, and one valid entry stays under
-# each key (a third fresh store, read only, compiles and resolves nothing).
-build "$tmp/race1" "$R/team" "$tmp/race1.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
-    >"$tmp/race1.out" 2>"$tmp/race1.err" &
-race1=$!
-build "$tmp/race2" "$R/team" "$tmp/race2.json" --no-push --cache-mode readwrite --cache-repo "$R/race-cache" \
-    >"$tmp/race2.out" 2>"$tmp/race2.err" || { cat "$tmp/race2.err" >&2; fail "the second racing build failed"; }
-wait "$race1" || { cat "$tmp/race1.err" >&2; fail "the first racing build failed"; }
-expect_eq "digest of the first racing build" "$digest" "$(tail -n1 "$tmp/race1.out")"
-expect_eq "digest of the second racing build" "$digest" "$(tail -n1 "$tmp/race2.out")"
-race_tags=$(curl -sf "http://$R/v2/race-cache/tags/list" | jq -r '.tags[]' | sort)
-expect_eq "wheel entries after the race" 2 "$(grep -c '^wheel-' <<<"$race_tags")"
-expect_eq "resolution entries after the race" 1 "$(grep -c '^resolution-' <<<"$race_tags")"
-run "a read-only build from the raced cache" build "$tmp/race3" "$R/team" "$tmp/race3.json" --no-push \
-    --cache-mode read --cache-repo "$R/race-cache"
-expect_eq "digest from the raced cache" "$digest" "$(tail -n1 <<<"$out")"
-expect_no_match "compile or resolve steps after the race" '^(compile|resolve)' "$(steps_ran "$err")"
-expect_match "what came from the raced cache" "build cache: 2 wheels and 1 resolutions from $R/race-cache, 0 entries written" "$err"
-ok "two runners writing the same keys at once both succeed; the entries they leave are whole"
-
-# Reads through the fault proxy: a 500 for a manifest, a blob cut mid-body, a corrupted blob.
-# Whatever the client cannot retry is a warning and a miss; the build succeeds, same digest.
-faults "status GET /v2/race-cache/manifests/ nth=1 status=500 times=4" \
-    "drop-response GET /v2/race-cache/blobs/ nth=1" \
-    "corrupt GET /v2/race-cache/blobs/ nth=2 times=4"
-run "a build whose cache reads meet faults" build "$tmp/cache-faults" "$R/team" "$tmp/cf.json" --no-push \
-    --cache-mode read --cache-repo "$P/race-cache"
-expect_eq "digest with faulty cache reads" "$digest" "$(tail -n1 <<<"$out")"
-fired=$(jq -r 'select(.fault != null) | .fault' "$PROXY_LOG" | sort | uniq -c | tr -s ' ' | tr '\n' ',')
-expect_match "cache faults fired" 'corrupt' "$fired"
-run "fsck of the store after faulty cache reads" "$GROCKER" --root "$tmp/cache-faults" fsck
-faults
-ok "faults on cache reads: the build succeeds with the same digest ($fired)"
-
-# A cache registry that cannot be reached: one warning, then the build goes on without it.
-closed=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-run "a build whose cache cannot be reached" build "$tmp/unreachable" "$R/team" "$tmp/ur.json" --no-push \
-    --cache-mode read --cache-repo "127.0.0.1:$closed/cache"
-expect_eq "digest without a reachable cache" "$digest" "$(tail -n1 <<<"$out")"
-expect_eq "warnings that the cache cannot be reached" 1 "$(grep -c "the build cache 127.0.0.1:$closed/cache cannot be reached" <<<"$err")"
-expect_eq "other cache warnings" 0 "$(grep -c 'warning: the build cache entry' <<<"$err")"
-ok "an unreachable cache: one warning, and the build goes on without it"
-
 # --- grocker cache ls / prune ------------------------------------------------------------------------
 run "cache ls" "$GROCKER" cache ls "$R/team/grocker-cache"
 expect_eq "entries listed" 2 "$(grep -c '^wheel-' <<<"$out")"
