@@ -2,12 +2,18 @@
 
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/lock.hh"
 #include "grocker/oci/layer-unpacker.hh"
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <exception>
 #include <fcntl.h>
+#include <mutex>
 #include <sstream>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace grocker::sandbox {
@@ -42,44 +48,101 @@ bool unpackedForMap(const fs::path& dir, const IdMap& map)
     return mapped(map.uids, st.st_uid) && mapped(map.gids, st.st_gid);
 }
 
-void unpackForSandbox(Store& store, const Descriptor& blob, const fs::path& dir, const IdMap& map)
+struct Unpack {
+    Descriptor blob;
+    fs::path dir, tmp;
+};
+
+// Unpacks the layers side by side (each is a folder of its own), in one user namespace made
+// once (threads are started inside it, never forked from), each beside its name; flushed to disk
+// with one syncfs, then renamed: a killed unpack leaves no half layer under its name, and after a
+// power loss a layer under its name is whole (ext4 may otherwise keep the names, not the data).
+void unpackSideBySide(Store& store, std::vector<Unpack>& jobs, const IdMap& map)
 {
-    // One process at a time per layer: one that finds a layer of another map moves it away
-    // while no other is putting the new one in place.
+    runInUserNamespace(map, [&] {
+        std::atomic<size_t> next{0};
+        std::mutex mutex;
+        std::exception_ptr failure;
+        auto work = [&] {
+            for (size_t i; (i = next++) < jobs.size();) {
+                try {
+                    fs::create_directory(jobs[i].tmp);
+                    UnpackOptions o;
+                    o.overlayWhiteouts = true;
+                    o.preserveOwnership = true;
+                    unpackLayer(store.blobPath(jobs[i].blob.digest), jobs[i].tmp, o,
+                                jobs[i].blob.digest);
+                } catch (Error& e) {
+                    e.addContext(concat("while unpacking layer ", jobs[i].blob.digest.str(),
+                                        " for the sandbox"));
+                    std::lock_guard lock(mutex);
+                    if (!failure) failure = std::current_exception();
+                    next = jobs.size(); // the others stop at their next layer
+                } catch (...) {
+                    std::lock_guard lock(mutex);
+                    if (!failure) failure = std::current_exception();
+                    next = jobs.size();
+                }
+            }
+        };
+        std::vector<std::thread> threads;
+        size_t n = std::min<size_t>(jobs.size(), std::max(1u, std::thread::hardware_concurrency()));
+        for (size_t t = 1; t < n; t++)
+            threads.emplace_back(work);
+        work();
+        for (auto& t : threads)
+            t.join();
+        if (failure) std::rethrow_exception(failure);
+        AutoCloseFD fd(::open(store.tmpDir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd || ::syncfs(fd.get()) < 0)
+            throw SysError("unable to flush the unpacked layers in '", store.tmpDir().string(),
+                           "' to disk");
+        for (auto& j : jobs)
+            if (::rename(j.tmp.c_str(), j.dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+                throw SysError("unable to move the unpacked layer to '", j.dir.string(), "'");
+    });
+}
+
+// The layers not unpacked yet for this map, unpacked. One process at a time per layer (locks
+// taken in the order of their names, so two processes cannot wait for each other): one that finds
+// a layer of another map moves it away while no other is putting the new one in place.
+void unpackForSandbox(Store& store, std::vector<std::pair<Descriptor, fs::path>> layers,
+                      const IdMap& map)
+{
     fs::create_directories(store.root() / "locks");
-    FileLock lock(store.root() / "locks" / ("layer-" + dir.filename().string() + ".lock"), true);
-    if (unpackedForMap(dir, map)) return; // made meanwhile
-    if (fs::exists(dir)) {
-        auto stale = store.tmpDir() / tempName();
-        if (::rename(dir.c_str(), stale.c_str()) < 0)
-            throw SysError("unable to move away '", dir.string(), "', unpacked for other ids");
-        runInUserNamespace(map, [&] { removeTree(stale); });
+    std::sort(layers.begin(), layers.end(),
+              [](auto& a, auto& b) { return a.second.filename() < b.second.filename(); });
+    std::deque<FileLock> locks;
+    std::vector<Unpack> jobs;
+    for (auto& [blob, dir] : layers) {
+        locks.emplace_back(store.root() / "locks" / ("layer-" + dir.filename().string() + ".lock"),
+                           true);
+        if (unpackedForMap(dir, map)) continue; // made meanwhile
+        if (fs::exists(dir)) {
+            auto stale = store.tmpDir() / tempName();
+            if (::rename(dir.c_str(), stale.c_str()) < 0)
+                throw SysError("unable to move away '", dir.string(), "', unpacked for other ids");
+            runInUserNamespace(map, [&] { removeTree(stale); });
+        }
+        jobs.push_back({blob, dir, store.tmpDir() / tempName()});
     }
-    // Unpacked beside and renamed: a killed unpack leaves no half layer under its name.
-    auto tmp = store.tmpDir() / tempName();
-    auto blobPath = store.blobPath(blob.digest);
-    try {
+    if (jobs.empty()) return;
+    // What is left beside the names: a failed unpack's, or one that lost a race (same content).
+    auto removeTemps = [&] {
+        if (std::none_of(jobs.begin(), jobs.end(), [](auto& j) { return fs::exists(j.tmp); }))
+            return;
         runInUserNamespace(map, [&] {
-            fs::create_directory(tmp);
-            UnpackOptions o;
-            o.overlayWhiteouts = true;
-            o.preserveOwnership = true;
-            unpackLayer(blobPath, tmp, o, blob.digest);
-            // On disk before it gets its name, as blobs are: after a power loss a layer
-            // under its name is whole (ext4 may otherwise keep the names, not the data).
-            AutoCloseFD fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!fd || ::syncfs(fd.get()) < 0)
-                throw SysError("unable to flush the unpacked layer '", tmp.string(), "' to disk");
-            if (::rename(tmp.c_str(), dir.c_str()) < 0 && errno != EEXIST && errno != ENOTEMPTY)
-                throw SysError("unable to move the unpacked layer to '", dir.string(), "'");
+            for (auto& j : jobs)
+                if (fs::exists(j.tmp)) removeTree(j.tmp);
         });
-    } catch (Error& e) {
-        runInUserNamespace(map, [&] { removeTree(tmp); });
-        e.addContext(concat("while unpacking layer ", blob.digest.str(), " for the sandbox"));
+    };
+    try {
+        unpackSideBySide(store, jobs, map);
+    } catch (Error&) {
+        removeTemps();
         throw;
     }
-    if (fs::exists(tmp))
-        runInUserNamespace(map, [&] { removeTree(tmp); }); // lost a race: same content
+    removeTemps();
 }
 
 } // namespace
@@ -89,12 +152,16 @@ std::vector<fs::path> prepareLowerDirs(Store& store, const Image& image, const I
     auto layersDir = store.root() / "layers";
     fs::create_directories(layersDir);
     std::vector<fs::path> lowers;
+    std::vector<std::pair<Descriptor, fs::path>> missing;
     auto diffIds = image.config.diffIds();
     for (size_t i = 0; i < image.manifest.layers.size(); i++) {
         auto dir = layersDir / diffIds[i].hex();
-        if (!unpackedForMap(dir, map)) unpackForSandbox(store, image.manifest.layers[i], dir, map);
+        if (!unpackedForMap(dir, map) &&
+            std::none_of(missing.begin(), missing.end(), [&](auto& m) { return m.second == dir; }))
+            missing.emplace_back(image.manifest.layers[i], dir);
         lowers.push_back(dir);
     }
+    if (!missing.empty()) unpackForSandbox(store, std::move(missing), map);
     std::reverse(lowers.begin(), lowers.end());
     if (lowers.empty()) {
         // overlay needs a lower dir: scratch gets an empty one.

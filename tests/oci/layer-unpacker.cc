@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <utility>
 #include <vector>
+#include <zlib.h>
 
 namespace grocker::oci {
 namespace {
@@ -373,6 +374,55 @@ TEST_F(LayerUnpacker, ReadsGzipAndZstdLayersAndChecksTheirDigest)
         unpack(layer(name), {}, sha256(bytes));
         EXPECT_EQ(readFile(root / concat("from-", name)), name);
     }
+}
+
+// `data` as one gzip member (zlib's deflate with a gzip wrapper).
+std::string gzipMember(const std::string& data)
+{
+    z_stream z{};
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        throw std::runtime_error("deflateInit2");
+    std::string out(deflateBound(&z, data.size()) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = uInt(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = uInt(out.size());
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) throw std::runtime_error("deflate");
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+// gzip allows several members one after the other (what `cat a.gz b.gz` makes, and what
+// parallel compressors write): the layer is their concatenation. Bytes after the last member
+// are left alone, as gzip and libarchive leave them; the digest still covers them.
+TEST_F(LayerUnpacker, ReadsGzipLayersOfSeveralMembersAndIgnoresWhatFollowsTheLast)
+{
+    std::string big;
+    for (int i = 0; i < 30000; i++)
+        big += concat(i * 7919, "\n");
+    writeLayer(layer("plain"), {file("big", big), file("after", "x")});
+    std::string tar = readFile(layer("plain"));
+    // Split in the middle of a file's data, not on a tar block.
+    std::string members = gzipMember(tar.substr(0, 70001)) + gzipMember(tar.substr(70001));
+    writeTestFile(layer("members"), members);
+    unpack(layer("members"), {}, sha256(members));
+    EXPECT_EQ(readFile(root / "big"), big);
+    EXPECT_EQ(readFile(root / "after"), "x");
+
+    std::string trailing = gzipMember(tar) + std::string(100, '\0') + "JUNK";
+    writeTestFile(layer("trailing"), trailing);
+    fs::remove_all(root);
+    fs::create_directories(root);
+    unpack(layer("trailing"), {}, sha256(trailing));
+    EXPECT_EQ(readFile(root / "big"), big);
+    // A damaged deflate stream is an error that says so, with or without a known digest.
+    std::string broken = gzipMember(tar);
+    for (size_t i = 20; i < 60; i++)
+        broken[i] = char(0xff);
+    writeTestFile(layer("broken"), broken);
+    EXPECT_NE(errorOf([&] { unpack(layer("broken")); }).find("the gzip stream is broken"),
+              std::string::npos);
 }
 
 TEST_F(LayerUnpacker, DigestMismatchIsAnError)
