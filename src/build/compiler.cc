@@ -252,6 +252,57 @@ CompiledWheel Compiler::releaseWheel()
                          d,      filePath(store_, d), true};
 }
 
+// A release named NAME==VERSION whose find-links folder or index has a pure-Python wheel of
+// that version (the common case for an app published by its own CI): that wheel, fetched and
+// checked as any file of a resolution (the index's hash, then its metadata), so that the
+// release is resolved by the app's requirements, not by its version: a new release whose
+// requirements did not change takes the last resolution (and a fresh runner the build cache's)
+// instead of resolving in a box over the compiler. None otherwise: resolved by its name.
+std::optional<CompiledWheel> Compiler::indexWheel()
+{
+    auto& r = req_.release;
+    auto pure = [&](const std::string& file) {
+        auto w = parseWheelName(file);
+        return w && normalisePythonName(w->name) == normalisePythonName(r.name) &&
+               sameVersion(w->version, r.version) && w->build.empty() && w->abi == "none" &&
+               w->platform == "any" && (w->python == "py3" || w->python == "py2.py3");
+    };
+    std::optional<std::pair<std::string, Digest>> found; // file, digest
+    std::error_code ec;
+    if (!req_.index.findLinks.empty())
+        for (auto& e : fs::directory_iterator(req_.index.findLinks, ec)) {
+            auto file = e.path().filename().string();
+            if (!pure(file) || !e.is_regular_file(ec)) continue;
+            AutoCloseFD fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+            if (!fd) throw SysError("unable to read '", e.path().string(), "'");
+            found.emplace(file, putFile(store_, fd.get(), "'" + e.path().string() + "'"));
+            break;
+        }
+    std::vector<std::string> pages;
+    for (auto u : req_.index.indexUrls)
+        pages.push_back((u.ends_with("/") ? u : u + "/") + normalisePythonName(r.name) + "/");
+    for (auto& p : req_.index.linkPages)
+        pages.push_back(p);
+    for (size_t i = 0; !found && i < pages.size(); i++)
+        for (auto& l : page(pages[i]))
+            if (pure(l.file)) {
+                found.emplace(l.file, download(registry::resolveUrl(pages[i], l.href), l.sha256,
+                                               "'" + l.file + "'"));
+                break;
+            }
+    if (!found) return std::nullopt;
+    auto& [file, d] = *found;
+    auto path = filePath(store_, d);
+    auto m = readWheelMetadata(path, file);
+    if (normalisePythonName(m.name) != normalisePythonName(r.name) ||
+        !sameVersion(m.version, r.version))
+        throw Error("'", file, "' is a wheel of ", m.name, " ", m.version, ", not of ", r.text,
+                    ": refused");
+    verified_[d.str()] = true;
+    say(ctx_, "release: " + r.text + ": the wheel " + file);
+    return CompiledWheel{m.name, m.version, file, d, path, true};
+}
+
 // The project's wheel, from the cache or its box. A new build of the project with no earlier
 // resolution at hand (a first build, --refresh) also resolves its dependencies in a second
 // box at the same time, from the project's folder: `resolved` holds that resolution when it
@@ -314,6 +365,7 @@ std::vector<CompiledWheel> Compiler::run()
     std::optional<CompiledWheel> app;
     std::optional<std::vector<Dist>> early;
     if (r.kind == Release::Kind::Wheel) app = releaseWheel();
+    if (r.kind == Release::Kind::Spec && !r.version.empty()) app = indexWheel();
     if (r.kind == Release::Kind::Project) app = projectWheel(resolutionInputs(std::nullopt), early);
     auto inputs = resolutionInputs(app);
     std::vector<Dist> dists;

@@ -145,6 +145,7 @@ class Compiler {
     CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what,
                             const OutDir& out, const Expected& expect);
     CompiledWheel releaseWheel();
+    std::optional<CompiledWheel> indexWheel();
     CompiledWheel projectWheel(const json& resolutionInputs,
                                std::optional<std::vector<Dist>>& resolved);
     json resolutionInputs(const std::optional<CompiledWheel>& app) const;
