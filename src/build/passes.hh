@@ -69,6 +69,7 @@ struct Pipeline {
     void exportWheels();
     void runnerDependencies();
     void appLayer();
+    void cacheSummary();
     void entrypoint();
     void writeOutputs();
     void push();

@@ -33,11 +33,22 @@ BuildResult build(BuildRequest request)
     p.exportWheels();       // --export-wheels: copies of them in a host folder
     p.runnerDependencies(); // root + a venv with the dependencies: a layer a new version keeps
     p.appLayer();           // the app's wheel: the layer a new version changes
+    p.cacheSummary();       // what the registry's build cache gave and took
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
     p.writeOutputs();       // named in the store, written to every --output
     p.push();               // root and compiler first, so that other builds find them
     p.writeResultFile();    // --result-file
     return std::move(p.result);
+}
+
+void Pipeline::cacheSummary()
+{
+    auto* c = remoteCache.get();
+    if (!c || !(c->hits() || c->resolutionHits() || c->stepHits() || c->written())) return;
+    say(*ctx, "build cache: " + std::to_string(c->hits()) + " wheels, " +
+                  std::to_string(c->resolutionHits()) + " resolutions and " +
+                  std::to_string(c->stepHits()) + " layers from " + c->repository() + ", " +
+                  std::to_string(c->written()) + " entries written to it");
 }
 
 registry::Session& Remote::get()
@@ -82,6 +93,7 @@ void Pipeline::openRemoteCache()
                                           : CacheMode::Read;
     if (repo.empty() || mode == CacheMode::Off) return;
     remoteCache = std::make_unique<RemoteCache>(*store, r.registry, repo, mode);
+    ctx->remote = remoteCache.get();
 }
 
 Image Pipeline::obtain(const std::string& name, const std::function<Image()>& make,
@@ -350,12 +362,6 @@ void Pipeline::compile()
                     [](auto& s) { return s.second.kind == Service::Kind::Wsgi; }))
         creq.moreRequirements.push_back("uwsgi");
     wheels = r.compile(*ctx, creq);
-    if (remoteCache &&
-        (remoteCache->hits() || remoteCache->resolutionHits() || remoteCache->written()))
-        say(*ctx, "build cache: " + std::to_string(remoteCache->hits()) + " wheels and " +
-                      std::to_string(remoteCache->resolutionHits()) + " resolutions from " +
-                      remoteCache->repository() + ", " + std::to_string(remoteCache->written()) +
-                      " entries written to it");
     if (compilerLayersIn)
         say(*ctx, compilerName + ": in " + compilerLayersIn->str() +
                       ", its layers not pulled: no box to run");

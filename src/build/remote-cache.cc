@@ -12,6 +12,8 @@
 #include "python-dists.hh"
 
 #include <algorithm>
+#include <archive.h>
+#include <archive_entry.h>
 #include <atomic>
 #include <ctime>
 #include <iostream>
@@ -222,15 +224,82 @@ std::optional<json> RemoteCache::resolution(const std::string& key)
     }
 }
 
+namespace {
+
+// The sha256 of a layer blob's uncompressed content (its diff id), read through libarchive's
+// filters (gzip, zstd, none) with its raw format.
+Digest uncompressedDigest(const fs::path& blob, const std::string& what)
+{
+    std::unique_ptr<struct archive, decltype(&archive_read_free)> a(archive_read_new(),
+                                                                    archive_read_free);
+    if (!a) throw Error(what, ": out of memory");
+    archive_read_support_filter_gzip(a.get());
+    archive_read_support_filter_zstd(a.get());
+    archive_read_support_filter_none(a.get());
+    archive_read_support_format_raw(a.get());
+    struct archive_entry* entry;
+    if (archive_read_open_filename(a.get(), blob.c_str(), 1 << 17) != ARCHIVE_OK ||
+        archive_read_next_header(a.get(), &entry) != ARCHIVE_OK)
+        throw Error(what, ": unable to read it: ", archive_error_string(a.get()));
+    Sha256 h;
+    std::vector<char> buf(1 << 17);
+    for (;;) {
+        auto n = archive_read_data(a.get(), buf.data(), buf.size());
+        if (n < 0) throw Error(what, ": unable to read it: ", archive_error_string(a.get()));
+        if (n == 0) break;
+        h.update(buf.data(), size_t(n));
+    }
+    return h.finish();
+}
+
+} // namespace
+
+std::optional<LayerResult> RemoteCache::stepLayer(const std::string& key, Compression compression)
+{
+    if (mode_ == CacheMode::Off || off_) return std::nullopt;
+    auto tag = "step-" + key;
+    try {
+        auto type = layerMediaType(compression);
+        auto image = fetch("step", key, type.c_str(), int64_t(16) << 30);
+        if (!image) return std::nullopt;
+        auto diffIds = image->config.diffIds();
+        if (diffIds.size() != 1) throw Error("names ", diffIds.size(), " diff ids, not one");
+        auto& l = image->manifest.layers[0];
+        LayerResult r;
+        // As the runner has it: no annotation.
+        r.descriptor.mediaType = l.mediaType;
+        r.descriptor.digest = l.digest;
+        r.descriptor.size = l.size;
+        r.diffId = uncompressedDigest(store_.blobPath(l.digest), "its layer");
+        if (r.diffId != diffIds[0])
+            throw Error("holds a layer whose content has digest ", r.diffId.str(), ", not ",
+                        diffIds[0].str(), " as its config says: refused");
+        stepHits_++;
+        return r;
+    } catch (std::exception& e) {
+        failed(tag, e, "cannot be used");
+        return std::nullopt;
+    }
+}
+
+void RemoteCache::putStep(const std::string& key, const LayerResult& layer, const std::string& what)
+{
+    if (!writes()) return;
+    Descriptor d = layer.descriptor;
+    d.annotations.clear();
+    put("step", key, {"step", key}, json::object(), d, "the layer of " + what, layer.diffId);
+}
+
 void RemoteCache::put(const std::string& kind, const std::string& key, const json& inputs,
-                      json labels, Descriptor layer, const std::string& what)
+                      json labels, Descriptor layer, const std::string& what,
+                      const std::optional<Digest>& diffId)
 {
     auto tag = kind + "-" + key;
     if (!writes()) return;
     try {
         layer.annotations["org.opencontainers.image.title"] = what;
         auto config = ImageConfig::scratch();
-        config.json["rootfs"]["diff_ids"].push_back(layer.digest.str());
+        config.json["rootfs"]["diff_ids"].push_back(diffId ? diffId->str() : layer.digest.str());
         config.json["history"].push_back({{"created_by", "grocker " GROCKER_VERSION ": " + what}});
         labels[labelKind] = kind;
         labels[labelKey] = key;
@@ -329,7 +398,7 @@ std::vector<RemoteCache::Entry> RemoteCache::list()
     for (auto& tag : tags) {
         auto dash = tag.find('-');
         std::string kind = dash == std::string::npos ? "" : tag.substr(0, dash);
-        if (kind != "wheel" && kind != "resolution") continue; // not grocker's
+        if (kind != "wheel" && kind != "resolution" && kind != "step") continue; // not grocker's
         registry::Client::Call get;
         get.url = "/v2/" + base.path + "/manifests/" + tag;
         get.repository = base.path;

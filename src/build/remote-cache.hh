@@ -13,6 +13,11 @@
 //                   index settings without credentials, the constraints, the app's name and
 //                   requirements); its one layer is that JSON
 //                   (application/vnd.grocker.resolution.v1+json).
+//   step-KEY        the layer a runner step made (the dependencies' layer, which every new
+//                   release of an app keeps): KEY is the local step cache's key (the base
+//                   image's digest, the step's command, environment and inputs, the wheels'
+//                   digests among them); its one layer is that layer as the runner has it, the
+//                   config's diff_ids its uncompressed digest (checked on read).
 // Modes: readwrite (the default with a prefix), read (jobs that must not write the shared
 // cache, such as pull requests), off. A cache failure never fails a build: a warning names the
 // entry and the build goes on as if it were missing; once the registry cannot be reached at
@@ -22,6 +27,7 @@
 // and checked against the digest it records).
 
 #include "grocker/oci/digest.hh"
+#include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/registry/registry.hh"
@@ -70,6 +76,11 @@ class RemoteCache {
     // A failure is a warning.
     void putResolution(const std::string& key, const nlohmann::json& inputs,
                        const nlohmann::json& entry, const std::string& what);
+    // The layer filed under the step key `key`, in the store, its digest and uncompressed digest
+    // checked; none when missing or unusable (a warning says why).
+    std::optional<oci::LayerResult> stepLayer(const std::string& key, oci::Compression compression);
+    // Files a step's layer (in the store) under `key` (readwrite only); `what` names the step.
+    void putStep(const std::string& key, const oci::LayerResult& layer, const std::string& what);
     // Asks whether these wheel keys are there, side by side (a fresh runner's first lookups: most
     // are misses, a round trip each), for wheel() to answer misses from. The downloads stay one at
     // a time: a failing one cancels its client's other transfers.
@@ -102,6 +113,7 @@ class RemoteCache {
     // Counts for the build's summary.
     size_t hits() const { return hits_; }
     size_t resolutionHits() const { return resolutionHits_; }
+    size_t stepHits() const { return stepHits_; }
     size_t written() const { return written_; }
 
   private:
@@ -109,7 +121,7 @@ class RemoteCache {
     registry::Session session_;
     std::string repository_;
     CacheMode mode_;
-    size_t hits_ = 0, resolutionHits_ = 0, written_ = 0;
+    size_t hits_ = 0, resolutionHits_ = 0, stepHits_ = 0, written_ = 0;
     bool off_ = false; // the registry could not be reached: no more lookups or writes
     std::mutex mutex_; // known_, from prefetch's threads
     std::map<std::string, bool> known_; // tag → there or not, as prefetch found
@@ -121,9 +133,11 @@ class RemoteCache {
     // `maxSize` bytes, its digest); none when missing; throws when it cannot be used.
     std::optional<oci::Image> fetch(const std::string& kind, const std::string& key,
                                     const char* mediaType, int64_t maxSize);
-    // Files `layer` (in the store) under `kind`-`key` with these labels, as an OCI manifest.
+    // Files `layer` (in the store) under `kind`-`key` with these labels, as an OCI manifest;
+    // its diff id is its digest (an uncompressed file) unless given.
     void put(const std::string& kind, const std::string& key, const nlohmann::json& inputs,
-             nlohmann::json labels, oci::Descriptor layer, const std::string& what);
+             nlohmann::json labels, oci::Descriptor layer, const std::string& what,
+             const std::optional<oci::Digest>& diffId = std::nullopt);
     // A failed lookup or write: a warning naming the entry, and the cache off for the rest of
     // the build when the registry could not be reached at all.
     void failed(const std::string& tag, const std::exception& e, const std::string& consequence);

@@ -64,7 +64,10 @@ void Pipeline::runnerDependencies()
     std::vector<const CompiledWheel*> deps;
     for (auto& w : wheels)
         if (&w != app) deps.push_back(&w);
-    runner = runStep(*ctx, root, installStep("runner: dependencies of " + app->name, deps, true));
+    auto step = installStep("runner: dependencies of " + app->name, deps, true);
+    // What a fresh runner would otherwise install again: from the registry's build cache.
+    step.shared = true;
+    runner = runStep(*ctx, root, step);
 }
 
 void Pipeline::appLayer()

@@ -4,6 +4,7 @@
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/sandbox/rootfs.hh"
+#include "remote-cache.hh"
 
 #include <fcntl.h>
 #include <fstream>
@@ -311,6 +312,12 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     if (step.cached) running.emplace(keyLock(ctx, key));
     LayerResult layer;
     bool hit = false;
+    auto keep = [&] {
+        fs::create_directories(cachePath.parent_path());
+        writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)},
+                                                  {"diffId", layer.diffId.str()},
+                                                  {"step", step.name}}));
+    };
     if (step.cached && fs::exists(cachePath)) {
         try {
             auto j = json::parse(readFile(cachePath));
@@ -324,6 +331,15 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
     }
     if (hit) {
         say(ctx, step.name + ": cached");
+        // A store that was warm before the registry's cache was: filled from it.
+        if (step.shared && ctx.remote && ctx.remote->writes() && !ctx.remote->has("step", key))
+            ctx.remote->putStep(key, layer, step.name);
+    } else if (auto shared = step.cached && step.shared && ctx.remote
+                                 ? ctx.remote->stepLayer(key, ctx.compression)
+                                 : std::nullopt) {
+        layer = *shared;
+        say(ctx, step.name + ": from the build cache");
+        keep();
     } else {
         auto started = startStep(ctx, base, step);
         if (int status = started->wait(); status != 0) stepFailed(step.name, step.argv, status);
@@ -331,12 +347,8 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
         lo.compress.compression = ctx.compression;
         lo.sourceDateEpoch = ctx.epoch;
         layer = started->commit(lo);
-        if (step.cached) {
-            fs::create_directories(cachePath.parent_path());
-            writeFileAtomic(cachePath, canonical(json{{"layer", toJson(layer.descriptor)},
-                                                      {"diffId", layer.diffId.str()},
-                                                      {"step", step.name}}));
-        }
+        if (step.cached) keep();
+        if (step.cached && step.shared && ctx.remote) ctx.remote->putStep(key, layer, step.name);
     }
     ImageDraft draft(base, false, ctx.epoch);
     draft.manifest.annotations.clear();

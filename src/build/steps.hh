@@ -20,6 +20,8 @@ namespace grocker::build {
 
 class StepRunner;
 
+class RemoteCache;
+
 struct Context {
     oci::Store& store;
     sandbox::IdMap map;
@@ -30,6 +32,8 @@ struct Context {
     std::vector<std::string> ran;
     // Where steps run: sandboxes (sandboxRunner()) unless a test gives its own.
     StepRunner* runner = nullptr;
+    // The build cache in a registry, for the steps whose results are shared (Step::shared).
+    RemoteCache* remote = nullptr;
 };
 
 struct Step;
@@ -81,6 +85,9 @@ struct Step {
     std::vector<std::pair<std::filesystem::path, std::string>> files;
     // Whether the result is cached (a compile step writes to a volume and is not).
     bool cached = true;
+    // Whether the result is also kept in the registry's build cache (Context::remote), for fresh
+    // runners: the dependencies' layer, which every new release of an app reuses.
+    bool shared = false;
 };
 
 // Runs `step` over `base` and returns base plus the step's layer; when the cache has a layer

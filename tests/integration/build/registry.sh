@@ -79,11 +79,32 @@ err_fresh=$err
 # The fresh store above compiled nothing: the wheels came from $R/team/grocker-cache (the warm
 # store filed them there, as it had built them before the registry's cache existed).
 expect_no_match "compile or resolve steps on the fresh store" '^(compile|resolve)' "$(steps_ran "$err_fresh")"
-expect_match "wheels from the build cache" "build cache: 2 wheels and 1 resolutions from $R/team/grocker-cache, 0 entries written" "$err_fresh"
+expect_match "wheels from the build cache" "build cache: 2 wheels, 1 resolutions and 1 layers from $R/team/grocker-cache, 0 entries written" "$err_fresh"
+expect_match "the dependencies' layer from the build cache" "runner: dependencies of grocker-hello: from the build cache" "$err_fresh"
+expect_eq "steps run on the fresh store" "runner: grocker-hello 1.0.0" "$(steps_ran "$err_fresh")"
 tags=$(curl -sf "http://$R/v2/team/grocker-cache/tags/list" | jq -r '.tags[]' | sort)
 expect_eq "wheel entries" 2 "$(grep -c '^wheel-[0-9a-f]\{64\}$' <<<"$tags")"
 expect_eq "resolution entries" 1 "$(grep -c '^resolution-[0-9a-f]\{64\}$' <<<"$tags")"
-ok "a fresh store compiles nothing the registry's build cache holds, and gives the same digest"
+expect_eq "step entries" 1 "$(grep -c '^step-[0-9a-f]\{64\}$' <<<"$tags")"
+ok "a fresh store compiles, resolves and installs nothing the registry's build cache holds, and gives the same digest"
+
+# --- a release NAME==VERSION whose index has its wheel ------------------------------------------
+# The app's wheel as the first build made it, published on the index: a fresh store builds
+# grocker-hello==1.0.0 from it with no box at all (the build cache has the resolution of its
+# requirements and the dependencies' layer; the compiler's layers stay in the registry), and the
+# image is the project's, digest for digest.
+run "export the app's wheel" build "$store" "$R/team" "$tmp/r-export.json" --no-push --export-wheels "$tmp/wheels"
+hello_whl=$(cd "$tmp/wheels" && ls grocker_hello-*.whl)
+mkdir -p "$tmp/index/simple/grocker-hello"
+cp "$tmp/wheels/$hello_whl" "$tmp/index/simple/grocker-hello/"
+printf '<html><body><a href="%s">%s</a></body></html>\n' "$hello_whl" "$hello_whl" >"$tmp/index/simple/grocker-hello/index.html"
+run "build grocker-hello==1.0.0 on a fresh store" "$GROCKER" --root "$tmp/spec" build grocker-hello==1.0.0 \
+    -c "$app/.grocker.yml" --index-url "$index" --image-prefix "$R/team" --no-push
+expect_eq "digest of grocker-hello==1.0.0" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "the release's wheel from the index" "release: grocker-hello==1.0.0: the wheel $hello_whl" "$err"
+expect_eq "steps run for grocker-hello==1.0.0" "runner: grocker-hello 1.0.0" "$(steps_ran "$err")"
+expect_match "the compiler's layers left in the registry" "its layers not pulled: no box to run" "$err"
+ok "a release NAME==VERSION with its wheel on the index: no box on a fresh store, the project's image"
 
 # Read mode (untrusted jobs) writes nothing to the registry, even when it builds everything.
 mark
@@ -115,7 +136,8 @@ run "a read-only build from the raced cache" build "$tmp/race3" "$R/team" "$tmp/
     --cache-mode read --cache-repo "$R/race-cache"
 expect_eq "digest from the raced cache" "$digest" "$(tail -n1 <<<"$out")"
 expect_no_match "compile or resolve steps after the race" '^(compile|resolve)' "$(steps_ran "$err")"
-expect_match "what came from the raced cache" "build cache: 2 wheels and 1 resolutions from $R/race-cache, 0 entries written" "$err"
+expect_eq "step entries after the race" 1 "$(grep -c '^step-' <<<"$race_tags")"
+expect_match "what came from the raced cache" "build cache: 2 wheels, 1 resolutions and 1 layers from $R/race-cache, 0 entries written" "$err"
 ok "two runners writing the same keys at once both succeed; the entries they leave are whole"
 
 # Reads through the fault proxy: a 500 for a manifest, a blob cut mid-body, a corrupted blob.
