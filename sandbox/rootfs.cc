@@ -138,7 +138,7 @@ void unpackForSandbox(Store& store, std::vector<std::pair<Descriptor, fs::path>>
     };
     try {
         unpackSideBySide(store, jobs, map);
-    } catch (Error&) {
+    } catch (...) {
         removeTemps();
         throw;
     }
