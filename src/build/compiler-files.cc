@@ -55,6 +55,17 @@ Digest putFile(const Store& store, int fd, const std::string& what)
     return d;
 }
 
+Digest putHostFile(const Store& store, const fs::path& path, const std::string& what,
+                   bool followLinks)
+{
+    AutoCloseFD fd(
+        ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW)));
+    struct stat st;
+    if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
+        throw Error("unable to read ", what, ": not a readable regular file");
+    return putFile(store, fd.get(), what);
+}
+
 // Opens `name` in the folder `dirFd` as a step left it: no symlink followed, no FIFO waited on,
 // a regular file only.
 AutoCloseFD openUntrusted(int dirFd, const std::string& name, const std::string& what)

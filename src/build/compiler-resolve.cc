@@ -90,18 +90,23 @@ Digest Compiler::download(const std::string& url, const std::string& sha256hex,
     return d;
 }
 
+std::vector<std::string> Compiler::pagesOf(const std::string& name) const
+{
+    std::vector<std::string> pages;
+    for (auto u : req_.index.indexUrls) {
+        if (!u.ends_with("/")) u += "/";
+        pages.push_back(u + normalisePythonName(name) + "/");
+    }
+    for (auto& p : req_.index.linkPages)
+        pages.push_back(p);
+    return pages;
+}
+
 // The file named `file` of distribution `name`, as the configured indexes and find-links pages
 // list it (a link with that file name), checked against the hash they publish.
 Digest Compiler::fetchFromIndex(const std::string& name, const std::string& file)
 {
-    std::vector<std::string> pagesToRead;
-    for (auto u : req_.index.indexUrls) {
-        if (!u.ends_with("/")) u += "/";
-        pagesToRead.push_back(u + normalisePythonName(name) + "/");
-    }
-    for (auto& p : req_.index.linkPages)
-        pagesToRead.push_back(p);
-    for (auto& p : pagesToRead)
+    for (auto& p : pagesOf(name))
         for (auto& l : page(p))
             if (l.file == file)
                 return download(registry::resolveUrl(p, l.href), l.sha256, "'" + file + "'");
@@ -148,12 +153,8 @@ Dist Compiler::fetched(const json& item, const std::optional<CompiledWheel>& app
                         url.substr(0, 200),
                         "', which is not in the --find-links folder, the compiler's wheels or an "
                         "index: refused");
-        AutoCloseFD fd(::open(host.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-        struct stat st;
-        if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode))
-            throw Error("unable to read '", host.string(), "' (", d.name, " ", d.version,
-                        "): not a readable regular file");
-        d.digest = putFile(store_, fd.get(), concat("'", host.string(), "'"));
+        d.digest = putHostFile(
+            store_, host, concat("'", host.string(), "' (", d.name, " ", d.version, ")"), true);
         verified_[d.digest.str()] = true;
     } else if (url.starts_with("http://") || url.starts_with("https://")) {
         d.digest = fetchFromIndex(d.name, base);
@@ -419,9 +420,7 @@ void Compiler::ensureFile(const Dist& d)
     auto local = req_.index.findLinks.empty() ? fs::path() : req_.index.findLinks / d.file;
     std::error_code ec;
     if (!local.empty() && fs::is_regular_file(local, ec)) {
-        AutoCloseFD fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-        if (!fd) throw SysError("unable to read '", local.string(), "'");
-        got = putFile(store_, fd.get(), concat("'", local.string(), "'"));
+        got = putHostFile(store_, local, "'" + local.string() + "'", true);
     } else {
         try {
             got = fetchFromIndex(d.name, d.file);
@@ -429,9 +428,7 @@ void Compiler::ensureFile(const Dist& d)
             auto& mine = compilerWheels();
             auto it = mine.find(d.file);
             if (it == mine.end()) throw;
-            AutoCloseFD fd(::open(it->second.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-            if (!fd) throw SysError("unable to read '", it->second.string(), "'");
-            got = putFile(store_, fd.get(), "'" + d.file + "' of the compiler image");
+            got = putHostFile(store_, it->second, "'" + d.file + "' of the compiler image", false);
         }
     }
     if (got != d.digest)

@@ -37,19 +37,13 @@ bool Compiler::haveFile(const Digest& d)
     return verified_[d.str()] = ok;
 }
 
-void Compiler::needCompiler()
-{
-    if (compilerReady_) return;
-    if (req_.needCompiler) req_.needCompiler();
-    compilerReady_ = true;
-}
-
 // The wheels of the compiler image's /usr/share/python-wheels (Debian's *-whl packages), by
 // file name: read from its unpacked layers, the top one first, whiteouts honoured.
 const std::map<std::string, fs::path>& Compiler::compilerWheels()
 {
     if (compilerWheels_) return *compilerWheels_;
-    needCompiler();
+    // Its layers in the store first: only a build that runs a box or reads these needs them.
+    if (req_.needCompiler) req_.needCompiler();
     compilerWheels_.emplace();
     std::set<std::string> seen;
     for (auto& layer : sandbox::prepareLowerDirs(store_, *req_.compiler, ctx_.map)) {
@@ -273,16 +267,10 @@ std::optional<CompiledWheel> Compiler::indexWheel()
         for (auto& e : fs::directory_iterator(req_.index.findLinks, ec)) {
             auto file = e.path().filename().string();
             if (!pure(file) || !e.is_regular_file(ec)) continue;
-            AutoCloseFD fd(::open(e.path().c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-            if (!fd) throw SysError("unable to read '", e.path().string(), "'");
-            found.emplace(file, putFile(store_, fd.get(), "'" + e.path().string() + "'"));
+            found.emplace(file, putHostFile(store_, e.path(), "'" + e.path().string() + "'", true));
             break;
         }
-    std::vector<std::string> pages;
-    for (auto u : req_.index.indexUrls)
-        pages.push_back((u.ends_with("/") ? u : u + "/") + normalisePythonName(r.name) + "/");
-    for (auto& p : req_.index.linkPages)
-        pages.push_back(p);
+    auto pages = pagesOf(r.name);
     for (size_t i = 0; !found && i < pages.size(); i++)
         for (auto& l : page(pages[i]))
             if (pure(l.file)) {

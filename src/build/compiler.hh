@@ -38,6 +38,10 @@ bool hex64(const std::string& s);
 // Copies what `fd` reads (at most maxFileSize bytes) into cache/files under its digest; an
 // existing file of that digest stays. `what` names the source in errors.
 Digest putFile(const Store& store, int fd, const std::string& what);
+// putFile of the host file `path`, which must be a regular file (a FIFO is not waited on; with
+// `followLinks` false, a symlink is refused too): a find-links folder's, a compiler's wheel.
+Digest putHostFile(const Store& store, const fs::path& path, const std::string& what,
+                   bool followLinks);
 
 // Opens `name` in the folder `dirFd` as a step left it: no symlink followed, no FIFO waited on,
 // a regular file only.
@@ -125,10 +129,6 @@ class Compiler {
 
     std::string compilerDigest() const { return req_.compiler->manifestDescriptor.digest.str(); }
     bool haveFile(const Digest& d);
-    // The compiler image's layers in the store (req_.needCompiler), once: only a build that
-    // runs a box or reads the compiler's wheels needs them.
-    void needCompiler();
-    bool compilerReady_ = false;
     const std::map<std::string, fs::path>& compilerWheels();
     void makeBuildEnv();
     // A box's step: the compiler and the build environment made ready first.
@@ -161,6 +161,9 @@ class Compiler {
     void ensureFile(const Dist& d);
     Dist fetched(const json& item, const std::optional<CompiledWheel>& app,
                  const std::string& appUrl);
+    // The pages that list the files of distribution `name`: its page on each index, then the
+    // find-links pages.
+    std::vector<std::string> pagesOf(const std::string& name) const;
     Digest fetchFromIndex(const std::string& name, const std::string& file);
     Digest download(const std::string& url, const std::string& sha256, const std::string& what);
     const std::vector<IndexLink>& page(const std::string& url);

@@ -338,11 +338,8 @@ void RemoteCache::putResolution(const std::string& key, const json& inputs, cons
                                 const std::string& what)
 {
     if (!writes()) return;
-    auto tmp = store_.tmpDir() / tempName();
     try {
-        writeFileAtomic(tmp, canonical(entry), 0644);
-        AutoDelete remove(tmp);
-        auto layer = store_.importFile(tmp, resolutionMediaType, std::nullopt, what);
+        auto layer = store_.putBlob(canonical(entry), resolutionMediaType);
         put("resolution", key, inputs, json::object(), layer, what);
     } catch (std::exception& e) {
         failed("resolution-" + key, e, "could not be written; the build goes on");
