@@ -420,7 +420,7 @@ void Compiler::ensureFile(const Dist& d)
     auto local = req_.index.findLinks.empty() ? fs::path() : req_.index.findLinks / d.file;
     std::error_code ec;
     if (!local.empty() && fs::is_regular_file(local, ec)) {
-        got = putHostFile(store_, local, "'" + local.string() + "'", true);
+        got = putHostFile(store_, local, concat("'", local.string(), "'"), true);
     } else {
         try {
             got = fetchFromIndex(d.name, d.file);

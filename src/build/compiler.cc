@@ -267,7 +267,8 @@ std::optional<CompiledWheel> Compiler::indexWheel()
         for (auto& e : fs::directory_iterator(req_.index.findLinks, ec)) {
             auto file = e.path().filename().string();
             if (!pure(file) || !e.is_regular_file(ec)) continue;
-            found.emplace(file, putHostFile(store_, e.path(), "'" + e.path().string() + "'", true));
+            found.emplace(file,
+                          putHostFile(store_, e.path(), concat("'", e.path().string(), "'"), true));
             break;
         }
     auto pages = pagesOf(r.name);
