@@ -460,6 +460,7 @@ void Unpacker::apply(struct archive* a, struct archive_entry* entry)
         applyWhiteout(*parts);
         return;
     }
+    if (options_.keep && !options_.keep(entryPath_, hardLink ? unsigned(AE_IFREG) : type)) return;
 
     AutoCloseFD parent = openFolder(*parts, parts->size() - 1, true);
     entryLocation_ = childPath(locationOf(parent.get(), joinPath(*parts, parts->size() - 1)), name);

@@ -315,6 +315,24 @@ Client& Session::client(const std::string& domain)
     return *c;
 }
 
+bool Session::hasManifest(const oci::Reference& ref)
+{
+    auto& c = client(ref.domain);
+    Client::Call head;
+    head.method = "HEAD";
+    head.url = "/v2/" + ref.path + "/manifests/" + (ref.digest ? ref.digest->str() : ref.tag);
+    head.repository = ref.path;
+    head.scopes = {repositoryScope(ref.path, false)};
+    head.headers = {{"Accept", std::string(oci::media::ociManifest) + ", " +
+                                   std::string(oci::media::ociIndex) + ", " +
+                                   std::string(oci::media::dockerManifest) + ", " +
+                                   std::string(oci::media::dockerManifestList)}};
+    auto answer = c.send(head);
+    if (answer.status == 404) return false;
+    if (!answer.ok()) c.fail(head, answer);
+    return true;
+}
+
 oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool layers)
 {
     return withContext("while pulling docker://" + ref.str(), [&] {

@@ -197,6 +197,34 @@ LayerResult commitUpper(Store& store, const fs::path& runDir, const IdMap& map,
     return writeLayerInside(store, runDir / "upper", "/", map, std::move(options));
 }
 
+LayerResult sliceLayer(Store& store, const Image& image,
+                       const std::function<bool(const std::string&, unsigned)>& keep,
+                       const IdMap& map, LayerOptions options)
+{
+    auto dir = store.tmpDir() / (".tmp-" + std::to_string(::getpid()) + "-slice-" + tempName());
+    struct Remove {
+        const fs::path& dir;
+        const IdMap& map;
+        ~Remove()
+        {
+            try {
+                runInUserNamespace(map, [&] { removeTree(dir); });
+            } catch (...) {
+                // a leftover temporary folder: the store's upkeep removes it
+            }
+        }
+    } remove{dir, map};
+    runInUserNamespace(map, [&] {
+        fs::create_directory(dir);
+        UnpackOptions o;
+        o.preserveOwnership = true;
+        o.keep = keep;
+        for (auto& l : image.manifest.layers)
+            unpackLayer(store.blobPath(l.digest), dir, o, l.digest);
+    });
+    return writeLayerInside(store, dir, "/", map, std::move(options));
+}
+
 LayerResult writeLayerInside(Store& store, const fs::path& dir, const std::string& target,
                              const IdMap& map, LayerOptions options)
 {

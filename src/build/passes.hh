@@ -48,6 +48,10 @@ struct Pipeline {
     oci::Image root, compiler;
     // The compiler found in the registry, its layers not pulled yet (needCompiler pulls them).
     std::optional<oci::Reference> compilerLayersIn;
+    // Likewise the root, for a build that pushes with the build cache and writes no --output:
+    // its layers are pulled only when a box must run over it (needRoot), and mounted, not
+    // uploaded, when the runner is pushed.
+    std::optional<oci::Reference> rootLayersIn;
     // compile
     std::vector<CompiledWheel> wheels;
     const CompiledWheel* app = nullptr;
@@ -83,6 +87,16 @@ struct Pipeline {
                       std::optional<oci::Reference>* layersIn = nullptr);
     // The compiler's layers in the store, pulled when they are still in the registry only.
     void needCompiler();
+    // The root's likewise.
+    void needRoot();
+    // The root's Python slice (root-slice.hh): its name, the image from the store or the
+    // registry (none when neither has it), or made from the root's layers (none when the root's
+    // Python is not Debian's).
+    std::string sliceName() const;
+    std::optional<oci::Image> findSlice();
+    std::optional<oci::Image> makeSlice();
+    // Pushes the slice next to the root when the registry lacks it, for fresh runners.
+    void shareSlice();
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;
 };

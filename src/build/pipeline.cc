@@ -246,23 +246,43 @@ void Pipeline::makeRoot()
                          {"root", GROCKER_VERSION, oci::layerFormat, runtimeName(), baseIdentity,
                           std::to_string(ctx->epoch), compressionName(compression).data(),
                           joinQuoted(step.argv), joinQuoted(step.env)});
-    root = obtain(rootName, [&] {
-        Image base = runtime->base == Runtime::Base::Registry
-                         ? pulledBase(*ctx, *remote, baseIdentity)
-                         : debianBase(*ctx, std::string(runtime->suite));
-        ImageDraft d(runStep(*ctx, base, step), false, ctx->epoch);
-        auto& c = d.runConfig();
-        std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
-        for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"})
-            env.push_back(kv);
-        env.push_back(std::string("GROCKER_VERSION=") + GROCKER_VERSION);
-        env.push_back("GROCKER_RUNTIME=" + runtimeName());
-        c["Env"] = env;
-        c["Labels"]["grocker.version"] = GROCKER_VERSION;
-        c["Labels"]["grocker.image.role"] = "root";
-        c["Labels"]["grocker.runtime"] = runtimeName();
-        return std::move(d).commit(*store);
-    });
+    // A build that pushes, with the build cache, and writes no --output may need no box over the
+    // root: a fresh runner's new release takes its wheels and dependencies' layer from the cache
+    // and installs the app over the root's Python slice.
+    bool lazy = registry && request.push && remoteCache && outputs.empty();
+    root = obtain(
+        rootName,
+        [&] {
+            Image base = runtime->base == Runtime::Base::Registry
+                             ? pulledBase(*ctx, *remote, baseIdentity)
+                             : debianBase(*ctx, std::string(runtime->suite));
+            ImageDraft d(runStep(*ctx, base, step), false, ctx->epoch);
+            auto& c = d.runConfig();
+            std::vector<std::string> env = c.value("Env", std::vector<std::string>{});
+            for (auto kv : {"LANG=C.UTF-8", "LC_ALL=C.UTF-8"})
+                env.push_back(kv);
+            env.push_back(std::string("GROCKER_VERSION=") + GROCKER_VERSION);
+            env.push_back("GROCKER_RUNTIME=" + runtimeName());
+            c["Env"] = env;
+            c["Labels"]["grocker.version"] = GROCKER_VERSION;
+            c["Labels"]["grocker.image.role"] = "root";
+            c["Labels"]["grocker.runtime"] = runtimeName();
+            return std::move(d).commit(*store);
+        },
+        lazy ? &rootLayersIn : nullptr);
+    // Where its layers are, for the push to mount them from.
+    if (rootLayersIn)
+        for (auto& l : root.manifest.layers)
+            store->recordSource(l.digest, rootLayersIn->domain + "/" + rootLayersIn->path);
+}
+
+void Pipeline::needRoot()
+{
+    if (!rootLayersIn) return;
+    registry->get().fetchLayers(*store, *rootLayersIn, root.manifest.layers);
+    store->setRef(rootName, root.manifestDescriptor);
+    if (!ctx->quiet) std::cerr << rootName << ": pulled from " << rootLayersIn->str() << "\n";
+    rootLayersIn.reset();
 }
 
 void Pipeline::makeCompiler()
@@ -292,6 +312,7 @@ void Pipeline::makeCompiler()
     compiler = obtain(
         compilerName,
         [&] {
+            needRoot();
             ImageDraft d(runStep(*ctx, root, step), false, ctx->epoch);
             d.runConfig()["Labels"]["grocker.image.role"] = "compiler";
             return std::move(d).commit(*store);
@@ -302,6 +323,7 @@ void Pipeline::makeCompiler()
 void Pipeline::needCompiler()
 {
     if (!compilerLayersIn) return;
+    needRoot(); // the compiler's first layers
     registry->get().fetchLayers(*store, *compilerLayersIn, compiler.manifest.layers);
     store->setRef(compilerName, compiler.manifestDescriptor);
     if (!ctx->quiet)

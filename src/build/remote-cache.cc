@@ -86,18 +86,7 @@ void RemoteCache::warn(const std::string& entry, const std::string& what) const
 
 bool RemoteCache::present(const std::string& tag)
 {
-    auto r = ref(tag);
-    auto& client = session_.client(r.domain);
-    registry::Client::Call head;
-    head.method = "HEAD";
-    head.url = "/v2/" + r.path + "/manifests/" + tag;
-    head.repository = r.path;
-    head.scopes = {registry::repositoryScope(r.path, false)};
-    head.headers = {{"Accept", std::string(media::ociManifest)}};
-    auto answer = client.send(head);
-    if (answer.status == 404) return false;
-    if (!answer.ok()) client.fail(head, answer);
-    return true;
+    return session_.hasManifest(ref(tag));
 }
 
 void RemoteCache::failed(const std::string& tag, const std::exception& e,

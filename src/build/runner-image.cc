@@ -67,13 +67,26 @@ void Pipeline::runnerDependencies()
     auto step = installStep("runner: dependencies of " + app->name, deps, true);
     // What a fresh runner would otherwise install again: from the registry's build cache.
     step.shared = true;
+    step.prepare = [this] { needRoot(); };
     runner = runStep(*ctx, root, step);
 }
 
 void Pipeline::appLayer()
 {
-    runner = runStep(*ctx, runner,
-                     installStep("runner: " + app->name + " " + app->version, {app}, false));
+    auto step = installStep("runner: " + app->name + " " + app->version, {app}, false);
+    step.prepare = [this] { needRoot(); };
+    // A root still in the registry: the app installed over its Python slice and the venv, not
+    // pulled and unpacked whole.
+    if (rootLayersIn)
+        if (auto slice = findSlice()) {
+            ImageDraft d(*slice, false, ctx->epoch);
+            auto diffIds = runner.config.diffIds();
+            for (size_t i = root.manifest.layers.size(); i < runner.manifest.layers.size(); i++)
+                d.addLayer(runner.manifest.layers[i], diffIds.at(i), "venv");
+            step.over = std::move(d).commit(*store);
+            step.overName = "the root's Python slice";
+        }
+    runner = runStep(*ctx, runner, step);
 }
 
 namespace {
@@ -183,7 +196,13 @@ void Pipeline::writeOutputs()
     std::string name = config.imageName.empty() ? baseName + ":" + app->version : config.imageName;
     if (!config.dockerImagePrefix.empty() && config.imageName.empty())
         name = config.dockerImagePrefix + "/" + name;
-    store->setRef("grocker-app/" + name, image.manifestDescriptor);
+    // Named in the store when whole: a root whose layers stayed in the registry is not.
+    if (!rootLayersIn)
+        store->setRef("grocker-app/" + name, image.manifestDescriptor);
+    else
+        say(*ctx, "runner: not kept in the store, its root's layers stayed in " +
+                      rootLayersIn->domain + "/" + rootLayersIn->path +
+                      " (grocker pull docker://IMAGE to have it here)");
     std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
     result.image = name;
     result.rootImage = prefix + rootName;
@@ -198,11 +217,24 @@ void Pipeline::writeOutputs()
 void Pipeline::push()
 {
     if (!registry || !request.push) return;
-    // Blobs already in the registry are not sent again.
-    registry->get().push(*store, root, registry->ref(rootName));
-    // A compiler whose layers were never pulled is in the registry: where it was found.
+    // Blobs already in the registry are not sent again. A root or compiler whose layers were
+    // never pulled is in the registry: where it was found.
+    if (!rootLayersIn) registry->get().push(*store, root, registry->ref(rootName));
     if (!compilerLayersIn) registry->get().push(*store, compiler, registry->ref(compilerName));
-    auto pushed = registry->get().push(*store, image, Reference::parse(result.image));
+    shareSlice();
+    Digest pushed;
+    try {
+        pushed = registry->get().push(*store, image, Reference::parse(result.image));
+    } catch (Error& e) {
+        // The root's layers neither in the target repository nor mountable into it: pulled,
+        // then pushed.
+        if (!rootLayersIn || e.message() == "cancelled") throw;
+        std::cerr << "grocker: warning: " << e.what()
+                  << "; pulling the root's layers to push them\n";
+        needRoot();
+        store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
+        pushed = registry->get().push(*store, image, Reference::parse(result.image));
+    }
     if (pushed != image.manifestDescriptor.digest)
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());

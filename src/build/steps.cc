@@ -223,7 +223,7 @@ class SandboxStep : public RunningStep {
         : ctx_(ctx), run_(ctx.store, ctx.map)
     {
         auto spec = specFor(base, step);
-        spec.lowerDirs = prepareLowerDirs(ctx.store, base, ctx.map);
+        spec.lowerDirs = prepareLowerDirs(ctx.store, step.over ? *step.over : base, ctx.map);
         spec.runDir = run_.path();
         // Made in the namespace: the files are the container root's, whatever the host's ids.
         if (!step.files.empty())
@@ -341,11 +341,32 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
         say(ctx, step.name + ": from the build cache");
         keep();
     } else {
-        auto started = startStep(ctx, base, step);
-        if (int status = started->wait(); status != 0) stepFailed(step.name, step.argv, status);
         LayerOptions lo;
         lo.compress.compression = ctx.compression;
         lo.sourceDateEpoch = ctx.epoch;
+        std::unique_ptr<RunningStep> started;
+        if (step.over) {
+            std::string failure;
+            try {
+                started = startStep(ctx, base, step);
+                if (int status = started->wait(); status != 0)
+                    failure = "exited with status " + std::to_string(status);
+            } catch (Error& e) {
+                failure = e.what();
+            }
+            if (!failure.empty()) {
+                say(ctx, step.name + ": over " + step.overName + ", " + failure +
+                             "; again over the whole image");
+                started.reset();
+            }
+        }
+        if (!started) {
+            if (step.prepare) step.prepare();
+            Step whole = step;
+            whole.over.reset();
+            started = startStep(ctx, base, whole);
+            if (int status = started->wait(); status != 0) stepFailed(step.name, step.argv, status);
+        }
         layer = started->commit(lo);
         if (step.cached) keep();
         if (step.cached && step.shared && ctx.remote) ctx.remote->putStep(key, layer, step.name);

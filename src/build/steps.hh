@@ -12,7 +12,9 @@
 #include "grocker/sandbox/sandbox.hh"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,14 @@ struct Step {
     // Whether the result is also kept in the registry's build cache (Context::remote), for fresh
     // runners: the dependencies' layer, which every new release of an app reuses.
     bool shared = false;
+    // Called before the command runs (not when the result is cached): what makes the base's
+    // files available (a root whose layers are still in the registry).
+    std::function<void()> prepare;
+    // When set, the command runs over this image's files instead of the base's, which must be
+    // the same to it (the root's Python slice under the venv, for the runner's app step): the
+    // key and the result are the base's. When it fails there, it runs again over the base.
+    std::optional<oci::Image> over;
+    std::string overName; // for messages: "the root's Python slice"
 };
 
 // Runs `step` over `base` and returns base plus the step's layer; when the cache has a layer

@@ -26,6 +26,11 @@ struct UnpackOptions {
     // Called for things skipped (device nodes that cannot be created, ownership that cannot be
     // applied, ...), once per kind of problem.
     std::function<void(const std::string&)> warn;
+    // When set, only the entries it returns true for are applied (whiteouts always are): its
+    // arguments are the entry's path under the root ("usr/bin/python3", no leading slash) and
+    // its type (AE_IFREG, AE_IFDIR, AE_IFLNK...; a hardlink's is AE_IFREG). For a slice of an
+    // image (sandbox::sliceLayer), flattened: overlayWhiteouts off.
+    std::function<bool(const std::string& path, unsigned type)> keep;
 };
 
 // Applies the layer read from `layerFile` onto `root` (an existing folder). When

@@ -57,6 +57,8 @@ class Session {
     // without its layers turns out to need (grocker diff, which reads only the layers that differ).
     void fetchLayers(oci::Store& store, const oci::Reference& ref,
                      const std::vector<oci::Descriptor>& layers);
+    // Whether the registry has a manifest under `ref` (HEAD): false on a 404; throws otherwise.
+    bool hasManifest(const oci::Reference& ref);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
 

@@ -10,6 +10,7 @@
 #include "grocker/sandbox/id-map.hh"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,15 @@ inline const std::string unpackedLayers = "unpacked layers";
 oci::LayerResult writeLayerInside(oci::Store& store, const std::filesystem::path& dir,
                                   const std::string& target, const IdMap& map,
                                   oci::LayerOptions options);
+
+// One layer of the entries of `image` that `keep` selects (UnpackOptions::keep), as the image's
+// layers applied in order leave them (whiteouts applied, not kept): unpacked into a temporary
+// folder of the store and written from inside the user namespace of `map`, so owners are the
+// image's. A slice of an image that holds enough of it for some command (the runner's app step
+// over the root's Python).
+oci::LayerResult sliceLayer(oci::Store& store, const oci::Image& image,
+                            const std::function<bool(const std::string&, unsigned)>& keep,
+                            const IdMap& map, oci::LayerOptions options);
 
 // Writes the changes in runDir/upper as a layer, owners in the container's view.
 oci::LayerResult commitUpper(oci::Store& store, const std::filesystem::path& runDir,
