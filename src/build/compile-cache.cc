@@ -79,7 +79,7 @@ Digest distFile(const json& j)
 
 // The files an entry needs (digests), or throws saying what is wrong with it.
 std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool resolution,
-                               std::string* compiler)
+                               std::string* compiler, std::set<Digest>* sdists = nullptr)
 {
     json j;
     try {
@@ -94,8 +94,10 @@ std::vector<Digest> entryFiles(const Store& store, const fs::path& path, bool re
         if (compiler) *compiler = j.at("inputs").at(2).get<std::string>();
         std::vector<Digest> files;
         if (resolution) {
-            for (auto& x : j.at("dists"))
+            for (auto& x : j.at("dists")) {
                 files.push_back(distFile(x));
+                if (sdists && x.at("sdist").get<bool>()) sdists->insert(files.back());
+            }
             return files;
         }
         auto file = j.at("file").get<std::string>();
@@ -145,8 +147,12 @@ class CompileCachePart : public StorePart {
                 c.counted(compileCacheEntries);
                 std::string problem;
                 try {
-                    for (auto& d : entryFiles(store, p, resolution, nullptr))
-                        if (bad.count(d.str()) || !fs::exists(filePath(store, d)))
+                    // An sdist is fetched when its wheel must be built (a resolution from the
+                    // registry's build cache comes without them): absent is fine, corrupt is not.
+                    std::set<Digest> sdists;
+                    for (auto& d : entryFiles(store, p, resolution, nullptr, &sdists))
+                        if (bad.count(d.str()) ||
+                            (!sdists.count(d) && !fs::exists(filePath(store, d))))
                             problem = "its file " + d.str() + " is missing or corrupt";
                 } catch (Error& e) {
                     problem = e.message();

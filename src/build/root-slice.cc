@@ -86,11 +86,16 @@ void parseStatus(const std::string& text, std::map<std::string, Package>& packag
         auto field = line.substr(0, colon);
         auto value = trim(std::string_view(line).substr(colon + 1));
         last = nullptr;
-        if (field == "Package") name = value;
-        else if (field == "Status") status = value;
-        else if (field == "Depends") last = &(depends = value);
-        else if (field == "Pre-Depends") last = &(predepends = value);
-        else if (field == "Provides") last = &(provided = value);
+        if (field == "Package")
+            name = value;
+        else if (field == "Status")
+            status = value;
+        else if (field == "Depends")
+            last = &(depends = value);
+        else if (field == "Pre-Depends")
+            last = &(predepends = value);
+        else if (field == "Provides")
+            last = &(provided = value);
     }
     flush();
 }
@@ -238,11 +243,12 @@ std::optional<Image> Pipeline::makeSlice()
             return keep(p, t) && (!p.starts_with(library) || t == AE_IFDIR);
         },
         ctx->map, lo);
-    d.addLayer(rest.descriptor, rest.diffId, "the Python slice of " + rootName + ": all but " +
-                                                 std::string(library) + "*");
+    d.addLayer(rest.descriptor, rest.diffId,
+               "the Python slice of " + rootName + ": all but " + std::string(library) + "*");
     auto lib = sandbox::sliceLayer(
-        *store, root, [&](const std::string& p, unsigned t) { return keep(p, t) && inLibrary(p, t); },
-        ctx->map, lo);
+        *store, root,
+        [&](const std::string& p, unsigned t) { return keep(p, t) && inLibrary(p, t); }, ctx->map,
+        lo);
     d.addLayer(lib.descriptor, lib.diffId,
                "the Python slice of " + rootName + ": " + std::string(library) + "*");
     auto& labels = d.runConfig()["Labels"];

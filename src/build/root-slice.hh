@@ -22,8 +22,8 @@
 namespace grocker::build {
 
 // Changes whenever what a slice holds changes: part of the slice's name.
-inline constexpr const char* sliceRecipe =
-    "python3, dash and their dependencies' files, every folder and symlink, /etc; two zstd layers; v3";
+inline constexpr const char* sliceRecipe = "python3, dash and their dependencies' files, every "
+                                           "folder and symlink, /etc; two zstd layers; v3";
 
 // Whether readImageFiles must read `path` for slicePaths: dpkg's status, its .list files, and
 // the root's top-level entries (merged /usr's symbolic links).

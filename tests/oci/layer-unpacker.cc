@@ -2,6 +2,8 @@
 
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/layer-files.hh"
+#include "grocker/oci/store.hh"
 #include "oci-helpers.hh"
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <locale.h>
 #include <memory>
@@ -795,6 +798,74 @@ TEST_F(LayerUnpacker, NamesEndingWithDotsAreRefused)
     EXPECT_EQ(unpackEntries("l3", {file("a/..", "x")}),
               concat("layer ", layer("l3").string(),
                      ": entry 'a/..' names the root folder itself; refusing it"));
+}
+
+TEST_F(LayerUnpacker, KeepSkipsWhatItRefusesAndAppliesEveryWhiteout)
+{
+    writeLayer(layer("l1"), {dir("usr/", 0750), file("usr/a", "a"), file("usr/b", "b"),
+                             symlink("lib", "usr/lib"), file("gone", "g")});
+    writeLayer(layer("l2"), {file(".wh.gone"), file("usr/c", "c")});
+    UnpackOptions o;
+    std::vector<std::pair<std::string, unsigned>> asked;
+    o.keep = [&](const std::string& path, unsigned type) {
+        asked.emplace_back(path, type);
+        return type != AE_IFREG || path == "usr/a" || path == "gone";
+    };
+    unpack(layer("l1"), o);
+    unpack(layer("l2"), o);
+    EXPECT_EQ(readFile(root / "usr/a"), "a");
+    EXPECT_FALSE(existsNoFollow(root / "usr/b"));
+    EXPECT_FALSE(existsNoFollow(root / "usr/c"));
+    EXPECT_FALSE(existsNoFollow(root / "gone")); // kept by l1, whited out by l2
+    EXPECT_EQ(fs::read_symlink(root / "lib"), "usr/lib");
+    EXPECT_EQ(lstatOf(root / "usr").st_mode & 07777, 0750u);
+    EXPECT_NE(
+        std::find(asked.begin(), asked.end(), std::pair<std::string, unsigned>("usr", AE_IFDIR)),
+        asked.end());
+    EXPECT_NE(
+        std::find(asked.begin(), asked.end(), std::pair<std::string, unsigned>("lib", AE_IFLNK)),
+        asked.end());
+}
+
+TEST(LayerFiles, ReadImageFilesAsTheLayersLeaveThem)
+{
+    TempDir tmp;
+    auto layer = [&](const std::string& name) { return tmp / name; };
+    Store store(tmp / "store");
+    writeLayer(layer("l1"), {file("etc/a", "old a"),
+                             file("etc/b", "b"),
+                             {.name = "etc/c", .link = "etc/b", .hardLink = true},
+                             file("dir/x", "x"),
+                             file("dir/y", "y"),
+                             file("opq/z", "z"),
+                             symlink("lib", "usr/lib"),
+                             file("big", std::string(100, 'x')),
+                             file("other", "not wanted")});
+    writeLayer(layer("l2"),
+               {file("etc/a", "new a"), file(".wh.dir"), dir("opq/"), file("opq/new", "n"),
+                file("opq/.wh..wh..opq")},
+               Filter::gzip);
+    std::vector<Descriptor> layers;
+    for (auto name : {"l1", "l2"})
+        layers.push_back(store.importFile(layer(name), "application/vnd.oci.image.layer.v1.tar"));
+    auto want = [](const std::string& p) { return p != "other" && p != "big"; };
+    auto files = readImageFiles(store, layers, want, 1000, "the test image");
+    std::vector<std::string> names;
+    for (auto& [path, f] : files)
+        names.push_back(path);
+    EXPECT_EQ(names, (std::vector<std::string>{"etc/a", "etc/b", "etc/c", "lib", "opq/new"}));
+    EXPECT_EQ(files["etc/a"].data, "new a");
+    EXPECT_EQ(files["etc/c"].data, "b");
+    EXPECT_TRUE(files["lib"].symlink);
+    EXPECT_EQ(files["lib"].data, "usr/lib");
+    EXPECT_FALSE(files["etc/a"].symlink);
+    // A bound on what is read: a hostile image cannot make the pass read gigabytes.
+    EXPECT_THAT(errorOf([&] {
+                    readImageFiles(
+                        store, layers, [](const std::string&) { return true; }, 50,
+                        "the test image");
+                }),
+                ::testing::HasSubstr("the test image: the files read from layer sha256:"));
 }
 
 } // namespace

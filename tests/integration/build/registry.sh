@@ -2,9 +2,10 @@
 # grocker build with a registry prefix, against a real docker-registry on loopback:
 #   - the build pushes root, compiler and runner; the result file's hash is the registry's
 #     manifest digest, and root_image/compiler_image name images the registry holds;
-#   - on a fresh store the same build pulls root back instead of building it, and the
-#     compiler's manifest only (no box runs: everything is in the build cache); no base, root
-#     or compiler step runs, and it gives the same digest;
+#   - on a fresh store the same build reads the root's and the compiler's manifests only (their
+#     layers stay in the registry: everything is in the build cache, and the app is installed
+#     over the root's Python slice); no base, root or compiler step runs, and it gives the same
+#     digest; over a slice it cannot run over, the app step runs again over the root;
 #   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
 #     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
 #   - a registry that answers garbage gets a one-line error, not a crash;
@@ -56,24 +57,49 @@ for role in root compiler; do
     repo=${name#"$R/"}
     [ -n "$(registry_digest "$R" "${repo%:*}" "${name##*:}")" ] || fail "the registry has no $name"
 done
+# The root's Python slice, pushed next to the root for fresh runners (this runner writes the
+# build cache).
+slice=$(sed -n 's/^root: its Python slice pushed to \([^ ]*\) .*/\1/p' <<<"$err")
+expect_match "the slice pushed next to the root" "^$R/team/grocker-bookworm-3.11-root:[0-9.]+-[0-9a-f]{12}-slice-[0-9a-f]{8}\$" "$slice"
 skopeo inspect --tls-verify=false "docker://$R/team/grocker-hello:1.0.0" >"$tmp/skopeo.json" ||
     fail "skopeo cannot read the pushed image"
 expect_eq "skopeo's digest" "$digest" "$(jq -r .Digest "$tmp/skopeo.json")"
 ok "the build pushed root, compiler and runner; the result file's hash is the registry's digest"
 
-# --- a fresh store pulls root and compiler back --------------------------------------------------
+# --- a fresh store: the root's and the compiler's layers stay in the registry ---------------------
 run "build on a fresh store" build "$tmp/fresh" "$R/team" "$tmp/result2.json"
 expect_eq "digest on a fresh store" "$digest" "$(tail -n1 <<<"$out")"
-expect_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from $R/team/" "$err"
 # Nothing to build (the project's wheel, its dependencies' and its resolution are in the build
-# cache): the compiler's layers stay in the registry.
+# cache): the compiler's layers stay in the registry; the app is installed over the root's
+# Python slice, so the root's layers stay there too (mounted into the app's repository).
 expect_match "compiler not pulled" "grocker-bookworm-3.11-compiler:[^ ]*: in $R/team/[^ ]*, its layers not pulled: no box to run" "$err"
 expect_no_match "compiler layers pulled" "grocker-bookworm-3.11-compiler:[^ ]*: pulled from" "$err"
+expect_no_match "root layers pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from" "$err"
+expect_match "slice pulled" "pulled $slice: " "$err"
+expect_match "the runner not kept" "runner: not kept in the store, its root's layers stayed in $R/team/grocker-bookworm-3.11-root" "$err"
 ran=$(steps_ran "$err")
 expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
 expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
-ok "a fresh store pulls root back and leaves the compiler's layers in the registry (no box to run); same digest"
 err_fresh=$err
+run "fsck of the fresh store" "$GROCKER" --root "$tmp/fresh" fsck
+ok "a fresh store leaves the root's and the compiler's layers in the registry (the app over the root's Python slice); same digest"
+
+# A slice the app step cannot run over (here an image with no /bin/sh under its name): the step
+# runs again over the whole root, pulled then; same digest.
+slice_repo=${slice#"$R/"}
+curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$R/v2/${slice_repo%:*}/manifests/${slice##*:}" >"$tmp/slice-manifest.json" || fail "cannot read $slice"
+mkdir -p "$tmp/bogus-tree/etc"
+echo bogus >"$tmp/bogus-tree/etc/hostname"
+run "an image without a shell" "$GROCKER" --root "$tmp/bogus-store" append scratch "oci:$tmp/bogus" --dir "$tmp/bogus-tree"
+run "it put under the slice's name" "$GROCKER" --root "$tmp/bogus-store" copy "oci:$tmp/bogus" "docker://$slice"
+run "build on a fresh store over a bogus slice" build "$tmp/fresh-bogus" "$R/team" "$tmp/result-bogus.json"
+expect_eq "digest over a bogus slice" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "the step ran again" "runner: grocker-hello 1.0.0: over the root's Python slice, .*; again over the whole image" "$err"
+expect_match "root pulled then" "grocker-bookworm-3.11-root:[^ ]*: pulled from $R/team/" "$err"
+curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$tmp/slice-manifest.json" \
+    "http://$R/v2/${slice_repo%:*}/manifests/${slice##*:}" >/dev/null || fail "cannot put $slice back"
+ok "a slice the app step cannot run over: it runs again over the root; same digest"
 
 # --- the build cache in the registry ---------------------------------------------------------------
 # The fresh store above compiled nothing: the wheels came from $R/team/grocker-cache (the warm
