@@ -202,7 +202,7 @@ void Pipeline::writeOutputs()
     else
         say(*ctx, "runner: not kept in the store, its root's layers stayed in " +
                       rootLayersIn->domain + "/" + rootLayersIn->path +
-                      " (grocker pull docker://IMAGE to have it here)");
+                      " (the registry has it once pushed)");
     std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
     result.image = name;
     result.rootImage = prefix + rootName;
@@ -221,7 +221,6 @@ void Pipeline::push()
     // never pulled is in the registry: where it was found.
     if (!rootLayersIn) registry->get().push(*store, root, registry->ref(rootName));
     if (!compilerLayersIn) registry->get().push(*store, compiler, registry->ref(compilerName));
-    shareSlice();
     Digest pushed;
     try {
         pushed = registry->get().push(*store, image, Reference::parse(result.image));
@@ -239,6 +238,7 @@ void Pipeline::push()
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = Reference::parse(result.image).str();
+    shareSlice();
 }
 
 void Pipeline::writeResultFile()
