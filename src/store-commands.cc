@@ -145,8 +145,8 @@ struct PurgeOptions {
 
 // The group in which purge keeps the newest images: the repository of an image grocker build
 // made from a runtime ("grocker-bookworm-3.11-root", "grocker-bookworm-3.11-compiler",
-// "grocker-base/debian-bookworm"). Empty for app images (grocker-app/...) and for refs grocker
-// build did not make: purge keeps those.
+// "grocker-bookworm-3.11-root-slice", "grocker-base/debian-bookworm"). Empty for app images
+// (grocker-app/...) and for refs grocker build did not make: purge keeps those.
 std::string purgeGroup(const std::string& ref)
 {
     auto colon = ref.rfind(':');
@@ -154,7 +154,7 @@ std::string purgeGroup(const std::string& ref)
     auto repo = ref.substr(0, colon);
     if (repo.starts_with("grocker-base/") && repo.size() > 13) return repo;
     if (repo.starts_with("grocker-") && repo.find('/') == std::string::npos &&
-        (repo.ends_with("-root") || repo.ends_with("-compiler")))
+        (repo.ends_with("-root") || repo.ends_with("-compiler") || repo.ends_with("-root-slice")))
         return repo;
     return "";
 }

@@ -187,7 +187,11 @@ namespace grocker::build {
 
 std::string Pipeline::sliceName() const
 {
-    return rootName + "-slice-" + cacheKey({sliceRecipe}).substr(0, 8);
+    // "grocker-bookworm-3.11-root-slice:0.1.0-ROOTKEY-RECIPEKEY": a repository of its own, so
+    // that grocker purge keeps the newest slice and the newest root apart.
+    auto colon = rootName.rfind(':');
+    return rootName.substr(0, colon) + "-slice" + rootName.substr(colon) + "-" +
+           cacheKey({sliceRecipe}).substr(0, 8);
 }
 
 std::optional<Image> Pipeline::findSlice()

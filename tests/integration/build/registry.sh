@@ -60,7 +60,7 @@ done
 # The root's Python slice, pushed next to the root for fresh runners (this runner writes the
 # build cache).
 slice=$(sed -n 's/^root: its Python slice pushed to \([^ ]*\) .*/\1/p' <<<"$err")
-expect_match "the slice pushed next to the root" "^$R/team/grocker-bookworm-3.11-root:[0-9.]+-[0-9a-f]{12}-slice-[0-9a-f]{8}\$" "$slice"
+expect_match "the slice pushed next to the root" "^$R/team/grocker-bookworm-3.11-root-slice:[0-9.]+-[0-9a-f]{12}-[0-9a-f]{8}\$" "$slice"
 skopeo inspect --tls-verify=false "docker://$R/team/grocker-hello:1.0.0" >"$tmp/skopeo.json" ||
     fail "skopeo cannot read the pushed image"
 expect_eq "skopeo's digest" "$digest" "$(jq -r .Digest "$tmp/skopeo.json")"
