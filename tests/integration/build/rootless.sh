@@ -40,7 +40,7 @@ chown -R "$user:$user" "$tmp/user"
 as_user() {
     runuser -u "$user" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/user/home" \
         TMPDIR="$tmp/user/home" /bin/sh -c 'umask 077; exec "$@"' sh "$tmp/user/bin/grocker" \
-        --root "$tmp/user/store" "$@"
+        --root "${user_store:-$tmp/user/store}" "$@"
 }
 # With a registry prefix whose registry holds nothing yet: root and compiler are looked for
 # there (a 404 each), then built here; nothing is pushed.
@@ -57,6 +57,21 @@ ok "the whole build as $user (no root at any point) gives the root build's diges
 found=$(find "$tmp/user/store" -maxdepth 3 -uid 0 | head -n 3)
 [ -z "$found" ] || fail "files owned by root in the rootless store: $found"
 ok "no file of the rootless store belongs to root"
+
+# The same build pushed: root, compiler, runner, and the root's Python slice, made from the
+# root's layers in the user's namespace. A fresh store of the user's then installs the app over
+# that slice, the root's and the compiler's layers left in the registry: same digest.
+run "build and push as $user" as_user build "$app" -c "$app/.grocker.yml" --index-url "$index" \
+    --image-prefix "$REGISTRY/rootless"
+expect_eq "the pushed build's digest" "$as_root" "$(tail -n1 <<<"$out")"
+expect_match "the slice made and pushed as $user" "root: its Python slice pushed to $REGISTRY/rootless/grocker-bookworm-3.11-root-slice:" "$err"
+user_store=$tmp/user/home/fresh-store run "build and push as $user from a fresh store" as_user build "$app" \
+    -c "$app/.grocker.yml" --index-url "$index" --image-prefix "$REGISTRY/rootless"
+expect_eq "the fresh rootless store's digest" "$as_root" "$(tail -n1 <<<"$out")"
+expect_match "the slice pulled" "pulled $REGISTRY/rootless/grocker-bookworm-3.11-root-slice:" "$err"
+expect_no_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from" "$err"
+expect_eq "steps run on the fresh rootless store" "runner: grocker-hello 1.0.0" "$(steps_ran "$err")"
+ok "rootless: the root's Python slice made and pushed, then a fresh store installs the app over it; same digest"
 
 # --- compiled wheels: the same bytes from two stores, as root and rootless ----------------------
 sdist=$("$fixtures/debian-sdist" "$cache" markupsafe) || fail "no upstream sdist of MarkupSafe from Debian's sources"
