@@ -93,6 +93,7 @@ struct Pipeline {
     // registry (none when neither has it), or made from the root's layers (none when the root's
     // Python is not Debian's).
     std::string sliceName() const;
+    bool sliceable() const;
     std::optional<oci::Image> findSlice();
     std::optional<oci::Image> makeSlice();
     // Pushes the slice next to the root when the registry lacks it, for fresh runners.

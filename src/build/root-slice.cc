@@ -4,7 +4,6 @@
 #include "root-slice.hh"
 
 #include "grocker/error.hh"
-#include "grocker/oci/layer-unpacker.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/sandbox/rootfs.hh"
 #include "passes.hh"
@@ -194,8 +193,16 @@ std::string Pipeline::sliceName() const
            cacheKey({sliceRecipe}).substr(0, 8);
 }
 
+bool Pipeline::sliceable() const
+{
+    // Debian's Python: the slice is its packages. Another (a registry image's own, as
+    // bookworm/3.12's) has none, and its root is pulled.
+    return runtime->python == "/usr/bin/python3";
+}
+
 std::optional<Image> Pipeline::findSlice()
 {
+    if (!sliceable()) return std::nullopt;
     auto name = sliceName();
     if (auto d = store->getRef(name)) {
         try {
@@ -268,7 +275,7 @@ void Pipeline::shareSlice()
 {
     // Written by runners that write the build cache, as its entries are, when the registry
     // lacks it; from the root's layers, which such a runner has.
-    if (rootLayersIn || !remoteCache || !remoteCache->writes()) return;
+    if (rootLayersIn || !remoteCache || !remoteCache->writes() || !sliceable()) return;
     auto ref = registry->ref(sliceName());
     try {
         if (registry->get().hasManifest(ref)) return;
