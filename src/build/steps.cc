@@ -266,7 +266,7 @@ class SandboxRunner : public StepRunner {
 std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const Step& step)
 {
     auto running = runnerOf(ctx).start(ctx, base, step);
-    say(ctx, step.name + ": running");
+    say(ctx, step.name + ": running" + (step.over ? " over " + step.overName : ""));
     ctx.ran.push_back(step.name);
     return running;
 }
