@@ -1,5 +1,7 @@
 #include "grocker/strings.hh"
 
+#include <cstdio>
+
 namespace grocker {
 
 std::string shellQuote(std::string_view word)
@@ -72,6 +74,26 @@ bool isIdentifier(std::string_view s)
     for (char c : s)
         if (!letter(c) && !(c >= '0' && c <= '9')) return false;
     return true;
+}
+
+std::string humanBytes(uint64_t n)
+{
+    if (n < 1000) return std::to_string(n) + " B";
+    const char* units[] = {"kB", "MB", "GB", "TB"};
+    double v = double(n) / 1000;
+    size_t u = 0;
+    while (v >= 1000 && u < 3) {
+        v /= 1000;
+        u++;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+std::string plural(uint64_t n, std::string_view one, std::string_view many)
+{
+    return concat(n, " ", n == 1 ? one : many);
 }
 
 } // namespace grocker

@@ -177,11 +177,6 @@ std::string describeChanges(const FileChange& c)
     return join(parts, "; ");
 }
 
-std::string plural(uint64_t n, const char* one, const char* many)
-{
-    return concat(n, " ", n == 1 ? one : many);
-}
-
 // --- text ------------------------------------------------------------------------------------
 
 void printValueChanges(std::ostream& out, const std::vector<ValueChange>& changes)

@@ -3,11 +3,14 @@
 #include "commands.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/image-summary.hh"
 #include "grocker/oci/layer-unpacker.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -187,11 +190,101 @@ int runUnpack(const GlobalOptions& g, const std::string& srcText, const fs::path
     return 0;
 }
 
-int runInspect(const GlobalOptions& g, const std::string& srcText)
+// A config value in one line: strings as they are, lists joined by spaces, "-" for none.
+std::string shortValue(const json& v)
+{
+    if (v.is_null()) return "-";
+    if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+    if (v.is_array()) {
+        std::vector<std::string> words;
+        for (auto& w : v)
+            words.push_back(w.is_string() ? w.get<std::string>() : w.dump());
+        return words.empty() ? "-" : join(words, " ");
+    }
+    if (v.is_object()) {
+        std::vector<std::string> keys;
+        for (auto& [k, x] : v.items())
+            keys.push_back(k);
+        return keys.empty() ? "-" : join(keys, " ");
+    }
+    return v.dump();
+}
+
+// `inspect --summary`: the layers (what made each, its size, the folders that hold most of
+// it), the image's size, its config in short. Reads every layer (pulled into the store from a
+// registry).
+void printSummary(const Store& store, const std::string& name, const Image& img)
+{
+    auto& cfg = img.config.json;
+    uint64_t compressed = 0, files = 0;
+    std::vector<LayerSummary> layers;
+    for (auto& l : img.manifest.layers) {
+        layers.push_back(summarizeLayer(store, l));
+        compressed += uint64_t(std::max<int64_t>(l.size, 0));
+        files += layers.back().bytes;
+    }
+    // The history entries of layers, in order ("empty_layer" ones made none).
+    std::vector<std::string> madeBy;
+    for (auto& h : cfg.value("history", json::array()))
+        if (!h.value("empty_layer", false)) madeBy.push_back(h.value("created_by", ""));
+    std::cout << name << "\n";
+    std::cout << "  digest    " << img.manifestDescriptor.digest.str() << "\n";
+    std::cout << "  platform  " << cfg.value("os", "?") << "/" << cfg.value("architecture", "?")
+              << (cfg.contains("variant") ? "/" + cfg.value("variant", "") : "") << "\n";
+    std::cout << "  size      " << humanBytes(compressed) << " compressed, " << humanBytes(files)
+              << " of files, " << plural(layers.size(), "layer", "layers") << "\n\n";
+    std::cout << "  LAYER  COMPRESSED  FILES       ENTRIES  MADE BY\n";
+    for (size_t i = 0; i < layers.size(); i++) {
+        auto by = i < madeBy.size() && !madeBy[i].empty() ? madeBy[i] : "-";
+        if (by.size() > 72) by = by.substr(0, 69) + "...";
+        char head[96];
+        std::snprintf(
+            head, sizeof head, "  %-5zu  %-10s  %-10s  %7llu  ", i + 1,
+            humanBytes(uint64_t(std::max<int64_t>(img.manifest.layers[i].size, 0))).c_str(),
+            humanBytes(layers[i].bytes).c_str(),
+            static_cast<unsigned long long>(layers[i].entries));
+        std::cout << head << by << "\n";
+        std::vector<std::string> largest;
+        for (auto& [folder, bytes] : layers[i].largest)
+            largest.push_back("/" + folder + " " + humanBytes(bytes));
+        if (!largest.empty()) std::cout << "         in " << join(largest, ", ") << "\n";
+    }
+    auto run = cfg.value("config", json::object());
+    std::cout << "\n  config\n";
+    auto field = [&](const char* label, const json& v) {
+        char head[32];
+        std::snprintf(head, sizeof head, "    %-11s ", label);
+        std::cout << head << shortValue(v) << "\n";
+    };
+    field("entrypoint", run.value("Entrypoint", json()));
+    field("cmd", run.value("Cmd", json()));
+    field("user", run.contains("User") && !run["User"].get<std::string>().empty() ? run["User"]
+                                                                                  : json("root"));
+    field("workdir", run.value("WorkingDir", json()));
+    field("ports", run.value("ExposedPorts", json()));
+    field("volumes", run.value("Volumes", json()));
+    auto env = run.value("Env", json::array());
+    if (env.empty()) field("env", json());
+    for (size_t i = 0; i < env.size(); i++)
+        field(i == 0 ? "env" : "", env[i]);
+    std::vector<std::string> labels;
+    auto labelsJson = run.value("Labels", json::object());
+    for (auto& [k, v] : labelsJson.items())
+        labels.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+    if (labels.empty()) field("labels", json());
+    for (size_t i = 0; i < labels.size(); i++)
+        field(i == 0 ? "labels" : "", labels[i]);
+}
+
+int runInspect(const GlobalOptions& g, const std::string& srcText, bool summary)
 {
     auto src = ImageRef::parse(srcText);
     Store store = openStore(g);
-    Image img = loadAnyImage(store, src, g, false);
+    Image img = loadAnyImage(store, src, g, summary);
+    if (summary) {
+        printSummary(store, src.str(), img);
+        return 0;
+    }
     json out = {{"name", src.str()},
                 {"digest", img.manifestDescriptor.digest.str()},
                 {"mediaType", img.manifestDescriptor.mediaType},
@@ -242,9 +335,15 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     runners.emplace_back(unpack, [&global] { return runUnpack(global, unpackSrc, unpackDir); });
 
     static std::string inspectSrc;
-    auto* inspect = app.add_subcommand("inspect", "Print an image's manifest and config as JSON");
+    static bool inspectSummary = false;
+    auto* inspect = app.add_subcommand(
+        "inspect", "Print an image's manifest and config as JSON, or a summary of it");
     inspect->add_option("SRC", inspectSrc)->required();
-    runners.emplace_back(inspect, [&global] { return runInspect(global, inspectSrc); });
+    inspect->add_flag("--summary", inspectSummary,
+                      "A table of the layers (size, what made each, the folders that hold most "
+                      "of it), the image's size and its config in short; reads every layer");
+    runners.emplace_back(inspect,
+                         [&global] { return runInspect(global, inspectSrc, inspectSummary); });
     return runners;
 }
 

@@ -54,27 +54,6 @@ void lockAlone(Store& store)
     });
 }
 
-std::string plural(size_t n, const std::string& one, const std::string& many)
-{
-    return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-// "123.5 MB" (decimal units, as docker says sizes).
-std::string humanBytes(uint64_t n)
-{
-    if (n < 1000) return std::to_string(n) + " B";
-    const char* units[] = {"kB", "MB", "GB", "TB"};
-    double v = double(n) / 1000;
-    size_t u = 0;
-    while (v >= 1000 && u < 3) {
-        v /= 1000;
-        u++;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-    return buf;
-}
-
 int runFsck(const GlobalOptions& g, bool repair)
 {
     auto root = storeRoot(g);

@@ -2,6 +2,7 @@
 
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/image-summary.hh"
 #include "grocker/oci/layer-files.hh"
 #include "grocker/oci/store.hh"
 #include "oci-helpers.hh"
@@ -825,6 +826,33 @@ TEST_F(LayerUnpacker, KeepSkipsWhatItRefusesAndAppliesEveryWhiteout)
     EXPECT_NE(
         std::find(asked.begin(), asked.end(), std::pair<std::string, unsigned>("lib", AE_IFLNK)),
         asked.end());
+}
+
+TEST(LayerSummary, TheFoldersThatHoldMostOfALayer)
+{
+    TempDir tmp;
+    Store store(tmp / "store");
+    auto big = [](size_t n) { return std::string(n, 'x'); };
+    // home/grocker/venv/lib/site-packages holds 90% of home: the summary goes down to it; usr's
+    // bytes are spread over two folders: it stays at usr.
+    writeLayer(tmp / "l",
+               {dir("home/"),
+                file("home/grocker/venv/lib/site-packages/a/x", big(900)),
+                file("home/grocker/venv/bin/python", big(100)),
+                file("usr/bin/tool", big(600)),
+                file("usr/lib/lib.so", big(500)),
+                {.name = "usr/lib/link.so", .link = "usr/lib/lib.so", .hardLink = true},
+                file("etc/conf", big(10)),
+                file("toplevel", big(5))},
+               Filter::gzip);
+    auto l = store.importFile(tmp / "l", "application/vnd.oci.image.layer.v1.tar+gzip");
+    auto s = summarizeLayer(store, l, 2);
+    EXPECT_EQ(s.entries, 8u);
+    EXPECT_EQ(s.bytes, 2115u); // the hardlink counts once
+    ASSERT_EQ(s.largest.size(), 2u);
+    EXPECT_EQ(s.largest[0], (std::pair<std::string, uint64_t>("usr", 1100)));
+    EXPECT_EQ(s.largest[1],
+              (std::pair<std::string, uint64_t>("home/grocker/venv/lib/site-packages/a", 900)));
 }
 
 TEST(LayerFiles, ReadImageFilesAsTheLayersLeaveThem)

@@ -2,6 +2,7 @@
 // Strings every part builds: messages (concat), shell words (quoted one by one, never pasted),
 // joined lists, hex, and the one normalisation of Python project names (PEP 503).
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -37,5 +38,11 @@ std::string hexString(std::string_view bytes);
 // A Python identifier, or a shell variable name, of ASCII only: a letter or '_' first, then
 // letters, digits and '_'.
 bool isIdentifier(std::string_view s);
+
+// "123.5 MB": decimal units, one decimal, as docker says sizes.
+std::string humanBytes(uint64_t n);
+
+// "1 layer", "3 layers".
+std::string plural(uint64_t n, std::string_view one, std::string_view many);
 
 } // namespace grocker

@@ -71,6 +71,51 @@ history=$(cfg '[.config.history[] | select(.empty_layer != true)] | length')
 [ "$layers" = "$history" ] || fail "$layers layers but $history history entries"
 pass "the image config: no user (the entrypoint drops to grocker), entrypoint, env, ports, volumes, labels, one history entry per layer"
 
+# inspect --summary: each layer with what made it and its sizes, checked against Python's own
+# reading of the layout's blobs (tarfile), and the config in short.
+"$GROCKER" --root "$store" inspect --summary "oci:$tmp/layout:hello" >"$tmp/summary" || fail "inspect --summary failed"
+"$PY" - "$tmp/layout" "$tmp/summary" <<'EOF' || fail "inspect --summary does not match the layout"
+import json, sys, tarfile
+layout, summary = sys.argv[1], open(sys.argv[2]).read().splitlines()
+def human(n):
+    if n < 1000:
+        return f"{n} B"
+    v, units = n / 1000, ["kB", "MB", "GB", "TB"]
+    u = 0
+    while v >= 1000 and u < 3:
+        v, u = v / 1000, u + 1
+    return f"{v:.1f} {units[u]}"
+blob = lambda d: f"{layout}/blobs/sha256/{d.split(':')[1]}"
+index = json.load(open(f"{layout}/index.json"))
+manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+config = json.load(open(blob(manifest["config"]["digest"])))
+made_by = [h.get("created_by", "") for h in config["history"] if not h.get("empty_layer")]
+total, compressed = 0, 0
+for i, layer in enumerate(manifest["layers"], 1):
+    with tarfile.open(blob(layer["digest"])) as t:
+        members = t.getmembers()
+    size = sum(m.size for m in members if m.isreg())
+    total += size
+    compressed += layer["size"]
+    row = [l for l in summary if l.startswith(f"  {i} ")]
+    assert len(row) == 1, f"no row for layer {i}: {summary}"
+    words = row[0].split()
+    assert " ".join(words[1:3]) == human(layer["size"]), f"layer {i}'s compressed size: {row[0]}"
+    assert " ".join(words[3:5]) == human(size), f"layer {i}'s files: {row[0]} (Python: {human(size)})"
+    assert words[5] == str(len(members)), f"layer {i}'s entries: {row[0]} (Python: {len(members)})"
+    assert row[0].endswith(made_by[i - 1][:72]), f"layer {i} made by: {row[0]}"
+n = len(manifest["layers"])
+size_line = f"  size      {human(compressed)} compressed, {human(total)} of files, {n} layers"
+assert size_line in summary, f"no '{size_line}' in {summary}"
+EOF
+grep -q "^         in /home/grocker/venv/lib/python3.11/site-packages " "$tmp/summary" ||
+    fail "the app's layer is not shown in the venv's site-packages: $(cat "$tmp/summary")"
+for line in "    entrypoint  /usr/local/bin/grocker-entrypoint" "    ports       8080/tcp" \
+    "    volumes     /config /media /scripts" "    user        root" "                GREETING_STYLE=plain"; do
+    grep -qxF -- "$line" "$tmp/summary" || fail "inspect --summary lacks '$line': $(cat "$tmp/summary")"
+done
+pass "inspect --summary: each layer's sizes, entries and maker as Python's tarfile reads them, the venv's folder, the config in short"
+
 "$GROCKER" --root "$store" -q unpack "oci:$tmp/layout:hello" "$tmp/rootfs"
 for f in usr/bin/gcc usr/bin/cc usr/include/python3.11/Python.h usr/bin/pip3; do
     [ ! -e "$tmp/rootfs/$f" ] || fail "the runner holds $f from the compiler"
