@@ -224,8 +224,13 @@ TransportError::Kind kindOf(CURLcode rc)
     }
 }
 
-std::string hintFor(CURLcode rc)
+std::string hintFor(CURLcode rc, std::string_view peer)
 {
+    if (peer != "registry") {
+        if (rc == CURLE_COULDNT_RESOLVE_HOST) return concat("; check the ", peer, "'s name");
+        if (rc == CURLE_COULDNT_CONNECT) return concat("; is the ", peer, " up and reachable?");
+        return {};
+    }
     switch (rc) {
     case CURLE_PEER_FAILED_VERIFICATION:
         return "; the registry's certificate is not trusted: pass --cert-dir with its CA, or "
@@ -489,8 +494,8 @@ void throwIfFailed(CURLcode rc, const Transfer& t, const char* errbuf, const Tra
         std::string detail = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
         while (!detail.empty() && detail.back() == '\n')
             detail.pop_back();
-        throw TransportError(
-            kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail, hintFor(rc)));
+        throw TransportError(kindOf(rc), concat(req.method, " ", redactUrl(req.url), ": ", detail,
+                                                hintFor(rc, req.peer)));
     }
 }
 

@@ -193,11 +193,30 @@ std::string addQuery(std::string url, std::string_view key, std::string_view val
     return url + percentEncode(key) + "=" + percentEncode(value) + fragment;
 }
 
+std::string withoutPassword(std::string_view url)
+{
+    std::string u(url);
+    auto scheme = u.find("://");
+    if (scheme == std::string::npos) return u;
+    auto hostStart = scheme + 3;
+    // The user information ends at the authority's last '@' (a password may hold an '@' that
+    // was not percent-encoded: all of it is hidden).
+    auto end = u.find_first_of("/?#", hostStart);
+    auto at = u.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at == std::string::npos || at < hostStart || (end != std::string::npos && at > end))
+        return u;
+    auto colon = u.find(':', hostStart);
+    // A user alone is a token, as pip reads it: hidden whole.
+    if (colon == std::string::npos || colon > at)
+        return u.substr(0, hostStart) + "***" + u.substr(at);
+    return u.substr(0, colon + 1) + "***" + u.substr(at);
+}
+
 std::string redactUrl(std::string_view url)
 {
     auto q = url.find_first_of("?#");
-    if (q == std::string_view::npos) return std::string(url);
-    return std::string(url.substr(0, q)) + "?…";
+    if (q == std::string_view::npos) return withoutPassword(url);
+    return withoutPassword(url.substr(0, q)) + "?…";
 }
 
 bool isLoopbackHost(std::string_view host)

@@ -25,6 +25,7 @@ struct BuildOptions {
     bool buildDependencies = true;
     bool push = true;
     bool refresh = false;
+    bool noIndex = false;
     std::string compression = "gzip";
     std::string baseImage;
 };
@@ -61,6 +62,7 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.buildDependencies = o.buildDependencies;
     r.push = o.push;
     r.refresh = o.refresh;
+    r.noIndex = o.noIndex;
     r.compression = o.compression;
     r.baseImage = o.baseImage;
     r.storeRoot = g.root;
@@ -132,6 +134,8 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")
         ->allow_extra_args(false);
     b->add_option("--compression", bo.compression, "gzip (default) or zstd");
+    b->add_flag("--no-index", bo.noIndex,
+                "Take packages from --find-links only, never from an index (pip's --no-index)");
     b->add_flag("--refresh", bo.refresh,
                 "Resolve the dependencies again (new releases of unpinned ones), not reusing an "
                 "earlier compile or resolution");

@@ -32,6 +32,7 @@ const std::vector<IndexLink>& Compiler::page(const std::string& url)
     q.url = url;
     q.headers = {{"Accept", "text/html"}};
     q.maxBody = 64 << 20;
+    q.peer = "package index";
     registry::HttpResponse a;
     try {
         a = http().perform(q);
@@ -66,6 +67,7 @@ Digest Compiler::download(const std::string& url, const std::string& sha256hex,
     uint64_t total = 0;
     registry::HttpRequest q;
     q.url = url;
+    q.peer = "package index";
     q.onBody = [&](const registry::HttpResponse&, const char* data, size_t len) {
         total += len;
         if (total > maxFileSize) throw Error(what, " is over ", maxFileSize >> 30, " GiB: refused");
@@ -88,6 +90,29 @@ Digest Compiler::download(const std::string& url, const std::string& sha256hex,
     removeTmp.release();
     verified_[d.str()] = true;
     return d;
+}
+
+void Compiler::checkIndexes()
+{
+    if (indexesChecked_) return;
+    indexesChecked_ = true;
+    for (auto& u : req_.index.indexUrls) {
+        if (!u.starts_with("http://") && !u.starts_with("https://")) continue;
+        registry::HttpRequest q;
+        q.url = u;
+        q.headers = {{"Accept", "text/html"}};
+        q.maxBody = 1 << 20;
+        q.peer = "package index";
+        try {
+            http().perform(q);
+        } catch (registry::TransportError& e) {
+            // e's message names the URL, its password hidden (redactUrl).
+            throw Error("the package index ", registry::redactUrl(u), " cannot be reached (",
+                        e.message(), ")",
+                        "; check the index URL (--index-url, or the pip.conf's index-url) and the "
+                        "network, or build offline with --no-index and --find-links DIR");
+        }
+    }
 }
 
 std::vector<std::string> Compiler::pagesOf(const std::string& name) const
@@ -264,6 +289,7 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
             compileStep::appWheelPath(app->file) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         appUrl = "file://" + compileStep::appWheelPath(app->file);
     }
+    checkIndexes();
     runOnly(
         ctx_, *req_.compiler,
         boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));

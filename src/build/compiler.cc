@@ -322,6 +322,7 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
     // a registry, it is looked up there once the wheel says what the project requires (a fresh
     // runner's new release of a project resolved before).
     if (!resolutionHinted(hintBase) && !req_.remote) {
+        checkIndexes();
         resolveOut.emplace(ctx_);
         auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
         resolveBox.emplace(ctx_, *req_.compiler,

@@ -126,7 +126,12 @@ class Compiler {
     std::map<std::string, bool> verified_; // digest → file present and whole, this build
     std::map<std::string, std::vector<IndexLink>> pages_;
     std::unique_ptr<registry::HttpClient> http_;
+    bool indexesChecked_ = false;
 
+    // Each index answers at all (any HTTP status), asked once by the host before the first
+    // resolution box: a build whose index cannot be reached stops at once, with an error naming
+    // it, instead of pip retrying it in the box for every package.
+    void checkIndexes();
     std::string compilerDigest() const { return req_.compiler->manifestDescriptor.digest.str(); }
     bool haveFile(const Digest& d);
     const std::map<std::string, fs::path>& compilerWheels();

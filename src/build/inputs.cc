@@ -147,7 +147,15 @@ void Pipeline::checkInputs()
                 throw UsageError("--cache-repo '", r.cacheRepo,
                                  "' names a digest: name a repository");
         });
-    readIndexUrl(p, r);
+    if (r.noIndex) {
+        if (!r.indexUrl.empty() || !r.indexUrlFile.empty())
+            p.cli.push_back("--no-index and --index-url: give one of them");
+        else if (r.findLinks.empty())
+            p.cli.push_back("--no-index: no --find-links folder to take packages from; give "
+                            "--find-links DIR");
+    } else {
+        readIndexUrl(p, r);
+    }
     if (r.compileNetwork != "host" && r.compileNetwork != "none")
         p.cli.push_back("--compile-network '" + r.compileNetwork + "' is neither host nor none");
     checkIndexUrl(p, r.indexUrl);

@@ -364,17 +364,19 @@ void Pipeline::compile()
         box.env.push_back("PIP_CONFIG_FILE=/run/grocker/pip.conf");
     }
     if (!r.indexUrl.empty()) box.env.push_back("PIP_INDEX_URL=" + r.indexUrl);
+    if (r.noIndex) box.env.push_back("PIP_NO_INDEX=1");
     if (!r.findLinks.empty()) {
         box.volumes.push_back({fs::canonical(r.findLinks), "/run/grocker/find-links", true});
         box.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
     }
     creq.index = IndexSettings::from(r.pipConf.empty() ? "" : readFile(r.pipConf), r.indexUrl,
                                      r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
+    if (r.noIndex) creq.index.indexUrls.clear();
     // The index URL without its password: a rotated token must not make every runner's cache
     // miss, and no secret is part of what a cache entry records.
     creq.indexKey =
         cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx->epoch),
-                  fileDigest(r.pipConf), withoutPassword(r.indexUrl),
+                  fileDigest(r.pipConf), r.noIndex ? "no-index" : withoutPassword(r.indexUrl),
                   r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
     creq.constraintsDigest = fileDigest(config.pipConstraint);
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is

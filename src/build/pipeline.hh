@@ -34,6 +34,7 @@ struct BuildRequest {
     bool buildDependencies = true;
     bool push = true;
     bool refresh = false; // resolve the dependencies again: no cached compile or resolution
+    bool noIndex = false; // --no-index: packages from the find-links folder only
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 

@@ -4,6 +4,7 @@
 #include "compile.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/registry/http.hh"
 #include "python-dists.hh"
 
 #include <algorithm>
@@ -133,19 +134,7 @@ std::string treeDigest(const fs::path& dir)
 
 std::string withoutPassword(const std::string& url)
 {
-    auto scheme = url.find("://");
-    if (scheme == std::string::npos) return url;
-    auto hostStart = scheme + 3;
-    // The user information ends at the authority's last '@' (a password may hold an '@' that
-    // was not percent-encoded: all of it is hidden).
-    auto end = url.find_first_of("/?#", hostStart);
-    auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-    if (at == std::string::npos || at < hostStart || (end != std::string::npos && at > end))
-        return url;
-    auto colon = url.find(':', hostStart);
-    if (colon == std::string::npos || colon > at)
-        return url.substr(0, hostStart) + "***" + url.substr(at);
-    return url.substr(0, colon + 1) + "***" + url.substr(at);
+    return registry::withoutPassword(url);
 }
 
 IndexSettings IndexSettings::from(const std::string& pipConf, const std::string& indexUrl,

@@ -100,6 +100,11 @@ TEST(Url, RedactKeepsNoQuery)
               "http://h/v2/x/blobs/uploads/u?…");
     EXPECT_EQ(redactUrl("https://cdn/b?X-Amz-Signature=SECRET"), "https://cdn/b?…");
     EXPECT_EQ(redactUrl("https://h/v2/"), "https://h/v2/");
+    // An index URL's credentials: the password hidden, wherever the URL is named.
+    EXPECT_EQ(redactUrl("https://ci:SECRET@pypi.example/simple/x/?q=1"),
+              "https://ci:***@pypi.example/simple/x/?…");
+    EXPECT_EQ(redactUrl("https://token-only@h/simple/"), "https://***@h/simple/");
+    EXPECT_EQ(redactUrl("https://h/a@b:c"), "https://h/a@b:c");
 }
 
 TEST(RetryAfter, Parses)

@@ -82,6 +82,8 @@ struct HttpRequest {
     bool refuseOverMax = false;
     // Bytes sent and received so far; returning false aborts the transfer.
     std::function<bool(uint64_t sent, uint64_t received)> onProgress;
+    // What the server is, for the hints of transport errors ("is the registry running...").
+    std::string_view peer = "registry";
 };
 
 // A request that got no HTTP answer: refused, reset, timed out, TLS failure.
@@ -156,8 +158,12 @@ std::string urlHost(std::string_view url);
 // Appends "key=value" to the query, percent-encoding both.
 std::string addQuery(std::string url, std::string_view key, std::string_view value);
 std::string percentEncode(std::string_view text);
-// The URL without its query (which may hold signatures or upload state), for messages.
+// The URL without its query (which may hold signatures or upload state) nor the password of
+// its user information (withoutPassword), for messages.
 std::string redactUrl(std::string_view url);
+// "scheme://user:secret@host/..." → "scheme://user:***@host/..."; a user alone (a token) →
+// "scheme://***@host/...".
+std::string withoutPassword(std::string_view url);
 // "host:port" of an absolute URL, for messages naming the peer.
 std::string urlPeer(std::string_view url);
 
