@@ -96,7 +96,8 @@ void Compiler::checkIndexes()
 {
     if (indexesChecked_) return;
     indexesChecked_ = true;
-    for (auto& u : req_.index.indexUrls) {
+    for (size_t i = 0; i < req_.index.indexUrls.size(); i++) {
+        auto& u = req_.index.indexUrls[i];
         if (!u.starts_with("http://") && !u.starts_with("https://")) continue;
         registry::HttpRequest q;
         q.url = u;
@@ -106,6 +107,13 @@ void Compiler::checkIndexes()
         try {
             http().perform(q);
         } catch (registry::TransportError& e) {
+            // An extra index is pip's to skip (as its pip.conf's timeout and retries say).
+            if (i > 0) {
+                std::cerr << "grocker: warning: the extra package index " << registry::redactUrl(u)
+                          << " cannot be reached (" << e.message()
+                          << "); pip skips it after its retries\n";
+                continue;
+            }
             // e's message names the URL, its password hidden (redactUrl).
             throw Error("the package index ", registry::redactUrl(u), " cannot be reached (",
                         e.message(), ")",

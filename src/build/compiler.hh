@@ -128,9 +128,10 @@ class Compiler {
     std::unique_ptr<registry::HttpClient> http_;
     bool indexesChecked_ = false;
 
-    // Each index answers at all (any HTTP status), asked once by the host before the first
+    // The index answers at all (any HTTP status), asked once by the host before the first
     // resolution box: a build whose index cannot be reached stops at once, with an error naming
-    // it, instead of pip retrying it in the box for every package.
+    // it, instead of pip retrying it in the box for every package. An extra index that cannot
+    // be reached is a warning (pip skips it).
     void checkIndexes();
     std::string compilerDigest() const { return req_.compiler->manifestDescriptor.digest.str(); }
     bool haveFile(const Digest& d);

@@ -56,6 +56,8 @@ logged "build and push" g build "$app" -c "$app/.grocker.yml" --index-url "$inde
     --image-prefix "$R/team" --output "oci:$tmp/layout:hello" --result-file "$tmp/result.json"
 digest=$(tail -n1 <<<"$out")
 grep -q "GET /simple/grocker-greeting/ " "$tmp/index.log" || fail "the index was not asked for the dependency"
+# The pip.conf's extra index (nothing listens there) is a warning, its password hidden; pip skips it.
+expect_match "the unreachable extra index" "grocker: warning: the extra package index http://ci:\*\*\*@127.0.0.1:9/simple/ cannot be reached" "$err"
 ok "built and pushed $digest with the secrets in use"
 
 # The runner's entrypoint with /config/env holding a secret: the command sees it, no log does.
