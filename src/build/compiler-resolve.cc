@@ -99,10 +99,12 @@ void Compiler::checkIndexes()
     for (size_t i = 0; i < req_.index.indexUrls.size(); i++) {
         auto& u = req_.index.indexUrls[i];
         if (!u.starts_with("http://") && !u.starts_with("https://")) continue;
+        // HEAD: any answer will do, and an index's root page may list every project (PyPI's
+        // is tens of megabytes).
         registry::HttpRequest q;
+        q.method = "HEAD";
         q.url = u;
         q.headers = {{"Accept", "text/html"}};
-        q.maxBody = 1 << 20;
         q.peer = "package index";
         try {
             http().perform(q);
