@@ -162,7 +162,7 @@ ls "$tmp"/rootfs-shifty/home/grocker/venv/lib/python3.*/site-packages/gvictim/__
 pass "a resolution from the project's folder that its wheel contradicts is dropped; the wheel's requirements are installed"
 
 # --- an entry filed under another key: flagged by fsck, never read ----------------------------
-res=$(ls "$store"/cache/resolutions/*.json | head -1)
+res=$(ls "$store"/cache/resolutions/*.json | sed -n 1p)
 forged=$store/cache/resolutions/$(printf '%064d' 0).json
 cp "$res" "$forged"
 "$GROCKER" --root "$store" fsck >"$tmp/fsck2.out" 2>&1 && fail "fsck passed a resolution filed under another key"
@@ -170,7 +170,7 @@ grep -q "^$forged: broken resolution cache entry: it is filed under a key that i
     fail "fsck said: $(cat "$tmp/fsck2.out")"
 "$GROCKER" --root "$store" -q fsck --repair >/dev/null 2>&1 || true
 [ ! -e "$forged" ] || fail "fsck --repair left the forged entry"
-hint=$(ls "$store"/cache/hints/*.json | head -1)
+hint=$(ls "$store"/cache/hints/*.json | sed -n 1p)
 forged=$store/cache/hints/$(printf '%064d' 0).json
 cp "$hint" "$forged"
 "$GROCKER" --root "$store" fsck >"$tmp/fsck3.out" 2>&1 && fail "fsck passed a hint filed under another key"

@@ -290,7 +290,8 @@ appLayer=$(jq -r '.layers[-2].digest' "$(blob "$appManifest")")
 compilerRef=$(jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] | select(startswith("grocker-bookworm-3.11-compiler:"))' "$s/index.json" | tail -n1)
 compilerManifest=$(ref_digest "$s" "$compilerRef")
 stepEntry=$(grep -l "${appLayer#sha256:}" "$s"/cache/steps/*.json)
-compileEntry=$(ls -t "$s"/cache/resolutions/*.json | head -n1)
+# (sed reads every line: head would close the pipe early, and ls's SIGPIPE fails the test under pipefail.)
+compileEntry=$(ls -t "$s"/cache/resolutions/*.json | sed -n 1p)
 # Each damage made on a new file put in place: the files are hard links to the base store's.
 "$PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[2], "wb").write(b)' \
     "$(blob "$appLayer")" "$tmp/flipped"
