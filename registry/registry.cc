@@ -358,7 +358,7 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
             for (auto& l : manifest.layers)
                 blobs.emplace_back(label("layer", l), l);
         Progress progress(layers ? Progress::detect(options_.quiet) : Progress::Mode::Quiet,
-                          options_.progress ? *options_.progress : std::cerr, "pulled");
+                          "pulled");
         // The manifest is stored after its blobs: a refused image leaves nothing in the store.
         fetchBlobs(store, ref, blobs, progress);
         if (index) store.putBlob(index->bytes, index->mediaType);
@@ -376,8 +376,7 @@ void Session::fetchLayers(oci::Store& store, const oci::Reference& ref,
         std::vector<std::pair<std::string, Descriptor>> blobs;
         for (auto& l : layers)
             blobs.emplace_back(label("layer", l), l);
-        Progress progress(Progress::detect(options_.quiet),
-                          options_.progress ? *options_.progress : std::cerr, "pulled");
+        Progress progress(Progress::detect(options_.quiet), "pulled");
         fetchBlobs(store, ref, blobs, progress);
         progress.summary(ref.str());
     });
@@ -422,8 +421,7 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         std::set<Digest> seen{image.manifest.config.digest};
         for (auto& l : image.manifest.layers)
             if (seen.insert(l.digest).second) blobs.emplace_back(label("layer", l), l);
-        Progress progress(Progress::detect(options_.quiet),
-                          options_.progress ? *options_.progress : std::cerr, "pushed");
+        Progress progress(Progress::detect(options_.quiet), "pushed");
         runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
             pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
         });

@@ -98,7 +98,9 @@ void limitCapabilities()
         // inert.
         if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             throw SysError("unable to set no_new_privs");
-        if (s.stdoutToStderr && ::dup2(2, 1) < 0)
+        if (s.outputFd >= 0 && (::dup2(s.outputFd, 1) < 0 || ::dup2(s.outputFd, 2) < 0))
+            throw SysError("unable to send the command's output to grocker");
+        if (s.outputFd < 0 && s.stdoutToStderr && ::dup2(2, 1) < 0)
             throw SysError("unable to send standard output to standard error");
         c.step = "starting '" + s.argv[0] + "'";
         std::vector<char*> argv, envp;

@@ -2,6 +2,7 @@
 
 #include "build/pipeline.hh"
 #include "commands.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 
 #include <filesystem>
@@ -73,12 +74,13 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     };
     r.entrypoint = findEntrypoint;
     auto result = build::build(std::move(r));
-    if (!g.quiet) {
-        std::cerr << "steps run: " << result.ran.size();
-        for (auto& s : result.ran)
-            std::cerr << "\n  " << s;
-        std::cerr << "\n";
-    }
+    std::vector<std::string> lines{"image: " + result.image + " " + result.digest.str()};
+    if (!result.pushed.empty()) lines.push_back("pushed: docker://" + result.pushed);
+    for (auto& output : result.outputs)
+        lines.push_back("written: " + output);
+    lines.push_back("log: " + display().logPath().string() + " (grocker log)");
+    display().summary(lines);
+    display().closeLog();
     std::cout << result.digest.str() << "\n";
     return 0;
 }
@@ -94,6 +96,7 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_option("RELEASE", bo.release,
                   "NAME[EXTRAS]==VERSION, path/to/x.whl[EXTRAS] or path/to/project/[EXTRAS]")
         ->required();
+    addProgressOption(b, global);
     b->add_option("-c,--config", bo.configFiles,
                   "Configuration file (repeatable; default ./.grocker.yml)")
         ->allow_extra_args(false);

@@ -16,6 +16,8 @@ namespace grocker {
 struct GlobalOptions {
     std::string root;
     bool quiet = false;
+    bool verbose = false;
+    std::string progress; // --progress: auto, tty, plain, quiet ("": $GROCKER_PROGRESS, auto)
     // Registries: credentials file, TLS verification (false also allows plain http), CA folder.
     std::string authfile;
     bool tlsVerify = true;
@@ -42,6 +44,9 @@ Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
 
 // pull, push, login, logout.
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
+
+// --progress, on grocker itself and on each command that moves data.
+void addProgressOption(CLI::App* app, GlobalOptions& global);
 
 // The store of --root (or $GROCKER_ROOT, or the default).
 oci::Store openStore(const GlobalOptions& global);

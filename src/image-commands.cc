@@ -22,6 +22,13 @@ namespace fs = std::filesystem;
 using namespace grocker::oci;
 using nlohmann::json;
 
+void addProgressOption(CLI::App* app, GlobalOptions& global)
+{
+    app->add_option("--progress", global.progress,
+                    "auto (default: tty on a terminal, else plain), tty, plain or quiet "
+                    "(also $GROCKER_PROGRESS)");
+}
+
 Store openStore(const GlobalOptions& g)
 {
     return Store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
@@ -325,6 +332,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     auto* copy = app.add_subcommand("copy", "Copy an image between locations");
     copy->add_option("SRC", copySrc)->required();
     copy->add_option("DEST", copyDest)->required();
+    addProgressOption(copy, global);
     runners.emplace_back(copy, [&global] { return runCopy(global, copySrc, copyDest); });
 
     static std::string unpackSrc, unpackDir;

@@ -2,6 +2,7 @@
 // errors become one line on stderr (exit 1), misuse exit 2.
 
 #include "commands.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 
 #include <CLI/CLI.hpp>
@@ -20,11 +21,13 @@ namespace {
 bool commandLineMakesSense(CLI::App& app, const Runners& runners, int argc, char** argv)
 {
     auto isGlobalWithValue = [](const std::string& a) {
-        return a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify";
+        return a == "--root" || a == "--authfile" || a == "--cert-dir" || a == "--tls-verify" ||
+               a == "--progress";
     };
     auto isGlobal = [&](const std::string& a) {
         auto name = a.substr(0, a.find('='));
-        return a == "-q" || a == "--quiet" || isGlobalWithValue(name);
+        return a == "-q" || a == "--quiet" || a == "-v" || a == "--verbose" ||
+               isGlobalWithValue(name);
     };
     // Unless the command has an option of that name too (diff's -q).
     auto commandHas = [&](const std::string& command, const std::string& a) {
@@ -81,7 +84,10 @@ int main(int argc, char** argv)
     GlobalOptions global;
     app.add_option("--root", global.root,
                    "Store folder (default $GROCKER_ROOT or $XDG_CACHE_HOME/grocker)");
-    app.add_flag("-q,--quiet", global.quiet, "Print only results and errors");
+    app.add_flag("-q,--quiet", global.quiet, "Print only results, warnings and errors");
+    app.add_flag("-v,--verbose", global.verbose,
+                 "Show everything, build steps' notices included (the build's log has it all)");
+    addProgressOption(&app, global);
     app.add_option("--authfile", global.authfile,
                    "Registry credentials file (default $REGISTRY_AUTH_FILE, "
                    "$XDG_RUNTIME_DIR/containers/auth.json, then docker's)");
@@ -122,15 +128,21 @@ int main(int argc, char** argv)
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
+    int status = 0;
     try {
+        display().configure(progressMode(global.progress, global.quiet), global.verbose);
         for (auto& [sub, fn] : runners)
-            if (sub->parsed()) return fn();
-        return 0;
+            if (sub->parsed()) {
+                status = fn();
+                break;
+            }
     } catch (const UsageError& e) {
+        display().finish();
         std::cerr << "grocker: " << e.what() << "\n";
         return 2;
     } catch (const Error& e) {
-        std::cerr << "grocker: error: " << e.what() << "\n";
+        display().error(e.what());
+        display().finish();
         return 1;
     } catch (const std::filesystem::filesystem_error& e) {
         // A std::filesystem call on the user's paths that no caller wrapped (a folder it may not
@@ -143,4 +155,6 @@ int main(int argc, char** argv)
         std::cerr << "grocker: internal error: " << e.what() << " (please report this)\n";
         return 1;
     }
+    display().finish();
+    return status;
 }

@@ -176,6 +176,7 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
     pull->add_option("DEST", pullDest,
                      "Where to write it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE")
         ->required();
+    addProgressOption(pull, global);
     runners.emplace_back(pull, [&global] { return runPull(global, pullRef, pullDest); });
 
     static std::string pushSrc, pushRef;
@@ -186,6 +187,7 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
         ->required();
     push->add_option("REF", pushRef, "host/repository:tag or @digest, with or without docker://")
         ->required();
+    addProgressOption(push, global);
     runners.emplace_back(push, [&global] { return runPush(global, pushSrc, pushRef); });
 
     static LoginOptions lo;

@@ -120,6 +120,7 @@ Runners registerRunCommand(CLI::App& app, GlobalOptions& global)
     auto* run = app.add_subcommand(
         "run", "Run a command in a sandbox over an image; --commit keeps its changes as a layer");
     run->add_option("SRC", ro.src, "Image location")->required();
+    addProgressOption(run, global);
     run->add_option("COMMAND", ro.command, "The command and its arguments, after --")->required();
     run->add_option("--network", ro.network, "none (loopback only, default) or host");
     run->add_option("--volume", ro.volumes, "HOST:CONTAINER[:ro] bind mount")

@@ -2,6 +2,7 @@
 // Store::collectGarbage. Which old images purge removes is decided here, from the names
 // grocker build gives them.
 
+#include "build/build-log.hh"
 #include "build/caches.hh"
 #include "commands.hh"
 #include "grocker/error.hh"
@@ -192,6 +193,33 @@ int runPurge(const GlobalOptions& g, const PurgeOptions& o)
     return r.failures.empty() ? 0 : 1;
 }
 
+struct LogOptions {
+    std::string name;
+    bool list = false, path = false;
+};
+
+// grocker log: a kept build log, as it is (its lines were made printable when written).
+int runLog(const GlobalOptions& g, const LogOptions& o)
+{
+    auto root = storeRoot(g);
+    if (o.list) {
+        for (auto& l : build::buildLogs(root)) {
+            std::error_code ec;
+            auto size = fs::file_size(l, ec);
+            std::cout << l.filename().string() << "  " << humanBytes(ec ? 0 : size) << "\n";
+        }
+        return 0;
+    }
+    auto log = build::findBuildLog(root, o.name);
+    if (o.path) {
+        std::cout << log.string() << "\n";
+        return 0;
+    }
+    std::cout << readFile(log);
+    std::cout.flush();
+    return 0;
+}
+
 } // namespace
 
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
@@ -238,6 +266,18 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
                   "leftovers of killed processes. "
                   "The wheel cache is kept. Waits for other grocker processes using the store.");
     runners.push_back({purge, [&global] { return runPurge(global, po); }});
+
+    static LogOptions lo;
+    auto* log = app.add_subcommand("log", "Show the whole output of the last build (or of NAME)");
+    log->add_option("NAME", lo.name,
+                    "A log's file name (or its start), or part of the release it built");
+    log->add_flag("-l,--list", lo.list, "List the kept logs, oldest first, with their sizes");
+    log->add_flag("--path", lo.path, "Print the log's path instead");
+    log->footer("Each build's log is kept in the store's logs/ folder: every line of every step "
+                "and every message, unfiltered, each with the time since the build started. The " +
+                std::to_string(build::keptLogs) + " newest are kept, at most " +
+                humanBytes(build::logLimit) + " each.");
+    runners.push_back({log, [&global] { return runLog(global, lo); }});
     return runners;
 }
 

@@ -4,6 +4,7 @@
 
 #include "compiler.hh"
 #include "embedded-scripts.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/image.hh"
 #include "remote-cache.hh"
@@ -111,9 +112,9 @@ void Compiler::checkIndexes()
         } catch (registry::TransportError& e) {
             // An extra index is pip's to skip (as its pip.conf's timeout and retries say).
             if (i > 0) {
-                std::cerr << "grocker: warning: the extra package index " << registry::redactUrl(u)
-                          << " cannot be reached (" << e.message()
-                          << "); pip skips it after its retries\n";
+                display().warning(concat("the extra package index ", registry::redactUrl(u),
+                                         " cannot be reached (", e.message(),
+                                         "); pip skips it after its retries"));
                 continue;
             }
             // e's message names the URL, its password hidden (redactUrl).
@@ -440,9 +441,9 @@ std::optional<std::vector<Dist>> Compiler::remoteResolution(const std::optional<
                       "build cache");
         return dists;
     } catch (std::exception& e) {
-        std::cerr << "grocker: warning: the build cache entry resolution-" << key << " of "
-                  << req_.remote->repository() << " cannot be used (" << e.what()
-                  << "); resolving again\n";
+        display().warning(concat("the build cache entry resolution-", key, " of ",
+                                 req_.remote->repository(), " cannot be used (", e.what(),
+                                 "); resolving again"));
         return std::nullopt;
     }
 }

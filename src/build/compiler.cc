@@ -4,6 +4,7 @@
 #include "compiler.hh"
 
 #include "embedded-scripts.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/image.hh"
 #include "remote-cache.hh"
@@ -185,7 +186,7 @@ std::optional<CompiledWheel> Compiler::remoteWheel(const std::string& key, const
                             "the build cache of " + req_.remote->repository() + " holds",
                             found->file, d, expect);
     } catch (Error& e) {
-        std::cerr << "grocker: warning: " << e.message() << "; building it\n";
+        display().warning(concat(e.message(), "; building it"));
         return std::nullopt;
     }
 }
@@ -307,7 +308,7 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
     auto key = keyOf(inputs);
     auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
     if (auto w = cachedWheel(key, inputs, std::nullopt)) {
-        say(ctx_, "compile: " + r.text + ": cached");
+        skipped(ctx_, "compile: " + r.text, "cached");
         w->requested = true;
         return *w;
     }
@@ -420,7 +421,7 @@ std::vector<CompiledWheel> Compiler::run()
         auto what = d.name + " " + d.version;
         auto lock = keyLock(ctx_, key); // the same package in another build: wait, then reuse
         if (auto w = cachedWheel(key, in, std::pair{d.name, d.version})) {
-            say(ctx_, "compile: " + what + ": cached");
+            skipped(ctx_, "compile: " + what, "cached");
             wheels[i] = *w;
             wheels[i].requested = d.app;
             continue;

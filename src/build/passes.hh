@@ -65,6 +65,7 @@ struct Pipeline {
 
     void checkInputs();
     void openStore();
+    void keepLog();
     void openRemoteCache();
     void base();
     void makeRoot();

@@ -3,8 +3,10 @@
 // them, so each pass whose inputs did not change takes its result from the store (or from the
 // registry under the prefix) and runs nothing.
 
+#include "build-log.hh"
 #include "caches.hh"
 #include "embedded-scripts.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
@@ -26,6 +28,7 @@ BuildResult build(BuildRequest request)
     Pipeline p(std::move(request));
     p.checkInputs(); // every mistake of the configuration and command line at once, before any work
     p.openStore();   // the store, the caller's id map, the registry under the prefix
+    p.keepLog();     // the build's whole output, in the store (grocker log)
     p.base();        // what the root is made over: mmdebstrap's Debian, or the runtime's image
     p.makeRoot();    // base + repositories + run dependencies + user grocker
     p.makeCompiler();       // root + build dependencies + the compile script
@@ -73,7 +76,7 @@ void Pipeline::openStore()
                         compression,
                         {},
                         request.runner});
-    if (!ctx->map.warning.empty()) std::cerr << "grocker: warning: " << ctx->map.warning << "\n";
+    if (!ctx->map.warning.empty()) display().warning(ctx->map.warning);
     remote.emplace(Remote{request.registry, config.dockerImagePrefix, request.push, {}});
     registry = config.dockerImagePrefix.empty() ? nullptr : &*remote;
     result.release = release.text;
@@ -81,6 +84,13 @@ void Pipeline::openStore()
 }
 
 // The build cache in a registry, when there is one to use (remote-cache.hh).
+void Pipeline::keepLog()
+{
+    display().openLog(newBuildLog(store->root(), release.text), logLimit);
+    display().detail(concat("grocker ", GROCKER_VERSION, ": build of ", release.text, " (store ",
+                            store->root().string(), ")"));
+}
+
 void Pipeline::openRemoteCache()
 {
     auto& r = request;
@@ -114,7 +124,7 @@ Image Pipeline::obtain(const std::string& name, const std::function<Image()>& ma
                 *layersIn = ref;
                 return img;
             }
-            if (!ctx->quiet) std::cerr << name << ": pulled from " << ref.str() << "\n";
+            say(*ctx, name + ": pulled from " + ref.str());
             store->setRef(name, img.manifestDescriptor);
             return img;
         } catch (registry::RegistryError& e) {
@@ -122,11 +132,11 @@ Image Pipeline::obtain(const std::string& name, const std::function<Image()>& ma
             // must push; without a push it is only a lost shortcut.
             if (e.status() != 404) {
                 if (registry->push) throw;
-                std::cerr << "grocker: warning: " << e.what() << "; building " << name << " here\n";
+                display().warning(concat(e.what(), "; building ", name, " here"));
             }
         } catch (registry::TransportError& e) {
             if (registry->push) throw;
-            std::cerr << "grocker: warning: " << e.what() << "; building " << name << " here\n";
+            display().warning(concat(e.what(), "; building ", name, " here"));
         }
     }
     Image img = make();
@@ -158,7 +168,7 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
         } catch (Error&) {
         }
     }
-    if (!ctx.quiet) std::cerr << "base: pulling " << parsed.str() << "\n";
+    say(ctx, "base: pulling " + parsed.str());
     ctx.ran.push_back("base");
     Image img = remote.get().pull(ctx.store, parsed);
     ctx.store.setRef(name, img.manifestDescriptor);
@@ -281,7 +291,7 @@ void Pipeline::needRoot()
     if (!rootLayersIn) return;
     registry->get().fetchLayers(*store, *rootLayersIn, root.manifest.layers);
     store->setRef(rootName, root.manifestDescriptor);
-    if (!ctx->quiet) std::cerr << rootName << ": pulled from " << rootLayersIn->str() << "\n";
+    say(*ctx, rootName + ": pulled from " + rootLayersIn->str());
     rootLayersIn.reset();
 }
 
@@ -326,8 +336,7 @@ void Pipeline::needCompiler()
     needRoot(); // the compiler's first layers
     registry->get().fetchLayers(*store, *compilerLayersIn, compiler.manifest.layers);
     store->setRef(compilerName, compiler.manifestDescriptor);
-    if (!ctx->quiet)
-        std::cerr << compilerName << ": pulled from " << compilerLayersIn->str() << "\n";
+    say(*ctx, compilerName + ": pulled from " + compilerLayersIn->str());
     compilerLayersIn.reset();
 }
 

@@ -2,6 +2,7 @@
 
 #include "remote-cache.hh"
 
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/image.hh"
@@ -80,8 +81,7 @@ Reference RemoteCache::ref(const std::string& tag) const
 
 void RemoteCache::warn(const std::string& entry, const std::string& what) const
 {
-    std::cerr << "grocker: warning: the build cache entry " << entry << " of " << repository_ << " "
-              << what << "\n";
+    display().warning(concat("the build cache entry ", entry, " of ", repository_, " ", what));
 }
 
 bool RemoteCache::present(const std::string& tag)
@@ -94,8 +94,8 @@ void RemoteCache::failed(const std::string& tag, const std::exception& e,
 {
     if (dynamic_cast<const registry::TransportError*>(&e)) {
         // Unreachable: every other entry would wait for the same retries.
-        std::cerr << "grocker: warning: the build cache " << repository_ << " cannot be reached ("
-                  << e.what() << "): the build goes on without it\n";
+        display().warning(concat("the build cache ", repository_, " cannot be reached (", e.what(),
+                                 "): the build goes on without it"));
         off_ = true;
         return;
     }

@@ -3,6 +3,7 @@
 
 #include "root-slice.hh"
 
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/sandbox/rootfs.hh"
@@ -219,8 +220,8 @@ std::optional<Image> Pipeline::findSlice()
         store->setRef(name, img.manifestDescriptor);
         return img;
     } catch (std::exception& e) {
-        std::cerr << "grocker: warning: the root's Python slice " << ref.str()
-                  << " cannot be used: " << e.what() << "; the root is pulled instead\n";
+        display().warning(concat("the root's Python slice ", ref.str(),
+                                 " cannot be used: ", e.what(), "; the root is pulled instead"));
         return std::nullopt;
     }
 }
@@ -287,8 +288,8 @@ void Pipeline::shareSlice()
         say(*ctx, "root: its Python slice pushed to " + ref.str() +
                       " (a fresh runner installs the app over it)");
     } catch (std::exception& e) {
-        std::cerr << "grocker: warning: the root's Python slice could not be pushed to "
-                  << ref.str() << ": " << e.what() << "; the build goes on\n";
+        display().warning(concat("the root's Python slice could not be pushed to ", ref.str(), ": ",
+                                 e.what(), "; the build goes on"));
     }
 }
 

@@ -3,6 +3,7 @@
 // entrypoint layer and the image's config, then the outputs, the push and the result file.
 
 #include "embedded-scripts.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
@@ -228,8 +229,7 @@ void Pipeline::push()
         // The root's layers neither in the target repository nor mountable into it: pulled,
         // then pushed.
         if (!rootLayersIn || e.message() == "cancelled") throw;
-        std::cerr << "grocker: warning: " << e.what()
-                  << "; pulling the root's layers to push them\n";
+        display().warning(concat(e.what(), "; pulling the root's layers to push them"));
         needRoot();
         store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
         pushed = registry->get().push(*store, image, Reference::parse(result.image));

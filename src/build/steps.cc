@@ -1,5 +1,6 @@
 #include "steps.hh"
 
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/oci/layer-writer.hh"
@@ -32,7 +33,12 @@ std::string cacheKey(const std::vector<std::string>& parts)
 
 void say(const Context& ctx, const std::string& text)
 {
-    if (!ctx.quiet) std::cerr << text << "\n";
+    if (!ctx.quiet) display().message(text);
+}
+
+void skipped(const Context& ctx, const std::string& name, const std::string& how)
+{
+    if (!ctx.quiet) display().skippedStep(name, how);
 }
 
 namespace {
@@ -52,11 +58,15 @@ std::string aptSources()
     return all;
 }
 
-int runProgram(const std::vector<std::string>& argv, const std::vector<std::string>& extraEnv)
+// Runs a program of the host as the step `shown` of the display, which shows its output.
+int runProgram(const std::vector<std::string>& argv, const std::vector<std::string>& extraEnv,
+               int shown)
 {
+    auto output = display().outputPipe(shown);
     pid_t pid = ::fork();
     if (pid < 0) throw SysError("unable to start ", argv[0]);
     if (pid == 0) {
+        if (::dup2(output.get(), 1) < 0 || ::dup2(output.get(), 2) < 0) ::_exit(126);
         // Only 0, 1 and 2: a descriptor another part opened without O_CLOEXEC (a registry
         // connection kept alive by libcurl, say) disturbs mmdebstrap, which hands apt fixed fd
         // numbers ("apt download failed" after a pull's 404 had left a socket open).
@@ -72,6 +82,8 @@ int runProgram(const std::vector<std::string>& argv, const std::vector<std::stri
         ::execvp(args[0], args.data());
         ::_exit(127);
     }
+    output.reset();
+    display().waitForExit(pid);
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -115,7 +127,6 @@ namespace {
 
 Image mmdebstrapBase(Context& ctx, const std::string& suite)
 {
-    say(ctx, "base: making Debian " + suite + " with mmdebstrap from the host's apt sources");
     bool root = ctx.map.privileged;
     // mmdebstrap --mode=unshare maps its root to the first subordinate id, which our own map
     // shows as uid 1 (0 is the caller): the tree is read in our namespace, where the store is
@@ -149,13 +160,16 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--dpkgopt=path-exclude=/usr/share/info/*", suite, dir.string()};
-    int status = runProgram(argv, {"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)});
+    ShownStep shown(display().beginStep("base: Debian " + suite,
+                                        "with mmdebstrap from the host's apt sources"));
+    int status = runProgram(argv, {"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)}, shown.id());
+    if (status) shown.end(Display::Outcome::Failed, "exited with status " + std::to_string(status));
     if (status == 127)
         throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install "
                     "mmdebstrap)");
     if (status != 0)
         throw Error("mmdebstrap failed (status ", status, ") making the Debian ", suite,
-                    " base from the host's apt sources: see its messages above");
+                    " base from the host's apt sources: see its last lines above");
     // /dev holds device nodes when mmdebstrap runs as root and none in unshare mode: an empty
     // /dev, as official images have (runtimes mount their own), makes both give the same bytes.
     runInUserNamespace(mmMap, [&] {
@@ -178,7 +192,9 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
     auto& c = draft.runConfig();
     c["Env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
     c["Cmd"] = {"/bin/bash"};
-    return std::move(draft).commit(ctx.store);
+    auto image = std::move(draft).commit(ctx.store);
+    shown.end(Display::Outcome::Done);
+    return image;
 }
 
 SandboxSpec specFor(const Image& base, const Step& step)
@@ -219,10 +235,11 @@ void placeFiles(const Step& step, const fs::path& upper)
 // A step in a sandbox: its run folder outlives the sandbox that runs in it.
 class SandboxStep : public RunningStep {
   public:
-    SandboxStep(Context& ctx, const Image& base, const Step& step)
+    SandboxStep(Context& ctx, const Image& base, const Step& step, AutoCloseFD output)
         : ctx_(ctx), run_(ctx.store, ctx.map)
     {
         auto spec = specFor(base, step);
+        spec.outputFd = output.get();
         spec.lowerDirs = prepareLowerDirs(ctx.store, step.over ? *step.over : base, ctx.map);
         spec.runDir = run_.path();
         // Made in the namespace: the files are the container root's, whatever the host's ids.
@@ -235,6 +252,7 @@ class SandboxStep : public RunningStep {
     }
     int wait() override
     {
+        display().waitForExit(box_->pid());
         int status = box_->wait();
         box_.reset();
         return status;
@@ -252,9 +270,10 @@ class SandboxStep : public RunningStep {
 
 class SandboxRunner : public StepRunner {
   public:
-    std::unique_ptr<RunningStep> start(Context& ctx, const Image& base, const Step& step) override
+    std::unique_ptr<RunningStep> start(Context& ctx, const Image& base, const Step& step,
+                                       AutoCloseFD output) override
     {
-        return std::make_unique<SandboxStep>(ctx, base, step);
+        return std::make_unique<SandboxStep>(ctx, base, step, std::move(output));
     }
     Image makeDebianBase(Context& ctx, const std::string& suite) override
     {
@@ -262,20 +281,22 @@ class SandboxRunner : public StepRunner {
     }
 };
 
-// Starts a step through the context's runner, and says so.
-std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const Step& step)
+// Starts a step through the context's runner, shown by the display (as `shown`).
+std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const Step& step,
+                                       std::optional<ShownStep>& shown)
 {
-    auto running = runnerOf(ctx).start(ctx, base, step);
-    say(ctx, step.name + ": running" + (step.over ? " over " + step.overName : ""));
+    shown.emplace(display().beginStep(step.name, step.over ? "over " + step.overName : ""));
+    auto running = runnerOf(ctx).start(ctx, base, step, display().outputPipe(shown->id()));
     ctx.ran.push_back(step.name);
     return running;
 }
 
-[[noreturn]] void stepFailed(const std::string& name, const std::vector<std::string>& argv,
-                             int status)
+[[noreturn]] void stepFailed(ShownStep& shown, const std::string& name,
+                             const std::vector<std::string>& argv, int status)
 {
+    shown.end(Display::Outcome::Failed, "exited with status " + std::to_string(status));
     throw Error("step '", name, "' failed: '", join(argv), "' exited with status ", status,
-                "; see its output above");
+                "; see its last lines above, and the build's whole log (grocker log)");
 }
 
 } // namespace
@@ -330,7 +351,7 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
         }
     }
     if (hit) {
-        say(ctx, step.name + ": cached");
+        skipped(ctx, step.name, "cached");
         // A store that was warm before the registry's cache was: filled from it.
         if (step.shared && ctx.remote && ctx.remote->writes() && !ctx.remote->has("step", key))
             ctx.remote->putStep(key, layer, step.name);
@@ -338,36 +359,42 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
                                  ? ctx.remote->stepLayer(key, ctx.compression)
                                  : std::nullopt) {
         layer = *shared;
-        say(ctx, step.name + ": from the build cache");
+        skipped(ctx, step.name, "from the build cache");
         keep();
     } else {
         LayerOptions lo;
         lo.compress.compression = ctx.compression;
         lo.sourceDateEpoch = ctx.epoch;
         std::unique_ptr<RunningStep> started;
+        std::optional<ShownStep> shown;
         if (step.over) {
             std::string failure;
             try {
-                started = startStep(ctx, base, step);
+                started = startStep(ctx, base, step, shown);
                 if (int status = started->wait(); status != 0)
                     failure = "exited with status " + std::to_string(status);
             } catch (Error& e) {
                 failure = e.what();
             }
             if (!failure.empty()) {
+                if (shown) shown->end(Display::Outcome::Retried, failure);
                 say(ctx, step.name + ": over " + step.overName + ", " + failure +
                              "; again over the whole image");
                 started.reset();
+                shown.reset();
             }
         }
         if (!started) {
             if (step.prepare) step.prepare();
             Step whole = step;
             whole.over.reset();
-            started = startStep(ctx, base, whole);
-            if (int status = started->wait(); status != 0) stepFailed(step.name, step.argv, status);
+            started = startStep(ctx, base, whole, shown);
+            if (int status = started->wait(); status != 0)
+                stepFailed(*shown, step.name, step.argv, status);
         }
+        // The step's time includes its layer's writing.
         layer = started->commit(lo);
+        shown->end(Display::Outcome::Done);
         if (step.cached) keep();
         if (step.cached && step.shared && ctx.remote) ctx.remote->putStep(key, layer, step.name);
     }
@@ -378,17 +405,28 @@ Image runStep(Context& ctx, const Image& base, const Step& step)
 }
 
 StartedStep::StartedStep(Context& ctx, const Image& base, const Step& step)
-    : name_(step.name), argv_(step.argv), running_(startStep(ctx, base, step))
+    : name_(step.name), argv_(step.argv), running_(startStep(ctx, base, step, shown_))
 {
 }
 
 StartedStep::~StartedStep() = default;
 
+ShownStep::~ShownStep()
+{
+    if (id_ >= 0) display().endStep(id_, Display::Outcome::Aborted);
+}
+
+void ShownStep::end(Display::Outcome outcome, const std::string& why)
+{
+    if (id_ >= 0) display().endStep(std::exchange(id_, -1), outcome, why);
+}
+
 void StartedStep::finish()
 {
     int status = running_->wait();
     running_.reset();
-    if (status != 0) stepFailed(name_, argv_, status);
+    if (status != 0) stepFailed(*shown_, name_, argv_, status);
+    shown_->end(Display::Outcome::Done);
 }
 
 void runOnly(Context& ctx, const Image& base, const Step& step)

@@ -3,6 +3,7 @@
 // whose layers are cached in the store under a key of everything that defines them, so a
 // step whose inputs did not change never runs again.
 
+#include "grocker/display.hh"
 #include "grocker/oci/compress.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/store.hh"
@@ -55,9 +56,10 @@ class RunningStep {
 class StepRunner {
   public:
     virtual ~StepRunner() = default;
-    // Starts `step` over the image `base`.
+    // Starts `step` over the image `base`; its command's output goes to `output` (a pipe's
+    // write end, which the runner may close once the command has it).
     virtual std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image& base,
-                                               const Step& step) = 0;
+                                               const Step& step, AutoCloseFD output) = 0;
     // A Debian root filesystem of `suite` (mmdebstrap), as a new image in the store.
     virtual oci::Image makeDebianBase(Context& ctx, const std::string& suite) = 0;
 };
@@ -107,6 +109,21 @@ oci::Image runStep(Context& ctx, const oci::Image& base, const Step& step);
 // Runs `step` over `base` for its side effects on volumes only; throws when it fails.
 void runOnly(Context& ctx, const oci::Image& base, const Step& step);
 
+// A step the display shows as running until end() says how it ended; left without one (an
+// exception), it ends as aborted.
+class ShownStep {
+  public:
+    explicit ShownStep(int id) : id_(id) {}
+    ~ShownStep();
+    ShownStep(const ShownStep&) = delete;
+    ShownStep& operator=(const ShownStep&) = delete;
+    int id() const { return id_; }
+    void end(Display::Outcome outcome, const std::string& why = "");
+
+  private:
+    int id_;
+};
+
 // runOnly in two halves, so that several steps run side by side: the constructor starts the
 // step, finish() waits for it and throws when it failed. One destroyed unfinished is killed.
 // Started and finished from one thread (sandbox::Sandbox).
@@ -121,11 +138,14 @@ class StartedStep {
   private:
     std::string name_;
     std::vector<std::string> argv_;
+    std::optional<ShownStep> shown_; // before running_: ended once running_ is gone
     std::unique_ptr<RunningStep> running_;
 };
 
-// Tells the user what a step is doing (stderr, unless quiet).
+// Tells the user what a step is doing (the display, unless quiet).
 void say(const Context& ctx, const std::string& text);
+// Tells the user that the step `name` did not run: `how` is "cached", "from the build cache".
+void skipped(const Context& ctx, const std::string& name, const std::string& how);
 
 // sha256 hex of the parts, each length-prefixed: the cache keys.
 std::string cacheKey(const std::vector<std::string>& parts);

@@ -43,7 +43,8 @@ class FakeStep : public RunningStep {
 
 class FakeRunner : public StepRunner {
   public:
-    std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image&, const Step& step) override
+    std::unique_ptr<RunningStep> start(Context& ctx, const oci::Image&, const Step& step,
+                                       AutoCloseFD) override
     {
         return std::make_unique<FakeStep>(ctx.store, step);
     }

@@ -37,7 +37,6 @@ struct Options {
     oci::Platform platform = oci::Platform::host();
     unsigned parallel = 4;
     bool quiet = false;
-    std::ostream* progress = nullptr; // default std::cerr
     // Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of chunkSize.
     uint64_t monolithicMax = 16 << 20;
     uint64_t chunkSize = 64 << 20;

@@ -42,6 +42,9 @@ struct SandboxSpec {
     // The command's standard output goes to the caller's standard error (build steps: the
     // caller's standard output carries results only).
     bool stdoutToStderr = false;
+    // When set, the command's standard output and error go to this descriptor instead (a pipe
+    // whose lines the caller shows and logs).
+    int outputFd = -1;
 };
 
 // A sandbox started and running beside the caller, which may start others meanwhile (from the
@@ -58,6 +61,8 @@ class Sandbox {
     // The upper dir (runDir/upper) then holds what it changed; mount points the sandbox had
     // to create are removed from it. Throws when the sandbox could not be set up.
     int wait();
+    // The sandbox's init, a child of this process, until wait() returns.
+    pid_t pid() const { return pid_; }
 
   private:
     SandboxSpec spec_;
