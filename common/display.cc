@@ -49,13 +49,18 @@ std::string cut(std::string_view s, size_t width)
     return std::string(s);
 }
 
-// "compile: grocker-greeting 1.0.0" → "compile grocker-greeting": what prefixes its output.
+// "compile: grocker-greeting 1.0.0" → "compile grocker-greeting", "compile: /src/app/" →
+// "compile app": what prefixes its output.
 std::string shortNameOf(const std::string& name)
 {
     auto colon = name.find(": ");
     if (colon == std::string::npos) return cut(name, 24);
     auto rest = std::string_view(name).substr(colon + 2);
     auto word = rest.substr(0, rest.find(' '));
+    while (word.size() > 1 && word.ends_with('/'))
+        word.remove_suffix(1);
+    if (auto slash = word.rfind('/'); slash != std::string_view::npos && slash + 1 < word.size())
+        word = word.substr(slash + 1);
     return cut(name.substr(0, colon) + " " + std::string(word), 32);
 }
 
@@ -398,17 +403,17 @@ void Display::endStep(int id, Outcome outcome, const std::string& why)
         return;
     }
     s.state = Step::State::Failed;
-    std::string head = s.name + ": failed after " + seconds(s.seconds) +
-                       (why.empty() ? "" : ": " + why) +
-                       (s.tail.empty() ? ", with no output"
-                        : s.tail.size() < tailLines
-                            ? "; its output:"
-                            : "; its last " + std::to_string(tailLines) + " lines:");
+    std::string head =
+        s.name + ": failed after " + seconds(s.seconds) + (why.empty() ? "" : ": " + why) +
+        (s.tail.empty()              ? ", with no output"
+         : s.tail.size() < tailLines ? "; its output:"
+                                     : "; its last " + std::to_string(tailLines) + " lines:");
     logLocked(head);
     std::string block;
     for (auto& l : s.tail)
         block += "  | " + l + "\n";
-    if (!logPath_.empty()) block += "  the build's whole log: " + logPath_.string() + " (grocker log)\n";
+    if (!logPath_.empty())
+        block += "  the build's whole log: " + logPath_.string() + " (grocker log)\n";
     if (mode_ == ProgressMode::Tty) {
         pending_ += "\u2718 " + head + "\n" + block;
         drawLocked(true);
@@ -461,7 +466,8 @@ void Display::endTransfer(int id, const std::string& line, uint64_t bytes, bool 
 
 void Display::openLog(const std::filesystem::path& file, uint64_t limit)
 {
-    AutoCloseFD fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    AutoCloseFD fd(
+        ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) throw SysError("unable to open the log '", file.string(), "'");
     std::lock_guard g(mutex_);
     log_ = std::move(fd);
@@ -538,8 +544,8 @@ void Display::summary(const std::vector<std::string>& result)
     for (auto& s : steps_) {
         if (s.state == Step::State::Skipped) {
             skipped++;
-            std::snprintf(b, sizeof b, "  %-8s %8s  ", s.skippedHow == "cached" ? "cached" : "reused",
-                          "");
+            std::snprintf(b, sizeof b, "  %-8s %8s  ",
+                          s.skippedHow == "cached" ? "cached" : "reused", "");
         } else if (s.state == Step::State::Retried) {
             std::snprintf(b, sizeof b, "  %-8s %8s  ", "retried", seconds(s.seconds).c_str());
         } else {
@@ -548,11 +554,11 @@ void Display::summary(const std::vector<std::string>& result)
                           s.state == Step::State::Failed ? "failed" : "ran",
                           seconds(s.seconds).c_str());
         }
-        table += b + s.name +
-                 (s.state == Step::State::Skipped && s.skippedHow != "cached"
-                      ? " (" + s.skippedHow + ")"
-                      : "") +
-                 "\n";
+        table +=
+            b + s.name +
+            (s.state == Step::State::Skipped && s.skippedHow != "cached" ? " (" + s.skippedHow + ")"
+                                                                         : "") +
+            "\n";
     }
     double total = std::chrono::duration<double>(Clock::now() - begun_).count();
     std::string text = "steps: " + std::to_string(ran) + " ran, " + std::to_string(skipped) +

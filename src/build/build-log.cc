@@ -35,9 +35,8 @@ fs::path newBuildLog(const fs::path& root, const std::string& release)
         total += sizes.back();
     }
     // Oldest first, until the new log fits: another build may remove the same one (ENOENT).
-    for (size_t i = 0; i < logs.size() && (logs.size() - i >= keptLogs ||
-                                           total + logLimit > logsLimit);
-         i++) {
+    for (size_t i = 0;
+         i < logs.size() && (logs.size() - i >= keptLogs || total + logLimit > logsLimit); i++) {
         std::error_code ec;
         fs::remove(logs[i], ec);
         total -= sizes[i];

@@ -100,11 +100,13 @@ TEST(Display, ProgressModes)
 
 TEST(Display, Noise)
 {
-    EXPECT_TRUE(isNoise("debconf: delaying package configuration, since apt-utils is not installed"));
+    EXPECT_TRUE(
+        isNoise("debconf: delaying package configuration, since apt-utils is not installed"));
     EXPECT_TRUE(isNoise("(Reading database ... 45%"));
     EXPECT_TRUE(isNoise("   \u2501\u2501\u2501\u2501\u2501\u2501 1.2/3.4 MB 5.6 MB/s eta 0:00:01"));
     EXPECT_TRUE(isNoise("[notice] A new release of pip is available: 23.0.1 -> 24.0"));
-    EXPECT_TRUE(isNoise("WARNING: Running pip as the 'root' user can result in broken permissions"));
+    EXPECT_TRUE(
+        isNoise("WARNING: Running pip as the 'root' user can result in broken permissions"));
     EXPECT_FALSE(isNoise("ERROR: Could not find a version that satisfies the requirement x"));
     EXPECT_FALSE(isNoise("Setting up python3 (3.11.2-1+b1) ..."));
     EXPECT_FALSE(isNoise("gcc -O2 -c x.c"));
@@ -119,7 +121,9 @@ TEST(Display, PrintableLines)
     EXPECT_EQ(printableLine("a\tb"), "a    b");
     EXPECT_EQ(printableLine("bell\007 and del\177"), "bell and del");
     EXPECT_EQ(printableLine("caf\xc3\xa9 \xe2\x9c\x94"), "caf\xc3\xa9 \xe2\x9c\x94");
-    EXPECT_EQ(printableLine("c1 \xc2\x9b" "31m csi"), "c1 31m csi"); // U+009B, a CSI to some
+    EXPECT_EQ(printableLine("c1 \xc2\x9b"
+                            "31m csi"),
+              "c1 31m csi"); // U+009B, a CSI to some
     EXPECT_EQ(printableLine("bad \xff\xc3("), "bad \uFFFD\uFFFD(");
     EXPECT_EQ(printableLine("surrogate \xed\xa0\x80"), "surrogate \uFFFD\uFFFD\uFFFD");
 }
@@ -153,8 +157,8 @@ TEST(Display, VerboseShowsNoise)
 
 TEST(Display, FailureTailAndLog)
 {
-    auto log = std::filesystem::temp_directory_path() / ("grocker-display-" +
-                                                         std::to_string(::getpid()) + ".log");
+    auto log = std::filesystem::temp_directory_path() /
+               ("grocker-display-" + std::to_string(::getpid()) + ".log");
     std::string output;
     for (int i = 1; i <= 50; i++)
         output += "line " + std::to_string(i) + "\n";
@@ -186,8 +190,8 @@ TEST(Display, FailureTailAndLog)
 
 TEST(Display, LogIsBounded)
 {
-    auto log = std::filesystem::temp_directory_path() / ("grocker-display-bound-" +
-                                                         std::to_string(::getpid()) + ".log");
+    auto log = std::filesystem::temp_directory_path() /
+               ("grocker-display-bound-" + std::to_string(::getpid()) + ".log");
     std::filesystem::remove(log);
     Shown shown(ProgressMode::Quiet);
     display().openLog(log, 4096);

@@ -154,7 +154,7 @@ PY
 printf 'runtime: bookworm/3.11\n' >"$tmp/shifty/.grocker.yml"
 g "$tmp/shifty" -c "$tmp/shifty/.grocker.yml" --output "oci:$tmp/layout:shifty" >"$tmp/shifty.out" 2>"$tmp/shifty.err" ||
     { cat "$tmp/shifty.err" >&2; fail "the shifty app's build failed"; }
-grep -q "^resolve: $tmp/shifty: resolving again from its wheel (.*what it says of the project (shifty 1.0, 0 requirements) is not what its wheel says (shifty 1.0, 1 requirements))" \
+grep -q "^\[ *[0-9]*\.[0-9]s\] resolve: $tmp/shifty: resolving again from its wheel (.*what it says of the project (shifty 1.0, 0 requirements) is not what its wheel says (shifty 1.0, 1 requirements))" \
     "$tmp/shifty.err" || fail "the early resolution was not dropped: $(cat "$tmp/shifty.err")"
 "$GROCKER" --root "$store" -q unpack "oci:$tmp/layout:shifty" "$tmp/rootfs-shifty"
 ls "$tmp"/rootfs-shifty/home/grocker/venv/lib/python3.*/site-packages/gvictim/__init__.py >/dev/null ||

@@ -59,7 +59,7 @@ for role in root compiler; do
 done
 # The root's Python slice, pushed next to the root for fresh runners (this runner writes the
 # build cache).
-slice=$(sed -n 's/^root: its Python slice pushed to \([^ ]*\) .*/\1/p' <<<"$err")
+slice=$(sed -En 's/^\[ *[0-9]+\.[0-9]s\] root: its Python slice pushed to ([^ ]*) .*/\1/p' <<<"$err")
 expect_match "the slice pushed next to the root" "^$R/team/grocker-bookworm-3.11-root-slice:[0-9.]+-[0-9a-f]{12}-[0-9a-f]{8}\$" "$slice"
 skopeo inspect --tls-verify=false "docker://$R/team/grocker-hello:1.0.0" >"$tmp/skopeo.json" ||
     fail "skopeo cannot read the pushed image"
