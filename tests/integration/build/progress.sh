@@ -141,6 +141,14 @@ n=$(grep -c '\.log  ' <<<"$out")
 [ "$n" -le 20 ] || fail "more than 20 logs kept: $n"
 expect_no_match "the oldest logs removed" "20000101-000010-1-old" "$out"
 ok "grocker log shows the whole log; $n logs kept (at most 20)"
+run_fails "grocker log of no such build" "$GROCKER" --root "$store" log no-such-build
+expect_eq "its status" 2 "$rc"
+expect_match "it lists the logs there are" "^grocker: no build log named 'no-such-build' in the store '$store'; there are:$" "$err"
+expect_match "one line a log" "^  [0-9]{8}-[0-9]{6}-[0-9]+-.*gfailapp\.log$" "$err"
+mkdir "$tmp/empty-store"
+run_fails "grocker log on a store with no log" "$GROCKER" --root "$tmp/empty-store" log
+expect_eq "its message" "grocker: no build log in the store '$tmp/empty-store': grocker build keeps one there for each build" "$err"
+ok "grocker log of a build not kept, or on a store with none: what there is, exit 2"
 
 # --- quiet, and bad values ----------------------------------------------------------------------
 run_fails "a failing build, quiet" "$GROCKER" --root "$store" build "$tmp/gfailapp" "${build_args[@]}" --progress quiet
