@@ -186,7 +186,7 @@ Display& display()
 
 void Display::configure(ProgressMode mode, bool verbose, int fd)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     mode_ = mode;
     verbose_ = verbose;
     fd_ = fd;
@@ -196,6 +196,7 @@ void Display::configure(ProgressMode mode, bool verbose, int fd)
     pending_.clear();
     liveWidths_.clear();
     pulled_ = pushed_ = 0;
+    busy_ = {};
 }
 
 std::string Display::stamp() const
@@ -241,21 +242,21 @@ void Display::printLocked(const std::string& plainLine, const std::string& ttyLi
 
 void Display::message(const std::string& text)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     logLocked(text);
     printLocked(text, text);
 }
 
 void Display::detail(const std::string& text)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     logLocked(text);
     if (verbose_) printLocked(text, text);
 }
 
 void Display::warning(const std::string& text)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     std::string line = "grocker: warning: " + text;
     logLocked(line);
     if (mode_ == ProgressMode::Tty) {
@@ -268,7 +269,7 @@ void Display::warning(const std::string& text)
 
 void Display::error(const std::string& text)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     std::string line = "grocker: error: " + text;
     logLocked(line);
     if (mode_ == ProgressMode::Tty && !liveWidths_.empty()) {
@@ -281,7 +282,7 @@ void Display::error(const std::string& text)
 
 int Display::beginStep(const std::string& name, const std::string& how)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     Step s;
     s.name = name;
     s.how = how;
@@ -302,7 +303,7 @@ AutoCloseFD Display::outputPipe(int id)
     AutoCloseFD read(fds[0]), write(fds[1]);
     if (::fcntl(read.get(), F_SETFL, O_NONBLOCK) < 0)
         throw SysError("unable to make a step's output pipe non-blocking");
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     steps_[size_t(id)].output = std::move(read);
     return write;
 }
@@ -353,7 +354,7 @@ void Display::waitForExit(pid_t pid)
         std::vector<pollfd> fds;
         std::vector<size_t> which;
         {
-            std::lock_guard g(mutex_);
+            Busy g(*this);
             fds.push_back({pidfd.get(), POLLIN, 0});
             for (size_t i = 0; i < steps_.size(); i++)
                 if (steps_[i].output) {
@@ -366,7 +367,7 @@ void Display::waitForExit(pid_t pid)
         int n = ::poll(fds.data(), fds.size(), timeout);
         if (n < 0 && errno != EINTR) throw SysError("unable to wait for a step's output");
         {
-            std::lock_guard g(mutex_);
+            Busy g(*this);
             for (size_t k = 1; n > 0 && k < fds.size(); k++)
                 if (fds[k].revents) readOutputLocked(steps_[which[k - 1]], false);
             drawLocked(false);
@@ -384,7 +385,7 @@ void Display::waitForExit(pid_t pid)
 
 void Display::endStep(int id, Outcome outcome, const std::string& why)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     auto& s = steps_[size_t(id)];
     readOutputLocked(s, true);
     s.output.reset();
@@ -425,7 +426,7 @@ void Display::endStep(int id, Outcome outcome, const std::string& why)
 
 void Display::skippedStep(const std::string& name, const std::string& how)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     Step s;
     s.name = name;
     s.state = Step::State::Skipped;
@@ -437,7 +438,7 @@ void Display::skippedStep(const std::string& name, const std::string& how)
 
 int Display::beginTransfer(const std::string& label, uint64_t total)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     transfers_.push_back(Transfer{label, total, 0, Clock::now(), true});
     drawLocked(true);
     return int(transfers_.size() - 1);
@@ -446,14 +447,14 @@ int Display::beginTransfer(const std::string& label, uint64_t total)
 void Display::transferProgress(int id, uint64_t bytes)
 {
     if (mode_ != ProgressMode::Tty) return;
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     transfers_[size_t(id)].bytes = bytes;
     drawLocked(false);
 }
 
 void Display::endTransfer(int id, const std::string& line, uint64_t bytes, bool pushed)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     if (id >= 0) transfers_[size_t(id)].active = false;
     (pushed ? pushed_ : pulled_) += bytes;
     if (line.empty()) {
@@ -469,7 +470,7 @@ void Display::openLog(const std::filesystem::path& file, uint64_t limit)
     AutoCloseFD fd(
         ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) throw SysError("unable to open the log '", file.string(), "'");
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     log_ = std::move(fd);
     logPath_ = file;
     logBytes_ = 0;
@@ -479,13 +480,13 @@ void Display::openLog(const std::filesystem::path& file, uint64_t limit)
 
 void Display::closeLog()
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     log_.reset();
 }
 
 std::filesystem::path Display::logPath() const
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     return logPath_;
 }
 
@@ -536,7 +537,7 @@ void Display::drawLocked(bool force)
 
 void Display::summary(const std::vector<std::string>& result)
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     if (mode_ == ProgressMode::Tty) drawLocked(true);
     size_t ran = 0, skipped = 0;
     std::string table;
@@ -566,16 +567,25 @@ void Display::summary(const std::vector<std::string>& result)
     text += "data: pulled " + humanBytes(pulled_) + ", pushed " + humanBytes(pushed_) + "\n";
     for (auto& r : result)
         text += r + "\n";
-    std::string logged = text;
+    // The display's own cost, for bench/progress.
+    std::snprintf(b, sizeof b, "display: %.1f ms of the %.1f s",
+                  std::chrono::duration<double, std::milli>(busy_).count(), total);
+    std::string logged = text + b + "\n";
     while (!logged.empty() && logged.back() == '\n')
         logged.pop_back();
     logLocked(logged);
     if (mode_ != ProgressMode::Quiet) writeErr(text);
 }
 
+double Display::busySeconds() const
+{
+    Busy g(*this);
+    return std::chrono::duration<double>(busy_).count();
+}
+
 void Display::finish()
 {
-    std::lock_guard g(mutex_);
+    Busy g(*this);
     if (mode_ != ProgressMode::Tty) return;
     std::string frame = eraseLiveLocked(terminalWidth(fd_)) + pending_;
     pending_.clear();

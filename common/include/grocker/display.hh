@@ -92,6 +92,9 @@ class Display {
     // Clears the live lines (before the process prints its result or exits).
     void finish();
 
+    // The time spent in the display so far (drawing, reading and writing lines): its cost.
+    double busySeconds() const;
+
   private:
     struct Step {
         std::string name, how, shortName;
@@ -108,6 +111,15 @@ class Display {
         uint64_t total = 0, bytes = 0;
         Clock::time_point started;
         bool active = true;
+    };
+
+    // The lock, and the time it was held added to busy_.
+    struct Busy {
+        explicit Busy(const Display& d) : display(d), lock(d.mutex_), since(Clock::now()) {}
+        ~Busy() { display.busy_ += Clock::now() - since; }
+        const Display& display;
+        std::lock_guard<std::mutex> lock;
+        Clock::time_point since;
     };
 
     std::string stamp() const;
@@ -133,6 +145,7 @@ class Display {
     std::filesystem::path logPath_;
     uint64_t logBytes_ = 0, logLimit_ = 0;
     bool logCut_ = false;
+    mutable Clock::duration busy_{};
 };
 
 // The process's display.
