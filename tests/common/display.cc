@@ -4,6 +4,7 @@
 
 #include "grocker/display.hh"
 
+#include "display-capture.hh"
 #include "grocker/error.hh"
 
 #include <cstdlib>
@@ -20,24 +21,7 @@ using namespace grocker;
 
 namespace {
 
-struct Shown {
-    AutoCloseFD fd{::memfd_create("display", MFD_CLOEXEC)};
-    explicit Shown(ProgressMode mode, bool verbose = false)
-    {
-        display().configure(mode, verbose, fd.get());
-    }
-    ~Shown()
-    {
-        display().closeLog();
-        display().configure(ProgressMode::Quiet, false, 2);
-    }
-    std::string text() const
-    {
-        std::string s(size_t(::lseek(fd.get(), 0, SEEK_END)), '\0');
-        (void)!::pread(fd.get(), s.data(), s.size(), 0);
-        return s;
-    }
-};
+using Shown = test::CapturedDisplay;
 
 // Runs a step whose command writes `output` (as a child process would) and ends with `status`.
 void runStep(const std::string& name, const std::string& output, int status)

@@ -2,6 +2,7 @@
 
 #include "grocker/registry/progress.hh"
 
+#include "display-capture.hh"
 #include "grocker/display.hh"
 #include "grocker/file.hh"
 
@@ -16,18 +17,7 @@ using ::testing::MatchesRegex;
 
 namespace {
 
-// The display writes to a memory file; its text.
-struct Shown {
-    AutoCloseFD fd{::memfd_create("display", MFD_CLOEXEC)};
-    Shown(ProgressMode mode, bool verbose = false) { display().configure(mode, verbose, fd.get()); }
-    ~Shown() { display().configure(ProgressMode::Quiet, false, 2); }
-    std::string text() const
-    {
-        std::string s(size_t(::lseek(fd.get(), 0, SEEK_END)), '\0');
-        (void)!::pread(fd.get(), s.data(), s.size(), 0);
-        return s;
-    }
-};
+using Shown = test::CapturedDisplay;
 
 } // namespace
 
