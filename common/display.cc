@@ -493,12 +493,14 @@ std::filesystem::path Display::logPath() const
 std::string Display::eraseLiveLocked(size_t width)
 {
     if (liveWidths_.empty()) return {};
-    // Rows the live lines take now: more than one each when the terminal got narrower.
+    // Rows the live lines take now: more than one each when the terminal got narrower. Then
+    // the new lines are not drawn over the old ones row for row: those are cleared first.
     size_t rows = 0;
     for (auto w : liveWidths_)
         rows += std::max<size_t>(1, (w + width - 1) / width);
+    bool wrapped = rows != liveWidths_.size();
     liveWidths_.clear();
-    return "\033[" + std::to_string(rows) + "A\r\033[J";
+    return "\033[" + std::to_string(rows) + "A\r" + (wrapped ? "\033[J" : "");
 }
 
 void Display::drawLocked(bool force)
@@ -508,8 +510,12 @@ void Display::drawLocked(bool force)
     if (!force && now - lastDraw_ < std::chrono::milliseconds(100)) return;
     lastDraw_ = now;
     size_t width = terminalWidth(fd_);
+    // Drawn over the last frame, each line cleared to its end, what is left below cleared at
+    // the end: no moment shows a blank area (no flicker).
     std::string frame = eraseLiveLocked(width);
-    frame += pending_;
+    for (size_t start = 0, nl; (nl = pending_.find('\n', start)) != std::string::npos;
+         start = nl + 1)
+        frame.append(pending_, start, nl - start).append("\033[K\n");
     pending_.clear();
     auto live = [&](const std::string& text) {
         auto shown = cut(text, width - 1);
@@ -532,6 +538,7 @@ void Display::drawLocked(bool force)
         if (secs > 0.05) text += "  " + humanBytes(uint64_t(double(t.bytes) / secs)) + "/s";
         live(text);
     }
+    frame += "\033[J";
     writeErr(frame);
 }
 
@@ -587,7 +594,9 @@ void Display::finish()
 {
     Busy g(*this);
     if (mode_ != ProgressMode::Tty) return;
-    std::string frame = eraseLiveLocked(terminalWidth(fd_)) + pending_;
+    std::string frame = eraseLiveLocked(terminalWidth(fd_));
+    if (!frame.empty()) frame += "\033[J";
+    frame += pending_;
     pending_.clear();
     if (!frame.empty()) writeErr(frame);
 }
