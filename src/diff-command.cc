@@ -443,6 +443,7 @@ Runners registerDiffCommand(CLI::App& app, GlobalOptions& global)
     static DiffCommandOptions o;
     auto* diff = app.add_subcommand(
         "diff", "Show why two images differ: manifest, config, and the files of each layer");
+    addProgressOption(diff, global);
     diff->add_option("IMAGE1", o.first, "The first image (any location, docker:// included)")
         ->required();
     diff->add_option("IMAGE2", o.second, "The second image")->required();

@@ -310,6 +310,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     auto* append = app.add_subcommand(
         "append", "Add one layer per --dir on top of SRC (or scratch) and write DEST");
     append->add_option("SRC", ao.src, "Base image location, or scratch")->required();
+    addProgressOption(append, global);
     append->add_option("DEST", ao.dest, "Where to write the image")->required();
     append
         ->add_option("--dir", ao.dirs,
@@ -339,6 +340,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     auto* unpack = app.add_subcommand(
         "unpack", "Write the root filesystem of an image (all layers applied) to DIR");
     unpack->add_option("SRC", unpackSrc)->required();
+    addProgressOption(unpack, global);
     unpack->add_option("DIR", unpackDir)->required();
     runners.emplace_back(unpack, [&global] { return runUnpack(global, unpackSrc, unpackDir); });
 
@@ -347,6 +349,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     auto* inspect = app.add_subcommand(
         "inspect", "Print an image's manifest and config as JSON, or a summary of it");
     inspect->add_option("SRC", inspectSrc)->required();
+    addProgressOption(inspect, global);
     inspect->add_flag("--summary", inspectSummary,
                       "A table of the layers (size, what made each, the folders that hold most "
                       "of it), the image's size and its config in short; reads every layer");
