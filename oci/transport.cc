@@ -4,6 +4,7 @@
 #include "grocker/file.hh"
 #include "grocker/oci/compress.hh"
 #include "grocker/oci/reference.hh"
+#include "grocker/oci/referrers.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/tar-writer.hh"
 
@@ -146,6 +147,8 @@ Descriptor selectFromIndex(const Store& store, const Index& idx, const std::stri
     std::set<std::string> tags;
     for (auto& d : idx.manifests) {
         auto it = d.annotations.find(refNameKey);
+        // An unnamed attachment (a referrer: an SBOM, a signature) is not one of its images.
+        if (it == d.annotations.end() && !d.artifactType.empty()) continue;
         if (it != d.annotations.end()) tags.insert(it->second);
         if (tag.empty() || (it != d.annotations.end() && it->second == tag))
             candidates.push_back(&d);
@@ -566,7 +569,8 @@ std::vector<Descriptor> blobsOf(const Image& image)
     return blobs;
 }
 
-void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
+void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
+                const std::vector<Descriptor>& referrers)
 {
     auto dir = dest.path;
     std::error_code ec;
@@ -574,7 +578,11 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
     if (ec) throw Error("unable to create '", dir.string(), "': ", ec.message());
     auto layout = dir / "oci-layout";
     if (!fs::exists(layout)) writeFileAtomic(layout, R"({"imageLayoutVersion":"1.0.0"})");
-    for (auto& b : blobsOf(image)) {
+    auto blobs = blobsOf(image);
+    for (auto& r : referrers)
+        for (auto& b : referrerBlobs(store, r))
+            blobs.push_back(b);
+    for (auto& b : blobs) {
         auto to = dir / "blobs" / b.digest.algorithm() / b.digest.hex();
         if (!fs::exists(to)) copyFileAtomic(store.blobPath(b.digest), to, 0644);
     }
@@ -598,6 +606,12 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest)
             return d.annotations.empty() && d.digest == image.manifestDescriptor.digest;
         });
     idx.manifests.push_back(namedDescriptor(image, names));
+    // Its attachments, listed as the image-layout spec lists referrers: unnamed, with their
+    // artifactType (after the blobs they name).
+    for (auto& r : referrers) {
+        std::erase_if(idx.manifests, [&](const Descriptor& d) { return d.digest == r.digest; });
+        idx.manifests.push_back(r);
+    }
     writeFileAtomic(dir / "index.json", canonical(toJson(idx)));
 }
 
@@ -672,12 +686,13 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
 
 } // namespace
 
-void saveImage(const Store& store, const Image& image, const ImageRef& dest)
+void saveImage(const Store& store, const Image& image, const ImageRef& dest,
+               const std::vector<Descriptor>& referrers)
 {
     try {
         switch (dest.kind) {
         case ImageRef::Kind::Oci:
-            return saveOciDir(store, image, dest);
+            return saveOciDir(store, image, dest, referrers);
         case ImageRef::Kind::OciArchive:
         case ImageRef::Kind::DockerArchive:
             return saveArchive(store, image, dest);
@@ -690,6 +705,28 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest)
         e.addContext("while writing " + dest.str());
         throw;
     }
+}
+
+std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,
+                                            const Digest& subject, const std::string& artifactType)
+{
+    if (src.kind != ImageRef::Kind::Oci) return {};
+    auto location = src.str();
+    auto idx = parseIndex(readFile(src.path / "index.json"), location + " index.json");
+    auto blob = [&](const Digest& d) { return src.path / "blobs" / d.algorithm() / d.hex(); };
+    Index candidates;
+    for (auto& d : idx.manifests) {
+        if (d.artifactType.empty() || !media::isManifest(d.mediaType)) continue;
+        if (!artifactType.empty() && d.artifactType != artifactType) continue;
+        importBlobIfMissing(store, blob(d.digest), d, location + " referrer " + d.digest.str());
+        auto m = parseManifest(store.readBlob(d, "referrer " + d.digest.str()),
+                               location + " referrer " + d.digest.str(), d.mediaType);
+        if (!m.subject || m.subject->digest != subject) continue;
+        for (auto& l : m.layers)
+            importBlobIfMissing(store, blob(l.digest), l, location + " blob " + l.digest.str());
+        candidates.manifests.push_back(d);
+    }
+    return referrersOf(store, candidates, subject, artifactType);
 }
 
 } // namespace grocker::oci

@@ -27,6 +27,7 @@ struct BuildOptions {
     bool push = true;
     bool refresh = false;
     bool noIndex = false;
+    bool sbom = true;
     std::string compression = "gzip";
     std::string baseImage;
 };
@@ -64,13 +65,15 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.push = o.push;
     r.refresh = o.refresh;
     r.noIndex = o.noIndex;
+    r.sbom = o.sbom;
     r.compression = o.compression;
     r.baseImage = o.baseImage;
     r.storeRoot = g.root;
     r.quiet = g.quiet;
     r.registry = registryOptions(g);
-    r.save = [&g](oci::Store& store, const oci::Image& image, const oci::ImageRef& dest) {
-        saveAnyImage(store, image, dest, g);
+    r.save = [&g](oci::Store& store, const oci::Image& image, const oci::ImageRef& dest,
+                  const std::vector<oci::Descriptor>& referrers) {
+        saveAnyImage(store, image, dest, g, false, referrers);
     };
     r.entrypoint = findEntrypoint;
     auto result = build::build(std::move(r));
@@ -137,6 +140,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_option("--output", bo.outputs, "Also write the image here (repeatable)")
         ->allow_extra_args(false);
     b->add_option("--compression", bo.compression, "gzip (default) or zstd");
+    b->add_flag("--sbom,!--no-sbom", bo.sbom,
+                "Attach the runner's SBOMs (CycloneDX 1.5 and SPDX 2.3: its Debian packages and "
+                "Python distributions, from what the build installed) to it in oci: outputs "
+                "(default)");
     b->add_flag("--no-index", bo.noIndex,
                 "Take packages from --find-links only, never from an index (pip's --no-index)");
     b->add_flag("--refresh", bo.refresh,

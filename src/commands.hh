@@ -39,6 +39,9 @@ Runners registerDiffCommand(CLI::App& app, GlobalOptions& global);
 // fsck, purge.
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
+// sbom.
+Runners registerSbomCommand(CLI::App& app, GlobalOptions& global);
+
 // cache ls, cache prune.
 Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
 
@@ -59,8 +62,10 @@ registry::Options registryOptions(const GlobalOptions& global);
 // a registry, so an oci: DEST gets its blobs linked from the store rather than copied.
 oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const GlobalOptions& global,
                         bool layers = true);
+// `referrers`: its attachments in the store (SBOMs), written with it where DEST holds them.
 void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest,
-                  const GlobalOptions& global, bool pulled = false);
+                  const GlobalOptions& global, bool pulled = false,
+                  const std::vector<oci::Descriptor>& referrers = {});
 // For an image that loadAnyImage read with `layers` false: fetches these of its layers that the
 // store lacks. Only docker:// reads layers lazily; the other transports have read them all.
 void fetchAnyLayers(oci::Store& store, const oci::ImageRef& src,

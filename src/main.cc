@@ -112,7 +112,7 @@ int main(int argc, char** argv)
     Runners runners;
     for (auto registerCommands :
          {registerImageCommands, registerRunCommand, registerRegistryCommands, registerBuildCommand,
-          registerStoreCommands, registerCacheCommands, registerDiffCommand})
+          registerStoreCommands, registerCacheCommands, registerDiffCommand, registerSbomCommand})
         for (auto& r : registerCommands(app, global))
             runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {

@@ -157,10 +157,10 @@ void linkBlobsFromStore(const Store& store, const Image& image, const fs::path& 
 } // namespace
 
 void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const GlobalOptions& g,
-                  bool pulled)
+                  bool pulled, const std::vector<Descriptor>& referrers)
 {
     if (pulled && dest.kind == ImageRef::Kind::Oci) linkBlobsFromStore(store, image, dest.path);
-    if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest);
+    if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest, referrers);
     registry::Session session(registryOptions(g));
     session.push(store, image, dockerReference(dest.ref));
 }

@@ -85,6 +85,10 @@ struct CompiledWheel {
     oci::Digest digest;
     std::filesystem::path path; // in the store, read-only
     bool requested = false;     // the release itself
+    // What it was built from (for SBOMs): an sdist's file name and digest, or the project's
+    // folder name and tree digest; empty for a wheel installed as it was fetched.
+    std::string sourceFile, sourceDigest;
+    bool fromProject = false;
 };
 
 // The wheels of the release and of its dependencies, sorted by name; the app is `requested`.

@@ -306,11 +306,20 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
                    compilerDigest(), req_.indexKey,
                    "project",        r.treeDigest.empty() ? treeDigest(r.path) : r.treeDigest};
     auto key = keyOf(inputs);
+    // What the SBOM says the wheel was built from: the project's folder, its tree digest.
+    auto sourced = [&](CompiledWheel w) {
+        auto folder = fs::absolute(r.path).lexically_normal();
+        if (folder.filename().empty()) folder = folder.parent_path();
+        w.sourceFile = folder.filename().string();
+        w.sourceDigest = inputs.back().get<std::string>();
+        w.fromProject = true;
+        return w;
+    };
     auto lock = keyLock(ctx_, key); // the same project in another build: wait, then reuse
     if (auto w = cachedWheel(key, inputs, std::nullopt)) {
         skipped(ctx_, "compile: " + r.text, "cached");
         w->requested = true;
-        return *w;
+        return sourced(*w);
     }
     OutDir out(ctx_);
     StartedStep box(ctx_, *req_.compiler,
@@ -347,7 +356,7 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
             resolved.reset();
         }
     }
-    return w;
+    return sourced(w);
 }
 
 std::vector<CompiledWheel> Compiler::run()
@@ -444,6 +453,11 @@ std::vector<CompiledWheel> Compiler::run()
     }
     while (!building.empty())
         finishOne();
+    for (size_t i = 0; i < dists.size(); i++)
+        if (dists[i].sdist && wheels[i].sourceFile.empty()) {
+            wheels[i].sourceFile = dists[i].file;
+            wheels[i].sourceDigest = dists[i].digest.str();
+        }
     std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) {
         return normalisePythonName(a.name) < normalisePythonName(b.name);
     });

@@ -61,6 +61,8 @@ struct Pipeline {
     std::filesystem::path installer; // install-wheels.py, mounted beside them
     std::optional<AutoDelete> removeWheels, removeInstaller;
     oci::Image runner, image;
+    // sbom: the runner's attachments in the store (referrers), written with it.
+    std::vector<oci::Descriptor> attachments;
     BuildResult result;
 
     void checkInputs();
@@ -76,6 +78,7 @@ struct Pipeline {
     void appLayer();
     void cacheSummary();
     void entrypoint();
+    void sbom();
     void writeOutputs();
     void push();
     void writeResultFile();

@@ -38,6 +38,7 @@ BuildResult build(BuildRequest request)
     p.appLayer();           // the app's wheel: the layer a new version changes
     p.cacheSummary();       // what the registry's build cache gave and took
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
+    p.sbom();               // what the runner holds (CycloneDX, SPDX), attached to it
     p.writeOutputs();       // named in the store, written to every --output
     p.push();               // root and compiler first, so that other builds find them
     p.writeResultFile();    // --result-file

@@ -35,6 +35,7 @@ struct BuildRequest {
     bool push = true;
     bool refresh = false; // resolve the dependencies again: no cached compile or resolution
     bool noIndex = false; // --no-index: packages from the find-links folder only
+    bool sbom = true;     // the runner's SBOMs attached to it (--no-sbom)
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 
@@ -45,7 +46,9 @@ struct BuildRequest {
     std::function<std::filesystem::path()> entrypoint;
     std::optional<int64_t> epoch; // SOURCE_DATE_EPOCH; read from the environment when unset
     // Writes the image to an --output location (the command's, which knows every transport).
-    std::function<void(oci::Store&, const oci::Image&, const oci::ImageRef&)> save;
+    std::function<void(oci::Store&, const oci::Image&, const oci::ImageRef&,
+                       const std::vector<oci::Descriptor>& referrers)>
+        save;
 
     // What tests replace: where steps run (sandboxes when null), and the compile pass.
     StepRunner* runner = nullptr;

@@ -273,6 +273,12 @@ DistMetadata parseMetadata(std::string_view text)
             m.requiresPython = v;
         else if (k == "requires-dist")
             m.requiresDist.push_back(v);
+        else if (k == "license-expression")
+            m.licenseExpression = v;
+        else if (k == "license")
+            m.license = v;
+        else if (k == "classifier" && v.starts_with("License :: "))
+            m.licenseClassifiers.push_back(v);
     }
     if (!validDistName(m.name))
         throw Error("METADATA's Name '", m.name.substr(0, 80),

@@ -36,6 +36,10 @@ std::optional<std::string> sdistVersion(std::string_view file, std::string_view 
 struct DistMetadata {
     std::string name, version, requiresPython;
     std::vector<std::string> requiresDist;
+    // What it says of its licence: License-Expression (PEP 639, SPDX), License (free text),
+    // the "License :: ..." classifiers.
+    std::string licenseExpression, license;
+    std::vector<std::string> licenseClassifiers;
 };
 // The headers of METADATA (RFC 822 form); values checked: name and version valid, no control
 // characters. Throws an Error saying what is wrong.

@@ -3,6 +3,7 @@
 
 #include "root-slice.hh"
 
+#include "dpkg-status.hh"
 #include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
@@ -20,85 +21,7 @@ using namespace grocker::oci;
 
 namespace {
 
-constexpr std::string_view statusPath = "var/lib/dpkg/status";
 constexpr std::string_view infoPrefix = "var/lib/dpkg/info/";
-
-struct Package {
-    std::vector<std::string> depends; // the first of each alternative
-};
-
-std::string trim(std::string_view s)
-{
-    auto b = s.find_first_not_of(" \t");
-    if (b == std::string_view::npos) return "";
-    auto e = s.find_last_not_of(" \t");
-    return std::string(s.substr(b, e - b + 1));
-}
-
-// "libc6 (>= 2.34), python3.11 | python3.12, foo:any": each relation's first alternative,
-// without version or architecture qualifier.
-void addRelations(std::vector<std::string>& out, std::string_view field)
-{
-    std::stringstream in{std::string(field)};
-    std::string relation;
-    while (std::getline(in, relation, ',')) {
-        auto first = trim(relation.substr(0, relation.find('|')));
-        auto name = first.substr(0, first.find_first_of(" ("));
-        name = name.substr(0, name.find(':'));
-        if (!name.empty()) out.push_back(name);
-    }
-}
-
-// dpkg's status: the installed packages and what they depend on; `provides`: virtual name →
-// the installed packages that provide it.
-void parseStatus(const std::string& text, std::map<std::string, Package>& packages,
-                 std::map<std::string, std::vector<std::string>>& provides)
-{
-    std::stringstream in(text);
-    std::string line;
-    std::string name, status, depends, predepends, provided;
-    auto flush = [&] {
-        if (!name.empty() && status.ends_with(" installed")) {
-            Package p;
-            addRelations(p.depends, depends);
-            addRelations(p.depends, predepends);
-            packages[name] = std::move(p);
-            std::vector<std::string> virt;
-            addRelations(virt, provided);
-            for (auto& v : virt)
-                provides[v].push_back(name);
-        }
-        name.clear(), status.clear(), depends.clear(), predepends.clear(), provided.clear();
-    };
-    std::string* last = nullptr;
-    while (std::getline(in, line)) {
-        if (line.empty()) {
-            flush();
-            last = nullptr;
-            continue;
-        }
-        if (line[0] == ' ' || line[0] == '\t') {
-            if (last) *last += " " + line; // a continued field
-            continue;
-        }
-        auto colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        auto field = line.substr(0, colon);
-        auto value = trim(std::string_view(line).substr(colon + 1));
-        last = nullptr;
-        if (field == "Package")
-            name = value;
-        else if (field == "Status")
-            status = value;
-        else if (field == "Depends")
-            last = &(depends = value);
-        else if (field == "Pre-Depends")
-            last = &(predepends = value);
-        else if (field == "Provides")
-            last = &(provided = value);
-    }
-    flush();
-}
 
 } // namespace
 
@@ -118,7 +41,7 @@ std::string sourceOfPyc(const std::string& path)
 
 bool sliceInput(const std::string& path)
 {
-    return path == statusPath ||
+    return path == dpkgStatusPath ||
            (path.starts_with(infoPrefix) && path.ends_with(".list") &&
             path.find('/', infoPrefix.size()) == std::string::npos) ||
            path.find('/') == std::string::npos;
@@ -128,11 +51,9 @@ std::set<std::string> slicePaths(const std::map<std::string, LayerFile>& files,
                                  const std::vector<std::string>& wanted)
 {
     std::set<std::string> paths;
-    auto status = files.find(std::string(statusPath));
+    auto status = files.find(std::string(dpkgStatusPath));
     if (status == files.end() || status->second.symlink) return paths;
-    std::map<std::string, Package> packages;
-    std::map<std::string, std::vector<std::string>> provides;
-    parseStatus(status->second.data, packages, provides);
+    auto packages = parseDpkgStatus(status->second.data);
     for (auto& p : wanted)
         if (!packages.count(p)) return paths;
     // The .list files by package name (a Multi-Arch: same package's is NAME:ARCH.list).
@@ -148,12 +69,7 @@ std::set<std::string> slicePaths(const std::map<std::string, LayerFile>& files,
     while (!todo.empty()) {
         auto name = todo.back();
         todo.pop_back();
-        std::vector<std::string> candidates;
-        if (packages.count(name))
-            candidates.push_back(name);
-        else if (auto p = provides.find(name); p != provides.end())
-            candidates = p->second;
-        for (auto& c : candidates) {
+        for (auto& c : providersOf(packages, name)) {
             if (!seen.insert(c).second) continue;
             for (auto& d : packages[c].depends)
                 todo.push_back(d);

@@ -6,9 +6,12 @@
 #include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/layer-files.hh"
 #include "grocker/oci/layer-writer.hh"
 #include "grocker/oci/reference.hh"
+#include "grocker/oci/referrers.hh"
 #include "passes.hh"
+#include "sbom.hh"
 
 #include <iostream>
 #include <sys/stat.h>
@@ -190,6 +193,33 @@ void Pipeline::entrypoint()
     removeInstaller.reset();
 }
 
+void Pipeline::sbom()
+{
+    // Attached where the runner is written with its attachments: oci: layouts, for now.
+    bool anyLayout = std::any_of(outputs.begin(), outputs.end(),
+                                 [](const ImageRef& o) { return o.kind == ImageRef::Kind::Oci; });
+    if (!request.sbom || !anyLayout) return;
+    needRoot(); // its dpkg database
+    auto files = readImageFiles(*store, root.manifest.layers, sbomFileWanted, uint64_t(64) << 20,
+                                "the root's package database");
+    std::string name = config.imageName.empty()
+                           ? (config.imageBaseName.empty() ? normalisePythonName(app->name)
+                                                           : config.imageBaseName) +
+                                 ":" + app->version
+                           : config.imageName;
+    auto bom = makeSbom(files, wheels, name, ctx->epoch);
+    std::map<std::string, std::string> annotations{
+        {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
+    attachments.push_back(putReferrer(*store, image.manifestDescriptor,
+                                      std::string(media::cycloneDx), cycloneDxJson(bom),
+                                      annotations));
+    attachments.push_back(putReferrer(*store, image.manifestDescriptor, std::string(media::spdx),
+                                      spdxJson(bom), annotations));
+    say(*ctx, "sbom: " + plural(bom.debs.size(), "Debian package", "Debian packages") + ", " +
+                  plural(bom.python.size(), "Python distribution", "Python distributions") +
+                  " (CycloneDX 1.5, SPDX 2.3)");
+}
+
 void Pipeline::writeOutputs()
 {
     std::string baseName =
@@ -210,7 +240,7 @@ void Pipeline::writeOutputs()
     result.compilerImage = prefix + compilerName;
     result.digest = image.manifestDescriptor.digest;
     for (auto& dest : outputs) {
-        request.save(*store, image, dest);
+        request.save(*store, image, dest, attachments);
         result.outputs.push_back(dest.str());
     }
 }

@@ -64,8 +64,15 @@ struct ImageDraft {
     Image commit(Store& store) &&;
 };
 
-// Writes the image (blobs from the store) to DEST (any kind but docker:// and scratch).
-void saveImage(const Store& store, const Image& image, const ImageRef& dest);
+// Writes the image (blobs from the store) to DEST (any kind but docker:// and scratch), with
+// `referrers` (attachments in the store, see referrers.hh) in an oci: layout's index.
+void saveImage(const Store& store, const Image& image, const ImageRef& dest,
+               const std::vector<Descriptor>& referrers = {});
+
+// The attachments (referrers.hh) of the image `subject` that an oci: layout lists, of
+// `artifactType` ("" for any), read into the store (digests checked); none for other kinds.
+std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,
+                                            const Digest& subject, const std::string& artifactType);
 
 // Docker's short name for a reference: "busybox:1" for docker.io/library/busybox:1.
 std::string familiarName(const std::string& reference);

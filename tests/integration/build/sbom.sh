@@ -1,0 +1,129 @@
+#!/bin/bash
+# The SBOMs a build attaches to the runner it writes to an oci: layout:
+#   - CycloneDX 1.5, valid for CycloneDX's own validator (@cyclonedx/cyclonedx-library's strict
+#     JSON schema validation, installed with npm), and SPDX 2.3 with every field the spec
+#     requires (fixtures/check-spdx.py, which is shown to fail on a broken document);
+#   - exact: every package dpkg's database of the image lists, with its version; every wheel of
+#     the venv with its hash (the store's file) and the sdist or project it was built from;
+#   - the same bytes for the same build; attached as OCI 1.1 referrers (subject, artifactType),
+#     which skopeo and umoci read past; none with --no-sbom; clear errors without one.
+# Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
+set -eu -o pipefail
+. "$(dirname "$0")/../lib.sh"
+: "${GROCKER:?set GROCKER to the grocker binary}"
+: "${GROCKER_SOURCE_ROOT:?}"
+: "${GROCKER_TEST_CACHE:?}"
+need_tools tar jq node npm skopeo umoci "$PY"
+[ "$(id -u)" = 0 ] || fail "run as root"
+setup grocker-build-sbom
+store=$GROCKER_TEST_CACHE/build-store
+app=$GROCKER_SOURCE_ROOT/example/hello
+
+# CycloneDX's validator, installed once into the test cache (pinned versions).
+npmdir=$GROCKER_TEST_CACHE/npm-cyclonedx
+if [ ! -e "$npmdir/node_modules/@cyclonedx/cyclonedx-library/package.json" ]; then
+    mkdir -p "$npmdir.tmp"
+    (cd "$npmdir.tmp" && npm install --no-audit --no-fund --silent @cyclonedx/cyclonedx-library@10.3.0 \
+        ajv@8.20.0 ajv-formats@3.0.1 ajv-formats-draft2019@1.6.1 >/dev/null) ||
+        fail "npm could not install CycloneDX's validator (the npm registry must be reachable)"
+    rm -rf "$npmdir" && mv "$npmdir.tmp" "$npmdir"
+fi
+cp "$fixtures/validate-cyclonedx.mjs" "$npmdir/"
+validate_cdx() { (cd "$npmdir" && node validate-cyclonedx.mjs "$1" 1.5); }
+
+mkdir -p "$tmp/links"
+tar -czf "$tmp/links/grocker-greeting-1.0.0.tar.gz" --owner=0 --group=0 --mtime=@0 --sort=name \
+    -C "$GROCKER_SOURCE_ROOT/example" --transform 's,^greeting,grocker-greeting-1.0.0,' greeting
+build() { # DEST [options]
+    local dest=$1
+    shift
+    run "build into $dest" "$GROCKER" --root "$store" build "$app" -c "$app/.grocker.yml" --no-index \
+        --find-links "$tmp/links" --no-push --output "oci:$dest:grocker-hello" "$@"
+}
+build "$tmp/out"
+digest=$(tail -n1 <<<"$out")
+expect_match "the build says what it described" "sbom: [0-9]+ Debian packages, 2 Python distributions \(CycloneDX 1.5, SPDX 2.3\)" "$err"
+run "grocker sbom" "$GROCKER" --root "$store" sbom "oci:$tmp/out:grocker-hello"
+printf '%s\n' "$out" >"$tmp/bom.cdx.json"
+run "grocker sbom --format spdx" "$GROCKER" --root "$store" sbom --format spdx "oci:$tmp/out:grocker-hello"
+printf '%s\n' "$out" >"$tmp/bom.spdx.json"
+
+# --- valid, for outsiders ------------------------------------------------------------------------
+v=$(validate_cdx "$tmp/bom.cdx.json") || fail "CycloneDX's validator refused the SBOM: $v"
+jq '.components[0].hashes[0].alg = "SHA-257"' "$tmp/bom.cdx.json" >"$tmp/broken.cdx.json"
+! validate_cdx "$tmp/broken.cdx.json" >/dev/null || fail "the validator accepted a broken SBOM: it checks nothing"
+ok "CycloneDX's own validator accepts the SBOM (and refuses it broken)"
+v=$("$PY" "$fixtures/check-spdx.py" "$tmp/bom.spdx.json") || fail "the SPDX document lacks what the spec requires: $v"
+jq '.packages[0].SPDXID = "bad id" | del(.creationInfo.created)' "$tmp/bom.spdx.json" >"$tmp/broken.spdx.json"
+! "$PY" "$fixtures/check-spdx.py" "$tmp/broken.spdx.json" >/dev/null || fail "check-spdx.py accepted a broken document"
+ok "the SPDX document has every field SPDX 2.3 requires (and the check refuses a broken one)"
+
+# --- exact -----------------------------------------------------------------------------------------
+run "unpack the runner" "$GROCKER" --root "$store" unpack "oci:$tmp/out:grocker-hello" "$tmp/rootfs"
+expected=$("$PY" - "$tmp/rootfs/var/lib/dpkg/status" <<'PY'
+import sys
+for para in open(sys.argv[1]).read().split("\n\n"):
+    f = dict(l.split(": ", 1) for l in para.splitlines() if ": " in l and not l.startswith(" "))
+    if f.get("Status", "").endswith(" installed"):
+        print(f["Package"], f["Version"])
+PY
+)
+expected=$(sort <<<"$expected")
+listed=$(jq -r '.components[] | select(.purl | startswith("pkg:deb/")) | "\(.name) \(.version)"' "$tmp/bom.cdx.json" | sort)
+expect_eq "the Debian packages of the SBOM (name version)" "$expected" "$listed"
+n=$(wc -l <<<"$expected")
+spdx_debs=$(jq -r '.packages[] | select(.externalRefs[0].referenceLocator | startswith("pkg:deb/")) | "\(.name) \(.versionInfo)"' "$tmp/bom.spdx.json" | sort)
+expect_eq "the Debian packages of the SPDX document" "$expected" "$spdx_debs"
+expect_match "a purl with its version encoded" '"pkg:deb/debian/libc6@2\.36-9%2Bdeb12u[0-9]+\?arch=amd64&distro=debian-12"' "$(cat "$tmp/bom.cdx.json")"
+expect_eq "the app is the subject" "grocker-hello 1.0.0 application" "$(jq -r '.metadata.component | "\(.name) \(.version) \(.type)"' "$tmp/bom.cdx.json")"
+wheel_hash() { jq -r --arg n "$1" '(.metadata.component, .components[]) | select(.name == $n) | .hashes[0].content' "$tmp/bom.cdx.json"; }
+for w in grocker_hello-1.0.0-py3-none-any.whl grocker_greeting-1.0.0-py3-none-any.whl; do
+    name=$(cut -d- -f1 <<<"$w" | tr _ -)
+    installed=$(find "$tmp/rootfs/home/grocker/venv" -path "*/${w%-py3-none-any.whl}.dist-info" | head -n1)
+    [ -n "$installed" ] || fail "no $w in the venv"
+    hash=$(wheel_hash "$name")
+    [ -f "$store/cache/files/sha256/$hash" ] || fail "the hash of $name's wheel ($hash) is no wheel file of the store"
+    # The wheel with that hash is the one installed: its module and metadata, byte for byte.
+    for f in METADATA WHEEL; do
+        unzip -p "$store/cache/files/sha256/$hash" "*.dist-info/$f" | cmp -s - "$installed/$f" ||
+            fail "the wheel of $name with the SBOM's hash is not the one installed ($f differs)"
+    done
+done
+sdist_hash=$(sha256sum "$tmp/links/grocker-greeting-1.0.0.tar.gz" | cut -d' ' -f1)
+expect_eq "the dependency's sdist" "grocker-greeting-1.0.0.tar.gz sha256:$sdist_hash" \
+    "$(jq -r '.components[] | select(.name == "grocker-greeting") | .properties[] | select(.name == "grocker:built-from-sdist") | .value' "$tmp/bom.cdx.json")"
+expect_eq "the app depends on its dependency" "true" \
+    "$(jq '[.dependencies[] | select(.ref == "pkg:pypi/grocker-hello@1.0.0") | .dependsOn[]] | index("pkg:pypi/grocker-greeting@1.0.0") != null' "$tmp/bom.cdx.json")"
+expect_eq "python3 depends on its interpreter" "true" \
+    "$(jq '[.dependencies[] | select(.ref | startswith("pkg:deb/debian/python3@")) | .dependsOn[] | select(startswith("pkg:deb/debian/python3.11@"))] | length == 1' "$tmp/bom.cdx.json")"
+expect_match "licences from machine-readable copyright files" '"expression": "GPL-2.0-or-later"' "$(jq '.components[] | select(.name == "adduser")' "$tmp/bom.cdx.json")"
+ok "exact: the $n packages of the image's dpkg database, the wheels installed (hashes, sdist), dependencies, licences"
+
+# --- reproducible, attached, optional --------------------------------------------------------------
+build "$tmp/again"
+run "grocker sbom again" "$GROCKER" --root "$store" sbom "oci:$tmp/again:grocker-hello"
+printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the second build's SBOM differs"
+cmp -s "$tmp/out/index.json" "$tmp/again/index.json" || fail "the second build's layout index differs"
+ok "the same build gives the same SBOM bytes and the same layout"
+expect_eq "the layout lists the image and its two referrers" "grocker-hello application/vnd.cyclonedx+json application/spdx+json" \
+    "$(jq -r '[.manifests[] | .annotations["org.opencontainers.image.ref.name"] // .artifactType] | join(" ")' "$tmp/out/index.json")"
+for type in application/vnd.cyclonedx+json application/spdx+json; do
+    m=$(jq -r --arg t "$type" '.manifests[] | select(.artifactType == $t) | .digest' "$tmp/out/index.json")
+    expect_eq "the $type referrer's subject" "$digest" "$(jq -r .subject.digest "$tmp/out/blobs/sha256/${m#sha256:}")"
+    expect_eq "its config" "application/vnd.oci.empty.v1+json 2" "$(jq -r '.config | "\(.mediaType) \(.size)"' "$tmp/out/blobs/sha256/${m#sha256:}")"
+done
+run "skopeo reads the image past its referrers" skopeo inspect "oci:$tmp/out:grocker-hello"
+expect_eq "skopeo's digest" "$digest" "$(jq -r .Digest <<<"$out")"
+run "umoci lists the tag" umoci ls --layout "$tmp/out"
+expect_eq "umoci's tags" "grocker-hello" "$out"
+run "grocker reads the untagged layout as its image" "$GROCKER" --root "$store" copy "oci:$tmp/out" "oci:$tmp/copied:x"
+expect_eq "the image of the untagged layout" "$digest" "$(tail -n1 <<<"$out")"
+build "$tmp/none" --no-sbom
+expect_eq "--no-sbom: the image alone" 1 "$(jq '.manifests | length' "$tmp/none/index.json")"
+run_fails "grocker sbom without one" "$GROCKER" --root "$store" sbom "oci:$tmp/none:grocker-hello"
+expect_eq "its status" 1 "$rc"
+expect_match "its message" "^grocker: error: oci:$tmp/none:grocker-hello: no CycloneDX SBOM is attached to its image $digest; grocker build attaches one to the runners it writes to oci: outputs \(unless --no-sbom\)$" "$err"
+run_fails "grocker sbom --format xml" "$GROCKER" --root "$store" sbom --format xml "oci:$tmp/out:grocker-hello"
+expect_eq "its message" "grocker: --format is 'xml': use cyclonedx or spdx" "$err"
+ok "attached as OCI referrers that skopeo and umoci read past; none with --no-sbom; clear errors"
+echo "all sbom checks passed"
