@@ -253,7 +253,7 @@ build 'gapps-web[extra]==1.0' -c "$tmp/web/grocker.yml" --index-url "$index_url"
     --env APPS_CLI=yes --port 9000 --volume /srv/cache/ --no-push --result-file "$tmp/web/result.json" \
     --output "oci:$tmp/layout:web" \
     >"$tmp/web/out" 2>"$tmp/web/err" || { cat "$tmp/web/err" >&2; fail "grocker build gapps-web[extra]==1.0 failed"; }
-grep -Eq "${EV}compile: gapps-fastmath 1[.]0[^:]*: running" "$tmp/web/err" || fail "the compile step did not build gapps-fastmath's wheel:
+grep -Eq "^\[ *[0-9]+\.[0-9]s\] compile: gapps-fastmath 1[.]0[^:]*: running" "$tmp/web/err" || fail "the compile step did not build gapps-fastmath's wheel:
 $(cat "$tmp/web/err")"
 grep -q "GET /simple/gapps-fastmath/ " "$tmp/index.log" || fail "the index was not asked for gapps-fastmath"
 # Every sdist here asks for setuptools and wheel only: built in the prepared build environment,
