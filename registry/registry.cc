@@ -13,6 +13,7 @@
 #include <set>
 #include <sys/statvfs.h>
 #include <thread>
+#include <unistd.h>
 
 namespace grocker::registry {
 
@@ -440,6 +441,149 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         progress.summary(ref.str());
         return digest;
     });
+}
+
+namespace {
+
+// The referrers tag schema's tag of a subject (OCI distribution spec 1.1).
+std::string referrersTag(const Digest& subject)
+{
+    return subject.algorithm() + "-" + subject.hex();
+}
+
+// Of an index's entries, those of `artifactType` ("" for any).
+std::vector<Descriptor> ofType(const oci::Index& index, const std::string& artifactType)
+{
+    std::vector<Descriptor> out;
+    for (auto& d : index.manifests)
+        if (artifactType.empty() || d.artifactType == artifactType) out.push_back(d);
+    return out;
+}
+
+} // namespace
+
+// The referrers API's answer, or nullopt when the registry has none (distribution 2.8: 404).
+static std::optional<oci::Index> referrersApi(Client& c, const std::string& repo,
+                                              const Digest& subject)
+{
+    Client::Call call;
+    call.url = "/v2/" + repo + "/referrers/" + subject.str();
+    call.repository = repo;
+    call.scopes = {repositoryScope(repo, false)};
+    call.headers = {{"Accept", std::string(oci::media::ociIndex)}};
+    call.prepare = [](HttpRequest& req) {
+        req.maxBody = maxManifest;
+        req.refuseOverMax = true;
+    };
+    auto r = c.send(call);
+    if (r.status == 404 || r.status == 405 || r.status == 400) return std::nullopt;
+    if (!r.ok()) c.fail(call, r);
+    auto ct = r.header("content-type");
+    if (ct.find(oci::media::ociIndex) == std::string::npos) return std::nullopt;
+    return oci::parseIndex(r.body, "the referrers of " + subject.str());
+}
+
+// The referrers tag schema's index of `subject`: empty when the tag does not exist.
+static oci::Index referrersIndex(Client& c, const std::string& repo, const Digest& subject)
+{
+    Client::Call head;
+    head.method = "HEAD";
+    head.url = "/v2/" + repo + "/manifests/" + referrersTag(subject);
+    head.repository = repo;
+    head.scopes = {repositoryScope(repo, false)};
+    head.headers = {{"Accept", std::string(oci::media::ociIndex)}};
+    auto r = c.send(head);
+    if (r.status == 404) return {};
+    if (!r.ok()) c.fail(head, r);
+    auto m = getManifest(c, repo, referrersTag(subject), std::nullopt,
+                         "the referrers index of " + subject.str());
+    return oci::parseIndex(m.bytes, "the referrers index of " + subject.str(), m.mediaType);
+}
+
+void Session::attach(oci::Store& store, const Descriptor& referrer, const oci::Reference& ref)
+{
+    withContext("while attaching " + referrer.artifactType + " " + referrer.digest.str() +
+                    " in docker://" + ref.domain + "/" + ref.path,
+                [&] {
+                    auto& c = client(ref.domain);
+                    const auto& repo = ref.path;
+                    oci::Image art;
+                    art.manifestDescriptor = referrer;
+                    art.manifestBytes = store.readBlob(referrer, "referrer");
+                    art.manifest =
+                        oci::parseManifest(art.manifestBytes, "referrer", referrer.mediaType);
+                    if (!art.manifest.subject) throw Error("the referrer has no subject");
+                    auto subject = art.manifest.subject->digest;
+                    oci::Reference at = ref;
+                    at.tag.clear();
+                    at.digest = referrer.digest;
+                    push(store, art, at);
+                    if (auto api = referrersApi(c, repo, subject)) {
+                        for (auto& d : api->manifests)
+                            if (d.digest == referrer.digest) return;
+                    }
+                    // No referrers API (or one that did not index it): the tag schema, merged
+                    // with what another writer put there, and read back until it holds ours.
+                    Descriptor entry = referrer;
+                    entry.mediaType = std::string(oci::media::ociManifest);
+                    for (int attempt = 0; attempt < 8; attempt++) {
+                        auto index = referrersIndex(c, repo, subject);
+                        bool there = false;
+                        for (auto& d : index.manifests)
+                            there |= d.digest == referrer.digest;
+                        if (there) return;
+                        index.manifests.push_back(entry);
+                        auto bytes = oci::canonical(oci::toJson(index));
+                        Client::Call put;
+                        put.method = "PUT";
+                        put.url = "/v2/" + repo + "/manifests/" + referrersTag(subject);
+                        put.repository = repo;
+                        put.scopes = {repositoryScope(repo, true)};
+                        put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
+                        put.prepare = [&](HttpRequest& req) { req.body = bytes; };
+                        auto r = c.send(put);
+                        if (r.status != 201 && r.status != 200) c.fail(put, r);
+                        // Another writer between our read and our write: read it again after a
+                        // moment that differs between writers.
+                        ::usleep(useconds_t(20000 * (attempt + 1) + (::getpid() % 97) * 200));
+                    }
+                    throw Error("the referrers index ", referrersTag(subject), " of ", repo,
+                                " lost the entry on every try: too many writers at once; "
+                                "attach it again");
+                });
+}
+
+std::vector<Descriptor> Session::referrers(const oci::Reference& ref, const Digest& subject,
+                                           const std::string& artifactType)
+{
+    return withContext("while listing the referrers of " + subject.str() + " in docker://" +
+                           ref.domain + "/" + ref.path,
+                       [&] {
+                           auto& c = client(ref.domain);
+                           if (auto api = referrersApi(c, ref.path, subject))
+                               return ofType(*api, artifactType);
+                           return ofType(referrersIndex(c, ref.path, subject), artifactType);
+                       });
+}
+
+void Session::fetchReferrer(oci::Store& store, const oci::Reference& ref,
+                            const Descriptor& referrer)
+{
+    withContext("while pulling the referrer " + referrer.digest.str() + " of docker://" +
+                    ref.domain + "/" + ref.path,
+                [&] {
+                    auto& c = client(ref.domain);
+                    auto m = getManifest(c, ref.path, referrer.digest.str(), referrer.digest,
+                                         "the referrer " + referrer.digest.str());
+                    auto manifest = oci::parseManifest(m.bytes, "the referrer", m.mediaType);
+                    std::vector<std::pair<std::string, Descriptor>> blobs{
+                        {label("config", manifest.config), manifest.config}};
+                    for (auto& l : manifest.layers)
+                        blobs.emplace_back(label("layer", l), l);
+                    Progress progress(Progress::Mode::Quiet, "pulled");
+                    fetchBlobs(store, ref, blobs, progress);
+                    store.putBlob(m.bytes, m.mediaType);
+                });
 }
 
 fs::path login(const std::string& registry, const std::string& username,

@@ -45,10 +45,10 @@ std::map<std::string, DebPackage> parseDpkgStatus(std::string_view text)
             // "Source: name (version)" when the source's version differs from the package's.
             auto paren = source.find(" (");
             p.source = trim(source.substr(0, paren));
-            p.sourceVersion = paren == std::string::npos
-                                  ? p.version
-                                  : trim(source.substr(paren + 2, source.find(')', paren) -
-                                                                      paren - 2));
+            p.sourceVersion =
+                paren == std::string::npos
+                    ? p.version
+                    : trim(source.substr(paren + 2, source.find(')', paren) - paren - 2));
             if (p.source.empty()) p.source = p.name;
             packages[p.name] = std::move(p);
         }

@@ -195,11 +195,17 @@ void Pipeline::entrypoint()
 
 void Pipeline::sbom()
 {
-    // Attached where the runner is written with its attachments: oci: layouts, for now.
+    // Attached where the runner is written with its attachments: oci: layouts and the registry.
     bool anyLayout = std::any_of(outputs.begin(), outputs.end(),
                                  [](const ImageRef& o) { return o.kind == ImageRef::Kind::Oci; });
-    if (!request.sbom || !anyLayout) return;
-    needRoot(); // its dpkg database
+    bool pushed = registry && request.push;
+    if (!request.sbom || (!anyLayout && !pushed)) return;
+    if (rootLayersIn) {
+        // Its dpkg database is in the root's layers, which this build does not pull.
+        say(*ctx, "sbom: not attached: the root's layers stayed in " + rootLayersIn->domain + "/" +
+                      rootLayersIn->path + " (a build with the root in its store attaches it)");
+        return;
+    }
     auto files = readImageFiles(*store, root.manifest.layers, sbomFileWanted, uint64_t(64) << 20,
                                 "the root's package database");
     std::string name = config.imageName.empty()
@@ -268,6 +274,11 @@ void Pipeline::push()
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = Reference::parse(result.image).str();
+    for (auto& a : attachments)
+        registry->get().attach(*store, a, Reference::parse(result.image));
+    if (!attachments.empty())
+        say(*ctx, "sbom: attached to " + result.pushed + " (" +
+                      plural(attachments.size(), "referrer", "referrers") + ")");
     shareSlice();
 }
 

@@ -144,15 +144,14 @@ std::string spdxOfOne(const std::string& name)
     return "";
 }
 
-
 // A name-based UUID (version 5's layout) from content: the same document, the same id.
 std::string uuidOf(std::string_view content)
 {
     auto h = oci::sha256(content).hex();
     h[12] = '5';
     h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
-    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" +
-           h.substr(16, 4) + "-" + h.substr(20, 12);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+           "-" + h.substr(20, 12);
 }
 
 // The Python dist's licence: its expression, else what its classifiers or its License field
@@ -200,8 +199,6 @@ std::string hexOf(const std::string& digest)
     auto colon = digest.find(':');
     return colon == std::string::npos ? digest : digest.substr(colon + 1);
 }
-
-
 
 // bom-refs and SPDX ids of the installed Debian packages, by name (virtual names resolved).
 std::vector<std::string> debDependencies(const Sbom& s, const SbomDeb& d,
@@ -301,8 +298,7 @@ Sbom makeSbom(const std::map<std::string, oci::LayerFile>& files,
     for (auto path : {"etc/os-release", "usr/lib/os-release"})
         if (auto f = files.find(path); f != files.end() && !f->second.symlink && s.distro.empty())
             s.distro = distroOf(f->second.data);
-    if (auto st = files.find(std::string(dpkgStatusPath));
-        st != files.end() && !st->second.symlink)
+    if (auto st = files.find(std::string(dpkgStatusPath)); st != files.end() && !st->second.symlink)
         for (auto& [name, p] : parseDpkgStatus(st->second.data)) {
             SbomDeb d;
             static_cast<DebPackage&>(d) = p;
@@ -393,8 +389,8 @@ std::string cycloneDxJson(const Sbom& s)
                   {"purl", debPurl(d, s.distro)}};
         auto l = cdxLicences(licenceOf(d));
         if (!l.empty()) c["licenses"] = l;
-        c["properties"] = {{{"name", "grocker:source-package"},
-                            {"value", d.source + " " + d.sourceVersion}}};
+        c["properties"] = {
+            {{"name", "grocker:source-package"}, {"value", d.source + " " + d.sourceVersion}}};
         components.push_back(c);
         json deps = json::array();
         for (auto& n : debDependencies(s, d, byName))
@@ -446,18 +442,19 @@ std::string spdxJson(const Sbom& s)
     for (auto& p : s.python) {
         auto id = pyId[normalisePythonName(p.name)];
         auto l = licenceOf(p);
-        json pkg = {{"SPDXID", id},
-                    {"name", p.name},
-                    {"versionInfo", p.version},
-                    {"packageFileName", p.wheelFile},
-                    {"downloadLocation", "NOASSERTION"},
-                    {"filesAnalyzed", false},
-                    {"licenseConcluded", "NOASSERTION"},
-                    {"licenseDeclared", l.expression.empty() ? "NOASSERTION" : l.expression},
-                    {"copyrightText", "NOASSERTION"},
-                    {"checksums", {{{"algorithm", "SHA256"}, {"checksumValue", hexOf(p.wheelDigest)}}}},
-                    {"externalRefs", purlRef(pypiPurl(p.name, p.version))},
-                    {"primaryPackagePurpose", p.app ? "APPLICATION" : "LIBRARY"}};
+        json pkg = {
+            {"SPDXID", id},
+            {"name", p.name},
+            {"versionInfo", p.version},
+            {"packageFileName", p.wheelFile},
+            {"downloadLocation", "NOASSERTION"},
+            {"filesAnalyzed", false},
+            {"licenseConcluded", "NOASSERTION"},
+            {"licenseDeclared", l.expression.empty() ? "NOASSERTION" : l.expression},
+            {"copyrightText", "NOASSERTION"},
+            {"checksums", {{{"algorithm", "SHA256"}, {"checksumValue", hexOf(p.wheelDigest)}}}},
+            {"externalRefs", purlRef(pypiPurl(p.name, p.version))},
+            {"primaryPackagePurpose", p.app ? "APPLICATION" : "LIBRARY"}};
         if (!p.sourceFile.empty())
             pkg["sourceInfo"] = std::string(p.fromProject ? "built from the project folder "
                                                           : "built from the sdist ") +
@@ -480,8 +477,8 @@ std::string spdxJson(const Sbom& s)
              {"licenseConcluded", "NOASSERTION"},
              {"licenseDeclared", l.expression.empty() ? "NOASSERTION" : l.expression},
              {"copyrightText", "NOASSERTION"},
-             {"sourceInfo", "built from the Debian source package " + d.source + " " +
-                                d.sourceVersion},
+             {"sourceInfo",
+              "built from the Debian source package " + d.source + " " + d.sourceVersion},
              {"externalRefs", purlRef(debPurl(d, s.distro))},
              {"primaryPackagePurpose", "LIBRARY"}});
         for (auto& n : debDependencies(s, d, byName))

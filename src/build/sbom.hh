@@ -36,8 +36,8 @@ struct Sbom {
     std::string appName, appVersion, image; // image: "NAME:TAG" the build names
     std::string distro;                     // "debian-12", from os-release
     int64_t epoch = 0;
-    std::vector<SbomDeb> debs;       // by name
-    std::vector<SbomPython> python;  // by normalised name
+    std::vector<SbomDeb> debs;      // by name
+    std::vector<SbomPython> python; // by normalised name
 };
 
 // What `sbomFilesWanted` selected of the root's layers (dpkg's status, the copyright files,

@@ -5,23 +5,24 @@
 #include "build/sbom.hh"
 
 #include <gtest/gtest.h>
-#include <regex>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 using namespace grocker::build;
 using nlohmann::json;
 
 TEST(Sbom, DebianLicensesOfMachineReadableFiles)
 {
-    EXPECT_EQ(debianLicenses("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
-                             "Upstream-Name: x\n\n"
-                             "Files: *\nCopyright: 2000 A\nLicense: GPL-2+\n\n"
-                             "Files: lib/*\nCopyright: 2001 B\nLicense: BSD-3-clause\n comment\n\n"
-                             "Files: doc/*\nLicense: GPL-2+\n\n"
-                             "License: GPL-2+\n This program is free software...\n"),
+    EXPECT_EQ(debianLicenses(
+                  "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+                  "Upstream-Name: x\n\n"
+                  "Files: *\nCopyright: 2000 A\nLicense: GPL-2+\n\n"
+                  "Files: lib/*\nCopyright: 2001 B\nLicense: BSD-3-clause\n comment\n\n"
+                  "Files: doc/*\nLicense: GPL-2+\n\n"
+                  "License: GPL-2+\n This program is free software...\n"),
               (std::vector<std::string>{"GPL-2+", "BSD-3-clause"}));
-    EXPECT_TRUE(debianLicenses("This is the Debian package of glibc.\n\nCopyright (C) 1991 FSF\n")
-                    .empty());
+    EXPECT_TRUE(
+        debianLicenses("This is the Debian package of glibc.\n\nCopyright (C) 1991 FSF\n").empty());
 }
 
 TEST(Sbom, SpdxExpressions)
@@ -52,9 +53,12 @@ TEST(Sbom, DocumentsFromADatabase)
 {
     std::map<std::string, grocker::oci::LayerFile> files;
     files["var/lib/dpkg/status"].data =
-        "Package: python3\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.11.2-1+b1\n"
-        "Source: python3-defaults (3.11.2-1)\nDepends: python3.11 (>= 3.11.2-1~), libpython3-stdlib\n\n"
-        "Package: python3.11\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.11.2-6\n"
+        "Package: python3\nStatus: install ok installed\nArchitecture: amd64\nVersion: "
+        "3.11.2-1+b1\n"
+        "Source: python3-defaults (3.11.2-1)\nDepends: python3.11 (>= 3.11.2-1~), "
+        "libpython3-stdlib\n\n"
+        "Package: python3.11\nStatus: install ok installed\nArchitecture: amd64\nVersion: "
+        "3.11.2-6\n"
         "Provides: python3.11-venv\n\n"
         "Package: libpython3-stdlib\nStatus: install ok installed\nArchitecture: amd64\n"
         "Version: 3.11.2-1+b1\nSource: python3-defaults (3.11.2-1)\n\n"
@@ -81,8 +85,9 @@ TEST(Sbom, DocumentsFromADatabase)
     json deps;
     for (auto& d : cdx["dependencies"])
         if (d["ref"] == python3["bom-ref"]) deps = d["dependsOn"];
-    EXPECT_EQ(deps, json({"pkg:deb/debian/libpython3-stdlib@3.11.2-1%2Bb1?arch=amd64&distro=debian-12",
-                          "pkg:deb/debian/python3.11@3.11.2-6?arch=amd64&distro=debian-12"}));
+    EXPECT_EQ(deps,
+              json({"pkg:deb/debian/libpython3-stdlib@3.11.2-1%2Bb1?arch=amd64&distro=debian-12",
+                    "pkg:deb/debian/python3.11@3.11.2-6?arch=amd64&distro=debian-12"}));
     // The same input, the same bytes; another input, another id.
     EXPECT_EQ(cycloneDxJson(s), cycloneDxJson(makeSbom(files, {}, "app:1.0", 0)));
     EXPECT_NE(json::parse(cycloneDxJson(makeSbom(files, {}, "app:1.1", 0)))["serialNumber"],

@@ -13,7 +13,7 @@ set -eu -o pipefail
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
-need_tools tar jq node npm skopeo umoci "$PY"
+need_tools tar jq node npm skopeo umoci docker-registry unzip "$PY"
 [ "$(id -u)" = 0 ] || fail "run as root"
 setup grocker-build-sbom
 store=$GROCKER_TEST_CACHE/build-store
@@ -122,8 +122,33 @@ build "$tmp/none" --no-sbom
 expect_eq "--no-sbom: the image alone" 1 "$(jq '.manifests | length' "$tmp/none/index.json")"
 run_fails "grocker sbom without one" "$GROCKER" --root "$store" sbom "oci:$tmp/none:grocker-hello"
 expect_eq "its status" 1 "$rc"
-expect_match "its message" "^grocker: error: oci:$tmp/none:grocker-hello: no CycloneDX SBOM is attached to its image $digest; grocker build attaches one to the runners it writes to oci: outputs \(unless --no-sbom\)$" "$err"
+expect_match "its message" "^grocker: error: oci:$tmp/none:grocker-hello: no CycloneDX SBOM is attached to its image $digest; grocker build attaches one to the runners it pushes or writes to oci: outputs \(unless --no-sbom\)$" "$err"
 run_fails "grocker sbom --format xml" "$GROCKER" --root "$store" sbom --format xml "oci:$tmp/out:grocker-hello"
 expect_eq "its message" "grocker: --format is 'xml': use cyclonedx or spdx" "$err"
 ok "attached as OCI referrers that skopeo and umoci read past; none with --no-sbom; clear errors"
+# --- pushed: referrers in a registry without a referrers API (distribution 2.8) ------------------
+start_registry plain reg
+R=$REGISTRY
+run "build and push to $R/team" "$GROCKER" --root "$store" --tls-verify=false build "$app" -c "$app/.grocker.yml" \
+    --no-index --find-links "$tmp/links" --image-prefix "$R/team"
+pushed=$(tail -n1 <<<"$out")
+expect_match "the build says where it attached them" "sbom: attached to $R/team/grocker-hello:1.0.0 \(2 referrers\)" "$err"
+expect_eq "the digest pushed is the one written" "$digest" "$pushed"
+run "the referrers index of the tag schema" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
+expect_eq "its entries" "application/vnd.cyclonedx+json application/spdx+json" "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
+expect_eq "its media type" "application/vnd.oci.image.index.v1+json" "$(jq -r .mediaType <<<"$out")"
+run "grocker sbom docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false sbom "docker://$R/team/grocker-hello:1.0.0"
+printf '%s\n' "$out" >"$tmp/pushed.cdx.json"
+v=$(validate_cdx "$tmp/pushed.cdx.json") || fail "CycloneDX's validator refused the pushed SBOM: $v"
+expect_eq "the pushed SBOM's packages are the written one's" \
+    "$(jq -c '[.components[].purl]' "$tmp/bom.cdx.json")" "$(jq -c '[.components[].purl]' "$tmp/pushed.cdx.json")"
+run "grocker sbom --format spdx docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false sbom --format spdx "docker://$R/team/grocker-hello:1.0.0"
+printf '%s\n' "$out" >"$tmp/pushed.spdx.json"
+v=$("$PY" "$fixtures/check-spdx.py" "$tmp/pushed.spdx.json") || fail "the pushed SPDX document: $v"
+# Pushed again: the index keeps one entry each.
+run "build and push again" "$GROCKER" --root "$store" --tls-verify=false build "$app" -c "$app/.grocker.yml" \
+    --no-index --find-links "$tmp/links" --image-prefix "$R/team"
+run "the referrers index after a second push" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
+expect_eq "still two entries" 2 "$(jq '.manifests | length' <<<"$out")"
+ok "pushed: both SBOMs in the registry's referrers tag schema, read back by grocker sbom from a fresh store"
 echo "all sbom checks passed"
