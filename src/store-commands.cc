@@ -226,7 +226,8 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global)
 {
     // The parts of every store this program opens, in the order fsck reports them: main calls
     // this before any command runs, so every store's opening clears their leftovers too.
-    setStoreParts({build::stepCachePart(), build::compileCachePart(), sandbox::storePart()});
+    setStoreParts({build::stepCachePart(), build::compileCachePart(), build::packageCachePart(),
+                   sandbox::storePart()});
     Runners runners;
     static bool repair = false;
     auto* fsck = app.add_subcommand(

@@ -46,4 +46,7 @@ std::shared_ptr<oci::StorePart> stepCachePart();
 // The compile caches' part: entries and build environments go with their compiler image.
 std::shared_ptr<oci::StorePart> compileCachePart();
 
+// The root images' package lists (package-cache.cc), for SBOMs.
+std::shared_ptr<oci::StorePart> packageCachePart();
+
 } // namespace grocker::build

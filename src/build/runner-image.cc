@@ -206,14 +206,13 @@ void Pipeline::sbom()
                       rootLayersIn->path + " (a build with the root in its store attaches it)");
         return;
     }
-    auto files = readImageFiles(*store, root.manifest.layers, sbomFileWanted, uint64_t(64) << 20,
-                                "the root's package database");
+
     std::string name = config.imageName.empty()
                            ? (config.imageBaseName.empty() ? normalisePythonName(app->name)
                                                            : config.imageBaseName) +
                                  ":" + app->version
                            : config.imageName;
-    auto bom = makeSbom(files, wheels, name, ctx->epoch);
+    auto bom = makeSbom(cachedRootPackages(*store, root), wheels, name, ctx->epoch);
     std::map<std::string, std::string> annotations{
         {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
     attachments.push_back(putReferrer(*store, image.manifestDescriptor,

@@ -289,15 +289,12 @@ std::string pypiPurl(const std::string& name, const std::string& version)
     return "pkg:pypi/" + purlEncode(n) + "@" + purlEncode(version);
 }
 
-Sbom makeSbom(const std::map<std::string, oci::LayerFile>& files,
-              const std::vector<CompiledWheel>& wheels, const std::string& image, int64_t epoch)
+RootPackages rootPackages(const std::map<std::string, oci::LayerFile>& files)
 {
-    Sbom s;
-    s.image = image;
-    s.epoch = epoch;
+    RootPackages r;
     for (auto path : {"etc/os-release", "usr/lib/os-release"})
-        if (auto f = files.find(path); f != files.end() && !f->second.symlink && s.distro.empty())
-            s.distro = distroOf(f->second.data);
+        if (auto f = files.find(path); f != files.end() && !f->second.symlink && r.distro.empty())
+            r.distro = distroOf(f->second.data);
     if (auto st = files.find(std::string(dpkgStatusPath)); st != files.end() && !st->second.symlink)
         for (auto& [name, p] : parseDpkgStatus(st->second.data)) {
             SbomDeb d;
@@ -305,8 +302,53 @@ Sbom makeSbom(const std::map<std::string, oci::LayerFile>& files,
             auto copyright = files.find(std::string(docPrefix) + name + "/copyright");
             if (copyright != files.end() && !copyright->second.symlink)
                 d.licenses = debianLicenses(copyright->second.data);
-            s.debs.push_back(std::move(d));
+            r.debs.push_back(std::move(d));
         }
+    return r;
+}
+
+json toJson(const RootPackages& r)
+{
+    json debs = json::array();
+    for (auto& d : r.debs)
+        debs.push_back({{"name", d.name},
+                        {"version", d.version},
+                        {"architecture", d.architecture},
+                        {"source", d.source},
+                        {"sourceVersion", d.sourceVersion},
+                        {"depends", d.depends},
+                        {"provides", d.provides},
+                        {"licenses", d.licenses}});
+    return {{"distro", r.distro}, {"debs", debs}};
+}
+
+RootPackages rootPackagesFromJson(const json& j)
+{
+    RootPackages r;
+    r.distro = j.at("distro").get<std::string>();
+    for (auto& d : j.at("debs")) {
+        SbomDeb p;
+        p.name = d.at("name").get<std::string>();
+        p.version = d.at("version").get<std::string>();
+        p.architecture = d.at("architecture").get<std::string>();
+        p.source = d.at("source").get<std::string>();
+        p.sourceVersion = d.at("sourceVersion").get<std::string>();
+        p.depends = d.at("depends").get<std::vector<std::string>>();
+        p.provides = d.at("provides").get<std::vector<std::string>>();
+        p.licenses = d.at("licenses").get<std::vector<std::string>>();
+        r.debs.push_back(std::move(p));
+    }
+    return r;
+}
+
+Sbom makeSbom(const RootPackages& root, const std::vector<CompiledWheel>& wheels,
+              const std::string& image, int64_t epoch)
+{
+    Sbom s;
+    s.image = image;
+    s.epoch = epoch;
+    s.distro = root.distro;
+    s.debs = root.debs;
     std::set<std::string> installed;
     for (auto& w : wheels)
         installed.insert(normalisePythonName(w.name));

@@ -10,9 +10,11 @@
 #include "dpkg-status.hh"
 #include "grocker/oci/image.hh"
 #include "grocker/oci/layer-files.hh"
+#include "grocker/oci/store.hh"
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,11 +42,23 @@ struct Sbom {
     std::vector<SbomPython> python; // by normalised name
 };
 
-// What `sbomFilesWanted` selected of the root's layers (dpkg's status, the copyright files,
-// os-release), and the wheels installed.
+// The root's part: its Debian packages, from what `sbomFileWanted` selects of its layers
+// (dpkg's status, the copyright files, os-release); kept per root (package-cache.cc).
+struct RootPackages {
+    std::string distro;
+    std::vector<SbomDeb> debs;
+};
 bool sbomFileWanted(const std::string& path);
-Sbom makeSbom(const std::map<std::string, oci::LayerFile>& rootFiles,
-              const std::vector<CompiledWheel>& wheels, const std::string& image, int64_t epoch);
+RootPackages rootPackages(const std::map<std::string, oci::LayerFile>& rootFiles);
+nlohmann::json toJson(const RootPackages& packages);
+RootPackages rootPackagesFromJson(const nlohmann::json& j); // throws on a malformed one
+
+// The root's packages, kept in the store once read (package-cache.cc).
+RootPackages cachedRootPackages(oci::Store& store, const oci::Image& root);
+
+// The SBOM of the root's packages and the wheels installed over it.
+Sbom makeSbom(const RootPackages& root, const std::vector<CompiledWheel>& wheels,
+              const std::string& image, int64_t epoch);
 
 std::string cycloneDxJson(const Sbom& sbom);
 std::string spdxJson(const Sbom& sbom);

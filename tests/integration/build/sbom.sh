@@ -105,6 +105,18 @@ run "grocker sbom again" "$GROCKER" --root "$store" sbom "oci:$tmp/again:grocker
 printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the second build's SBOM differs"
 cmp -s "$tmp/out/index.json" "$tmp/again/index.json" || fail "the second build's layout index differs"
 ok "the same build gives the same SBOM bytes and the same layout"
+# The root's package list is kept per root: a broken one is fsck's to report, and made again.
+entry=$(ls -t "$store"/cache/packages/*.json | sed -n 1p)
+[ -n "$entry" ] || fail "no package list kept in the store"
+cp "$entry" "$tmp/entry.json"
+echo '{"root": "sha256:0"}' >"$entry"
+run_fails "fsck with a broken package list" "$GROCKER" --root "$store" fsck
+expect_match "fsck names it" "^$entry: broken package list: " "$out"
+build "$tmp/healed"
+run "grocker sbom after the heal" "$GROCKER" --root "$store" sbom "oci:$tmp/healed:grocker-hello"
+printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the SBOM made after the broken list differs"
+cmp -s "$entry" "$tmp/entry.json" || fail "the package list made again differs"
+ok "the root's package list kept in the store: fsck reports a broken one, the build makes it again"
 expect_eq "the layout lists the image and its two referrers" "grocker-hello application/vnd.cyclonedx+json application/spdx+json" \
     "$(jq -r '[.manifests[] | .annotations["org.opencontainers.image.ref.name"] // .artifactType] | join(" ")' "$tmp/out/index.json")"
 for type in application/vnd.cyclonedx+json application/spdx+json; do
