@@ -96,4 +96,19 @@ std::string plural(uint64_t n, std::string_view one, std::string_view many)
     return concat(n, " ", n == 1 ? one : many);
 }
 
+std::string_view trimmed(std::string_view s)
+{
+    auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string_view::npos) return {};
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+std::string lowercase(std::string_view s)
+{
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return out;
+}
+
 } // namespace grocker

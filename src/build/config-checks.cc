@@ -118,13 +118,6 @@ std::string quote(std::string_view text)
     return q + (text.size() > 80 ? "...'" : "'");
 }
 
-std::string_view trimmed(std::string_view s)
-{
-    auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string_view::npos) return {};
-    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
 std::optional<int> smallInt(std::string_view text, int min, int max)
 {
     if (!isDigits(text) || text.size() > 6) return std::nullopt;

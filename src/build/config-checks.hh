@@ -40,7 +40,6 @@ std::string unknownKey(std::string_view key, std::span<const std::string_view> k
 
 // `text` in quotes for a message: cut when long, control characters escaped.
 std::string quote(std::string_view text);
-std::string_view trimmed(std::string_view s);
 bool isDigits(std::string_view s);
 std::optional<int> smallInt(std::string_view text, int min, int max);
 bool validUtf8(std::string_view s);

@@ -1,18 +1,12 @@
 #include "dpkg-status.hh"
 
+#include "grocker/strings.hh"
+
 #include <sstream>
 
 namespace grocker::build {
 
 namespace {
-
-std::string trim(std::string_view s)
-{
-    auto b = s.find_first_not_of(" \t");
-    if (b == std::string_view::npos) return "";
-    auto e = s.find_last_not_of(" \t");
-    return std::string(s.substr(b, e - b + 1));
-}
 
 // "libc6 (>= 2.34), python3.11 | python3.12, foo:any": each relation's first alternative,
 // without version or architecture qualifier.
@@ -21,7 +15,7 @@ void addRelations(std::vector<std::string>& out, std::string_view field)
     std::stringstream in{std::string(field)};
     std::string relation;
     while (std::getline(in, relation, ',')) {
-        auto first = trim(relation.substr(0, relation.find('|')));
+        auto first = std::string(trimmed(relation.substr(0, relation.find('|'))));
         auto name = first.substr(0, first.find_first_of(" ("));
         name = name.substr(0, name.find(':'));
         if (!name.empty()) out.push_back(name);
@@ -44,11 +38,12 @@ std::map<std::string, DebPackage> parseDpkgStatus(std::string_view text)
             addRelations(p.provides, provides);
             // "Source: name (version)" when the source's version differs from the package's.
             auto paren = source.find(" (");
-            p.source = trim(source.substr(0, paren));
+            p.source = std::string(trimmed(source.substr(0, paren)));
             p.sourceVersion =
                 paren == std::string::npos
                     ? p.version
-                    : trim(source.substr(paren + 2, source.find(')', paren) - paren - 2));
+                    : std::string(
+                          trimmed(source.substr(paren + 2, source.find(')', paren) - paren - 2)));
             if (p.source.empty()) p.source = p.name;
             packages[p.name] = std::move(p);
         }
@@ -69,7 +64,7 @@ std::map<std::string, DebPackage> parseDpkgStatus(std::string_view text)
         auto colon = line.find(':');
         if (colon == std::string::npos) continue;
         auto field = line.substr(0, colon);
-        auto value = trim(std::string_view(line).substr(colon + 1));
+        auto value = std::string(trimmed(std::string_view(line).substr(colon + 1)));
         last = nullptr;
         if (field == "Package")
             p.name = value;

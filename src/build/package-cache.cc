@@ -86,9 +86,9 @@ RootPackages cachedRootPackages(Store& store, const Image& root)
                                 "the root's package database");
     auto packages = rootPackages(files);
     fs::create_directories(path.parent_path());
-    writeFileAtomic(path, json{{"root", root.manifestDescriptor.digest.str()},
-                               {"packages", toJson(packages)}}
-                              .dump());
+    writeFileAtomic(
+        path, json{{"root", root.manifestDescriptor.digest.str()}, {"packages", toJson(packages)}}
+                  .dump());
     return packages;
 }
 

@@ -17,23 +17,6 @@ bool alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    return out;
-}
-
-std::string trimmed(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-        s.remove_suffix(1);
-    return std::string(s);
-}
-
 // "007" → "7", "0" → "0".
 std::string number(const std::string& digits)
 {
@@ -77,8 +60,11 @@ struct Scan {
 // hand: std::regex recurses per character, slow and deep on a hostile string.
 std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
 {
-    if (text.size() > 256) return std::nullopt;
-    std::string lowered = lower(trimmed(text));
+    // Spaces and tabs around it are packaging's to strip; a line break is no part of a version
+    // (a file name, a cache key).
+    if (text.size() > 256 || text.find_first_of("\r\n") != std::string_view::npos)
+        return std::nullopt;
+    std::string lowered = lowercase(trimmed(text));
     Scan in{lowered};
     in.take("v");
     std::string out;
@@ -262,7 +248,7 @@ DistMetadata parseMetadata(std::string_view text)
         auto colon = line.find(':');
         if (colon == std::string_view::npos || colon == 0)
             throw Error("METADATA line ", lineNo, " is not 'Key: value'");
-        headers.emplace_back(lower(line.substr(0, colon)), trimmed(line.substr(colon + 1)));
+        headers.emplace_back(lowercase(line.substr(0, colon)), trimmed(line.substr(colon + 1)));
     }
     for (auto& [k, v] : headers) {
         if (k == "name")
@@ -343,7 +329,7 @@ DistMetadata readWheelMetadata(const fs::path& wheel, std::string_view fileName)
 std::vector<IndexLink> parseIndexPage(std::string_view html)
 {
     std::vector<IndexLink> links;
-    std::string low = lower(html);
+    std::string low = lowercase(html);
     for (size_t at = low.find("<a"); at != std::string::npos; at = low.find("<a", at + 2)) {
         if (at + 2 >= low.size() || !(low[at + 2] == ' ' || low[at + 2] == '\t' ||
                                       low[at + 2] == '\n' || low[at + 2] == '\r'))
@@ -380,7 +366,7 @@ std::vector<IndexLink> parseIndexPage(std::string_view html)
         std::string fragment = hash == std::string::npos ? "" : value.substr(hash + 1);
         link.href = value.substr(0, hash);
         if (fragment.starts_with("sha256=")) {
-            link.sha256 = lower(fragment.substr(7));
+            link.sha256 = lowercase(fragment.substr(7));
             if (link.sha256.size() != 64 ||
                 link.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
                 link.sha256.clear();

@@ -22,22 +22,6 @@ namespace {
 
 constexpr std::string_view docPrefix = "usr/share/doc/";
 
-std::string lowerCase(std::string_view s)
-{
-    std::string out;
-    for (char c : s)
-        out += char(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string trim(std::string_view s)
-{
-    auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string_view::npos) return "";
-    auto e = s.find_last_not_of(" \t\r");
-    return std::string(s.substr(b, e - b + 1));
-}
-
 // Percent-encoding of a purl component: all but the unreserved characters.
 std::string purlEncode(std::string_view s)
 {
@@ -61,7 +45,7 @@ std::string distroOf(const std::string& osRelease)
     for (std::string line; std::getline(in, line);) {
         auto eq = line.find('=');
         if (eq == std::string::npos) continue;
-        auto value = trim(line.substr(eq + 1));
+        auto value = std::string(trimmed(line.substr(eq + 1)));
         if (value.size() >= 2 && (value[0] == '"' || value[0] == '\''))
             value = value.substr(1, value.size() - 2);
         if (line.substr(0, eq) == "ID") id = value;
@@ -123,7 +107,7 @@ const std::map<std::string, std::string>& spdxIds()
 // One name ("GPL-2+", "GPL-2+ or Artistic", "MIT and BSD-3-clause") as SPDX; "" if unknown.
 std::string spdxOfOne(const std::string& name)
 {
-    auto lower = lowerCase(trim(name));
+    auto lower = lowercase(std::string(trimmed(name)));
     if (auto it = spdxIds().find(lower); it != spdxIds().end()) return it->second;
     for (auto [word, op] : {std::pair{" or ", " OR "}, std::pair{" and ", " AND "}}) {
         std::vector<std::string> parts;
@@ -231,7 +215,7 @@ std::vector<std::string> debianLicenses(std::string_view copyright)
     size_t paragraph = 0; // the header is paragraph 0
     bool inParagraph = false, dep5 = false, inFiles = false;
     while (std::getline(in, line)) {
-        if (trim(line).empty()) {
+        if (trimmed(line).empty()) {
             if (inParagraph) paragraph++;
             inParagraph = inFiles = false;
             continue;
@@ -240,8 +224,8 @@ std::vector<std::string> debianLicenses(std::string_view copyright)
         if (line[0] == ' ' || line[0] == '\t') continue;
         auto colon = line.find(':');
         if (colon == std::string::npos) continue;
-        auto field = lowerCase(line.substr(0, colon));
-        auto value = trim(line.substr(colon + 1));
+        auto field = lowercase(line.substr(0, colon));
+        auto value = std::string(trimmed(line.substr(colon + 1)));
         if (paragraph == 0 && field == "format")
             dep5 = value.find("copyright-format/1.0") != std::string::npos;
         if (!dep5) {

@@ -45,4 +45,10 @@ std::string humanBytes(uint64_t n);
 // "1 layer", "3 layers".
 std::string plural(uint64_t n, std::string_view one, std::string_view many);
 
+// `s` without the spaces, tabs, carriage returns and newlines around it.
+std::string_view trimmed(std::string_view s);
+
+// `s` with ASCII letters lowercased (names, header fields: not text in general).
+std::string lowercase(std::string_view s);
+
 } // namespace grocker
