@@ -7,6 +7,7 @@
 #include "text.hh"
 #include "upload.hh"
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <mutex>
@@ -486,71 +487,82 @@ static std::optional<oci::Index> referrersApi(Client& c, const std::string& repo
 // The referrers tag schema's index of `subject`: empty when the tag does not exist.
 static oci::Index referrersIndex(Client& c, const std::string& repo, const Digest& subject)
 {
-    Client::Call head;
-    head.method = "HEAD";
-    head.url = "/v2/" + repo + "/manifests/" + referrersTag(subject);
-    head.repository = repo;
-    head.scopes = {repositoryScope(repo, false)};
-    head.headers = {{"Accept", std::string(oci::media::ociIndex)}};
-    auto r = c.send(head);
-    if (r.status == 404) return {};
-    if (!r.ok()) c.fail(head, r);
-    auto m = getManifest(c, repo, referrersTag(subject), std::nullopt,
-                         "the referrers index of " + subject.str());
+    FetchedManifest m;
+    try {
+        m = getManifest(c, repo, referrersTag(subject), std::nullopt,
+                        "the referrers index of " + subject.str());
+    } catch (RegistryError& e) {
+        if (e.status() == 404) return {};
+        throw;
+    }
     return oci::parseIndex(m.bytes, "the referrers index of " + subject.str(), m.mediaType);
 }
 
-void Session::attach(oci::Store& store, const Descriptor& referrer, const oci::Reference& ref)
+void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers,
+                     const oci::Reference& ref)
 {
-    withContext("while attaching " + referrer.artifactType + " " + referrer.digest.str() +
-                    " in docker://" + ref.domain + "/" + ref.path,
-                [&] {
-                    auto& c = client(ref.domain);
-                    const auto& repo = ref.path;
-                    oci::Image art;
-                    art.manifestDescriptor = referrer;
-                    art.manifestBytes = store.readBlob(referrer, "referrer");
-                    art.manifest =
-                        oci::parseManifest(art.manifestBytes, "referrer", referrer.mediaType);
-                    if (!art.manifest.subject) throw Error("the referrer has no subject");
-                    auto subject = art.manifest.subject->digest;
-                    oci::Reference at = ref;
-                    at.tag.clear();
-                    at.digest = referrer.digest;
-                    push(store, art, at);
-                    if (auto api = referrersApi(c, repo, subject)) {
-                        for (auto& d : api->manifests)
-                            if (d.digest == referrer.digest) return;
-                    }
-                    // No referrers API (or one that did not index it): the tag schema, merged
-                    // with what another writer put there, and read back until it holds ours.
-                    Descriptor entry = referrer;
-                    entry.mediaType = std::string(oci::media::ociManifest);
-                    for (int attempt = 0; attempt < 8; attempt++) {
-                        auto index = referrersIndex(c, repo, subject);
-                        bool there = false;
-                        for (auto& d : index.manifests)
-                            there |= d.digest == referrer.digest;
-                        if (there) return;
-                        index.manifests.push_back(entry);
-                        auto bytes = oci::canonical(oci::toJson(index));
-                        Client::Call put;
-                        put.method = "PUT";
-                        put.url = "/v2/" + repo + "/manifests/" + referrersTag(subject);
-                        put.repository = repo;
-                        put.scopes = {repositoryScope(repo, true)};
-                        put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
-                        put.prepare = [&](HttpRequest& req) { req.body = bytes; };
-                        auto r = c.send(put);
-                        if (r.status != 201 && r.status != 200) c.fail(put, r);
-                        // Another writer between our read and our write: read it again after a
-                        // moment that differs between writers.
-                        ::usleep(useconds_t(20000 * (attempt + 1) + (::getpid() % 97) * 200));
-                    }
-                    throw Error("the referrers index ", referrersTag(subject), " of ", repo,
-                                " lost the entry on every try: too many writers at once; "
-                                "attach it again");
-                });
+    if (referrers.empty()) return;
+    withContext(
+        "while attaching " + std::to_string(referrers.size()) + " referrers in docker://" +
+            ref.domain + "/" + ref.path,
+        [&] {
+            auto& c = client(ref.domain);
+            const auto& repo = ref.path;
+            std::optional<Digest> subject;
+            for (auto& referrer : referrers) {
+                oci::Image art;
+                art.manifestDescriptor = referrer;
+                art.manifestBytes = store.readBlob(referrer, "referrer");
+                art.manifest =
+                    oci::parseManifest(art.manifestBytes, "referrer", referrer.mediaType);
+                if (!art.manifest.subject || (subject && *subject != art.manifest.subject->digest))
+                    throw Error("the referrer ", referrer.digest.str(),
+                                " has no subject, or another one");
+                subject = art.manifest.subject->digest;
+                oci::Reference at = ref;
+                at.tag.clear();
+                at.digest = referrer.digest;
+                push(store, art, at);
+            }
+            auto missing = [&](const std::vector<Descriptor>& listed) {
+                std::vector<Descriptor> out;
+                for (auto& r : referrers)
+                    if (std::none_of(listed.begin(), listed.end(),
+                                     [&](auto& d) { return d.digest == r.digest; }))
+                        out.push_back(r);
+                return out;
+            };
+            if (auto api = referrersApi(c, repo, *subject); api && missing(api->manifests).empty())
+                return;
+            // No referrers API (or one that did not index them): the tag schema, merged
+            // with what another writer put there, and read back until it holds ours.
+            for (int attempt = 0; attempt < 8; attempt++) {
+                auto index = referrersIndex(c, repo, *subject);
+                auto add = missing(index.manifests);
+                if (add.empty()) return;
+                if (attempt > 0)
+                    // Another writer between our read and our write: again after a
+                    // moment that differs between writers.
+                    ::usleep(useconds_t(20000 * attempt + (::getpid() % 97) * 200));
+                for (auto d : add) {
+                    d.mediaType = std::string(oci::media::ociManifest);
+                    index.manifests.push_back(d);
+                }
+                auto bytes = oci::canonical(oci::toJson(index));
+                Client::Call put;
+                put.method = "PUT";
+                put.url = "/v2/" + repo + "/manifests/" + referrersTag(*subject);
+                put.repository = repo;
+                put.scopes = {repositoryScope(repo, true)};
+                put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
+                put.prepare = [&](HttpRequest& req) { req.body = bytes; };
+                auto r = c.send(put);
+                if (r.status != 201 && r.status != 200) c.fail(put, r);
+            }
+            throw Error("the referrers index ", referrersTag(*subject), " of ", repo,
+                        " lost our entries on every try: too many writers at once; "
+                        "push again");
+        });
 }
 
 std::vector<Descriptor> Session::referrers(const oci::Reference& ref, const Digest& subject,

@@ -273,8 +273,7 @@ void Pipeline::push()
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = Reference::parse(result.image).str();
-    for (auto& a : attachments)
-        registry->get().attach(*store, a, Reference::parse(result.image));
+    registry->get().attach(*store, attachments, Reference::parse(result.image));
     if (!attachments.empty())
         say(*ctx, "sbom: attached to " + result.pushed + " (" +
                       plural(attachments.size(), "referrer", "referrers") + ")");

@@ -61,12 +61,13 @@ class Session {
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
 
-    // Pushes `referrer` (an attachment in the store, oci/referrers.hh) into `ref`'s repository,
-    // where its subject is, and lists it where clients look for the subject's referrers: the
-    // registry's referrers API when it has one (it indexes the subject itself), else the
-    // referrers tag schema (an index tagged sha256-<subject's hex>), merged with what is there
-    // and read back, so that a concurrent writer's entry is not lost.
-    void attach(oci::Store& store, const oci::Descriptor& referrer, const oci::Reference& ref);
+    // Pushes `referrers` (attachments in the store of one subject, oci/referrers.hh) into
+    // `ref`'s repository, where their subject is, and lists them where clients look for the
+    // subject's referrers: the registry's referrers API when it has one (it indexes the subject
+    // itself), else the referrers tag schema (an index tagged sha256-<subject's hex>), merged
+    // with what is there and read back, so that a concurrent writer's entry is not lost.
+    void attach(oci::Store& store, const std::vector<oci::Descriptor>& referrers,
+                const oci::Reference& ref);
     // The referrers of `subject` in `ref`'s repository of `artifactType` ("" for any), from the
     // referrers API or, without one, the tag schema.
     std::vector<oci::Descriptor> referrers(const oci::Reference& ref, const oci::Digest& subject,
