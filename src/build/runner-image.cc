@@ -273,10 +273,20 @@ void Pipeline::push()
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = Reference::parse(result.image).str();
-    registry->get().attach(*store, attachments, Reference::parse(result.image));
-    if (!attachments.empty())
-        say(*ctx, "sbom: attached to " + result.pushed + " (" +
-                      plural(attachments.size(), "referrer", "referrers") + ")");
+    // The runner is pushed: a registry that refuses its attachments (one that takes no OCI 1.1
+    // artifact, say) costs the SBOMs, not the build.
+    try {
+        registry->get().attach(*store, attachments, Reference::parse(result.image));
+        if (!attachments.empty())
+            say(*ctx, "sbom: attached to " + result.pushed + " (" +
+                          plural(attachments.size(), "referrer", "referrers") + ")");
+    } catch (Error& e) {
+        if (e.message() == "cancelled") throw;
+        display().warning(concat("the SBOMs could not be attached to ", result.pushed, ": ",
+                                 e.what(),
+                                 "; the image is pushed without them (--no-sbom "
+                                 "skips them)"));
+    }
     shareSlice();
 }
 

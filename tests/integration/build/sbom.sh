@@ -163,4 +163,15 @@ run "build and push again" "$GROCKER" --root "$store" --tls-verify=false build "
 run "the referrers index after a second push" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
 expect_eq "still two entries" 2 "$(jq '.manifests | length' <<<"$out")"
 ok "pushed: both SBOMs in the registry's referrers tag schema, read back by grocker sbom from a fresh store"
+# A registry that refuses the referrers index: the image is pushed, the SBOMs are not, and a
+# warning says so.
+start_proxy px "$REGISTRY_URL"
+faults "status PUT /manifests/sha256- status=400"
+run "a push whose referrers index is refused" "$GROCKER" --root "$store" --tls-verify=false build "$app" \
+    -c "$app/.grocker.yml" --no-index --find-links "$tmp/links" --image-prefix "$PROXY/refused"
+expect_eq "the image is pushed all the same" "$digest" "$(tail -n1 <<<"$out")"
+expect_match "a warning says what was not attached" "^grocker: warning: the SBOMs could not be attached to $PROXY/refused/grocker-hello:1.0.0: .*400.*; the image is pushed without them \(--no-sbom skips them\)$" "$err"
+run "the image in the registry" skopeo inspect --tls-verify=false "docker://$PROXY/refused/grocker-hello:1.0.0"
+expect_eq "its digest" "$digest" "$(jq -r .Digest <<<"$out")"
+ok "a registry refusing the referrers index costs the SBOMs, with a warning, not the push"
 echo "all sbom checks passed"
