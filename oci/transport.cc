@@ -615,11 +615,32 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
     writeFileAtomic(dir / "index.json", canonical(toJson(idx)));
 }
 
-void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
+void saveArchive(const Store& store, const Image& image, const ImageRef& dest,
+                 const std::vector<Descriptor>& referrers)
 {
     auto names = namesFor(dest);
     Index idx;
     idx.manifests.push_back(namedDescriptor(image, names));
+    // An OCI archive is a layout in a tar: its attachments listed as in a folder's (a docker
+    // save tar has no place for them).
+    std::vector<Descriptor> blobs = blobsOf(image);
+    if (dest.kind == ImageRef::Kind::OciArchive && !referrers.empty() && names.repoTag.empty() &&
+        !names.refName.empty())
+        // containers/image (podman load, skopeo) reads an archive of more than one manifest as
+        // a docker save tar: named there as it names a one-image archive's ref.name.
+        try {
+            names.repoTag = Reference::parse("localhost/" + names.refName + ":latest").str();
+        } catch (Error&) {
+            // a tag that is no repository name: unnamed for them
+        }
+    if (dest.kind == ImageRef::Kind::OciArchive)
+        for (auto& r : referrers) {
+            idx.manifests.push_back(r);
+            for (auto& b : referrerBlobs(store, r))
+                if (std::none_of(blobs.begin(), blobs.end(),
+                                 [&](const Descriptor& x) { return x.digest == b.digest; }))
+                    blobs.push_back(b);
+        }
     json save = json::array(
         {json{{"Config", "blobs/sha256/" + image.manifest.config.digest.hex()},
               {"RepoTags", names.repoTag.empty() ? json::array() : json::array({names.repoTag})},
@@ -654,7 +675,7 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest)
         dirEntry("blobs/");
         dirEntry("blobs/sha256/");
         std::vector<char> buf(1 << 20);
-        for (auto& b : blobsOf(image)) {
+        for (auto& b : blobs) {
             TarEntry e;
             e.path = "blobs/sha256/" + b.digest.hex();
             auto in = store.openBlob(b.digest, "blob");
@@ -695,7 +716,7 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
             return saveOciDir(store, image, dest, referrers);
         case ImageRef::Kind::OciArchive:
         case ImageRef::Kind::DockerArchive:
-            return saveArchive(store, image, dest);
+            return saveArchive(store, image, dest, referrers);
         case ImageRef::Kind::Scratch:
             throw UsageError("scratch cannot be a destination");
         case ImageRef::Kind::Docker:
@@ -710,8 +731,15 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
 std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,
                                             const Digest& subject, const std::string& artifactType)
 {
-    if (src.kind != ImageRef::Kind::Oci) return {};
     auto location = src.str();
+    if (src.kind == ImageRef::Kind::OciArchive) {
+        // Every blob of the archive is read into the store (digests checked) as it is scanned.
+        Found f = scanArchive(store, src);
+        if (!f.hasIndex) return {};
+        return referrersOf(store, parseIndex(f.indexJson, location + " index.json"), subject,
+                           artifactType);
+    }
+    if (src.kind != ImageRef::Kind::Oci) return {};
     auto idx = parseIndex(readFile(src.path / "index.json"), location + " index.json");
     auto blob = [&](const Digest& d) { return src.path / "blobs" / d.algorithm() / d.hex(); };
     Index candidates;

@@ -212,6 +212,18 @@ std::string withoutPassword(std::string_view url)
     return u.substr(0, colon + 1) + "***" + u.substr(at);
 }
 
+std::string withoutCredentials(std::string_view url)
+{
+    std::string u(url.substr(0, url.find_first_of("?#")));
+    auto scheme = u.find("://");
+    if (scheme == std::string::npos) return u;
+    auto hostStart = scheme + 3;
+    auto end = u.find('/', hostStart);
+    auto at = u.rfind('@', end == std::string::npos ? std::string::npos : end);
+    if (at == std::string::npos || at < hostStart) return u;
+    return u.substr(0, hostStart) + u.substr(at + 1);
+}
+
 std::string redactUrl(std::string_view url)
 {
     auto q = url.find_first_of("?#");

@@ -28,6 +28,7 @@ struct BuildOptions {
     bool refresh = false;
     bool noIndex = false;
     bool sbom = true;
+    bool provenance = true;
     std::string compression = "gzip";
     std::string baseImage;
 };
@@ -66,6 +67,7 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.refresh = o.refresh;
     r.noIndex = o.noIndex;
     r.sbom = o.sbom;
+    r.provenance = o.provenance;
     r.compression = o.compression;
     r.baseImage = o.baseImage;
     r.storeRoot = g.root;
@@ -143,7 +145,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_flag("--sbom,!--no-sbom", bo.sbom,
                 "Attach the runner's SBOMs (CycloneDX 1.5 and SPDX 2.3: its Debian packages and "
                 "Python distributions, from what the build installed) to it in oci: outputs "
-                "(default)");
+                "and the registry (default)");
+    b->add_flag("--provenance,!--no-provenance", bo.provenance,
+                "Attach the runner's provenance (an in-toto statement, SLSA v1: what was asked "
+                "and what it was built from, by digest) to it where the SBOMs go (default)");
     b->add_flag("--no-index", bo.noIndex,
                 "Take packages from --find-links only, never from an index (pip's --no-index)");
     b->add_flag("--refresh", bo.refresh,

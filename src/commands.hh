@@ -40,7 +40,7 @@ Runners registerDiffCommand(CLI::App& app, GlobalOptions& global);
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
 // sbom.
-Runners registerSbomCommand(CLI::App& app, GlobalOptions& global);
+Runners registerAttestationCommands(CLI::App& app, GlobalOptions& global);
 
 // cache ls, cache prune.
 Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);

@@ -112,7 +112,8 @@ int main(int argc, char** argv)
     Runners runners;
     for (auto registerCommands :
          {registerImageCommands, registerRunCommand, registerRegistryCommands, registerBuildCommand,
-          registerStoreCommands, registerCacheCommands, registerDiffCommand, registerSbomCommand})
+          registerStoreCommands, registerCacheCommands, registerDiffCommand,
+          registerAttestationCommands})
         for (auto& r : registerCommands(app, global))
             runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {

@@ -53,6 +53,7 @@ struct Pipeline {
     // uploaded, when the runner is pushed.
     std::optional<oci::Reference> rootLayersIn;
     // compile
+    IndexSettings index; // where the compile looked for packages
     std::vector<CompiledWheel> wheels;
     const CompiledWheel* app = nullptr;
     // runner
@@ -79,11 +80,16 @@ struct Pipeline {
     void cacheSummary();
     void entrypoint();
     void sbom();
+    void provenance();
     void writeOutputs();
     void push();
     void writeResultFile();
 
     std::string runtimeName() const { return std::string(runtime->name); }
+    // The runner's name: -n, else [PREFIX/]BASE-NAME:VERSION.
+    std::string runnerName() const;
+    // Whether the runner goes anywhere that keeps attachments (SBOMs, provenance).
+    bool attaches() const;
     // The image named `name`: from the store, else pulled from the prefix's registry, else made.
     // With `layersIn`, an image of the registry is read without its layers, and `layersIn` says
     // where they are (the image is named in the store once they are pulled).

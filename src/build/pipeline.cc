@@ -39,6 +39,7 @@ BuildResult build(BuildRequest request)
     p.cacheSummary();       // what the registry's build cache gave and took
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
     p.sbom();               // what the runner holds (CycloneDX, SPDX), attached to it
+    p.provenance();         // how it was made (in-toto, SLSA v1), attached to it
     p.writeOutputs();       // named in the store, written to every --output
     p.push();               // root and compiler first, so that other builds find them
     p.writeResultFile();    // --result-file
@@ -253,10 +254,11 @@ void Pipeline::makeRoot()
                     .run({"sed", "-i", "-E", "s/^([^:]*:[^:]*:)[0-9]*:/\\1:/", "/etc/shadow"})
                     .then(aptCleanup())
                     .argv();
-    rootName = imageName(runtimeName(), "root",
-                         {"root", GROCKER_VERSION, oci::layerFormat, runtimeName(), baseIdentity,
-                          std::to_string(ctx->epoch), compressionName(compression).data(),
-                          joinQuoted(step.argv), joinQuoted(step.env)});
+    rootName =
+        imageName(runtimeName(), "root",
+                  {"root", GROCKER_VERSION, oci::layerFormat, "base-labels", runtimeName(),
+                   baseIdentity, std::to_string(ctx->epoch), compressionName(compression).data(),
+                   joinQuoted(step.argv), joinQuoted(step.env)});
     // A build that pushes, with the build cache, and writes no --output may need no box over the
     // root: a fresh runner's new release takes its wheels and dependencies' layer from the cache
     // and installs the app over the root's Python slice.
@@ -278,6 +280,10 @@ void Pipeline::makeRoot()
             c["Labels"]["grocker.version"] = GROCKER_VERSION;
             c["Labels"]["grocker.image.role"] = "root";
             c["Labels"]["grocker.runtime"] = runtimeName();
+            // What it was made over, for the runners' provenance (a fresh runner has the root's
+            // config, not its base).
+            c["Labels"]["grocker.base"] = baseIdentity;
+            c["Labels"]["grocker.base.digest"] = base.manifestDescriptor.digest.str();
             return std::move(d).commit(*store);
         },
         lazy ? &rootLayersIn : nullptr);
@@ -382,6 +388,7 @@ void Pipeline::compile()
     creq.index = IndexSettings::from(r.pipConf.empty() ? "" : readFile(r.pipConf), r.indexUrl,
                                      r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
     if (r.noIndex) creq.index.indexUrls.clear();
+    index = creq.index;
     // The index URL without its password: a rotated token must not make every runner's cache
     // miss, and no secret is part of what a cache entry records.
     creq.indexKey =

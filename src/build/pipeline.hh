@@ -33,9 +33,10 @@ struct BuildRequest {
     std::string cacheRepo, cacheMode;
     bool buildDependencies = true;
     bool push = true;
-    bool refresh = false; // resolve the dependencies again: no cached compile or resolution
-    bool noIndex = false; // --no-index: packages from the find-links folder only
-    bool sbom = true;     // the runner's SBOMs attached to it (--no-sbom)
+    bool refresh = false;   // resolve the dependencies again: no cached compile or resolution
+    bool noIndex = false;   // --no-index: packages from the find-links folder only
+    bool sbom = true;       // the runner's SBOMs attached to it (--no-sbom)
+    bool provenance = true; // its provenance statement attached to it (--no-provenance)
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 

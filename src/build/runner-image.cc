@@ -11,6 +11,7 @@
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/referrers.hh"
 #include "passes.hh"
+#include "provenance.hh"
 #include "sbom.hh"
 
 #include <iostream>
@@ -195,11 +196,7 @@ void Pipeline::entrypoint()
 
 void Pipeline::sbom()
 {
-    // Attached where the runner is written with its attachments: oci: layouts and the registry.
-    bool anyLayout = std::any_of(outputs.begin(), outputs.end(),
-                                 [](const ImageRef& o) { return o.kind == ImageRef::Kind::Oci; });
-    bool pushed = registry && request.push;
-    if (!request.sbom || (!anyLayout && !pushed)) return;
+    if (!request.sbom || !attaches()) return;
     if (rootLayersIn) {
         // Its dpkg database is in the root's layers, which this build does not pull.
         say(*ctx, "sbom: not attached: the root's layers stayed in " + rootLayersIn->domain + "/" +
@@ -207,12 +204,7 @@ void Pipeline::sbom()
         return;
     }
 
-    std::string name = config.imageName.empty()
-                           ? (config.imageBaseName.empty() ? normalisePythonName(app->name)
-                                                           : config.imageBaseName) +
-                                 ":" + app->version
-                           : config.imageName;
-    auto bom = makeSbom(cachedRootPackages(*store, root), wheels, name, ctx->epoch);
+    auto bom = makeSbom(cachedRootPackages(*store, root), wheels, runnerName(), ctx->epoch);
     std::map<std::string, std::string> annotations{
         {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
     attachments.push_back(putReferrer(*store, image.manifestDescriptor,
@@ -225,13 +217,90 @@ void Pipeline::sbom()
                   " (CycloneDX 1.5, SPDX 2.3)");
 }
 
-void Pipeline::writeOutputs()
+// Attachments go where the runner is written with them: oci: layouts, oci-archive: files and
+// the registry (a docker-archive has no place for them).
+bool Pipeline::attaches() const
+{
+    return (registry && request.push) ||
+           std::any_of(outputs.begin(), outputs.end(), [](const ImageRef& o) {
+               return o.kind == ImageRef::Kind::Oci || o.kind == ImageRef::Kind::OciArchive;
+           });
+}
+
+std::string Pipeline::runnerName() const
 {
     std::string baseName =
         config.imageBaseName.empty() ? normalisePythonName(app->name) : config.imageBaseName;
-    std::string name = config.imageName.empty() ? baseName + ":" + app->version : config.imageName;
-    if (!config.dockerImagePrefix.empty() && config.imageName.empty())
-        name = config.dockerImagePrefix + "/" + name;
+    if (!config.imageName.empty()) return config.imageName;
+    if (!config.dockerImagePrefix.empty())
+        return config.dockerImagePrefix + "/" + baseName + ":" + app->version;
+    return baseName + ":" + app->version;
+}
+
+void Pipeline::provenance()
+{
+    if (!request.provenance || !attaches()) return;
+    ProvenanceInputs in;
+    in.subjectName = runnerName();
+    in.subject = image.manifestDescriptor.digest;
+    in.release = release.text;
+    in.runtime = runtimeName();
+    in.imagePrefix = config.dockerImagePrefix;
+    in.compression = std::string(compressionName(compression));
+    in.buildDependencies = request.buildDependencies;
+    in.epoch = ctx->epoch;
+    for (auto& f : request.configFiles)
+        in.configFiles.push_back({f.filename().string(), sha256(readFile(f)).str()});
+    auto& o = request.overrides;
+    auto set = [&](const char* key, const std::optional<std::string>& v) {
+        if (v) in.overrides[key] = *v;
+    };
+    set("runtime", o.runtime);
+    set("pip_constraint", o.pipConstraint);
+    set("entrypoint", o.entrypointName);
+    set("image_prefix", o.imagePrefix);
+    set("image_base_name", o.imageBaseName);
+    set("image_name", o.imageName);
+    auto joined = [](const std::vector<std::string>& v) {
+        std::string all;
+        for (auto& x : v)
+            all += (all.empty() ? "" : " ") + x;
+        return all;
+    };
+    if (!o.volumes.empty()) in.overrides["volumes"] = joined(o.volumes);
+    if (!o.ports.empty()) in.overrides["ports"] = joined(o.ports);
+    // The runner's environment is in its config; here only its names (a value may be a secret
+    // meant for the runner, not for every reader of the attestations).
+    std::vector<std::string> envNames;
+    for (auto& e : o.envs)
+        envNames.push_back(e.substr(0, e.find('=')));
+    if (!envNames.empty()) in.overrides["envs"] = joined(envNames);
+    in.indexUrls = index.indexUrls;
+    in.linkPages = index.linkPages;
+    if (!index.findLinks.empty()) in.findLinksDigest = treeDigest(index.findLinks);
+    if (!request.pipConf.empty()) in.pipConfDigest = sha256(readFile(request.pipConf)).str();
+    if (!config.pipConstraint.empty())
+        in.constraintsDigest = sha256(readFile(config.pipConstraint)).str();
+    // The base by what the root records of it (an older grocker's root does not).
+    auto labels = root.config.json.value("config", json::object()).value("Labels", json::object());
+    in.images.push_back({"base", labels.value("grocker.base", baseIdentity),
+                         labels.value("grocker.base.digest", "")});
+    std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
+    in.images.push_back({"root", prefix + rootName, root.manifestDescriptor.digest.str()});
+    in.images.push_back(
+        {"compiler", prefix + compilerName, compiler.manifestDescriptor.digest.str()});
+    in.wheels = wheels;
+    attachments.push_back(putReferrer(*store, image.manifestDescriptor, std::string(media::inToto),
+                                      provenanceJson(in),
+                                      {{"org.opencontainers.image.created", rfc3339(ctx->epoch)},
+                                       {predicateTypeAnnotation, slsaProvenanceV1}}));
+    say(*ctx, "provenance: SLSA v1, " + plural(in.images.size() + wheels.size(),
+                                               "resolved dependency", "resolved dependencies"));
+}
+
+void Pipeline::writeOutputs()
+{
+    std::string name = runnerName();
     // Named in the store when whole: a root whose layers stayed in the registry is not.
     if (!rootLayersIn)
         store->setRef("grocker-app/" + name, image.manifestDescriptor);
@@ -278,14 +347,14 @@ void Pipeline::push()
     try {
         registry->get().attach(*store, attachments, Reference::parse(result.image));
         if (!attachments.empty())
-            say(*ctx, "sbom: attached to " + result.pushed + " (" +
+            say(*ctx, "attestations: attached to " + result.pushed + " (" +
                           plural(attachments.size(), "referrer", "referrers") + ")");
     } catch (Error& e) {
         if (e.message() == "cancelled") throw;
-        display().warning(concat("the SBOMs could not be attached to ", result.pushed, ": ",
+        display().warning(concat("the attestations could not be attached to ", result.pushed, ": ",
                                  e.what(),
-                                 "; the image is pushed without them (--no-sbom "
-                                 "skips them)"));
+                                 "; the image is pushed without them (--no-sbom and "
+                                 "--no-provenance skip them)"));
     }
     shareSlice();
 }

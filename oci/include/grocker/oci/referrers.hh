@@ -16,7 +16,12 @@ namespace media {
 inline constexpr std::string_view emptyJson = "application/vnd.oci.empty.v1+json";
 inline constexpr std::string_view cycloneDx = "application/vnd.cyclonedx+json";
 inline constexpr std::string_view spdx = "application/spdx+json";
+// An in-toto statement (provenance): the layer's media type and the referrer's artifactType,
+// with its predicate type in the annotation below.
+inline constexpr std::string_view inToto = "application/vnd.in-toto+json";
 } // namespace media
+
+inline constexpr const char* predicateTypeAnnotation = "in-toto.io/predicate-type";
 
 // Writes `content` (of `artifactType`, also its layer's media type) and its manifest into the
 // store; returns the manifest's descriptor, artifactType and annotations set as an index lists

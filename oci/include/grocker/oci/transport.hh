@@ -69,8 +69,9 @@ struct ImageDraft {
 void saveImage(const Store& store, const Image& image, const ImageRef& dest,
                const std::vector<Descriptor>& referrers = {});
 
-// The attachments (referrers.hh) of the image `subject` that an oci: layout lists, of
-// `artifactType` ("" for any), read into the store (digests checked); none for other kinds.
+// The attachments (referrers.hh) of the image `subject` that an oci: layout or oci-archive:
+// lists, of `artifactType` ("" for any), read into the store (digests checked); none for other
+// kinds.
 std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,
                                             const Digest& subject, const std::string& artifactType);
 

@@ -164,6 +164,9 @@ std::string redactUrl(std::string_view url);
 // "scheme://user:secret@host/..." → "scheme://user:***@host/..."; a user alone (a token) →
 // "scheme://***@host/...".
 std::string withoutPassword(std::string_view url);
+// The URL with neither user information nor query nor fragment, for what is kept and shown
+// (provenance): "https://tok@host/simple?k=v" → "https://host/simple".
+std::string withoutCredentials(std::string_view url);
 // "host:port" of an absolute URL, for messages naming the peer.
 std::string urlPeer(std::string_view url);
 
