@@ -24,14 +24,14 @@ struct ProvenanceImage {
 };
 
 struct ProvenanceInputs {
-    std::string subjectName;   // the runner as pushed or named ("registry/team/app:1.0")
-    oci::Digest subject;       // its manifest's digest
-    std::string release;       // RELEASE as given
-    std::string runtime;       // "python3.11"
-    std::string imagePrefix;   // docker_image_prefix, "" without
-    std::string compression;   // "gzip", "zstd"
+    std::string subjectName; // the runner as pushed or named ("registry/team/app:1.0")
+    oci::Digest subject;     // its manifest's digest
+    std::string release;     // RELEASE as given
+    std::string runtime;     // "python3.11"
+    std::string imagePrefix; // docker_image_prefix, "" without
+    std::string compression; // "gzip", "zstd"
     bool buildDependencies = true;
-    int64_t epoch = 0;         // SOURCE_DATE_EPOCH
+    int64_t epoch = 0; // SOURCE_DATE_EPOCH
     // The configuration files as given (names) and their content's digests.
     std::vector<std::pair<std::string, std::string>> configFiles;
     // What the command line set over the configuration (KEY → value), secrets excluded.

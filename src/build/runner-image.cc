@@ -294,8 +294,10 @@ void Pipeline::provenance()
                                       provenanceJson(in),
                                       {{"org.opencontainers.image.created", rfc3339(ctx->epoch)},
                                        {predicateTypeAnnotation, slsaProvenanceV1}}));
-    say(*ctx, "provenance: SLSA v1, " + plural(in.images.size() + wheels.size(),
-                                               "resolved dependency", "resolved dependencies"));
+    size_t resolved = in.images.size() + wheels.size() + in.indexUrls.size() + in.linkPages.size() +
+                      (in.findLinksDigest.empty() ? 0 : 1);
+    say(*ctx,
+        "provenance: SLSA v1, " + plural(resolved, "resolved dependency", "resolved dependencies"));
 }
 
 void Pipeline::writeOutputs()

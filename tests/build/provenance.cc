@@ -2,6 +2,7 @@
 // (tests/integration/build/sbom.sh checks the one of a real build).
 
 #include "build/provenance.hh"
+
 #include "grocker/registry/http.hh"
 
 #include <gtest/gtest.h>
@@ -101,9 +102,9 @@ TEST(Provenance, NoCredentialsAndTheSameBytes)
     std::vector<std::string> indexes;
     for (auto& d : j["predicate"]["buildDefinition"]["resolvedDependencies"])
         if (d["name"] == "index" || d["name"] == "find-links") indexes.push_back(d["uri"]);
-    EXPECT_EQ(indexes, (std::vector<std::string>{"https://pypi.test/simple/",
-                                                 "https://mirror.test/simple",
-                                                 "https://links.test/wheels/"}));
+    EXPECT_EQ(indexes,
+              (std::vector<std::string>{"https://pypi.test/simple/", "https://mirror.test/simple",
+                                        "https://links.test/wheels/"}));
     EXPECT_EQ(provenanceJson(inputs()), text);
 }
 

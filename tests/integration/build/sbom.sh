@@ -1,19 +1,23 @@
 #!/bin/bash
-# The SBOMs a build attaches to the runner it writes to an oci: layout:
+# The SBOMs and the provenance a build attaches to the runner it writes to an oci: layout, an
+# oci-archive or a registry:
 #   - CycloneDX 1.5, valid for CycloneDX's own validator (@cyclonedx/cyclonedx-library's strict
 #     JSON schema validation, installed with npm), and SPDX 2.3 with every field the spec
 #     requires (fixtures/check-spdx.py, which is shown to fail on a broken document);
 #   - exact: every package dpkg's database of the image lists, with its version; every wheel of
 #     the venv with its hash (the store's file) and the sdist or project it was built from;
 #   - the same bytes for the same build; attached as OCI 1.1 referrers (subject, artifactType),
-#     which skopeo and umoci read past; none with --no-sbom; clear errors without one.
+#     which skopeo and umoci read past; none with --no-sbom; clear errors without one;
+#   - the provenance (in-toto v1, SLSA v1) with every field the specs require
+#     (fixtures/check-provenance.py), naming the root, compiler and sdist by their digests;
+#   - grocker attestations lists them from a layout, an archive and a registry.
 # Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
-need_tools tar jq node npm skopeo umoci docker-registry unzip "$PY"
+need_tools tar jq node npm skopeo umoci podman docker-registry unzip "$PY"
 [ "$(id -u)" = 0 ] || fail "run as root"
 setup grocker-build-sbom
 store=$GROCKER_TEST_CACHE/build-store
@@ -43,6 +47,7 @@ build() { # DEST [options]
 build "$tmp/out"
 digest=$(tail -n1 <<<"$out")
 expect_match "the build says what it described" "sbom: [0-9]+ Debian packages, 2 Python distributions \(CycloneDX 1.5, SPDX 2.3\)" "$err"
+expect_match "and its provenance" "provenance: SLSA v1, 6 resolved dependencies" "$err"
 run "grocker sbom" "$GROCKER" --root "$store" sbom "oci:$tmp/out:grocker-hello"
 printf '%s\n' "$out" >"$tmp/bom.cdx.json"
 run "grocker sbom --format spdx" "$GROCKER" --root "$store" sbom --format spdx "oci:$tmp/out:grocker-hello"
@@ -117,9 +122,9 @@ run "grocker sbom after the heal" "$GROCKER" --root "$store" sbom "oci:$tmp/heal
 printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the SBOM made after the broken list differs"
 cmp -s "$entry" "$tmp/entry.json" || fail "the package list made again differs"
 ok "the root's package list kept in the store: fsck reports a broken one, the build makes it again"
-expect_eq "the layout lists the image and its two referrers" "grocker-hello application/vnd.cyclonedx+json application/spdx+json" \
+expect_eq "the layout lists the image and its three referrers" "grocker-hello application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json" \
     "$(jq -r '[.manifests[] | .annotations["org.opencontainers.image.ref.name"] // .artifactType] | join(" ")' "$tmp/out/index.json")"
-for type in application/vnd.cyclonedx+json application/spdx+json; do
+for type in application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json; do
     m=$(jq -r --arg t "$type" '.manifests[] | select(.artifactType == $t) | .digest' "$tmp/out/index.json")
     expect_eq "the $type referrer's subject" "$digest" "$(jq -r .subject.digest "$tmp/out/blobs/sha256/${m#sha256:}")"
     expect_eq "its config" "application/vnd.oci.empty.v1+json 2" "$(jq -r '.config | "\(.mediaType) \(.size)"' "$tmp/out/blobs/sha256/${m#sha256:}")"
@@ -130,24 +135,67 @@ run "umoci lists the tag" umoci ls --layout "$tmp/out"
 expect_eq "umoci's tags" "grocker-hello" "$out"
 run "grocker reads the untagged layout as its image" "$GROCKER" --root "$store" copy "oci:$tmp/out" "oci:$tmp/copied:x"
 expect_eq "the image of the untagged layout" "$digest" "$(tail -n1 <<<"$out")"
-build "$tmp/none" --no-sbom
-expect_eq "--no-sbom: the image alone" 1 "$(jq '.manifests | length' "$tmp/none/index.json")"
+build "$tmp/none" --no-sbom --no-provenance
+expect_eq "--no-sbom --no-provenance: the image alone" 1 "$(jq '.manifests | length' "$tmp/none/index.json")"
 run_fails "grocker sbom without one" "$GROCKER" --root "$store" sbom "oci:$tmp/none:grocker-hello"
 expect_eq "its status" 1 "$rc"
-expect_match "its message" "^grocker: error: oci:$tmp/none:grocker-hello: no CycloneDX SBOM is attached to its image $digest; grocker build attaches one to the runners it pushes or writes to oci: outputs \(unless --no-sbom\)$" "$err"
+expect_match "its message" "^grocker: error: oci:$tmp/none:grocker-hello: no CycloneDX SBOM is attached to its image $digest; grocker build attaches one to the runners it pushes or writes to oci: and oci-archive: outputs \(unless --no-sbom\)$" "$err"
 run_fails "grocker sbom --format xml" "$GROCKER" --root "$store" sbom --format xml "oci:$tmp/out:grocker-hello"
 expect_eq "its message" "grocker: --format is 'xml': use cyclonedx or spdx" "$err"
 ok "attached as OCI referrers that skopeo and umoci read past; none with --no-sbom; clear errors"
+
+# --- provenance ------------------------------------------------------------------------------------
+run "grocker attestations" "$GROCKER" --root "$store" attestations "oci:$tmp/out:grocker-hello"
+expect_eq "the list's first line" "oci:$tmp/out:grocker-hello ($digest): 3 attachments" "$(sed -n 1p <<<"$out")"
+expect_match "the provenance listed with its predicate type" "^  sha256:[0-9a-f]{64}  application/vnd.in-toto\+json \(https://slsa.dev/provenance/v1\)  [0-9]+ B$" "$out"
+run "grocker attestations --print provenance" "$GROCKER" --root "$store" attestations --print provenance "oci:$tmp/out:grocker-hello"
+printf '%s\n' "$out" >"$tmp/provenance.json"
+v=$("$PY" "$fixtures/check-provenance.py" "$tmp/provenance.json") || fail "the provenance lacks what in-toto and SLSA require: $v"
+jq 'del(.predicate.runDetails.builder.id) | .subject[0].digest.sha256 = "ABC"' "$tmp/provenance.json" >"$tmp/broken.json"
+! "$PY" "$fixtures/check-provenance.py" "$tmp/broken.json" >/dev/null || fail "check-provenance.py accepted a broken statement"
+expect_eq "its subject is the runner" "grocker-hello:1.0.0 ${digest#sha256:}" "$(jq -r '.subject[0] | "\(.name) \(.digest.sha256)"' "$tmp/provenance.json")"
+dep() { jq -r --arg n "$1" '.predicate.buildDefinition.resolvedDependencies[] | select(.name == $n) | "\(.uri // "") \(.digest.sha256 // "")"' "$tmp/provenance.json"; }
+# The store is a layout: its index names the root and compiler images.
+for role in root compiler; do
+    name=$(dep $role | cut -d' ' -f1)
+    expect_eq "the $role's digest" "$(jq -r --arg n "$name" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$store/index.json")" \
+        "sha256:$(dep $role | cut -d' ' -f2)"
+done
+expect_eq "the dependency's sdist by its hash" "pkg:pypi/grocker-greeting@1.0.0 $sdist_hash" "$(dep grocker-greeting-1.0.0.tar.gz)"
+expect_match "the base by digest" " [0-9a-f]{64}$" "$(dep base)"
+expect_eq "the configuration file's digest" "$(sha256sum "$app/.grocker.yml" | cut -d' ' -f1)" \
+    "$(jq -r '.predicate.buildDefinition.externalParameters.configuration[0].digest.sha256' "$tmp/provenance.json")"
+run "grocker attestations --print (a digest's start)" "$GROCKER" --root "$store" attestations \
+    --print "$(jq -r '.manifests[] | select(.artifactType == "application/vnd.in-toto+json") | .digest' "$tmp/out/index.json" | cut -c1-16)" "oci:$tmp/out:grocker-hello"
+printf '%s\n' "$out" | cmp -s - "$tmp/provenance.json" || fail "the provenance by digest differs"
+run_fails "grocker attestations --print nothing-there" "$GROCKER" --root "$store" attestations --print sigstore "oci:$tmp/out:grocker-hello"
+expect_match "its message" "^grocker: error: oci:$tmp/out:grocker-hello: no attachment is 'sigstore' \(3 attachments; use cyclonedx, spdx, provenance, or a digest that grocker attestations lists\)$" "$err"
+build "$tmp/sbom-only" --no-provenance
+expect_eq "--no-provenance: the image and its SBOMs" "application/spdx+json application/vnd.cyclonedx+json" \
+    "$(jq -r '[.manifests[] | .artifactType // empty] | sort | join(" ")' "$tmp/sbom-only/index.json")"
+ok "the provenance: in-toto v1 and SLSA v1 fields, the root, compiler, base and sdist by digest; listed and printed"
+
+# --- oci-archive ---------------------------------------------------------------------------------
+build "$tmp/unused" --output "oci-archive:$tmp/out.tar:grocker-hello"
+run "grocker attestations oci-archive:" "$GROCKER" --root "$tmp/fresh-archive" attestations "oci-archive:$tmp/out.tar"
+expect_eq "the archive's attachments" "3 attachments" "$(sed -n 1p <<<"$out" | sed 's/.*: //')"
+run "grocker sbom oci-archive:" "$GROCKER" --root "$tmp/fresh-archive" sbom "oci-archive:$tmp/out.tar"
+printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the archive's SBOM differs from the layout's"
+run "podman loads the archive" podman --root "$tmp/podman" --runroot "$tmp/podman-run" load -i "$tmp/out.tar"
+expect_match "under its name" "Loaded image: localhost/grocker-hello:latest" "$out"
+run "skopeo reads it by name" skopeo inspect "oci-archive:$tmp/out.tar:grocker-hello"
+expect_eq "skopeo's digest of the archive" "$digest" "$(jq -r .Digest <<<"$out")"
+ok "an oci-archive output carries the attachments; podman loads it under its name"
 # --- pushed: referrers in a registry without a referrers API (distribution 2.8) ------------------
 start_registry plain reg
 R=$REGISTRY
 run "build and push to $R/team" "$GROCKER" --root "$store" --tls-verify=false build "$app" -c "$app/.grocker.yml" \
     --no-index --find-links "$tmp/links" --image-prefix "$R/team"
 pushed=$(tail -n1 <<<"$out")
-expect_match "the build says where it attached them" "sbom: attached to $R/team/grocker-hello:1.0.0 \(2 referrers\)" "$err"
+expect_match "the build says where it attached them" "attestations: attached to $R/team/grocker-hello:1.0.0 \(3 referrers\)" "$err"
 expect_eq "the digest pushed is the one written" "$digest" "$pushed"
 run "the referrers index of the tag schema" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
-expect_eq "its entries" "application/vnd.cyclonedx+json application/spdx+json" "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
+expect_eq "its entries" "application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json" "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
 expect_eq "its media type" "application/vnd.oci.image.index.v1+json" "$(jq -r .mediaType <<<"$out")"
 run "grocker sbom docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false sbom "docker://$R/team/grocker-hello:1.0.0"
 printf '%s\n' "$out" >"$tmp/pushed.cdx.json"
@@ -161,8 +209,13 @@ v=$("$PY" "$fixtures/check-spdx.py" "$tmp/pushed.spdx.json") || fail "the pushed
 run "build and push again" "$GROCKER" --root "$store" --tls-verify=false build "$app" -c "$app/.grocker.yml" \
     --no-index --find-links "$tmp/links" --image-prefix "$R/team"
 run "the referrers index after a second push" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
-expect_eq "still two entries" 2 "$(jq '.manifests | length' <<<"$out")"
-ok "pushed: both SBOMs in the registry's referrers tag schema, read back by grocker sbom from a fresh store"
+expect_eq "still three entries" 3 "$(jq '.manifests | length' <<<"$out")"
+run "grocker attestations docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false attestations --print provenance "docker://$R/team/grocker-hello:1.0.0"
+printf '%s\n' "$out" >"$tmp/pushed-provenance.json"
+v=$("$PY" "$fixtures/check-provenance.py" "$tmp/pushed-provenance.json") || fail "the pushed provenance: $v"
+expect_eq "the pushed provenance names the pushed runner" "$R/team/grocker-hello:1.0.0" "$(jq -r '.subject[0].name' "$tmp/pushed-provenance.json")"
+expect_eq "and the root as pushed" "$R/team/" "$(jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.name == "root") | .uri' "$tmp/pushed-provenance.json" | grep -o "^$R/team/")"
+ok "pushed: both SBOMs and the provenance in the registry's referrers tag schema, read back from a fresh store"
 # A registry that refuses the referrers index: the image is pushed, the SBOMs are not, and a
 # warning says so.
 start_proxy px "$REGISTRY_URL"
@@ -170,7 +223,7 @@ faults "status PUT /manifests/sha256- status=400"
 run "a push whose referrers index is refused" "$GROCKER" --root "$store" --tls-verify=false build "$app" \
     -c "$app/.grocker.yml" --no-index --find-links "$tmp/links" --image-prefix "$PROXY/refused"
 expect_eq "the image is pushed all the same" "$digest" "$(tail -n1 <<<"$out")"
-expect_match "a warning says what was not attached" "^grocker: warning: the SBOMs could not be attached to $PROXY/refused/grocker-hello:1.0.0: .*400.*; the image is pushed without them \(--no-sbom skips them\)$" "$err"
+expect_match "a warning says what was not attached" "^grocker: warning: the attestations could not be attached to $PROXY/refused/grocker-hello:1.0.0: .*400.*; the image is pushed without them \(--no-sbom and --no-provenance skip them\)$" "$err"
 run "the image in the registry" skopeo inspect --tls-verify=false "docker://$PROXY/refused/grocker-hello:1.0.0"
 expect_eq "its digest" "$digest" "$(jq -r .Digest <<<"$out")"
 ok "a registry refusing the referrers index costs the SBOMs, with a warning, not the push"
