@@ -60,6 +60,10 @@ grep -q "GET /simple/grocker-greeting/ " "$tmp/index.log" || fail "the index was
 # The pip.conf's extra index (nothing listens there) is a warning, its password hidden; pip skips it.
 expect_match "the unreachable extra index" "grocker: warning: the extra package index http://ci:\*\*\*@127.0.0.1:9/simple/ cannot be reached" "$err"
 ok "built and pushed $digest with the secrets in use"
+# The provenance (searched below with every blob) names both indexes, without their user info.
+logged "the provenance" g attestations --print provenance "oci:$tmp/layout:hello"
+expect_eq "the indexes it names" "$index http://127.0.0.1:9/simple/" \
+    "$(jq -r '[.predicate.buildDefinition.resolvedDependencies[] | select(.name == "index") | .uri] | join(" ")' <<<"$out")"
 
 # The runner's entrypoint with /config/env holding a secret: the command sees it, no log does.
 mkdir -p "$tmp/config"
