@@ -74,21 +74,60 @@ class PackageCachePart : public StorePart {
 
 } // namespace
 
-RootPackages cachedRootPackages(Store& store, const Image& root)
+namespace {
+
+fs::path entryPath(const Store& store, const Image& root)
 {
-    auto path = packagesDir(store) / (root.manifestDescriptor.digest.hex() + ".json");
+    return packagesDir(store) / (root.manifestDescriptor.digest.hex() + ".json");
+}
+
+} // namespace
+
+std::optional<RootPackages> keptRootPackages(const Store& store, const Image& root)
+{
+    auto path = entryPath(store, root);
     if (fs::exists(path)) try {
             return parseEntry(path).second;
         } catch (Error&) {
             // a broken entry is made again
         }
+    return std::nullopt;
+}
+
+std::string rootPackagesEntry(const Image& root, const RootPackages& packages)
+{
+    return json{{"root", root.manifestDescriptor.digest.str()}, {"packages", toJson(packages)}}
+        .dump();
+}
+
+RootPackages rootPackagesFromEntry(const Image& root, std::string_view entry)
+{
+    try {
+        auto j = json::parse(entry);
+        auto named = Digest::parse(j.at("root").get<std::string>());
+        if (named != root.manifestDescriptor.digest)
+            throw Error("it names the root ", named.str(), ", not ",
+                        root.manifestDescriptor.digest.str());
+        return rootPackagesFromJson(j.at("packages"));
+    } catch (json::exception& e) {
+        throw Error("it is not a package list (", e.what(), ")");
+    }
+}
+
+void keepRootPackages(Store& store, const Image& root, const RootPackages& packages)
+{
+    auto path = entryPath(store, root);
+    fs::create_directories(path.parent_path());
+    writeFileAtomic(path, rootPackagesEntry(root, packages));
+}
+
+RootPackages cachedRootPackages(Store& store, const Image& root)
+{
+    if (auto kept = keptRootPackages(store, root)) return *kept;
     auto files = readImageFiles(store, root.manifest.layers, sbomFileWanted, uint64_t(64) << 20,
                                 "the root's package database");
     auto packages = rootPackages(files);
-    fs::create_directories(path.parent_path());
-    writeFileAtomic(
-        path, json{{"root", root.manifestDescriptor.digest.str()}, {"packages", toJson(packages)}}
-                  .dump());
+    keepRootPackages(store, root, packages);
     return packages;
 }
 

@@ -108,6 +108,8 @@ struct Pipeline {
     std::optional<oci::Image> makeSlice();
     // Pushes the slice next to the root when the registry lacks it, for fresh runners.
     void shareSlice();
+    // Attaches the root's package list to it in the registry, for those runners' SBOMs.
+    void shareRootPackages();
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;
 };

@@ -197,14 +197,34 @@ void Pipeline::entrypoint()
 void Pipeline::sbom()
 {
     if (!request.sbom || !attaches()) return;
-    if (rootLayersIn) {
-        // Its dpkg database is in the root's layers, which this build does not pull.
-        say(*ctx, "sbom: not attached: the root's layers stayed in " + rootLayersIn->domain + "/" +
-                      rootLayersIn->path + " (a build with the root in its store attaches it)");
-        return;
+    std::optional<RootPackages> packages;
+    if (!rootLayersIn)
+        packages = cachedRootPackages(*store, root);
+    else if (!(packages = keptRootPackages(*store, root))) {
+        // Its dpkg database is in the root's layers, which this build does not pull: the list
+        // the build that pushed the root attached to it, a few kilobytes.
+        try {
+            auto& session = registry->get();
+            auto found =
+                session.referrers(*rootLayersIn, root.manifestDescriptor.digest, rootPackagesType);
+            if (!found.empty()) {
+                session.fetchReferrer(*store, *rootLayersIn, found.front());
+                packages = rootPackagesFromEntry(root, referrerContent(*store, found.front()));
+                keepRootPackages(*store, root, *packages);
+            }
+        } catch (Error& e) {
+            if (e.message() == "cancelled") throw;
+            display().warning(concat("the package list attached to ", rootLayersIn->str(),
+                                     " cannot be read: ", e.what()));
+        }
+        if (!packages) {
+            say(*ctx, "sbom: not attached: the root's layers stayed in " + rootLayersIn->domain +
+                          "/" + rootLayersIn->path +
+                          ", without its package list (a build that pushes the root attaches it)");
+            return;
+        }
     }
-
-    auto bom = makeSbom(cachedRootPackages(*store, root), wheels, runnerName(), ctx->epoch);
+    auto bom = makeSbom(*packages, wheels, runnerName(), ctx->epoch);
     std::map<std::string, std::string> annotations{
         {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
     attachments.push_back(putReferrer(*store, image.manifestDescriptor,
@@ -326,7 +346,10 @@ void Pipeline::push()
     if (!registry || !request.push) return;
     // Blobs already in the registry are not sent again. A root or compiler whose layers were
     // never pulled is in the registry: where it was found.
-    if (!rootLayersIn) registry->get().push(*store, root, registry->ref(rootName));
+    if (!rootLayersIn) {
+        registry->get().push(*store, root, registry->ref(rootName));
+        shareRootPackages();
+    }
     if (!compilerLayersIn) registry->get().push(*store, compiler, registry->ref(compilerName));
     Digest pushed;
     try {
@@ -359,6 +382,24 @@ void Pipeline::push()
                                  "--no-provenance skip them)"));
     }
     shareSlice();
+}
+
+// The root's package list, attached to it for the SBOMs of runners that never pull its layers.
+void Pipeline::shareRootPackages()
+{
+    if (!request.sbom) return;
+    try {
+        auto ref = registry->ref(rootName);
+        auto listed = putReferrer(*store, root.manifestDescriptor, rootPackagesType,
+                                  rootPackagesEntry(root, cachedRootPackages(*store, root)));
+        registry->get().attach(*store, {listed}, ref);
+    } catch (Error& e) {
+        if (e.message() == "cancelled") throw;
+        display().warning(concat("the package list of ", rootName,
+                                 " could not be attached to it: ", e.what(),
+                                 "; runners built over it without its layers will "
+                                 "have no SBOM"));
+    }
 }
 
 void Pipeline::writeResultFile()

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,16 @@ RootPackages rootPackagesFromJson(const nlohmann::json& j); // throws on a malfo
 
 // The root's packages, kept in the store once read (package-cache.cc).
 RootPackages cachedRootPackages(oci::Store& store, const oci::Image& root);
+// Those kept, without reading the root's layers; none when none are.
+std::optional<RootPackages> keptRootPackages(const oci::Store& store, const oci::Image& root);
+void keepRootPackages(oci::Store& store, const oci::Image& root, const RootPackages& packages);
+
+// The package list as attached to a root image in the registry (artifactType below), for
+// runners whose root's layers stay there: {"root": DIGEST, "packages": …}. Reading it throws
+// when it is malformed or names another root.
+inline constexpr const char* rootPackagesType = "application/vnd.grocker.root-packages.v1+json";
+std::string rootPackagesEntry(const oci::Image& root, const RootPackages& packages);
+RootPackages rootPackagesFromEntry(const oci::Image& root, std::string_view entry);
 
 // The SBOM of the root's packages and the wheels installed over it.
 Sbom makeSbom(const RootPackages& root, const std::vector<CompiledWheel>& wheels,

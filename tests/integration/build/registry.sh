@@ -5,7 +5,8 @@
 #   - on a fresh store the same build reads the root's and the compiler's manifests only (their
 #     layers stay in the registry: everything is in the build cache, and the app is installed
 #     over the root's Python slice); no base, root or compiler step runs, and it gives the same
-#     digest; over a slice it cannot run over, the app step runs again over the root;
+#     digest and the same SBOMs (from the package list attached to the root); over a slice it
+#     cannot run over, the app step runs again over the root;
 #   - the same build, on another fresh store, through a fault-injecting proxy (drops mid-body,
 #     500, 429 with Retry-After, answers lost, truncation) succeeds with every digest intact;
 #   - a registry that answers garbage gets a one-line error, not a crash;
@@ -81,6 +82,17 @@ ran=$(steps_ran "$err")
 expect_no_match "steps run on a fresh store" '^(base|root|compiler)' "$ran"
 expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r .root_image "$tmp/result2.json")"
 err_fresh=$err
+# Its SBOMs from the package list the first build attached to the root: the same bytes as the
+# warm build's, so the runner's referrers index still has three entries.
+expect_match "the fresh runner's SBOMs" "sbom: 166 Debian packages, 2 Python distributions" "$err"
+root_name=$(jq -r .root_image "$tmp/result.json")
+root_repo=${root_name#"$R/"}
+root_digest=$(registry_digest "$R" "${root_repo%:*}" "${root_name##*:}")
+run "the root's referrers" skopeo inspect --tls-verify=false --raw "docker://${root_name%:*}:sha256-${root_digest#sha256:}"
+expect_eq "the root's package list attached to it" "application/vnd.grocker.root-packages.v1+json" "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
+run "the runner's referrers" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
+expect_eq "the warm and the fresh build attached the same" "application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json" \
+    "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
 run "fsck of the fresh store" "$GROCKER" --root "$tmp/fresh" fsck
 ok "a fresh store leaves the root's and the compiler's layers in the registry (the app over the root's Python slice); same digest"
 
