@@ -750,6 +750,8 @@ std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,
         auto m = parseManifest(store.readBlob(d, "referrer " + d.digest.str()),
                                location + " referrer " + d.digest.str(), d.mediaType);
         if (!m.subject || m.subject->digest != subject) continue;
+        importBlobIfMissing(store, blob(m.config.digest), m.config,
+                            location + " blob " + m.config.digest.str());
         for (auto& l : m.layers)
             importBlobIfMissing(store, blob(l.digest), l, location + " blob " + l.digest.str());
         candidates.manifests.push_back(d);

@@ -17,13 +17,12 @@ using namespace grocker::oci;
 
 namespace {
 
-// The attachments of one image, wherever it is; content fetched on demand.
+// The attachments of one image, wherever it is, read into the store.
 struct Attached {
     Store store;
     ImageRef src;
     Image image;
     std::vector<Descriptor> referrers;
-    std::optional<registry::Session> session;
 
     Attached(const GlobalOptions& g, const std::string& text, const std::string& artifactType)
         : store(openStore(g)), src(ImageRef::parse(text))
@@ -34,24 +33,17 @@ struct Attached {
                                         "oci-archive: files and registries (docker://), where "
                                         "grocker build writes them");
         image = loadAnyImage(store, src, g, false);
-        auto subject = image.manifestDescriptor.digest;
-        if (src.kind == ImageRef::Kind::Docker) {
-            session.emplace(registryOptions(g));
-            referrers = session->referrers(Reference::parse(src.ref), subject, artifactType);
-        } else {
-            referrers = loadLayoutReferrers(store, src, subject, artifactType);
-        }
+        referrers = loadAttachments(store, src, g, image.manifestDescriptor.digest);
+        std::erase_if(referrers, [&](const Descriptor& d) {
+            return !artifactType.empty() && d.artifactType != artifactType;
+        });
         // The same order wherever they are read from.
         std::sort(referrers.begin(), referrers.end(), [](auto& a, auto& b) {
             return std::tie(a.artifactType, a.digest) < std::tie(b.artifactType, b.digest);
         });
     }
 
-    std::string content(const Descriptor& d)
-    {
-        if (session) session->fetchReferrer(store, Reference::parse(src.ref), d);
-        return referrerContent(store, d);
-    }
+    std::string content(const Descriptor& d) { return referrerContent(store, d); }
 };
 
 // "cyclonedx", "spdx", "provenance" → an artifactType; "" for another word.

@@ -66,6 +66,14 @@ oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const Globa
 void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRef& dest,
                   const GlobalOptions& global, bool pulled = false,
                   const std::vector<oci::Descriptor>& referrers = {});
+// The attachments (OCI 1.1 referrers: SBOMs, provenance, signatures) of the image `subject` at
+// SRC, read into the store: from an oci: layout, an oci-archive or a registry; none elsewhere.
+std::vector<oci::Descriptor> loadAttachments(oci::Store& store, const oci::ImageRef& src,
+                                             const GlobalOptions& global,
+                                             const oci::Digest& subject);
+// Copies the image at SRC to DEST with its attachments; the digest of the image.
+oci::Digest copyWithAttachments(oci::Store& store, const oci::ImageRef& src,
+                                const oci::ImageRef& dest, const GlobalOptions& global);
 // For an image that loadAnyImage read with `layers` false: fetches these of its layers that the
 // store lacks. Only docker:// reads layers lazily; the other transports have read them all.
 void fetchAnyLayers(oci::Store& store, const oci::ImageRef& src,

@@ -149,9 +149,7 @@ int runCopy(const GlobalOptions& g, const std::string& srcText, const std::strin
     if (src.kind == ImageRef::Kind::Scratch || dest.kind == ImageRef::Kind::Scratch)
         throw UsageError("scratch is not an image to copy");
     Store store = openStore(g);
-    Image img = loadAnyImage(store, src, g);
-    saveAnyImage(store, img, dest, g, src.kind == ImageRef::Kind::Docker);
-    std::cout << img.manifestDescriptor.digest.str() << "\n";
+    std::cout << copyWithAttachments(store, src, dest, g).str() << "\n";
     return 0;
 }
 

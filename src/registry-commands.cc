@@ -2,9 +2,11 @@
 // command line over the registry library.
 
 #include "commands.hh"
+#include "grocker/display.hh"
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "grocker/registry/registry.hh"
+#include "grocker/strings.hh"
 
 #include <iostream>
 #include <termios.h>
@@ -101,9 +103,10 @@ int runPull(const GlobalOptions& g, const std::string& refText, const std::strin
     if (dest.kind == ImageRef::Kind::Scratch)
         throw UsageError("scratch cannot be a destination: name an image location");
     Store store = openStore(g);
-    Image img = loadAnyImage(store, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, g);
-    saveAnyImage(store, img, dest, g, true);
-    std::cout << img.manifestDescriptor.digest.str() << "\n";
+    std::cout << copyWithAttachments(store, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, dest,
+                                     g)
+                     .str()
+              << "\n";
     return 0;
 }
 
@@ -113,9 +116,9 @@ int runPush(const GlobalOptions& g, const std::string& srcText, const std::strin
     auto ref = dockerReference(refText);
     if (src.kind == ImageRef::Kind::Scratch) throw UsageError("scratch is not an image to push");
     Store store = openStore(g);
-    Image img = loadAnyImage(store, src, g);
-    registry::Session session(registryOptions(g));
-    std::cout << session.push(store, img, ref).str() << "\n";
+    std::cout
+        << copyWithAttachments(store, src, ImageRef{ImageRef::Kind::Docker, {}, ref.str()}, g).str()
+        << "\n";
     return 0;
 }
 
@@ -162,7 +165,37 @@ void saveAnyImage(Store& store, const Image& image, const ImageRef& dest, const 
     if (pulled && dest.kind == ImageRef::Kind::Oci) linkBlobsFromStore(store, image, dest.path);
     if (dest.kind != ImageRef::Kind::Docker) return saveImage(store, image, dest, referrers);
     registry::Session session(registryOptions(g));
-    session.push(store, image, dockerReference(dest.ref));
+    auto ref = dockerReference(dest.ref);
+    session.push(store, image, ref);
+    session.attach(store, referrers, ref);
+}
+
+std::vector<Descriptor> loadAttachments(Store& store, const ImageRef& src, const GlobalOptions& g,
+                                        const Digest& subject)
+{
+    if (src.kind != ImageRef::Kind::Docker) return loadLayoutReferrers(store, src, subject, "");
+    registry::Session session(registryOptions(g));
+    auto ref = dockerReference(src.ref);
+    auto found = session.referrers(ref, subject, "");
+    for (auto& d : found)
+        session.fetchReferrer(store, ref, d);
+    return found;
+}
+
+Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& dest,
+                           const GlobalOptions& g)
+{
+    Image img = loadAnyImage(store, src, g);
+    // Where DEST keeps them (a docker-archive does not), the attachments go with the image: a
+    // signed image copied elsewhere stays signed.
+    std::vector<Descriptor> attachments;
+    if (dest.kind != ImageRef::Kind::DockerArchive)
+        attachments = loadAttachments(store, src, g, img.manifestDescriptor.digest);
+    saveAnyImage(store, img, dest, g, src.kind == ImageRef::Kind::Docker, attachments);
+    if (!attachments.empty() && !g.quiet)
+        display().message(concat("with ", plural(attachments.size(), "attachment", "attachments"),
+                                 " (grocker attestations ", dest.str(), ")"));
+    return img.manifestDescriptor.digest;
 }
 
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)

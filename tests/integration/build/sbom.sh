@@ -216,14 +216,25 @@ v=$("$PY" "$fixtures/check-provenance.py" "$tmp/pushed-provenance.json") || fail
 expect_eq "the pushed provenance names the pushed runner" "$R/team/grocker-hello:1.0.0" "$(jq -r '.subject[0].name' "$tmp/pushed-provenance.json")"
 expect_eq "and the root as pushed" "$R/team/" "$(jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.name == "root") | .uri' "$tmp/pushed-provenance.json" | grep -o "^$R/team/")"
 ok "pushed: both SBOMs and the provenance in the registry's referrers tag schema, read back from a fresh store"
+# grocker copy, pull and push take the attachments along (a docker-archive has no place for them).
+run "grocker copy to another repository" "$GROCKER" --root "$tmp/copier" --tls-verify=false copy "oci:$tmp/out:grocker-hello" "docker://$R/other/hello:1"
+expect_match "it says so" "with 3 attachments \(grocker attestations docker://$R/other/hello:1\)" "$err"
+run "grocker pull into an oci-archive" "$GROCKER" --root "$tmp/puller" --tls-verify=false pull "$R/other/hello:1" "oci-archive:$tmp/pulled.tar:hello"
+run "grocker push from it" "$GROCKER" --root "$tmp/pusher" --tls-verify=false push "oci-archive:$tmp/pulled.tar:hello" "$R/third/hello:1"
+run "the attachments after copy, pull and push" "$GROCKER" --root "$tmp/reader" --tls-verify=false attestations "docker://$R/third/hello:1"
+expect_eq "all three" "3 attachments" "$(sed -n 1p <<<"$out" | sed 's/.*: //')"
+run "grocker sbom after them" "$GROCKER" --root "$tmp/reader" --tls-verify=false sbom "docker://$R/third/hello:1"
+printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the SBOM copied differs"
+ok "grocker copy, pull and push carry the attachments: the same SBOM three copies later"
 # A registry that refuses the referrers index: the image is pushed, the SBOMs are not, and a
 # warning says so.
 start_proxy px "$REGISTRY_URL"
-faults "status PUT /manifests/sha256- status=400"
+faults "status PUT /manifests/sha256- status=400 times=0"
 run "a push whose referrers index is refused" "$GROCKER" --root "$store" --tls-verify=false build "$app" \
     -c "$app/.grocker.yml" --no-index --find-links "$tmp/links" --image-prefix "$PROXY/refused"
 expect_eq "the image is pushed all the same" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "a warning says what was not attached" "^grocker: warning: the attestations could not be attached to $PROXY/refused/grocker-hello:1.0.0: .*400.*; the image is pushed without them \(--no-sbom and --no-provenance skip them\)$" "$err"
+expect_match "and one for the root's package list" "^grocker: warning: the package list of grocker-bookworm-3.11-root:[^ ]* could not be attached to it: .*400.*; runners built over it without its layers will have no SBOM$" "$err"
 run "the image in the registry" skopeo inspect --tls-verify=false "docker://$PROXY/refused/grocker-hello:1.0.0"
 expect_eq "its digest" "$digest" "$(jq -r .Digest <<<"$out")"
 ok "a registry refusing the referrers index costs the SBOMs, with a warning, not the push"
