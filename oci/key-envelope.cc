@@ -3,6 +3,7 @@
 #include "grocker/error.hh"
 #include "grocker/strings.hh"
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -10,8 +11,6 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sodium.h>
-
-#include <memory>
 
 namespace grocker::oci {
 
@@ -88,8 +87,8 @@ Secret scrypt(std::string_view password, std::string_view salt, const ScryptPara
     static char empty = 0;
     OSSL_PARAM kdfParams[] = {
         OSSL_PARAM_construct_octet_string(
-            OSSL_KDF_PARAM_PASSWORD,
-            password.empty() ? &empty : const_cast<char*>(password.data()), password.size()),
+            OSSL_KDF_PARAM_PASSWORD, password.empty() ? &empty : const_cast<char*>(password.data()),
+            password.size()),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
                                           salt.size()),
         OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
@@ -187,7 +186,7 @@ Secret openKeyEnvelope(std::string_view envelopeJson, std::string_view password,
     ScryptParams cost{};
     try {
         cost = {params.at("N").get<uint64_t>(), params.at("r").get<uint32_t>(),
-             params.at("p").get<uint32_t>()};
+                params.at("p").get<uint32_t>()};
     } catch (json::exception&) {
         throw Error(what, " is not a cosign encrypted key: 'kdf.params' needs numbers N, r and p");
     }
@@ -216,9 +215,9 @@ Secret openKeyEnvelope(std::string_view envelopeJson, std::string_view password,
 
     auto key = scrypt(password, salt, cost);
     Secret plain(box.size() - crypto_secretbox_MACBYTES);
-    if (crypto_secretbox_open_easy(plain.bytes(), reinterpret_cast<const unsigned char*>(box.data()),
-                                   box.size(), reinterpret_cast<const unsigned char*>(nonce.data()),
-                                   key.bytes()) != 0)
+    if (crypto_secretbox_open_easy(
+            plain.bytes(), reinterpret_cast<const unsigned char*>(box.data()), box.size(),
+            reinterpret_cast<const unsigned char*>(nonce.data()), key.bytes()) != 0)
         throw wrongPassword(what);
     return plain;
 }

@@ -5,6 +5,8 @@
 #include "grocker/strings.hh"
 #include "key-envelope.hh"
 
+#include <algorithm>
+#include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -15,9 +17,6 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
-
-#include <algorithm>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <vector>
 
@@ -37,8 +36,8 @@ template <typename T, void (*Free)(T*)> struct Freer {
 };
 using Bio = std::unique_ptr<BIO, Freer<BIO, BIO_free_all>>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, Freer<EVP_MD_CTX, EVP_MD_CTX_free>>;
-using Pkcs8 = std::unique_ptr<PKCS8_PRIV_KEY_INFO,
-                              Freer<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>>;
+using Pkcs8 =
+    std::unique_ptr<PKCS8_PRIV_KEY_INFO, Freer<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>>;
 using X509Sig = std::unique_ptr<X509_SIG, Freer<X509_SIG, X509_SIG_free>>;
 
 // OpenSSL's reason for the last failure, and an empty queue for the next call. Its texts name
@@ -306,9 +305,9 @@ bool VerifyKey::verify(std::string_view data, std::string_view derSignature) con
     if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1)
         throw Error("unable to start verifying a signature (OpenSSL: ", opensslReason(), ")");
     // 0 is a signature that does not match, below 0 one that is not even DER: both say no.
-    int ok = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(derSignature.data()),
-                              derSignature.size(),
-                              reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    int ok = EVP_DigestVerify(
+        ctx.get(), reinterpret_cast<const unsigned char*>(derSignature.data()), derSignature.size(),
+        reinterpret_cast<const unsigned char*>(data.data()), data.size());
     ERR_clear_error();
     return ok == 1;
 }
@@ -386,10 +385,9 @@ CosignKeyPair SigningKey::cosignKeyPair(std::string_view password) const
 
     auto envelope = sealKeyEnvelope(der.view(), password);
     Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio ||
-        PEM_write_bio(bio.get(), "ENCRYPTED SIGSTORE PRIVATE KEY", "",
-                      reinterpret_cast<const unsigned char*>(envelope.data()),
-                      long(envelope.size())) <= 0)
+    if (!bio || PEM_write_bio(bio.get(), "ENCRYPTED SIGSTORE PRIVATE KEY", "",
+                              reinterpret_cast<const unsigned char*>(envelope.data()),
+                              long(envelope.size())) <= 0)
         throw Error("unable to write a key as PEM (OpenSSL: ", opensslReason(), ")");
     return {memoryOf(bio.get()), publicKey().pem()};
 }
@@ -491,7 +489,8 @@ const json& bundleField(const json& parent, const char* key, const std::string& 
 std::string bundleBase64(const json& parent, const char* key, const std::string& path)
 {
     try {
-        return base64Decode(bundleField(parent, key, path, json::value_t::string).get<std::string>());
+        return base64Decode(
+            bundleField(parent, key, path, json::value_t::string).get<std::string>());
     } catch (Error& e) {
         if (e.message().starts_with("not a sigstore bundle")) throw;
         throw Error("not a sigstore bundle: its '", path, "' is not base64");
@@ -545,17 +544,16 @@ void verifySigstoreBundle(std::string_view bundleJson, const VerifyKey& key,
     // v0.3 has two spellings; the second is the protobuf-specs' older one.
     if (mediaType != media::sigstoreBundle &&
         mediaType != "application/vnd.dev.sigstore.bundle+json;version=0.3")
-        throw Error("the sigstore bundle's media type is '", mediaType,
-                    "', not '", media::sigstoreBundle,
-                    "': grocker reads the bundles cosign 3 writes");
+        throw Error("the sigstore bundle's media type is '", mediaType, "', not '",
+                    media::sigstoreBundle, "': grocker reads the bundles cosign 3 writes");
 
-    auto& material = bundleField(bundle, "verificationMaterial", "verificationMaterial",
-                                 json::value_t::object);
+    auto& material =
+        bundleField(bundle, "verificationMaterial", "verificationMaterial", json::value_t::object);
     if (material.contains("certificate") || material.contains("x509CertificateChain"))
         throw Error("the sigstore bundle was signed keyless (it carries a certificate), not with "
                     "a key: grocker checks key signatures only");
-    auto& publicKey = bundleField(material, "publicKey", "verificationMaterial.publicKey",
-                                  json::value_t::object);
+    auto& publicKey =
+        bundleField(material, "publicKey", "verificationMaterial.publicKey", json::value_t::object);
     // The hint is optional in the protobuf; cosign always writes it, and one that names another
     // key says which key to try rather than a bare "does not verify".
     if (publicKey.contains("hint")) {
@@ -571,12 +569,12 @@ void verifySigstoreBundle(std::string_view bundleJson, const VerifyKey& key,
         throw Error("the sigstore bundle holds a message signature, not the DSSE envelope cosign 3 "
                     "signs an image with");
     auto& envelope = bundleField(bundle, "dsseEnvelope", "dsseEnvelope", json::value_t::object);
-    auto payloadType = bundleField(envelope, "payloadType", "dsseEnvelope.payloadType",
-                                   json::value_t::string)
-                           .get<std::string>();
+    auto payloadType =
+        bundleField(envelope, "payloadType", "dsseEnvelope.payloadType", json::value_t::string)
+            .get<std::string>();
     if (payloadType != media::inToto)
-        throw Error("the sigstore bundle's envelope holds '", payloadType, "', not '", media::inToto,
-                    "' (an in-toto statement)");
+        throw Error("the sigstore bundle's envelope holds '", payloadType, "', not '",
+                    media::inToto, "' (an in-toto statement)");
     auto payload = bundleBase64(envelope, "payload", "dsseEnvelope.payload");
     auto& signatures =
         bundleField(envelope, "signatures", "dsseEnvelope.signatures", json::value_t::array);
@@ -595,7 +593,8 @@ void verifySigstoreBundle(std::string_view bundleJson, const VerifyKey& key,
         type != inTotoStatementV1 && type != "https://in-toto.io/Statement/v0.1")
         throw Error("the sigstore bundle's payload is not an in-toto statement (its _type is '",
                     type, "')");
-    if (auto predicate = stringAt(statement, {"predicateType"}); predicate != cosignSignPredicateType)
+    if (auto predicate = stringAt(statement, {"predicateType"});
+        predicate != cosignSignPredicateType)
         throw Error("the sigstore bundle's statement is of predicate type '", predicate,
                     "', not cosign's image signature ('", cosignSignPredicateType, "')");
     std::vector<std::string> signedDigests;
