@@ -19,11 +19,12 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-static_assert(!std::is_copy_constructible_v<SigningKey> && std::is_move_constructible_v<SigningKey>);
+static_assert(!std::is_copy_constructible_v<SigningKey> &&
+              std::is_move_constructible_v<SigningKey>);
 static_assert(!std::is_copy_constructible_v<VerifyKey> && std::is_move_constructible_v<VerifyKey>);
 
-const Digest image = Digest::parse(
-    "sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f");
+const Digest image =
+    Digest::parse("sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f");
 const Digest other = sha256("another image");
 
 // Runs an openssl command, failing the test when it fails; returns its stdout.
@@ -106,8 +107,8 @@ TEST(Signature, OpenSslAgreesBothWays)
 
     openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
              (tmp / "k.pem").string()});
-    openssl({"dgst", "-sha256", "-sign", (tmp / "k.pem").string(), "-out",
-             (tmp / "osig").string(), (tmp / "data").string()});
+    openssl({"dgst", "-sha256", "-sign", (tmp / "k.pem").string(), "-out", (tmp / "osig").string(),
+             (tmp / "data").string()});
     auto theirs = SigningKey::load(tmp / "k.pem", noPassword());
     EXPECT_TRUE(theirs.publicKey().verify("signed bytes", readFile(tmp / "osig")));
 }
@@ -247,9 +248,9 @@ TEST(Signature, ADamagedKeyIsNamedButNotShown)
     writeTestFile(tmp / "cut.pem",
                   "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n");
     auto msg = errorOf([&] { SigningKey::load(tmp / "cut.pem", noPassword()); });
-    EXPECT_EQ(msg.rfind("'" + (tmp / "cut.pem").string() + "' holds a damaged PKCS#8 key (OpenSSL: ",
-                        0),
-              0u)
+    EXPECT_EQ(
+        msg.rfind("'" + (tmp / "cut.pem").string() + "' holds a damaged PKCS#8 key (OpenSSL: ", 0),
+        0u)
         << msg;
     EXPECT_EQ(msg.find(body.substr(0, 16)), std::string::npos) << msg;
 }
@@ -290,11 +291,13 @@ TEST(CosignKey, WrongPassword)
 {
     auto pair = SigningKey::generate().cosignKeyPair("right");
     Password wrong{"wrong"};
-    EXPECT_EQ(errorOf([&] { SigningKey::fromPem(pair.privatePem, wrong.source(), "'cosign.key'"); }),
-              "the password does not open 'cosign.key' (a wrong password, or a damaged file)");
+    EXPECT_EQ(
+        errorOf([&] { SigningKey::fromPem(pair.privatePem, wrong.source(), "'cosign.key'"); }),
+        "the password does not open 'cosign.key' (a wrong password, or a damaged file)");
     Password empty{""};
-    EXPECT_EQ(errorOf([&] { SigningKey::fromPem(pair.privatePem, empty.source(), "'cosign.key'"); }),
-              "the password does not open 'cosign.key' (a wrong password, or a damaged file)");
+    EXPECT_EQ(
+        errorOf([&] { SigningKey::fromPem(pair.privatePem, empty.source(), "'cosign.key'"); }),
+        "the password does not open 'cosign.key' (a wrong password, or a damaged file)");
 }
 
 TEST(CosignKey, EmptyPasswordAndTheOlderPemType)
@@ -315,9 +318,8 @@ TEST(CosignKey, EnvelopeIsGoSecureSystemsLibs)
 {
     auto sealed = sealKeyEnvelope("plain bytes", "pw");
     // Field names and order of go-securesystemslib's `encrypted` structs.
-    EXPECT_EQ(sealed.rfind(R"({"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":")",
-                           0),
-              0u)
+    EXPECT_EQ(
+        sealed.rfind(R"({"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":")", 0), 0u)
         << sealed;
     auto j = json::parse(sealed);
     EXPECT_EQ(base64Decode(j["kdf"]["salt"].get<std::string>()).size(), 32u);
@@ -382,8 +384,9 @@ TEST(CosignKey, RefusesStrangeEnvelopes)
 TEST(SimpleSigning, PayloadIsCosignsByteForByte)
 {
     // sigstore's payload_test.go, "no claims".
-    EXPECT_EQ(simpleSigningPayload("example.com/test/image", image),
-              R"({"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":{"docker-manifest-digest":"sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"type":"cosign container image signature"},"optional":null})");
+    EXPECT_EQ(
+        simpleSigningPayload("example.com/test/image", image),
+        R"({"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":{"docker-manifest-digest":"sha256:d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"type":"cosign container image signature"},"optional":null})");
 }
 
 TEST(SimpleSigning, Verifies)
@@ -419,10 +422,9 @@ TEST(SimpleSigning, SaysWhichCheckFailed)
               }),
               "the cosign signature's payload is of type 'atomic container signature', not "
               "'cosign container image signature'");
-    EXPECT_EQ(errorOf([&] {
-                  verifySimpleSigning("[]", simpleSigningSignature(key, "[]"), pub, image);
-              }),
-              "the cosign signature's payload is not a JSON object");
+    EXPECT_EQ(
+        errorOf([&] { verifySimpleSigning("[]", simpleSigningSignature(key, "[]"), pub, image); }),
+        "the cosign signature's payload is not a JSON object");
 }
 
 // --- the Sigstore bundle ---
@@ -455,7 +457,8 @@ TEST(SigstoreBundle, IsWhatCosign3Writes)
     std::vector<std::string> keys;
     for (auto& [k, v] : b.items())
         keys.push_back(k);
-    EXPECT_EQ(keys, (std::vector<std::string>{"mediaType", "verificationMaterial", "dsseEnvelope"}));
+    EXPECT_EQ(keys,
+              (std::vector<std::string>{"mediaType", "verificationMaterial", "dsseEnvelope"}));
     EXPECT_EQ(b["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json");
     EXPECT_EQ(b["verificationMaterial"]["publicKey"]["hint"], key.publicKey().hint());
     EXPECT_EQ(b["verificationMaterial"]["tlogEntries"], json::array());
@@ -464,12 +467,14 @@ TEST(SigstoreBundle, IsWhatCosign3Writes)
     EXPECT_EQ(env["payloadType"], "application/vnd.in-toto+json");
     EXPECT_EQ(env["signatures"].size(), 1u);
     EXPECT_FALSE(env["signatures"][0].contains("keyid"));
-    EXPECT_EQ(base64Decode(env["payload"].get<std::string>()),
-              R"({"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"annotations":{}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}})");
+    EXPECT_EQ(
+        base64Decode(env["payload"].get<std::string>()),
+        R"({"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"d34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33fd34db33f"},"annotations":{}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{}})");
     EXPECT_NO_THROW(verifySigstoreBundle(text, key.publicKey(), image));
 
     auto annotated = json::parse(sigstoreBundle(key, image, {{"build", "42"}}));
-    auto statement = json::parse(base64Decode(annotated["dsseEnvelope"]["payload"].get<std::string>()));
+    auto statement =
+        json::parse(base64Decode(annotated["dsseEnvelope"]["payload"].get<std::string>()));
     EXPECT_EQ(statement["subject"][0]["annotations"], json({{"build", "42"}}));
 }
 
@@ -516,7 +521,8 @@ TEST(SigstoreBundle, SaysWhichCheckFailed)
     EXPECT_NO_THROW(verifySigstoreBundle(noHint.dump(), pub, image));
 
     EXPECT_EQ(with([](json& b) {
-                  auto sig = base64Decode(b["dsseEnvelope"]["signatures"][0]["sig"].get<std::string>());
+                  auto sig =
+                      base64Decode(b["dsseEnvelope"]["signatures"][0]["sig"].get<std::string>());
                   sig[sig.size() / 2] ^= 0x01;
                   b["dsseEnvelope"]["signatures"][0]["sig"] = base64Encode(sig);
               }),
