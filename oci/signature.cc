@@ -99,12 +99,16 @@ std::vector<PemBlock> readPem(std::string_view text, const std::string& what)
         char* header = nullptr;
         unsigned char* data = nullptr;
         long len = 0;
-        if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) break;
+        // PEM_FLAG_SECURE: OpenSSL wipes its working buffers as it frees them, and the base64
+        // text and the bytes of a plain key pass through them.
+        if (PEM_read_bio_ex(bio.get(), &name, &header, &data, &len,
+                            PEM_FLAG_SECURE | PEM_FLAG_EAY_COMPATIBLE) != 1)
+            break;
         PemBlock block{name, header, Secret(size_t(len))};
         std::copy(data, data + len, block.der.bytes());
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_clear_free(data, size_t(len));
+        OPENSSL_secure_free(name);
+        OPENSSL_secure_free(header);
+        OPENSSL_secure_clear_free(data, size_t(len));
         blocks.push_back(std::move(block));
     }
     ERR_clear_error(); // the end of the text reads as "no start line"

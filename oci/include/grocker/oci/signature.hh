@@ -42,6 +42,7 @@ inline constexpr std::string_view cosignSignPredicateType = "https://sigstore.de
 // critical.type of a simple-signing payload.
 inline constexpr std::string_view cosignSignatureType = "cosign container image signature";
 
+// Owns an OpenSSL key.
 struct PKeyFree {
     void operator()(evp_pkey_st* key) const;
 };
