@@ -1,5 +1,7 @@
 #include "grocker/strings.hh"
 
+#include "grocker/error.hh"
+
 #include <cstdio>
 
 namespace grocker {
@@ -108,6 +110,53 @@ std::string lowercase(std::string_view s)
     std::string out(s);
     for (auto& c : out)
         if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return out;
+}
+
+namespace {
+const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string base64Encode(std::string_view data)
+{
+    std::string out;
+    out.reserve((data.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < data.size(); i += 3) {
+        uint32_t v = uint32_t(uint8_t(data[i])) << 16 | uint32_t(uint8_t(data[i + 1])) << 8 |
+                     uint8_t(data[i + 2]);
+        for (int k = 3; k >= 0; k--)
+            out += alphabet[(v >> (6 * k)) & 63];
+    }
+    if (size_t rest = data.size() - i) {
+        uint32_t v = uint32_t(uint8_t(data[i])) << 16 |
+                     (rest == 2 ? uint32_t(uint8_t(data[i + 1])) << 8 : 0);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::string base64Decode(std::string_view text)
+{
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t i = 0;
+    for (; i < text.size() && text[i] != '='; i++) {
+        const char* p = std::char_traits<char>::find(alphabet, 64, text[i]);
+        if (!p) throw Error("invalid base64: unexpected character at offset ", i);
+        acc = acc << 6 | uint32_t(p - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char((acc >> bits) & 0xff);
+        }
+    }
+    for (; i < text.size(); i++)
+        if (text[i] != '=') throw Error("invalid base64: data after padding at offset ", i);
     return out;
 }
 

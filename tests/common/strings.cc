@@ -72,6 +72,24 @@ TEST(Strings, Identifiers)
         EXPECT_FALSE(isIdentifier(bad)) << bad;
 }
 
+TEST(Base64, RoundTrips)
+{
+    EXPECT_EQ(base64Encode("user:pass"), "dXNlcjpwYXNz");
+    EXPECT_EQ(base64Encode("alice:s3cr3t-p4ss"), "YWxpY2U6czNjcjN0LXA0c3M=");
+    EXPECT_EQ(base64Encode("a"), "YQ==");
+    EXPECT_EQ(base64Encode("ab"), "YWI=");
+    EXPECT_EQ(base64Encode(""), "");
+    EXPECT_EQ(base64Decode("dXNlcjpwYXNz"), "user:pass");
+    EXPECT_EQ(base64Decode("YQ=="), "a");
+    EXPECT_EQ(base64Decode("YQ"), "a");
+    std::string all;
+    for (int i = 0; i < 256; i++)
+        all += char(i);
+    EXPECT_EQ(base64Decode(base64Encode(all)), all);
+    EXPECT_THROW(base64Decode("a*b"), Error);
+    EXPECT_THROW(base64Decode("YQ==YQ"), Error);
+}
+
 TEST(Errors, SysErrorKeepsTheErrnoItWasGiven)
 {
     SysError e(ENOENT, "unable to read '", std::string("x"), "'");

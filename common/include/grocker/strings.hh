@@ -1,6 +1,6 @@
 #pragma once
 // Strings every part builds: messages (concat), shell words (quoted one by one, never pasted),
-// joined lists, hex, and the one normalisation of Python project names (PEP 503).
+// joined lists, hex, base64, and the one normalisation of Python project names (PEP 503).
 
 #include <cstdint>
 #include <sstream>
@@ -47,6 +47,11 @@ std::string plural(uint64_t n, std::string_view one, std::string_view many);
 
 // `s` without the spaces, tabs, carriage returns and newlines around it.
 std::string_view trimmed(std::string_view s);
+
+// Base64, standard alphabet with padding (registry credentials, signatures, keys).
+std::string base64Encode(std::string_view data);
+// Standard alphabet, padding optional; throws an Error on other characters.
+std::string base64Decode(std::string_view text);
 
 // `s` with ASCII letters lowercased (names, header fields: not text in general).
 std::string lowercase(std::string_view s);

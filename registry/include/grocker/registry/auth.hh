@@ -3,6 +3,8 @@
 // in one header, quoted parameters with escapes), token scopes ("repository:NAME:pull,push") and
 // their union, as the distribution token spec uses them, and base64 for Basic credentials.
 
+#include "grocker/strings.hh"
+
 #include <map>
 #include <optional>
 #include <string>
@@ -45,8 +47,8 @@ std::vector<std::string> splitScopes(std::string_view param);
 // "repository:NAME:pull" or "repository:NAME:pull,push".
 std::string repositoryScope(const std::string& name, bool push);
 
-std::string base64Encode(std::string_view data);
-// Standard alphabet, padding optional; throws an Error on other characters.
-std::string base64Decode(std::string_view text);
+// Basic credentials are base64 of user:password (common/'s one base64).
+using grocker::base64Decode;
+using grocker::base64Encode;
 
 } // namespace grocker::registry
