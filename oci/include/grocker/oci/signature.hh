@@ -5,6 +5,7 @@
 // pushing and fetching them is the registry's and the CLI's.
 
 #include "grocker/oci/digest.hh"
+#include "grocker/oci/referrers.hh" // media::inToto, a DSSE envelope's payloadType too
 
 #include <ctime>
 #include <filesystem>
@@ -24,8 +25,6 @@ inline constexpr std::string_view cosignSimpleSigning =
     "application/vnd.dev.cosign.simplesigning.v1+json";
 // A Sigstore bundle: the referrer manifest's artifactType and its one layer's media type.
 inline constexpr std::string_view sigstoreBundle = "application/vnd.dev.sigstore.bundle.v0.3+json";
-// A DSSE envelope's payloadType when it holds an in-toto statement.
-inline constexpr std::string_view inToto = "application/vnd.in-toto+json";
 } // namespace media
 
 namespace annotation {
