@@ -76,7 +76,7 @@ Secret readKeyFile(const std::filesystem::path& path)
         got += n;
     }
     if (got > size_t(st.st_size))
-        throw Error("the key '", path.string(), "' changed while it was read; read it again");
+        throw Error("the key '", path.string(), "' changed while it was read; try again");
     buf.shrink(got);
     return buf;
 }

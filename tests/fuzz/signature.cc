@@ -5,8 +5,9 @@
 // The first byte picks the parser. Built with -Dfuzz=true and clang; scripts/test-fuzz runs it.
 // The key below is this target's own, made for it and for tests/fuzz/make-corpus's seeds only.
 
-#include "grocker/error.hh"
 #include "grocker/oci/signature.hh"
+
+#include "grocker/error.hh"
 #include "key-envelope.hh"
 
 #include <cstddef>
@@ -53,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             // PAYLOAD NUL BASE64-SIGNATURE
             auto nul = text.find('\0');
             if (nul == std::string::npos) return 0;
-            auto claim = verifySimpleSigning(text.substr(0, nul), text.substr(nul + 1), *key, digest);
+            auto claim =
+                verifySimpleSigning(text.substr(0, nul), text.substr(nul + 1), *key, digest);
             if (claim.manifestDigest != digest) {
                 std::fprintf(stderr, "a payload of %s verified as %s\n",
                              claim.manifestDigest.str().c_str(), fuzzDigest);
