@@ -6,6 +6,7 @@
 #include "grocker/error.hh"
 #include "grocker/oci/reference.hh"
 #include "grocker/oci/referrers.hh"
+#include "grocker/oci/signature.hh"
 #include "grocker/strings.hh"
 
 #include <iostream>
@@ -52,6 +53,7 @@ std::string artifactTypeOf(const std::string& kind)
     if (kind == "cyclonedx") return std::string(media::cycloneDx);
     if (kind == "spdx") return std::string(media::spdx);
     if (kind == "provenance") return std::string(media::inToto);
+    if (kind == "sigstore") return std::string(media::sigstoreBundle);
     return "";
 }
 
@@ -96,8 +98,8 @@ int runAttestations(const GlobalOptions& g, const AttestationsOptions& o)
         if (hits.empty())
             throw Error(a.src.str(), ": no attachment is '", o.print, "' (",
                         plural(a.referrers.size(), "attachment", "attachments"),
-                        "; use cyclonedx, spdx, provenance, or a digest that grocker attestations "
-                        "lists)");
+                        "; use cyclonedx, spdx, provenance, sigstore, or a digest that grocker "
+                        "attestations lists)");
         if (type.empty() && hits.size() > 1)
             throw UsageError("'", o.print, "' begins ", hits.size(),
                              " attachments' digests: give more of it");
@@ -144,8 +146,8 @@ Runners registerAttestationCommands(CLI::App& app, GlobalOptions& global)
     att->add_option("SRC", ao.src, "The image: oci:DIR[:TAG], oci-archive:FILE or docker://REF")
         ->required();
     att->add_option("--print", ao.print,
-                    "Print one attachment's content: cyclonedx, spdx, provenance, or its digest "
-                    "(or the start of it)");
+                    "Print one attachment's content: cyclonedx, spdx, provenance, sigstore (a "
+                    "signature's bundle), or its digest (or the start of it)");
     att->add_flag("--json", ao.json, "List them as JSON (their descriptors)");
     return {{sbom, [&global] { return runSbom(global, so); }},
             {att, [&global] { return runAttestations(global, ao); }}};

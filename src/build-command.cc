@@ -29,6 +29,7 @@ struct BuildOptions {
     bool noIndex = false;
     bool sbom = true;
     bool provenance = true;
+    std::string signKey;
     std::string compression = "gzip";
     std::string baseImage;
 };
@@ -68,6 +69,9 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.noIndex = o.noIndex;
     r.sbom = o.sbom;
     r.provenance = o.provenance;
+    // Read (and its password asked) before any work: a wrong one fails at once.
+    if (!o.signKey.empty())
+        r.signKey = std::make_shared<const oci::SigningKey>(loadSigningKey(o.signKey));
     r.compression = o.compression;
     r.baseImage = o.baseImage;
     r.storeRoot = g.root;
@@ -149,6 +153,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_flag("--provenance,!--no-provenance", bo.provenance,
                 "Attach the runner's provenance (an in-toto statement, SLSA v1: what was asked "
                 "and what it was built from, by digest) to it where the SBOMs go (default)");
+    b->add_option("--sign-key", bo.signKey,
+                  "Sign the runner with this ECDSA P-256 key (cosign's key pair, password in "
+                  "$COSIGN_PASSWORD, or a PEM key): a Sigstore bundle attached to it, and "
+                  "cosign's .sig tag when pushed");
     b->add_flag("--no-index", bo.noIndex,
                 "Take packages from --find-links only, never from an index (pip's --no-index)");
     b->add_flag("--refresh", bo.refresh,

@@ -1,6 +1,7 @@
 #pragma once
 // Registration of grocker's subcommands. Each returns the exit status.
 
+#include "grocker/oci/signature.hh"
 #include "grocker/oci/store.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/registry.hh"
@@ -39,8 +40,10 @@ Runners registerDiffCommand(CLI::App& app, GlobalOptions& global);
 // fsck, purge.
 Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 
-// sbom.
+// sbom, attestations.
 Runners registerAttestationCommands(CLI::App& app, GlobalOptions& global);
+// sign, verify, generate-key-pair.
+Runners registerSignCommands(CLI::App& app, GlobalOptions& global);
 
 // cache ls, cache prune.
 Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
@@ -50,6 +53,10 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global);
 
 // --progress, on grocker itself and on each command that moves data.
 void addProgressOption(CLI::App* app, GlobalOptions& global);
+
+// A signing key file (--key, --sign-key), its password from $COSIGN_PASSWORD, else asked on the
+// terminal; a UsageError with neither.
+oci::SigningKey loadSigningKey(const std::string& path);
 
 // The store of --root (or $GROCKER_ROOT, or the default).
 oci::Store openStore(const GlobalOptions& global);

@@ -1,6 +1,7 @@
 // pull, push, login and logout, and the docker:// transport for the other image commands: the
 // command line over the registry library.
 
+#include "build/signing.hh"
 #include "commands.hh"
 #include "grocker/display.hh"
 #include "grocker/error.hh"
@@ -192,6 +193,16 @@ Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& de
     if (dest.kind != ImageRef::Kind::DockerArchive)
         attachments = loadAttachments(store, src, g, img.manifestDescriptor.digest);
     saveAnyImage(store, img, dest, g, src.kind == ImageRef::Kind::Docker, attachments);
+    // Between registries, cosign's .sig tag too (verifiers that read only that).
+    if (src.kind == ImageRef::Kind::Docker && dest.kind == ImageRef::Kind::Docker) {
+        registry::Session session(registryOptions(g));
+        if (auto sig = build::pullCosignSignatures(session, store, dockerReference(src.ref),
+                                                   img.manifestDescriptor.digest)) {
+            build::copyCosignSignatures(session, store, *sig, dockerReference(dest.ref),
+                                        img.manifestDescriptor.digest);
+            attachments.push_back(sig->manifestDescriptor);
+        }
+    }
     if (!attachments.empty() && !g.quiet)
         display().message(concat("with ", plural(attachments.size(), "attachment", "attachments"),
                                  " (grocker attestations ", dest.str(), ")"));

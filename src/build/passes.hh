@@ -81,6 +81,7 @@ struct Pipeline {
     void entrypoint();
     void sbom();
     void provenance();
+    void sign();
     void writeOutputs();
     void push();
     void writeResultFile();

@@ -40,6 +40,7 @@ BuildResult build(BuildRequest request)
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
     p.sbom();               // what the runner holds (CycloneDX, SPDX), attached to it
     p.provenance();         // how it was made (in-toto, SLSA v1), attached to it
+    p.sign();               // --sign-key: a Sigstore bundle attached to it
     p.writeOutputs();       // named in the store, written to every --output
     p.push();               // root and compiler first, so that other builds find them
     p.writeResultFile();    // --result-file

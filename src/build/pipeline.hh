@@ -5,12 +5,14 @@
 #include "compile.hh"
 #include "config.hh"
 #include "grocker/oci/digest.hh"
+#include "grocker/oci/signature.hh"
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/registry.hh"
 #include "steps.hh"
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -37,6 +39,8 @@ struct BuildRequest {
     bool noIndex = false;   // --no-index: packages from the find-links folder only
     bool sbom = true;       // the runner's SBOMs attached to it (--no-sbom)
     bool provenance = true; // its provenance statement attached to it (--no-provenance)
+    // --sign-key: the runner signed with it (a Sigstore bundle attached, cosign's .sig tag).
+    std::shared_ptr<const oci::SigningKey> signKey;
     std::string compression = "gzip";
     std::string baseImage; // instead of the runtime's registry image (a mirror's copy)
 

@@ -13,6 +13,7 @@
 #include "passes.hh"
 #include "provenance.hh"
 #include "sbom.hh"
+#include "signing.hh"
 
 #include <iostream>
 #include <sys/stat.h>
@@ -320,6 +321,18 @@ void Pipeline::provenance()
         "provenance: SLSA v1, " + plural(resolved, "resolved dependency", "resolved dependencies"));
 }
 
+void Pipeline::sign()
+{
+    if (!request.signKey) return;
+    if (!attaches()) {
+        display().warning("--sign-key: the runner goes nowhere that keeps signatures (a registry, "
+                          "an oci: or oci-archive: output): not signed");
+        return;
+    }
+    attachments.push_back(signatureReferrer(*store, *request.signKey, image.manifestDescriptor));
+    say(*ctx, "sign: a Sigstore bundle with the key " + request.signKey->publicKey().hint());
+}
+
 void Pipeline::writeOutputs()
 {
     std::string name = runnerName();
@@ -375,11 +388,19 @@ void Pipeline::push()
             say(*ctx, "attestations: attached to " + result.pushed + " (" +
                           plural(attachments.size(), "referrer", "referrers") + ")");
     } catch (Error& e) {
-        if (e.message() == "cancelled") throw;
+        // An image meant to be signed that is not is an error: policies would refuse it.
+        if (e.message() == "cancelled" || request.signKey) throw;
         display().warning(concat("the attestations could not be attached to ", result.pushed, ": ",
                                  e.what(),
                                  "; the image is pushed without them (--no-sbom and "
                                  "--no-provenance skip them)"));
+    }
+    if (request.signKey) {
+        // cosign's older tag too, for verifiers that read only that.
+        pushCosignSignatures(registry->get(), *store, *request.signKey,
+                             Reference::parse(result.image), image.manifestDescriptor.digest);
+        say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
+                      " pushed beside it");
     }
     shareSlice();
 }

@@ -1,0 +1,154 @@
+#include "signing.hh"
+
+#include "grocker/error.hh"
+#include "grocker/oci/referrers.hh"
+#include "grocker/oci/transport.hh"
+#include "grocker/registry/client.hh"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace grocker::build {
+
+using namespace grocker::oci;
+using nlohmann::json;
+
+std::string cosignSignatureTag(const Digest& subject)
+{
+    return subject.algorithm() + "-" + subject.hex() + ".sig";
+}
+
+std::string cosignRepository(const Reference& ref)
+{
+    return (ref.domain == "docker.io" ? std::string("index.docker.io") : ref.domain) + "/" +
+           ref.path;
+}
+
+Descriptor signatureReferrer(Store& store, const SigningKey& key, const Descriptor& subject)
+{
+    return putReferrer(store, subject, std::string(media::sigstoreBundle),
+                       sigstoreBundle(key, subject.digest),
+                       sigstoreBundleAnnotations(std::time(nullptr)));
+}
+
+namespace {
+
+Reference sigRef(const Reference& ref, const Digest& subject)
+{
+    Reference r = ref;
+    r.digest.reset();
+    r.tag = cosignSignatureTag(subject);
+    return r;
+}
+
+// cosign's `.sig` image: one layer per signature (the payload, its signature in an
+// annotation), a config whose diff_ids are the payloads' digests, as cosign writes it.
+Image sigImage(Store& store, const std::vector<Descriptor>& layers)
+{
+    json diffIds = json::array(), history = json::array();
+    for (auto& l : layers) {
+        diffIds.push_back(l.digest.str());
+        history.push_back({{"created", "0001-01-01T00:00:00Z"}});
+    }
+    json config = {{"architecture", ""},
+                   {"created", "0001-01-01T00:00:00Z"},
+                   {"history", history},
+                   {"os", ""},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", diffIds}}},
+                   {"config", json::object()}};
+    Manifest m;
+    m.config = store.putBlob(canonical(config), std::string(media::ociConfig));
+    m.layers = layers;
+    auto d = store.putBlob(canonical(toJson(m)), std::string(media::ociManifest));
+    return imageFromStore(store, d);
+}
+
+} // namespace
+
+std::optional<Image> pullCosignSignatures(registry::Session& session, Store& store,
+                                          const Reference& ref, const Digest& subject)
+{
+    try {
+        return session.pull(store, sigRef(ref, subject));
+    } catch (registry::RegistryError& e) {
+        if (e.status() == 404) return std::nullopt;
+        throw;
+    }
+}
+
+void pushCosignSignatures(registry::Session& session, Store& store, const SigningKey& key,
+                          const Reference& ref, const Digest& subject)
+{
+    auto payload = simpleSigningPayload(cosignRepository(ref), subject);
+    auto mine = store.putBlob(payload, std::string(media::cosignSimpleSigning));
+    mine.annotations[std::string(annotation::cosignSignature)] =
+        simpleSigningSignature(key, payload);
+    std::vector<Descriptor> layers;
+    if (auto there = pullCosignSignatures(session, store, ref, subject)) {
+        auto pub = key.publicKey();
+        for (auto& l : there->manifest.layers) {
+            // The same payload signed by this key before: replaced by the new signature.
+            if (l.digest == mine.digest) {
+                auto it = l.annotations.find(std::string(annotation::cosignSignature));
+                try {
+                    if (it != l.annotations.end()) {
+                        verifySimpleSigning(payload, it->second, pub, subject);
+                        continue;
+                    }
+                } catch (Error&) {
+                    // another key's: kept
+                }
+            }
+            layers.push_back(l);
+        }
+    }
+    layers.push_back(mine);
+    session.push(store, sigImage(store, layers), sigRef(ref, subject));
+}
+
+void copyCosignSignatures(registry::Session& session, Store& store, const Image& sig,
+                          const Reference& ref, const Digest& subject)
+{
+    session.push(store, sig, sigRef(ref, subject));
+}
+
+std::vector<SignatureCheck> checkSignatures(const Store& store, const VerifyKey& key,
+                                            const Digest& subject,
+                                            const std::vector<Descriptor>& attachments,
+                                            const std::optional<Image>& cosignSig)
+{
+    std::vector<SignatureCheck> checks;
+    for (auto& a : attachments) {
+        if (a.artifactType != media::sigstoreBundle) continue;
+        SignatureCheck c{"sigstore bundle " + a.digest.str()};
+        try {
+            verifySigstoreBundle(referrerContent(store, a), key, subject);
+            c.verified = true;
+        } catch (Error& e) {
+            c.why = e.message();
+        }
+        checks.push_back(c);
+    }
+    if (cosignSig) {
+        size_t n = 0;
+        for (auto& l : cosignSig->manifest.layers) {
+            n++;
+            SignatureCheck c{"cosign " + cosignSig->manifestDescriptor.digest.str().substr(0, 19) +
+                             "… (.sig), layer " + std::to_string(n)};
+            try {
+                auto it = l.annotations.find(std::string(annotation::cosignSignature));
+                if (it == l.annotations.end())
+                    throw Error("the layer has no ", annotation::cosignSignature, " annotation");
+                verifySimpleSigning(store.readBlob(l, "the signature's payload"), it->second, key,
+                                    subject);
+                c.verified = true;
+            } catch (Error& e) {
+                c.why = e.message();
+            }
+            checks.push_back(c);
+        }
+    }
+    return checks;
+}
+
+} // namespace grocker::build

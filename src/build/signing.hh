@@ -1,0 +1,59 @@
+#pragma once
+// Signing images and checking their signatures as cosign 3 does, offline, with an ECDSA P-256
+// key (oci/signature.hh has the formats): a Sigstore bundle attached to the image as an OCI 1.1
+// referrer, and in registries cosign's `.sig` tag too, for verifiers that read only that.
+
+#include "grocker/oci/image.hh"
+#include "grocker/oci/reference.hh"
+#include "grocker/oci/signature.hh"
+#include "grocker/oci/store.hh"
+#include "grocker/registry/registry.hh"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace grocker::build {
+
+// cosign's tag of an image's simple signatures: "sha256-<hex>.sig".
+std::string cosignSignatureTag(const oci::Digest& subject);
+
+// The repository as a simple-signing payload names it (cosign's docker-reference): registry
+// and path, Docker Hub's as index.docker.io.
+std::string cosignRepository(const oci::Reference& ref);
+
+// `subject` signed with `key`: a Sigstore bundle, as a referrer in the store.
+oci::Descriptor signatureReferrer(oci::Store& store, const oci::SigningKey& key,
+                                  const oci::Descriptor& subject);
+
+// The `.sig` image of `subject` in `ref`'s repository, pulled into the store; none when the
+// registry has none.
+std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::Store& store,
+                                               const oci::Reference& ref,
+                                               const oci::Digest& subject);
+
+// Adds `key`'s simple signature of `subject` to cosign's `.sig` tag in `ref`'s repository,
+// keeping the signatures already there (one of the same key over the same payload is replaced,
+// so signing again does not grow it).
+void pushCosignSignatures(registry::Session& session, oci::Store& store,
+                          const oci::SigningKey& key, const oci::Reference& ref,
+                          const oci::Digest& subject);
+// Pushes a `.sig` image as it is (a copy's), under `subject`'s tag in `ref`'s repository.
+void copyCosignSignatures(registry::Session& session, oci::Store& store, const oci::Image& sig,
+                          const oci::Reference& ref, const oci::Digest& subject);
+
+// One signature found and what checking it with the key gave.
+struct SignatureCheck {
+    std::string what; // "sigstore bundle sha256:…", "cosign .sig sha256:…, layer 2"
+    bool verified = false;
+    std::string why; // why not
+};
+
+// Checks every Sigstore bundle among `attachments` (in the store) and every layer of a `.sig`
+// image against `key` and `subject`.
+std::vector<SignatureCheck> checkSignatures(const oci::Store& store, const oci::VerifyKey& key,
+                                            const oci::Digest& subject,
+                                            const std::vector<oci::Descriptor>& attachments,
+                                            const std::optional<oci::Image>& cosignSig);
+
+} // namespace grocker::build
