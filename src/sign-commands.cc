@@ -28,7 +28,9 @@ std::string askSecret(const std::string& prompt)
 {
     AutoCloseFD tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
     if (!tty) return {};
-    auto put = [&](std::string_view s) { [[maybe_unused]] auto n = ::write(tty.get(), s.data(), s.size()); };
+    auto put = [&](std::string_view s) {
+        [[maybe_unused]] auto n = ::write(tty.get(), s.data(), s.size());
+    };
     put(prompt);
     termios old{};
     bool restore = ::tcgetattr(tty.get(), &old) == 0;
@@ -109,7 +111,8 @@ int runVerify(const GlobalOptions& g, const VerifyOptions& o)
     auto store = openStore(g);
     // Every blob read again and checked against its digest, into a store of its own: an image
     // whose layer was altered where it is kept fails here, whatever the store holds already.
-    AutoDelete scratch(makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-verify-"));
+    AutoDelete scratch(
+        makeTempDir(store.tmpDir(), ".tmp-" + std::to_string(::getpid()) + "-verify-"));
     Store check(scratch.path());
     Image image;
     try {
@@ -160,15 +163,16 @@ int runGenerateKeyPair(const GlobalOptions& g, const KeyPairOptions& o)
     fs::path priv = o.prefix + ".key", pub = o.prefix + ".pub";
     for (auto& p : {priv, pub})
         if (fs::exists(p))
-            throw UsageError("'", p.string(), "' exists: remove it first or give another "
-                                              "--output-key-prefix");
+            throw UsageError("'", p.string(),
+                             "' exists: remove it first or give another "
+                             "--output-key-prefix");
     std::string password;
     if (const char* p = std::getenv("COSIGN_PASSWORD")) {
         password = p;
     } else {
         if (!::isatty(0) && !::isatty(2))
-            throw UsageError("set COSIGN_PASSWORD to the password that will seal '",
-                             priv.string(), "' (empty for none)");
+            throw UsageError("set COSIGN_PASSWORD to the password that will seal '", priv.string(),
+                             "' (empty for none)");
         password = askSecret("Password for the private key: ");
         if (askSecret("Again: ") != password) throw UsageError("the passwords differ");
     }
@@ -176,8 +180,8 @@ int runGenerateKeyPair(const GlobalOptions& g, const KeyPairOptions& o)
     writeFileAtomic(priv, pair.privatePem, 0600);
     writeFileAtomic(pub, pair.publicPem, 0644);
     if (!g.quiet)
-        display().message(concat("wrote ", priv.string(), " (cosign's encrypted format, mode 0600) and ",
-                                 pub.string()));
+        display().message(concat("wrote ", priv.string(),
+                                 " (cosign's encrypted format, mode 0600) and ", pub.string()));
     return 0;
 }
 

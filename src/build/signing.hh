@@ -35,9 +35,8 @@ std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::
 // Adds `key`'s simple signature of `subject` to cosign's `.sig` tag in `ref`'s repository,
 // keeping the signatures already there (one of the same key over the same payload is replaced,
 // so signing again does not grow it).
-void pushCosignSignatures(registry::Session& session, oci::Store& store,
-                          const oci::SigningKey& key, const oci::Reference& ref,
-                          const oci::Digest& subject);
+void pushCosignSignatures(registry::Session& session, oci::Store& store, const oci::SigningKey& key,
+                          const oci::Reference& ref, const oci::Digest& subject);
 // Pushes a `.sig` image as it is (a copy's), under `subject`'s tag in `ref`'s repository.
 void copyCosignSignatures(registry::Session& session, oci::Store& store, const oci::Image& sig,
                           const oci::Reference& ref, const oci::Digest& subject);
