@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -535,34 +536,54 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
             if (auto api = referrersApi(c, repo, *subject); api && missing(api->manifests).empty())
                 return;
             // No referrers API (or one that did not index them): the tag schema, merged
-            // with what another writer put there, and read back until it holds ours.
-            for (int attempt = 0; attempt < 8; attempt++) {
-                auto index = referrersIndex(c, repo, *subject);
-                auto add = missing(index.manifests);
-                if (add.empty()) return;
-                if (attempt > 0)
-                    // Another writer between our read and our write: again after a
-                    // moment that differs between writers.
-                    ::usleep(useconds_t(20000 * attempt + (::getpid() % 97) * 200));
-                for (auto d : add) {
-                    d.mediaType = std::string(oci::media::ociManifest);
-                    index.manifests.push_back(d);
-                }
-                auto bytes = oci::canonical(oci::toJson(index));
-                Client::Call put;
-                put.method = "PUT";
-                put.url = "/v2/" + repo + "/manifests/" + referrersTag(*subject);
-                put.repository = repo;
-                put.scopes = {repositoryScope(repo, true)};
-                put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
-                put.prepare = [&](HttpRequest& req) { req.body = bytes; };
-                auto r = c.send(put);
-                if (r.status != 201 && r.status != 200) c.fail(put, r);
-            }
-            throw Error("the referrers index ", referrersTag(*subject), " of ", repo,
-                        " lost our entries on every try: too many writers at once; "
-                        "push again");
+            // with what another writer put there.
+            keepMerged([&] { return missing(referrersIndex(c, repo, *subject).manifests).empty(); },
+                       [&] {
+                           auto index = referrersIndex(c, repo, *subject);
+                           for (auto d : missing(index.manifests)) {
+                               d.mediaType = std::string(oci::media::ociManifest);
+                               index.manifests.push_back(d);
+                           }
+                           auto bytes = oci::canonical(oci::toJson(index));
+                           Client::Call put;
+                           put.method = "PUT";
+                           put.url = "/v2/" + repo + "/manifests/" + referrersTag(*subject);
+                           put.repository = repo;
+                           put.scopes = {repositoryScope(repo, true)};
+                           put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
+                           put.prepare = [&](HttpRequest& req) { req.body = bytes; };
+                           auto r = c.send(put);
+                           if (r.status != 201 && r.status != 200) c.fail(put, r);
+                       },
+                       8, "the referrers index " + referrersTag(*subject) + " of " + repo);
         });
+}
+
+void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
+                const std::string& what)
+{
+    using Clock = std::chrono::steady_clock;
+    Clock::duration window{};
+    for (int written = 0;;) {
+        if (read()) {
+            if (written == 0) return; // ours was there before: nothing of ours to lose
+            // Read again after as long as a read and a write take: a writer that read before
+            // our write and writes after it has written by then. Ours was kept if it is there.
+            std::this_thread::sleep_for(window);
+            if (read()) return;
+        }
+        if (written == tries)
+            throw Error(what, " lost our entries on every try: too many writers at once; "
+                              "push again");
+        if (written > 0)
+            // Another writer between our read and our write: again after a moment that
+            // differs between writers.
+            ::usleep(useconds_t(20000 * written + (::getpid() % 97) * 200));
+        auto start = Clock::now();
+        write();
+        window = std::max(window, Clock::now() - start);
+        written++;
+    }
 }
 
 std::vector<Descriptor> Session::referrers(const oci::Reference& ref, const Digest& subject,

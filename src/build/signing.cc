@@ -5,6 +5,7 @@
 #include "grocker/oci/transport.hh"
 #include "grocker/registry/client.hh"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -81,29 +82,35 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
 {
     auto payload = simpleSigningPayload(cosignRepository(ref), subject);
     auto mine = store.putBlob(payload, std::string(media::cosignSimpleSigning));
-    mine.annotations[std::string(annotation::cosignSignature)] =
-        simpleSigningSignature(key, payload);
-    std::vector<Descriptor> layers;
-    if (auto there = pullCosignSignatures(session, store, ref, subject)) {
-        auto pub = key.publicKey();
-        for (auto& l : there->manifest.layers) {
-            // The same payload signed by this key before: replaced by the new signature.
-            if (l.digest == mine.digest) {
-                auto it = l.annotations.find(std::string(annotation::cosignSignature));
-                try {
-                    if (it != l.annotations.end()) {
-                        verifySimpleSigning(payload, it->second, pub, subject);
-                        continue;
-                    }
-                } catch (Error&) {
-                    // another key's: kept
-                }
-            }
-            layers.push_back(l);
+    const std::string signatureKey(annotation::cosignSignature);
+    mine.annotations[signatureKey] = simpleSigningSignature(key, payload);
+    auto pub = key.publicKey();
+    // Ours, or as good: this key's signature of the same payload (another signer with this key).
+    auto byThisKey = [&](const Descriptor& l) {
+        auto it = l.annotations.find(signatureKey);
+        if (l.digest != mine.digest || it == l.annotations.end()) return false;
+        try {
+            verifySimpleSigning(payload, it->second, pub, subject);
+            return true;
+        } catch (Error&) {
+            return false;
         }
-    }
-    layers.push_back(mine);
-    session.push(store, sigImage(store, layers), sigRef(ref, subject));
+    };
+    auto there = [&] { return pullCosignSignatures(session, store, ref, subject); };
+    registry::keepMerged(
+        [&] {
+            // Signed by this key already (before, or by another signer with it): as good.
+            auto sig = there();
+            return sig &&
+                   std::any_of(sig->manifest.layers.begin(), sig->manifest.layers.end(), byThisKey);
+        },
+        [&] {
+            std::vector<Descriptor> layers;
+            if (auto sig = there()) layers = sig->manifest.layers;
+            layers.push_back(mine);
+            session.push(store, sigImage(store, layers), sigRef(ref, subject));
+        },
+        8, "cosign's " + cosignSignatureTag(subject) + " of " + ref.domain + "/" + ref.path);
 }
 
 void copyCosignSignatures(registry::Session& session, Store& store, const Image& sig,

@@ -33,8 +33,8 @@ std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::
                                                const oci::Digest& subject);
 
 // Adds `key`'s simple signature of `subject` to cosign's `.sig` tag in `ref`'s repository,
-// keeping the signatures already there (one of the same key over the same payload is replaced,
-// so signing again does not grow it).
+// keeping the signatures already there; none when this key signed it already (signing again
+// does not grow it). Read back until it holds ours (concurrent signers).
 void pushCosignSignatures(registry::Session& session, oci::Store& store, const oci::SigningKey& key,
                           const oci::Reference& ref, const oci::Digest& subject);
 // Pushes a `.sig` image as it is (a copy's), under `subject`'s tag in `ref`'s repository.

@@ -3,6 +3,7 @@
 #include "grocker/error.hh"
 
 #include <gtest/gtest.h>
+#include <set>
 
 using namespace grocker;
 using namespace grocker::registry;
@@ -157,4 +158,46 @@ TEST(BlobSizes, AllTogetherLargerThanTheFreeSpace)
               "refused before downloading anything; free some space (grocker purge, or --root "
               "on a larger filesystem) or check the image");
     EXPECT_NE(sizeError({INT64_MAX, INT64_MAX, INT64_MAX}, UINT64_MAX), "");
+}
+
+// keepMerged, with writers simulated: the shared object is a set of entries, and a writer that
+// read before our write writes its stale merge after our first read-back.
+TEST(KeepMerged, ReadAgainAfterThePauseAndWriteAgainWhenDropped)
+{
+    std::set<std::string> shared{"theirs"};
+    std::set<std::string> stale = shared; // what the other writer read, before our write
+    int reads = 0, writes = 0;
+    auto read = [&] {
+        reads++;
+        // The other writer's write lands between our first read-back and the one after the
+        // pause: it drops ours.
+        if (writes == 1 && reads == 3) {
+            stale.insert("other");
+            shared = stale;
+        }
+        return shared.count("ours") > 0;
+    };
+    auto write = [&] {
+        writes++;
+        shared.insert("ours");
+    };
+    keepMerged(read, write, 8, "the index");
+    EXPECT_EQ(writes, 2);
+    EXPECT_EQ(shared, (std::set<std::string>{"theirs", "other", "ours"}));
+}
+
+TEST(KeepMerged, NothingWrittenWhenOursIsThereAndAnErrorAfterTheTries)
+{
+    int writes = 0;
+    keepMerged([] { return true; }, [&] { writes++; }, 8, "the index");
+    EXPECT_EQ(writes, 0);
+    try {
+        keepMerged([] { return false; }, [&] { writes++; }, 2, "the index X");
+        FAIL() << "no error";
+    } catch (Error& e) {
+        EXPECT_EQ(
+            e.message(),
+            "the index X lost our entries on every try: too many writers at once; push again");
+    }
+    EXPECT_EQ(writes, 2);
 }

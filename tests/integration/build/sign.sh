@@ -7,7 +7,8 @@
 #   - a wrong key fails, naming each signature and why; a layer altered in the registry's
 #     storage fails verify, naming the blob; an unsigned image says how to sign it;
 #   - the signature survives grocker copy between registries and into an oci-archive; grocker
-#     sign signs an oci: layout; signing again does not grow the .sig tag;
+#     sign signs an oci: layout; signing again does not grow the .sig tag; four signers at once
+#     lose no signature;
 #   - a wrong password fails the build before any work.
 # Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
@@ -106,6 +107,31 @@ run_fails "verify an unsigned image" gf verify --key "$tmp/keys/cosign.pub" "doc
 expect_match "its message" "^grocker: error: docker://$R/unsigned/hello:1: no signature of its image sha256:[0-9a-f]{64} was found \(no Sigstore bundle attached, no cosign .sig tag\); sign it with grocker sign --key KEY docker://$R/unsigned/hello:1$" "$err"
 ok "another key and an unsigned image are refused, saying why"
 
+# --- concurrent signers ------------------------------------------------------------------------------
+# Four signers of one image at once, each with its own store: the referrers index and the .sig
+# tag are read, merged, written and read back, so that no signature is lost.
+pids=()
+for i in 1 2 3 4; do
+    openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/keys/c$i.pem" 2>/dev/null
+    openssl ec -in "$tmp/keys/c$i.pem" -pubout -out "$tmp/keys/c$i.pub" 2>/dev/null
+done
+for i in 1 2 3 4; do
+    "$GROCKER" --root "$tmp/signer$i" --tls-verify=false -q sign --key "$tmp/keys/c$i.pem" "docker://$R/unsigned/hello:1" \
+        >"$tmp/signer$i.out" 2>&1 &
+    pids+=($!)
+done
+for i in 1 2 3 4; do wait "${pids[$((i - 1))]}" || fail "signer $i failed: $(cat "$tmp/signer$i.out")"; done
+unsigned=$(skopeo inspect --tls-verify=false "docker://$R/unsigned/hello:1" | jq -r .Digest)
+run "the .sig tag after them" skopeo inspect --tls-verify=false --raw "docker://$R/unsigned/hello:sha256-${unsigned#sha256:}.sig"
+expect_eq "four layers" 4 "$(jq '.layers | length' <<<"$out")"
+run "the referrers index after them" skopeo inspect --tls-verify=false --raw "docker://$R/unsigned/hello:sha256-${unsigned#sha256:}"
+expect_eq "four bundles" 4 "$(jq '[.manifests[] | select(.artifactType == "application/vnd.dev.sigstore.bundle.v0.3+json")] | length' <<<"$out")"
+for i in 1 2 3 4; do
+    run "verify with signer $i's key" gf verify --key "$tmp/keys/c$i.pub" "docker://$R/unsigned/hello:1"
+    expect_match "both of its signatures" "sigstore bundle sha256:[0-9a-f]{64}; cosign .*layer [1-4]$" "$out"
+done
+ok "four concurrent signers: every bundle and every .sig layer kept"
+
 # --- copies ----------------------------------------------------------------------------------------
 run "grocker copy to another registry path" gf copy "docker://$R/team/grocker-hello:1.0.0" "docker://$R/copied/hello:1"
 run "verify the copy" gf verify --key "$tmp/keys/cosign.pub" "docker://$R/copied/hello:1"
@@ -121,7 +147,7 @@ run "grocker sign with Python's key" env COSIGN_PASSWORD=py-pw "$GROCKER" --root
 run "grocker sign with openssl's PEM key" g sign --key "$tmp/keys/other/ec.pem" "docker://$R/team/grocker-hello:1.0.0"
 run "grocker sign with it again" g sign --key "$tmp/keys/other/ec.pem" "docker://$R/team/grocker-hello:1.0.0"
 run "the .sig tag after three signatures" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-$hex.sig"
-expect_eq "one layer per key" 3 "$(jq '.layers | length' <<<"$out")"
+expect_eq "one layer per key (signing again adds none)" 3 "$(jq '.layers | length' <<<"$out")"
 for key in py/cosign.pub other/ec.pub cosign.pub; do
     run "verify with $key" gf verify --key "$tmp/keys/$key" "docker://$R/team/grocker-hello:1.0.0"
 done
@@ -129,7 +155,7 @@ run "grocker sign an oci: layout" g sign --key "$tmp/keys/other/ec.pem" "oci:$tm
 run "verify it" g verify --key "$tmp/keys/other/ec.pub" "oci:$tmp/out:hello"
 run "skopeo still reads the layout's image" skopeo inspect "oci:$tmp/out:hello"
 expect_eq "skopeo's digest" "$digest" "$(jq -r .Digest <<<"$out")"
-ok "grocker sign: three keys' signatures side by side; signing again replaces its .sig layer; an oci: layout"
+ok "grocker sign: three keys' signatures side by side; signing again adds no .sig layer; an oci: layout"
 
 # --- tampering -------------------------------------------------------------------------------------
 # One byte of the runner's last layer changed where the registry keeps it: the manifest and its

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -111,5 +112,14 @@ std::optional<uint64_t> freeSpace(const std::filesystem::path& path);
 // unknown/unknown, or vnd.docker.reference.type=attestation-manifest). `where` names the index.
 oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& platform,
                                const std::string& where);
+
+// A read-merge-write of an object that writers share with no compare-and-swap (a tag that each
+// rewrites: the referrers tag schema, cosign's .sig): `read` says whether it holds ours, `write`
+// reads it again, merges ours in and writes it. Done when ours is read, and read again after a
+// pause as long as our last read-to-write took (a writer whose read came before our write, and
+// whose write comes after our read, would have dropped ours by then). Throws after `tries`
+// writes that did not keep ours, saying `what` was lost.
+void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
+                const std::string& what);
 
 } // namespace grocker::registry
