@@ -313,6 +313,7 @@ Session::~Session() = default;
 
 Client& Session::client(const std::string& domain)
 {
+    std::lock_guard lock(clientsMutex_);
     auto& c = clients_[domain];
     if (!c) c = std::make_unique<Client>(domain, options_.client);
     return *c;
@@ -410,6 +411,22 @@ void Session::fetchBlobs(oci::Store& store, const oci::Reference& ref,
     });
 }
 
+// PUT of an image's manifest under `tagOrDigest`, whose blobs the repository has.
+static void putManifest(Client& c, const std::string& repo, const oci::Image& image,
+                        const std::string& tagOrDigest)
+{
+    Client::Call put;
+    put.method = "PUT";
+    put.url = "/v2/" + repo + "/manifests/" + tagOrDigest;
+    put.repository = repo;
+    put.scopes = {repositoryScope(repo, true)};
+    put.headers = {{"Content-Type", image.manifestDescriptor.mediaType}};
+    put.prepare = [&](HttpRequest& req) { req.body = image.manifestBytes; };
+    auto r = c.send(put);
+    if (r.status != 201 && r.status != 200) c.fail(put, r);
+    checkStoredDigest(c, image.manifestDescriptor.digest, r, "the manifest ");
+}
+
 oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci::Reference& ref)
 {
     return withContext("while pushing to docker://" + ref.str(), [&] {
@@ -428,17 +445,7 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
             pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
         });
-
-        Client::Call put;
-        put.method = "PUT";
-        put.url = "/v2/" + repo + "/manifests/" + (ref.tag.empty() ? digest.str() : ref.tag);
-        put.repository = repo;
-        put.scopes = {repositoryScope(repo, true)};
-        put.headers = {{"Content-Type", image.manifestDescriptor.mediaType}};
-        put.prepare = [&](HttpRequest& req) { req.body = image.manifestBytes; };
-        auto r = c.send(put);
-        if (r.status != 201 && r.status != 200) c.fail(put, r);
-        checkStoredDigest(c, digest, r, "the manifest ");
+        putManifest(c, repo, image, ref.tag.empty() ? digest.str() : ref.tag);
         store.recordSource(digest, ref.domain + "/" + repo);
         progress.summary(ref.str());
         return digest;
@@ -510,6 +517,9 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
             auto& c = client(ref.domain);
             const auto& repo = ref.path;
             std::optional<Digest> subject;
+            std::vector<oci::Image> arts;
+            std::vector<std::pair<std::string, Descriptor>> blobs;
+            std::set<Digest> seen;
             for (auto& referrer : referrers) {
                 oci::Image art;
                 art.manifestDescriptor = referrer;
@@ -520,11 +530,22 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                     throw Error("the referrer ", referrer.digest.str(),
                                 " has no subject, or another one");
                 subject = art.manifest.subject->digest;
-                oci::Reference at = ref;
-                at.tag.clear();
-                at.digest = referrer.digest;
-                push(store, art, at);
+                if (seen.insert(art.manifest.config.digest).second)
+                    blobs.emplace_back(label("config", art.manifest.config), art.manifest.config);
+                for (auto& l : art.manifest.layers)
+                    if (seen.insert(l.digest).second) blobs.emplace_back(label("layer", l), l);
+                arts.push_back(std::move(art));
             }
+            // All their blobs at once, then all their manifests at once: a handful of small
+            // requests each, which one after the other cost a version bump its tenths.
+            Progress progress(Progress::Mode::Quiet, "pushed");
+            runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
+                pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
+            });
+            runParallel(arts.size(), options_.parallel, c, [&](size_t i) {
+                putManifest(c, repo, arts[i], arts[i].manifestDescriptor.digest.str());
+                store.recordSource(arts[i].manifestDescriptor.digest, ref.domain + "/" + repo);
+            });
             auto missing = [&](const std::vector<Descriptor>& listed) {
                 std::vector<Descriptor> out;
                 for (auto& r : referrers)
@@ -537,25 +558,32 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                 return;
             // No referrers API (or one that did not index them): the tag schema, merged
             // with what another writer put there.
-            keepMerged([&] { return missing(referrersIndex(c, repo, *subject).manifests).empty(); },
-                       [&] {
-                           auto index = referrersIndex(c, repo, *subject);
-                           for (auto d : missing(index.manifests)) {
-                               d.mediaType = std::string(oci::media::ociManifest);
-                               index.manifests.push_back(d);
-                           }
-                           auto bytes = oci::canonical(oci::toJson(index));
-                           Client::Call put;
-                           put.method = "PUT";
-                           put.url = "/v2/" + repo + "/manifests/" + referrersTag(*subject);
-                           put.repository = repo;
-                           put.scopes = {repositoryScope(repo, true)};
-                           put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
-                           put.prepare = [&](HttpRequest& req) { req.body = bytes; };
-                           auto r = c.send(put);
-                           if (r.status != 201 && r.status != 200) c.fail(put, r);
-                       },
-                       8, "the referrers index " + referrersTag(*subject) + " of " + repo);
+            oci::Index index; // as last read
+            keepMerged(
+                [&] {
+                    index = referrersIndex(c, repo, *subject);
+                    return missing(index.manifests).empty();
+                },
+                [&] {
+                    // Read again just before the write: the shorter the time between the
+                    // read and the write, the fewer writers can slip in between.
+                    index = referrersIndex(c, repo, *subject);
+                    for (auto d : missing(index.manifests)) {
+                        d.mediaType = std::string(oci::media::ociManifest);
+                        index.manifests.push_back(d);
+                    }
+                    auto bytes = oci::canonical(oci::toJson(index));
+                    Client::Call put;
+                    put.method = "PUT";
+                    put.url = "/v2/" + repo + "/manifests/" + referrersTag(*subject);
+                    put.repository = repo;
+                    put.scopes = {repositoryScope(repo, true)};
+                    put.headers = {{"Content-Type", std::string(oci::media::ociIndex)}};
+                    put.prepare = [&](HttpRequest& req) { req.body = bytes; };
+                    auto r = c.send(put);
+                    if (r.status != 201 && r.status != 200) c.fail(put, r);
+                },
+                8, "the referrers index " + referrersTag(*subject) + " of " + repo);
         });
 }
 
@@ -564,14 +592,27 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
 {
     using Clock = std::chrono::steady_clock;
     Clock::duration window{};
+    bool contended = false; // another writer seen: ours lost once, or written again
     for (int written = 0;;) {
         if (read()) {
             if (written == 0) return; // ours was there before: nothing of ours to lose
             // Read again after as long as a read and a write take: a writer that read before
-            // our write and writes after it has written by then. Ours was kept if it is there.
-            std::this_thread::sleep_for(window);
-            if (read()) return;
+            // our write and writes after it has written by then. With other writers about
+            // (whose reads and writes may be slower than ours), longer, and twice.
+            auto pause = contended
+                             ? std::max<Clock::duration>(4 * window, std::chrono::milliseconds(50))
+                             : window;
+            std::this_thread::sleep_for(pause);
+            bool kept = read();
+            if (kept && contended) {
+                std::this_thread::sleep_for(pause);
+                kept = read();
+            }
+            if (kept) return;
+            contended = true;
+            continue; // read again, then merged and written again
         }
+        if (written > 0) contended = true;
         if (written == tries)
             throw Error(what, " lost our entries on every try: too many writers at once; "
                               "push again");

@@ -8,6 +8,7 @@
 #include "runtimes.hh"
 #include "shell-script.hh"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -111,8 +112,24 @@ struct Pipeline {
     void shareSlice();
     // Attaches the root's package list to it in the registry, for those runners' SBOMs.
     void shareRootPackages();
+    // Pushes the runner's attachments to `named`'s repository (push runs it beside the runner).
+    void attachAll(const oci::Reference& named);
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;
+};
+
+// Writes into the build's log (a detail line) how long a part of a pass took, when it ends:
+// what the supply-chain passes cost a version bump, readable after the fact.
+class PassTime {
+  public:
+    explicit PassTime(std::string what);
+    ~PassTime();
+    PassTime(const PassTime&) = delete;
+    PassTime& operator=(const PassTime&) = delete;
+
+  private:
+    std::string what_;
+    std::chrono::steady_clock::time_point start_;
 };
 
 // Removes what apt, dpkg and useradd leave that depends on when and where they ran.

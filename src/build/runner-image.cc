@@ -15,6 +15,7 @@
 #include "sbom.hh"
 #include "signing.hh"
 
+#include <future>
 #include <iostream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -195,8 +196,22 @@ void Pipeline::entrypoint()
     removeInstaller.reset();
 }
 
+PassTime::PassTime(std::string what)
+    : what_(std::move(what)), start_(std::chrono::steady_clock::now())
+{
+}
+
+PassTime::~PassTime()
+{
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f ms", ms.count());
+    display().detail(what_ + ": " + text);
+}
+
 void Pipeline::sbom()
 {
+    PassTime t("sbom: took");
     if (!request.sbom || !attaches()) return;
     std::optional<RootPackages> packages;
     if (!rootLayersIn)
@@ -233,9 +248,13 @@ void Pipeline::sbom()
                                       annotations));
     attachments.push_back(putReferrer(*store, image.manifestDescriptor, std::string(media::spdx),
                                       spdxJson(bom), annotations));
-    say(*ctx, "sbom: " + plural(bom.debs.size(), "Debian package", "Debian packages") + ", " +
-                  plural(bom.python.size(), "Python distribution", "Python distributions") +
-                  " (CycloneDX 1.5, SPDX 2.3)");
+    auto inDebs = size_t(std::count_if(bom.python.begin(), bom.python.end(),
+                                       [](const SbomPython& p) { return !p.path.empty(); }));
+    say(*ctx,
+        "sbom: " + plural(bom.debs.size(), "Debian package", "Debian packages") + " (" +
+            std::to_string(inDebs) + " Python distributions in them), " +
+            plural(bom.python.size() - inDebs, "Python distribution", "Python distributions") +
+            " in the venv (CycloneDX 1.5, SPDX 2.3)");
 }
 
 // Attachments go where the runner is written with them: oci: layouts, oci-archive: files and
@@ -261,6 +280,7 @@ std::string Pipeline::runnerName() const
 void Pipeline::provenance()
 {
     if (!request.provenance || !attaches()) return;
+    PassTime t("provenance: took");
     ProvenanceInputs in;
     in.subjectName = runnerName();
     in.subject = image.manifestDescriptor.digest;
@@ -329,6 +349,7 @@ void Pipeline::sign()
                           "an oci: or oci-archive: output): not signed");
         return;
     }
+    PassTime t("sign: took");
     attachments.push_back(signatureReferrer(*store, *request.signKey, image.manifestDescriptor));
     say(*ctx, "sign: a Sigstore bundle with the key " + request.signKey->publicKey().hint());
 }
@@ -357,16 +378,38 @@ void Pipeline::writeOutputs()
 void Pipeline::push()
 {
     if (!registry || !request.push) return;
+    auto& session = registry->get();
     // Blobs already in the registry are not sent again. A root or compiler whose layers were
     // never pulled is in the registry: where it was found.
     if (!rootLayersIn) {
-        registry->get().push(*store, root, registry->ref(rootName));
-        shareRootPackages();
+        PassTime t("push: root");
+        session.push(*store, root, registry->ref(rootName));
     }
-    if (!compilerLayersIn) registry->get().push(*store, compiler, registry->ref(compilerName));
+    if (!compilerLayersIn) {
+        PassTime t("push: compiler");
+        session.push(*store, compiler, registry->ref(compilerName));
+    }
+    // The runner, its attachments, cosign's .sig and the root's package list at once: each is a
+    // handful of round trips, and none needs another done (a referrer may name a subject the
+    // registry does not have yet: the OCI spec has registries take it).
+    auto named = Reference::parse(result.image);
+    std::vector<std::future<void>> beside;
+    beside.push_back(std::async(std::launch::async, [&] { attachAll(named); }));
+    if (request.signKey)
+        beside.push_back(std::async(std::launch::async, [&] {
+            PassTime t("push: cosign's .sig");
+            // cosign's older tag too, for verifiers that read only that.
+            pushCosignSignatures(session, *store, *request.signKey, named,
+                                 image.manifestDescriptor.digest);
+            say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
+                          " pushed beside it");
+        }));
+    if (!rootLayersIn)
+        beside.push_back(std::async(std::launch::async, [&] { shareRootPackages(); }));
     Digest pushed;
     try {
-        pushed = registry->get().push(*store, image, Reference::parse(result.image));
+        PassTime t("push: runner");
+        pushed = session.push(*store, image, named);
     } catch (Error& e) {
         // The root's layers neither in the target repository nor mountable into it: pulled,
         // then pushed.
@@ -374,41 +417,42 @@ void Pipeline::push()
         display().warning(concat(e.what(), "; pulling the root's layers to push them"));
         needRoot();
         store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
-        pushed = registry->get().push(*store, image, Reference::parse(result.image));
+        pushed = session.push(*store, image, named);
     }
     if (pushed != image.manifestDescriptor.digest)
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
-    result.pushed = Reference::parse(result.image).str();
-    // The runner is pushed: a registry that refuses its attachments (one that takes no OCI 1.1
-    // artifact, say) costs the SBOMs, not the build.
+    result.pushed = named.str();
+    for (auto& f : beside)
+        f.get(); // their errors, here
+    shareSlice();
+}
+
+// The runner's attachments (SBOMs, provenance, signature) in the registry: one that refuses
+// them (one that takes no OCI 1.1 artifact, say) costs the SBOMs, with a warning, not the build;
+// but an image meant to be signed that is not is an error (policies would refuse it).
+void Pipeline::attachAll(const Reference& named)
+{
     try {
-        registry->get().attach(*store, attachments, Reference::parse(result.image));
+        PassTime t("push: attachments");
+        registry->get().attach(*store, attachments, named);
         if (!attachments.empty())
-            say(*ctx, "attestations: attached to " + result.pushed + " (" +
+            say(*ctx, "attestations: attached to " + named.str() + " (" +
                           plural(attachments.size(), "referrer", "referrers") + ")");
     } catch (Error& e) {
-        // An image meant to be signed that is not is an error: policies would refuse it.
         if (e.message() == "cancelled" || request.signKey) throw;
-        display().warning(concat("the attestations could not be attached to ", result.pushed, ": ",
+        display().warning(concat("the attestations could not be attached to ", named.str(), ": ",
                                  e.what(),
                                  "; the image is pushed without them (--no-sbom and "
                                  "--no-provenance skip them)"));
     }
-    if (request.signKey) {
-        // cosign's older tag too, for verifiers that read only that.
-        pushCosignSignatures(registry->get(), *store, *request.signKey,
-                             Reference::parse(result.image), image.manifestDescriptor.digest);
-        say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
-                      " pushed beside it");
-    }
-    shareSlice();
 }
 
 // The root's package list, attached to it for the SBOMs of runners that never pull its layers.
 void Pipeline::shareRootPackages()
 {
     if (!request.sbom) return;
+    PassTime t("push: the root's package list");
     try {
         auto ref = registry->ref(rootName);
         auto listed = putReferrer(*store, root.manifestDescriptor, rootPackagesType,

@@ -198,10 +198,37 @@ std::vector<std::string> debDependencies(const Sbom& s, const SbomDeb& d,
 
 } // namespace
 
+namespace {
+
+constexpr std::string_view wheelsPrefix = "usr/share/python-wheels/";
+constexpr std::string_view distPackagesPrefix = "usr/lib/python3/dist-packages/";
+constexpr std::string_view dpkgInfoPrefix = "var/lib/dpkg/info/";
+
+// "usr/lib/python3/dist-packages/X.dist-info/METADATA", ".../X.egg-info/PKG-INFO", or the
+// ".../X.egg-info" file of an older setuptools.
+bool distMetadataPath(std::string_view path)
+{
+    if (!path.starts_with(distPackagesPrefix)) return false;
+    auto rest = path.substr(distPackagesPrefix.size());
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) return rest.ends_with(".egg-info");
+    auto dir = rest.substr(0, slash), file = rest.substr(slash + 1);
+    return (dir.ends_with(".dist-info") && file == "METADATA") ||
+           (dir.ends_with(".egg-info") && file == "PKG-INFO");
+}
+
+} // namespace
+
 bool sbomFileWanted(const std::string& path)
 {
     if (path == dpkgStatusPath || path == "usr/lib/os-release" || path == "etc/os-release")
         return true;
+    if (path.starts_with(wheelsPrefix) && path.ends_with(".whl") &&
+        path.find('/', wheelsPrefix.size()) == std::string::npos)
+        return true;
+    if (distMetadataPath(path)) return true;
+    // Which package put each of those there.
+    if (path.starts_with(dpkgInfoPrefix) && path.ends_with(".list")) return true;
     if (!path.starts_with(docPrefix) || !path.ends_with("/copyright")) return false;
     auto rest = std::string_view(path).substr(docPrefix.size());
     return rest.find('/') == rest.size() - std::string_view("/copyright").size();
@@ -288,6 +315,48 @@ RootPackages rootPackages(const std::map<std::string, oci::LayerFile>& files)
                 d.licenses = debianLicenses(copyright->second.data);
             r.debs.push_back(std::move(d));
         }
+    // The owners of the Python distributions' files, from dpkg's file lists.
+    std::map<std::string, std::string> owner; // "/usr/share/python-wheels/x.whl" → package
+    for (auto& [path, f] : files) {
+        if (!path.starts_with(dpkgInfoPrefix) || !path.ends_with(".list") || f.symlink) continue;
+        auto package = path.substr(dpkgInfoPrefix.size(), path.size() - dpkgInfoPrefix.size() - 5);
+        package = package.substr(0, package.find(':')); // "libc6:amd64" → "libc6"
+        std::istringstream in(f.data);
+        for (std::string line; std::getline(in, line);)
+            if (line.starts_with("/usr/share/python-wheels/") ||
+                line.starts_with("/usr/lib/python3/dist-packages/"))
+                owner[line] = package;
+    }
+    auto ownerOf = [&](const std::string& path) {
+        // A dist-info's METADATA is listed, and so is its folder (an egg-info's too).
+        for (auto p : {"/" + path, "/" + path.substr(0, path.rfind('/'))})
+            if (auto o = owner.find(p); o != owner.end()) return o->second;
+        return std::string();
+    };
+    for (auto& [path, f] : files) {
+        if (f.symlink) continue;
+        PythonInDeb p;
+        if (path.starts_with(wheelsPrefix) && path.ends_with(".whl")) {
+            auto n = parseWheelName(path.substr(wheelsPrefix.size()));
+            if (!n) continue;
+            p.name = n->name;
+            p.version = n->version;
+            p.digest = oci::sha256(f.data).str();
+        } else if (distMetadataPath(path)) {
+            try {
+                auto m = parseMetadata(f.data);
+                p.name = m.name;
+                p.version = m.version;
+            } catch (Error&) {
+                continue; // not metadata a Python tool would read either
+            }
+        } else {
+            continue;
+        }
+        p.path = "/" + path;
+        p.debianPackage = ownerOf(path);
+        r.python.push_back(std::move(p));
+    }
     return r;
 }
 
@@ -303,7 +372,14 @@ json toJson(const RootPackages& r)
                         {"depends", d.depends},
                         {"provides", d.provides},
                         {"licenses", d.licenses}});
-    return {{"distro", r.distro}, {"debs", debs}};
+    json python = json::array();
+    for (auto& p : r.python)
+        python.push_back({{"name", p.name},
+                          {"version", p.version},
+                          {"path", p.path},
+                          {"digest", p.digest},
+                          {"debianPackage", p.debianPackage}});
+    return {{"distro", r.distro}, {"debs", debs}, {"python", python}};
 }
 
 RootPackages rootPackagesFromJson(const json& j)
@@ -322,6 +398,12 @@ RootPackages rootPackagesFromJson(const json& j)
         p.licenses = d.at("licenses").get<std::vector<std::string>>();
         r.debs.push_back(std::move(p));
     }
+    // (Lists of roots made before grocker recorded them have none: those roots have other
+    // digests since, as their labels changed.)
+    for (auto& d : j.value("python", json::array()))
+        r.python.push_back({d.at("name").get<std::string>(), d.at("version").get<std::string>(),
+                            d.at("path").get<std::string>(), d.at("digest").get<std::string>(),
+                            d.at("debianPackage").get<std::string>()});
     return r;
 }
 
@@ -363,8 +445,20 @@ Sbom makeSbom(const RootPackages& root, const std::vector<CompiledWheel>& wheels
         }
         s.python.push_back(std::move(p));
     }
+    for (auto& d : root.python) {
+        SbomPython p;
+        p.name = d.name;
+        p.version = d.version;
+        p.wheelDigest = d.digest;
+        if (d.path.ends_with(".whl")) p.wheelFile = d.path.substr(d.path.rfind('/') + 1);
+        p.path = d.path;
+        p.debianPackage = d.debianPackage;
+        s.python.push_back(std::move(p));
+    }
+    // By name, then grocker's before a Debian package's (the venv's is what the app imports).
     std::sort(s.python.begin(), s.python.end(), [](auto& a, auto& b) {
-        return normalisePythonName(a.name) < normalisePythonName(b.name);
+        return std::tuple(normalisePythonName(a.name), !a.path.empty(), a.path) <
+               std::tuple(normalisePythonName(b.name), !b.path.empty(), b.path);
     });
     return s;
 }
@@ -375,17 +469,28 @@ std::string cycloneDxJson(const Sbom& s)
     for (auto& d : s.debs)
         byName[d.name] = d;
     json components = json::array(), dependencies = json::array();
-    std::map<std::string, std::string> pyRef; // normalised name → bom-ref
+    std::map<std::string, std::string> pyRef; // normalised name → bom-ref, of the venv's
     for (auto& p : s.python)
-        pyRef[normalisePythonName(p.name)] = pypiPurl(p.name, p.version);
+        if (p.path.empty()) pyRef[normalisePythonName(p.name)] = pypiPurl(p.name, p.version);
     json app;
     for (auto& p : s.python) {
+        // A Debian package's distribution is told apart by where it is (the venv may hold
+        // the same name and version).
+        auto ref = pypiPurl(p.name, p.version) + (p.path.empty() ? "" : "#" + p.path);
         json c = {{"type", p.app ? "application" : "library"},
-                  {"bom-ref", pypiPurl(p.name, p.version)},
+                  {"bom-ref", ref},
                   {"name", p.name},
                   {"version", p.version},
-                  {"purl", pypiPurl(p.name, p.version)},
-                  {"hashes", {{{"alg", "SHA-256"}, {"content", hexOf(p.wheelDigest)}}}}};
+                  {"purl", pypiPurl(p.name, p.version)}};
+        if (!p.wheelDigest.empty())
+            c["hashes"] = {{{"alg", "SHA-256"}, {"content", hexOf(p.wheelDigest)}}};
+        if (!p.path.empty()) {
+            c["properties"] = {{{"name", "grocker:path"}, {"value", p.path}},
+                               {{"name", "grocker:debian-package"}, {"value", p.debianPackage}}};
+            components.push_back(c);
+            dependencies.push_back({{"ref", ref}, {"dependsOn", json::array()}});
+            continue;
+        }
         auto l = cdxLicences(licenceOf(p));
         if (!l.empty()) c["licenses"] = l;
         json props = {{{"name", "grocker:wheel"}, {"value", p.wheelFile}}};
@@ -437,7 +542,7 @@ std::string cycloneDxJson(const Sbom& s)
         {"dependencies", dependencies}};
     if (!app.is_null()) bom["metadata"]["component"] = app;
     bom["serialNumber"] = "urn:uuid:" + uuidOf(bom.dump());
-    return bom.dump(2) + "\n";
+    return bom.dump() + "\n";
 }
 
 std::string spdxJson(const Sbom& s)
@@ -454,18 +559,48 @@ std::string spdxJson(const Sbom& s)
         return id;
     };
     json packages = json::array(), relationships = json::array();
-    std::map<std::string, std::string> debId, pyId;
+    std::map<std::string, std::string> debId, pyId; // pyId: the venv's, by normalised name
     for (size_t i = 0; i < s.debs.size(); i++)
         debId[s.debs[i].name] = idOf("deb", i, s.debs[i].name);
     for (size_t i = 0; i < s.python.size(); i++)
-        pyId[normalisePythonName(s.python[i].name)] = idOf("pypi", i, s.python[i].name);
+        if (s.python[i].path.empty())
+            pyId[normalisePythonName(s.python[i].name)] = idOf("pypi", i, s.python[i].name);
     auto purlRef = [](const std::string& purl) {
         return json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
                              {"referenceType", "purl"},
                              {"referenceLocator", purl}}});
     };
     std::string appId;
-    for (auto& p : s.python) {
+    for (size_t i = 0; i < s.python.size(); i++) {
+        auto& p = s.python[i];
+        if (!p.path.empty()) {
+            // In a Debian package: CONTAINS from it.
+            auto id = idOf("pypi", i, p.name);
+            json pkg = {
+                {"SPDXID", id},
+                {"name", p.name},
+                {"versionInfo", p.version},
+                {"downloadLocation", "NOASSERTION"},
+                {"filesAnalyzed", false},
+                {"licenseConcluded", "NOASSERTION"},
+                {"licenseDeclared", "NOASSERTION"},
+                {"copyrightText", "NOASSERTION"},
+                {"sourceInfo", "in the image at " + p.path + ", from the Debian package " +
+                                   (p.debianPackage.empty() ? "(unknown)" : p.debianPackage)},
+                {"externalRefs", purlRef(pypiPurl(p.name, p.version))},
+                {"primaryPackagePurpose", "LIBRARY"}};
+            if (!p.wheelDigest.empty()) {
+                pkg["packageFileName"] = p.wheelFile;
+                pkg["checksums"] = {
+                    {{"algorithm", "SHA256"}, {"checksumValue", hexOf(p.wheelDigest)}}};
+            }
+            packages.push_back(pkg);
+            if (debId.count(p.debianPackage))
+                relationships.push_back({{"spdxElementId", debId[p.debianPackage]},
+                                         {"relationshipType", "CONTAINS"},
+                                         {"relatedSpdxElement", id}});
+            continue;
+        }
         auto id = pyId[normalisePythonName(p.name)];
         auto l = licenceOf(p);
         json pkg = {
@@ -535,7 +670,7 @@ std::string spdxJson(const Sbom& s)
     // Unique per content, and resolvable nowhere (.invalid), as a namespace need only be.
     doc["documentNamespace"] =
         "https://grocker.invalid/spdx/" + purlEncode(name) + "-" + oci::sha256(doc.dump()).hex();
-    return doc.dump(2) + "\n";
+    return doc.dump() + "\n";
 }
 
 } // namespace grocker::build

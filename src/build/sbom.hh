@@ -30,6 +30,9 @@ struct SbomPython {
     std::string name, version, wheelFile, wheelDigest; // "sha256:…"
     std::string sourceFile, sourceDigest;              // empty: the wheel as fetched
     bool fromProject = false, app = false;
+    // A distribution a Debian package holds (not grocker's: python3-pip-whl's wheel, a
+    // python3-* package's dist-info): where it is and which package put it there.
+    std::string path, debianPackage;
     std::vector<std::string> dependsOn; // normalised names of the installed ones it requires
     std::string licenseExpression, license;
     std::vector<std::string> licenseClassifiers;
@@ -45,9 +48,15 @@ struct Sbom {
 
 // The root's part: its Debian packages, from what `sbomFileWanted` selects of its layers
 // (dpkg's status, the copyright files, os-release); kept per root (package-cache.cc).
+struct PythonInDeb {
+    std::string name, version, path, digest, debianPackage; // digest: a wheel file's; else ""
+};
 struct RootPackages {
     std::string distro;
     std::vector<SbomDeb> debs;
+    // Python distributions in the root's Debian packages: the wheels of
+    // /usr/share/python-wheels and the dist-info and egg-info of /usr/lib/python3/dist-packages.
+    std::vector<PythonInDeb> python;
 };
 bool sbomFileWanted(const std::string& path);
 RootPackages rootPackages(const std::map<std::string, oci::LayerFile>& rootFiles);

@@ -67,10 +67,11 @@ Image sigImage(Store& store, const std::vector<Descriptor>& layers)
 } // namespace
 
 std::optional<Image> pullCosignSignatures(registry::Session& session, Store& store,
-                                          const Reference& ref, const Digest& subject)
+                                          const Reference& ref, const Digest& subject,
+                                          bool payloads)
 {
     try {
-        return session.pull(store, sigRef(ref, subject));
+        return session.pull(store, sigRef(ref, subject), payloads);
     } catch (registry::RegistryError& e) {
         if (e.status() == 404) return std::nullopt;
         throw;
@@ -96,17 +97,22 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
             return false;
         }
     };
-    auto there = [&] { return pullCosignSignatures(session, store, ref, subject); };
+    // As last read: its manifest and config (the payloads are in the registry; ours is the
+    // one byThisKey compares).
+    std::optional<Image> sig;
     registry::keepMerged(
         [&] {
+            sig = pullCosignSignatures(session, store, ref, subject, false);
             // Signed by this key already (before, or by another signer with it): as good.
-            auto sig = there();
             return sig &&
                    std::any_of(sig->manifest.layers.begin(), sig->manifest.layers.end(), byThisKey);
         },
         [&] {
+            // Read again just before the write (ours is in the registry already: the push
+            // below finds it there).
+            sig = pullCosignSignatures(session, store, ref, subject, false);
             std::vector<Descriptor> layers;
-            if (auto sig = there()) layers = sig->manifest.layers;
+            if (sig) layers = sig->manifest.layers;
             layers.push_back(mine);
             session.push(store, sigImage(store, layers), sigRef(ref, subject));
         },

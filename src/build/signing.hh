@@ -26,11 +26,11 @@ std::string cosignRepository(const oci::Reference& ref);
 oci::Descriptor signatureReferrer(oci::Store& store, const oci::SigningKey& key,
                                   const oci::Descriptor& subject);
 
-// The `.sig` image of `subject` in `ref`'s repository, pulled into the store; none when the
-// registry has none.
+// The `.sig` image of `subject` in `ref`'s repository, pulled into the store (its payloads
+// too, unless `payloads` is false); none when the registry has none.
 std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::Store& store,
                                                const oci::Reference& ref,
-                                               const oci::Digest& subject);
+                                               const oci::Digest& subject, bool payloads = true);
 
 // Adds `key`'s simple signature of `subject` to cosign's `.sig` tag in `ref`'s repository,
 // keeping the signatures already there; none when this key signed it already (signing again

@@ -84,7 +84,7 @@ expect_eq "result root_image" "$(jq -r .root_image "$tmp/result.json")" "$(jq -r
 err_fresh=$err
 # Its SBOMs from the package list the first build attached to the root: the same bytes as the
 # warm build's, so the runner's referrers index still has three entries.
-expect_match "the fresh runner's SBOMs" "sbom: 166 Debian packages, 2 Python distributions" "$err"
+expect_match "the fresh runner's SBOMs" "sbom: 166 Debian packages \(2 Python distributions in them\), 2 Python distributions in the venv" "$err"
 root_name=$(jq -r .root_image "$tmp/result.json")
 root_repo=${root_name#"$R/"}
 root_digest=$(registry_digest "$R" "${root_repo%:*}" "${root_name##*:}")

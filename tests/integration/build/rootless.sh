@@ -4,14 +4,16 @@
 # an empty store, and with umask 077, gives the same image digest as the build run as root.
 # Then an app with compiled dependencies from real upstream code (fixtures/cext-app: MarkupSafe's
 # upstream sdist from Debian's sources, and a C extension built in a build environment of its
-# own): the same wheel bytes and the same image digest from both stores.
+# own): the same wheel bytes and the same image digest from both stores, and the same SBOMs and
+# provenance, byte for byte: CycloneDX's validator accepts the SBOM, which gives MarkupSafe's
+# upstream sdist by its hash; the rootless build signs with a PEM key, grocker verify accepts it.
 # The root build uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
 : "${GROCKER:?set GROCKER to the grocker binary}"
 : "${GROCKER_SOURCE_ROOT:?}"
 : "${GROCKER_TEST_CACHE:?}"
-need_tools docker-registry mmdebstrap newuidmap newgidmap runuser jq curl "$PY" tar apt-get unzip strings
+need_tools docker-registry mmdebstrap newuidmap newgidmap runuser jq curl "$PY" tar apt-get unzip strings node npm openssl
 [ "$(id -u)" = 0 ] || fail "run as root (the test makes its unprivileged user)"
 cache=$GROCKER_TEST_CACHE
 mkdir -p "$cache"
@@ -77,10 +79,15 @@ ok "rootless: the root's Python slice made and pushed, then a fresh store instal
 sdist=$("$fixtures/debian-sdist" "$cache" markupsafe) || fail "no upstream sdist of MarkupSafe from Debian's sources"
 "$fixtures/cext-app" "$tmp" "$sdist"
 run "build the C-extension app as root" "$GROCKER" --root "$cache/build-store" build "$tmp/cext-app" \
-    -c "$tmp/cext-app/.grocker.yml" --index-url "$index" --no-push --export-wheels "$tmp/wheels-root"
+    -c "$tmp/cext-app/.grocker.yml" --index-url "$index" --no-push --export-wheels "$tmp/wheels-root" \
+    --output "oci:$tmp/cext-root:cext"
 cext_root=$(tail -n1 <<<"$out")
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/user/sign.pem" 2>/dev/null
+openssl ec -in "$tmp/user/sign.pem" -pubout -out "$tmp/sign.pub" 2>/dev/null
+chown "$user" "$tmp/user/sign.pem"
 run "build the C-extension app as $user" as_user build "$tmp/cext-app" -c "$tmp/cext-app/.grocker.yml" \
-    --index-url "$index" --no-push --export-wheels "$tmp/user/wheels"
+    --index-url "$index" --no-push --export-wheels "$tmp/user/wheels" --output "oci:$tmp/user/cext:cext" \
+    --sign-key "$tmp/user/sign.pem"
 cext_user=$(tail -n1 <<<"$out")
 ran=$(steps_ran "$err" | tr '\n' ' ')
 expect_match "MarkupSafe compiled as $user" 'compile: MarkupSafe 2\.1\.2 ' "$ran"
@@ -100,5 +107,23 @@ done
 ok "MarkupSafe's and rx-cext's wheels: the same bytes from both stores, as root and rootless"
 expect_eq "the C-extension app's digest rootless" "$cext_root" "$cext_user"
 ok "the C-extension app: the same image digest as root and rootless ($cext_user)"
+
+# --- its attestations: the same bytes as root and rootless, and signed -----------------------------
+"$fixtures/npm-cyclonedx.sh" "$cache/npm-cyclonedx" || fail "could not install CycloneDX's validator"
+for kind in cyclonedx spdx provenance; do
+    run "the root build's $kind" "$GROCKER" --root "$tmp/reader" attestations --print $kind "oci:$tmp/cext-root:cext"
+    printf '%s\n' "$out" >"$tmp/root.$kind.json"
+    run "the rootless build's $kind" "$GROCKER" --root "$tmp/reader" attestations --print $kind "oci:$tmp/user/cext:cext"
+    printf '%s\n' "$out" | cmp -s - "$tmp/root.$kind.json" || fail "the rootless build's $kind differs from the root build's"
+done
+v=$(cd "$cache/npm-cyclonedx" && node validate-cyclonedx.mjs "$tmp/root.cyclonedx.json" 1.5) || fail "CycloneDX's validator refused the SBOM: $v"
+sdist_hash=$(sha256sum "$sdist" | cut -d' ' -f1)
+expect_match "MarkupSafe from its upstream sdist, by hash" "sha256:$sdist_hash\$" \
+    "$(jq -r '.components[] | select(.name == "MarkupSafe" or .name == "markupsafe") | .properties[] | select(.name == "grocker:built-from-sdist") | .value' "$tmp/root.cyclonedx.json")"
+expect_eq "and in the provenance" "$sdist_hash" \
+    "$(jq -r '.predicate.buildDefinition.resolvedDependencies[] | select(.uri == "pkg:pypi/markupsafe@2.1.2") | .digest.sha256' "$tmp/root.provenance.json")"
+expect_match "the compiled wheels by hash" "rx_cext-1.0-cp311-cp311-linux_x86_64.whl" "$(cat "$tmp/root.provenance.json")"
+run "verify the rootless build's signature" "$GROCKER" --root "$tmp/reader" verify --key "$tmp/sign.pub" "oci:$tmp/user/cext:cext"
+ok "the C-extension app's SBOMs and provenance: the same bytes as root and rootless, valid, MarkupSafe's sdist by hash; signed rootless"
 # Removing the store needs the user's namespace (files of subordinate ids); rm as root here.
 echo "all rootless build checks passed"

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -86,6 +87,9 @@ class Session {
                     const std::vector<std::pair<std::string, oci::Descriptor>>& blobs,
                     Progress& progress);
     Options options_;
+    // A session's calls may come from several threads (a build pushes its runner and its
+    // attachments at once): each Client is safe to share; the map is guarded.
+    std::mutex clientsMutex_;
     std::map<std::string, std::unique_ptr<Client>> clients_;
 };
 
@@ -114,11 +118,12 @@ oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& pla
                                const std::string& where);
 
 // A read-merge-write of an object that writers share with no compare-and-swap (a tag that each
-// rewrites: the referrers tag schema, cosign's .sig): `read` says whether it holds ours, `write`
-// reads it again, merges ours in and writes it. Done when ours is read, and read again after a
-// pause as long as our last read-to-write took (a writer whose read came before our write, and
-// whose write comes after our read, would have dropped ours by then). Throws after `tries`
-// writes that did not keep ours, saying `what` was lost.
+// rewrites: the referrers tag schema, cosign's .sig): `read` reads it and says whether it holds
+// ours, `write` reads it again, merges ours in and writes it at once (the shorter the time
+// between its read and its write, the fewer writers slip in between). Done when ours is read, and
+// read again after a pause as long as our last read-to-write took (a writer whose read came before
+// our write, and whose write comes after our read, would have dropped ours by then). Throws after
+// `tries` writes that did not keep ours, saying `what` was lost.
 void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
                 const std::string& what);
 
