@@ -329,7 +329,9 @@ RootPackages rootPackages(const std::map<std::string, oci::LayerFile>& files)
     }
     auto ownerOf = [&](const std::string& path) {
         // A dist-info's METADATA is listed, and so is its folder (an egg-info's too).
-        for (auto p : {"/" + path, "/" + path.substr(0, path.rfind('/'))})
+        // (append, not "/" + x: GCC 12 at -O3 reports a false -Wrestrict there)
+        for (auto p : {std::string("/").append(path),
+                       std::string("/").append(path.substr(0, path.rfind('/')))})
             if (auto o = owner.find(p); o != owner.end()) return o->second;
         return std::string();
     };

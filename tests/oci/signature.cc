@@ -581,11 +581,18 @@ TEST(SigstoreBundle, ChecksTheSignedStatement)
               "'https://slsa.dev/provenance/v1', not cosign's image signature "
               "('https://sigstore.dev/cosign/sign/v1')");
     // One subject among several is enough, as for in-toto.
-    EXPECT_NO_THROW(verifySigstoreBundle(
-        bundleAround(key, statement(sign, "[" + digestOf(other) + "," + digestOf(image) + "]")),
-        pub, image));
-    EXPECT_EQ(verifyError(bundleAround(key, statement(sign, "[" + digestOf(other) + "]")), pub),
-              "the sigstore bundle signs " + other.str() + ", not " + image.str());
+    EXPECT_NO_THROW(
+        verifySigstoreBundle(bundleAround(key, statement(sign, std::string("[")
+                                                                   .append(digestOf(other))
+                                                                   .append(",")
+                                                                   .append(digestOf(image))
+                                                                   .append("]"))),
+                             pub, image));
+    EXPECT_EQ(
+        verifyError(bundleAround(
+                        key, statement(sign, std::string("[").append(digestOf(other)).append("]"))),
+                    pub),
+        "the sigstore bundle signs " + other.str() + ", not " + image.str());
     EXPECT_EQ(verifyError(bundleAround(key, statement(sign, "[]")), pub),
               "the sigstore bundle's statement names no subject digest");
     EXPECT_EQ(verifyError(bundleAround(key, "[1]"), pub),
