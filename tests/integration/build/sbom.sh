@@ -10,7 +10,10 @@
 #     which skopeo and umoci read past; none with --no-sbom; clear errors without one;
 #   - the provenance (in-toto v1, SLSA v1) with every field the specs require
 #     (fixtures/check-provenance.py), naming the root, compiler and sdist by their digests;
-#   - grocker attestations lists them from a layout, an archive and a registry.
+#   - grocker attestations lists them from a layout, an archive and a registry;
+#   - every package @cyclonedx/cdxgen (npm, trivy inside) finds in the image, the SBOM lists:
+#     Debian binary and source packages, and the Python distributions of the venv and of the
+#     Debian packages (pip's and setuptools' wheels).
 # Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -162,7 +165,7 @@ run "grocker attestations --print (a digest's start)" "$GROCKER" --root "$store"
     --print "$(jq -r '.manifests[] | select(.artifactType == "application/vnd.in-toto+json") | .digest' "$tmp/out/index.json" | cut -c1-16)" "oci:$tmp/out:grocker-hello"
 printf '%s\n' "$out" | cmp -s - "$tmp/provenance.json" || fail "the provenance by digest differs"
 run_fails "grocker attestations --print nothing-there" "$GROCKER" --root "$store" attestations --print sigstore "oci:$tmp/out:grocker-hello"
-expect_match "its message" "^grocker: error: oci:$tmp/out:grocker-hello: no attachment is 'sigstore' \(3 attachments; use cyclonedx, spdx, provenance, or a digest that grocker attestations lists\)$" "$err"
+expect_match "its message" "^grocker: error: oci:$tmp/out:grocker-hello: no attachment is 'sigstore' \(3 attachments; use cyclonedx, spdx, provenance, sigstore, or a digest that grocker attestations lists\)$" "$err"
 build "$tmp/sbom-only" --no-provenance
 expect_eq "--no-provenance: the image and its SBOMs" "application/spdx+json application/vnd.cyclonedx+json" \
     "$(jq -r '[.manifests[] | .artifactType // empty] | sort | join(" ")' "$tmp/sbom-only/index.json")"
@@ -179,6 +182,20 @@ expect_match "under its name" "Loaded image: localhost/grocker-hello:latest" "$o
 run "skopeo reads it by name" skopeo inspect "oci-archive:$tmp/out.tar:grocker-hello"
 expect_eq "skopeo's digest of the archive" "$digest" "$(jq -r .Digest <<<"$out")"
 ok "an oci-archive output carries the attachments; podman loads it under its name"
+
+# --- against cdxgen --------------------------------------------------------------------------------
+# CycloneDX's own generator (trivy inside, for the OS packages) scans the same image: every
+# package it finds, grocker's SBOM lists.
+"$fixtures/npm-cdxgen.sh" "$GROCKER_TEST_CACHE/npm-cdxgen" || fail "could not install cdxgen"
+run "cdxgen on the image" env CDXGEN_NO_BANNER=1 FETCH_LICENSE=false \
+    node "$GROCKER_TEST_CACHE/npm-cdxgen/node_modules/@cyclonedx/cdxgen/bin/cdxgen.js" -t docker "$tmp/out.tar" -o "$tmp/cdxgen.json"
+run "grocker's SBOM covers what cdxgen found" "$PY" "$fixtures/compare-cdxgen.py" "$tmp/bom.cdx.json" "$tmp/cdxgen.json"
+expect_match "cdxgen found the Debian packages" "^cdxgen: 1[0-9][0-9] Debian packages, [0-9]+ Debian source packages, 4 Python distributions" "$out"
+cdxgen_counts=$out
+jq 'del(.components[] | select(.name == "libc6" or .name == "pip"))' "$tmp/bom.cdx.json" >"$tmp/short.cdx.json"
+run_fails "the comparison without libc6 and pip" "$PY" "$fixtures/compare-cdxgen.py" "$tmp/short.cdx.json" "$tmp/cdxgen.json"
+expect_match "it names them" "missing from grocker's SBOM: Debian package libc6 .*missing from grocker's SBOM: Python distribution pip 23.0.1" "$(tr '\n' ' ' <<<"$out")"
+ok "every package cdxgen finds in the image is in grocker's SBOM ($cdxgen_counts)"
 # --- pushed: referrers in a registry without a referrers API (distribution 2.8) ------------------
 start_registry plain reg
 R=$REGISTRY
