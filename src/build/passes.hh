@@ -112,7 +112,7 @@ struct Pipeline {
     void shareSlice();
     // Attaches the root's package list to it in the registry, for those runners' SBOMs.
     void shareRootPackages();
-    // Pushes the runner's attachments to `named`'s repository (push runs it beside the runner).
+    // Pushes the runner's attachments to `named`'s repository.
     void attachAll(const oci::Reference& named);
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;

@@ -15,7 +15,6 @@
 #include "sbom.hh"
 #include "signing.hh"
 
-#include <future>
 #include <iostream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -389,23 +388,7 @@ void Pipeline::push()
         PassTime t("push: compiler");
         session.push(*store, compiler, registry->ref(compilerName));
     }
-    // The runner, its attachments, cosign's .sig and the root's package list at once: each is a
-    // handful of round trips, and none needs another done (a referrer may name a subject the
-    // registry does not have yet: the OCI spec has registries take it).
     auto named = Reference::parse(result.image);
-    std::vector<std::future<void>> beside;
-    beside.push_back(std::async(std::launch::async, [&] { attachAll(named); }));
-    if (request.signKey)
-        beside.push_back(std::async(std::launch::async, [&] {
-            PassTime t("push: cosign's .sig");
-            // cosign's older tag too, for verifiers that read only that.
-            pushCosignSignatures(session, *store, *request.signKey, named,
-                                 image.manifestDescriptor.digest);
-            say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
-                          " pushed beside it");
-        }));
-    if (!rootLayersIn)
-        beside.push_back(std::async(std::launch::async, [&] { shareRootPackages(); }));
     Digest pushed;
     try {
         PassTime t("push: runner");
@@ -423,8 +406,18 @@ void Pipeline::push()
         throw Error("the registry stored '", result.image, "' as ", pushed.str(),
                     ", not as the built ", image.manifestDescriptor.digest.str());
     result.pushed = named.str();
-    for (auto& f : beside)
-        f.get(); // their errors, here
+    // One after the other: pushed at once with the runner, they took longer here (the registry
+    // and grocker share the machine's cores; each is a handful of small round trips).
+    attachAll(named);
+    if (request.signKey) {
+        PassTime t("push: cosign's .sig");
+        // cosign's older tag too, for verifiers that read only that.
+        pushCosignSignatures(session, *store, *request.signKey, named,
+                             image.manifestDescriptor.digest);
+        say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
+                      " pushed beside it");
+    }
+    if (!rootLayersIn) shareRootPackages();
     shareSlice();
 }
 
@@ -457,6 +450,13 @@ void Pipeline::shareRootPackages()
         auto ref = registry->ref(rootName);
         auto listed = putReferrer(*store, root.manifestDescriptor, rootPackagesType,
                                   rootPackagesEntry(root, cachedRootPackages(*store, root)));
+        // Attached by the build that pushed the root, usually: looked for before anything is
+        // sent (the same bytes, the same digest).
+        auto there =
+            registry->get().referrers(ref, root.manifestDescriptor.digest, rootPackagesType);
+        if (std::any_of(there.begin(), there.end(),
+                        [&](const Descriptor& d) { return d.digest == listed.digest; }))
+            return;
         registry->get().attach(*store, {listed}, ref);
     } catch (Error& e) {
         if (e.message() == "cancelled") throw;
