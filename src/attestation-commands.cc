@@ -26,13 +26,8 @@ struct Attached {
     std::vector<Descriptor> referrers;
 
     Attached(const GlobalOptions& g, const std::string& text, const std::string& artifactType)
-        : store(openStore(g)), src(ImageRef::parse(text))
+        : store(openStore(g)), src(imageWithAttachments(text, "attachments"))
     {
-        if (src.kind != ImageRef::Kind::Oci && src.kind != ImageRef::Kind::OciArchive &&
-            src.kind != ImageRef::Kind::Docker)
-            throw UsageError(src.str(), ": attachments are kept with images in oci: layouts, "
-                                        "oci-archive: files and registries (docker://), where "
-                                        "grocker build writes them");
         image = loadAnyImage(store, src, g, false);
         referrers = loadAttachments(store, src, g, image.manifestDescriptor.digest);
         std::erase_if(referrers, [&](const Descriptor& d) {

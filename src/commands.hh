@@ -78,6 +78,9 @@ void saveAnyImage(oci::Store& store, const oci::Image& image, const oci::ImageRe
 std::vector<oci::Descriptor> loadAttachments(oci::Store& store, const oci::ImageRef& src,
                                              const GlobalOptions& global,
                                              const oci::Digest& subject);
+// SRC parsed, when it is where attachments (`what`: "signatures", "attachments") are kept: a
+// registry, an oci: layout or an oci-archive; a UsageError saying so otherwise.
+oci::ImageRef imageWithAttachments(const std::string& text, const std::string& what);
 // Copies the image at SRC to DEST with its attachments; the digest of the image.
 oci::Digest copyWithAttachments(oci::Store& store, const oci::ImageRef& src,
                                 const oci::ImageRef& dest, const GlobalOptions& global);

@@ -183,6 +183,17 @@ std::vector<Descriptor> loadAttachments(Store& store, const ImageRef& src, const
     return found;
 }
 
+ImageRef imageWithAttachments(const std::string& text, const std::string& what)
+{
+    auto src = ImageRef::parse(text);
+    if (src.kind != ImageRef::Kind::Oci && src.kind != ImageRef::Kind::OciArchive &&
+        src.kind != ImageRef::Kind::Docker)
+        throw UsageError(src.str(), ": ", what,
+                         " are kept with images in registries (docker://), oci: layouts and "
+                         "oci-archive: files");
+    return src;
+}
+
 Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& dest,
                            const GlobalOptions& g)
 {

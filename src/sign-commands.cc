@@ -64,11 +64,7 @@ struct SignOptions {
 int runSign(const GlobalOptions& g, const SignOptions& o)
 {
     auto key = loadSigningKey(o.key);
-    auto src = ImageRef::parse(o.image);
-    if (src.kind != ImageRef::Kind::Oci && src.kind != ImageRef::Kind::OciArchive &&
-        src.kind != ImageRef::Kind::Docker)
-        throw UsageError(src.str(), ": signatures are kept with images in registries "
-                                    "(docker://), oci: layouts and oci-archive: files");
+    auto src = imageWithAttachments(o.image, "signatures");
     auto store = openStore(g);
     auto image = loadAnyImage(store, src, g, src.kind != ImageRef::Kind::Docker);
     auto bundle = build::signatureReferrer(store, key, image.manifestDescriptor);
@@ -103,11 +99,7 @@ struct VerifyOptions {
 int runVerify(const GlobalOptions& g, const VerifyOptions& o)
 {
     auto key = VerifyKey::load(o.key);
-    auto src = ImageRef::parse(o.image);
-    if (src.kind != ImageRef::Kind::Oci && src.kind != ImageRef::Kind::OciArchive &&
-        src.kind != ImageRef::Kind::Docker)
-        throw UsageError(src.str(), ": signatures are kept with images in registries "
-                                    "(docker://), oci: layouts and oci-archive: files");
+    auto src = imageWithAttachments(o.image, "signatures");
     auto store = openStore(g);
     // Every blob read again and checked against its digest, into a store of its own: an image
     // whose layer was altered where it is kept fails here, whatever the store holds already.
