@@ -205,7 +205,11 @@ PassTime::~PassTime()
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_);
     char text[32];
     std::snprintf(text, sizeof text, "%.1f ms", ms.count());
-    display().detail(what_ + ": " + text);
+    try {
+        display().detail(what_ + ": " + text);
+    } catch (...) {
+        // a log that cannot be written is not worth a terminate while unwinding
+    }
 }
 
 void Pipeline::sbom()
