@@ -47,6 +47,8 @@ struct Pipeline {
     // base, root, compiler
     std::string baseIdentity, rootName, compilerName;
     oci::Image root, compiler;
+    bool compilerMade = false;  // by this build (not found made)
+    bool compilerSboms = false; // the root had none attached: the compiler has none either
     // The compiler found in the registry, its layers not pulled yet (needCompiler pulls them).
     std::optional<oci::Reference> compilerLayersIn;
     // Likewise the root, for a build that pushes with the build cache and writes no --output:
@@ -112,6 +114,7 @@ struct Pipeline {
     void shareSlice();
     // Attaches the root's package list to it in the registry, for those runners' SBOMs.
     void shareRootPackages();
+    void shareCompilerSboms();
     // Pushes the runner's attachments to `named`'s repository.
     void attachAll(const oci::Reference& named);
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,

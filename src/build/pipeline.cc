@@ -330,6 +330,7 @@ void Pipeline::makeCompiler()
     compiler = obtain(
         compilerName,
         [&] {
+            compilerMade = true;
             needRoot();
             ImageDraft d(runStep(*ctx, root, step), false, ctx->epoch);
             d.runConfig()["Labels"]["grocker.image.role"] = "compiler";

@@ -422,7 +422,33 @@ void Pipeline::push()
                       " pushed beside it");
     }
     if (!rootLayersIn) shareRootPackages();
+    if ((compilerMade || compilerSboms) && !compilerLayersIn) shareCompilerSboms();
     shareSlice();
+}
+
+// A compiler made here: its SBOMs (its Debian packages: the root's and the build
+// dependencies), attached to it, as the root's are.
+void Pipeline::shareCompilerSboms()
+{
+    if (!request.sbom) return;
+    PassTime t("push: the compiler's SBOMs");
+    try {
+        auto bom = makeSbom(cachedRootPackages(*store, compiler), {},
+                            registry->ref(compilerName).str(), ctx->epoch);
+        std::map<std::string, std::string> annotations{
+            {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
+        registry->get().attach(
+            *store,
+            {putReferrer(*store, compiler.manifestDescriptor, std::string(media::cycloneDx),
+                         cycloneDxJson(bom), annotations),
+             putReferrer(*store, compiler.manifestDescriptor, std::string(media::spdx),
+                         spdxJson(bom), annotations)},
+            registry->ref(compilerName));
+    } catch (Error& e) {
+        if (e.message() == "cancelled") throw;
+        display().warning(
+            concat("the SBOMs of ", compilerName, " could not be attached to it: ", e.what()));
+    }
 }
 
 // The runner's attachments (SBOMs, provenance, signature) in the registry: one that refuses
@@ -452,16 +478,29 @@ void Pipeline::shareRootPackages()
     PassTime t("push: the root's package list");
     try {
         auto ref = registry->ref(rootName);
+        auto packages = cachedRootPackages(*store, root);
         auto listed = putReferrer(*store, root.manifestDescriptor, rootPackagesType,
-                                  rootPackagesEntry(root, cachedRootPackages(*store, root)));
-        // Attached by the build that pushed the root, usually: looked for before anything is
-        // sent (the same bytes, the same digest).
-        auto there =
-            registry->get().referrers(ref, root.manifestDescriptor.digest, rootPackagesType);
-        if (std::any_of(there.begin(), there.end(),
-                        [&](const Descriptor& d) { return d.digest == listed.digest; }))
-            return;
-        registry->get().attach(*store, {listed}, ref);
+                                  rootPackagesEntry(root, packages));
+        // Attached by the build that pushed the root first, usually: looked for before anything
+        // is made or sent (the same list has the same digest).
+        auto there = registry->get().referrers(ref, root.manifestDescriptor.digest, "");
+        auto has = [&](auto pred) { return std::any_of(there.begin(), there.end(), pred); };
+        std::vector<Descriptor> mine;
+        if (!has([&](const Descriptor& d) { return d.digest == listed.digest; }))
+            mine.push_back(listed);
+        // Its SBOMs too (what it holds; no app), and then the compiler's, made with it.
+        if (!has([](const Descriptor& d) { return d.artifactType == media::cycloneDx; })) {
+            auto bom = makeSbom(packages, {}, registry->ref(rootName).str(), ctx->epoch);
+            std::map<std::string, std::string> annotations{
+                {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
+            mine.push_back(putReferrer(*store, root.manifestDescriptor,
+                                       std::string(media::cycloneDx), cycloneDxJson(bom),
+                                       annotations));
+            mine.push_back(putReferrer(*store, root.manifestDescriptor, std::string(media::spdx),
+                                       spdxJson(bom), annotations));
+            compilerSboms = true;
+        }
+        registry->get().attach(*store, mine, ref);
     } catch (Error& e) {
         if (e.message() == "cancelled") throw;
         display().warning(concat("the package list of ", rootName,

@@ -67,13 +67,28 @@ run "build and push as $user" as_user build "$app" -c "$app/.grocker.yml" --inde
     --image-prefix "$REGISTRY/rootless"
 expect_eq "the pushed build's digest" "$as_root" "$(tail -n1 <<<"$out")"
 expect_match "the slice made and pushed as $user" "root: its Python slice pushed to $REGISTRY/rootless/grocker-bookworm-3.11-root-slice:" "$err"
+# Root and compiler got their SBOMs when first pushed (the root its package list too).
+"$fixtures/npm-cyclonedx.sh" "$cache/npm-cyclonedx" || fail "could not install CycloneDX's validator"
+for role in root compiler; do
+    name=$(jq -r ".${role}_image" "$tmp/user/result.json")
+    expect_match "the $role's name" "^$REGISTRY/rootless/grocker-bookworm-3.11-$role:" "$name"
+    run "the $role's attachments" "$GROCKER" --root "$tmp/reader" attestations "docker://$name"
+    want="application/spdx+json application/vnd.cyclonedx+json"
+    [ $role = root ] && want="$want application/vnd.grocker.root-packages.v1+json"
+    expect_eq "the $role's attachment types" "$want" "$(sed -n 's/^  sha256:[0-9a-f]*  \([^ ]*\).*/\1/p' <<<"$out" | sort | tr '\n' ' ' | sed 's/ $//')"
+    run "the $role's SBOM" "$GROCKER" --root "$tmp/reader" sbom "docker://$name"
+    printf '%s\n' "$out" >"$tmp/$role.cdx.json"
+    v=$(cd "$cache/npm-cyclonedx" && node validate-cyclonedx.mjs "$tmp/$role.cdx.json" 1.5) || fail "CycloneDX's validator refused the $role's SBOM: $v"
+done
+expect_eq "the compiler's SBOM has gcc" 1 "$(jq '[.components[] | select(.name == "gcc")] | length' "$tmp/compiler.cdx.json")"
+expect_eq "the root's has not" 0 "$(jq '[.components[] | select(.name == "gcc")] | length' "$tmp/root.cdx.json")"
 user_store=$tmp/user/home/fresh-store run "build and push as $user from a fresh store" as_user build "$app" \
     -c "$app/.grocker.yml" --index-url "$index" --image-prefix "$REGISTRY/rootless"
 expect_eq "the fresh rootless store's digest" "$as_root" "$(tail -n1 <<<"$out")"
 expect_match "the slice pulled" "pulled $REGISTRY/rootless/grocker-bookworm-3.11-root-slice:" "$err"
 expect_no_match "root pulled" "grocker-bookworm-3.11-root:[^ ]*: pulled from" "$err"
 expect_eq "steps run on the fresh rootless store" "runner: grocker-hello 1.0.0" "$(steps_ran "$err")"
-ok "rootless: the root's Python slice made and pushed, then a fresh store installs the app over it; same digest"
+ok "rootless: the root's Python slice made and pushed (root and compiler with their SBOMs), then a fresh store installs the app over it; same digest"
 
 # --- compiled wheels: the same bytes from two stores, as root and rootless ----------------------
 sdist=$("$fixtures/debian-sdist" "$cache" markupsafe) || fail "no upstream sdist of MarkupSafe from Debian's sources"
@@ -109,7 +124,6 @@ expect_eq "the C-extension app's digest rootless" "$cext_root" "$cext_user"
 ok "the C-extension app: the same image digest as root and rootless ($cext_user)"
 
 # --- its attestations: the same bytes as root and rootless, and signed -----------------------------
-"$fixtures/npm-cyclonedx.sh" "$cache/npm-cyclonedx" || fail "could not install CycloneDX's validator"
 for kind in cyclonedx spdx provenance; do
     run "the root build's $kind" "$GROCKER" --root "$tmp/reader" attestations --print $kind "oci:$tmp/cext-root:cext"
     printf '%s\n' "$out" >"$tmp/root.$kind.json"
