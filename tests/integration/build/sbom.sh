@@ -245,6 +245,7 @@ run "a push whose referrers index is refused" "$GROCKER" --root "$store" --tls-v
 expect_eq "the image is pushed all the same" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "a warning says what was not attached" "^grocker: warning: the attestations could not be attached to $PROXY/refused/grocker-hello:1.0.0: .*400.*; the image is pushed without them \(--no-sbom and --no-provenance skip them\)$" "$err"
 expect_match "and one for the root's package list" "^grocker: warning: the package list of grocker-bookworm-3.11-root:[^ ]* could not be attached to it: .*400.*; runners built over it without its layers will have no SBOM$" "$err"
+expect_match "and one for the compiler's SBOMs" "^grocker: warning: the SBOMs of grocker-bookworm-3.11-compiler:[^ ]* could not be attached to it: .*400" "$err"
 run "the image in the registry" skopeo inspect --tls-verify=false "docker://$PROXY/refused/grocker-hello:1.0.0"
 expect_eq "its digest" "$digest" "$(jq -r .Digest <<<"$out")"
 ok "a registry refusing the referrers index costs the SBOMs, with a warning, not the push"
