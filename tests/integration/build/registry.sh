@@ -89,7 +89,7 @@ root_name=$(jq -r .root_image "$tmp/result.json")
 root_repo=${root_name#"$R/"}
 root_digest=$(registry_digest "$R" "${root_repo%:*}" "${root_name##*:}")
 run "the root's referrers" skopeo inspect --tls-verify=false --raw "docker://${root_name%:*}:sha256-${root_digest#sha256:}"
-expect_eq "the root's package list attached to it" "application/vnd.grocker.root-packages.v1+json" "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"
+expect_eq "the root's package list and SBOMs attached to it" "application/spdx+json application/vnd.cyclonedx+json application/vnd.grocker.root-packages.v1+json" "$(jq -r '[.manifests[].artifactType] | sort | join(" ")' <<<"$out")"
 run "the runner's referrers" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
 expect_eq "the warm and the fresh build attached the same" "application/vnd.cyclonedx+json application/spdx+json application/vnd.in-toto+json" \
     "$(jq -r '[.manifests[].artifactType] | join(" ")' <<<"$out")"

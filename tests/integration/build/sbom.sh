@@ -107,8 +107,13 @@ printf '%s\n' "$out" | cmp -s - "$tmp/bom.cdx.json" || fail "the second build's 
 cmp -s "$tmp/out/index.json" "$tmp/again/index.json" || fail "the second build's layout index differs"
 ok "the same build gives the same SBOM bytes and the same layout"
 # The root's package list is kept per root: a broken one is fsck's to report, and made again.
-entry=$(ls -t "$store"/cache/packages/*.json | sed -n 1p)
-[ -n "$entry" ] || fail "no package list kept in the store"
+# The runner's root, by the label its config carries, and its digest in the store's index.
+m=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "grocker-hello") | .digest' "$tmp/out/index.json")
+cfg=$(jq -r .config.digest "$tmp/out/blobs/sha256/${m#sha256:}")
+root_name=$(jq -r '.config.Labels["grocker.root.image"]' "$tmp/out/blobs/sha256/${cfg#sha256:}")
+root_digest=$(jq -r --arg n "$root_name" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$store/index.json")
+entry=$store/cache/packages/${root_digest#sha256:}.json
+[ -f "$entry" ] || fail "no package list kept in the store for $root_name"
 cp "$entry" "$tmp/entry.json"
 echo '{"root": "sha256:0"}' >"$entry"
 run_fails "fsck with a broken package list" "$GROCKER" --root "$store" fsck
