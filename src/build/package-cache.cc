@@ -23,18 +23,26 @@ fs::path packagesDir(const Store& store)
     return cacheDir(store) / "packages";
 }
 
-// The entry's root and packages; throws when it is not one (what is wrong in the message).
-std::pair<Digest, RootPackages> parseEntry(const fs::path& path)
+// An entry's root and packages, from its text (a file's, or a referrer's); throws when it is
+// not one (what is wrong in the message).
+std::pair<Digest, RootPackages> entryOf(std::string_view text)
 {
     try {
-        auto j = json::parse(readFile(path));
-        auto root = Digest::parse(j.at("root").get<std::string>());
-        if (path.stem().string() != root.hex())
-            throw Error("it names the root ", root.str(), ", not the one of its file name");
-        return {root, rootPackagesFromJson(j.at("packages"))};
+        auto j = json::parse(text);
+        return {Digest::parse(j.at("root").get<std::string>()),
+                rootPackagesFromJson(j.at("packages"))};
     } catch (json::exception& e) {
         throw Error("it is not a package list (", e.what(), ")");
     }
+}
+
+// A kept entry, which must name the root of its file name.
+std::pair<Digest, RootPackages> parseEntry(const fs::path& path)
+{
+    auto entry = entryOf(readFile(path));
+    if (path.stem().string() != entry.first.hex())
+        throw Error("it names the root ", entry.first.str(), ", not the one of its file name");
+    return entry;
 }
 
 class PackageCachePart : public StorePart {
@@ -102,16 +110,11 @@ std::string rootPackagesEntry(const Image& root, const RootPackages& packages)
 
 RootPackages rootPackagesFromEntry(const Image& root, std::string_view entry)
 {
-    try {
-        auto j = json::parse(entry);
-        auto named = Digest::parse(j.at("root").get<std::string>());
-        if (named != root.manifestDescriptor.digest)
-            throw Error("it names the root ", named.str(), ", not ",
-                        root.manifestDescriptor.digest.str());
-        return rootPackagesFromJson(j.at("packages"));
-    } catch (json::exception& e) {
-        throw Error("it is not a package list (", e.what(), ")");
-    }
+    auto [named, packages] = entryOf(entry);
+    if (named != root.manifestDescriptor.digest)
+        throw Error("it names the root ", named.str(), ", not ",
+                    root.manifestDescriptor.digest.str());
+    return packages;
 }
 
 void keepRootPackages(Store& store, const Image& root, const RootPackages& packages)
