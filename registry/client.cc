@@ -221,7 +221,6 @@ struct Client::Impl {
     std::vector<std::string> allScopes;
     Clock::time_point expiry;
 
-    std::atomic<bool> cancelled{false};
     std::mutex sleepMutex;
     std::condition_variable sleepCv;
     std::mutex rngMutex;
@@ -250,27 +249,45 @@ std::chrono::milliseconds Client::backoff(int retry)
     return backoffDelay(options_.retry, retry, impl_->rng);
 }
 
-void Client::pause(std::chrono::milliseconds delay)
+namespace {
+// The batch whose transfers the calling thread runs, if any.
+thread_local const Client::Batch* currentBatch = nullptr;
+} // namespace
+
+Client::Batch::Batch(Client& client)
+    : client_(client),
+      parent_(currentBatch && &currentBatch->client_ == &client ? currentBatch : nullptr)
 {
-    std::unique_lock l(impl_->sleepMutex);
-    impl_->sleepCv.wait_for(l, delay, [&] { return impl_->cancelled.load(); });
 }
 
-void Client::cancel()
+void Client::Batch::cancel()
 {
-    impl_->cancelled = true;
-    std::lock_guard g(impl_->sleepMutex);
-    impl_->sleepCv.notify_all();
+    cancelled_ = true;
+    std::lock_guard g(client_.impl_->sleepMutex);
+    client_.impl_->sleepCv.notify_all();
+}
+
+Client::Batch::Member::Member(Batch& batch) : previous_(currentBatch)
+{
+    currentBatch = &batch;
+}
+
+Client::Batch::Member::~Member()
+{
+    currentBatch = previous_;
 }
 
 bool Client::cancelled() const
 {
-    return impl_->cancelled;
+    for (auto* b = currentBatch; b && &b->client_ == this; b = b->parent_)
+        if (b->cancelled_) return true;
+    return false;
 }
 
-void Client::resetCancel()
+void Client::pause(std::chrono::milliseconds delay)
 {
-    impl_->cancelled = false;
+    std::unique_lock l(impl_->sleepMutex);
+    impl_->sleepCv.wait_for(l, delay, [&] { return cancelled(); });
 }
 
 namespace {

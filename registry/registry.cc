@@ -30,15 +30,16 @@ const std::string acceptManifests =
     std::string(oci::media::dockerManifest) + ", " + std::string(oci::media::dockerManifestList);
 constexpr size_t maxManifest = 4 << 20;
 
-// Runs job(0..count-1) on up to `workers` threads. The first failure cancels the client's
-// other transfers and is the one thrown.
+// Runs job(0..count-1) on up to `workers` threads. The first failure cancels the other
+// transfers of this batch (not those another thread runs on the client) and is the one thrown.
 template <typename F> void runParallel(size_t count, unsigned workers, Client& client, F&& job)
 {
     std::atomic<size_t> next{0};
     std::mutex m;
     std::exception_ptr first;
-    client.resetCancel();
+    Client::Batch batch(client);
     auto work = [&] {
+        Client::Batch::Member member(batch);
         for (;;) {
             size_t i = next++;
             if (i >= count) return;
@@ -52,7 +53,7 @@ template <typename F> void runParallel(size_t count, unsigned workers, Client& c
                 std::lock_guard g(m);
                 if (!first) {
                     first = std::current_exception();
-                    client.cancel();
+                    batch.cancel();
                 }
             }
         }
@@ -64,7 +65,6 @@ template <typename F> void runParallel(size_t count, unsigned workers, Client& c
     work();
     for (auto& t : threads)
         t.join();
-    client.resetCancel();
     if (first) std::rethrow_exception(first);
 }
 
@@ -411,9 +411,9 @@ void Session::fetchBlobs(oci::Store& store, const oci::Reference& ref,
     });
 }
 
-// PUT of an image's manifest under `tagOrDigest`, whose blobs the repository has.
-static void putManifest(Client& c, const std::string& repo, const oci::Image& image,
-                        const std::string& tagOrDigest)
+// PUT of an image's manifest under `tagOrDigest`, whose blobs the repository has; the answer.
+static HttpResponse putManifestAs(Client& c, const std::string& repo, const oci::Image& image,
+                                  const std::string& tagOrDigest)
 {
     Client::Call put;
     put.method = "PUT";
@@ -425,6 +425,7 @@ static void putManifest(Client& c, const std::string& repo, const oci::Image& im
     auto r = c.send(put);
     if (r.status != 201 && r.status != 200) c.fail(put, r);
     checkStoredDigest(c, image.manifestDescriptor.digest, r, "the manifest ");
+    return r;
 }
 
 oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci::Reference& ref)
@@ -445,10 +446,30 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
         runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
             pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
         });
-        putManifest(c, repo, image, ref.tag.empty() ? digest.str() : ref.tag);
+        putManifestAs(c, repo, image, ref.tag.empty() ? digest.str() : ref.tag);
         store.recordSource(digest, ref.domain + "/" + repo);
         progress.summary(ref.str());
         return digest;
+    });
+}
+
+void Session::pushBlobs(oci::Store& store, const std::vector<Descriptor>& blobs,
+                        const oci::Reference& ref)
+{
+    withContext("while pushing to docker://" + ref.str(), [&] {
+        auto& c = client(ref.domain);
+        Progress progress(Progress::Mode::Quiet, "pushed");
+        runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
+            pushBlob(c, store, ref.path, blobs[i], label("blob", blobs[i]), options_, progress);
+        });
+    });
+}
+
+void Session::putManifest(const oci::Image& image, const oci::Reference& ref)
+{
+    withContext("while pushing to docker://" + ref.str(), [&] {
+        putManifestAs(client(ref.domain), ref.path, image,
+                      ref.tag.empty() ? image.manifestDescriptor.digest.str() : ref.tag);
     });
 }
 
@@ -542,10 +563,16 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
             runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
                 pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
             });
+            // A registry that indexes them itself says so in each answer (OCI-Subject);
+            // without it, the client lists them in the referrers tag schema (distribution spec
+            // 1.1, "Pushing Manifests with Subject").
+            std::atomic<bool> indexed{true};
             runParallel(arts.size(), options_.parallel, c, [&](size_t i) {
-                putManifest(c, repo, arts[i], arts[i].manifestDescriptor.digest.str());
+                auto r = putManifestAs(c, repo, arts[i], arts[i].manifestDescriptor.digest.str());
+                if (r.header("oci-subject") != subject->str()) indexed = false;
                 store.recordSource(arts[i].manifestDescriptor.digest, ref.domain + "/" + repo);
             });
+            if (indexed) return;
             auto missing = [&](const std::vector<Descriptor>& listed) {
                 std::vector<Descriptor> out;
                 for (auto& r : referrers)
@@ -554,10 +581,7 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                         out.push_back(r);
                 return out;
             };
-            if (auto api = referrersApi(c, repo, *subject); api && missing(api->manifests).empty())
-                return;
-            // No referrers API (or one that did not index them): the tag schema, merged
-            // with what another writer put there.
+            // The tag schema, merged with what another writer put there.
             oci::Index index; // as last read
             keepMerged(
                 [&] {
@@ -565,9 +589,6 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                     return missing(index.manifests).empty();
                 },
                 [&] {
-                    // Read again just before the write: the shorter the time between the
-                    // read and the write, the fewer writers can slip in between.
-                    index = referrersIndex(c, repo, *subject);
                     for (auto d : missing(index.manifests)) {
                         d.mediaType = std::string(oci::media::ociManifest);
                         index.manifests.push_back(d);
@@ -593,10 +614,15 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
     using Clock = std::chrono::steady_clock;
     Clock::duration window{};
     bool contended = false; // another writer seen: ours lost once, or written again
-    for (int written = 0;;) {
-        if (read()) {
-            if (written == 0) return; // ours was there before: nothing of ours to lose
-            // Read again after as long as a read and a write take: a writer that read before
+    auto start = Clock::now();
+    if (read()) return; // ours was there before: nothing of ours to lose
+    for (int written = 1, rounds = 0;; written++) {
+        // Merged with what was just read and written at once: the shorter the time between
+        // the read and the write, the fewer writers slip in between.
+        write();
+        window = std::max(window, Clock::now() - start);
+        for (;;) {
+            // Read back after as long as a read and a write take: a writer that read before
             // our write and writes after it has written by then. With other writers about
             // (whose reads and writes may be slower than ours), longer, and twice.
             auto pause = contended
@@ -610,20 +636,16 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
             }
             if (kept) return;
             contended = true;
-            continue; // read again, then merged and written again
-        }
-        if (written > 0) contended = true;
-        if (written == tries)
-            throw Error(what, " lost our entries on every try: too many writers at once; "
-                              "push again");
-        if (written > 0)
-            // Another writer between our read and our write: again after a moment that
-            // differs between writers.
+            if (written == tries || ++rounds > 2 * tries)
+                throw Error(what, " lost our entries on every try: too many writers at once; "
+                                  "push again");
+            // Another writer between our read and our write: read again after a moment that
+            // differs between writers, then merged and written again.
             ::usleep(useconds_t(20000 * written + (::getpid() % 97) * 200));
-        auto start = Clock::now();
-        write();
-        window = std::max(window, Clock::now() - start);
-        written++;
+            start = Clock::now();
+            if (!read()) break;
+            // Ours again (another writer merged it in): read back again, as after a write.
+        }
     }
 }
 

@@ -9,7 +9,9 @@
 #include "shell-script.hh"
 
 #include <chrono>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace grocker::build {
@@ -19,10 +21,15 @@ inline constexpr const char* venvPath = "/home/grocker/venv";
 // The registry under docker_image_prefix: where root and compiler images are looked for before
 // being built, and where the images are pushed.
 struct Remote {
+    Remote(const registry::Options& o, std::string p, bool pushes)
+        : options(o), prefix(std::move(p)), push(pushes)
+    {
+    }
     const registry::Options& options;
     std::string prefix;
     bool push;
     std::unique_ptr<registry::Session> session;
+    std::mutex made; // get() may be called from several threads
 
     registry::Session& get();
     oci::Reference ref(const std::string& name) const;
@@ -68,6 +75,15 @@ struct Pipeline {
     // sbom: the runner's attachments in the store (referrers), written with it.
     std::vector<oci::Descriptor> attachments;
     BuildResult result;
+    // draftSbom: the SBOM's documents, made on a thread of their own while the runner's layers
+    // are (last: it is waited for before the rest goes).
+    struct SbomDraft {
+        std::string cycloneDx, spdx;
+        size_t debs = 0, inDebs = 0, python = 0;
+        std::string warning; // the root's package list could not be read
+        std::string without; // why there is no SBOM (say so), when there is none
+    };
+    std::future<SbomDraft> sbomDraft;
 
     void checkInputs();
     void openStore();
@@ -78,6 +94,7 @@ struct Pipeline {
     void makeCompiler();
     void compile();
     void exportWheels();
+    void draftSbom();
     void runnerDependencies();
     void appLayer();
     void cacheSummary();

@@ -36,6 +36,7 @@ BuildResult build(BuildRequest request)
     p.exportWheels();       // --export-wheels: copies of them in a host folder
     p.runnerDependencies(); // root + a venv with the dependencies: a layer a new version keeps
     p.appLayer();           // the app's wheel: the layer a new version changes
+    p.draftSbom();          // the SBOM's documents, on a thread beside the next passes (none forks)
     p.cacheSummary();       // what the registry's build cache gave and took
     p.entrypoint();         // grocker-entrypoint, services.json and the runner's config
     p.sbom();               // what the runner holds (CycloneDX, SPDX), attached to it
@@ -59,6 +60,7 @@ void Pipeline::cacheSummary()
 
 registry::Session& Remote::get()
 {
+    std::lock_guard g(made);
     if (!session) session = std::make_unique<registry::Session>(options);
     return *session;
 }
@@ -80,7 +82,7 @@ void Pipeline::openStore()
                         {},
                         request.runner});
     if (!ctx->map.warning.empty()) display().warning(ctx->map.warning);
-    remote.emplace(Remote{request.registry, config.dockerImagePrefix, request.push, {}});
+    remote.emplace(request.registry, config.dockerImagePrefix, request.push);
     registry = config.dockerImagePrefix.empty() ? nullptr : &*remote;
     result.release = release.text;
     openRemoteCache();

@@ -15,8 +15,10 @@
 #include "sbom.hh"
 #include "signing.hh"
 
+#include <functional>
 #include <iostream>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace grocker::build {
@@ -212,51 +214,77 @@ PassTime::~PassTime()
     }
 }
 
+// What the SBOM says needs only the wheels and the root's packages, not the runner's digest:
+// made on a thread of its own while the runner's last layer and config are, then attached to
+// it by sbom(). Not sooner: the boxes of the passes before fork, and a child forked while
+// another thread holds a lock (malloc's) may wait for it forever.
+void Pipeline::draftSbom()
+{
+    if (!request.sbom || !attaches()) return;
+    // Taken now: the passes beside it may pull the root (needRoot) meanwhile.
+    registry::Session* session = rootLayersIn ? &registry->get() : nullptr;
+    sbomDraft = std::async(std::launch::async, [this, session, where = rootLayersIn, root = root,
+                                                wheels = wheels, name = runnerName(),
+                                                epoch = ctx->epoch, &st = *store] {
+        SbomDraft draft;
+        std::optional<RootPackages> packages;
+        if (!where)
+            packages = cachedRootPackages(st, root);
+        else if (!(packages = keptRootPackages(st, root))) {
+            // Its dpkg database is in the root's layers, which this build does not pull: the
+            // list the build that pushed the root attached to it, a few kilobytes.
+            try {
+                auto found =
+                    session->referrers(*where, root.manifestDescriptor.digest, rootPackagesType);
+                if (!found.empty()) {
+                    session->fetchReferrer(st, *where, found.front());
+                    packages = rootPackagesFromEntry(root, referrerContent(st, found.front()));
+                    keepRootPackages(st, root, *packages);
+                }
+            } catch (Error& e) {
+                if (e.message() == "cancelled") throw;
+                draft.warning = concat("the package list attached to ", where->str(),
+                                       " cannot be read: ", e.what());
+            }
+            if (!packages) {
+                draft.without =
+                    "sbom: not attached: the root's layers stayed in " + where->domain + "/" +
+                    where->path +
+                    ", without its package list (a build that pushes the root attaches it)";
+                return draft;
+            }
+        }
+        auto bom = makeSbom(*packages, wheels, name, epoch);
+        draft.cycloneDx = cycloneDxJson(bom);
+        draft.spdx = spdxJson(bom);
+        draft.debs = bom.debs.size();
+        draft.python = bom.python.size();
+        draft.inDebs = size_t(std::count_if(bom.python.begin(), bom.python.end(),
+                                            [](const SbomPython& p) { return !p.path.empty(); }));
+        return draft;
+    });
+}
+
 void Pipeline::sbom()
 {
+    if (!sbomDraft.valid()) return;
     PassTime t("sbom: took");
-    if (!request.sbom || !attaches()) return;
-    std::optional<RootPackages> packages;
-    if (!rootLayersIn)
-        packages = cachedRootPackages(*store, root);
-    else if (!(packages = keptRootPackages(*store, root))) {
-        // Its dpkg database is in the root's layers, which this build does not pull: the list
-        // the build that pushed the root attached to it, a few kilobytes.
-        try {
-            auto& session = registry->get();
-            auto found =
-                session.referrers(*rootLayersIn, root.manifestDescriptor.digest, rootPackagesType);
-            if (!found.empty()) {
-                session.fetchReferrer(*store, *rootLayersIn, found.front());
-                packages = rootPackagesFromEntry(root, referrerContent(*store, found.front()));
-                keepRootPackages(*store, root, *packages);
-            }
-        } catch (Error& e) {
-            if (e.message() == "cancelled") throw;
-            display().warning(concat("the package list attached to ", rootLayersIn->str(),
-                                     " cannot be read: ", e.what()));
-        }
-        if (!packages) {
-            say(*ctx, "sbom: not attached: the root's layers stayed in " + rootLayersIn->domain +
-                          "/" + rootLayersIn->path +
-                          ", without its package list (a build that pushes the root attaches it)");
-            return;
-        }
+    auto draft = sbomDraft.get();
+    if (!draft.warning.empty()) display().warning(draft.warning);
+    if (!draft.without.empty()) {
+        say(*ctx, draft.without);
+        return;
     }
-    auto bom = makeSbom(*packages, wheels, runnerName(), ctx->epoch);
     std::map<std::string, std::string> annotations{
         {"org.opencontainers.image.created", rfc3339(ctx->epoch)}};
     attachments.push_back(putReferrer(*store, image.manifestDescriptor,
-                                      std::string(media::cycloneDx), cycloneDxJson(bom),
-                                      annotations));
+                                      std::string(media::cycloneDx), draft.cycloneDx, annotations));
     attachments.push_back(putReferrer(*store, image.manifestDescriptor, std::string(media::spdx),
-                                      spdxJson(bom), annotations));
-    auto inDebs = size_t(std::count_if(bom.python.begin(), bom.python.end(),
-                                       [](const SbomPython& p) { return !p.path.empty(); }));
+                                      draft.spdx, annotations));
     say(*ctx,
-        "sbom: " + plural(bom.debs.size(), "Debian package", "Debian packages") + " (" +
-            std::to_string(inDebs) + " Python distributions in them), " +
-            plural(bom.python.size() - inDebs, "Python distribution", "Python distributions") +
+        "sbom: " + plural(draft.debs, "Debian package", "Debian packages") + " (" +
+            std::to_string(draft.inDebs) + " Python distributions in them), " +
+            plural(draft.python - draft.inDebs, "Python distribution", "Python distributions") +
             " in the venv (CycloneDX 1.5, SPDX 2.3)");
 }
 
@@ -378,51 +406,82 @@ void Pipeline::writeOutputs()
     }
 }
 
+// Runs the jobs at once, each on a thread of its own, and waits for all; then throws the first
+// one's failure, in their order.
+static void together(const std::vector<std::function<void()>>& jobs)
+{
+    std::vector<std::exception_ptr> failed(jobs.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < jobs.size(); i++)
+        threads.emplace_back([&, i] {
+            try {
+                jobs[i]();
+            } catch (...) {
+                failed[i] = std::current_exception();
+            }
+        });
+    try {
+        if (!jobs.empty()) jobs[0]();
+    } catch (...) {
+        failed[0] = std::current_exception();
+    }
+    for (auto& t : threads)
+        t.join();
+    for (auto& f : failed)
+        if (f) std::rethrow_exception(f);
+}
+
 void Pipeline::push()
 {
     if (!registry || !request.push) return;
     auto& session = registry->get();
-    // Blobs already in the registry are not sent again. A root or compiler whose layers were
-    // never pulled is in the registry: where it was found.
-    if (!rootLayersIn) {
-        PassTime t("push: root");
-        session.push(*store, root, registry->ref(rootName));
-    }
-    if (!compilerLayersIn) {
-        PassTime t("push: compiler");
-        session.push(*store, compiler, registry->ref(compilerName));
-    }
     auto named = Reference::parse(result.image);
-    Digest pushed;
-    try {
-        PassTime t("push: runner");
-        pushed = session.push(*store, image, named);
-    } catch (Error& e) {
-        // The root's layers neither in the target repository nor mountable into it: pulled,
-        // then pushed.
-        if (!rootLayersIn || e.message() == "cancelled") throw;
-        display().warning(concat(e.what(), "; pulling the root's layers to push them"));
-        needRoot();
-        store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
-        pushed = session.push(*store, image, named);
-    }
-    if (pushed != image.manifestDescriptor.digest)
-        throw Error("the registry stored '", result.image, "' as ", pushed.str(),
-                    ", not as the built ", image.manifestDescriptor.digest.str());
-    result.pushed = named.str();
-    // One after the other: pushed at once with the runner, they took longer here (the registry
-    // and grocker share the machine's cores; each is a handful of small round trips).
-    attachAll(named);
-    if (request.signKey) {
-        PassTime t("push: cosign's .sig");
-        // cosign's older tag too, for verifiers that read only that.
-        pushCosignSignatures(session, *store, *request.signKey, named,
-                             image.manifestDescriptor.digest);
-        say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
-                      " pushed beside it");
-    }
-    if (!rootLayersIn) shareRootPackages();
-    if ((compilerMade || compilerSboms) && !compilerLayersIn) shareCompilerSboms();
+    std::vector<std::function<void()>> jobs{[&] {
+        // Blobs already in the registry are not sent again. A root or compiler whose layers were
+        // never pulled is in the registry: where it was found.
+        if (!rootLayersIn) {
+            PassTime t("push: root");
+            session.push(*store, root, registry->ref(rootName));
+        }
+        if (!compilerLayersIn) {
+            PassTime t("push: compiler");
+            session.push(*store, compiler, registry->ref(compilerName));
+        }
+        Digest pushed;
+        try {
+            PassTime t("push: runner");
+            pushed = session.push(*store, image, named);
+        } catch (Error& e) {
+            // The root's layers neither in the target repository nor mountable into it: pulled,
+            // then pushed.
+            if (!rootLayersIn || e.message() == "cancelled") throw;
+            display().warning(concat(e.what(), "; pulling the root's layers to push them"));
+            needRoot();
+            store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
+            pushed = session.push(*store, image, named);
+        }
+        if (pushed != image.manifestDescriptor.digest)
+            throw Error("the registry stored '", result.image, "' as ", pushed.str(),
+                        ", not as the built ", image.manifestDescriptor.digest.str());
+        result.pushed = named.str();
+    }};
+    // After the runner (pushed at once with it, they took longer: the registry and grocker
+    // share the machine's cores), but beside each other: each is a handful of small round
+    // trips, and the shared tags' pauses overlap.
+    jobs.push_back([&] { attachAll(named); });
+    if (request.signKey)
+        jobs.push_back([&] {
+            PassTime t("push: cosign's .sig");
+            // cosign's older tag too, for verifiers that read only that.
+            pushCosignSignatures(session, *store, *request.signKey, named,
+                                 image.manifestDescriptor.digest);
+            say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
+                          " pushed beside it");
+        });
+    if (!rootLayersIn) jobs.push_back([&] { shareRootPackages(); });
+    if ((compilerMade || compilerSboms) && !compilerLayersIn)
+        jobs.push_back([&] { shareCompilerSboms(); });
+    together(jobs);
     shareSlice();
 }
 

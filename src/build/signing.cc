@@ -97,6 +97,11 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
             return false;
         }
     };
+    // Ours and the `.sig` image of ours alone (what the first signer of an image writes)
+    // before anything is read: a write then puts only a manifest (a short write is a short
+    // window for another writer to slip in).
+    auto alone = sigImage(store, {mine});
+    session.pushBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
     // As last read: its manifest and config (the payloads are in the registry; ours is the
     // one byThisKey compares).
     std::optional<Image> sig;
@@ -108,13 +113,14 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
                    std::any_of(sig->manifest.layers.begin(), sig->manifest.layers.end(), byThisKey);
         },
         [&] {
-            // Read again just before the write (ours is in the registry already: the push
-            // below finds it there).
-            sig = pullCosignSignatures(session, store, ref, subject, false);
             std::vector<Descriptor> layers;
             if (sig) layers = sig->manifest.layers;
             layers.push_back(mine);
-            session.push(store, sigImage(store, layers), sigRef(ref, subject));
+            auto merged = sigImage(store, layers);
+            if (merged.manifestDescriptor.digest == alone.manifestDescriptor.digest)
+                session.putManifest(merged, sigRef(ref, subject));
+            else
+                session.push(store, merged, sigRef(ref, subject));
         },
         8, "cosign's " + cosignSignatureTag(subject) + " of " + ref.domain + "/" + ref.path);
 }

@@ -161,7 +161,7 @@ TEST(BlobSizes, AllTogetherLargerThanTheFreeSpace)
 }
 
 // keepMerged, with writers simulated: the shared object is a set of entries, and a writer that
-// read before our write writes its stale merge after our first read-back.
+// read before our write writes its stale merge during our pause, before our read-back.
 TEST(KeepMerged, ReadAgainAfterThePauseAndWriteAgainWhenDropped)
 {
     std::set<std::string> shared{"theirs"};
@@ -169,9 +169,8 @@ TEST(KeepMerged, ReadAgainAfterThePauseAndWriteAgainWhenDropped)
     int reads = 0, writes = 0;
     auto read = [&] {
         reads++;
-        // The other writer's write lands between our first read-back and the one after the
-        // pause: it drops ours.
-        if (writes == 1 && reads == 3) {
+        // The other writer's write lands after ours, before our read-back: it drops ours.
+        if (writes == 1 && reads == 2) {
             stale.insert("other");
             shared = stale;
         }
@@ -183,6 +182,9 @@ TEST(KeepMerged, ReadAgainAfterThePauseAndWriteAgainWhenDropped)
     };
     keepMerged(read, write, 8, "the index");
     EXPECT_EQ(writes, 2);
+    // Read first, back after the first write, again before the second, back after it and once
+    // more (another writer was seen): no read right after a write, none between a read and a write.
+    EXPECT_EQ(reads, 5);
     EXPECT_EQ(shared, (std::set<std::string>{"theirs", "other", "ours"}));
 }
 

@@ -24,6 +24,7 @@
 #include "grocker/registry/credentials.hh"
 #include "grocker/registry/http.hh"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -135,13 +136,38 @@ class Client {
     // them, or GET /v2/ with Basic. Throws a RegistryError (with a hint) when refused.
     void checkLogin(const Credentials& credentials);
 
-    // Sleeps, as backoff; interruptible by cancel().
-    void pause(std::chrono::milliseconds delay);
-    // Makes every transfer of this client stop soon (a sibling worker failed).
-    void cancel();
+    // Transfers run together on several threads (one push's blobs, say): the first failure
+    // stops the batch's other transfers soon, not those of another batch on this client (the
+    // attestations pushed beside the signature). A thread's transfers are the batch's while a
+    // Member of it lives in that thread; a batch made inside another is cancelled with it.
+    class Batch {
+      public:
+        explicit Batch(Client& client);
+        Batch(const Batch&) = delete;
+        Batch& operator=(const Batch&) = delete;
+        void cancel();
+
+        class Member {
+          public:
+            explicit Member(Batch& batch);
+            ~Member();
+            Member(const Member&) = delete;
+            Member& operator=(const Member&) = delete;
+
+          private:
+            const Batch* previous_;
+        };
+
+      private:
+        friend class Client;
+        Client& client_;
+        const Batch* parent_;
+        std::atomic<bool> cancelled_{false};
+    };
+    // Whether the calling thread's batch (or one it is inside) was cancelled.
     bool cancelled() const;
-    // Clears cancel(), before the next batch of transfers.
-    void resetCancel();
+    // Sleeps, as backoff; cut short when the calling thread's batch is cancelled.
+    void pause(std::chrono::milliseconds delay);
 
     const RetryPolicy& retryPolicy() const { return options_.retry; }
     const TransferLimits& limits() const { return *options_.limits; }

@@ -62,6 +62,11 @@ class Session {
     bool hasManifest(const oci::Reference& ref);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
+    // The parts of push: these blobs of the store into `ref`'s repository (those it lacks),
+    // quietly; then an image's manifest under `ref`, once its repository has all its blobs.
+    void pushBlobs(oci::Store& store, const std::vector<oci::Descriptor>& blobs,
+                   const oci::Reference& ref);
+    void putManifest(const oci::Image& image, const oci::Reference& ref);
 
     // Pushes `referrers` (attachments in the store of one subject, oci/referrers.hh) into
     // `ref`'s repository, where their subject is, and lists them where clients look for the
@@ -119,11 +124,11 @@ oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& pla
 
 // A read-merge-write of an object that writers share with no compare-and-swap (a tag that each
 // rewrites: the referrers tag schema, cosign's .sig): `read` reads it and says whether it holds
-// ours, `write` reads it again, merges ours in and writes it at once (the shorter the time
-// between its read and its write, the fewer writers slip in between). Done when ours is read, and
-// read again after a pause as long as our last read-to-write took (a writer whose read came before
-// our write, and whose write comes after our read, would have dropped ours by then). Throws after
-// `tries` writes that did not keep ours, saying `what` was lost.
+// ours, `write` merges ours into what `read` read last and writes it; every write comes right
+// after a read (the shorter the time between them, the fewer writers slip in). Done when ours is
+// read, and read again after a pause as long as our last read-and-write took (a writer whose read
+// came before our write, and whose write comes after our read, would have dropped ours by then).
+// Throws after `tries` writes that did not keep ours, saying `what` was lost.
 void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
                 const std::string& what);
 
