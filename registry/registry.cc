@@ -453,14 +453,15 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
     });
 }
 
-void Session::pushBlobs(oci::Store& store, const std::vector<Descriptor>& blobs,
-                        const oci::Reference& ref)
+void Session::pushNewBlobs(oci::Store& store, const std::vector<Descriptor>& blobs,
+                           const oci::Reference& ref)
 {
     withContext("while pushing to docker://" + ref.str(), [&] {
         auto& c = client(ref.domain);
         Progress progress(Progress::Mode::Quiet, "pushed");
         runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
-            pushBlob(c, store, ref.path, blobs[i], label("blob", blobs[i]), options_, progress);
+            pushBlob(c, store, ref.path, blobs[i], label("blob", blobs[i]), options_, progress,
+                     false);
         });
     });
 }
@@ -558,10 +559,14 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                 arts.push_back(std::move(art));
             }
             // All their blobs at once, then all their manifests at once: a handful of small
-            // requests each, which one after the other cost a version bump its tenths.
+            // requests each, which one after the other cost a version bump its tenths. Their
+            // contents are sent without asking first whether the registry has them: they are
+            // about an image just made (their configs, the empty one they share, are asked).
             Progress progress(Progress::Mode::Quiet, "pushed");
             runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
-                pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress);
+                bool config = blobs[i].first.rfind("config", 0) == 0;
+                pushBlob(c, store, repo, blobs[i].second, blobs[i].first, options_, progress,
+                         config);
             });
             // A registry that indexes them itself says so in each answer (OCI-Subject);
             // without it, the client lists them in the referrers tag schema (distribution spec

@@ -278,11 +278,11 @@ void uploadRetrying(Client& c, const std::string& repo, const Descriptor& d, Upl
 } // namespace
 
 void pushBlob(Client& c, oci::Store& store, const std::string& repo, const Descriptor& d,
-              const std::string& name, const Options& o, Progress& progress)
+              const std::string& name, const Options& o, Progress& progress, bool probe)
 {
     std::string source = c.domain() + "/" + repo;
     try {
-        if (blobExists(c, repo, d)) {
+        if (probe && blobExists(c, repo, d)) {
             progress.skipped(name, uint64_t(d.size), "already in " + source);
             store.recordSource(d.digest, source);
             return;

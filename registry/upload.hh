@@ -14,8 +14,11 @@ namespace grocker::registry {
 
 // Puts the blob `d` of the store into `repo` of the client's registry, unless it is there
 // already; records the repository as a source of the blob. `name` labels it ("layer sha256:…").
+// Without `probe`, a blob that is most likely new (an attestation of an image just made) is
+// sent without asking first whether the registry has it: one round trip fewer, the bytes sent
+// again when it had.
 void pushBlob(Client& c, oci::Store& store, const std::string& repo, const oci::Descriptor& d,
-              const std::string& name, const Options& o, Progress& progress);
+              const std::string& name, const Options& o, Progress& progress, bool probe = true);
 
 // Throws when the answer's Docker-Content-Digest names another digest than `digest`, which the
 // registry says it stored: "<registry> stored <what><digest> as <other>".

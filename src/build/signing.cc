@@ -101,7 +101,7 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
     // before anything is read: a write then puts only a manifest (a short write is a short
     // window for another writer to slip in).
     auto alone = sigImage(store, {mine});
-    session.pushBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
+    session.pushNewBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
     // As last read: its manifest and config (the payloads are in the registry; ours is the
     // one byThisKey compares).
     std::optional<Image> sig;

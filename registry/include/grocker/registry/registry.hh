@@ -62,10 +62,11 @@ class Session {
     bool hasManifest(const oci::Reference& ref);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
-    // The parts of push: these blobs of the store into `ref`'s repository (those it lacks),
-    // quietly; then an image's manifest under `ref`, once its repository has all its blobs.
-    void pushBlobs(oci::Store& store, const std::vector<oci::Descriptor>& blobs,
-                   const oci::Reference& ref);
+    // The parts of push: these blobs of the store into `ref`'s repository, quietly (without
+    // asking first whether it has them: blobs most likely new, as a signature's); then an
+    // image's manifest under `ref`, once its repository has all its blobs.
+    void pushNewBlobs(oci::Store& store, const std::vector<oci::Descriptor>& blobs,
+                      const oci::Reference& ref);
     void putManifest(const oci::Image& image, const oci::Reference& ref);
 
     // Pushes `referrers` (attachments in the store of one subject, oci/referrers.hh) into
