@@ -45,6 +45,9 @@ Runners registerAttestationCommands(CLI::App& app, GlobalOptions& global);
 // sign, verify, generate-key-pair.
 Runners registerSignCommands(CLI::App& app, GlobalOptions& global);
 
+// rebase.
+Runners registerRebaseCommand(CLI::App& app, GlobalOptions& global);
+
 // cache ls, cache prune.
 Runners registerCacheCommands(CLI::App& app, GlobalOptions& global);
 

@@ -113,7 +113,7 @@ int main(int argc, char** argv)
     for (auto registerCommands :
          {registerImageCommands, registerRunCommand, registerRegistryCommands, registerBuildCommand,
           registerStoreCommands, registerCacheCommands, registerDiffCommand,
-          registerAttestationCommands, registerSignCommands})
+          registerAttestationCommands, registerSignCommands, registerRebaseCommand})
         for (auto& r : registerCommands(app, global))
             runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {

@@ -12,6 +12,7 @@
 #include "grocker/oci/referrers.hh"
 #include "passes.hh"
 #include "provenance.hh"
+#include "rebase.hh"
 #include "sbom.hh"
 #include "signing.hh"
 
@@ -189,6 +190,9 @@ void Pipeline::entrypoint()
     labels["grocker.app.version"] = app->version;
     labels["grocker.app.extras"] = release.extras;
     labels["grocker.root.image"] = rootName;
+    // For grocker rebase: which root, and how many of the first layers are its.
+    labels[rootDigestLabel] = root.manifestDescriptor.digest.str();
+    labels[rootLayersLabel] = std::to_string(root.manifest.layers.size());
     labels["org.opencontainers.image.title"] = app->name;
     labels["org.opencontainers.image.version"] = app->version;
     labels["org.opencontainers.image.created"] = rfc3339(ctx->epoch);
@@ -478,9 +482,12 @@ void Pipeline::push()
             say(*ctx, "sign: cosign's " + cosignSignatureTag(image.manifestDescriptor.digest) +
                           " pushed beside it");
         });
-    if (!rootLayersIn) jobs.push_back([&] { shareRootPackages(); });
-    if ((compilerMade || compilerSboms) && !compilerLayersIn)
-        jobs.push_back([&] { shareCompilerSboms(); });
+    // The compiler's SBOMs after the root's list: that says whether the root had its own
+    // (when not, the compiler has none either).
+    jobs.push_back([&] {
+        if (!rootLayersIn) shareRootPackages();
+        if ((compilerMade || compilerSboms) && !compilerLayersIn) shareCompilerSboms();
+    });
     together(jobs);
     shareSlice();
 }
