@@ -90,8 +90,8 @@ Rebased rebaseRunner(Store& store, const Image& runner, const Image& root,
     // Its own history: one entry a layer, the last ones (grocker adds no empty-layer entries).
     auto history = historyOf(runner);
     if (history.size() < out.ownLayers)
-        throw Error("the runner's history has ", history.size(), " entries for its ",
-                    out.ownLayers, " own layers: not as grocker writes it; build it again");
+        throw Error("the runner's history has ", history.size(), " entries for its ", out.ownLayers,
+                    " own layers: not as grocker writes it; build it again");
     for (size_t i = history.size() - out.ownLayers; i < history.size(); i++)
         if (history[i].value("empty_layer", false))
             throw Error("the runner's history does not match its layers (entry ", i,

@@ -17,8 +17,8 @@ inline constexpr const char* rootLayersLabel = "grocker.root.layers";
 
 struct Rebased {
     oci::Image image;
-    size_t rootLayers = 0; // the new root's layers, first in the image
-    size_t ownLayers = 0;  // the runner's own, after them, unchanged
+    size_t rootLayers = 0;  // the new root's layers, first in the image
+    size_t ownLayers = 0;   // the runner's own, after them, unchanged
     bool unchanged = false; // the runner was on this root already: `image` is the runner
 };
 
