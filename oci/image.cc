@@ -44,6 +44,28 @@ Platform Platform::normalise(Platform p)
     return p;
 }
 
+Platform Platform::parse(std::string_view text)
+{
+    Platform p;
+    auto parts = std::string(text);
+    auto first = parts.find('/');
+    auto second = first == std::string::npos ? first : parts.find('/', first + 1);
+    p.os = parts.substr(0, first);
+    if (first != std::string::npos)
+        p.architecture =
+            parts.substr(first + 1, second == std::string::npos ? second : second - first - 1);
+    if (second != std::string::npos) p.variant = parts.substr(second + 1);
+    auto word = [](const std::string& w) {
+        return !w.empty() &&
+               w.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+    };
+    if (!word(p.os) || !word(p.architecture) || (second != std::string::npos && !word(p.variant)))
+        throw UsageError("'", text,
+                         "' is not a platform: write OS/ARCH[/VARIANT], as "
+                         "linux/amd64 or linux/arm64");
+    return normalise(p);
+}
+
 Platform Platform::host()
 {
     struct utsname u;

@@ -548,20 +548,25 @@ Names namesFor(const ImageRef& dest)
     return n;
 }
 
-Descriptor namedDescriptor(const Image& image, const Names& names)
+Descriptor namedDescriptor(const Descriptor& top, const Names& names)
 {
-    Descriptor d = image.manifestDescriptor;
+    Descriptor d = top;
     d.annotations.clear();
     if (!names.refName.empty()) d.annotations[refNameKey] = names.refName;
     if (!names.containerName.empty()) d.annotations[containerdNameKey] = names.containerName;
     return d;
 }
 
-std::vector<Descriptor> blobsOf(const Image& image)
+// The blobs of the images, their manifests included, each once.
+std::vector<Descriptor> blobsOf(const std::vector<const Image*>& images)
 {
-    std::vector<Descriptor> blobs{image.manifestDescriptor, image.manifest.config};
-    for (auto& l : image.manifest.layers)
-        blobs.push_back(l);
+    std::vector<Descriptor> blobs;
+    for (auto* image : images) {
+        blobs.push_back(image->manifestDescriptor);
+        blobs.push_back(image->manifest.config);
+        for (auto& l : image->manifest.layers)
+            blobs.push_back(l);
+    }
     std::sort(blobs.begin(), blobs.end(), [](auto& a, auto& b) { return a.digest < b.digest; });
     blobs.erase(std::unique(blobs.begin(), blobs.end(),
                             [](auto& a, auto& b) { return a.digest == b.digest; }),
@@ -569,8 +574,10 @@ std::vector<Descriptor> blobsOf(const Image& image)
     return blobs;
 }
 
-void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
-                const std::vector<Descriptor>& referrers)
+// Writes `top` (an image's manifest, or an index) and `blobs` (all it names, itself included)
+// into the layout, named as DEST says.
+void saveOciDir(const Store& store, const Descriptor& top, std::vector<Descriptor> blobs,
+                const ImageRef& dest, const std::vector<Descriptor>& referrers)
 {
     auto dir = dest.path;
     std::error_code ec;
@@ -578,7 +585,6 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
     if (ec) throw Error("unable to create '", dir.string(), "': ", ec.message());
     auto layout = dir / "oci-layout";
     if (!fs::exists(layout)) writeFileAtomic(layout, R"({"imageLayoutVersion":"1.0.0"})");
-    auto blobs = blobsOf(image);
     for (auto& r : referrers)
         for (auto& b : referrerBlobs(store, r))
             blobs.push_back(b);
@@ -603,9 +609,9 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
         });
     else
         std::erase_if(idx.manifests, [&](const Descriptor& d) {
-            return d.annotations.empty() && d.digest == image.manifestDescriptor.digest;
+            return d.annotations.empty() && d.digest == top.digest;
         });
-    idx.manifests.push_back(namedDescriptor(image, names));
+    idx.manifests.push_back(namedDescriptor(top, names));
     // Its attachments, listed as the image-layout spec lists referrers: unnamed, with their
     // artifactType (after the blobs they name).
     for (auto& r : referrers) {
@@ -615,15 +621,16 @@ void saveOciDir(const Store& store, const Image& image, const ImageRef& dest,
     writeFileAtomic(dir / "index.json", canonical(toJson(idx)));
 }
 
-void saveArchive(const Store& store, const Image& image, const ImageRef& dest,
-                 const std::vector<Descriptor>& referrers)
+// Writes `top` and `blobs` as saveOciDir does, in a tar; with `image` (top is its manifest),
+// also docker save's manifest.json (an index has none: docker-archive: holds one image).
+void saveArchive(const Store& store, const Descriptor& top, std::vector<Descriptor> blobs,
+                 const Image* image, const ImageRef& dest, const std::vector<Descriptor>& referrers)
 {
     auto names = namesFor(dest);
     Index idx;
-    idx.manifests.push_back(namedDescriptor(image, names));
+    idx.manifests.push_back(namedDescriptor(top, names));
     // An OCI archive is a layout in a tar: its attachments listed as in a folder's (a docker
     // save tar has no place for them).
-    std::vector<Descriptor> blobs = blobsOf(image);
     if (dest.kind == ImageRef::Kind::OciArchive && !referrers.empty() && names.repoTag.empty() &&
         !names.refName.empty())
         // containers/image (podman load, skopeo) reads an archive of more than one manifest as
@@ -641,12 +648,15 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest,
                                  [&](const Descriptor& x) { return x.digest == b.digest; }))
                     blobs.push_back(b);
         }
-    json save = json::array(
-        {json{{"Config", "blobs/sha256/" + image.manifest.config.digest.hex()},
-              {"RepoTags", names.repoTag.empty() ? json::array() : json::array({names.repoTag})},
-              {"Layers", json::array()}}});
-    for (auto& l : image.manifest.layers)
-        save[0]["Layers"].push_back("blobs/sha256/" + l.digest.hex());
+    json save;
+    if (image) {
+        save = json::array({json{
+            {"Config", "blobs/sha256/" + image->manifest.config.digest.hex()},
+            {"RepoTags", names.repoTag.empty() ? json::array() : json::array({names.repoTag})},
+            {"Layers", json::array()}}});
+        for (auto& l : image->manifest.layers)
+            save[0]["Layers"].push_back("blobs/sha256/" + l.digest.hex());
+    }
 
     auto target = dest.path;
     auto parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -692,7 +702,7 @@ void saveArchive(const Store& store, const Image& image, const ImageRef& dest,
             tar.endEntry();
         }
         tar.addFile(TarEntry{.path = "index.json"}, canonical(toJson(idx)));
-        tar.addFile(TarEntry{.path = "manifest.json"}, canonical(save));
+        if (image) tar.addFile(TarEntry{.path = "manifest.json"}, canonical(save));
         tar.addFile(TarEntry{.path = "oci-layout"}, R"({"imageLayoutVersion":"1.0.0"})");
         tar.finish();
         if (::fsync(fd.get()) < 0) throw SysError("unable to sync '", tmp.string(), "'");
@@ -713,10 +723,41 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
     try {
         switch (dest.kind) {
         case ImageRef::Kind::Oci:
-            return saveOciDir(store, image, dest, referrers);
+            return saveOciDir(store, image.manifestDescriptor, blobsOf({&image}), dest, referrers);
         case ImageRef::Kind::OciArchive:
         case ImageRef::Kind::DockerArchive:
-            return saveArchive(store, image, dest, referrers);
+            return saveArchive(store, image.manifestDescriptor, blobsOf({&image}), &image, dest,
+                               referrers);
+        case ImageRef::Kind::Scratch:
+            throw UsageError("scratch cannot be a destination");
+        case ImageRef::Kind::Docker:
+            throw Error("docker:// images are written by the registry library");
+        }
+    } catch (Error& e) {
+        e.addContext("while writing " + dest.str());
+        throw;
+    }
+}
+
+void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
+               const ImageRef& dest)
+{
+    try {
+        std::vector<const Image*> all;
+        for (auto& i : images)
+            all.push_back(&i);
+        auto blobs = blobsOf(all);
+        blobs.push_back(index);
+        switch (dest.kind) {
+        case ImageRef::Kind::Oci:
+            return saveOciDir(store, index, std::move(blobs), dest, {});
+        case ImageRef::Kind::OciArchive:
+            return saveArchive(store, index, std::move(blobs), nullptr, dest, {});
+        case ImageRef::Kind::DockerArchive:
+            throw UsageError(dest.str(), ": a docker-archive holds one image, not an index of ",
+                             images.size(),
+                             " platforms: write it to oci:, oci-archive: or "
+                             "docker://, or copy one platform with --platform");
         case ImageRef::Kind::Scratch:
             throw UsageError("scratch cannot be a destination");
         case ImageRef::Kind::Docker:

@@ -453,6 +453,26 @@ oci::Digest Session::push(oci::Store& store, const oci::Image& image, const oci:
     });
 }
 
+oci::Digest Session::pushIndex(oci::Store& store, const Descriptor& index,
+                               const std::vector<oci::Image>& images, const oci::Reference& ref)
+{
+    for (auto& image : images) {
+        auto byDigest = ref;
+        byDigest.tag.clear();
+        byDigest.digest = image.manifestDescriptor.digest;
+        push(store, image, byDigest);
+    }
+    return withContext("while pushing to docker://" + ref.str(), [&] {
+        oci::Image top; // an index: only what putManifestAs sends
+        top.manifestDescriptor = index;
+        top.manifestBytes = store.readBlob(index, "the index");
+        putManifestAs(client(ref.domain), ref.path, top,
+                      ref.tag.empty() ? index.digest.str() : ref.tag);
+        store.recordSource(index.digest, ref.domain + "/" + ref.path);
+        return index.digest;
+    });
+}
+
 void Session::pushNewBlobs(oci::Store& store, const std::vector<Descriptor>& blobs,
                            const oci::Reference& ref)
 {

@@ -23,7 +23,15 @@ struct GlobalOptions {
     std::string authfile;
     bool tlsVerify = true;
     std::string certDir;
+    // --platform of copy, pull, run: of an index, the image for this platform ("": this
+    // machine's).
+    std::string platform;
 };
+
+// The platform an index's image is picked for: --platform, else this machine's.
+oci::Platform wantedPlatform(const GlobalOptions& global);
+// --platform on a command that reads images.
+void addPlatformOption(CLI::App* app, GlobalOptions& global);
 
 using Runners = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 
@@ -44,6 +52,9 @@ Runners registerStoreCommands(CLI::App& app, GlobalOptions& global);
 Runners registerAttestationCommands(CLI::App& app, GlobalOptions& global);
 // sign, verify, generate-key-pair.
 Runners registerSignCommands(CLI::App& app, GlobalOptions& global);
+
+// index create.
+Runners registerIndexCommands(CLI::App& app, GlobalOptions& global);
 
 // rebase.
 Runners registerRebaseCommand(CLI::App& app, GlobalOptions& global);

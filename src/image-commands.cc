@@ -51,6 +51,7 @@ struct AppendOptions {
     std::optional<std::string> workdir, user;
     std::string compression = "gzip";
     bool keepOwners = false;
+    std::string platform; // of an image made from scratch
 };
 
 int runAppend(const GlobalOptions& g, const AppendOptions& o)
@@ -59,6 +60,14 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
     auto dest = ImageRef::parse(o.dest);
     if (dest.kind == ImageRef::Kind::Scratch)
         throw UsageError("scratch cannot be a destination: name an image location");
+    std::optional<Platform> platform;
+    if (!o.platform.empty()) {
+        if (src.kind != ImageRef::Kind::Scratch)
+            throw UsageError("--platform '", o.platform,
+                             "': only an image made from scratch takes a platform (over ",
+                             src.str(), ", the base's is the image's)");
+        platform = Platform::parse(o.platform);
+    }
     LayerOptions lo;
     lo.compress.compression = parseCompression(o.compression);
     lo.sourceDateEpoch = sourceDateEpochFromEnv();
@@ -88,6 +97,16 @@ int runAppend(const GlobalOptions& g, const AppendOptions& o)
 
     Store store = openStore(g);
     Image base = loadAnyImage(store, src, g);
+    if (platform) {
+        // The files given are for it (binaries of another machine, say): the config says so.
+        auto& c = base.config.json;
+        c["os"] = platform->os;
+        c["architecture"] = platform->architecture;
+        if (platform->variant.empty())
+            c.erase("variant");
+        else
+            c["variant"] = platform->variant;
+    }
     // The base's config is anyone's JSON, and --env/--label edit its Env and Labels: checked
     // before any layer is written (a number in Env was a JSON library's "type must be string").
     if (auto& bc = base.config.json; bc.contains("config") && bc["config"].is_object()) {
@@ -322,6 +341,8 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     append->add_option("--workdir", ao.workdir, "Working directory");
     append->add_option("--user", ao.user, "User to run as");
     append->add_option("--compression", ao.compression, "gzip (default) or zstd");
+    append->add_option("--platform", ao.platform,
+                       "OS/ARCH[/VARIANT] of an image made from scratch (default this machine's)");
     append->add_flag(
         "--keep-owners", ao.keepOwners,
         "Record the files' owners as they are (a root filesystem made as root); default: all root");
@@ -332,6 +353,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     copy->add_option("SRC", copySrc)->required();
     copy->add_option("DEST", copyDest)->required();
     addProgressOption(copy, global);
+    addPlatformOption(copy, global);
     runners.emplace_back(copy, [&global] { return runCopy(global, copySrc, copyDest); });
 
     static std::string unpackSrc, unpackDir;

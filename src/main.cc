@@ -113,7 +113,8 @@ int main(int argc, char** argv)
     for (auto registerCommands :
          {registerImageCommands, registerRunCommand, registerRegistryCommands, registerBuildCommand,
           registerStoreCommands, registerCacheCommands, registerDiffCommand,
-          registerAttestationCommands, registerSignCommands, registerRebaseCommand})
+          registerAttestationCommands, registerSignCommands, registerRebaseCommand,
+          registerIndexCommands})
         for (auto& r : registerCommands(app, global))
             runners.push_back(r);
     app.failure_message([](const CLI::App* failed, const CLI::Error& e) {

@@ -25,7 +25,20 @@ registry::Options registryOptions(const GlobalOptions& g)
     o.client.tlsVerify = g.tlsVerify;
     o.client.certDir = g.certDir;
     o.quiet = g.quiet;
+    o.platform = wantedPlatform(g);
     return o;
+}
+
+Platform wantedPlatform(const GlobalOptions& g)
+{
+    return g.platform.empty() ? Platform::host() : Platform::parse(g.platform);
+}
+
+void addPlatformOption(CLI::App* app, GlobalOptions& global)
+{
+    app->add_option("--platform", global.platform,
+                    "Of an image index, the image for this platform (OS/ARCH[/VARIANT]; default "
+                    "this machine's)");
 }
 
 namespace {
@@ -127,7 +140,7 @@ int runPush(const GlobalOptions& g, const std::string& srcText, const std::strin
 
 Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bool layers)
 {
-    if (src.kind != ImageRef::Kind::Docker) return loadImage(store, src);
+    if (src.kind != ImageRef::Kind::Docker) return loadImage(store, src, wantedPlatform(g));
     registry::Session session(registryOptions(g));
     return session.pull(store, dockerReference(src.ref), layers);
 }
@@ -232,6 +245,7 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
                      "Where to write it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE")
         ->required();
     addProgressOption(pull, global);
+    addPlatformOption(pull, global);
     runners.emplace_back(pull, [&global] { return runPull(global, pullRef, pullDest); });
 
     static std::string pushSrc, pushRef;

@@ -55,7 +55,7 @@ int runRun(const GlobalOptions& g, const RunOptions& o)
             throw UsageError("--env '", e, "' must be KEY=VALUE");
 
     Store store(g.root.empty() ? Store::defaultRoot() : fs::path(g.root));
-    Image image = loadImage(store, src);
+    Image image = loadImage(store, src, wantedPlatform(g));
     auto map = IdMap::forCaller();
     if (!map.warning.empty() && !g.quiet) std::cerr << "grocker: warning: " << map.warning << "\n";
 
@@ -121,6 +121,7 @@ Runners registerRunCommand(CLI::App& app, GlobalOptions& global)
         "run", "Run a command in a sandbox over an image; --commit keeps its changes as a layer");
     run->add_option("SRC", ro.src, "Image location")->required();
     addProgressOption(run, global);
+    addPlatformOption(run, global);
     run->add_option("COMMAND", ro.command, "The command and its arguments, after --")->required();
     run->add_option("--network", ro.network, "none (loopback only, default) or host");
     run->add_option("--volume", ro.volumes, "HOST:CONTAINER[:ro] bind mount")

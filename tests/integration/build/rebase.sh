@@ -42,12 +42,8 @@ expect_eq "the runner labels its root's layer count" "$n_old" "$(jq -r '.config.
 expect_eq "and its root's digest" "$(oci_digest "$store" "$root_name")" "$(jq -r '.config.config.Labels["grocker.root.digest"]' "$tmp/runner.json")"
 
 # --- a patched root: GNU hello's files from the mirror, one more layer -----------------------------
-debs=$GROCKER_TEST_CACHE/debs
-mkdir -p "$debs"
-if ! ls "$debs"/hello_*_amd64.deb >/dev/null 2>&1; then
-    (cd "$debs" && apt-get download -q hello >"$tmp/apt.log" 2>&1) || fail "apt-get download hello failed: $(cat "$tmp/apt.log")"
-fi
-dpkg-deb -x "$(ls "$debs"/hello_*_amd64.deb | head -n1)" "$tmp/pkg"
+deb=$("$fixtures/debian-deb" "$GROCKER_TEST_CACHE" amd64 hello | tail -n1) || fail "no GNU hello .deb from the mirror"
+dpkg-deb -x "$deb" "$tmp/pkg"
 run "the patched root" "${G[@]}" append "$old_root" "oci:$tmp/newroot:grocker-bookworm-3.11-root:patched" --dir "$tmp/pkg" --keep-owners
 new_root=oci:$tmp/newroot:grocker-bookworm-3.11-root:patched
 new_digest=$(oci_digest "$tmp/newroot" grocker-bookworm-3.11-root:patched)

@@ -49,6 +49,8 @@ struct Platform {
     static Platform host();
     // Normalises architecture names (x86_64 → amd64, aarch64 → arm64, armhf → arm/v7, ...).
     static Platform normalise(Platform p);
+    // "linux/arm64", "linux/arm/v7" (normalised); a UsageError for anything else.
+    static Platform parse(std::string_view text);
     bool matches(const Platform& wanted) const;
     std::string str() const;
 };

@@ -69,6 +69,12 @@ struct ImageDraft {
 void saveImage(const Store& store, const Image& image, const ImageRef& dest,
                const std::vector<Descriptor>& referrers = {});
 
+// Writes the image index `index` (in the store) and `images`, every image it lists, to DEST:
+// an oci: layout or an oci-archive: file (named as DEST says); a docker-archive: holds one
+// image, and is refused.
+void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
+               const ImageRef& dest);
+
 // The attachments (referrers.hh) of the image `subject` that an oci: layout or oci-archive:
 // lists, of `artifactType` ("" for any), read into the store (digests checked); none for other
 // kinds.

@@ -62,6 +62,10 @@ class Session {
     bool hasManifest(const oci::Reference& ref);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
+    // Writes the image index `index` (its bytes and media type in the store) to `ref`, after
+    // `images`, each image it lists, by digest; returns the index's digest.
+    oci::Digest pushIndex(oci::Store& store, const oci::Descriptor& index,
+                          const std::vector<oci::Image>& images, const oci::Reference& ref);
     // The parts of push: these blobs of the store into `ref`'s repository, quietly (without
     // asking first whether it has them: blobs most likely new, as a signature's); then an
     // image's manifest under `ref`, once its repository has all its blobs.
