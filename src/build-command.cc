@@ -26,6 +26,7 @@ struct BuildOptions {
     bool buildDependencies = true;
     bool push = true;
     bool refresh = false;
+    bool rebaseOnly = false;
     bool noIndex = false;
     bool sbom = true;
     bool provenance = true;
@@ -66,6 +67,7 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
     r.buildDependencies = o.buildDependencies;
     r.push = o.push;
     r.refresh = o.refresh;
+    r.rebaseOnly = o.rebaseOnly;
     r.noIndex = o.noIndex;
     r.sbom = o.sbom;
     r.provenance = o.provenance;
@@ -159,6 +161,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
                   "cosign's .sig tag when pushed");
     b->add_flag("--no-index", bo.noIndex,
                 "Take packages from --find-links only, never from an index (pip's --no-index)");
+    b->add_flag("--rebase-only", bo.rebaseOnly,
+                "The root changed, the app did not: make the root, then put the runner built "
+                "before (NAME==VERSION, in the registry or the store) over it, nothing compiled "
+                "or run (grocker rebase)");
     b->add_flag("--refresh", bo.refresh,
                 "Resolve the dependencies again (new releases of unpinned ones), not reusing an "
                 "earlier compile or resolution");

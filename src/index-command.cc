@@ -61,11 +61,10 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
         auto platform = image.config.platform();
         for (size_t i = 0; i < images.size(); i++)
             if (entries[i].platform->str() == platform.str())
-                throw Error(sources[i].str(), " and ", src.str(), " are both for ",
-                            platform.str(),
+                throw Error(sources[i].str(), " and ", src.str(), " are both for ", platform.str(),
                             ": an index holds one image a platform; give one of each");
-        std::string app = labelOf(image, "grocker.app.name") + " " +
-                          labelOf(image, "grocker.app.version");
+        std::string app =
+            labelOf(image, "grocker.app.name") + " " + labelOf(image, "grocker.app.version");
         if (!images.empty()) {
             std::string first = labelOf(images[0], "grocker.app.name") + " " +
                                 labelOf(images[0], "grocker.app.version");
@@ -88,8 +87,8 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
     auto top = store.putBlob(bytes, std::string(media::ociIndex));
     if (dest.kind == ImageRef::Kind::Docker) {
         registry::Session session(registryOptions(g));
-        auto ref = Reference::parse(dest.ref.starts_with("docker://") ? dest.ref.substr(9)
-                                                                       : dest.ref);
+        auto ref =
+            Reference::parse(dest.ref.starts_with("docker://") ? dest.ref.substr(9) : dest.ref);
         session.pushIndex(store, top, images, ref);
     } else {
         saveIndex(store, top, images, dest);
@@ -99,12 +98,11 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
         for (auto& e : entries)
             platforms += (platforms.empty() ? "" : ", ") + e.platform->str();
         auto app = labelOf(images[0], "grocker.app.name");
-        display().message("index: " + std::to_string(entries.size()) + " platforms (" +
-                          platforms + ")" +
-                          (app.empty() ? std::string()
-                                       : " of " + app + " " +
-                                             labelOf(images[0], "grocker.app.version")) +
-                          " written to " + dest.str());
+        display().message(
+            "index: " + std::to_string(entries.size()) + " platforms (" + platforms + ")" +
+            (app.empty() ? std::string()
+                         : " of " + app + " " + labelOf(images[0], "grocker.app.version")) +
+            " written to " + dest.str());
     }
     std::cout << top.digest.str() << "\n";
     return 0;

@@ -84,6 +84,11 @@ struct Pipeline {
         std::string without; // why there is no SBOM (say so), when there is none
     };
     std::future<SbomDraft> sbomDraft;
+    // findRunner (--rebase-only): the runner built before, where it was found, and its
+    // registry reference when its layers stayed there.
+    oci::Image before;
+    std::string beforeWhere;
+    std::optional<oci::Reference> beforeIn;
 
     void checkInputs();
     void openStore();
@@ -91,6 +96,8 @@ struct Pipeline {
     void openRemoteCache();
     void base();
     void makeRoot();
+    void findRunner();
+    void rebaseOnly();
     void makeCompiler();
     void compile();
     void exportWheels();

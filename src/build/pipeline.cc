@@ -30,7 +30,17 @@ BuildResult build(BuildRequest request)
     p.openStore();   // the store, the caller's id map, the registry under the prefix
     p.keepLog();     // the build's whole output, in the store (grocker log)
     p.base();        // what the root is made over: mmdebstrap's Debian, or the runtime's image
-    p.makeRoot();    // base + repositories + run dependencies + user grocker
+    if (p.request.rebaseOnly)
+        p.findRunner(); // --rebase-only: the runner built before, found before any work
+    p.makeRoot();       // base + repositories + run dependencies + user grocker
+    if (p.request.rebaseOnly) {
+        p.rebaseOnly();      // the runner built before, over this root: nothing compiled or run
+        p.sign();            // --sign-key: a Sigstore bundle attached to it
+        p.writeOutputs();    // named in the store, written to every --output
+        p.push();            // the root first, then the runner
+        p.writeResultFile(); // --result-file
+        return std::move(p.result);
+    }
     p.makeCompiler();       // root + build dependencies + the compile script
     p.compile();            // the wheels, each package built in a box of its own (compile.hh)
     p.exportWheels();       // --export-wheels: copies of them in a host folder

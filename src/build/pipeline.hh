@@ -35,7 +35,9 @@ struct BuildRequest {
     std::string cacheRepo, cacheMode;
     bool buildDependencies = true;
     bool push = true;
-    bool refresh = false;   // resolve the dependencies again: no cached compile or resolution
+    bool refresh = false; // resolve the dependencies again: no cached compile or resolution
+    // --rebase-only: the root made, then the runner built before put over it (rebase.hh).
+    bool rebaseOnly = false;
     bool noIndex = false;   // --no-index: packages from the find-links folder only
     bool sbom = true;       // the runner's SBOMs attached to it (--no-sbom)
     bool provenance = true; // its provenance statement attached to it (--no-provenance)

@@ -98,6 +98,68 @@ void Pipeline::appLayer()
     runner = runStep(*ctx, runner, step);
 }
 
+// --rebase-only: the runner of this release built before (in the registry under the prefix, else
+// in the store), looked for before any work.
+void Pipeline::findRunner()
+{
+    if (release.kind != Release::Kind::Spec || release.version.empty())
+        throw UsageError("--rebase-only takes the release as NAME==VERSION ('", release.text,
+                         "' is not): the runner to rebase is the one built under that name");
+    auto name = runnerName();
+    if (registry) {
+        auto ref = Reference::parse(name);
+        beforeWhere = "docker://" + ref.str();
+        try {
+            before = registry->get().pull(*store, ref, false);
+        } catch (registry::RegistryError& e) {
+            if (e.status() != 404) throw;
+            throw Error("--rebase-only: no runner ", ref.str(),
+                        " in the registry to rebase: build it once without --rebase-only");
+        }
+        // Its layers stay there: the push finds them, or mounts the root's.
+        for (auto& l : before.manifest.layers)
+            store->recordSource(l.digest, ref.domain + "/" + ref.path);
+        beforeIn = ref;
+    } else {
+        auto d = store->getRef("grocker-app/" + name);
+        if (!d)
+            throw Error("--rebase-only: no runner ", name,
+                        " in the store to rebase: build it once without --rebase-only");
+        beforeWhere = "the store's " + name;
+        before = imageFromStore(*store, *d);
+    }
+}
+
+// Its own layers put over the root just made or found (rebase.hh).
+void Pipeline::rebaseOnly()
+{
+    auto name = runnerName();
+    auto& where = beforeWhere;
+    Rebased r;
+    try {
+        r = rebaseRunner(*store, before, root, rootName);
+    } catch (Error& e) {
+        e.addContext("--rebase-only: while rebasing " + where + " onto " + rootName);
+        throw;
+    }
+    image = r.image;
+    if (beforeIn && !outputs.empty()) {
+        // An --output needs the runner's own layers here (the root's are: with an output, the
+        // root is pulled whole).
+        std::vector<Descriptor> missing;
+        for (auto& l : image.manifest.layers)
+            if (!store->hasBlob(l.digest)) missing.push_back(l);
+        registry->get().fetchLayers(*store, *beforeIn, missing);
+    }
+    if (r.unchanged)
+        say(*ctx, "rebase: " + name + " is on " + rootName + " already: nothing to do");
+    else
+        say(*ctx, "rebase: " + name + ": its " + std::to_string(r.ownLayers) + " own layers over " +
+                      rootName +
+                      ", nothing compiled or run (no SBOM or "
+                      "provenance: a build without --rebase-only makes them)");
+}
+
 namespace {
 
 // The layer of grocker-entrypoint and the services it runs (/etc/grocker/services.json).
@@ -304,12 +366,15 @@ bool Pipeline::attaches() const
 
 std::string Pipeline::runnerName() const
 {
+    // The app as compiled; with --rebase-only, nothing is: as the release says it.
+    const std::string& name = app ? app->name : release.name;
+    const std::string& version = app ? app->version : release.version;
     std::string baseName =
-        config.imageBaseName.empty() ? normalisePythonName(app->name) : config.imageBaseName;
+        config.imageBaseName.empty() ? normalisePythonName(name) : config.imageBaseName;
     if (!config.imageName.empty()) return config.imageName;
     if (!config.dockerImagePrefix.empty())
-        return config.dockerImagePrefix + "/" + baseName + ":" + app->version;
-    return baseName + ":" + app->version;
+        return config.dockerImagePrefix + "/" + baseName + ":" + version;
+    return baseName + ":" + version;
 }
 
 void Pipeline::provenance()
@@ -392,17 +457,22 @@ void Pipeline::sign()
 void Pipeline::writeOutputs()
 {
     std::string name = runnerName();
-    // Named in the store when whole: a root whose layers stayed in the registry is not.
-    if (!rootLayersIn)
+    // Named in the store when whole: a root whose layers stayed in the registry is not, nor a
+    // runner rebased in the registry (--rebase-only).
+    bool whole = std::all_of(image.manifest.layers.begin(), image.manifest.layers.end(),
+                             [&](const Descriptor& l) { return store->hasBlob(l.digest); });
+    if (!rootLayersIn && whole)
         store->setRef("grocker-app/" + name, image.manifestDescriptor);
-    else
+    else if (rootLayersIn)
         say(*ctx, "runner: not kept in the store, its root's layers stayed in " +
                       rootLayersIn->domain + "/" + rootLayersIn->path +
                       " (the registry has it once pushed)");
+    else
+        say(*ctx, "runner: not kept in the store, its own layers stayed in the registry");
     std::string prefix = registry ? config.dockerImagePrefix + "/" : "";
     result.image = name;
     result.rootImage = prefix + rootName;
-    result.compilerImage = prefix + compilerName;
+    result.compilerImage = compilerName.empty() ? std::string() : prefix + compilerName;
     result.digest = image.manifestDescriptor.digest;
     for (auto& dest : outputs) {
         request.save(*store, image, dest, attachments);
@@ -447,7 +517,7 @@ void Pipeline::push()
             PassTime t("push: root");
             session.push(*store, root, registry->ref(rootName));
         }
-        if (!compilerLayersIn) {
+        if (!compilerLayersIn && !request.rebaseOnly) {
             PassTime t("push: compiler");
             session.push(*store, compiler, registry->ref(compilerName));
         }
@@ -486,7 +556,8 @@ void Pipeline::push()
     // (when not, the compiler has none either).
     jobs.push_back([&] {
         if (!rootLayersIn) shareRootPackages();
-        if ((compilerMade || compilerSboms) && !compilerLayersIn) shareCompilerSboms();
+        if ((compilerMade || compilerSboms) && !compilerLayersIn && !request.rebaseOnly)
+            shareCompilerSboms();
     });
     together(jobs);
     shareSlice();

@@ -9,8 +9,10 @@
 #     a runner that does not say which layers are its root's (an older grocker's);
 #     the root it is on already: written as it is;
 #   - in a registry, from an empty store: only manifests and configs read, every layer already
-#     there or mounted from the root's repository (no blob bytes sent), and the same digest as
-#     the rebase between oci: layouts.
+#     there or mounted from the root's repository (only the new config sent), the same digest as
+#     the rebase between oci: layouts;
+#   - grocker build --rebase-only after a real root change (one more run dependency): no step
+#     but the root's runs (none once that root is in the store), the runner built before goes over it, in the store and with a prefix.
 # Uses the warm store of tests/integration/build/build.sh ($GROCKER_TEST_CACHE/build-store).
 set -eu -o pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -120,3 +122,29 @@ expect_eq "no other upload" 0 "$(count_since PATCH '/blobs/uploads/')"
 expect_eq "the tag moved to it" "$rebased" \
     "$(curl -sf -o /dev/null -w '%header{docker-content-digest}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$R/v2/team/grocker-hello/manifests/1.0.0")"
 ok "in a registry from an empty store: manifests and configs read, the root's new layer mounted, only the new config sent; the same digest, under the runner's tag"
+
+# --- grocker build --rebase-only: the root changed (one more run dependency), the app did not ------
+cp "$app/.grocker.yml" "$tmp/changed.yml"
+printf 'dependencies:\n  - hello\n' >>"$tmp/changed.yml"
+run_fails "--rebase-only of a project folder" "${G[@]}" build "$app" -c "$tmp/changed.yml" --rebase-only --no-push
+expect_match "asks for NAME==VERSION" "--rebase-only takes the release as NAME==VERSION \('$app' is not\): the runner to rebase is the one built under that name" "$err"
+run_fails "--rebase-only of a release never built" "${G[@]}" build 'grocker-hello==9.9' -c "$tmp/changed.yml" --rebase-only --no-push
+expect_match "says to build it once" "--rebase-only: no runner grocker-hello:9.9 in the store to rebase: build it once without --rebase-only" "$err"
+run "--rebase-only in the store" "${G[@]}" build 'grocker-hello==1.0.0' -c "$tmp/changed.yml" --no-index --find-links "$tmp/links" \
+    --rebase-only --no-push --no-sbom --no-provenance --output "oci:$tmp/ro:grocker-hello"
+expect_match "says what it did" "rebase: grocker-hello:1.0.0: its 3 own layers over grocker-bookworm-3.11-root:[^,]*, nothing compiled or run" "$err"
+ran=$(steps_ran "$err")
+[ -z "$ran" ] || [ "$ran" = "root: bookworm/3.11 run dependencies and user grocker" ] || fail "steps other than the root's ran: $ran"
+expect_no_match "nothing compiled or installed" "^  (ran|cached) .*(compile|runner):" "$err"
+new_root_name=$("${G[@]}" inspect "oci:$tmp/ro:grocker-hello" | jq -r '.config.config.Labels["grocker.root.image"]')
+run "grocker rebase onto the same root" "${G[@]}" rebase "$runner" --onto "oci:$store:$new_root_name" "oci:$tmp/ro2:grocker-hello"
+expect_eq "the same runner as grocker rebase gives" "$(tail -n1 <<<"$out")" "$(oci_digest "$tmp/ro" grocker-hello)"
+out=$("$GROCKER" --root "$store" -q run "oci:$tmp/ro:grocker-hello" -- "$ep" hello 2>&1) || fail "hello did not run in the --rebase-only runner: $out"
+expect_eq "its new root's package runs in it" "Hello, world!" "$out"
+run "--rebase-only with the prefix" "${G[@]}" build 'grocker-hello==1.0.0' -c "$tmp/changed.yml" --no-index --find-links "$tmp/links" \
+    --rebase-only --image-prefix "$R/team" --no-sbom --no-provenance
+expect_eq "the tag moved to the same runner" "$(oci_digest "$tmp/ro" grocker-hello)" \
+    "$(curl -sf -o /dev/null -w '%header{docker-content-digest}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$R/v2/team/grocker-hello/manifests/1.0.0")"
+curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$R/v2/team/${new_root_name%%:*}/manifests/${new_root_name#*:}" || fail "the new root was not pushed beside it"
+ok "build --rebase-only: the new root made (its one step), the runner built before put over it, in the store and under the prefix; the same runner as grocker rebase gives, and it runs"
