@@ -176,12 +176,15 @@ Descriptor selectFromIndex(const Store& store, const Index& idx, const std::stri
     if (media::isIndex(chosen->mediaType)) {
         auto bytes = store.readBlob(*chosen, "index " + chosen->digest.str());
         auto nested = parseIndex(bytes, what + " index " + chosen->digest.str(), chosen->mediaType);
+        std::string have;
         for (auto& d : nested.manifests) {
             if (!media::isManifest(d.mediaType)) continue;
             if (d.platform && d.platform->matches(platform)) return d;
+            have += (have.empty() ? "" : ", ") + (d.platform ? d.platform->str() : "unnamed");
         }
         throw Error(location, ": the index has no image for ", platform.str(),
-                    "; pick another platform");
+                    " (it has: ", have.empty() ? std::string("none") : have,
+                    "); pick one of them (--platform)");
     }
     return *chosen;
 }
