@@ -623,7 +623,8 @@ TEST(MultiPlatform, NestedIndexPicksTheHost)
               other.manifestDescriptor.digest);
     EXPECT_EQ(errorOf([&] { loadImage(dst, ref, platform("s390x")); }),
               "oci:" + dir.string() +
-                  ":multi: the index has no image for linux/s390x; pick another platform");
+                  ":multi: the index has no image for linux/s390x (it has: linux/" + otherArch() +
+                  ", " + Platform::host().str() + "); pick one of them (--platform)");
 
     // The same layout in an archive.
     auto file = tmp / "multi.tar";
