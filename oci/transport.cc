@@ -720,17 +720,27 @@ void saveArchive(const Store& store, const Descriptor& top, std::vector<Descript
 
 } // namespace
 
-void saveImage(const Store& store, const Image& image, const ImageRef& dest,
-               const std::vector<Descriptor>& referrers)
+namespace {
+
+// Writes `top` (the manifest of `image`, or an index of `platforms` images when `image` is
+// null) and `blobs`, all it names, to DEST.
+void saveTop(const Store& store, const Descriptor& top, std::vector<Descriptor> blobs,
+             const Image* image, size_t platforms, const ImageRef& dest,
+             const std::vector<Descriptor>& referrers)
 {
     try {
         switch (dest.kind) {
         case ImageRef::Kind::Oci:
-            return saveOciDir(store, image.manifestDescriptor, blobsOf({&image}), dest, referrers);
-        case ImageRef::Kind::OciArchive:
+            return saveOciDir(store, top, std::move(blobs), dest, referrers);
         case ImageRef::Kind::DockerArchive:
-            return saveArchive(store, image.manifestDescriptor, blobsOf({&image}), &image, dest,
-                               referrers);
+            if (!image)
+                throw UsageError(dest.str(), ": a docker-archive holds one image, not an index of ",
+                                 platforms,
+                                 " platforms: write it to oci:, oci-archive: or docker://, or "
+                                 "copy one platform with --platform");
+            [[fallthrough]];
+        case ImageRef::Kind::OciArchive:
+            return saveArchive(store, top, std::move(blobs), image, dest, referrers);
         case ImageRef::Kind::Scratch:
             throw UsageError("scratch cannot be a destination");
         case ImageRef::Kind::Docker:
@@ -742,34 +752,23 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
     }
 }
 
+} // namespace
+
+void saveImage(const Store& store, const Image& image, const ImageRef& dest,
+               const std::vector<Descriptor>& referrers)
+{
+    saveTop(store, image.manifestDescriptor, blobsOf({&image}), &image, 1, dest, referrers);
+}
+
 void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
                const ImageRef& dest)
 {
-    try {
-        std::vector<const Image*> all;
-        for (auto& i : images)
-            all.push_back(&i);
-        auto blobs = blobsOf(all);
-        blobs.push_back(index);
-        switch (dest.kind) {
-        case ImageRef::Kind::Oci:
-            return saveOciDir(store, index, std::move(blobs), dest, {});
-        case ImageRef::Kind::OciArchive:
-            return saveArchive(store, index, std::move(blobs), nullptr, dest, {});
-        case ImageRef::Kind::DockerArchive:
-            throw UsageError(dest.str(), ": a docker-archive holds one image, not an index of ",
-                             images.size(),
-                             " platforms: write it to oci:, oci-archive: or "
-                             "docker://, or copy one platform with --platform");
-        case ImageRef::Kind::Scratch:
-            throw UsageError("scratch cannot be a destination");
-        case ImageRef::Kind::Docker:
-            throw Error("docker:// images are written by the registry library");
-        }
-    } catch (Error& e) {
-        e.addContext("while writing " + dest.str());
-        throw;
-    }
+    std::vector<const Image*> all;
+    for (auto& i : images)
+        all.push_back(&i);
+    auto blobs = blobsOf(all);
+    blobs.push_back(index);
+    saveTop(store, index, std::move(blobs), nullptr, images.size(), dest, {});
 }
 
 std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,

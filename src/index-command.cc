@@ -44,20 +44,13 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
             throw UsageError("--from scratch: name a per-platform image");
     }
     Store store = openStore(g);
-    auto domainOf = [](const ImageRef& r) {
-        return r.kind == ImageRef::Kind::Docker ? Reference::parse(r.ref).domain : std::string();
-    };
     std::vector<Image> images;
     std::vector<Descriptor> entries;
     for (auto& src : sources) {
         // Into a registry from that registry: the layers are there (or mounted), not read here.
-        bool layers = dest.kind != ImageRef::Kind::Docker || domainOf(src) != domainOf(dest);
+        bool layers = dest.kind != ImageRef::Kind::Docker || registryOf(src) != registryOf(dest);
         Image image = loadAnyImage(store, src, g, layers);
-        if (src.kind == ImageRef::Kind::Docker) {
-            auto ref = Reference::parse(src.ref);
-            for (auto& l : image.manifest.layers)
-                store.recordSource(l.digest, ref.domain + "/" + ref.path);
-        }
+        recordLayerSources(store, src, image);
         auto platform = image.config.platform();
         for (size_t i = 0; i < images.size(); i++)
             if (entries[i].platform->str() == platform.str())
@@ -87,9 +80,7 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
     auto top = store.putBlob(bytes, std::string(media::ociIndex));
     if (dest.kind == ImageRef::Kind::Docker) {
         registry::Session session(registryOptions(g));
-        auto ref =
-            Reference::parse(dest.ref.starts_with("docker://") ? dest.ref.substr(9) : dest.ref);
-        session.pushIndex(store, top, images, ref);
+        session.pushIndex(store, top, images, dockerReference(dest.ref));
     } else {
         saveIndex(store, top, images, dest);
     }

@@ -30,16 +30,6 @@ std::string rootNameOf(const ImageRef& onto)
     return ref.tag.empty() ? name : name + ":" + ref.tag;
 }
 
-// An image of a registry read without its layers: where they are, for the push to mount them
-// from there rather than send them.
-void recordLayerSources(Store& store, const ImageRef& src, const Image& image)
-{
-    if (src.kind != ImageRef::Kind::Docker) return;
-    auto ref = Reference::parse(src.ref);
-    for (auto& l : image.manifest.layers)
-        store.recordSource(l.digest, ref.domain + "/" + ref.path);
-}
-
 int runRebase(const GlobalOptions& g, const RebaseOptions& o)
 {
     auto src = ImageRef::parse(o.image);
@@ -52,11 +42,8 @@ int runRebase(const GlobalOptions& g, const RebaseOptions& o)
     Store store = openStore(g);
     // Into a registry, from that registry: only manifests and configs are read; the layers are
     // there, or mounted from the root's repository. Anywhere else, they are needed here.
-    auto domainOf = [](const ImageRef& r) {
-        return r.kind == ImageRef::Kind::Docker ? Reference::parse(r.ref).domain : std::string();
-    };
-    bool layers = dest.kind != ImageRef::Kind::Docker || domainOf(src) != domainOf(dest) ||
-                  domainOf(onto) != domainOf(dest);
+    bool layers = dest.kind != ImageRef::Kind::Docker || registryOf(src) != registryOf(dest) ||
+                  registryOf(onto) != registryOf(dest);
     Image runner = loadAnyImage(store, src, g, layers);
     Image root = loadAnyImage(store, onto, g, layers);
     recordLayerSources(store, src, runner);

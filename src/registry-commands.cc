@@ -41,8 +41,6 @@ void addPlatformOption(CLI::App* app, GlobalOptions& global)
                     "this machine's)");
 }
 
-namespace {
-
 // "docker://host/repo:tag" or "host/repo:tag"; a bad one is misuse.
 Reference dockerReference(const std::string& text)
 {
@@ -55,6 +53,8 @@ Reference dockerReference(const std::string& text)
         throw UsageError(e.message());
     }
 }
+
+namespace {
 
 std::string readPassword(bool fromStdin)
 {
@@ -143,6 +143,20 @@ Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bo
     if (src.kind != ImageRef::Kind::Docker) return loadImage(store, src, wantedPlatform(g));
     registry::Session session(registryOptions(g));
     return session.pull(store, dockerReference(src.ref), layers);
+}
+
+void recordLayerSources(Store& store, const ImageRef& src, const Image& image)
+{
+    if (src.kind != ImageRef::Kind::Docker) return;
+    auto ref = dockerReference(src.ref);
+    for (auto& l : image.manifest.layers)
+        store.recordSource(l.digest, ref.domain + "/" + ref.path);
+}
+
+std::string registryOf(const ImageRef& location)
+{
+    return location.kind == ImageRef::Kind::Docker ? dockerReference(location.ref).domain
+                                                   : std::string();
 }
 
 void fetchAnyLayers(Store& store, const ImageRef& src, const std::vector<Descriptor>& layers,
