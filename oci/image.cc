@@ -334,6 +334,21 @@ Platform ImageConfig::platform() const
     return p;
 }
 
+nlohmann::json ImageConfig::labels() const
+{
+    auto c = json.find("config");
+    if (c == json.end() || !c->is_object()) return nlohmann::json::object();
+    auto l = c->find("Labels");
+    return l != c->end() && l->is_object() ? *l : nlohmann::json::object();
+}
+
+std::string ImageConfig::label(std::string_view key) const
+{
+    auto all = labels();
+    auto it = all.find(key);
+    return it != all.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 ImageConfig ImageConfig::scratch()
 {
     auto p = Platform::host();

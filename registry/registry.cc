@@ -368,7 +368,13 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
         if (index) store.putBlob(index->bytes, index->mediaType);
         auto desc = store.putBlob(m.bytes, m.mediaType);
         store.recordSource(desc.digest, ref.domain + "/" + repo);
-        if (layers) progress.summary(ref.str());
+        if (layers)
+            progress.summary(ref.str());
+        else
+            // Its layers stay in the repository: a push into this registry mounts them from
+            // there rather than sending them (fetchBlobs records the ones it fetches).
+            for (auto& l : manifest.layers)
+                store.recordSource(l.digest, ref.domain + "/" + repo);
         return oci::imageFromStore(store, desc);
     });
 }

@@ -85,9 +85,6 @@ oci::Image loadAnyImage(oci::Store& store, const oci::ImageRef& src, const Globa
                         bool layers = true);
 // "docker://host/repo:tag" or "host/repo:tag" as a reference; a bad one is a UsageError.
 oci::Reference dockerReference(const std::string& text);
-// An image read from a registry without its layers (loadAnyImage's `layers` false): where they
-// are, for a push into that registry to mount them from there rather than send them.
-void recordLayerSources(oci::Store& store, const oci::ImageRef& src, const oci::Image& image);
 // The registry a docker:// location is in ("" for the other kinds): an image read from the one
 // it is written to needs no layers here.
 std::string registryOf(const oci::ImageRef& location);

@@ -8,12 +8,10 @@
 #include "grocker/oci/store.hh"
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 namespace grocker {
 
 using namespace grocker::oci;
-using nlohmann::json;
 
 namespace {
 
@@ -21,14 +19,6 @@ struct IndexOptions {
     std::string dest;
     std::vector<std::string> from;
 };
-
-std::string labelOf(const Image& image, const char* key)
-{
-    auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
-    if (!labels.is_object()) return {};
-    auto it = labels.find(key);
-    return it != labels.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
 {
@@ -50,17 +40,16 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
         // Into a registry from that registry: the layers are there (or mounted), not read here.
         bool layers = dest.kind != ImageRef::Kind::Docker || registryOf(src) != registryOf(dest);
         Image image = loadAnyImage(store, src, g, layers);
-        recordLayerSources(store, src, image);
         auto platform = image.config.platform();
         for (size_t i = 0; i < images.size(); i++)
             if (entries[i].platform->str() == platform.str())
                 throw Error(sources[i].str(), " and ", src.str(), " are both for ", platform.str(),
                             ": an index holds one image a platform; give one of each");
-        std::string app =
-            labelOf(image, "grocker.app.name") + " " + labelOf(image, "grocker.app.version");
+        std::string app = image.config.label("grocker.app.name") + " " +
+                          image.config.label("grocker.app.version");
         if (!images.empty()) {
-            std::string first = labelOf(images[0], "grocker.app.name") + " " +
-                                labelOf(images[0], "grocker.app.version");
+            std::string first = images[0].config.label("grocker.app.name") + " " +
+                                images[0].config.label("grocker.app.version");
             if (app != first)
                 throw Error(sources[0].str(), " is ",
                             first == " " ? std::string("no grocker runner") : "'" + first + "'",
@@ -88,11 +77,11 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
         std::string platforms;
         for (auto& e : entries)
             platforms += (platforms.empty() ? "" : ", ") + e.platform->str();
-        auto app = labelOf(images[0], "grocker.app.name");
+        auto app = images[0].config.label("grocker.app.name");
         display().message(
             "index: " + std::to_string(entries.size()) + " platforms (" + platforms + ")" +
             (app.empty() ? std::string()
-                         : " of " + app + " " + labelOf(images[0], "grocker.app.version")) +
+                         : " of " + app + " " + images[0].config.label("grocker.app.version")) +
             " written to " + dest.str());
     }
     std::cout << top.digest.str() << "\n";

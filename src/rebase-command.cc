@@ -24,7 +24,7 @@ struct RebaseOptions {
 std::string rootNameOf(const ImageRef& onto)
 {
     if (onto.kind != ImageRef::Kind::Docker) return onto.ref;
-    auto ref = Reference::parse(onto.ref);
+    auto ref = dockerReference(onto.ref);
     auto slash = ref.path.rfind('/');
     std::string name = slash == std::string::npos ? ref.path : ref.path.substr(slash + 1);
     return ref.tag.empty() ? name : name + ":" + ref.tag;
@@ -46,8 +46,6 @@ int runRebase(const GlobalOptions& g, const RebaseOptions& o)
                   registryOf(onto) != registryOf(dest);
     Image runner = loadAnyImage(store, src, g, layers);
     Image root = loadAnyImage(store, onto, g, layers);
-    recordLayerSources(store, src, runner);
-    recordLayerSources(store, onto, root);
     build::Rebased rebased;
     try {
         rebased = build::rebaseRunner(store, runner, root, rootNameOf(onto));

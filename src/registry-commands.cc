@@ -145,14 +145,6 @@ Image loadAnyImage(Store& store, const ImageRef& src, const GlobalOptions& g, bo
     return session.pull(store, dockerReference(src.ref), layers);
 }
 
-void recordLayerSources(Store& store, const ImageRef& src, const Image& image)
-{
-    if (src.kind != ImageRef::Kind::Docker) return;
-    auto ref = dockerReference(src.ref);
-    for (auto& l : image.manifest.layers)
-        store.recordSource(l.digest, ref.domain + "/" + ref.path);
-}
-
 std::string registryOf(const ImageRef& location)
 {
     return location.kind == ImageRef::Kind::Docker ? dockerReference(location.ref).domain

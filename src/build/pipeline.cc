@@ -300,10 +300,6 @@ void Pipeline::makeRoot()
             return std::move(d).commit(*store);
         },
         lazy ? &rootLayersIn : nullptr);
-    // Where its layers are, for the push to mount them from.
-    if (rootLayersIn)
-        for (auto& l : root.manifest.layers)
-            store->recordSource(l.digest, rootLayersIn->domain + "/" + rootLayersIn->path);
 }
 
 void Pipeline::needRoot()

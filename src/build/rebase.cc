@@ -12,18 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-json labelsOf(const Image& image)
-{
-    auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
-    return labels.is_object() ? labels : json::object();
-}
-
-std::string label(const json& labels, const char* key)
-{
-    auto it = labels.find(key);
-    return it != labels.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 json historyOf(const Image& image)
 {
     auto h = image.config.json.value("history", json::array());
@@ -42,22 +30,22 @@ bool runnerLabel(const std::string& key)
 Rebased rebaseRunner(Store& store, const Image& runner, const Image& root,
                      const std::string& rootName)
 {
-    auto runnerLabels = labelsOf(runner), rootLabels = labelsOf(root);
-    std::string role = label(runnerLabels, "grocker.image.role");
+    auto runnerLabels = runner.config.labels(), rootLabels = root.config.labels();
+    std::string role = runner.config.label("grocker.image.role");
     if (role != "runner")
         throw Error("the image to rebase is not a runner grocker built: its label "
                     "grocker.image.role is ",
                     role.empty() ? std::string("missing") : "'" + role + "'",
                     "; rebase takes a runner made by grocker build");
-    std::string rootRole = label(rootLabels, "grocker.image.role");
+    std::string rootRole = root.config.label("grocker.image.role");
     if (rootRole != "root")
         throw Error("the image to rebase onto is not a root image grocker built: its label "
                     "grocker.image.role is ",
                     rootRole.empty() ? std::string("missing") : "'" + rootRole + "'",
                     "; give the root a build of the same runtime made (grocker build pushes "
                     "it beside the runner: PREFIX/grocker-<runtime>-root:<tag>)");
-    std::string runtime = label(runnerLabels, "grocker.runtime");
-    std::string rootRuntime = label(rootLabels, "grocker.runtime");
+    std::string runtime = runner.config.label("grocker.runtime");
+    std::string rootRuntime = root.config.label("grocker.runtime");
     if (runtime.empty() || runtime != rootRuntime)
         throw Error("the runner was built for the runtime '", runtime, "', the root is for '",
                     rootRuntime,
@@ -68,7 +56,7 @@ Rebased rebaseRunner(Store& store, const Image& runner, const Image& root,
     if (platform.str() != rootPlatform.str())
         throw Error("the runner is for ", platform.str(), ", the root for ", rootPlatform.str(),
                     ": rebase onto the root of the runner's platform");
-    std::string count = label(runnerLabels, rootLayersLabel);
+    std::string count = runner.config.label(rootLayersLabel);
     size_t total = runner.manifest.layers.size(), n = 0;
     auto diffIds = runner.config.diffIds();
     bool counted = !count.empty() && count.size() < 6 &&
@@ -82,7 +70,7 @@ Rebased rebaseRunner(Store& store, const Image& runner, const Image& root,
     Rebased out;
     out.ownLayers = total - n;
     out.rootLayers = root.manifest.layers.size();
-    if (label(runnerLabels, rootDigestLabel) == root.manifestDescriptor.digest.str()) {
+    if (runner.config.label(rootDigestLabel) == root.manifestDescriptor.digest.str()) {
         out.image = runner;
         out.unchanged = true;
         return out;

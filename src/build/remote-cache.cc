@@ -149,7 +149,7 @@ std::optional<Image> RemoteCache::fetch(const std::string& kind, const std::stri
     auto r = ref(tag);
     // The manifest and config first: the layer only once they say it is what was asked for.
     auto image = session_.pull(store_, r, false);
-    auto labels = image.config.json.value("config", json::object()).value("Labels", json::object());
+    auto labels = image.config.labels();
     auto kindLabel = labels.find(labelKind), keyLabel = labels.find(labelKey);
     if (kindLabel == labels.end() || keyLabel == labels.end())
         throw Error("has no label ", labelKind, " or ", labelKey, ": not an entry of grocker's");
@@ -171,8 +171,7 @@ std::optional<RemoteCache::Wheel> RemoteCache::wheel(const std::string& key)
     try {
         auto image = fetch("wheel", key, wheelMediaType, int64_t(4) << 30);
         if (!image) return std::nullopt;
-        auto labels =
-            image->config.json.value("config", json::object()).value("Labels", json::object());
+        auto labels = image->config.labels();
         auto text = [&](const char* name) {
             auto it = labels.find(name);
             if (it == labels.end() || !it->is_string())

@@ -116,9 +116,7 @@ void Pipeline::findRunner()
             throw Error("--rebase-only: no runner ", ref.str(),
                         " in the registry to rebase: build it once without --rebase-only");
         }
-        // Its layers stay there: the push finds them, or mounts the root's.
-        for (auto& l : before.manifest.layers)
-            store->recordSource(l.digest, ref.domain + "/" + ref.path);
+        // Its layers stay there (pull recorded them as seen there): the push finds them.
         beforeIn = ref;
     } else {
         auto d = store->getRef("grocker-app/" + name);
@@ -134,12 +132,11 @@ void Pipeline::findRunner()
 void Pipeline::rebaseOnly()
 {
     auto name = runnerName();
-    auto& where = beforeWhere;
     Rebased r;
     try {
         r = rebaseRunner(*store, before, root, rootName);
     } catch (Error& e) {
-        e.addContext("--rebase-only: while rebasing " + where + " onto " + rootName);
+        e.addContext("--rebase-only: while rebasing " + beforeWhere + " onto " + rootName);
         throw;
     }
     image = r.image;
@@ -423,7 +420,7 @@ void Pipeline::provenance()
     if (!config.pipConstraint.empty())
         in.constraintsDigest = sha256(readFile(config.pipConstraint)).str();
     // The base by what the root records of it (an older grocker's root does not).
-    auto labels = root.config.json.value("config", json::object()).value("Labels", json::object());
+    auto labels = root.config.labels();
     in.images.push_back({"base", labels.value("grocker.base", baseIdentity),
                          labels.value("grocker.base.digest", "")});
     std::string prefix = registry ? config.dockerImagePrefix + "/" : "";

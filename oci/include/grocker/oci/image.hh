@@ -87,6 +87,10 @@ struct ImageConfig {
 
     std::vector<Digest> diffIds() const;
     Platform platform() const;
+    // Its runtime config's Labels (an empty object when it has none, or something else there);
+    // one of them, "" when missing or not a string.
+    nlohmann::json labels() const;
+    std::string label(std::string_view key) const;
     // A fresh config for an image with no layers, for this machine's platform.
     static ImageConfig scratch();
 };

@@ -52,7 +52,8 @@ class Session {
     // The client of a registry (made on first use, kept for the session).
     Client& client(const std::string& domain);
 
-    // Reads `ref` into the store; with `layers` false, only its manifest and config (inspect).
+    // Reads `ref` into the store; with `layers` false, only its manifest and config (inspect),
+    // its layers recorded as seen there (a push into this registry mounts them).
     oci::Image pull(oci::Store& store, const oci::Reference& ref, bool layers = true);
     // Fetches these layers of `ref`'s repository that the store lacks: those an image pulled
     // without its layers turns out to need (grocker diff, which reads only the layers that differ).
