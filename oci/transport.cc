@@ -760,6 +760,18 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
     saveTop(store, image.manifestDescriptor, blobsOf({&image}), &image, 1, dest, referrers);
 }
 
+Descriptor putIndex(Store& store, const std::vector<Image>& images)
+{
+    Index index;
+    for (auto& image : images) {
+        Descriptor d = image.manifestDescriptor;
+        d.annotations.clear();
+        d.platform = image.config.platform();
+        index.manifests.push_back(d);
+    }
+    return store.putBlob(canonical(toJson(index)), std::string(media::ociIndex));
+}
+
 void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
                const ImageRef& dest)
 {

@@ -242,7 +242,21 @@ void prepareInit(Child& c)
     if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0)
         throw SysError("unable to become root in the user namespace");
     keepDeathSignal(c.errFd);
+    auto& emulator = c.spec->emulator;
+    if (emulator && !emulator->hostRule) {
+        c.step = "opening the emulator " + emulator->interpreter.string();
+        c.emulatorFd.reset(::open(emulator->interpreter.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!c.emulatorFd) throw SysError("unable to open '", emulator->interpreter.string(), "'");
+    }
     carryOut(c);
+    if (emulator && !emulator->hostRule) {
+        // Registered from inside the root, through the descriptor opened outside it: the kernel
+        // opens the interpreter when the rule is written (flag F) and keeps it.
+        c.step = "registering " + emulator->name + " for " + emulator->platform;
+        registerEmulator(*emulator, "/proc/sys/fs/binfmt_misc",
+                         concat("/proc/self/fd/", c.emulatorFd.get()));
+        c.emulatorFd.reset();
+    }
     if (!c.nested) setHostAndNetwork(c);
     // The init keeps descriptors of folders outside the root (the upper dir, in copy mode):
     // not dumpable, its /proc/1/fd and /proc/1/root are closed to the command, which has no

@@ -28,6 +28,7 @@ struct Child {
     // command is done.
     bool copied = false;
     AutoCloseFD upperFd;             // opened before pivot_root, after which it is out of reach
+    AutoCloseFD emulatorFd;          // the emulator's interpreter, likewise (registered after it)
     std::set<std::string> mountedOn; // paths relative to the root
     RootSnapshot snapshot;
     // As root with a range of its own: the init's namespace also maps the host's low ids (for

@@ -4,7 +4,9 @@
 #include "commands.hh"
 #include "grocker/display.hh"
 #include "grocker/error.hh"
+#include "grocker/sandbox/emulation.hh"
 
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 
@@ -35,15 +37,29 @@ struct BuildOptions {
     std::string baseImage;
 };
 
-// grocker-entrypoint: $GROCKER_ENTRYPOINT, else beside grocker (in the build tree or installed).
-fs::path findEntrypoint()
+// grocker-entrypoint: $GROCKER_ENTRYPOINT, else beside grocker (in the build tree or installed);
+// for another platform, grocker-entrypoint-ARCH (Debian's name: arm64), cross-compiled.
+fs::path findEntrypoint(const oci::Platform& platform)
 {
-    if (const char* e = std::getenv("GROCKER_ENTRYPOINT"); e && *e) return e;
+    bool native = platform.str() == oci::Platform::host().str();
+    std::string file = "grocker-entrypoint";
+    if (!native) file += "-" + sandbox::debianArch(platform.architecture, platform.variant);
+    std::string variable = "GROCKER_ENTRYPOINT";
+    if (!native) variable += "_";
+    if (!native)
+        for (char ch : file.substr(19))
+            variable += char(std::toupper(static_cast<unsigned char>(ch)));
+    if (const char* e = std::getenv(variable.c_str()); e && *e) return e;
     auto self = fs::read_symlink("/proc/self/exe").parent_path();
-    for (auto& candidate :
-         {self / "entrypoint" / "grocker-entrypoint", self / "grocker-entrypoint",
-          self.parent_path().parent_path() / "libexec" / "grocker" / "grocker-entrypoint"})
+    for (auto& candidate : {self / "entrypoint" / file, self / file,
+                            self.parent_path().parent_path() / "libexec" / "grocker" / file})
         if (fs::exists(candidate)) return candidate;
+    if (!native)
+        throw Error(file, " (the runner's PID 1 for ", platform.str(), ") was not found beside '",
+                    self.string(),
+                    "': grocker is built with it when the cross compiler is installed "
+                    "(scripts/install-deps installs g++-aarch64-linux-gnu for arm64), or set ",
+                    variable);
     throw Error("grocker-entrypoint was not found beside '", self.string(),
                 "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
 }
@@ -101,6 +117,7 @@ int runBuild(const GlobalOptions& g, const BuildOptions& o)
 Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
 {
     static BuildOptions bo;
+    static std::optional<std::string> platforms;
     static std::optional<std::string> runtime, pipConstraint, entrypoint, prefix, baseName,
         imageName;
     auto* b = app.add_subcommand("build", "Build the runner image of a Python application");
@@ -168,6 +185,10 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
     b->add_flag("--refresh", bo.refresh,
                 "Resolve the dependencies again (new releases of unpinned ones), not reusing an "
                 "earlier compile or resolution");
+    b->add_option("--platform", platforms,
+                  "Build for these platforms, comma-separated (linux/amd64,linux/arm64): a runner "
+                  "each, under one image index; other architectures' steps run under qemu-user "
+                  "(default: the configuration's platforms, else this machine's)");
     b->add_option(
         "--base-image", bo.baseImage,
         "Pull the base of a registry runtime from this reference instead (a mirror's copy)");
@@ -178,6 +199,7 @@ Runners registerBuildCommand(CLI::App& app, GlobalOptions& global)
                  bo.overrides.imagePrefix = prefix;
                  bo.overrides.imageBaseName = baseName;
                  bo.overrides.imageName = imageName;
+                 bo.overrides.platforms = platforms;
                  return runBuild(global, bo);
              }}};
 }

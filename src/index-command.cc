@@ -58,15 +58,11 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
                             ": an index is one app and version on several platforms");
         }
         Descriptor d = image.manifestDescriptor;
-        d.annotations.clear();
         d.platform = platform;
         entries.push_back(d);
         images.push_back(std::move(image));
     }
-    Index index;
-    index.manifests = entries;
-    auto bytes = canonical(toJson(index));
-    auto top = store.putBlob(bytes, std::string(media::ociIndex));
+    auto top = putIndex(store, images);
     if (dest.kind == ImageRef::Kind::Docker) {
         registry::Session session(registryOptions(g));
         session.pushIndex(store, top, images, dockerReference(dest.ref));

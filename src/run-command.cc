@@ -59,6 +59,10 @@ int runRun(const GlobalOptions& g, const RunOptions& o)
     auto map = IdMap::forCaller();
     if (!map.warning.empty() && !g.quiet) std::cerr << "grocker: warning: " << map.warning << "\n";
 
+    // An image of another architecture runs under qemu-user (grocker run --platform linux/arm64).
+    auto platform = image.config.platform();
+    if (!platform.architecture.empty())
+        spec.emulator = emulatorFor(platform.architecture, platform.variant);
     auto& cfg = image.config.json;
     nlohmann::json runCfg = cfg.contains("config") && cfg["config"].is_object()
                                 ? cfg["config"]

@@ -2,7 +2,9 @@
 #include "config-checks.hh"
 
 #include "grocker/error.hh"
+#include "grocker/oci/image.hh"
 #include "grocker/oci/reference.hh"
+#include "grocker/sandbox/emulation.hh"
 #include "nginx-words.hh"
 #include "runtimes.hh"
 
@@ -269,6 +271,19 @@ Problem resolveReadableFile(std::string_view text, const fs::path& baseDir, std:
 Problem checkRuntime(std::string_view name)
 {
     if (!lookupRuntime(name)) return unknownRuntimeMessage(name);
+    return std::nullopt;
+}
+
+Problem checkPlatform(std::string_view text)
+{
+    try {
+        auto p = oci::Platform::parse(text);
+        if (p.os != "linux")
+            return concat("'", text, "': grocker builds Linux images only (linux/ARCH)");
+        sandbox::debianArch(p.architecture, p.variant);
+    } catch (Error& e) {
+        return std::string(e.what());
+    }
     return std::nullopt;
 }
 

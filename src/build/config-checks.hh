@@ -27,7 +27,8 @@ constexpr std::string_view topKeys[] = {"runtime",
                                         "docker_image_prefix",
                                         "image_base_name",
                                         "entrypoint_name",
-                                        "services"};
+                                        "services",
+                                        "platforms"};
 constexpr std::string_view repositoryKeys[] = {"uri", "key"};
 constexpr std::string_view dependencyKeys[] = {"run", "build"};
 constexpr std::string_view serviceKeys[] = {"wsgi", "command", "static", "media", "processes"};
@@ -54,6 +55,8 @@ Problem checkEnvName(std::string_view name);
 Problem resolveReadableFile(std::string_view text, const std::filesystem::path& baseDir,
                             std::string& out);
 Problem checkRuntime(std::string_view name);
+// "linux/arm64": a Linux platform grocker can build for (its Debian architecture known).
+Problem checkPlatform(std::string_view text);
 Problem checkImagePrefix(std::string_view prefix);
 Problem checkImageBaseName(std::string_view name);
 Problem checkImageName(std::string_view name);

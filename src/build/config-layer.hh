@@ -49,6 +49,7 @@ class FileLayer {
     void runtime(const Entry& e);
     void pipConstraint(const Entry& e);
     void volumes(const Entry& e);
+    void platforms(const Entry& e);
     void ports(const Entry& e);
     void envs(const Entry& e);
     void optionalName(const Entry& e, std::string& to, Problem (*check)(std::string_view));

@@ -1,6 +1,7 @@
 // A YAML configuration file merged into a Config: the document, its mappings and scalars, and
 // the keys that hold one value or a plain list (config-layer.hh).
 #include "config-layer.hh"
+#include "grocker/oci/image.hh"
 
 #include <algorithm>
 #include <sstream>
@@ -128,6 +129,8 @@ void FileLayer::merge(const std::string& text)
             optionalName(e, config_.entrypointName, checkEntrypointName);
         else if (k == "services")
             services(e);
+        else if (k == "platforms")
+            platforms(e);
         else
             problem(e.keyNode, e.path, unknownKey(k, topKeys));
     }
@@ -272,6 +275,17 @@ void FileLayer::volumes(const Entry& e)
         else
             appendUnique(config_.volumes, path);
     }
+}
+
+// A later file's list replaces an earlier one's, as the command line's does.
+void FileLayer::platforms(const Entry& e)
+{
+    config_.platforms.clear();
+    for (auto& [text, node] : scalarItems(e, "a list of platforms", "a platform (linux/arm64)"))
+        if (auto p = checkPlatform(text))
+            problem(node, e.path, *p);
+        else
+            appendUnique(config_.platforms, oci::Platform::parse(text).str());
 }
 
 void FileLayer::ports(const Entry& e)

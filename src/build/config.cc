@@ -4,6 +4,7 @@
 
 #include "config-layer.hh"
 #include "grocker/file.hh"
+#include "grocker/oci/image.hh"
 
 #include <cstring>
 #include <fcntl.h>
@@ -111,6 +112,21 @@ void mergeOverrides(const ConfigOverrides& o, const fs::path& workDir, Config& c
     name(o.imagePrefix, "--image-prefix", c.dockerImagePrefix, checkImagePrefix);
     name(o.imageBaseName, "--image-base-name", c.imageBaseName, checkImageBaseName);
     name(o.imageName, "--image-name", c.imageName, checkImageName);
+    if (o.platforms) {
+        c.platforms.clear();
+        std::vector<std::string> listed;
+        for (size_t start = 0;;) {
+            auto comma = o.platforms->find(',', start);
+            listed.push_back(o.platforms->substr(start, comma - start));
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        for (auto& p : listed)
+            if (auto text = checkPlatform(p))
+                problem("--platform", *text);
+            else
+                appendUnique(c.platforms, oci::Platform::parse(p).str());
+    }
 }
 
 std::string listProblems(const std::vector<std::string>& problems)
@@ -179,6 +195,7 @@ json toJson(const Config& c)
         {"image_base_name", c.imageBaseName},
         {"entrypoint_name", c.entrypointName},
         {"services", services},
+        {"platforms", c.platforms},
     };
 }
 

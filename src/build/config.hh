@@ -56,6 +56,9 @@ struct Config {
     std::string imageName;         // -n/--image-name only (not a file key); empty: derived
     std::map<std::string, Service> services; // name → service ("cron" is not one: see crontab)
     std::vector<std::string> crontab;        // `services: cron:` lines, for user grocker
+    // The runner's platforms ("linux/amd64", normalised, in order): one runner each, under an
+    // image index. Empty: this machine's only.
+    std::vector<std::string> platforms;
     bool operator==(const Config&) const = default;
 };
 
@@ -71,6 +74,7 @@ struct ConfigOverrides {
     std::optional<std::string> imagePrefix;    // --image-prefix
     std::optional<std::string> imageBaseName;  // --image-base-name
     std::optional<std::string> imageName;      // -n/--image-name
+    std::optional<std::string> platforms;      // --platform, comma-separated
 };
 
 // Every mistake of a configuration, one per line as "FILE:LINE:COLUMN: key 'x': problem" (or

@@ -39,6 +39,11 @@ struct Pipeline {
     explicit Pipeline(BuildRequest r) : request(std::move(r)) {}
 
     BuildRequest request;
+    // The runner's platform, and whether it is one of several under an index (buildIndex): then
+    // named in the store with its platform, pushed by digest only, and no --output of its own.
+    oci::Platform platform = oci::Platform::host();
+    bool indexPart = false;
+    registry::Options registryOptions; // the request's, pulling this platform's images
     // checkInputs
     Config config;
     const Runtime* runtime = nullptr;
@@ -91,6 +96,8 @@ struct Pipeline {
     std::optional<oci::Reference> beforeIn;
 
     void checkInputs();
+    // The passes after checkInputs, for one platform.
+    BuildResult run();
     void openStore();
     void keepLog();
     void openRemoteCache();
@@ -116,6 +123,9 @@ struct Pipeline {
     std::string runtimeName() const { return std::string(runtime->name); }
     // The runner's name: -n, else [PREFIX/]BASE-NAME:VERSION.
     std::string runnerName() const;
+    // Its name in the store (grocker-app/NAME): runnerName(), the platform's added for a part
+    // of an index.
+    std::string storeName() const;
     // Whether the runner goes anywhere that keeps attachments (SBOMs, provenance).
     bool attaches() const;
     // The image named `name`: from the store, else pulled from the prefix's registry, else made.
@@ -144,6 +154,9 @@ struct Pipeline {
     Step installStep(const std::string& name, const std::vector<const CompiledWheel*>& ws,
                      bool makeVenv) const;
 };
+
+// The build of several platforms: a runner each, then an image index over them (platforms.cc).
+BuildResult buildIndex(Pipeline& top);
 
 // Writes into the build's log (a detail line) how long a part of a pass took, when it ends:
 // what the supply-chain passes cost a version bump, readable after the fact.

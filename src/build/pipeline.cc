@@ -27,9 +27,18 @@ BuildResult build(BuildRequest request)
 {
     Pipeline p(std::move(request));
     p.checkInputs(); // every mistake of the configuration and command line at once, before any work
-    p.openStore();   // the store, the caller's id map, the registry under the prefix
-    p.keepLog();     // the build's whole output, in the store (grocker log)
-    p.base();        // what the root is made over: mmdebstrap's Debian, or the runtime's image
+    auto& platforms = p.config.platforms;
+    if (platforms.size() > 1) return buildIndex(p); // a runner each, under one index
+    if (platforms.size() == 1) p.platform = Platform::parse(platforms[0]);
+    return p.run();
+}
+
+BuildResult Pipeline::run()
+{
+    auto& p = *this;
+    p.openStore();                 // the store, the caller's id map, the registry under the prefix
+    if (!p.indexPart) p.keepLog(); // the build's whole output, in the store (grocker log)
+    p.base(); // what the root is made over: mmdebstrap's Debian, or the runtime's image
     if (p.request.rebaseOnly)
         p.findRunner(); // --rebase-only: the runner built before, found before any work
     p.makeRoot();       // base + repositories + run dependencies + user grocker
@@ -92,7 +101,10 @@ void Pipeline::openStore()
                         {},
                         request.runner});
     if (!ctx->map.warning.empty()) display().warning(ctx->map.warning);
-    remote.emplace(request.registry, config.dockerImagePrefix, request.push);
+    ctx->platform = platform;
+    registryOptions = request.registry;
+    registryOptions.platform = platform;
+    remote.emplace(registryOptions, config.dockerImagePrefix, request.push);
     registry = config.dockerImagePrefix.empty() ? nullptr : &*remote;
     result.release = release.text;
     openRemoteCache();
@@ -177,6 +189,11 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
 {
     auto parsed = Reference::parse(ref);
     std::string name = "grocker-base/" + parsed.str();
+    if (auto platform = platformKey(ctx.platform); !platform.empty()) {
+        // One name a platform: "grocker-base/linux-arm64/docker.io/library/python:3.12-slim".
+        std::replace(platform.begin(), platform.end(), '/', '-');
+        name = "grocker-base/" + platform + "/" + parsed.str();
+    }
     if (auto d = ctx.store.getRef(name)) {
         try {
             return imageFromStore(ctx.store, *d);
@@ -267,11 +284,18 @@ void Pipeline::makeRoot()
                     .run({"sed", "-i", "-E", "s/^([^:]*:[^:]*:)[0-9]*:/\\1:/", "/etc/shadow"})
                     .then(aptCleanup())
                     .argv();
-    rootName =
-        imageName(runtimeName(), "root",
-                  {"root", GROCKER_VERSION, oci::layerFormat, "base-labels", runtimeName(),
-                   baseIdentity, std::to_string(ctx->epoch), compressionName(compression).data(),
-                   joinQuoted(step.argv), joinQuoted(step.env)});
+    std::vector<std::string> key{"root",
+                                 GROCKER_VERSION,
+                                 oci::layerFormat,
+                                 "base-labels",
+                                 runtimeName(),
+                                 baseIdentity,
+                                 std::to_string(ctx->epoch),
+                                 compressionName(compression).data(),
+                                 joinQuoted(step.argv),
+                                 joinQuoted(step.env)};
+    if (auto p = platformKey(ctx->platform); !p.empty()) key.push_back(p);
+    rootName = imageName(runtimeName(), "root", key);
     // A build that pushes, with the build cache, and writes no --output may need no box over the
     // root: a fresh runner's new release takes its wheels and dependencies' layer from the cache
     // and installs the app over the root's Python slice.

@@ -49,8 +49,9 @@ struct BuildRequest {
     std::filesystem::path storeRoot;
     bool quiet = false;
     registry::Options registry; // for the prefix's registry and docker:// outputs
-    // The grocker-entrypoint program every runner holds, looked for when the runner needs it.
-    std::function<std::filesystem::path()> entrypoint;
+    // The grocker-entrypoint program every runner holds, of the runner's platform, looked for
+    // when the runner needs it.
+    std::function<std::filesystem::path(const oci::Platform&)> entrypoint;
     std::optional<int64_t> epoch; // SOURCE_DATE_EPOCH; read from the environment when unset
     // Writes the image to an --output location (the command's, which knows every transport).
     std::function<void(oci::Store&, const oci::Image&, const oci::ImageRef&,
@@ -65,7 +66,13 @@ struct BuildRequest {
 
 struct BuildResult {
     std::string release, image, rootImage, compilerImage;
-    oci::Digest digest; // the runner's manifest
+    oci::Digest digest; // the runner's manifest (the index's, for several platforms)
+    // Several platforms: each one's runner, in the order of the index.
+    struct Part {
+        std::string platform, rootImage, compilerImage;
+        oci::Digest digest;
+    };
+    std::vector<Part> platforms;
     std::vector<std::string> outputs;
     std::string pushed;           // the reference pushed, or empty
     std::vector<std::string> ran; // the steps that ran (not taken from a cache), in order

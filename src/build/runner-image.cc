@@ -234,7 +234,7 @@ void Pipeline::entrypoint()
     lo.compress.compression = compression;
     lo.sourceDateEpoch = ctx->epoch;
     auto layer = entrypointLayer(
-        *store, request.entrypoint(),
+        *store, request.entrypoint(ctx->platform),
         servicesJson(config, app->name, app->version, venvPath, std::string(runtime->uwsgiPlugin)),
         lo);
     ImageDraft draft(runner, false, ctx->epoch);
@@ -361,6 +361,16 @@ bool Pipeline::attaches() const
            });
 }
 
+std::string Pipeline::storeName() const
+{
+    auto name = runnerName();
+    if (!indexPart) return name;
+    // One of several platforms: "app:1.0-linux-arm64" (the tag's characters allow it).
+    auto slug = platform.str();
+    std::replace(slug.begin(), slug.end(), '/', '-');
+    return name + "-" + slug;
+}
+
 std::string Pipeline::runnerName() const
 {
     // The app as compiled; with --rebase-only, nothing is: as the release says it.
@@ -459,7 +469,7 @@ void Pipeline::writeOutputs()
     bool whole = std::all_of(image.manifest.layers.begin(), image.manifest.layers.end(),
                              [&](const Descriptor& l) { return store->hasBlob(l.digest); });
     if (!rootLayersIn && whole)
-        store->setRef("grocker-app/" + name, image.manifestDescriptor);
+        store->setRef("grocker-app/" + storeName(), image.manifestDescriptor);
     else if (rootLayersIn)
         say(*ctx, "runner: not kept in the store, its root's layers stayed in " +
                       rootLayersIn->domain + "/" + rootLayersIn->path +
@@ -471,6 +481,7 @@ void Pipeline::writeOutputs()
     result.rootImage = prefix + rootName;
     result.compilerImage = compilerName.empty() ? std::string() : prefix + compilerName;
     result.digest = image.manifestDescriptor.digest;
+    if (indexPart) return; // the index is written (buildIndex)
     for (auto& dest : outputs) {
         request.save(*store, image, dest, attachments);
         result.outputs.push_back(dest.str());
@@ -507,6 +518,11 @@ void Pipeline::push()
     if (!registry || !request.push) return;
     auto& session = registry->get();
     auto named = Reference::parse(result.image);
+    if (indexPart) {
+        // By digest: the tag goes to the index (buildIndex).
+        named.tag.clear();
+        named.digest = image.manifestDescriptor.digest;
+    }
     std::vector<std::function<void()>> jobs{[&] {
         // Blobs already in the registry are not sent again. A root or compiler whose layers were
         // never pulled is in the registry: where it was found.
@@ -528,7 +544,7 @@ void Pipeline::push()
             if (!rootLayersIn || e.message() == "cancelled") throw;
             display().warning(concat(e.what(), "; pulling the root's layers to push them"));
             needRoot();
-            store->setRef("grocker-app/" + result.image, image.manifestDescriptor);
+            store->setRef("grocker-app/" + storeName(), image.manifestDescriptor);
             pushed = session.push(*store, image, named);
         }
         if (pushed != image.manifestDescriptor.digest)
@@ -647,7 +663,7 @@ void Pipeline::shareRootPackages()
 void Pipeline::writeResultFile()
 {
     result.ran = ctx->ran;
-    if (!request.resultFile.empty())
+    if (!request.resultFile.empty() && !indexPart)
         writeFileAtomic(request.resultFile, result.json().dump(2) + "\n");
 }
 
@@ -657,6 +673,15 @@ json BuildResult::json() const
                         {"root_image", rootImage}, {"compiler_image", compilerImage},
                         {"hash", digest.str()},    {"outputs", outputs}};
     if (!pushed.empty()) j["pushed"] = pushed;
+    if (!platforms.empty()) {
+        // Several platforms: "hash" is the index's, and each runner is listed.
+        auto& list = j["platforms"] = nlohmann::json::array();
+        for (auto& p : platforms)
+            list.push_back({{"platform", p.platform},
+                            {"hash", p.digest.str()},
+                            {"root_image", p.rootImage},
+                            {"compiler_image", p.compilerImage}});
+    }
     return j;
 }
 

@@ -90,6 +90,21 @@ int runProgram(const std::vector<std::string>& argv, const std::vector<std::stri
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// runProgram's twin for another architecture's program: in namespaces of its own (see
+// sandbox::startInNamespaces), with `map`.
+int runInNamespaces(const IdMap& map, const Emulator& e, const std::vector<std::string>& argv,
+                    const std::vector<std::string>& extraEnv, int shown)
+{
+    auto output = display().outputPipe(shown);
+    pid_t pid = startInNamespaces(map, e, argv, extraEnv, output.get());
+    output.reset();
+    display().waitForExit(pid);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 fs::path stepCachePath(const Context& ctx, const std::string& key)
 {
     return ctx.store.root() / "cache" / "steps" / (key + ".json");
@@ -109,11 +124,24 @@ static StepRunner& runnerOf(Context& ctx)
     return ctx.runner ? *ctx.runner : sandboxRunner();
 }
 
+std::string platformKey(const Platform& p)
+{
+    auto s = p.str();
+    return s == "linux/amd64" ? "" : s;
+}
+
 Image debianBase(Context& ctx, const std::string& suite)
 {
-    std::string key =
-        cacheKey({"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch), aptSources()});
-    std::string ref = "grocker-base/debian-" + suite + ":" + key.substr(0, 16);
+    std::vector<std::string> parts{"mmdebstrap", baseRecipe, suite, std::to_string(ctx.epoch),
+                                   aptSources()};
+    auto platform = platformKey(ctx.platform);
+    if (!platform.empty()) parts.push_back(platform);
+    std::string key = cacheKey(parts);
+    std::string ref =
+        "grocker-base/debian-" + suite +
+        (platform.empty() ? ""
+                          : "-" + debianArch(ctx.platform.architecture, ctx.platform.variant)) +
+        ":" + key.substr(0, 16);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d);
     auto making = keyLock(ctx, key);
     if (auto d = ctx.store.getRef(ref)) return imageFromStore(ctx.store, *d); // made meanwhile
@@ -128,6 +156,10 @@ namespace {
 Image mmdebstrapBase(Context& ctx, const std::string& suite)
 {
     bool root = ctx.map.privileged;
+    // Another architecture's base: mmdebstrap --mode=root --arch, root in namespaces of our own
+    // with the build's map (as root and rootless), where qemu-user runs the packages' scripts.
+    // The tree's owners are then the image's, as the sandbox's steps see them.
+    auto emulator = emulatorFor(ctx.platform.architecture, ctx.platform.variant);
     // mmdebstrap --mode=unshare maps its root to the first subordinate id, which our own map
     // shows as uid 1 (0 is the caller): the tree is read in our namespace, where the store is
     // writable, and each owner recorded one lower.
@@ -137,7 +169,7 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
                     ctx.map.warning);
     // mmdebstrap --mode=root makes the tree with the image's owners as host ids: read as they are.
     static const IdMap hostIds = IdMap::identity();
-    const IdMap& mmMap = root ? hostIds : ctx.map;
+    const IdMap& mmMap = root && !emulator ? hostIds : ctx.map;
     auto dir = ctx.store.tmpDir() / tempName();
     struct Cleanup {
         const IdMap& map;
@@ -154,15 +186,32 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
         }
     } cleanup{mmMap, dir};
     std::vector<std::string> argv{
-        "mmdebstrap", "--quiet", "--variant=minbase", root ? "--mode=root" : "--mode=unshare",
+        "mmdebstrap", "--quiet", "--variant=minbase",
+        root || emulator ? "--mode=root" : "--mode=unshare",
         // Documentation is not needed to run an application; it is most of minbase's files.
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
         "--dpkgopt=path-exclude=/usr/share/info/*", suite, dir.string()};
-    ShownStep shown(display().beginStep("base: Debian " + suite,
-                                        "with mmdebstrap from the host's apt sources"));
-    int status = runProgram(argv, {"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)}, shown.id());
+    std::string arch;
+    if (emulator) {
+        arch = debianArch(ctx.platform.architecture, ctx.platform.variant);
+        argv.insert(argv.begin() + 1, "--arch=" + arch);
+    }
+    ShownStep shown(display().beginStep(
+        "base: Debian " + suite + (emulator ? " " + arch : ""),
+        emulator ? "with mmdebstrap from the host's apt sources, under " + emulator->name
+                 : "with mmdebstrap from the host's apt sources"));
+    std::vector<std::string> env{"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)};
+    if (emulator) {
+        // Made here and given to the namespace's root, which has no say over the store's folders.
+        fs::create_directory(dir);
+        auto [uid, gid] = ctx.map.rootOutside();
+        if (::chown(dir.c_str(), uid, gid) < 0)
+            throw SysError("unable to give '", dir.string(), "' to the build's root");
+    }
+    int status = emulator ? runInNamespaces(ctx.map, *emulator, argv, env, shown.id())
+                          : runProgram(argv, env, shown.id());
     if (status) shown.end(Display::Outcome::Failed, "exited with status " + std::to_string(status));
     if (status == 127)
         throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install "
@@ -181,13 +230,18 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
     LayerOptions lo;
     lo.compress.compression = ctx.compression;
     lo.sourceDateEpoch = ctx.epoch;
-    if (!root)
+    if (!root && !emulator)
         lo.owner = [](uid_t u, gid_t g) {
             return std::pair<uint64_t, uint64_t>(u > 0 ? u - 1 : 0, g > 0 ? g - 1 : 0);
         };
     auto layer = writeLayerInside(ctx.store, dir, "/", mmMap, lo);
     Image scratch = loadImage(ctx.store, ImageRef{});
     ImageDraft draft(scratch, true, ctx.epoch);
+    draft.config.json["architecture"] = ctx.platform.architecture;
+    if (ctx.platform.variant.empty())
+        draft.config.json.erase("variant");
+    else
+        draft.config.json["variant"] = ctx.platform.variant;
     draft.addLayer(layer.descriptor, layer.diffId, "mmdebstrap --variant=minbase " + suite);
     auto& c = draft.runConfig();
     c["Env"] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
@@ -220,6 +274,10 @@ SandboxSpec specFor(const Image& base, const Step& step)
     spec.hostNetwork = step.hostNetwork;
     spec.volumes = step.volumes;
     spec.stdoutToStderr = true;
+    // A root of another architecture (an arm64 runner built on amd64): its programs under qemu.
+    auto platform = base.config.platform();
+    if (!platform.architecture.empty())
+        spec.emulator = emulatorFor(platform.architecture, platform.variant);
     return spec;
 }
 

@@ -37,7 +37,15 @@ struct Context {
     StepRunner* runner = nullptr;
     // The build cache in a registry, for the steps whose results are shared (Step::shared).
     RemoteCache* remote = nullptr;
+    // The platform of the images built (the machine's unless --platform says otherwise): the
+    // Debian base's architecture; steps over another architecture's images run under qemu-user.
+    oci::Platform platform = oci::Platform::host();
 };
+
+// The target platform's part of cache keys and image names: "" for linux/amd64 (the names it had
+// before other platforms were built), else "linux/arm64": the same on every machine, so that an
+// arm64 image built under emulation is named (and labelled) as one built on arm64.
+std::string platformKey(const oci::Platform& p);
 
 struct Step;
 

@@ -94,7 +94,7 @@ struct Builds {
         r.storeRoot = tmp / "store";
         r.quiet = true;
         r.epoch = 0;
-        r.entrypoint = [this] { return tmp / "entrypoint"; };
+        r.entrypoint = [this](const oci::Platform&) { return tmp / "entrypoint"; };
         r.runner = &runner;
         r.compile = [this](Context&, const CompileRequest& c) { return compile(c); };
         return build::build(std::move(r));

@@ -75,6 +75,11 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
 void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
                const ImageRef& dest);
 
+// An image index over `images`, in their order, each with its config's platform, put in the
+// store: the same bytes for the same images (grocker index create and a build of several
+// platforms write the same index).
+Descriptor putIndex(Store& store, const std::vector<Image>& images);
+
 // The attachments (referrers.hh) of the image `subject` that an oci: layout or oci-archive:
 // lists, of `artifactType` ("" for any), read into the store (digests checked); none for other
 // kinds.

@@ -8,10 +8,12 @@
 // back over a pipe as one Error naming the step.
 
 #include "grocker/file.hh"
+#include "grocker/sandbox/emulation.hh"
 #include "grocker/sandbox/id-map.hh"
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,9 @@ struct SandboxSpec {
     // When set, the command's standard output and error go to this descriptor instead (a pipe
     // whose lines the caller shows and logs).
     int outputFd = -1;
+    // Programs of another architecture run under this emulator (emulation.hh), registered in the
+    // sandbox's own binfmt_misc instance, mounted on its /proc/sys/fs/binfmt_misc.
+    std::optional<Emulator> emulator;
 };
 
 // A sandbox started and running beside the caller, which may start others meanwhile (from the
