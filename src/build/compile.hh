@@ -73,7 +73,10 @@ struct CompileRequest {
     // to every box.
     Step boxTemplate;
     IndexSettings index;
-    std::string indexKey;                      // digest of the compiler and the index settings
+    std::string indexKey; // digest of the compiler and the index settings
+    // Likewise with the runtime instead of the compiler: the same for every platform, for
+    // pure-Python wheels, which one platform's compiler builds for all.
+    std::string pureKey;
     std::string constraintsDigest;             // of the pip constraints file, or empty
     std::vector<std::string> moreRequirements; // installed beside the release (uwsgi)
     bool refresh = false;                      // resolve again

@@ -164,7 +164,41 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key, const
         } catch (std::exception&) {
             // a damaged entry is a miss, made again
         }
+    if (auto w = sharedPureWheel(key, inputs, expect)) return w;
     return remoteWheel(key, inputs, expect);
+}
+
+json Compiler::pureInputs(const json& inputs) const
+{
+    // {"wheel", version, compiler, index key, kind, source}
+    return {"pure-wheel", GROCKER_VERSION, req_.pureKey, inputs.at(4), inputs.at(5)};
+}
+
+// A pure-Python wheel built from the same source by another platform's compiler of this runtime
+// (an amd64 build's, for an arm64 runner): taken as it is, with nothing run under emulation, and
+// filed under this compiler's key. It is trusted as the wheel that build made: the same build
+// code made it.
+std::optional<CompiledWheel> Compiler::sharedPureWheel(const std::string& key, const json& inputs,
+                                                       const Expected& expect)
+{
+    if (req_.pureKey.empty()) return std::nullopt;
+    auto pure = pureInputs(inputs);
+    auto path = cacheDir(store_) / "wheels" / (keyOf(pure) + ".json");
+    if (!fs::exists(path)) return std::nullopt;
+    try {
+        auto j = json::parse(readFile(path));
+        auto file = j.at("file").get<std::string>();
+        auto d = Digest::parse(j.at("digest").get<std::string>());
+        if (keyOf(j.at("inputs")) != keyOf(pure) || !file.ends_with("-none-any.whl") ||
+            !parseWheelName(file) || !haveFile(d))
+            return std::nullopt;
+        auto w = checkedWheel(key, inputs, "another platform's build made", file, d, expect);
+        say(ctx_, "compile: " + w.name + " " + w.version +
+                      ": the pure-Python wheel another platform's build made");
+        return w;
+    } catch (std::exception&) {
+        return std::nullopt; // a damaged entry is a miss, made again
+    }
 }
 
 // The wheel the registry's build cache holds under `key`, checked as one a box made (its name,
@@ -217,6 +251,11 @@ CompiledWheel Compiler::checkedWheel(const std::string& key, const json& inputs,
                   {"file", file},
                   {"digest", d.str()}};
     writeEntry(cacheDir(store_) / "wheels" / (key + ".json"), entry);
+    if (!req_.pureKey.empty() && file.ends_with("-none-any.whl") && inputs.at(0) == "wheel") {
+        auto pure = pureInputs(inputs);
+        entry["inputs"] = pure;
+        writeEntry(cacheDir(store_) / "wheels" / (keyOf(pure) + ".json"), entry);
+    }
     verified_[d.str()] = true;
     return CompiledWheel{m.name, m.version, file, d, path, false};
 }

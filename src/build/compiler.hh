@@ -146,6 +146,11 @@ class Compiler {
                                              const Expected& expect);
     std::optional<CompiledWheel> remoteWheel(const std::string& key, const json& inputs,
                                              const Expected& expect);
+    // Pure-Python wheels (*-none-any.whl) are shared by the platforms of a runtime: also filed
+    // under these inputs, which name the runtime and the index settings instead of the compiler.
+    json pureInputs(const json& inputs) const;
+    std::optional<CompiledWheel> sharedPureWheel(const std::string& key, const json& inputs,
+                                                 const Expected& expect);
     CompiledWheel checkedWheel(const std::string& key, const json& inputs, const std::string& made,
                                const std::string& file, const Digest& d, const Expected& expect);
     CompiledWheel takeBuilt(const std::string& key, const json& inputs, const std::string& what,

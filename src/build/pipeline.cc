@@ -425,10 +425,14 @@ void Pipeline::compile()
     index = creq.index;
     // The index URL without its password: a rotated token must not make every runner's cache
     // miss, and no secret is part of what a cache entry records.
-    creq.indexKey =
-        cacheKey({"index", compiler.manifestDescriptor.digest.str(), std::to_string(ctx->epoch),
-                  fileDigest(r.pipConf), r.noIndex ? "no-index" : withoutPassword(r.indexUrl),
-                  r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
+    auto indexKey = [&](const std::string& of) {
+        return cacheKey({"index", of, std::to_string(ctx->epoch), fileDigest(r.pipConf),
+                         r.noIndex ? "no-index" : withoutPassword(r.indexUrl),
+                         r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
+    };
+    creq.indexKey = indexKey(compiler.manifestDescriptor.digest.str());
+    // Pure-Python wheels: one build for every platform of the runtime.
+    creq.pureKey = indexKey(runtimeName());
     creq.constraintsDigest = fileDigest(config.pipConstraint);
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
     // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
