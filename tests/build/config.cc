@@ -452,7 +452,8 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"flavour: x\n",
                 "c.yml:1:1: key 'flavour': unknown key (known keys: runtime, pip_constraint, "
                 "volumes, ports, envs, repositories, "
-                "dependencies, docker_image_prefix, image_base_name, entrypoint_name, services)"}));
+                "dependencies, docker_image_prefix, image_base_name, entrypoint_name, services, "
+                "platforms)"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Scalars, OneMistake,
@@ -1005,6 +1006,44 @@ TEST(Config, OneMistakeSaysSo)
     }
 }
 
+TEST(Config, PlatformsAreNormalisedAndTheLastListWins)
+{
+    test::TempDir dir;
+    test::writeTestFile(dir.path() / "a.yml", "platforms: [linux/x86_64, linux/aarch64/v8]\n");
+    test::writeTestFile(dir.path() / "b.yml", "platforms:\n  - linux/arm64\n  - linux/arm/v7\n");
+    EXPECT_EQ(loadConfig({"a.yml"}, {}, dir.path()).platforms,
+              (std::vector<std::string>{"linux/amd64", "linux/arm64"}));
+    EXPECT_EQ(loadConfig({"a.yml", "b.yml"}, {}, dir.path()).platforms,
+              (std::vector<std::string>{"linux/arm64", "linux/arm/v7"}));
+    ConfigOverrides o;
+    o.platforms = "linux/arm64,linux/amd64,linux/arm64";
+    EXPECT_EQ(loadConfig({"a.yml"}, o, dir.path()).platforms,
+              (std::vector<std::string>{"linux/arm64", "linux/amd64"}))
+        << "the command line's list replaces the files', once each";
+}
+
+TEST(Config, PlatformMistakes)
+{
+    test::TempDir dir;
+    ConfigOverrides o;
+    o.platforms = "linux/amd64,windows/amd64,linux/sparc,arm64";
+    EXPECT_EQ(commandLineProblems(o, dir.path()),
+              (std::vector<std::string>{
+                  "command line: option '--platform': 'windows/amd64': grocker builds Linux "
+                  "images only (linux/ARCH)",
+                  "command line: option '--platform': no Debian architecture for linux/sparc: use "
+                  "linux/amd64, linux/arm64, linux/arm/v7, linux/386, linux/ppc64le, linux/s390x "
+                  "or linux/riscv64",
+                  "command line: option '--platform': 'arm64' is not a platform: write "
+                  "OS/ARCH[/VARIANT], as linux/amd64 or linux/arm64",
+              }));
+    EXPECT_EQ(problemsOf("platforms: [linux/mips]\n"),
+              (std::vector<std::string>{
+                  "c.yml:1:13: key 'platforms': no Debian architecture for linux/mips: use "
+                  "linux/amd64, linux/arm64, linux/arm/v7, linux/386, linux/ppc64le, linux/s390x "
+                  "or linux/riscv64"}));
+}
+
 TEST(Config, CommandLineMistakes)
 {
     test::TempDir dir;
@@ -1158,7 +1197,8 @@ TEST(ToJson, CanonicalAndReadsBack)
         "envs: {Z: '1', A: 'x y'}\n"
         "repositories: {r: {uri: deb http://x b main}}\n"
         "dependencies: [libpq5: libpq-dev]\n"
-        "docker_image_prefix: example.com/team\nimage_base_name: app\nentrypoint_name: run\n" +
+        "docker_image_prefix: example.com/team\nimage_base_name: app\nentrypoint_name: run\n"
+        "platforms: [linux/arm64, linux/amd64]\n" +
         servicesExample;
     Config c = parse(yaml, dir.path());
     auto j = toJson(c);
@@ -1170,8 +1210,8 @@ TEST(ToJson, CanonicalAndReadsBack)
         "prefix\":\"example.com/team\","
         "\"entrypoint_name\":\"run\",\"envs\":{\"A\":\"x "
         "y\",\"Z\":\"1\"},\"image_base_name\":\"app\",\"pip_constraint\":\"" +
-            (dir / "c.txt").string() +
-            "\",\"ports\":[2,1],\"repositories\":{\"r\":{\"key\":\"\",\"uri\":\"deb http://x b "
+            (dir / "c.txt").string() + "\",\"platforms\":[\"linux/arm64\",\"linux/amd64\"]" +
+            ",\"ports\":[2,1],\"repositories\":{\"r\":{\"key\":\"\",\"uri\":\"deb http://x b "
             "main\"}},"
             "\"runtime\":\"bookworm/3.12\",\"services\":{\"cron\":[\"*/5 * * * * myapp-cleanup\"],"
             "\"ws\":{\"command\":[\"myapp-websocket\",\"--port\",\"8081\"]},\"www\":{\"media\":\"/"
