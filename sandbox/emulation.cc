@@ -4,14 +4,14 @@
 #include "grocker/file.hh"
 #include "grocker/strings.hh"
 
+#include <csignal>
 #include <cstdio>
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <csignal>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace grocker::sandbox {
@@ -29,10 +29,14 @@ struct Arch {
 
 // OCI architectures, qemu-user's and Debian's names for them.
 constexpr Arch arches[] = {
-    {"amd64", "", "x86_64", "amd64"},       {"arm64", "", "aarch64", "arm64"},
-    {"arm", "v7", "arm", "armhf"},          {"arm", "", "arm", "armel"},
-    {"386", "", "i386", "i386"},            {"ppc64le", "", "ppc64le", "ppc64el"},
-    {"s390x", "", "s390x", "s390x"},        {"riscv64", "", "riscv64", "riscv64"},
+    {"amd64", "", "x86_64", "amd64"},
+    {"arm64", "", "aarch64", "arm64"},
+    {"arm", "v7", "arm", "armhf"},
+    {"arm", "", "arm", "armel"},
+    {"386", "", "i386", "i386"},
+    {"ppc64le", "", "ppc64le", "ppc64el"},
+    {"s390x", "", "s390x", "s390x"},
+    {"riscv64", "", "riscv64", "riscv64"},
     {"mips64le", "", "mips64el", "mips64el"},
 };
 
@@ -137,8 +141,8 @@ std::optional<Emulator> emulatorFor(const std::string& arch, const std::string& 
     auto [major, minor] = kernelVersion();
     if (major < 6 || (major == 6 && minor < 7)) {
         if (!hostRuleUsable(e.name))
-            throw Error("steps of ", e.platform, " need qemu-user registered with binfmt_misc: ",
-                        "this kernel (", u.release,
+            throw Error("steps of ", e.platform,
+                        " need qemu-user registered with binfmt_misc: ", "this kernel (", u.release,
                         ") cannot give a build a binfmt_misc instance of its own (Linux 6.7 and "
                         "later can); register it on the host as root (apt-get install "
                         "qemu-user-static binfmt-support, or systemd-binfmt), with the F flag");
@@ -153,8 +157,8 @@ void registerEmulator(const Emulator& e, const fs::path& mountPoint,
     if (e.hostRule) return;
     if (::mount("binfmt_misc", mountPoint.c_str(), "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                 nullptr) < 0)
-        throw SysError("unable to mount a binfmt_misc instance for ", e.platform,
-                       "'s steps on '", mountPoint.string(), "'");
+        throw SysError("unable to mount a binfmt_misc instance for ", e.platform, "'s steps on '",
+                       mountPoint.string(), "'");
     auto registerFile = mountPoint / "register";
     AutoCloseFD fd(::open(registerFile.c_str(), O_WRONLY | O_CLOEXEC));
     auto text = e.rule(interpreterPath);
@@ -200,8 +204,7 @@ pid_t startInNamespaces(const IdMap& map, const Emulator& e, const std::vector<s
             if (program == 0) {
                 if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
                     throw SysError("unable to make the mounts private");
-                if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) <
-                    0)
+                if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
                     throw SysError("unable to mount /proc");
                 registerEmulator(e, "/proc/sys/fs/binfmt_misc", e.interpreter.string());
                 if (::dup2(outputFd, 1) < 0 || ::dup2(outputFd, 2) < 0) ::_exit(125);

@@ -52,9 +52,9 @@ namespace grocker::sandbox {
 // namespaces of its own with `map`, programs of the emulated architecture registered there:
 // mmdebstrap --mode=root --arch=arm64 making an arm64 tree on an amd64 machine, rootless too.
 // Only the map's ids are mapped (not the host's, see IdMap::withHostIds): what it writes to must
-// be its root's (IdMap::rootOutside). Its output goes to `outputFd`. Returns the pid of a child of the caller (to be waited for)
-// whose exit status is the program's; 125 when the namespaces could not be set up (the reason
-// written to `outputFd`).
+// be its root's (IdMap::rootOutside). Its output goes to `outputFd`. Returns the pid of a child of
+// the caller (to be waited for) whose exit status is the program's; 125 when the namespaces could
+// not be set up (the reason written to `outputFd`).
 pid_t startInNamespaces(const IdMap& map, const Emulator& e, const std::vector<std::string>& argv,
                         const std::vector<std::string>& env, int outputFd);
 
