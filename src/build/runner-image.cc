@@ -119,7 +119,7 @@ void Pipeline::findRunner()
         // Its layers stay there (pull recorded them as seen there): the push finds them.
         beforeIn = ref;
     } else {
-        auto d = store->getRef("grocker-app/" + name);
+        auto d = store->getRef("grocker-app/" + storeName());
         if (!d)
             throw Error("--rebase-only: no runner ", name,
                         " in the store to rebase: build it once without --rebase-only");

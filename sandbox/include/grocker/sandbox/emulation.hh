@@ -30,8 +30,9 @@ struct Emulator {
 };
 
 // The emulator a program of `arch` (OCI terms: arm64, arm/v7, ppc64le, ...) needs on this
-// machine: none for the machine's own architecture (and 386 on amd64). Throws an Error saying
-// what to install or what the machine lacks when it cannot run such steps.
+// machine: none for the machine's own architecture (and 386 on amd64), nor for one unknown to
+// it (run as it is). Throws an Error saying what to install or what the machine lacks when it
+// cannot run such steps.
 std::optional<Emulator> emulatorFor(const std::string& arch, const std::string& variant = "");
 
 // Mounts a binfmt_misc instance on `mountPoint` and registers `e` in it, with its interpreter
