@@ -168,6 +168,26 @@ void registerEmulator(const Emulator& e, const fs::path& mountPoint,
 
 namespace grocker::sandbox {
 
+void execHostProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                     int outputFd)
+{
+    if (::dup2(outputFd, 1) < 0 || ::dup2(outputFd, 2) < 0) ::_exit(126);
+    // Only 0, 1 and 2: a descriptor another part opened without O_CLOEXEC (a registry
+    // connection kept alive by libcurl, say) disturbs mmdebstrap, which hands apt fixed fd
+    // numbers ("apt download failed" after a pull's 404 had left a socket open).
+    if (::close_range(3, ~0U, 0) < 0)
+        for (int fd = 3; fd < 1024; fd++)
+            ::close(fd);
+    for (auto& kv : env)
+        ::putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> args;
+    for (auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+}
+
 pid_t startInNamespaces(const IdMap& map, const Emulator& e, const std::vector<std::string>& argv,
                         const std::vector<std::string>& env, int outputFd)
 {
@@ -204,16 +224,7 @@ pid_t startInNamespaces(const IdMap& map, const Emulator& e, const std::vector<s
                 if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
                     throw SysError("unable to mount /proc");
                 registerEmulator(e, "/proc/sys/fs/binfmt_misc", e.interpreter.string());
-                if (::dup2(outputFd, 1) < 0 || ::dup2(outputFd, 2) < 0) ::_exit(125);
-                ::close_range(3, ~0U, 0);
-                for (auto& kv : env)
-                    ::putenv(const_cast<char*>(kv.c_str()));
-                std::vector<char*> args;
-                for (auto& a : argv)
-                    args.push_back(const_cast<char*>(a.c_str()));
-                args.push_back(nullptr);
-                ::execvp(args[0], args.data());
-                ::_exit(127);
+                execHostProgram(argv, env, outputFd);
             }
             int status;
             while (::waitpid(program, &status, 0) < 0 && errno == EINTR) {

@@ -58,45 +58,21 @@ std::string aptSources()
     return all;
 }
 
-// Runs a program of the host as the step `shown` of the display, which shows its output.
+// Runs a program of the host as the step `shown` of the display, which shows its output; with an
+// emulator, in namespaces of its own with `map` (sandbox::startInNamespaces): another
+// architecture's mmdebstrap.
 int runProgram(const std::vector<std::string>& argv, const std::vector<std::string>& extraEnv,
-               int shown)
+               int shown, const Emulator* emulator = nullptr, const IdMap* map = nullptr)
 {
     auto output = display().outputPipe(shown);
-    pid_t pid = ::fork();
-    if (pid < 0) throw SysError("unable to start ", argv[0]);
-    if (pid == 0) {
-        if (::dup2(output.get(), 1) < 0 || ::dup2(output.get(), 2) < 0) ::_exit(126);
-        // Only 0, 1 and 2: a descriptor another part opened without O_CLOEXEC (a registry
-        // connection kept alive by libcurl, say) disturbs mmdebstrap, which hands apt fixed fd
-        // numbers ("apt download failed" after a pull's 404 had left a socket open).
-        if (::close_range(3, ~0U, 0) < 0)
-            for (int fd = 3; fd < 1024; fd++)
-                ::close(fd);
-        for (auto& e : extraEnv)
-            ::putenv(const_cast<char*>(e.c_str()));
-        std::vector<char*> args;
-        for (auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execvp(args[0], args.data());
-        ::_exit(127);
+    pid_t pid;
+    if (emulator) {
+        pid = startInNamespaces(*map, *emulator, argv, extraEnv, output.get());
+    } else {
+        pid = ::fork();
+        if (pid < 0) throw SysError("unable to start ", argv[0]);
+        if (pid == 0) execHostProgram(argv, extraEnv, output.get());
     }
-    output.reset();
-    display().waitForExit(pid);
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// runProgram's twin for another architecture's program: in namespaces of its own (see
-// sandbox::startInNamespaces), with `map`.
-int runInNamespaces(const IdMap& map, const Emulator& e, const std::vector<std::string>& argv,
-                    const std::vector<std::string>& extraEnv, int shown)
-{
-    auto output = display().outputPipe(shown);
-    pid_t pid = startInNamespaces(map, e, argv, extraEnv, output.get());
     output.reset();
     display().waitForExit(pid);
     int status;
@@ -210,8 +186,7 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
         if (::chown(dir.c_str(), uid, gid) < 0)
             throw SysError("unable to give '", dir.string(), "' to the build's root");
     }
-    int status = emulator ? runInNamespaces(ctx.map, *emulator, argv, env, shown.id())
-                          : runProgram(argv, env, shown.id());
+    int status = runProgram(argv, env, shown.id(), emulator ? &*emulator : nullptr, &ctx.map);
     if (status) shown.end(Display::Outcome::Failed, "exited with status " + std::to_string(status));
     if (status == 127)
         throw Error("mmdebstrap is not installed: run scripts/install-deps (or apt-get install "

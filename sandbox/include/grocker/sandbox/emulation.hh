@@ -59,4 +59,9 @@ namespace grocker::sandbox {
 pid_t startInNamespaces(const IdMap& map, const Emulator& e, const std::vector<std::string>& argv,
                         const std::vector<std::string>& env, int outputFd);
 
+// What a forked child runs to start a host program: its output and errors to `outputFd`, every
+// other descriptor closed, `env` added to the environment; exits 127 when it cannot be run.
+[[noreturn]] void execHostProgram(const std::vector<std::string>& argv,
+                                  const std::vector<std::string>& env, int outputFd);
+
 } // namespace grocker::sandbox
