@@ -124,7 +124,7 @@ struct Pipeline {
     // The runner's name: -n, else [PREFIX/]BASE-NAME:VERSION.
     std::string runnerName() const;
     // Its name in the store (grocker-app/NAME): runnerName(), the platform's added for a part
-    // of an index.
+    // of an index or another machine's platform.
     std::string storeName() const;
     // Whether the runner goes anywhere that keeps attachments (SBOMs, provenance).
     bool attaches() const;

@@ -364,8 +364,9 @@ bool Pipeline::attaches() const
 std::string Pipeline::storeName() const
 {
     auto name = runnerName();
-    if (!indexPart) return name;
-    // One of several platforms: "app:1.0-linux-arm64" (the tag's characters allow it).
+    if (!indexPart && platform.str() == Platform::host().str()) return name;
+    // One of several platforms, or another machine's: "app:1.0-linux-arm64" (the tag's
+    // characters allow it), so that the name of this machine's runner stays its.
     auto slug = platform.str();
     std::replace(slug.begin(), slug.end(), '/', '-');
     return name + "-" + slug;

@@ -147,20 +147,22 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
     static const IdMap hostIds = IdMap::identity();
     const IdMap& mmMap = root && !emulator ? hostIds : ctx.map;
     auto dir = ctx.store.tmpDir() / tempName();
+    auto tmp = ctx.store.tmpDir() / tempName(); // mmdebstrap's TMPDIR, under emulation
     struct Cleanup {
         const IdMap& map;
-        fs::path dir;
+        fs::path dir, tmp;
         ~Cleanup()
         {
             try {
                 runInUserNamespace(map, [&] {
                     std::error_code ec;
                     fs::remove_all(dir, ec);
+                    fs::remove_all(tmp, ec);
                 });
             } catch (...) {
             }
         }
-    } cleanup{mmMap, dir};
+    } cleanup{mmMap, dir, tmp};
     std::vector<std::string> argv{
         "mmdebstrap", "--quiet", "--variant=minbase",
         root || emulator ? "--mode=root" : "--mode=unshare",
@@ -180,11 +182,15 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
                  : "with mmdebstrap from the host's apt sources"));
     std::vector<std::string> env{"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)};
     if (emulator) {
-        // Made here and given to the namespace's root, which has no say over the store's folders.
-        fs::create_directory(dir);
+        // Made here and given to the namespace's root, which has no say over the store's folders
+        // nor, as root, over the caller's TMPDIR (where mmdebstrap makes its gpg home).
         auto [uid, gid] = ctx.map.rootOutside();
-        if (::chown(dir.c_str(), uid, gid) < 0)
-            throw SysError("unable to give '", dir.string(), "' to the build's root");
+        for (auto& d : {dir, tmp}) {
+            fs::create_directory(d);
+            if (::chown(d.c_str(), uid, gid) < 0)
+                throw SysError("unable to give '", d.string(), "' to the build's root");
+        }
+        env.push_back("TMPDIR=" + tmp.string());
     }
     int status = runProgram(argv, env, shown.id(), emulator ? &*emulator : nullptr, &ctx.map);
     if (status) shown.end(Display::Outcome::Failed, "exited with status " + std::to_string(status));
