@@ -116,7 +116,7 @@ broken.yml:2:8: invalid YAML: end of sequence flow not found" myapp==1.0 -c brok
 printf 'prots: [80]\nflavour: mint\n' >unknown-keys.yml
 expect 2 "grocker: the configuration has 2 mistakes:
 unknown-keys.yml:1:1: key 'prots': unknown key (did you mean 'ports'?)
-unknown-keys.yml:2:1: key 'flavour': unknown key (known keys: runtime, pip_constraint, volumes, ports, envs, repositories, dependencies, docker_image_prefix, image_base_name, entrypoint_name, services)" \
+unknown-keys.yml:2:1: key 'flavour': unknown key (known keys: runtime, pip_constraint, volumes, ports, envs, repositories, dependencies, docker_image_prefix, image_base_name, entrypoint_name, services, platforms)" \
     myapp==1.0 -c unknown-keys.yml
 printf 'runtime: bookworm/3.13\ndependencies: [LibPQ]\nservices:\n  www:\n    wsgi: app\n' >bad-values.yml
 expect 2 "grocker: the configuration has 3 mistakes:
