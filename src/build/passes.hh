@@ -121,6 +121,14 @@ struct Pipeline {
     void writeResultFile();
 
     std::string runtimeName() const { return std::string(runtime->name); }
+    // The runtime in the names of roots and compilers: "bookworm/3.11", the platform added when
+    // not linux/amd64 ("bookworm/3.11/linux/arm64"), so that each platform's are a repository of
+    // their own, whose newest grocker purge keeps.
+    std::string imageRuntime() const
+    {
+        auto p = platformKey(platform);
+        return p.empty() ? runtimeName() : runtimeName() + "/" + p;
+    }
     // The runner's name: -n, else [PREFIX/]BASE-NAME:VERSION.
     std::string runnerName() const;
     // Its name in the store (grocker-app/NAME): runnerName(), the platform's added for a part

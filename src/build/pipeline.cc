@@ -295,7 +295,7 @@ void Pipeline::makeRoot()
                                  joinQuoted(step.argv),
                                  joinQuoted(step.env)};
     if (auto p = platformKey(ctx->platform); !p.empty()) key.push_back(p);
-    rootName = imageName(runtimeName(), "root", key);
+    rootName = imageName(imageRuntime(), "root", key);
     // A build that pushes, with the build cache, and writes no --output may need no box over the
     // root: a fresh runner's new release takes its wheels and dependencies' layer from the cache
     // and installs the app over the root's Python slice.
@@ -354,7 +354,7 @@ void Pipeline::makeCompiler()
                 "SOURCE_DATE_EPOCH=" + std::to_string(ctx->epoch)};
     step.files = {{scriptFile, "/usr/local/bin/grocker-compile"}};
     step.argv = aptInstall(buildDeps).then(aptCleanup()).argv();
-    compilerName = imageName(runtimeName(), "compiler",
+    compilerName = imageName(imageRuntime(), "compiler",
                              {"compiler", rootName, joinQuoted(step.argv), joinQuoted(step.env),
                               sha256(std::string_view(compileScript)).str()});
     // From the registry, only its manifest and config until a box needs it: a fresh runner's
