@@ -653,12 +653,14 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
         write();
         window = std::max(window, Clock::now() - start);
         for (;;) {
-            // Read back after as long as a read and a write take: a writer that read before
-            // our write and writes after it has written by then. With other writers about
-            // (whose reads and writes may be slower than ours), longer, and twice.
-            auto pause = contended
-                             ? std::max<Clock::duration>(4 * window, std::chrono::milliseconds(50))
-                             : window;
+            // Read back after a few times as long as a read and a write take: a writer that
+            // read before our write and writes after it has written by then, even one slower
+            // than ours (a loaded machine, another process's scheduling: 3 of 4 concurrent
+            // signers' signatures were kept once when this pause was one window). With other
+            // writers seen about, longer, and twice.
+            auto pause =
+                contended ? std::max<Clock::duration>(6 * window, std::chrono::milliseconds(300))
+                          : std::max<Clock::duration>(3 * window, std::chrono::milliseconds(150));
             std::this_thread::sleep_for(pause);
             bool kept = read();
             if (kept && contended) {
