@@ -2,6 +2,7 @@
 
 #include "grocker/error.hh"
 
+#include <algorithm>
 #include <ctime>
 #include <sys/utsname.h>
 
@@ -86,6 +87,13 @@ bool Platform::matches(const Platform& wanted) const
 std::string Platform::str() const
 {
     return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+}
+
+std::string Platform::slug() const
+{
+    auto s = str();
+    std::replace(s.begin(), s.end(), '/', '-');
+    return s;
 }
 
 void verifyBlob(std::string_view bytes, const Descriptor& d, const std::string& what)

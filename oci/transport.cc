@@ -773,14 +773,14 @@ Descriptor putIndex(Store& store, const std::vector<Image>& images)
 }
 
 void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
-               const ImageRef& dest)
+               const ImageRef& dest, const std::vector<Descriptor>& referrers)
 {
     std::vector<const Image*> all;
     for (auto& i : images)
         all.push_back(&i);
     auto blobs = blobsOf(all);
     blobs.push_back(index);
-    saveTop(store, index, std::move(blobs), nullptr, images.size(), dest, {});
+    saveTop(store, index, std::move(blobs), nullptr, images.size(), dest, referrers);
 }
 
 std::vector<Descriptor> loadLayoutReferrers(Store& store, const ImageRef& src,

@@ -466,7 +466,9 @@ oci::Digest Session::pushIndex(oci::Store& store, const Descriptor& index,
         auto byDigest = ref;
         byDigest.tag.clear();
         byDigest.digest = image.manifestDescriptor.digest;
-        push(store, image, byDigest);
+        // One HEAD for an image already there (a build's runners, pushed as each was made; or
+        // images built and pushed on other machines): a manifest is only there with its blobs.
+        if (!hasManifest(byDigest)) push(store, image, byDigest);
     }
     return withContext("while pushing to docker://" + ref.str(), [&] {
         oci::Image top; // an index: only what putManifestAs sends
@@ -635,12 +637,13 @@ void Session::attach(oci::Store& store, const std::vector<Descriptor>& referrers
                     auto r = c.send(put);
                     if (r.status != 201 && r.status != 200) c.fail(put, r);
                 },
-                8, "the referrers index " + referrersTag(*subject) + " of " + repo);
+                8, "the referrers index " + referrersTag(*subject) + " of " + repo,
+                options_.patientMerges);
         });
 }
 
 void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
-                const std::string& what)
+                const std::string& what, bool patient)
 {
     using Clock = std::chrono::steady_clock;
     Clock::duration window{};
@@ -653,14 +656,18 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
         write();
         window = std::max(window, Clock::now() - start);
         for (;;) {
-            // Read back after a few times as long as a read and a write take: a writer that
-            // read before our write and writes after it has written by then, even one slower
-            // than ours (a loaded machine, another process's scheduling: 3 of 4 concurrent
-            // signers' signatures were kept once when this pause was one window). With other
-            // writers seen about, longer, and twice.
+            // Read back after as long as a read and a write take: a writer that read before
+            // our write and writes after it has written by then. With other writers about
+            // (whose reads and writes may be slower than ours), longer, and twice. Patient,
+            // a few times as long from the start, and never less than a loaded machine's
+            // scheduling delays: a writer up to 3 times slower than us is caught (4 concurrent
+            // signers under ASan on 2 cores kept 3 signatures once with one window).
             auto pause =
-                contended ? std::max<Clock::duration>(6 * window, std::chrono::milliseconds(300))
-                          : std::max<Clock::duration>(3 * window, std::chrono::milliseconds(150));
+                patient
+                    ? std::max<Clock::duration>((contended ? 6 : 3) * window,
+                                                std::chrono::milliseconds(contended ? 300 : 150))
+                : contended ? std::max<Clock::duration>(4 * window, std::chrono::milliseconds(50))
+                            : window;
             std::this_thread::sleep_for(pause);
             bool kept = read();
             if (kept && contended) {

@@ -41,27 +41,28 @@ struct BuildOptions {
 // for another platform, grocker-entrypoint-ARCH (Debian's name: arm64), cross-compiled.
 fs::path findEntrypoint(const oci::Platform& platform)
 {
+    // This machine's: grocker-entrypoint and GROCKER_ENTRYPOINT; another platform's:
+    // grocker-entrypoint-arm64 and GROCKER_ENTRYPOINT_ARM64 (its Debian architecture).
+    std::string file = "grocker-entrypoint", variable = "GROCKER_ENTRYPOINT", found;
     bool native = platform.str() == oci::Platform::host().str();
-    std::string file = "grocker-entrypoint";
-    if (!native) file += "-" + sandbox::debianArch(platform.architecture, platform.variant);
-    std::string variable = "GROCKER_ENTRYPOINT";
-    if (!native) variable += "_";
-    if (!native)
-        for (char ch : file.substr(19))
+    if (!native) {
+        auto arch = sandbox::debianArch(platform.architecture, platform.variant);
+        file += "-" + arch;
+        variable += "_";
+        for (char ch : arch)
             variable += char(std::toupper(static_cast<unsigned char>(ch)));
+        found = " (the runner's PID 1 for " + platform.str() + ")";
+    }
     if (const char* e = std::getenv(variable.c_str()); e && *e) return e;
     auto self = fs::read_symlink("/proc/self/exe").parent_path();
     for (auto& candidate : {self / "entrypoint" / file, self / file,
                             self.parent_path().parent_path() / "libexec" / "grocker" / file})
         if (fs::exists(candidate)) return candidate;
-    if (!native)
-        throw Error(file, " (the runner's PID 1 for ", platform.str(), ") was not found beside '",
-                    self.string(),
-                    "': grocker is built with it when the cross compiler is installed "
-                    "(scripts/install-deps installs g++-aarch64-linux-gnu for arm64), or set ",
-                    variable);
-    throw Error("grocker-entrypoint was not found beside '", self.string(),
-                "': build it (ninja -C build) or set GROCKER_ENTRYPOINT");
+    throw Error(file, found, " was not found beside '", self.string(), "': ",
+                native ? "build it (ninja -C build)"
+                       : "grocker is built with it when the cross compiler is installed "
+                         "(scripts/install-deps installs g++-aarch64-linux-gnu for arm64)",
+                ", or set ", variable);
 }
 
 int runBuild(const GlobalOptions& g, const BuildOptions& o)

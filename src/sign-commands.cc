@@ -69,7 +69,9 @@ int runSign(const GlobalOptions& g, const SignOptions& o)
     auto image = loadAnyImage(store, src, g, src.kind != ImageRef::Kind::Docker);
     auto bundle = build::signatureReferrer(store, key, image.manifestDescriptor);
     if (src.kind == ImageRef::Kind::Docker) {
-        registry::Session session(registryOptions(g));
+        auto options = registryOptions(g);
+        options.patientMerges = true;
+        registry::Session session(options);
         auto ref = Reference::parse(src.ref);
         session.attach(store, {bundle}, ref);
         build::pushCosignSignatures(session, store, key, ref, image.manifestDescriptor.digest);

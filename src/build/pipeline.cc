@@ -189,11 +189,9 @@ Image pulledBase(Context& ctx, Remote& remote, const std::string& ref)
 {
     auto parsed = Reference::parse(ref);
     std::string name = "grocker-base/" + parsed.str();
-    if (auto platform = platformKey(ctx.platform); !platform.empty()) {
+    if (!platformKey(ctx.platform).empty())
         // One name a platform: "grocker-base/linux-arm64/docker.io/library/python:3.12-slim".
-        std::replace(platform.begin(), platform.end(), '/', '-');
-        name = "grocker-base/" + platform + "/" + parsed.str();
-    }
+        name = "grocker-base/" + ctx.platform.slug() + "/" + parsed.str();
     if (auto d = ctx.store.getRef(name)) {
         try {
             return imageFromStore(ctx.store, *d);

@@ -9,6 +9,7 @@
 #include "grocker/error.hh"
 #include "grocker/file.hh"
 #include "passes.hh"
+#include "signing.hh"
 
 namespace grocker::build {
 
@@ -21,6 +22,7 @@ BuildResult buildIndex(Pipeline& top)
     BuildResult result;
     result.release = top.release.text;
     std::vector<Image> images;
+    std::vector<std::vector<Descriptor>> attachments; // each runner's
     for (auto& text : top.config.platforms) {
         Pipeline part(top.request);
         part.config = top.config;
@@ -41,32 +43,57 @@ BuildResult buildIndex(Pipeline& top)
         for (auto& step : r.ran)
             result.ran.push_back(text + " " + step);
         images.push_back(part.image);
+        attachments.push_back(part.attachments);
     }
     auto& store = *top.store;
     auto index = putIndex(store, images);
     result.digest = index.digest;
     say(*top.ctx, "index: " + std::to_string(images.size()) + " platforms, " + index.digest.str());
+    // With a key, the index is signed too, as each runner is: what `cosign verify NAME:TAG`
+    // checks is the signature of what the tag names, the index.
+    std::optional<Descriptor> bundle;
+    if (top.request.signKey) {
+        bundle = signatureReferrer(store, *top.request.signKey, index);
+        say(*top.ctx, "sign: the index, a Sigstore bundle with the key " +
+                          top.request.signKey->publicKey().hint());
+    }
+    // The index pushed under `ref`, and its signatures beside it (a bundle only where none of
+    // this key's is: a rebuild signs again).
+    auto publish = [&](registry::Session& session, const Reference& ref) {
+        session.pushIndex(store, index, images, ref);
+        if (!bundle) return;
+        if (!signedBefore(session, store, ref, index.digest,
+                          session.referrers(ref, index.digest, std::string(media::sigstoreBundle)),
+                          top.request.signKey->publicKey()))
+            session.attach(store, {*bundle}, ref);
+        pushCosignSignatures(session, store, *top.request.signKey, ref, index.digest);
+    };
     for (auto& dest : top.outputs) {
         if (dest.kind == ImageRef::Kind::DockerArchive) {
             // One image only, as docker and podman load it: the machine's, else the first.
             size_t pick = 0;
             for (size_t i = 0; i < images.size(); i++)
                 if (images[i].config.platform().str() == Platform::host().str()) pick = i;
-            top.request.save(store, images[pick], dest, {});
+            top.request.save(store, images[pick], dest, attachments[pick]);
             say(*top.ctx, dest.str() + ": a docker-archive holds one platform, " +
                               images[pick].config.platform().str() + "'s");
         } else if (dest.kind == ImageRef::Kind::Docker) {
             registry::Session session(top.request.registry);
-            session.pushIndex(store, index, images, Reference::parse(dest.ref));
+            publish(session, Reference::parse(dest.ref));
         } else {
-            saveIndex(store, index, images, dest);
+            // Each runner's attachments beside the index, each naming its runner (its subject).
+            std::vector<Descriptor> all;
+            for (auto& a : attachments)
+                all.insert(all.end(), a.begin(), a.end());
+            if (bundle) all.push_back(*bundle);
+            saveIndex(store, index, images, dest, all);
         }
         result.outputs.push_back(dest.str());
     }
     if (top.registry && top.request.push) {
         auto named = Reference::parse(result.image);
         PassTime t("push: index");
-        top.registry->get().pushIndex(store, index, images, named);
+        publish(top.registry->get(), named);
         result.pushed = named.str();
     }
     if (!top.request.resultFile.empty())

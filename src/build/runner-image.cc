@@ -367,9 +367,7 @@ std::string Pipeline::storeName() const
     if (!indexPart && platform.str() == Platform::host().str()) return name;
     // One of several platforms, or another machine's: "app:1.0-linux-arm64" (the tag's
     // characters allow it), so that the name of this machine's runner stays its.
-    auto slug = platform.str();
-    std::replace(slug.begin(), slug.end(), '/', '-');
-    return name + "-" + slug;
+    return name + "-" + platform.slug();
 }
 
 std::string Pipeline::runnerName() const
@@ -609,10 +607,25 @@ void Pipeline::attachAll(const Reference& named)
 {
     try {
         PassTime t("push: attachments");
-        registry->get().attach(*store, attachments, named);
-        if (!attachments.empty())
-            say(*ctx, "attestations: attached to " + named.str() + " (" +
-                          plural(attachments.size(), "referrer", "referrers") + ")");
+        if (attachments.empty()) return;
+        // Those the registry lists already (a rebuild with nothing changed: the same
+        // attachments, byte for byte) are not sent again: one listing instead of their blobs.
+        auto& subject = image.manifestDescriptor.digest;
+        auto there = registry->get().referrers(named, subject, "");
+        // Nor a new signature where this key's is.
+        bool signedThere = request.signKey && signedBefore(registry->get(), *store, named, subject,
+                                                           there, request.signKey->publicKey());
+        std::vector<Descriptor> missing;
+        for (auto& a : attachments)
+            if (std::none_of(there.begin(), there.end(),
+                             [&](const Descriptor& d) { return d.digest == a.digest; }) &&
+                !(signedThere && a.artifactType == media::sigstoreBundle))
+                missing.push_back(a);
+        registry->get().attach(*store, missing, named);
+        say(*ctx, "attestations: " +
+                      (missing.empty() ? "already attached to " + named.str()
+                                       : "attached to " + named.str()) +
+                      " (" + plural(attachments.size(), "referrer", "referrers") + ")");
     } catch (Error& e) {
         if (e.message() == "cancelled" || request.signKey) throw;
         display().warning(concat("the attestations could not be attached to ", named.str(), ": ",

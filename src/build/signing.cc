@@ -32,6 +32,24 @@ Descriptor signatureReferrer(Store& store, const SigningKey& key, const Descript
                        sigstoreBundleAnnotations(std::time(nullptr)));
 }
 
+bool signedBefore(registry::Session& session, Store& store, const Reference& ref,
+                  const Digest& subject, const std::vector<Descriptor>& listed,
+                  const VerifyKey& key)
+{
+    for (auto& d : listed) {
+        if (d.artifactType != media::sigstoreBundle) continue;
+        try {
+            session.fetchReferrer(store, ref, d);
+            verifySigstoreBundle(referrerContent(store, d), key, subject);
+            return true;
+        } catch (Error& e) {
+            if (e.message() == "cancelled") throw;
+            // another key's, or no bundle: not ours
+        }
+    }
+    return false;
+}
+
 namespace {
 
 Reference sigRef(const Reference& ref, const Digest& subject)
@@ -97,21 +115,24 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
             return false;
         }
     };
-    // Ours and the `.sig` image of ours alone (what the first signer of an image writes)
-    // before anything is read: a write then puts only a manifest (a short write is a short
-    // window for another writer to slip in).
-    auto alone = sigImage(store, {mine});
-    session.pushNewBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
     // As last read: its manifest and config (the payloads are in the registry; ours is the
     // one byThisKey compares).
     std::optional<Image> sig;
+    auto read = [&] {
+        sig = pullCosignSignatures(session, store, ref, subject, false);
+        // Signed by this key already (before, or by another signer with it): as good.
+        return sig &&
+               std::any_of(sig->manifest.layers.begin(), sig->manifest.layers.end(), byThisKey);
+    };
+    // Nothing sent when this key signed it already (a rebuild signs again).
+    if (read()) return;
+    // Ours and the `.sig` image of ours alone (what the first signer of an image writes)
+    // before the read that the write merges with: a write then puts only a manifest (a short
+    // write is a short window for another writer to slip in).
+    auto alone = sigImage(store, {mine});
+    session.pushNewBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
     registry::keepMerged(
-        [&] {
-            sig = pullCosignSignatures(session, store, ref, subject, false);
-            // Signed by this key already (before, or by another signer with it): as good.
-            return sig &&
-                   std::any_of(sig->manifest.layers.begin(), sig->manifest.layers.end(), byThisKey);
-        },
+        read,
         [&] {
             std::vector<Descriptor> layers;
             if (sig) layers = sig->manifest.layers;
@@ -122,7 +143,8 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
             else
                 session.push(store, merged, sigRef(ref, subject));
         },
-        8, "cosign's " + cosignSignatureTag(subject) + " of " + ref.domain + "/" + ref.path);
+        8, "cosign's " + cosignSignatureTag(subject) + " of " + ref.domain + "/" + ref.path,
+        session.options().patientMerges);
 }
 
 void copyCosignSignatures(registry::Session& session, Store& store, const Image& sig,

@@ -26,6 +26,13 @@ std::string cosignRepository(const oci::Reference& ref);
 oci::Descriptor signatureReferrer(oci::Store& store, const oci::SigningKey& key,
                                   const oci::Descriptor& subject);
 
+// Whether `listed` (the referrers of `subject` in `ref`'s repository) holds a Sigstore bundle
+// that `key` signed, fetched and checked: a signature as good as a new one (ECDSA's signatures
+// differ each time: a rebuild that signed again would add a bundle each time).
+bool signedBefore(registry::Session& session, oci::Store& store, const oci::Reference& ref,
+                  const oci::Digest& subject, const std::vector<oci::Descriptor>& listed,
+                  const oci::VerifyKey& key);
+
 // The `.sig` image of `subject` in `ref`'s repository, pulled into the store (its payloads
 // too, unless `payloads` is false); none when the registry has none.
 std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::Store& store,

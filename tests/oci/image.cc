@@ -515,6 +515,13 @@ TEST(Platform, Normalise)
     EXPECT_EQ(n("riscv64"), "linux/riscv64");
 }
 
+TEST(Platform, Slug)
+{
+    EXPECT_EQ(Platform::parse("linux/arm64").slug(), "linux-arm64");
+    EXPECT_EQ(Platform::parse("linux/armhf").slug(), "linux-arm-v7");
+    EXPECT_EQ(Platform::parse("linux/amd64").slug(), "linux-amd64");
+}
+
 TEST(Platform, Matches)
 {
     auto p = [](std::string arch, std::string variant = "", std::string os = "linux") {

@@ -2,6 +2,7 @@
 
 #include "grocker/error.hh"
 
+#include <chrono>
 #include <gtest/gtest.h>
 #include <set>
 
@@ -186,6 +187,17 @@ TEST(KeepMerged, ReadAgainAfterThePauseAndWriteAgainWhenDropped)
     // more (another writer was seen): no read right after a write, none between a read and a write.
     EXPECT_EQ(reads, 5);
     EXPECT_EQ(shared, (std::set<std::string>{"theirs", "other", "ours"}));
+}
+
+TEST(KeepMerged, PatientReadsBackAfterAtLeast150Ms)
+{
+    // One writer alone: written once, read back once, after the patient pause.
+    bool written = false;
+    int reads = 0;
+    auto start = std::chrono::steady_clock::now();
+    keepMerged([&] { return reads++, written; }, [&] { written = true; }, 8, "the .sig", true);
+    EXPECT_EQ(reads, 2);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
 }
 
 TEST(KeepMerged, NothingWrittenWhenOursIsThereAndAnErrorAfterTheTries)

@@ -100,9 +100,12 @@ config_of() { # LAYOUT MANIFEST-DIGEST: the image's config
     cat "$1/blobs/sha256/${c#sha256:}"
 }
 
-# --- one command: both runners and the index, pushed ---------------------------------------------
+# --- one command: both runners and the index, pushed and signed ---------------------------------
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/sign.pem" 2>/dev/null
+openssl ec -in "$tmp/sign.pem" -pubout -out "$tmp/sign.pub" 2>/dev/null
 start=$SECONDS
-hello "$tmp/result.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx:hello"
+hello "$tmp/result.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx:hello" \
+    --sign-key "$tmp/sign.pem"
 digest=$(tail -n1 <<<"$out")
 echo "the two-platform build took $((SECONDS - start)) s; steps:"
 steps_ran "$err" | sed 's/^/  /'
@@ -158,6 +161,17 @@ ok "one command pushed an OCI index of linux/amd64 and linux/arm64 ($digest): th
 # entrypoint are AArch64 programs, the amd64 ones x86-64 (their bytes, read with tar).
 expect_eq "the oci: output's index" "$digest" "$(oci_digest "$tmp/idx" hello)"
 check_blobs "$tmp/idx"
+# Each runner's attachments (its SBOMs and provenance) beside the index, as the registry has
+# them: the same referrers, naming their runner.
+for p in amd64:$amd arm64:$arm; do
+    in_layout=$(jq -r '.manifests[] | select(.artifactType != null) | .digest' "$tmp/idx/index.json" | while read -r d; do
+        if [ "$(jq -r .subject.digest "$tmp/idx/blobs/sha256/${d#sha256:}")" = "${p#*:}" ]; then echo "$d"; fi
+    done | sort)
+    in_registry=$(skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${p#*:sha256:}" |
+        jq -r '.manifests[].digest' | sort)
+    expect_eq "the ${p%%:*} runner's attachments in the layout, as in the registry" "$in_registry" "$in_layout"
+    expect_eq "how many (SBOMs, provenance, signature)" 4 "$(wc -l <<<"$in_layout")"
+done
 cmp -s "$tmp/index.json" "$tmp/idx/blobs/sha256/${digest#sha256:}" || fail "the layout's index is not the registry's"
 expect_eq "the arm64 config in the layout" "$(jq -cS . "$tmp/arm64.config.json")" "$(config_of "$tmp/idx" "$arm" | jq -cS .)"
 for p in amd64:$amd:"3e 00" arm64:$arm:"b7 00"; do
@@ -168,25 +182,48 @@ for p in amd64:$amd:"3e 00" arm64:$arm:"b7 00"; do
         expect_eq "the e_machine of the $a runner's /$f" "$want" "$(e_machine "$found")"
     done
 done
-ok "the oci: output holds the same index; the arm64 runner's python3.11 and entrypoint are AArch64 ELF programs, the amd64 ones x86-64"
+ok "the oci: output holds the same index, each runner's attachments; the arm64 runner's python3.11 and entrypoint are AArch64 ELF programs, the amd64 ones x86-64"
+
+# The index is signed too, as cosign signs what a tag names: a Sigstore bundle naming it beside
+# it in the layout and the registry, and cosign's .sig of its digest (checked with openssl).
+bundles=$(jq -r --arg d "$digest" '.manifests[] | select(.artifactType == "application/vnd.dev.sigstore.bundle.v0.3+json") | .digest' "$tmp/idx/index.json" |
+    while read -r b; do if [ "$(jq -r .subject.digest "$tmp/idx/blobs/sha256/${b#sha256:}")" = "$digest" ]; then echo "$b"; fi; done)
+expect_eq "the layout's bundles naming the index" 1 "$(grep -c . <<<"$bundles")"
+expect_eq "the registry's referrers of the index" "$bundles" \
+    "$(skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}" | jq -r '.manifests[].digest')"
+skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}.sig" >"$tmp/index-sig.json" ||
+    fail "the registry has no cosign .sig of the index"
+curl -sf "http://$R/v2/team/grocker-hello/blobs/$(jq -r '.layers[0].digest' "$tmp/index-sig.json")" >"$tmp/index-payload.json" ||
+    fail "cannot read the index's .sig payload"
+expect_eq "the .sig payload names the index" "$digest" "$(jq -r '.critical.image["docker-manifest-digest"]' "$tmp/index-payload.json")"
+jq -r '.layers[0].annotations["dev.cosignproject.cosign/signature"]' "$tmp/index-sig.json" | base64 -d >"$tmp/index-payload.sig"
+run "openssl checks the index's signature" openssl dgst -sha256 -verify "$tmp/sign.pub" -signature "$tmp/index-payload.sig" "$tmp/index-payload.json"
+run "grocker verify of the tag (this machine's runner)" "$GROCKER" --root "$store" --tls-verify=false -q verify --key "$tmp/sign.pub" "docker://$R/team/grocker-hello:1.0.0"
+run "grocker verify of the arm64 runner" "$GROCKER" --root "$store" --tls-verify=false -q verify --key "$tmp/sign.pub" "docker://$R/team/grocker-hello@$arm"
+ok "--sign-key: each runner and the index signed (a bundle in the layout and the registry, cosign's .sig)"
 
 # --- the same build again: no step runs ----------------------------------------------------------
 mark
-hello "$tmp/result2.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx2:hello"
+hello "$tmp/result2.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx2:hello" \
+    --sign-key "$tmp/sign.pem"
 expect_eq "the rebuild's digest" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "the rebuild ran no step" '^steps: 0 ran, ' "$err"
 expect_eq "the rebuild's steps" "" "$(steps_ran "$err")"
 expect_eq "the rebuild's result file" "$(jq -cS 'del(.outputs)' "$tmp/result.json")" "$(jq -cS 'del(.outputs)' "$tmp/result2.json")"
-# Nothing of the images sent again: no upload to the root's or the compiler's repositories, no
-# layer or config of the runners. (Their attachments' small blobs are, as of this writing: the
-# registry has them, but grocker uploads them again without asking.)
+# Nothing sent again: no upload to the root's or the compiler's repositories, no layer or config
+# of the runners, none of their attachments (listed as referrers already); only the index's
+# manifest put again under the tag. Signed again with the same key: the signatures there are
+# this key's, none is added.
+expect_eq "uploads by the rebuild" "" "$(requests_since | grep -E '^POST [^ ]*/blobs/uploads/' || true)"
 expect_eq "chunked uploads by the rebuild" 0 "$(count_since PATCH '/blobs/uploads/')"
 expect_eq "uploads to the root's and the compiler's repositories" 0 "$(count_since POST '/grocker-bookworm-3.11-(linux-arm64-)?(root|compiler|root-slice)/blobs/uploads/')"
 sent=$(requests_since | sed -En 's,^PUT /v2/[^ ]*/blobs/uploads/[^ ]*digest=sha256%3A([0-9a-f]{64}).*,sha256:\1,p' | sort -u)
 for d in $(jq -r '.config.digest, .layers[].digest' "$tmp/amd64.manifest.json" "$tmp/arm64.manifest.json"); do
     if grep -qx "$d" <<<"$sent"; then fail "the rebuild uploaded the runners' blob $d again"; fi
 done
-ok "the same two-platform build again runs no step (none emulated), sends no layer or config again; same index and runners"
+expect_eq "the index's referrers after it" "$bundles" \
+    "$(skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}" | jq -r '.manifests[].digest')"
+ok "the same two-platform build again runs no step (none emulated), uploads no blob (no layer, config, attachment or signature); same index and runners"
 
 # --- each platform alone, and grocker index create over them --------------------------------------
 # (arm64 first: a build of one platform names its runner grocker-hello:1.0.0 in the store, which

@@ -220,9 +220,12 @@ expect_eq "the pushed SBOM's packages are the written one's" \
 run "grocker sbom --format spdx docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false sbom --format spdx "docker://$R/team/grocker-hello:1.0.0"
 printf '%s\n' "$out" >"$tmp/pushed.spdx.json"
 v=$("$PY" "$fixtures/check-spdx.py" "$tmp/pushed.spdx.json") || fail "the pushed SPDX document: $v"
-# Pushed again: the index keeps one entry each.
+# Pushed again: the index keeps one entry each, and the attachments are not sent again.
+mark
 run "build and push again" "$GROCKER" --root "$store" --tls-verify=false build "$app" -c "$app/.grocker.yml" \
     --no-index --find-links "$tmp/links" --image-prefix "$R/team"
+expect_match "the build says they were there" "attestations: already attached to $R/team/grocker-hello:1.0.0 \(3 referrers\)" "$err"
+expect_eq "uploads by the second push" 0 "$(count_since POST '/blobs/uploads/')"
 run "the referrers index after a second push" skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}"
 expect_eq "still three entries" 3 "$(jq '.manifests | length' <<<"$out")"
 run "grocker attestations docker://" "$GROCKER" --root "$tmp/fresh" --tls-verify=false attestations --print provenance "docker://$R/team/grocker-hello:1.0.0"

@@ -53,6 +53,8 @@ struct Platform {
     static Platform parse(std::string_view text);
     bool matches(const Platform& wanted) const;
     std::string str() const;
+    // str() with '-' for '/' ("linux-arm64", "linux-arm-v7"): a platform in a file or tag name.
+    std::string slug() const;
 };
 
 struct Descriptor {

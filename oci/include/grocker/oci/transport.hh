@@ -70,10 +70,10 @@ void saveImage(const Store& store, const Image& image, const ImageRef& dest,
                const std::vector<Descriptor>& referrers = {});
 
 // Writes the image index `index` (in the store) and `images`, every image it lists, to DEST:
-// an oci: layout or an oci-archive: file (named as DEST says); a docker-archive: holds one
-// image, and is refused.
+// an oci: layout or an oci-archive: file (named as DEST says), with `referrers` (attachments of
+// any of the images) in its index.json; a docker-archive: holds one image, and is refused.
 void saveIndex(const Store& store, const Descriptor& index, const std::vector<Image>& images,
-               const ImageRef& dest);
+               const ImageRef& dest, const std::vector<Descriptor>& referrers = {});
 
 // An image index over `images`, in their order, each with its config's platform, put in the
 // store: the same bytes for the same images (grocker index create and a build of several

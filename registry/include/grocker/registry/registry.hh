@@ -42,6 +42,10 @@ struct Options {
     // Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of chunkSize.
     uint64_t monolithicMax = 16 << 20;
     uint64_t chunkSize = 64 << 20;
+    // Shared tags (the referrers tag schema's index, cosign's .sig) read back after a longer
+    // pause (keepMerged): for grocker sign, whose signers of one image may well write at once,
+    // and whose time is not a build's.
+    bool patientMerges = false;
 };
 
 class Session {
@@ -64,7 +68,8 @@ class Session {
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
     // Writes the image index `index` (its bytes and media type in the store) to `ref`, after
-    // `images`, each image it lists, by digest; returns the index's digest.
+    // `images`, each image it lists, by digest (those the repository lacks); returns the
+    // index's digest.
     oci::Digest pushIndex(oci::Store& store, const oci::Descriptor& index,
                           const std::vector<oci::Image>& images, const oci::Reference& ref);
     // The parts of push: these blobs of the store into `ref`'s repository, quietly (without
@@ -134,8 +139,9 @@ oci::Descriptor choosePlatform(const oci::Index& index, const oci::Platform& pla
 // after a read (the shorter the time between them, the fewer writers slip in). Done when ours is
 // read, and read again after a pause as long as our last read-and-write took (a writer whose read
 // came before our write, and whose write comes after our read, would have dropped ours by then).
-// Throws after `tries` writes that did not keep ours, saying `what` was lost.
+// Throws after `tries` writes that did not keep ours, saying `what` was lost. `patient`: the
+// pause a few times as long, and at least 150 ms (Options::patientMerges).
 void keepMerged(const std::function<bool()>& read, const std::function<void()>& write, int tries,
-                const std::string& what);
+                const std::string& what, bool patient = false);
 
 } // namespace grocker::registry
