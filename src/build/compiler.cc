@@ -155,9 +155,7 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key, const
                                 false};
                 if (parseWheelName(w.file) && haveFile(w.digest)) {
                     w.path = filePath(store_, w.digest);
-                    // A store that was warm before the registry's cache was: filled from it.
-                    if (req_.remote && req_.remote->writes() && !req_.remote->has("wheel", key))
-                        req_.remote->putWheel(key, inputs, w.name, w.version, w.file, w.path);
+                    intoRemote(key, inputs, w);
                     return w;
                 }
             }
@@ -166,6 +164,12 @@ std::optional<CompiledWheel> Compiler::cachedWheel(const std::string& key, const
         }
     if (auto w = sharedPureWheel(key, inputs, expect)) return w;
     return remoteWheel(key, inputs, expect);
+}
+
+void Compiler::intoRemote(const std::string& key, const json& inputs, const CompiledWheel& w)
+{
+    if (req_.remote && req_.remote->writes() && !req_.remote->has("wheel", key))
+        req_.remote->putWheel(key, inputs, w.name, w.version, w.file, w.path);
 }
 
 json Compiler::pureInputs(const json& inputs) const
@@ -195,6 +199,9 @@ std::optional<CompiledWheel> Compiler::sharedPureWheel(const std::string& key, c
         auto w = checkedWheel(key, inputs, "another platform's build made", file, d, expect);
         say(ctx_, "compile: " + w.name + " " + w.version +
                       ": the pure-Python wheel another platform's build made");
+        // In the registry's build cache under this platform's key: a runner building this
+        // platform alone finds it there.
+        intoRemote(key, inputs, w);
         return w;
     } catch (std::exception&) {
         return std::nullopt; // a damaged entry is a miss, made again

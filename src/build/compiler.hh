@@ -146,6 +146,9 @@ class Compiler {
                                              const Expected& expect);
     std::optional<CompiledWheel> remoteWheel(const std::string& key, const json& inputs,
                                              const Expected& expect);
+    // A wheel of the store filed under `key` in the registry's build cache too, when it is
+    // written and lacks it (a store warm before the cache was; another platform's pure wheel).
+    void intoRemote(const std::string& key, const json& inputs, const CompiledWheel& w);
     // Pure-Python wheels (*-none-any.whl) are shared by the platforms of a runtime: also filed
     // under these inputs, which name the runtime and the index settings instead of the compiler.
     json pureInputs(const json& inputs) const;

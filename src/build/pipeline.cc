@@ -102,6 +102,7 @@ void Pipeline::openStore()
                         request.runner});
     if (!ctx->map.warning.empty()) display().warning(ctx->map.warning);
     ctx->platform = platform;
+    ctx->showPlatform = indexPart;
     registryOptions = request.registry;
     registryOptions.platform = platform;
     remote.emplace(registryOptions, config.dockerImagePrefix, request.push);

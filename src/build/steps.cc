@@ -36,9 +36,14 @@ void say(const Context& ctx, const std::string& text)
     if (!ctx.quiet) display().message(text);
 }
 
+std::string shownName(const Context& ctx, const std::string& name)
+{
+    return ctx.showPlatform ? name + " (" + ctx.platform.str() + ")" : name;
+}
+
 void skipped(const Context& ctx, const std::string& name, const std::string& how)
 {
-    if (!ctx.quiet) display().skippedStep(name, how);
+    if (!ctx.quiet) display().skippedStep(shownName(ctx, name), how);
 }
 
 namespace {
@@ -177,7 +182,7 @@ Image mmdebstrapBase(Context& ctx, const std::string& suite)
         argv.insert(argv.begin() + 1, "--arch=" + arch);
     }
     ShownStep shown(display().beginStep(
-        "base: Debian " + suite + (emulator ? " " + arch : ""),
+        shownName(ctx, "base: Debian " + suite + (emulator && !ctx.showPlatform ? " " + arch : "")),
         emulator ? "with mmdebstrap from the host's apt sources, under " + emulator->name
                  : "with mmdebstrap from the host's apt sources"));
     std::vector<std::string> env{"SOURCE_DATE_EPOCH=" + std::to_string(ctx.epoch)};
@@ -324,7 +329,8 @@ class SandboxRunner : public StepRunner {
 std::unique_ptr<RunningStep> startStep(Context& ctx, const Image& base, const Step& step,
                                        std::optional<ShownStep>& shown)
 {
-    shown.emplace(display().beginStep(step.name, step.over ? "over " + step.overName : ""));
+    shown.emplace(
+        display().beginStep(shownName(ctx, step.name), step.over ? "over " + step.overName : ""));
     auto running = runnerOf(ctx).start(ctx, base, step, display().outputPipe(shown->id()));
     ctx.ran.push_back(step.name);
     return running;

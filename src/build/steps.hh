@@ -40,7 +40,13 @@ struct Context {
     // The platform of the images built (the machine's unless --platform says otherwise): the
     // Debian base's architecture; steps over another architecture's images run under qemu-user.
     oci::Platform platform = oci::Platform::host();
+    // One of several platforms' builds: the steps shown and summed up with it
+    // ("compile: MarkupSafe 2.1.2 (linux/arm64)").
+    bool showPlatform = false;
 };
+
+// A step's name as the display shows it: with the platform when the build has several.
+std::string shownName(const Context& ctx, const std::string& name);
 
 // The target platform's part of cache keys and image names: "" for linux/amd64 (the names it had
 // before other platforms were built), else "linux/arm64": the same on every machine, so that an

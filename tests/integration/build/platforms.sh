@@ -267,6 +267,13 @@ run "build the C-extension app for both platforms" "$GROCKER" --root "$store" bu
     --platform linux/amd64,linux/arm64 --no-push --output "oci:$tmp/cext:cext" --export-wheels "$tmp/wheels"
 echo "the C-extension app's two-platform build took $((SECONDS - start)) s; steps:"
 steps_ran "$err" | sed 's/^/  /'
+# Each step of the summary (ran or cached) names its platform.
+summary=$(sed -n '/^steps: [0-9]* ran, /,/^data: /p' <<<"$err" | sed '1d;$d')
+for p in linux/amd64 linux/arm64; do
+    grep -q "^  .*: .* ($p)$" <<<"$summary" || fail "no step of $p in the summary: $summary"
+done
+unnamed=$(grep -Ev ' \(linux/(amd64|arm64)\)( \(.*\))?$' <<<"$summary" || true)
+expect_eq "the summary's steps without their platform" "" "$unnamed"
 cext=$(tail -n1 <<<"$out")
 expect_eq "the C-extension app's index in the layout" "$cext" "$(oci_digest "$tmp/cext" cext)"
 cext_amd=$(jq -r '.platforms[0].hash' "$tmp/cext.json")
