@@ -19,6 +19,7 @@
 
 #include "grocker/oci/digest.hh"
 #include "grocker/oci/store.hh"
+#include "python-dists.hh"
 #include "steps.hh"
 
 #include <filesystem>
@@ -63,6 +64,19 @@ struct IndexSettings {
                               const std::filesystem::path& findLinks);
 };
 
+// The machine's own platform, built first in a several-platform build, for another platform's
+// compile: where its resolution is filed, and how this platform's Python picks a wheel. A
+// resolution none of whose requirements says platform_machine resolves to the same releases
+// here; only the file of each may differ (an aarch64 wheel for an x86_64 one), and that the
+// host picks from the index pages as pip here would, without running anything emulated. None
+// when the pip.conf says no-binary, only-binary or prefer-binary: pip's choice of a release
+// then depends on which files it has.
+struct NativeTwin {
+    std::string compilerDigest, indexKey; // the machine's platform's
+    WheelTags tags;                       // this platform's Python's
+    std::string platform;                 // "linux/arm64", for messages
+};
+
 struct CompileRequest {
     Release release;
     const oci::Image* compiler = nullptr;
@@ -81,6 +95,9 @@ struct CompileRequest {
     std::vector<std::string> moreRequirements; // installed beside the release (uwsgi)
     bool refresh = false;                      // resolve again
     RemoteCache* remote = nullptr;             // the build cache in a registry, if any
+    // Whether the constraints file says platform_machine (a resolution then differs by machine).
+    bool constraintsNameMachine = false;
+    std::optional<NativeTwin> native; // for another platform than the machine's, when built
 };
 
 struct CompiledWheel {

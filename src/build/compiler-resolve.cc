@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
+#include <cctype>
 #include <deque>
 #include <fcntl.h>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <sys/stat.h>
@@ -261,8 +263,21 @@ std::vector<std::string> Compiler::resolveArgs(const std::string& mode,
     return args;
 }
 
-// The release's distributions: a validated resolution of the cache, or a new one from a box.
-std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, const json& inputs)
+namespace {
+
+// Whether a requirement (or a constraints file) says platform_machine, as a marker (PEP 508, or
+// the legacy platform.machine): what it resolves to may then differ from machine to machine.
+bool namesMachine(std::string_view text)
+{
+    return text.find("platform_machine") != std::string_view::npos ||
+           text.find("platform.machine") != std::string_view::npos;
+}
+
+} // namespace
+
+// The release's distributions: a validated resolution of the cache, or one made from the
+// machine's platform's (kept by the caller once its wheels bear it out), or a new one from a box.
+Resolution Compiler::resolve(const std::optional<CompiledWheel>& app, const json& inputs)
 {
     auto key = keyOf(inputs);
     auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
@@ -270,26 +285,36 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
     if (!req_.refresh && fs::exists(entryPath)) {
         try {
             auto j = json::parse(readFile(entryPath));
-            std::vector<Dist> dists;
+            Resolution r;
             bool whole = keyOf(j.at("inputs")) == key;
             for (auto& x : j.at("dists")) {
-                dists.push_back(Dist::fromJson(x));
-                whole = whole && (dists.back().app || haveFile(dists.back().digest));
+                r.dists.push_back(Dist::fromJson(x));
+                whole = whole && (r.dists.back().app || haveFile(r.dists.back().digest));
             }
+            r.machineFree = j.value("machineFree", false);
             if (whole) {
                 say(ctx_, "dependencies of " + (app ? app->name : req_.release.text) +
                               ": unchanged requirements, the last resolution's");
-                keepResolution(inputs, dists);
-                return dists;
+                keepResolution(inputs, r);
+                return r;
             }
         } catch (std::exception&) {
             // damaged: resolved again
         }
     }
-    if (auto dists = remoteResolution(app, inputs)) {
-        keepResolution(inputs, *dists, true);
-        return *dists;
+    if (auto r = remoteResolution(app, inputs)) {
+        keepResolution(inputs, *r, true);
+        return *r;
     }
+    if (auto r = nativeResolution(app, inputs)) return *r;
+    auto r = resolveInBox(app);
+    keepResolution(inputs, r);
+    return r;
+}
+
+// A new resolution, from pip in a box over the compiler.
+Resolution Compiler::resolveInBox(const std::optional<CompiledWheel>& app)
+{
     OutDir out(ctx_);
     std::vector<sandbox::Volume> volumes;
     auto& r = req_.release;
@@ -304,16 +329,14 @@ std::vector<Dist> Compiler::resolve(const std::optional<CompiledWheel>& app, con
     runOnly(
         ctx_, *req_.compiler,
         boxStep("resolve: " + r.text, resolveArgs(compileStep::resolveMode, target), volumes, out));
-    auto dists = readReport(out, app, appUrl, nullptr);
-    keepResolution(inputs, dists);
-    return dists;
+    return readReport(out, app, appUrl, nullptr);
 }
 
 // The resolution box's report: input to check, pure data, every file fetched again by the host.
 // `appUrl` is where the box saw the app: its wheel, or its project folder, and then
 // `appMetadata`, the wheel's, must say what the report says of the project.
-std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
-                                       const std::string& appUrl, const DistMetadata* appMetadata)
+Resolution Compiler::readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
+                                const std::string& appUrl, const DistMetadata* appMetadata)
 {
     auto& r = req_.release;
     AutoCloseFD dir;
@@ -330,6 +353,9 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
         }
     }
     std::vector<Dist> dists;
+    bool machineFree = !req_.constraintsNameMachine &&
+                       std::none_of(req_.moreRequirements.begin(), req_.moreRequirements.end(),
+                                    [](auto& m) { return namesMachine(m); });
     try {
         auto report = json::parse(text);
         std::set<std::string> names;
@@ -342,11 +368,13 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
                     throw Error("it names ", d.name, " ", d.version, ", not ", r.version);
                 d.app = true;
             }
+            std::vector<std::string> said;
+            if (auto& meta = item.at("metadata"); meta.contains("requires_dist"))
+                said = meta.at("requires_dist").get<std::vector<std::string>>();
+            machineFree = machineFree && std::none_of(said.begin(), said.end(),
+                                                      [](auto& q) { return namesMachine(q); });
             if (d.app && appMetadata) {
-                std::vector<std::string> said, built = appMetadata->requiresDist;
-                auto& meta = item.at("metadata");
-                if (meta.contains("requires_dist"))
-                    said = meta.at("requires_dist").get<std::vector<std::string>>();
+                auto built = appMetadata->requiresDist;
                 std::sort(said.begin(), said.end());
                 std::sort(built.begin(), built.end());
                 if (normalisePythonName(d.name) != normalisePythonName(appMetadata->name) ||
@@ -366,20 +394,21 @@ std::vector<Dist> Compiler::readReport(const OutDir& out, const std::optional<Co
     }
     if (std::count_if(dists.begin(), dists.end(), [](auto& d) { return d.app; }) != 1)
         throw Error("the resolution of ", r.text, " does not name the release itself: refused");
-    return dists;
+    return {std::move(dists), machineFree};
 }
 
 // Files a validated resolution under its key (another build's, made meanwhile, stays), in the
 // registry's build cache too when it is written and lacks it (`inRemote`: known to hold it), and
 // for a project the hint that its next build may find it.
-void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists, bool inRemote)
+void Compiler::keepResolution(const json& inputs, const Resolution& kept, bool inRemote)
 {
+    auto& dists = kept.dists;
     auto key = keyOf(inputs);
     auto entryPath = cacheDir(store_) / "resolutions" / (key + ".json");
     json list = json::array();
     for (auto& d : dists)
         list.push_back(d.toJson());
-    json resolution = {{"inputs", inputs}, {"dists", list}};
+    json resolution = {{"inputs", inputs}, {"dists", list}, {"machineFree", kept.machineFree}};
     if (!fs::exists(entryPath) || req_.refresh) writeEntry(entryPath, resolution);
     if (req_.remote && req_.remote->writes() && !inRemote && !req_.remote->has("resolution", key)) {
         auto app = std::find_if(dists.begin(), dists.end(), [](auto& d) { return d.app; });
@@ -404,8 +433,8 @@ void Compiler::keepResolution(const json& inputs, const std::vector<Dist>& dists
 // sdists fetched from the find-links folder, the index or the compiler's wheels and checked
 // against the digest it records (an sdist is fetched only when its wheel must be built). Any
 // failure is a miss, with a warning: the release is resolved in a box.
-std::optional<std::vector<Dist>> Compiler::remoteResolution(const std::optional<CompiledWheel>& app,
-                                                            const json& inputs)
+std::optional<Resolution> Compiler::remoteResolution(const std::optional<CompiledWheel>& app,
+                                                     const json& inputs)
 {
     if (!req_.remote || req_.refresh) return std::nullopt;
     auto key = keyOf(inputs);
@@ -437,9 +466,10 @@ std::optional<std::vector<Dist>> Compiler::remoteResolution(const std::optional<
         }
         if (std::count_if(dists.begin(), dists.end(), [](auto& d) { return d.app; }) != 1)
             throw Error("it does not name the release once");
+        bool machineFree = j->value("machineFree", false);
         say(ctx_, "dependencies of " + (app ? app->name : r.text) + ": the resolution of the " +
                       "build cache");
-        return dists;
+        return Resolution{std::move(dists), machineFree};
     } catch (std::exception& e) {
         display().warning(concat("the build cache entry resolution-", key, " of ",
                                  req_.remote->repository(), " cannot be used (", e.what(),
@@ -472,6 +502,197 @@ void Compiler::ensureFile(const Dist& d)
         throw Error("'", d.file, "' of ", d.name, " ", d.version, " has the digest ", got.str(),
                     ", not ", d.digest.str(), " as the resolution records: refused");
     verified_[got.str()] = true;
+}
+
+// The machine's platform's resolution of the same inputs, made this platform's: the same
+// releases, each a file of this platform (fileForHere). None when there is no such resolution,
+// when it went through a requirement that says platform_machine (or when that is not known),
+// or when a release has no file here, or a wheel here requires other distributions than the
+// machine's: pip then resolves in a box, under emulation.
+std::optional<Resolution> Compiler::nativeResolution(const std::optional<CompiledWheel>& app,
+                                                     const json& inputs)
+{
+    if (!req_.native) return std::nullopt;
+    auto& native = *req_.native;
+    json theirs = inputs; // {"resolution", version, compiler, index key, ...}
+    theirs[2] = native.compilerDigest;
+    theirs[3] = native.indexKey;
+    auto path = cacheDir(store_) / "resolutions" / (keyOf(theirs) + ".json");
+    auto what = "dependencies of " + (app ? app->name : req_.release.text);
+    auto notTaken = [&](const std::string& why) {
+        say(ctx_, what + ": resolved under emulation: " + why);
+        return std::nullopt;
+    };
+    Resolution r;
+    std::vector<Dist> mine;
+    try {
+        auto j = json::parse(readFile(path));
+        if (keyOf(j.at("inputs")) != keyOf(theirs)) return std::nullopt;
+        if (!j.contains("machineFree"))
+            return notTaken("the machine's resolution does not say whether it went through "
+                            "requirements that say platform_machine (made by an older grocker)");
+        if (!j.at("machineFree").get<bool>())
+            return notTaken("the machine's resolution went through requirements that say "
+                            "platform_machine");
+        for (auto& x : j.at("dists"))
+            mine.push_back(Dist::fromJson(x));
+    } catch (std::exception&) {
+        return std::nullopt; // none, or damaged: resolved here
+    }
+    try {
+        for (auto& d : mine) {
+            if (d.app && app) {
+                d.file = app->file;
+                d.digest = app->digest;
+                r.dists.push_back(d);
+                continue;
+            }
+            auto here = fileForHere(d);
+            if (!here)
+                return notTaken(
+                    concat(d.name, " ", d.version, " has no file for ", native.platform));
+            if (here->file != d.file && !d.sdist && !here->sdist) {
+                // Another wheel of the same release: it must require what the machine's does.
+                auto a = readWheelMetadata(filePath(store_, d.digest), d.file);
+                auto b = readWheelMetadata(filePath(store_, here->digest), here->file);
+                std::sort(a.requiresDist.begin(), a.requiresDist.end());
+                std::sort(b.requiresDist.begin(), b.requiresDist.end());
+                if (a.requiresDist != b.requiresDist || a.requiresPython != b.requiresPython)
+                    return notTaken(concat("'", here->file, "' requires other distributions than '",
+                                           d.file, "'"));
+            }
+            r.dists.push_back(std::move(*here));
+        }
+    } catch (Error& e) {
+        return notTaken(e.message());
+    }
+    r.machineFree = true;
+    r.fromNative = true;
+    say(ctx_,
+        what + ": the resolution of the machine's platform, with the files of " + native.platform);
+    return r;
+}
+
+std::optional<Dist> Compiler::fileForHere(const Dist& native)
+{
+    // The candidates in pip's order (find-links before the indexes); the first of the best wins.
+    struct Candidate {
+        std::string file;
+        std::function<Digest()> fetch;
+    };
+    std::vector<Candidate> files;
+    std::error_code ec;
+    if (!req_.index.findLinks.empty()) {
+        std::vector<fs::path> local;
+        for (auto& e : fs::directory_iterator(req_.index.findLinks, ec))
+            local.push_back(e.path());
+        std::sort(local.begin(), local.end());
+        for (auto& p : local)
+            files.push_back({p.filename().string(), [this, p] {
+                                 return putHostFile(store_, p, concat("'", p.string(), "'"), true);
+                             }});
+    }
+    for (auto& [file, p] : compilerWheels())
+        files.push_back({file, [this, p, file] {
+                             return putHostFile(store_, p, "'" + file + "' of the compiler image",
+                                                false);
+                         }});
+    for (auto& p : pagesOf(native.name))
+        for (auto& l : page(p))
+            files.push_back({l.file, [this, p, l] {
+                                 return download(registry::resolveUrl(p, l.href), l.sha256,
+                                                 "'" + l.file + "'");
+                             }});
+    // pip's preference among the wheels of a release: the best tag, then the highest build
+    // number, then the build tag's text.
+    struct Rank {
+        size_t tag;
+        long number;
+        std::string rest;
+        bool operator<(const Rank& o) const
+        {
+            if (tag != o.tag) return tag < o.tag;
+            if (number != o.number) return number > o.number;
+            return rest > o.rest;
+        }
+    };
+    const Candidate* best = nullptr;
+    Rank bestRank{};
+    bool sdistListed = false;
+    auto name = normalisePythonName(native.name);
+    for (auto& c : files) {
+        if (auto w = parseWheelName(c.file)) {
+            if (normalisePythonName(w->name) != name || !sameVersion(w->version, native.version))
+                continue;
+            auto tag = req_.native->tags.rank(*w);
+            if (!tag) continue;
+            size_t digits = 0;
+            while (digits < w->build.size() && digits < 9 &&
+                   std::isdigit(static_cast<unsigned char>(w->build[digits])))
+                digits++;
+            Rank rank{*tag, digits ? std::stol(w->build.substr(0, digits)) : -1,
+                      w->build.substr(digits)};
+            if (!best || rank < bestRank) {
+                best = &c;
+                bestRank = rank;
+            }
+        } else if (auto v = sdistVersion(c.file, native.name);
+                   v && sameVersion(*v, native.version)) {
+            sdistListed = true;
+        }
+    }
+    if (!best) {
+        // No wheel here: pip takes the release's sdist (the machine's platform did too, or it
+        // took a wheel of its own and the index lists an sdist).
+        if (native.sdist) return native;
+        if (!sdistListed) return std::nullopt;
+        for (auto& c : files)
+            if (auto v = sdistVersion(c.file, native.name); v && sameVersion(*v, native.version)) {
+                Dist d = native;
+                d.file = c.file;
+                d.sdist = true;
+                d.digest = c.fetch();
+                verified_[d.digest.str()] = true;
+                return d;
+            }
+    }
+    if (best->file == native.file) return native;
+    Dist d = native;
+    d.file = best->file;
+    d.sdist = false;
+    d.digest = best->fetch();
+    verified_[d.digest.str()] = true;
+    return d;
+}
+
+// The wheels built from the sdists of `dists` (wheels[i] of dists[i]) against the machine's
+// platform's of the same sdists.
+std::string Compiler::unlikeNative(const std::vector<Dist>& dists,
+                                   const std::vector<CompiledWheel>& wheels)
+{
+    auto& native = *req_.native;
+    for (size_t i = 0; i < dists.size(); i++) {
+        auto& d = dists[i];
+        if (!d.sdist) continue;
+        json theirs = {"wheel",         GROCKER_VERSION, native.compilerDigest,
+                       native.indexKey, "sdist",         d.digest.str()};
+        try {
+            auto j = json::parse(readFile(cacheDir(store_) / "wheels" / (keyOf(theirs) + ".json")));
+            auto file = j.at("file").get<std::string>();
+            auto a = readWheelMetadata(
+                filePath(store_, Digest::parse(j.at("digest").get<std::string>())), file);
+            auto b = readWheelMetadata(wheels[i].path, wheels[i].file);
+            std::sort(a.requiresDist.begin(), a.requiresDist.end());
+            std::sort(b.requiresDist.begin(), b.requiresDist.end());
+            if (a.requiresDist != b.requiresDist || a.requiresPython != b.requiresPython)
+                return concat("'", wheels[i].file, "' requires other distributions than '", file,
+                              "'");
+        } catch (std::exception& e) {
+            return concat("the machine's wheel of ", d.name, " ", d.version,
+                          " cannot be compared with this platform's (", e.what(), ")");
+        }
+    }
+    return {};
 }
 
 } // namespace grocker::build::compiling

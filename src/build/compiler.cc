@@ -344,8 +344,7 @@ std::optional<CompiledWheel> Compiler::indexWheel()
 // box at the same time, from the project's folder: `resolved` holds that resolution when it
 // agrees with the wheel the project box made (same name, version and requirements), which
 // the host checks as any other.
-CompiledWheel Compiler::projectWheel(const json& hintBase,
-                                     std::optional<std::vector<Dist>>& resolved)
+CompiledWheel Compiler::projectWheel(const json& hintBase, std::optional<Resolution>& resolved)
 {
     auto& r = req_.release;
     json inputs = {"wheel",          GROCKER_VERSION,
@@ -377,7 +376,9 @@ CompiledWheel Compiler::projectWheel(const json& hintBase,
     // Without a hint, the resolution is started beside the project's box; with a build cache in
     // a registry, it is looked up there once the wheel says what the project requires (a fresh
     // runner's new release of a project resolved before).
-    if (!resolutionHinted(hintBase) && !req_.remote) {
+    // (Not for another platform than the machine's, whose resolution may be made from the
+    // machine's platform's, with nothing emulated.)
+    if (!resolutionHinted(hintBase) && !req_.remote && !req_.native) {
         checkIndexes();
         resolveOut.emplace(ctx_);
         auto target = std::string(earlyProject) + (r.extras.empty() ? "" : "[" + r.extras + "]");
@@ -409,20 +410,41 @@ std::vector<CompiledWheel> Compiler::run()
 {
     auto& r = req_.release;
     std::optional<CompiledWheel> app;
-    std::optional<std::vector<Dist>> early;
+    std::optional<Resolution> early;
     if (r.kind == Release::Kind::Wheel) app = releaseWheel();
     if (r.kind == Release::Kind::Spec && !r.version.empty()) app = indexWheel();
     if (r.kind == Release::Kind::Project) app = projectWheel(resolutionInputs(std::nullopt), early);
     auto inputs = resolutionInputs(app);
-    std::vector<Dist> dists;
+    Resolution resolution;
     if (early) {
         auto lock = keyLock(ctx_, keyOf(inputs));
         keepResolution(inputs, *early);
-        dists = std::move(*early);
+        resolution = std::move(*early);
     } else {
-        dists = resolve(app, inputs);
+        resolution = resolve(app, inputs);
     }
+    auto wheels = wheelsOf(app, resolution.dists);
+    if (resolution.fromNative) {
+        // Kept once its sdists' wheels here require what the machine's platform's do; else
+        // resolved here after all.
+        if (auto why = unlikeNative(resolution.dists, wheels); !why.empty()) {
+            say(ctx_, "dependencies of " + (app ? app->name : r.text) +
+                          ": resolved under emulation: " + why);
+            resolution = resolveInBox(app);
+            wheels = wheelsOf(app, resolution.dists);
+        }
+        auto lock = keyLock(ctx_, keyOf(inputs));
+        keepResolution(inputs, resolution);
+    }
+    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) {
+        return normalisePythonName(a.name) < normalisePythonName(b.name);
+    });
+    return wheels;
+}
 
+std::vector<CompiledWheel> Compiler::wheelsOf(const std::optional<CompiledWheel>& app,
+                                              const std::vector<Dist>& dists)
+{
     // The sdists' boxes run side by side, as many as there are processors. Each holds its key's
     // lock until its wheel is filed, and the locks are taken in the order of their keys, so that
     // two builds waiting for each other's packages cannot wait for ever.
@@ -504,9 +526,6 @@ std::vector<CompiledWheel> Compiler::run()
             wheels[i].sourceFile = dists[i].file;
             wheels[i].sourceDigest = dists[i].digest.str();
         }
-    std::sort(wheels.begin(), wheels.end(), [](auto& a, auto& b) {
-        return normalisePythonName(a.name) < normalisePythonName(b.name);
-    });
     return wheels;
 }
 

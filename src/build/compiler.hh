@@ -108,6 +108,19 @@ struct Dist {
     }
 };
 
+// A release's distributions, as a box's report or a cache entry gave them.
+struct Resolution {
+    std::vector<Dist> dists;
+    // Whether no requirement it went through says platform_machine (in its distributions'
+    // metadata, the constraints, the requirements added to the release): what it resolved to
+    // is then the same on every machine of its Python and OS, but for which file of each
+    // release (NativeTwin). False when not known (an entry written before it was recorded).
+    bool machineFree = false;
+    // Taken from the machine's platform's resolution (nativeResolution): kept once the wheels
+    // built from its sdists were found to require what the machine's did.
+    bool fromNative = false;
+};
+
 // Whether `file` is a wheel or an sdist of `name` `version`; throws when it is neither.
 bool isSdistOf(const std::string& file, const std::string& name, const std::string& version);
 
@@ -160,18 +173,35 @@ class Compiler {
                             const OutDir& out, const Expected& expect);
     CompiledWheel releaseWheel();
     std::optional<CompiledWheel> indexWheel();
-    CompiledWheel projectWheel(const json& resolutionInputs,
-                               std::optional<std::vector<Dist>>& resolved);
+    CompiledWheel projectWheel(const json& resolutionInputs, std::optional<Resolution>& resolved);
+    // The wheels of a resolution: taken as they are, from the cache, or built from their sdists
+    // in boxes side by side.
+    std::vector<CompiledWheel> wheelsOf(const std::optional<CompiledWheel>& app,
+                                        const std::vector<Dist>& dists);
     json resolutionInputs(const std::optional<CompiledWheel>& app) const;
     json hintInputs(const json& resolutionInputs) const;
     bool resolutionHinted(const json& resolutionInputs);
     std::vector<std::string> resolveArgs(const std::string& mode, const std::string& target) const;
-    std::vector<Dist> resolve(const std::optional<CompiledWheel>& app, const json& inputs);
-    std::vector<Dist> readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
-                                 const std::string& appUrl, const DistMetadata* appMetadata);
-    void keepResolution(const json& inputs, const std::vector<Dist>& dists, bool inRemote = false);
-    std::optional<std::vector<Dist>> remoteResolution(const std::optional<CompiledWheel>& app,
-                                                      const json& inputs);
+    Resolution resolve(const std::optional<CompiledWheel>& app, const json& inputs);
+    Resolution resolveInBox(const std::optional<CompiledWheel>& app);
+    Resolution readReport(const OutDir& out, const std::optional<CompiledWheel>& app,
+                          const std::string& appUrl, const DistMetadata* appMetadata);
+    void keepResolution(const json& inputs, const Resolution& resolution, bool inRemote = false);
+    std::optional<Resolution> remoteResolution(const std::optional<CompiledWheel>& app,
+                                               const json& inputs);
+    // This platform's resolution made from the machine's platform's (req_.native), or none
+    // (what stood in the way said).
+    std::optional<Resolution> nativeResolution(const std::optional<CompiledWheel>& app,
+                                               const json& inputs);
+    // Why the wheels of a resolution taken from the machine's platform's do not bear it out (a
+    // wheel of this platform requiring other distributions than the machine's of the same
+    // release), or empty.
+    std::string unlikeNative(const std::vector<Dist>& dists,
+                             const std::vector<CompiledWheel>& wheels);
+    // The best file of `name` `version` for this platform, as pip here would pick it among the
+    // find-links folder's, the compiler's wheels and the index pages': a wheel of the best tag,
+    // else an sdist; nullopt when there is neither.
+    std::optional<Dist> fileForHere(const Dist& native);
     void ensureFile(const Dist& d);
     Dist fetched(const json& item, const std::optional<CompiledWheel>& app,
                  const std::string& appUrl);

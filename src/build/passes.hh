@@ -43,6 +43,13 @@ struct Pipeline {
     // named in the store with its platform, pushed by digest only, and no --output of its own.
     oci::Platform platform = oci::Platform::host();
     bool indexPart = false;
+    // The compiler of the machine's own platform, built before this one in the same build
+    // (buildIndex): its resolution may be this platform's (NativeTwin).
+    std::string nativeCompiler;
+    // The machine's own root, its layers in the store, for another platform whose venv it makes
+    // byte for byte as that platform's Python would (a 64-bit one of the same runtime): the
+    // runner's install steps run over it, natively (nativeInstall).
+    std::optional<oci::Image> nativeRoot;
     registry::Options registryOptions; // the request's, pulling this platform's images
     // checkInputs
     Config config;
@@ -151,6 +158,9 @@ struct Pipeline {
     std::string sliceName() const;
     bool sliceable() const;
     std::optional<oci::Image> findSlice();
+    // For a step over the runner so far (`on`: the root and the layers made over it), the
+    // same layers over nativeRoot instead, when set: what the step then runs natively.
+    void overNative(Step& step, const oci::Image& on);
     std::optional<oci::Image> makeSlice();
     // Pushes the slice next to the root when the registry lacks it, for fresh runners.
     void shareSlice();

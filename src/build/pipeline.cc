@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <sys/stat.h>
 
 namespace grocker::build {
@@ -387,6 +388,26 @@ std::string fileDigest(const std::string& path)
     return path.empty() ? "" : sha256(readFile(path)).str();
 }
 
+// What Python's platform.machine() says on a platform (wheel tags end with it), or empty.
+std::string pythonMachine(const Platform& p)
+{
+    static const std::map<std::string, std::string> machines = {
+        {"linux/amd64", "x86_64"},   {"linux/arm64", "aarch64"},   {"linux/arm/v7", "armv7l"},
+        {"linux/386", "i686"},       {"linux/ppc64le", "ppc64le"}, {"linux/s390x", "s390x"},
+        {"linux/riscv64", "riscv64"}};
+    auto it = machines.find(p.str());
+    return it == machines.end() ? "" : it->second;
+}
+
+// Whether a pip.conf's options make pip's choice of a release depend on which files it has.
+bool pipChoosesByFiles(const std::string& pipConf)
+{
+    for (auto option :
+         {"no-binary", "only-binary", "prefer-binary", "no_binary", "only_binary", "prefer_binary"})
+        if (pipConf.find(option) != std::string::npos) return true;
+    return false;
+}
+
 } // namespace
 
 void Pipeline::compile()
@@ -433,6 +454,20 @@ void Pipeline::compile()
     // Pure-Python wheels: one build for every platform of the runtime.
     creq.pureKey = indexKey(runtimeName());
     creq.constraintsDigest = fileDigest(config.pipConstraint);
+    if (!config.pipConstraint.empty()) {
+        auto text = readFile(config.pipConstraint);
+        creq.constraintsNameMachine = text.find("platform_machine") != std::string::npos ||
+                                      text.find("platform.machine") != std::string::npos;
+    }
+    // Another platform than the machine's, after the machine's own in this build: its
+    // resolution may be the machine's, with this platform's files (NativeTwin).
+    auto python = std::string(runtime->name.substr(runtime->name.find('/') + 1));
+    if (!nativeCompiler.empty() && !runtime->glibc.empty() && request.baseImage.empty() &&
+        !pythonMachine(platform).empty() &&
+        !pipChoosesByFiles(r.pipConf.empty() ? "" : readFile(r.pipConf)))
+        creq.native =
+            NativeTwin{nativeCompiler, indexKey(nativeCompiler),
+                       WheelTags(python, runtime->glibc, pythonMachine(platform)), platform.str()};
     // A runtime with no uwsgi for its Python (a registry image's own Python: Debian's plugin is
     // built for Debian's) gets the PyPI uwsgi, Python built in, in the venv for wsgi services.
     if (runtime->uwsgiPlugin.empty() &&

@@ -1,9 +1,9 @@
 // grocker build for several platforms (--platform linux/amd64,linux/arm64, or `platforms:`): the
-// pipeline's passes once for each platform, in the order given, each runner named in the store
-// with its platform and pushed by digest; then one image index over them, written to every
-// --output and pushed under the runner's tag. Another architecture's steps run under qemu-user
-// (steps.cc), its base is made by mmdebstrap --arch, and its runner holds the entrypoint built
-// for it: each runner is the one a machine of its platform builds.
+// pipeline's passes once for each platform (the machine's own first), each runner named in the
+// store with its platform and pushed by digest; then one image index over them, in the order
+// given, written to every --output and pushed under the runner's tag. Another architecture's steps
+// run under qemu-user (steps.cc), its base is made by mmdebstrap --arch, and its runner holds the
+// entrypoint built for it: each runner is the one a machine of its platform builds.
 
 #include "grocker/display.hh"
 #include "grocker/error.hh"
@@ -15,15 +15,45 @@ namespace grocker::build {
 
 using namespace grocker::oci;
 
+namespace {
+
+// Whether a venv made by Python on `p` is laid out as on the machine's platform: both 64-bit
+// (python3 -m venv adds lib64 there), so that the machine's Python can install another
+// platform's wheels (Pipeline::overNative).
+bool venvAsHere(const Platform& p)
+{
+    auto wide = [](const Platform& x) {
+        for (auto a :
+             {"linux/amd64", "linux/arm64", "linux/ppc64le", "linux/s390x", "linux/riscv64"})
+            if (x.str() == a) return true;
+        return false;
+    };
+    return wide(p) && wide(Platform::host());
+}
+
+} // namespace
+
 BuildResult buildIndex(Pipeline& top)
 {
     top.openStore();
     top.keepLog();
     BuildResult result;
     result.release = top.release.text;
-    std::vector<Image> images;
-    std::vector<std::vector<Descriptor>> attachments; // each runner's
-    for (auto& text : top.config.platforms) {
+    auto& texts = top.config.platforms;
+    std::vector<Image> images(texts.size());
+    std::vector<std::vector<Descriptor>> attachments(texts.size()); // each runner's
+    std::vector<BuildResult> built(texts.size());
+    // The machine's own platform first, whatever its place in the index: the others may take
+    // its resolution (NativeTwin) and its pure-Python wheels rather than make them emulated.
+    std::vector<size_t> order;
+    for (size_t i = 0; i < texts.size(); i++)
+        if (Platform::parse(texts[i]).str() == Platform::host().str()) order.push_back(i);
+    for (size_t i = 0; i < texts.size(); i++)
+        if (Platform::parse(texts[i]).str() != Platform::host().str()) order.push_back(i);
+    std::string nativeCompiler;
+    std::optional<Image> nativeRoot;
+    for (size_t i : order) {
+        auto& text = texts[i];
         Pipeline part(top.request);
         part.config = top.config;
         part.runtime = top.runtime;
@@ -32,19 +62,31 @@ BuildResult buildIndex(Pipeline& top)
         part.compression = top.compression;
         part.platform = Platform::parse(text);
         part.indexPart = true;
+        part.nativeCompiler = nativeCompiler;
+        if (venvAsHere(part.platform) && top.request.baseImage.empty())
+            part.nativeRoot = nativeRoot;
         say(*top.ctx, "platform " + text);
-        BuildResult r = part.run();
+        built[i] = part.run();
+        if (part.platform.str() == Platform::host().str()) {
+            nativeCompiler = part.compiler.manifestDescriptor.digest.str();
+            // (Its layers in the store: not when they stayed in the registry.)
+            if (!part.rootLayersIn) nativeRoot = part.root;
+        }
+        images[i] = part.image;
+        attachments[i] = part.attachments;
+    }
+    for (size_t i = 0; i < texts.size(); i++) {
+        auto& r = built[i];
         result.image = r.image;
         if (result.rootImage.empty()) {
             result.rootImage = r.rootImage;
             result.compilerImage = r.compilerImage;
         }
-        result.platforms.push_back({text, r.rootImage, r.compilerImage, r.digest});
-        for (auto& step : r.ran)
-            result.ran.push_back(text + " " + step);
-        images.push_back(part.image);
-        attachments.push_back(part.attachments);
+        result.platforms.push_back({texts[i], r.rootImage, r.compilerImage, r.digest});
     }
+    for (size_t i : order)
+        for (auto& step : built[i].ran)
+            result.ran.push_back(texts[i] + " " + step);
     auto& store = *top.store;
     auto index = putIndex(store, images);
     result.digest = index.digest;

@@ -206,6 +206,99 @@ std::optional<WheelName> parseWheelName(std::string_view file)
     return w;
 }
 
+namespace {
+
+std::pair<int, int> majorMinor(std::string_view text, std::string_view what)
+{
+    auto dot = text.find('.');
+    auto number = [&](std::string_view digits) {
+        if (digits.empty() || digits.size() > 3 ||
+            digits.find_first_not_of("0123456789") != std::string_view::npos)
+            throw Error("'", text, "' is not a ", what, " version (MAJOR.MINOR)");
+        return std::stoi(std::string(digits));
+    };
+    if (dot == std::string_view::npos) number({});
+    return {number(text.substr(0, dot)), number(text.substr(dot + 1))};
+}
+
+// Each of the '.'-separated parts of a compressed tag part ("py2.py3").
+std::vector<std::string_view> tagParts(std::string_view text)
+{
+    std::vector<std::string_view> parts;
+    for (size_t start = 0;;) {
+        auto dot = text.find('.', start);
+        parts.push_back(text.substr(start, dot - start));
+        if (dot == std::string_view::npos) return parts;
+        start = dot + 1;
+    }
+}
+
+} // namespace
+
+void WheelTags::add(const std::string& tag)
+{
+    order_.emplace(tag, order_.size());
+}
+
+WheelTags::WheelTags(std::string_view python, std::string_view glibc, std::string_view arch)
+{
+    auto [major, minor] = majorMinor(python, "Python");
+    auto [libcMajor, libcMinor] = majorMinor(glibc, "glibc");
+    if (arch.empty() ||
+        arch.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string_view::npos)
+        throw Error("'", arch, "' is not a machine name");
+    std::string a(arch);
+    // packaging's _manylinux.platform_tags for glibc 2.x, then the plain linux_ARCH.
+    std::vector<std::string> platforms;
+    int oldest = (a == "x86_64" || a == "i686") ? 5 : 17;
+    if (libcMajor == 2)
+        for (int m = libcMinor; m >= oldest; m--) {
+            platforms.push_back("manylinux_2_" + std::to_string(m) + "_" + a);
+            if (m == 17) platforms.push_back("manylinux2014_" + a);
+            if (m == 12) platforms.push_back("manylinux2010_" + a);
+            if (m == 5) platforms.push_back("manylinux1_" + a);
+        }
+    platforms.push_back("linux_" + a);
+    auto cp = [](int x, int y) { return "cp" + std::to_string(x) + std::to_string(y); };
+    auto interpreter = cp(major, minor);
+    // cpython_tags: its own ABI, abi3 (from 3.2), none; then abi3 of every older 3.x.
+    bool abi3 = major == 3 && minor >= 2;
+    for (auto& p : platforms)
+        add(interpreter + "-" + interpreter + "-" + p);
+    if (abi3)
+        for (auto& p : platforms)
+            add(interpreter + "-abi3-" + p);
+    for (auto& p : platforms)
+        add(interpreter + "-none-" + p);
+    if (abi3)
+        for (int m = minor - 1; m >= 2; m--)
+            for (auto& p : platforms)
+                add(cp(major, m) + "-abi3-" + p);
+    // compatible_tags: pyXY, pyX, then pyX(Y-1) ... pyX0, on each platform and then on "any".
+    std::vector<std::string> pys{"py" + std::to_string(major) + std::to_string(minor),
+                                 "py" + std::to_string(major)};
+    for (int m = minor - 1; m >= 0; m--)
+        pys.push_back("py" + std::to_string(major) + std::to_string(m));
+    for (auto& py : pys)
+        for (auto& p : platforms)
+            add(py + "-none-" + p);
+    add(interpreter + "-none-any");
+    for (auto& py : pys)
+        add(py + "-none-any");
+}
+
+std::optional<size_t> WheelTags::rank(const WheelName& wheel) const
+{
+    std::optional<size_t> best;
+    for (auto py : tagParts(wheel.python))
+        for (auto abi : tagParts(wheel.abi))
+            for (auto platform : tagParts(wheel.platform)) {
+                auto it = order_.find(concat(py, "-", abi, "-", platform));
+                if (it != order_.end() && (!best || it->second < *best)) best = it->second;
+            }
+    return best;
+}
+
 std::optional<std::string> sdistVersion(std::string_view file, std::string_view name)
 {
     if (!plainFileName(file)) return std::nullopt;

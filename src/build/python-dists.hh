@@ -7,6 +7,7 @@
 #include "grocker/strings.hh"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,27 @@ struct WheelName {
 };
 // "{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl", each part checked; nullopt else.
 std::optional<WheelName> parseWheelName(std::string_view file);
+
+// The wheel tags a CPython interpreter on glibc Linux accepts, most preferred first, as pip's
+// packaging.tags lists them (cpython_tags, then compatible_tags): cpXY-cpXY-P, cpXY-abi3-P,
+// cpXY-none-P, the older cpXW-abi3-P; pyXY-none-P, py3-none-P, ...; cpXY-none-any, pyXY-none-any,
+// py3-none-any, .... The platforms P: manylinux_2_N_ARCH from the C library's version down to
+// the architecture's oldest (2.5 on x86_64 and i686, 2.17 elsewhere), each legacy name
+// (manylinux2014, manylinux2010, manylinux1) after its level, then linux_ARCH. What a build of
+// another architecture needs to pick a wheel as pip there would, without running it.
+class WheelTags {
+  public:
+    // `python` "3.11", `glibc` "2.36", `arch` as Python's platform.machine() says it (x86_64,
+    // aarch64, armv7l, ...). Throws an Error when a version is not MAJOR.MINOR.
+    WheelTags(std::string_view python, std::string_view glibc, std::string_view arch);
+    // Where the best of the tags of a wheel (compressed ones expanded: py2.py3) comes in the
+    // list, lower being better; nullopt when none is accepted.
+    std::optional<size_t> rank(const WheelName& wheel) const;
+
+  private:
+    std::map<std::string, size_t, std::less<>> order_;
+    void add(const std::string& tag);
+};
 
 // The version of an sdist file of distribution `name` ("name-version.tar.gz", also .zip,
 // .tar.bz2, .tar.xz, .tgz; the name compared normalised), or nullopt.

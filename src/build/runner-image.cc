@@ -77,16 +77,33 @@ void Pipeline::runnerDependencies()
     // What a fresh runner would otherwise install again: from the registry's build cache.
     step.shared = true;
     step.prepare = [this] { needRoot(); };
+    overNative(step, root);
     runner = runStep(*ctx, root, step);
+}
+
+// Installing wheels runs nothing of theirs: it copies their files and compiles their modules,
+// and the machine's Python of the same version writes the same bytes (.pyc files are the same on
+// every architecture; the venv's layout too, between 64-bit ones). Another platform's runner
+// gets its install steps run over the machine's root, without emulation, and the same layers.
+void Pipeline::overNative(Step& step, const Image& on)
+{
+    if (!nativeRoot) return;
+    ImageDraft d(*nativeRoot, false, ctx->epoch);
+    auto diffIds = on.config.diffIds();
+    for (size_t i = root.manifest.layers.size(); i < on.manifest.layers.size(); i++)
+        d.addLayer(on.manifest.layers[i], diffIds.at(i), "venv");
+    step.over = std::move(d).commit(*store);
+    step.overName = "the machine's root (" + nativeRoot->config.platform().str() + "), natively";
 }
 
 void Pipeline::appLayer()
 {
     auto step = installStep("runner: " + app->name + " " + app->version, {app}, false);
     step.prepare = [this] { needRoot(); };
+    overNative(step, runner);
     // A root still in the registry: the app installed over its Python slice and the venv, not
     // pulled and unpacked whole.
-    if (rootLayersIn)
+    if (rootLayersIn && !step.over)
         if (auto slice = findSlice()) {
             ImageDraft d(*slice, false, ctx->epoch);
             auto diffIds = runner.config.diffIds();

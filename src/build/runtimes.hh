@@ -19,6 +19,9 @@ struct Runtime {
     std::string_view suite;  // the Debian suite of the base (what mmdebstrap bootstraps)
     std::string_view image;  // the base image's reference, for Base::Registry; else empty
     std::string_view python; // the interpreter that makes the application's virtualenv
+    // The C library's version (MAJOR.MINOR) on every architecture of the base: the newest
+    // manylinux wheels its Python takes. A stable Debian release keeps its glibc's.
+    std::string_view glibc;
     // uwsgi: Debian's (`uwsgi --plugin <this>`), or empty when Debian's plugin does not match
     // the interpreter: then uwsgi is a wheel installed into the virtualenv.
     std::string_view uwsgiPlugin;

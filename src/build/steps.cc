@@ -261,7 +261,8 @@ SandboxSpec specFor(const Image& base, const Step& step)
     spec.volumes = step.volumes;
     spec.stdoutToStderr = true;
     // A root of another architecture (an arm64 runner built on amd64): its programs under qemu.
-    auto platform = base.config.platform();
+    // (The image the step runs over decides: the machine's own root runs natively.)
+    auto platform = (step.over ? *step.over : base).config.platform();
     if (!platform.architecture.empty())
         spec.emulator = emulatorFor(platform.architecture, platform.variant);
     return spec;

@@ -110,8 +110,9 @@ struct Step {
     // files available (a root whose layers are still in the registry).
     std::function<void()> prepare;
     // When set, the command runs over this image's files instead of the base's, which must be
-    // the same to it (the root's Python slice under the venv, for the runner's app step): the
-    // key and the result are the base's. When it fails there, it runs again over the base.
+    // the same to it (the root's Python slice under the venv, for the runner's app step; the
+    // machine's own root, for another platform's wheels): the key and the result are the
+    // base's, its programs are this image's. When it fails there, it runs again over the base.
     std::optional<oci::Image> over;
     std::string overName; // for messages: "the root's Python slice"
 };

@@ -7,13 +7,17 @@
 #include "oci-helpers.hh"
 
 #include <gmock/gmock.h>
+#include <gnu/libc-version.h>
 #include <gtest/gtest.h>
+#include <set>
+#include <sstream>
 
 using namespace grocker;
 using namespace grocker::build;
 using ::testing::HasSubstr;
 
 using grocker::test::errorOf;
+using grocker::test::run;
 
 TEST(DistNames, Pep508AndPep503)
 {
@@ -75,6 +79,71 @@ TEST(DistFiles, WheelAndSdistNames)
     EXPECT_FALSE(plainFileName("a/b"));
     EXPECT_FALSE(plainFileName("a b"));
     EXPECT_TRUE(plainFileName("a-1.0+local.tar.gz"));
+}
+
+TEST(WheelTags, RankAsPip)
+{
+    WheelTags arm("3.11", "2.36", "aarch64");
+    auto rank = [&](const char* file) {
+        auto w = parseWheelName(file);
+        EXPECT_TRUE(w) << file;
+        return arm.rank(*w);
+    };
+    EXPECT_EQ(rank("a-1-cp311-cp311-manylinux_2_36_aarch64.whl"), 0u);
+    EXPECT_LT(*rank("a-1-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"),
+              *rank("a-1-cp37-abi3-manylinux_2_28_aarch64.whl"));
+    EXPECT_LT(*rank("a-1-cp37-abi3-manylinux_2_28_aarch64.whl"),
+              *rank("a-1-py3-none-manylinux_2_28_aarch64.whl"));
+    EXPECT_LT(*rank("a-1-py3-none-linux_aarch64.whl"), *rank("a-1-py2.py3-none-any.whl"));
+    for (auto f :
+         {"a-1-cp311-cp311-manylinux_2_17_x86_64.whl", "a-1-cp312-cp312-linux_aarch64.whl",
+          "a-1-cp311-cp311-manylinux_2_38_aarch64.whl", "a-1-cp311-cp311-manylinux1_aarch64.whl",
+          "a-1-cp311-cp311-win_amd64.whl", "a-1-pp39-pypy39_pp73-manylinux_2_17_aarch64.whl"})
+        EXPECT_FALSE(rank(f)) << f;
+    EXPECT_TRUE(WheelTags("3.11", "2.36", "x86_64")
+                    .rank(*parseWheelName("a-1-cp311-cp311-manylinux1_x86_64.whl")));
+    EXPECT_THROW(WheelTags("3", "2.36", "aarch64"), Error);
+    EXPECT_THROW(WheelTags("3.11", "2.36", "aarch64; rm"), Error);
+}
+
+// The whole list, against pip's own (the packaging library it vendors, from Debian's pip wheel)
+// on this machine's glibc, for two architectures: the order of every tag.
+TEST(WheelTags, EveryTagInPipsOrder)
+{
+    std::string wheel;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator("/usr/share/python-wheels", ec))
+        if (e.path().filename().string().starts_with("pip-")) wheel = e.path().string();
+    ASSERT_FALSE(wheel.empty()) << "no pip wheel in /usr/share/python-wheels (python3-pip-whl)";
+    std::string glibc = gnu_get_libc_version();
+    for (std::string arch : {"aarch64", "x86_64"}) {
+        auto r = run({"env", "PYTHONPATH=" + wheel, "python3", "-c", R"(
+import sys
+from pip._vendor.packaging import tags, _manylinux
+arch = sys.argv[1]
+try:
+    ps = list(_manylinux.platform_tags("linux_" + arch, arch))
+except TypeError:
+    ps = list(_manylinux.platform_tags([arch]))
+ps.append("linux_" + arch)
+for t in list(tags.cpython_tags((3, 11), ["cp311"], ps)) + list(tags.compatible_tags((3, 11), "cp311", ps)):
+    print(t)
+)",
+                      arch});
+        ASSERT_EQ(r.status, 0) << r.err;
+        WheelTags mine("3.11", glibc, arch);
+        std::istringstream lines(r.out);
+        std::string tag;
+        size_t n = 0;
+        std::set<std::string> seen;
+        for (; std::getline(lines, tag); n++) {
+            if (!seen.insert(tag).second) continue; // pip lists some twice; the first counts
+            auto w = parseWheelName("a-1-" + tag + ".whl");
+            ASSERT_TRUE(w) << tag;
+            EXPECT_EQ(mine.rank(*w), seen.size() - 1) << arch << " " << tag;
+        }
+        EXPECT_GT(n, 100u) << arch;
+    }
 }
 
 TEST(DistMetadata, Headers)

@@ -13,6 +13,9 @@
 #   - an app with C extensions from real upstream code (fixtures/cext-app: MarkupSafe's upstream
 #     sdist from Debian's sources, and rx-cext) for both platforms: each runner's compiled
 #     modules are of its architecture, and import under qemu;
+#   - the same app from ready-made wheels of both platforms (those it exported): no arm64 step
+#     runs emulated (the machine's resolution with arm64 files, installed by the machine's
+#     Python), and the arm64 runner is the one a fully emulated build in a fresh store makes;
 #   - podman pulls each platform of the index from the registry and runs it (--arch arm64
 #     through the host's qemu-aarch64 rule, which the test registers, last, when the machine has
 #     none: grocker needs none): uname -m, and the www service answers through nginx and uwsgi.
@@ -301,6 +304,54 @@ run "and natively" "$GROCKER" --root "$store" -q run --platform linux/amd64 "oci
 print(platform.machine(), rx_cext._answer.answer(), markupsafe._speedups.escape("<a>"))'
 expect_eq "the amd64 runner's compiled modules" "x86_64 42 &lt;a&gt;" "$out"
 ok "MarkupSafe (its upstream sdist) and rx-cext compiled for each platform: AArch64 and x86-64 modules, wheels of each, and they import and run"
+
+# --- ready-made wheels of both platforms: nothing emulated ----------------------------------------
+# The wheels just exported (MarkupSafe's and rx-cext's, x86_64 and aarch64) beside the sdists, as
+# an internal index holds them. The machine's platform resolves in its box; the arm64 side takes
+# that resolution with its own wheels (the host picks them as pip there would), and installs
+# them with the machine's Python over the machine's root: no arm64 step runs, not even pip.
+mkdir -p "$tmp/ready-links"
+cp "$tmp/cext-links"/* "$tmp"/wheels/MarkupSafe-* "$tmp"/wheels/rx_cext-* "$tmp/ready-links/"
+start=$SECONDS
+# (arm64 first in the index: the machine's platform is built first all the same. --refresh: each
+# platform resolves again, as on a cold store, whatever the shared store kept of the last run.)
+run "build the C-extension app from ready-made wheels" "$GROCKER" --root "$store" build "$tmp/cext-app" \
+    -c "$tmp/cext-app/.grocker.yml" --no-index --find-links "$tmp/ready-links" --result-file "$tmp/ready.json" \
+    --platform linux/arm64,linux/amd64 --refresh --no-push --output "oci:$tmp/ready:cext"
+echo "the two-platform build from ready-made wheels took $((SECONDS - start)) s; steps:"
+steps_ran "$err" | sed 's/^/  /'
+expect_eq "the index's platforms, in the order given" "linux/arm64 linux/amd64" \
+    "$(jq -r '[.platforms[].platform] | join(" ")' "$tmp/ready.json")"
+expect_eq "the platforms built, the machine's first" "linux/amd64 linux/arm64" \
+    "$(grep -Eo "${EV}platform linux/[a-z0-9]+$" <<<"$err" | sed 's,.* ,,' | xargs)"
+expect_match "the arm64 resolution is the machine's, with arm64 files" \
+    "dependencies of cext-app: the resolution of the machine's platform, with the files of linux/arm64" "$err"
+expect_eq "arm64 steps run under emulation" "" "$(steps_ran "$err" | grep -E '\(linux/arm64\)$' | grep -Ev '^runner: ' || true)"
+expect_no_match "a resolution or compile of arm64" '^(resolve|compile): .*\(linux/arm64\)' "$(steps_ran "$err")"
+ready_arm=$(jq -r '.platforms[0].hash' "$tmp/ready.json")
+for f in 'home/grocker/venv/lib/python3.11/site-packages/markupsafe/_speedups*.so' \
+    'home/grocker/venv/lib/python3.11/site-packages/rx_cext/_answer*.so'; do
+    layer_file "$tmp/ready" "$ready_arm" "$f" "$tmp/ready-files"
+    expect_eq "the e_machine of the arm64 runner's ${found#"$tmp/ready-files"}" "b7 00" "$(e_machine "$found")"
+done
+# Its install steps, when they run (the dependencies' wheels are those of the build above, whose
+# layer the step cache holds), run natively over the machine's root.
+if grep -q '^runner: .*(linux/arm64)$' <<<"$(steps_ran "$err")"; then
+    expect_match "arm64 installs over the machine's root" "runner: .*\(linux/arm64\): running over the machine's root \(linux/amd64\), natively" "$err"
+fi
+# What an arm64 machine builds: the same release alone in a fresh store, its root and compiler
+# pulled from the registry (the example's, pushed above), everything there run under emulation
+# (pip's resolution, the app's wheel, the install).
+start=$SECONDS
+run "build the arm64 runner alone in a fresh store" "$GROCKER" --root "$tmp/fresh-store" --tls-verify=false build "$tmp/cext-app" \
+    -c "$tmp/cext-app/.grocker.yml" --no-index --find-links "$tmp/ready-links" --platform linux/arm64 \
+    --image-prefix "$R/team" --no-push --output "oci:$tmp/ready-alone:cext"
+echo "the emulated arm64 build took $((SECONDS - start)) s; steps:"
+steps_ran "$err" | sed 's/^/  /'
+expect_match "it resolved with pip, emulated" '^resolve: ' "$(steps_ran "$err")"
+expect_match "it installed emulated" '^runner: dependencies of cext-app$' "$(steps_ran "$err")"
+expect_eq "the arm64 runner built alone, emulated, is the index's" "$ready_arm" "$(tail -n1 <<<"$out")"
+ok "ready-made wheels of both platforms: the arm64 side resolved from the machine's resolution and installed natively (no arm64 step emulated), and its runner is the one a fully emulated arm64 build makes ($ready_arm)"
 
 # --- the host's binfmt_misc rule for podman (grocker registers its own in each sandbox) ----------
 # Registered (flags POF: the interpreter opened now, so it works in containers) only when the
