@@ -273,6 +273,16 @@ bool namesMachine(std::string_view text)
            text.find("platform.machine") != std::string_view::npos;
 }
 
+// Whether two wheels of one release require the same distributions and the same Python.
+bool sameNeeds(const fs::path& a, const std::string& aFile, const fs::path& b,
+               const std::string& bFile)
+{
+    auto x = readWheelMetadata(a, aFile), y = readWheelMetadata(b, bFile);
+    std::sort(x.requiresDist.begin(), x.requiresDist.end());
+    std::sort(y.requiresDist.begin(), y.requiresDist.end());
+    return x.requiresDist == y.requiresDist && x.requiresPython == y.requiresPython;
+}
+
 } // namespace
 
 // The release's distributions: a validated resolution of the cache, or one made from the
@@ -529,8 +539,10 @@ std::optional<Resolution> Compiler::nativeResolution(const std::optional<Compile
         auto j = json::parse(readFile(path));
         if (keyOf(j.at("inputs")) != keyOf(theirs)) return std::nullopt;
         if (!j.contains("machineFree"))
-            return notTaken("the machine's resolution does not say whether it went through "
-                            "requirements that say platform_machine (made by an older grocker)");
+            return notTaken(
+                "the machine's resolution does not say whether it went through "
+                "requirements that say platform_machine (made by an older grocker: --refresh "
+                "resolves again)");
         if (!j.at("machineFree").get<bool>())
             return notTaken("the machine's resolution went through requirements that say "
                             "platform_machine");
@@ -542,6 +554,7 @@ std::optional<Resolution> Compiler::nativeResolution(const std::optional<Compile
     try {
         for (auto& d : mine) {
             if (d.app && app) {
+                r.native.push_back(d);
                 d.file = app->file;
                 d.digest = app->digest;
                 r.dists.push_back(d);
@@ -551,17 +564,14 @@ std::optional<Resolution> Compiler::nativeResolution(const std::optional<Compile
             if (!here)
                 return notTaken(
                     concat(d.name, " ", d.version, " has no file for ", native.platform));
-            if (here->file != d.file && !d.sdist && !here->sdist) {
-                // Another wheel of the same release: it must require what the machine's does.
-                auto a = readWheelMetadata(filePath(store_, d.digest), d.file);
-                auto b = readWheelMetadata(filePath(store_, here->digest), here->file);
-                std::sort(a.requiresDist.begin(), a.requiresDist.end());
-                std::sort(b.requiresDist.begin(), b.requiresDist.end());
-                if (a.requiresDist != b.requiresDist || a.requiresPython != b.requiresPython)
-                    return notTaken(concat("'", here->file, "' requires other distributions than '",
-                                           d.file, "'"));
-            }
+            // Another wheel of the same release: it must require what the machine's does.
+            if (here->file != d.file && !d.sdist && !here->sdist &&
+                !sameNeeds(filePath(store_, d.digest), d.file, filePath(store_, here->digest),
+                           here->file))
+                return notTaken(
+                    concat("'", here->file, "' requires other distributions than '", d.file, "'"));
             r.dists.push_back(std::move(*here));
+            r.native.push_back(d);
         }
     } catch (Error& e) {
         return notTaken(e.message());
@@ -592,11 +602,6 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
                                  return putHostFile(store_, p, concat("'", p.string(), "'"), true);
                              }});
     }
-    for (auto& [file, p] : compilerWheels())
-        files.push_back({file, [this, p, file] {
-                             return putHostFile(store_, p, "'" + file + "' of the compiler image",
-                                                false);
-                         }});
     for (auto& p : pagesOf(native.name))
         for (auto& l : page(p))
             files.push_back({l.file, [this, p, l] {
@@ -642,6 +647,11 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
         }
     }
     if (!best) {
+        // None listed, and the machine's file is a wheel for here too: one of the compiler's
+        // wheels (pip, setuptools, wheel: Debian's, the same file on every architecture), not
+        // looked at here, which would pull and unpack this platform's compiler.
+        auto w = native.sdist ? std::nullopt : parseWheelName(native.file);
+        if (w && req_.native->tags.rank(*w)) return native;
         // No wheel here: pip takes the release's sdist (the machine's platform did too, or it
         // took a wheel of its own and the index lists an sdist).
         if (native.sdist) return native;
@@ -665,26 +675,28 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
     return d;
 }
 
-// The wheels built from the sdists of `dists` (wheels[i] of dists[i]) against the machine's
-// platform's of the same sdists.
-std::string Compiler::unlikeNative(const std::vector<Dist>& dists,
+// The wheels built here from the sdists of the resolution (wheels[i] of dists[i]) against the
+// machine's platform's: the wheel it built from the same sdist, or the wheel it took.
+std::string Compiler::unlikeNative(const Resolution& resolution,
                                    const std::vector<CompiledWheel>& wheels)
 {
     auto& native = *req_.native;
-    for (size_t i = 0; i < dists.size(); i++) {
-        auto& d = dists[i];
-        if (!d.sdist) continue;
-        json theirs = {"wheel",         GROCKER_VERSION, native.compilerDigest,
-                       native.indexKey, "sdist",         d.digest.str()};
+    for (size_t i = 0; i < resolution.dists.size(); i++) {
+        auto& d = resolution.dists[i];
+        auto& theirs = resolution.native.at(i);
+        if (!d.sdist || d.app) continue;
         try {
-            auto j = json::parse(readFile(cacheDir(store_) / "wheels" / (keyOf(theirs) + ".json")));
-            auto file = j.at("file").get<std::string>();
-            auto a = readWheelMetadata(
-                filePath(store_, Digest::parse(j.at("digest").get<std::string>())), file);
-            auto b = readWheelMetadata(wheels[i].path, wheels[i].file);
-            std::sort(a.requiresDist.begin(), a.requiresDist.end());
-            std::sort(b.requiresDist.begin(), b.requiresDist.end());
-            if (a.requiresDist != b.requiresDist || a.requiresPython != b.requiresPython)
+            std::string file = theirs.file;
+            Digest digest = theirs.digest;
+            if (theirs.sdist) {
+                json key = {"wheel",         GROCKER_VERSION, native.compilerDigest,
+                            native.indexKey, "sdist",         theirs.digest.str()};
+                auto j =
+                    json::parse(readFile(cacheDir(store_) / "wheels" / (keyOf(key) + ".json")));
+                file = j.at("file").get<std::string>();
+                digest = Digest::parse(j.at("digest").get<std::string>());
+            }
+            if (!sameNeeds(filePath(store_, digest), file, wheels[i].path, wheels[i].file))
                 return concat("'", wheels[i].file, "' requires other distributions than '", file,
                               "'");
         } catch (std::exception& e) {

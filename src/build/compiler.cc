@@ -427,7 +427,7 @@ std::vector<CompiledWheel> Compiler::run()
     if (resolution.fromNative) {
         // Kept once its sdists' wheels here require what the machine's platform's do; else
         // resolved here after all.
-        if (auto why = unlikeNative(resolution.dists, wheels); !why.empty()) {
+        if (auto why = unlikeNative(resolution, wheels); !why.empty()) {
             say(ctx_, "dependencies of " + (app ? app->name : r.text) +
                           ": resolved under emulation: " + why);
             resolution = resolveInBox(app);

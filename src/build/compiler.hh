@@ -117,8 +117,10 @@ struct Resolution {
     // release (NativeTwin). False when not known (an entry written before it was recorded).
     bool machineFree = false;
     // Taken from the machine's platform's resolution (nativeResolution): kept once the wheels
-    // built from its sdists were found to require what the machine's did.
+    // built from its sdists were found to require what the machine's did. `native`: that
+    // resolution's distributions, one for each of `dists`.
     bool fromNative = false;
+    std::vector<Dist> native;
 };
 
 // Whether `file` is a wheel or an sdist of `name` `version`; throws when it is neither.
@@ -196,11 +198,12 @@ class Compiler {
     // Why the wheels of a resolution taken from the machine's platform's do not bear it out (a
     // wheel of this platform requiring other distributions than the machine's of the same
     // release), or empty.
-    std::string unlikeNative(const std::vector<Dist>& dists,
+    std::string unlikeNative(const Resolution& resolution,
                              const std::vector<CompiledWheel>& wheels);
-    // The best file of `name` `version` for this platform, as pip here would pick it among the
-    // find-links folder's, the compiler's wheels and the index pages': a wheel of the best tag,
-    // else an sdist; nullopt when there is neither.
+    // The file of `native`'s release for this platform, as pip here would pick it among the
+    // find-links folder's and the index pages': a wheel of the best tag, else the machine's own
+    // file when its tags are this platform's too (a compiler's wheel), else an sdist; nullopt
+    // when there is none.
     std::optional<Dist> fileForHere(const Dist& native);
     void ensureFile(const Dist& d);
     Dist fetched(const json& item, const std::optional<CompiledWheel>& app,

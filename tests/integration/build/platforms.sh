@@ -352,6 +352,17 @@ expect_match "it resolved with pip, emulated" '^resolve: ' "$(steps_ran "$err")"
 expect_match "it installed emulated" '^runner: dependencies of cext-app$' "$(steps_ran "$err")"
 expect_eq "the arm64 runner built alone, emulated, is the index's" "$ready_arm" "$(tail -n1 <<<"$out")"
 ok "ready-made wheels of both platforms: the arm64 side resolved from the machine's resolution and installed natively (no arm64 step emulated), and its runner is the one a fully emulated arm64 build makes ($ready_arm)"
+# A constraint that says platform_machine: what the machine resolved may not be arm64's, which
+# resolves with pip under emulation.
+printf 'runtime: bookworm/3.11\npip_constraint: machine-constraints.txt\n' >"$tmp/machine.yml"
+printf 'MarkupSafe==2.1.2; platform_machine != "s390x"\n' >"$tmp/machine-constraints.txt"
+run "build with a constraint on platform_machine" "$GROCKER" --root "$store" build "$tmp/cext-app" \
+    -c "$tmp/machine.yml" --no-index --find-links "$tmp/ready-links" --platform linux/amd64,linux/arm64 \
+    --refresh --no-push --output "oci:$tmp/machine:cext"
+expect_match "it says why arm64 resolves emulated" \
+    "dependencies of cext-app: resolved under emulation: the machine's resolution went through requirements that say platform_machine" "$err"
+expect_match "arm64 resolved with pip" '^resolve: .*\(linux/arm64\)$' "$(steps_ran "$err")"
+ok "a constraint on platform_machine: the arm64 side resolves with pip, emulated, and says why"
 
 # --- the host's binfmt_misc rule for podman (grocker registers its own in each sandbox) ----------
 # Registered (flags POF: the interpreter opened now, so it works in containers) only when the
