@@ -662,12 +662,15 @@ void keepMerged(const std::function<bool()>& read, const std::function<void()>& 
             // a few times as long from the start, and never less than a loaded machine's
             // scheduling delays: a writer up to 3 times slower than us is caught (4 concurrent
             // signers under ASan on 2 cores kept 3 signatures once with one window).
-            auto pause =
-                patient
-                    ? std::max<Clock::duration>((contended ? 6 : 3) * window,
-                                                std::chrono::milliseconds(contended ? 300 : 150))
-                : contended ? std::max<Clock::duration>(4 * window, std::chrono::milliseconds(50))
-                            : window;
+            struct Pause {
+                int windows;
+                int atLeastMs;
+            };
+            // [patient][contended]
+            static constexpr Pause pauses[2][2] = {{{1, 0}, {4, 50}}, {{3, 150}, {6, 300}}};
+            auto& p = pauses[patient][contended];
+            auto pause = std::max<Clock::duration>(p.windows * window,
+                                                   std::chrono::milliseconds(p.atLeastMs));
             std::this_thread::sleep_for(pause);
             bool kept = read();
             if (kept && contended) {

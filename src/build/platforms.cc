@@ -104,10 +104,8 @@ BuildResult buildIndex(Pipeline& top)
     auto publish = [&](registry::Session& session, const Reference& ref) {
         session.pushIndex(store, index, images, ref);
         if (!bundle) return;
-        if (!signedBefore(session, store, ref, index.digest,
-                          session.referrers(ref, index.digest, std::string(media::sigstoreBundle)),
-                          top.request.signKey->publicKey()))
-            session.attach(store, {*bundle}, ref);
+        auto key = top.request.signKey->publicKey();
+        attachMissing(session, store, ref, index.digest, {*bundle}, &key);
         pushCosignSignatures(session, store, *top.request.signKey, ref, index.digest);
     };
     for (auto& dest : top.outputs) {

@@ -626,23 +626,16 @@ void Pipeline::attachAll(const Reference& named)
         PassTime t("push: attachments");
         if (attachments.empty()) return;
         // Those the registry lists already (a rebuild with nothing changed: the same
-        // attachments, byte for byte) are not sent again: one listing instead of their blobs.
-        auto& subject = image.manifestDescriptor.digest;
-        auto there = registry->get().referrers(named, subject, "");
-        // Nor a new signature where this key's is.
-        bool signedThere = request.signKey && signedBefore(registry->get(), *store, named, subject,
-                                                           there, request.signKey->publicKey());
-        std::vector<Descriptor> missing;
-        for (auto& a : attachments)
-            if (std::none_of(there.begin(), there.end(),
-                             [&](const Descriptor& d) { return d.digest == a.digest; }) &&
-                !(signedThere && a.artifactType == media::sigstoreBundle))
-                missing.push_back(a);
-        registry->get().attach(*store, missing, named);
-        say(*ctx, "attestations: " +
-                      (missing.empty() ? "already attached to " + named.str()
-                                       : "attached to " + named.str()) +
-                      " (" + plural(attachments.size(), "referrer", "referrers") + ")");
+        // attachments, byte for byte) are not sent again: one listing instead of their blobs;
+        // nor a new signature where this key's is.
+        std::optional<VerifyKey> key;
+        if (request.signKey) key = request.signKey->publicKey();
+        auto sent = attachMissing(registry->get(), *store, named, image.manifestDescriptor.digest,
+                                  attachments, key ? &*key : nullptr);
+        say(*ctx,
+            "attestations: " +
+                (sent == 0 ? "already attached to " + named.str() : "attached to " + named.str()) +
+                " (" + plural(attachments.size(), "referrer", "referrers") + ")");
     } catch (Error& e) {
         if (e.message() == "cancelled" || request.signKey) throw;
         display().warning(concat("the attestations could not be attached to ", named.str(), ": ",

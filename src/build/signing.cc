@@ -50,6 +50,23 @@ bool signedBefore(registry::Session& session, Store& store, const Reference& ref
     return false;
 }
 
+size_t attachMissing(registry::Session& session, Store& store, const Reference& ref,
+                     const Digest& subject, const std::vector<Descriptor>& attachments,
+                     const VerifyKey* key)
+{
+    if (attachments.empty()) return 0;
+    auto there = session.referrers(ref, subject, "");
+    bool signedThere = key && signedBefore(session, store, ref, subject, there, *key);
+    std::vector<Descriptor> missing;
+    for (auto& a : attachments)
+        if (std::none_of(there.begin(), there.end(),
+                         [&](const Descriptor& d) { return d.digest == a.digest; }) &&
+            !(signedThere && a.artifactType == media::sigstoreBundle))
+            missing.push_back(a);
+    session.attach(store, missing, ref);
+    return missing.size();
+}
+
 namespace {
 
 Reference sigRef(const Reference& ref, const Digest& subject)

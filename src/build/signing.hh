@@ -33,6 +33,14 @@ bool signedBefore(registry::Session& session, oci::Store& store, const oci::Refe
                   const oci::Digest& subject, const std::vector<oci::Descriptor>& listed,
                   const oci::VerifyKey& key);
 
+// Attaches to `subject` in `ref`'s repository those of `attachments` (its referrers, in the
+// store) that the registry does not list yet, and no new Sigstore bundle where one `key` signed
+// is there already (`key` null: unsigned). Returns how many were sent: none on a rebuild with
+// nothing changed.
+size_t attachMissing(registry::Session& session, oci::Store& store, const oci::Reference& ref,
+                     const oci::Digest& subject, const std::vector<oci::Descriptor>& attachments,
+                     const oci::VerifyKey* key);
+
 // The `.sig` image of `subject` in `ref`'s repository, pulled into the store (its payloads
 // too, unless `payloads` is false); none when the registry has none.
 std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::Store& store,

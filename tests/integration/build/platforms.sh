@@ -16,6 +16,8 @@
 #   - the same app from ready-made wheels of both platforms (those it exported): no arm64 step
 #     runs emulated (the machine's resolution with arm64 files, installed by the machine's
 #     Python), and the arm64 runner is the one a fully emulated build in a fresh store makes;
+#     but pip resolves emulated, saying why, under a constraint on platform_machine, and for a
+#     release whose aarch64 wheel requires more than its x86_64 one;
 #   - podman pulls each platform of the index from the registry and runs it (--arch arm64
 #     through the host's qemu-aarch64 rule, which the test registers, last, when the machine has
 #     none: grocker needs none): uname -m, and the www service answers through nginx and uwsgi.
@@ -363,6 +365,38 @@ expect_match "it says why arm64 resolves emulated" \
     "dependencies of cext-app: resolved under emulation: the machine's resolution went through requirements that say platform_machine" "$err"
 expect_match "arm64 resolved with pip" '^resolve: .*\(linux/arm64\)$' "$(steps_ran "$err")"
 ok "a constraint on platform_machine: the arm64 side resolves with pip, emulated, and says why"
+# A release whose aarch64 wheel requires more than its x86_64 one (as some do): the machine's
+# resolution is not arm64's, which pip makes, emulated; the arm64 runner has what its wheel needs.
+mkdir -p "$tmp/unlike-app/unlike_app" "$tmp/unlike-links"
+cp "$tmp"/cext-links/rx_build_helper-*.whl "$tmp/unlike-links/"
+printf '[build-system]\nrequires = ["setuptools>=61", "wheel"]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "unlike-app"\nversion = "1.0"\ndependencies = ["rx-unlike==1.0"]\n' \
+    >"$tmp/unlike-app/pyproject.toml"
+: >"$tmp/unlike-app/unlike_app/__init__.py"
+printf 'runtime: bookworm/3.11\n' >"$tmp/unlike-app/.grocker.yml"
+"$PY" - "$tmp/unlike-links" <<'EOF'
+import base64, hashlib, sys, zipfile
+def digest(b):
+    return base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b"=").decode()
+for arch, needs in (("x86_64", ""), ("aarch64", "Requires-Dist: rx-build-helper\n")):
+    info = "rx_unlike-1.0.dist-info/"
+    files = [("rx_unlike/__init__.py", b""),
+             (info + "METADATA", ("Metadata-Version: 2.1\nName: rx-unlike\nVersion: 1.0\n" + needs).encode()),
+             (info + "WHEEL", f"Wheel-Version: 1.0\nGenerator: grocker-test\nRoot-Is-Purelib: false\nTag: py3-none-linux_{arch}\n".encode())]
+    record = "".join(f"{a},sha256={digest(b)},{len(b)}\n" for a, b in files) + info + "RECORD,,\n"
+    files.append((info + "RECORD", record.encode()))
+    with zipfile.ZipFile(f"{sys.argv[1]}/rx_unlike-1.0-py3-none-linux_{arch}.whl", "w") as z:
+        for a, b in files:
+            z.writestr(zipfile.ZipInfo(a, (1980, 1, 1, 0, 0, 0)), b)
+EOF
+run "build an app whose aarch64 wheel requires more" "$GROCKER" --root "$store" build "$tmp/unlike-app" \
+    -c "$tmp/unlike-app/.grocker.yml" --no-index --find-links "$tmp/unlike-links" --platform linux/amd64,linux/arm64 \
+    --refresh --no-push --output "oci:$tmp/unlike:unlike" --result-file "$tmp/unlike.json"
+expect_match "it says why arm64 resolves emulated" \
+    "dependencies of unlike-app: resolved under emulation: 'rx_unlike-1.0-py3-none-linux_aarch64.whl' requires other distributions than 'rx_unlike-1.0-py3-none-linux_x86_64.whl'" "$err"
+expect_match "arm64 resolved with pip" '^resolve: .*\(linux/arm64\)$' "$(steps_ran "$err")"
+layer_file "$tmp/unlike" "$(jq -r '.platforms[1].hash' "$tmp/unlike.json")" \
+    'home/grocker/venv/lib/python3.11/site-packages/rx_build_helper/__init__.py' "$tmp/unlike-files"
+ok "an aarch64 wheel that requires more than the x86_64 one: the arm64 side resolves with pip, emulated, says why, and installs what it requires"
 
 # --- the host's binfmt_misc rule for podman (grocker registers its own in each sandbox) ----------
 # Registered (flags POF: the interpreter opened now, so it works in containers) only when the
