@@ -197,7 +197,7 @@ std::optional<CompiledWheel> Compiler::sharedPureWheel(const std::string& key, c
             !parseWheelName(file) || !haveFile(d))
             return std::nullopt;
         auto w = checkedWheel(key, inputs, "another platform's build made", file, d, expect);
-        say(ctx_, "compile: " + w.name + " " + w.version +
+        say(ctx_, shownName(ctx_, "compile: " + w.name + " " + w.version) +
                       ": the pure-Python wheel another platform's build made");
         // In the registry's build cache under this platform's key: a runner building this
         // platform alone finds it there.
@@ -261,7 +261,14 @@ CompiledWheel Compiler::checkedWheel(const std::string& key, const json& inputs,
     if (!req_.pureKey.empty() && file.ends_with("-none-any.whl") && inputs.at(0) == "wheel") {
         auto pure = pureInputs(inputs);
         entry["inputs"] = pure;
-        writeEntry(cacheDir(store_) / "wheels" / (keyOf(pure) + ".json"), entry);
+        // (Not written again when it says this already: taken from it, by sharedPureWheel.)
+        auto purePath = cacheDir(store_) / "wheels" / (keyOf(pure) + ".json");
+        bool same = false;
+        try {
+            same = json::parse(readFile(purePath)) == entry;
+        } catch (std::exception&) {
+        }
+        if (!same) writeEntry(purePath, entry);
     }
     verified_[d.str()] = true;
     return CompiledWheel{m.name, m.version, file, d, path, false};

@@ -121,11 +121,18 @@ BuildResult buildIndex(Pipeline& top)
             registry::Session session(top.request.registry);
             publish(session, Reference::parse(dest.ref));
         } else {
-            // Each runner's attachments beside the index, each naming its runner (its subject).
+            // Each runner's attachments beside the index, each naming its runner (its subject);
+            // no new bundle where the layout has this key's.
             std::vector<Descriptor> all;
-            for (auto& a : attachments)
-                all.insert(all.end(), a.begin(), a.end());
-            if (bundle) all.push_back(*bundle);
+            auto add = [&](const Digest& subject, const std::vector<Descriptor>& listed) {
+                auto kept = top.request.signKey ? withoutNewBundle(store, dest, subject, listed,
+                                                                   top.request.signKey->publicKey())
+                                                : listed;
+                all.insert(all.end(), kept.begin(), kept.end());
+            };
+            for (size_t i = 0; i < images.size(); i++)
+                add(images[i].manifestDescriptor.digest, attachments[i]);
+            if (bundle) add(index.digest, {*bundle});
             saveIndex(store, index, images, dest, all);
         }
         result.outputs.push_back(dest.str());

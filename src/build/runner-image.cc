@@ -499,7 +499,11 @@ void Pipeline::writeOutputs()
     result.digest = image.manifestDescriptor.digest;
     if (indexPart) return; // the index is written (buildIndex)
     for (auto& dest : outputs) {
-        request.save(*store, image, dest, attachments);
+        auto listed = attachments;
+        if (request.signKey)
+            listed = withoutNewBundle(*store, dest, image.manifestDescriptor.digest, attachments,
+                                      request.signKey->publicKey());
+        request.save(*store, image, dest, listed);
         result.outputs.push_back(dest.str());
     }
 }

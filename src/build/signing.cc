@@ -11,6 +11,7 @@
 
 namespace grocker::build {
 
+namespace fs = std::filesystem;
 using namespace grocker::oci;
 using nlohmann::json;
 
@@ -65,6 +66,31 @@ size_t attachMissing(registry::Session& session, Store& store, const Reference& 
             missing.push_back(a);
     session.attach(store, missing, ref);
     return missing.size();
+}
+
+std::vector<Descriptor> withoutNewBundle(Store& store, const ImageRef& dest, const Digest& subject,
+                                         std::vector<Descriptor> attachments, const VerifyKey& key)
+{
+    if (dest.kind != ImageRef::Kind::Oci || !fs::exists(dest.path / "index.json"))
+        return attachments;
+    bool signedThere = false;
+    try {
+        for (auto& d :
+             loadLayoutReferrers(store, dest, subject, std::string(media::sigstoreBundle)))
+            try {
+                verifySigstoreBundle(referrerContent(store, d), key, subject);
+                signedThere = true;
+                break;
+            } catch (Error&) {
+                // another key's, or not a bundle: not ours
+            }
+    } catch (Error&) {
+        return attachments; // a layout that cannot be read: saving it says what is wrong
+    }
+    if (signedThere)
+        std::erase_if(attachments,
+                      [](const Descriptor& d) { return d.artifactType == media::sigstoreBundle; });
+    return attachments;
 }
 
 namespace {

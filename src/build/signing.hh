@@ -41,6 +41,14 @@ size_t attachMissing(registry::Session& session, oci::Store& store, const oci::R
                      const oci::Digest& subject, const std::vector<oci::Descriptor>& attachments,
                      const oci::VerifyKey* key);
 
+// `attachments` (of `subject`) to write to `dest`, but a new Sigstore bundle of `key` when `dest`
+// is an oci: layout that lists one of that key for `subject` already (checked): a rebuild into
+// the same layout keeps the signature it has instead of adding one each time.
+std::vector<oci::Descriptor> withoutNewBundle(oci::Store& store, const oci::ImageRef& dest,
+                                              const oci::Digest& subject,
+                                              std::vector<oci::Descriptor> attachments,
+                                              const oci::VerifyKey& key);
+
 // The `.sig` image of `subject` in `ref`'s repository, pulled into the store (its payloads
 // too, unless `payloads` is false); none when the registry has none.
 std::optional<oci::Image> pullCosignSignatures(registry::Session& session, oci::Store& store,

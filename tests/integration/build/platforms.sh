@@ -209,7 +209,9 @@ ok "--sign-key: each runner and the index signed (a bundle in the layout and the
 
 # --- the same build again: no step runs ----------------------------------------------------------
 mark
-hello "$tmp/result2.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx2:hello" \
+layout_referrers() { jq -r '[.manifests[] | select(.artifactType != null) | .digest] | sort | join(" ")' "$tmp/idx/index.json"; }
+layout_before=$(layout_referrers)
+hello "$tmp/result2.json" --platform linux/amd64,linux/arm64 --image-prefix "$R/team" --output "oci:$tmp/idx:hello" \
     --sign-key "$tmp/sign.pem"
 expect_eq "the rebuild's digest" "$digest" "$(tail -n1 <<<"$out")"
 expect_match "the rebuild ran no step" '^steps: 0 ran, ' "$err"
@@ -228,7 +230,8 @@ for d in $(jq -r '.config.digest, .layers[].digest' "$tmp/amd64.manifest.json" "
 done
 expect_eq "the index's referrers after it" "$bundles" \
     "$(skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-${digest#sha256:}" | jq -r '.manifests[].digest')"
-ok "the same two-platform build again runs no step (none emulated), uploads no blob (no layer, config, attachment or signature); same index and runners"
+expect_eq "the layout's attachments after it (no new bundle)" "$layout_before" "$(layout_referrers)"
+ok "the same two-platform build again runs no step (none emulated), uploads no blob (no layer, config, attachment or signature), adds no bundle to its oci: layout; same index and runners"
 
 # --- each platform alone, and grocker index create over them --------------------------------------
 # (arm64 first: a build of one platform names its runner grocker-hello:1.0.0 in the store, which

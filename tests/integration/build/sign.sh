@@ -78,11 +78,16 @@ expect_match "the layout's bundle verified" "^verified oci:$tmp/out:hello \($dig
 ok "build --sign-key: a bundle and cosign's .sig in the registry, a bundle in the layout; grocker verify accepts them"
 referrers_now() { skopeo inspect --tls-verify=false --raw "docker://$R/team/grocker-hello:sha256-$hex" | jq -r '[.manifests[].digest] | sort | join(" ")'; }
 before=$(referrers_now)
+layout_bundles() { jq '[.manifests[] | select(.artifactType == "application/vnd.dev.sigstore.bundle.v0.3+json")] | length' "$tmp/out/index.json"; }
+expect_eq "the layout's bundles" 1 "$(layout_bundles)"
 run "the same build again, with the key" env COSIGN_PASSWORD=s3cret-pw "$GROCKER" --root "$store" --tls-verify=false build "$app" \
-    -c "$app/.grocker.yml" --no-index --find-links "$tmp/links" --image-prefix "$R/team" --sign-key "$tmp/keys/cosign.key"
+    -c "$app/.grocker.yml" --no-index --find-links "$tmp/links" --image-prefix "$R/team" --sign-key "$tmp/keys/cosign.key" \
+    --output "oci:$tmp/out:hello"
 expect_match "it says they were there" "attestations: already attached to $R/team/grocker-hello:1.0.0 \(4 referrers\)" "$err"
 expect_eq "the referrers after it (no second bundle of the key)" "$before" "$(referrers_now)"
-ok "the same signed build again adds no signature: this key's bundle is there, checked"
+expect_eq "the layout's bundles after it (the one there kept)" 1 "$(layout_bundles)"
+run "grocker verify oci: after it" g verify --key "$tmp/keys/cosign.pub" "oci:$tmp/out:hello"
+ok "the same signed build again adds no signature, to the registry or the oci: layout: this key's bundle is there, checked"
 
 # --- outsiders -------------------------------------------------------------------------------------
 run "the bundle" gf attestations --print sigstore "docker://$R/team/grocker-hello:1.0.0"
