@@ -265,14 +265,6 @@ std::vector<std::string> Compiler::resolveArgs(const std::string& mode,
 
 namespace {
 
-// Whether a requirement (or a constraints file) says platform_machine, as a marker (PEP 508, or
-// the legacy platform.machine): what it resolves to may then differ from machine to machine.
-bool namesMachine(std::string_view text)
-{
-    return text.find("platform_machine") != std::string_view::npos ||
-           text.find("platform.machine") != std::string_view::npos;
-}
-
 // Whether two wheels of one release require the same distributions and the same Python.
 bool sameNeeds(const fs::path& a, const std::string& aFile, const fs::path& b,
                const std::string& bFile)
@@ -623,7 +615,7 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
     };
     const Candidate* best = nullptr;
     Rank bestRank{};
-    bool sdistListed = false;
+    const Candidate* sdist = nullptr; // the first of the release
     auto name = normalisePythonName(native.name);
     for (auto& c : files) {
         if (auto w = parseWheelName(c.file)) {
@@ -642,8 +634,8 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
                 bestRank = rank;
             }
         } else if (auto v = sdistVersion(c.file, native.name);
-                   v && sameVersion(*v, native.version)) {
-            sdistListed = true;
+                   !sdist && v && sameVersion(*v, native.version)) {
+            sdist = &c;
         }
     }
     if (!best) {
@@ -655,22 +647,14 @@ std::optional<Dist> Compiler::fileForHere(const Dist& native)
         // No wheel here: pip takes the release's sdist (the machine's platform did too, or it
         // took a wheel of its own and the index lists an sdist).
         if (native.sdist) return native;
-        if (!sdistListed) return std::nullopt;
-        for (auto& c : files)
-            if (auto v = sdistVersion(c.file, native.name); v && sameVersion(*v, native.version)) {
-                Dist d = native;
-                d.file = c.file;
-                d.sdist = true;
-                d.digest = c.fetch();
-                verified_[d.digest.str()] = true;
-                return d;
-            }
+        if (!sdist) return std::nullopt;
     }
-    if (best->file == native.file) return native;
+    auto& chosen = best ? *best : *sdist;
+    if (chosen.file == native.file) return native;
     Dist d = native;
-    d.file = best->file;
-    d.sdist = false;
-    d.digest = best->fetch();
+    d.file = chosen.file;
+    d.sdist = !best;
+    d.digest = chosen.fetch();
     verified_[d.digest.str()] = true;
     return d;
 }
@@ -689,8 +673,7 @@ std::string Compiler::unlikeNative(const Resolution& resolution,
             std::string file = theirs.file;
             Digest digest = theirs.digest;
             if (theirs.sdist) {
-                json key = {"wheel",         GROCKER_VERSION, native.compilerDigest,
-                            native.indexKey, "sdist",         theirs.digest.str()};
+                auto key = sdistWheelInputs(native.compilerDigest, native.indexKey, theirs.digest);
                 auto j =
                     json::parse(readFile(cacheDir(store_) / "wheels" / (keyOf(key) + ".json")));
                 file = j.at("file").get<std::string>();

@@ -480,8 +480,7 @@ std::vector<CompiledWheel> Compiler::wheelsOf(const std::optional<CompiledWheel>
             wheels[i] = CompiledWheel{
                 d.name, d.version, d.file, d.digest, filePath(store_, d.digest), d.app};
         else {
-            json in = {"wheel",       GROCKER_VERSION, compilerDigest(),
-                       req_.indexKey, "sdist",         d.digest.str()};
+            auto in = sdistWheelInputs(compilerDigest(), req_.indexKey, d.digest);
             sdists.push_back({keyOf(in), i, in});
         }
     }

@@ -123,6 +123,13 @@ struct Resolution {
     std::vector<Dist> native;
 };
 
+// What the wheel built from the sdist of digest `sdist` by `compiler` is cached under.
+inline json sdistWheelInputs(const std::string& compiler, const std::string& indexKey,
+                             const Digest& sdist)
+{
+    return {"wheel", GROCKER_VERSION, compiler, indexKey, "sdist", sdist.str()};
+}
+
 // Whether `file` is a wheel or an sdist of `name` `version`; throws when it is neither.
 bool isSdistOf(const std::string& file, const std::string& name, const std::string& version);
 

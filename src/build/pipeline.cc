@@ -383,11 +383,6 @@ void Pipeline::needCompiler()
 
 namespace {
 
-std::string fileDigest(const std::string& path)
-{
-    return path.empty() ? "" : sha256(readFile(path)).str();
-}
-
 // What Python's platform.machine() says on a platform (wheel tags end with it), or empty.
 std::string pythonMachine(const Platform& p)
 {
@@ -439,32 +434,33 @@ void Pipeline::compile()
         box.volumes.push_back({fs::canonical(r.findLinks), "/run/grocker/find-links", true});
         box.env.push_back("PIP_FIND_LINKS=/run/grocker/find-links");
     }
-    creq.index = IndexSettings::from(r.pipConf.empty() ? "" : readFile(r.pipConf), r.indexUrl,
+    auto pipConf = r.pipConf.empty() ? "" : readFile(r.pipConf);
+    creq.index = IndexSettings::from(pipConf, r.indexUrl,
                                      r.findLinks.empty() ? fs::path() : fs::canonical(r.findLinks));
     if (r.noIndex) creq.index.indexUrls.clear();
     index = creq.index;
     // The index URL without its password: a rotated token must not make every runner's cache
     // miss, and no secret is part of what a cache entry records.
+    // (The find-links folder's tree digest, read once: the keys of each compiler use it.)
+    auto links = r.findLinks.empty() ? "" : treeDigest(r.findLinks);
     auto indexKey = [&](const std::string& of) {
-        return cacheKey({"index", of, std::to_string(ctx->epoch), fileDigest(r.pipConf),
-                         r.noIndex ? "no-index" : withoutPassword(r.indexUrl),
-                         r.findLinks.empty() ? "" : treeDigest(r.findLinks)});
+        return cacheKey({"index", of, std::to_string(ctx->epoch),
+                         r.pipConf.empty() ? "" : sha256(pipConf).str(),
+                         r.noIndex ? "no-index" : withoutPassword(r.indexUrl), links});
     };
     creq.indexKey = indexKey(compiler.manifestDescriptor.digest.str());
     // Pure-Python wheels: one build for every platform of the runtime.
     creq.pureKey = indexKey(runtimeName());
-    creq.constraintsDigest = fileDigest(config.pipConstraint);
     if (!config.pipConstraint.empty()) {
         auto text = readFile(config.pipConstraint);
-        creq.constraintsNameMachine = text.find("platform_machine") != std::string::npos ||
-                                      text.find("platform.machine") != std::string::npos;
+        creq.constraintsDigest = sha256(text).str();
+        creq.constraintsNameMachine = namesMachine(text);
     }
     // Another platform than the machine's, after the machine's own in this build: its
     // resolution may be the machine's, with this platform's files (NativeTwin).
     auto python = std::string(runtime->name.substr(runtime->name.find('/') + 1));
     if (!nativeCompiler.empty() && !runtime->glibc.empty() && request.baseImage.empty() &&
-        !pythonMachine(platform).empty() &&
-        !pipChoosesByFiles(r.pipConf.empty() ? "" : readFile(r.pipConf)))
+        !pythonMachine(platform).empty() && !pipChoosesByFiles(pipConf))
         creq.native =
             NativeTwin{nativeCompiler, indexKey(nativeCompiler),
                        WheelTags(python, runtime->glibc, pythonMachine(platform)), platform.str()};

@@ -11,6 +11,9 @@
 #include "passes.hh"
 #include "signing.hh"
 
+#include <algorithm>
+#include <numeric>
+
 namespace grocker::build {
 
 using namespace grocker::oci;
@@ -45,11 +48,12 @@ BuildResult buildIndex(Pipeline& top)
     std::vector<BuildResult> built(texts.size());
     // The machine's own platform first, whatever its place in the index: the others may take
     // its resolution (NativeTwin) and its pure-Python wheels rather than make them emulated.
-    std::vector<size_t> order;
-    for (size_t i = 0; i < texts.size(); i++)
-        if (Platform::parse(texts[i]).str() == Platform::host().str()) order.push_back(i);
-    for (size_t i = 0; i < texts.size(); i++)
-        if (Platform::parse(texts[i]).str() != Platform::host().str()) order.push_back(i);
+    auto isHost = [&](size_t i) {
+        return Platform::parse(texts[i]).str() == Platform::host().str();
+    };
+    std::vector<size_t> order(texts.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_partition(order.begin(), order.end(), isHost);
     std::string nativeCompiler;
     std::optional<Image> nativeRoot;
     for (size_t i : order) {
@@ -67,7 +71,7 @@ BuildResult buildIndex(Pipeline& top)
             part.nativeRoot = nativeRoot;
         say(*top.ctx, "platform " + text);
         built[i] = part.run();
-        if (part.platform.str() == Platform::host().str()) {
+        if (isHost(i)) {
             nativeCompiler = part.compiler.manifestDescriptor.digest.str();
             // (Its layers in the store: not when they stayed in the registry.)
             if (!part.rootLayersIn) nativeRoot = part.root;

@@ -235,6 +235,12 @@ std::vector<std::string_view> tagParts(std::string_view text)
 
 } // namespace
 
+bool namesMachine(std::string_view text)
+{
+    return text.find("platform_machine") != std::string_view::npos ||
+           text.find("platform.machine") != std::string_view::npos;
+}
+
 void WheelTags::add(const std::string& tag)
 {
     order_.emplace(tag, order_.size());

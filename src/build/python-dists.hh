@@ -30,6 +30,10 @@ struct WheelName {
 // "{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl", each part checked; nullopt else.
 std::optional<WheelName> parseWheelName(std::string_view file);
 
+// Whether a requirement (or a constraints file) says platform_machine, as a marker (PEP 508, or
+// the legacy platform.machine): what it resolves to may then differ from machine to machine.
+bool namesMachine(std::string_view text);
+
 // The wheel tags a CPython interpreter on glibc Linux accepts, most preferred first, as pip's
 // packaging.tags lists them (cpython_tags, then compatible_tags): cpXY-cpXY-P, cpXY-abi3-P,
 // cpXY-none-P, the older cpXW-abi3-P; pyXY-none-P, py3-none-P, ...; cpXY-none-any, pyXY-none-any,

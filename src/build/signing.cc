@@ -33,6 +33,23 @@ Descriptor signatureReferrer(Store& store, const SigningKey& key, const Descript
                        sigstoreBundleAnnotations(std::time(nullptr)));
 }
 
+namespace {
+
+// Whether `d`, a referrer in the store, is a Sigstore bundle that `key` signed for `subject`.
+bool signedWith(const Store& store, const Descriptor& d, const VerifyKey& key,
+                const Digest& subject)
+{
+    if (d.artifactType != media::sigstoreBundle) return false;
+    try {
+        verifySigstoreBundle(referrerContent(store, d), key, subject);
+        return true;
+    } catch (Error&) {
+        return false; // another key's, or no bundle: not ours
+    }
+}
+
+} // namespace
+
 bool signedBefore(registry::Session& session, Store& store, const Reference& ref,
                   const Digest& subject, const std::vector<Descriptor>& listed,
                   const VerifyKey& key)
@@ -41,12 +58,11 @@ bool signedBefore(registry::Session& session, Store& store, const Reference& ref
         if (d.artifactType != media::sigstoreBundle) continue;
         try {
             session.fetchReferrer(store, ref, d);
-            verifySigstoreBundle(referrerContent(store, d), key, subject);
-            return true;
         } catch (Error& e) {
             if (e.message() == "cancelled") throw;
-            // another key's, or no bundle: not ours
+            continue; // not readable: not ours
         }
+        if (signedWith(store, d, key, subject)) return true;
     }
     return false;
 }
@@ -75,15 +91,10 @@ std::vector<Descriptor> withoutNewBundle(Store& store, const ImageRef& dest, con
         return attachments;
     bool signedThere = false;
     try {
-        for (auto& d :
-             loadLayoutReferrers(store, dest, subject, std::string(media::sigstoreBundle)))
-            try {
-                verifySigstoreBundle(referrerContent(store, d), key, subject);
-                signedThere = true;
-                break;
-            } catch (Error&) {
-                // another key's, or not a bundle: not ours
-            }
+        auto listed = loadLayoutReferrers(store, dest, subject, std::string(media::sigstoreBundle));
+        signedThere = std::any_of(listed.begin(), listed.end(), [&](const Descriptor& d) {
+            return signedWith(store, d, key, subject);
+        });
     } catch (Error&) {
         return attachments; // a layout that cannot be read: saving it says what is wrong
     }
