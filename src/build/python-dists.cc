@@ -144,6 +144,8 @@ std::optional<std::string> versionForm(std::string_view text, bool stripZeros)
         out += "+" + joined;
     }
     if (in.i != in.s.size()) return std::nullopt;
+    // Its canonical form within the bound too ("1rc" is "1rc0"): a canonical version is one.
+    if (out.size() > 256) return std::nullopt;
     return out;
 }
 

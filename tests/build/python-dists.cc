@@ -38,6 +38,10 @@ TEST(DistVersions, Pep440)
     EXPECT_EQ(canonicalVersion("1.0-alpha.2"), "1.0a2");
     EXPECT_EQ(canonicalVersion("1!2.0.post1.dev3+Local_1"), "1!2.0.post1.dev3+local.1");
     EXPECT_EQ(canonicalVersion("0!01.002-3"), "1.2.post3");
+    // At most 256 characters, the canonical form too (fuzz-python-dists found "1rc" + 253 more,
+    // whose canonical form "1rc0..." was not a version by this bound).
+    EXPECT_EQ(canonicalVersion("1rc+" + std::string(251, 'a')), "1rc0+" + std::string(251, 'a'));
+    EXPECT_FALSE(canonicalVersion("1rc+" + std::string(252, 'a')));
     EXPECT_EQ(canonicalVersion("1.0a"), "1.0a0");
     EXPECT_EQ(canonicalVersion("1.0.preview_3"), "1.0rc3");
     EXPECT_EQ(canonicalVersion("1.0c1.r"), "1.0rc1.post0");
