@@ -319,22 +319,31 @@ Client& Session::client(const std::string& domain)
     return *c;
 }
 
-bool Session::hasManifest(const oci::Reference& ref)
+std::optional<Digest> Session::manifestDigest(const oci::Reference& ref, bool exact)
 {
     auto& c = client(ref.domain);
+    const std::string reference = ref.digest ? ref.digest->str() : ref.tag;
     Client::Call head;
     head.method = "HEAD";
-    head.url = "/v2/" + ref.path + "/manifests/" + (ref.digest ? ref.digest->str() : ref.tag);
+    head.url = "/v2/" + ref.path + "/manifests/" + reference;
     head.repository = ref.path;
     head.scopes = {repositoryScope(ref.path, false)};
-    head.headers = {{"Accept", std::string(oci::media::ociManifest) + ", " +
-                                   std::string(oci::media::ociIndex) + ", " +
-                                   std::string(oci::media::dockerManifest) + ", " +
-                                   std::string(oci::media::dockerManifestList)}};
+    head.headers = {{"Accept", acceptManifests}};
     auto answer = c.send(head);
-    if (answer.status == 404) return false;
+    if (answer.status == 404) return std::nullopt;
     if (!answer.ok()) c.fail(head, answer);
-    return true;
+    std::string dcd(trim(answer.header("docker-content-digest")));
+    if (!dcd.empty() && Digest::valid(dcd) && Digest::parse(dcd).algorithm() == "sha256")
+        return Digest::parse(dcd);
+    if (ref.digest) return ref.digest;
+    if (!exact) return Digest{};
+    // A registry that does not say it in a HEAD: the bytes, hashed.
+    return getManifest(c, ref.path, reference, std::nullopt, "the manifest").digest;
+}
+
+bool Session::hasManifest(const oci::Reference& ref)
+{
+    return manifestDigest(ref, false).has_value();
 }
 
 oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool layers)
@@ -429,6 +438,16 @@ static HttpResponse putManifestAs(Client& c, const std::string& repo, const oci:
     put.headers = {{"Content-Type", image.manifestDescriptor.mediaType}};
     put.prepare = [&](HttpRequest& req) { req.body = image.manifestBytes; };
     auto r = c.send(put);
+    // Every blob it names was just found or put in the repository. Distribution's filesystem
+    // storage rewrites a blob's link in place (truncated, then written) when another client
+    // sends or mounts the same blob (the payload that every signer of an image signs): a
+    // manifest checked in that instant names an "unknown" blob. Sent again after a moment.
+    for (int again = 1;
+         again <= 3 && r.status == 400 && r.body.find("MANIFEST_BLOB_UNKNOWN") != std::string::npos;
+         again++) {
+        std::this_thread::sleep_for(c.backoff(again));
+        r = c.send(put);
+    }
     if (r.status != 201 && r.status != 200) c.fail(put, r);
     checkStoredDigest(c, image.manifestDescriptor.digest, r, "the manifest ");
     return r;
@@ -482,14 +501,14 @@ oci::Digest Session::pushIndex(oci::Store& store, const Descriptor& index,
 }
 
 void Session::pushNewBlobs(oci::Store& store, const std::vector<Descriptor>& blobs,
-                           const oci::Reference& ref)
+                           const oci::Reference& ref, bool probe)
 {
     withContext("while pushing to docker://" + ref.str(), [&] {
         auto& c = client(ref.domain);
         Progress progress(Progress::Mode::Quiet, "pushed");
         runParallel(blobs.size(), options_.parallel, c, [&](size_t i) {
             pushBlob(c, store, ref.path, blobs[i], label("blob", blobs[i]), options_, progress,
-                     false);
+                     probe);
         });
     });
 }

@@ -181,21 +181,33 @@ void pushCosignSignatures(registry::Session& session, Store& store, const Signin
     // Nothing sent when this key signed it already (a rebuild signs again).
     if (read()) return;
     // Ours and the `.sig` image of ours alone (what the first signer of an image writes)
-    // before the read that the write merges with: a write then puts only a manifest (a short
-    // write is a short window for another writer to slip in).
+    // before the read that the write merges with. Asked for first: every signer of an image
+    // signs the same payload, and a `.sig` image of N layers has the same config whoever
+    // wrote it (a blob sent again makes distribution rewrite its link, which a manifest put
+    // at that instant finds missing).
     auto alone = sigImage(store, {mine});
-    session.pushNewBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject));
+    session.pushNewBlobs(store, {alone.manifest.config, mine}, sigRef(ref, subject), true);
     registry::keepMerged(
         read,
         [&] {
-            std::vector<Descriptor> layers;
-            if (sig) layers = sig->manifest.layers;
-            layers.push_back(mine);
-            auto merged = sigImage(store, layers);
-            if (merged.manifestDescriptor.digest == alone.manifestDescriptor.digest)
-                session.putManifest(merged, sigRef(ref, subject));
-            else
-                session.push(store, merged, sigRef(ref, subject));
+            // The merged image's config is sent first, then the tag is looked at once more: the
+            // write that can drop another signer's layer is the manifest alone, right after that
+            // look (a config's upload between the read and the write, slow on a loaded machine,
+            // let a fourth signer's write drop one of three others').
+            for (int looks = 1;; looks++) {
+                std::vector<Descriptor> layers;
+                if (sig) layers = sig->manifest.layers;
+                layers.push_back(mine);
+                auto merged = sigImage(store, layers);
+                if (merged.manifest.config.digest != alone.manifest.config.digest)
+                    session.pushNewBlobs(store, {merged.manifest.config}, sigRef(ref, subject),
+                                         true);
+                std::optional<Digest> merges;
+                if (sig) merges = sig->manifestDescriptor.digest;
+                if (looks == 8 || session.manifestDigest(sigRef(ref, subject)) == merges)
+                    return session.putManifest(merged, sigRef(ref, subject));
+                if (read()) return; // another signer's write merged ours in
+            }
         },
         8, "cosign's " + cosignSignatureTag(subject) + " of " + ref.domain + "/" + ref.path,
         session.options().patientMerges);

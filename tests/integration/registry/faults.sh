@@ -123,6 +123,17 @@ push faults/preset
 expect_fired reset 2
 ok "push through connections reset on arrival"
 
+# Distribution's filesystem storage rewrites a blob's link in place when another client sends the
+# same blob: a manifest put at that instant is refused for a blob it names. Tried again, 3 times.
+faults_at "status PUT ^/v2/faults/pblob/manifests/ status=400 code=MANIFEST_BLOB_UNKNOWN times=2"
+push faults/pblob
+expect_fired status 2
+faults_at "status PUT ^/v2/faults/pblob2/manifests/ status=400 code=MANIFEST_BLOB_UNKNOWN times=0"
+run_fails "a manifest refused for its blobs every time" "$GROCKER" -q --root "$tmp/store-build" copy "$IMG" "docker://$P/faults/pblob2:v1"
+expect_eq "its tries" 4 "$(fired status)"
+expect_match "its message" "400 .*PUT /v2/faults/pblob2/manifests/v1: MANIFEST_BLOB_UNKNOWN" "$err"
+ok "push through a manifest refused twice for a blob it names (as when another client sends it again); refused 4 times, the error"
+
 # --- pulls (of an image skopeo pushed straight to the registry) ---------------------------------------------
 new_image
 run "skopeo push for the pulls" skopeo copy -q --dest-tls-verify=false "$IMG" "docker://$R/faults/pull:v1"

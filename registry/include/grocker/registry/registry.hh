@@ -65,6 +65,9 @@ class Session {
                      const std::vector<oci::Descriptor>& layers);
     // Whether the registry has a manifest under `ref` (HEAD): false on a 404; throws otherwise.
     bool hasManifest(const oci::Reference& ref);
+    // The digest of the manifest under `ref` (HEAD, its Docker-Content-Digest; without one, a
+    // GET of it), nullopt on a 404. `exact` false: an empty digest when the HEAD does not say.
+    std::optional<oci::Digest> manifestDigest(const oci::Reference& ref, bool exact = true);
     // Writes the image (all its blobs in the store) to `ref`; returns the manifest digest.
     oci::Digest push(oci::Store& store, const oci::Image& image, const oci::Reference& ref);
     // Writes the image index `index` (its bytes and media type in the store) to `ref`, after
@@ -73,10 +76,10 @@ class Session {
     oci::Digest pushIndex(oci::Store& store, const oci::Descriptor& index,
                           const std::vector<oci::Image>& images, const oci::Reference& ref);
     // The parts of push: these blobs of the store into `ref`'s repository, quietly (without
-    // asking first whether it has them: blobs most likely new, as a signature's); then an
-    // image's manifest under `ref`, once its repository has all its blobs.
+    // asking first whether it has them, unless `probe`: blobs most likely new, as a
+    // signature's); then an image's manifest under `ref`, once its repository has all its blobs.
     void pushNewBlobs(oci::Store& store, const std::vector<oci::Descriptor>& blobs,
-                      const oci::Reference& ref);
+                      const oci::Reference& ref, bool probe = false);
     void putManifest(const oci::Image& image, const oci::Reference& ref);
 
     // Pushes `referrers` (attachments in the store of one subject, oci/referrers.hh) into
