@@ -11,6 +11,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <functional>
 #include <map>
 #include <set>
 #include <sys/file.h>
@@ -139,8 +140,9 @@ struct Found {
     std::map<std::string, Descriptor> byPath; // archive path → stored blob
 };
 
-Descriptor selectFromIndex(const Store& store, const Index& idx, const std::string& what,
-                           const std::string& tag, const Platform& platform,
+// The entry of a layout's index.json that `tag` names (an image or an index); with no tag, its
+// only image, else (several, unnamed) the one for `platform` (none: refused).
+const Descriptor& topEntry(const Index& idx, const std::string& tag, const Platform* platform,
                            const std::string& location)
 {
     std::vector<const Descriptor*> candidates;
@@ -168,11 +170,19 @@ Descriptor selectFromIndex(const Store& store, const Index& idx, const std::stri
         chosen = candidates[0];
     else {
         for (auto* d : candidates)
-            if (d->platform && d->platform->matches(platform) && !chosen) chosen = d;
+            if (platform && d->platform && d->platform->matches(*platform) && !chosen) chosen = d;
         if (!chosen)
             throw Error(location, " holds ", candidates.size(),
                         " images; name one with its tag (tags: ", tagList(), ")");
     }
+    return *chosen;
+}
+
+Descriptor selectFromIndex(const Store& store, const Index& idx, const std::string& what,
+                           const std::string& tag, const Platform& platform,
+                           const std::string& location)
+{
+    const Descriptor* chosen = &topEntry(idx, tag, &platform, location);
     if (media::isIndex(chosen->mediaType)) {
         auto bytes = store.readBlob(*chosen, "index " + chosen->digest.str());
         auto nested = parseIndex(bytes, what + " index " + chosen->digest.str(), chosen->mediaType);
@@ -216,7 +226,8 @@ void importBlobIfMissing(Store& store, const fs::path& file, const Descriptor& d
         throw Error(what, " has ", stored.size, " bytes but its descriptor says ", d.size);
 }
 
-Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
+// A layout folder's index.json, after checking that it is one.
+Index layoutIndex(const ImageRef& src)
 {
     auto location = src.str();
     auto dir = src.path;
@@ -231,7 +242,14 @@ Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
         throw Error(
             location,
             ": the image layout has no index.json: it is incomplete; copy the image into it again");
-    auto idx = parseIndex(readFile(dir / "index.json"), location + " index.json");
+    return parseIndex(readFile(dir / "index.json"), location + " index.json");
+}
+
+Image loadOciDir(Store& store, const ImageRef& src, const Platform& platform)
+{
+    auto location = src.str();
+    auto dir = src.path;
+    auto idx = layoutIndex(src);
     auto blob = [&](const Digest& d) { return dir / "blobs" / d.algorithm() / d.hex(); };
     // Nested indexes are read from the layout too, so import every index/manifest on the way.
     std::function<void(const Descriptor&)> importTree = [&](const Descriptor& d) {
@@ -330,14 +348,21 @@ Found scanArchive(Store& store, const ImageRef& src)
     return f;
 }
 
-Image loadOciArchive(Store& store, const ImageRef& src, const Platform& platform)
+// An oci-archive's index.json, every blob of the archive read into the store.
+Index archiveIndex(Store& store, const ImageRef& src)
 {
     auto location = src.str();
     Found f = scanArchive(store, src);
     if (!f.hasIndex || !f.hasOciLayout)
         throw Error(location, ": not an OCI archive (no ", f.hasIndex ? "oci-layout" : "index.json",
                     "); it is truncated, or a docker save tar (then use docker-archive:)");
-    auto idx = parseIndex(f.indexJson, location + " index.json");
+    return parseIndex(f.indexJson, location + " index.json");
+}
+
+Image loadOciArchive(Store& store, const ImageRef& src, const Platform& platform)
+{
+    auto location = src.str();
+    auto idx = archiveIndex(store, src);
     Descriptor chosen = selectFromIndex(store, idx, location, src.ref, platform, location);
     return resolveManifest(store, chosen, location);
 }
@@ -456,6 +481,65 @@ Image loadImage(Store& store, const ImageRef& src, const Platform& platform)
         throw;
     }
     throw Error("docker:// images are read by the registry library");
+}
+
+ImageSet loadImageSet(Store& store, const ImageRef& src)
+{
+    if (src.kind != ImageRef::Kind::Oci && src.kind != ImageRef::Kind::OciArchive)
+        return {std::nullopt, {loadImage(store, src)}};
+    auto location = src.str();
+    try {
+        Index idx;
+        // A blob of the layout into the store (an archive's are all there once it is scanned).
+        std::function<void(const Descriptor&, const std::string&)> have;
+        if (src.kind == ImageRef::Kind::Oci) {
+            idx = layoutIndex(src);
+            have = [&](const Descriptor& d, const std::string& what) {
+                importBlobIfMissing(store,
+                                    src.path / "blobs" / d.digest.algorithm() / d.digest.hex(), d,
+                                    location + " " + what + " " + d.digest.str());
+            };
+        } else {
+            idx = archiveIndex(store, src);
+            have = [&](const Descriptor& d, const std::string& what) {
+                if (!store.hasBlob(d.digest))
+                    throw Error(location, ": its ", what, " ", d.digest.str(),
+                                " is not in the archive: it is incomplete; write it again");
+            };
+        }
+        auto image = [&](const Descriptor& d) {
+            have(d, "manifest");
+            auto m = parseManifest(store.readBlob(d, "manifest " + d.digest.str()),
+                                   location + " manifest " + d.digest.str(), d.mediaType);
+            have(m.config, "config");
+            for (auto& l : m.layers)
+                have(l, "layer");
+            return resolveManifest(store, d, location);
+        };
+        ImageSet set;
+        const Descriptor& top = topEntry(idx, src.ref, nullptr, location);
+        if (!media::isIndex(top.mediaType)) {
+            set.images.push_back(image(top));
+            return set;
+        }
+        have(top, "index");
+        auto listed = parseIndex(store.readBlob(top, "index " + top.digest.str()),
+                                 location + " index " + top.digest.str(), top.mediaType);
+        for (auto& d : listed.manifests) {
+            if (!media::isManifest(d.mediaType))
+                throw Error(location, ": its index ", top.digest.str(), " lists ", d.digest.str(),
+                            " (", d.mediaType,
+                            "), not an image: an index of indexes is not copied whole; copy one "
+                            "platform of it with --platform");
+            set.images.push_back(image(d));
+        }
+        set.index = Descriptor{top.mediaType, top.digest, top.size};
+        return set;
+    } catch (Error& e) {
+        if (e.message().find(location) == std::string::npos)
+            e.addContext("while reading " + location);
+        throw;
+    }
 }
 
 namespace {

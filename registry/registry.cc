@@ -388,6 +388,57 @@ oci::Image Session::pull(oci::Store& store, const oci::Reference& ref, bool laye
     });
 }
 
+oci::ImageSet Session::pullSet(oci::Store& store, const oci::Reference& ref)
+{
+    auto top = withContext("while pulling docker://" + ref.str(), [&] {
+        return getManifest(client(ref.domain), ref.path, ref.digest ? ref.digest->str() : ref.tag,
+                           ref.digest, "the manifest");
+    });
+    auto byDigest = [&](const Digest& d) {
+        auto r = ref;
+        r.digest = d;
+        return r;
+    };
+    if (!oci::media::isIndex(top.mediaType))
+        return {std::nullopt, {pull(store, byDigest(top.digest))}};
+    return withContext("while pulling docker://" + ref.str(), [&] {
+        auto& c = client(ref.domain);
+        const auto& repo = ref.path;
+        auto index = oci::parseIndex(top.bytes, "the index " + top.digest.str(), top.mediaType);
+        std::vector<FetchedManifest> listed;
+        std::vector<std::pair<std::string, Descriptor>> blobs;
+        for (auto& d : index.manifests) {
+            auto what = "the manifest " + d.digest.str() +
+                        (d.platform ? " (" + d.platform->str() + ")" : std::string());
+            if (!oci::media::isManifest(d.mediaType))
+                throw Error("the index ", top.digest.str(), " lists ", d.digest.str(), " (",
+                            d.mediaType,
+                            "), not an image: an index of indexes is not copied whole; copy one "
+                            "platform of it with --platform");
+            auto m = getManifest(c, repo, d.digest.str(), d.digest, what);
+            auto manifest = oci::parseManifest(m.bytes, what, m.mediaType);
+            blobs.emplace_back(label("config", manifest.config), manifest.config);
+            for (auto& l : manifest.layers)
+                blobs.emplace_back(label("layer", l), l);
+            listed.push_back(std::move(m));
+        }
+        Progress progress(Progress::detect(options_.quiet), "pulled");
+        // The manifests are stored after their blobs, the index last: a refused image leaves
+        // nothing in the store.
+        fetchBlobs(store, ref, blobs, progress);
+        oci::ImageSet set;
+        for (auto& m : listed) {
+            auto desc = store.putBlob(m.bytes, m.mediaType);
+            store.recordSource(desc.digest, ref.domain + "/" + repo);
+            set.images.push_back(oci::imageFromStore(store, desc));
+        }
+        set.index = store.putBlob(top.bytes, top.mediaType);
+        store.recordSource(set.index->digest, ref.domain + "/" + repo);
+        progress.summary(ref.str());
+        return set;
+    });
+}
+
 void Session::fetchLayers(oci::Store& store, const oci::Reference& ref,
                           const std::vector<Descriptor>& layers)
 {

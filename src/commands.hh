@@ -26,12 +26,16 @@ struct GlobalOptions {
     // --platform of copy, pull, run: of an index, the image for this platform ("": this
     // machine's).
     std::string platform;
+    // --all of copy, pull, push: an index whole, not one of its images.
+    bool allPlatforms = false;
 };
 
 // The platform an index's image is picked for: --platform, else this machine's.
 oci::Platform wantedPlatform(const GlobalOptions& global);
 // --platform on a command that reads images.
 void addPlatformOption(CLI::App* app, GlobalOptions& global);
+// --all on copy, pull and push (after --platform, which it excludes).
+void addAllOption(CLI::App* app, GlobalOptions& global);
 
 using Runners = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 
@@ -100,7 +104,8 @@ std::vector<oci::Descriptor> loadAttachments(oci::Store& store, const oci::Image
 // SRC parsed, when it is where attachments (`what`: "signatures", "attachments") are kept: a
 // registry, an oci: layout or an oci-archive; a UsageError saying so otherwise.
 oci::ImageRef imageWithAttachments(const std::string& text, const std::string& what);
-// Copies the image at SRC to DEST with its attachments; the digest of the image.
+// Copies the image at SRC to DEST with its attachments (with --all, an index whole, and the
+// attachments of each image and of the index); the digest of what it copied.
 oci::Digest copyWithAttachments(oci::Store& store, const oci::ImageRef& src,
                                 const oci::ImageRef& dest, const GlobalOptions& global);
 // For an image that loadAnyImage read with `layers` false: fetches these of its layers that the

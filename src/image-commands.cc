@@ -354,6 +354,7 @@ Runners registerImageCommands(CLI::App& app, GlobalOptions& global)
     copy->add_option("DEST", copyDest)->required();
     addProgressOption(copy, global);
     addPlatformOption(copy, global);
+    addAllOption(copy, global);
     runners.emplace_back(copy, [&global] { return runCopy(global, copySrc, copyDest); });
 
     static std::string unpackSrc, unpackDir;

@@ -41,6 +41,14 @@ void addPlatformOption(CLI::App* app, GlobalOptions& global)
                     "this machine's)");
 }
 
+void addAllOption(CLI::App* app, GlobalOptions& global)
+{
+    auto* all = app->add_flag("--all", global.allPlatforms,
+                              "Of an image index, the index itself and every image it lists (its "
+                              "digest kept), with their attachments");
+    if (auto* platform = app->get_option_no_throw("--platform")) all->excludes(platform);
+}
+
 // "docker://host/repo:tag" or "host/repo:tag"; a bad one is misuse.
 Reference dockerReference(const std::string& text)
 {
@@ -216,27 +224,66 @@ ImageRef imageWithAttachments(const std::string& text, const std::string& what)
 Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& dest,
                            const GlobalOptions& g)
 {
-    Image img = loadAnyImage(store, src, g);
-    // Where DEST keeps them (a docker-archive does not), the attachments go with the image: a
-    // signed image copied elsewhere stays signed.
-    std::vector<Descriptor> attachments;
+    ImageSet set;
+    if (!g.allPlatforms)
+        set.images.push_back(loadAnyImage(store, src, g));
+    else if (src.kind == ImageRef::Kind::Docker)
+        set = registry::Session(registryOptions(g)).pullSet(store, dockerReference(src.ref));
+    else
+        set = loadImageSet(store, src);
+    bool pulled = src.kind == ImageRef::Kind::Docker;
+    if (set.index && dest.kind == ImageRef::Kind::DockerArchive)
+        throw UsageError(dest.str(), ": a docker-archive holds one image, not the index of ",
+                         set.images.size(),
+                         " images that --all copies: write it to oci:, oci-archive: or "
+                         "docker://, or copy one platform with --platform");
+    // The attachments of each image and of the index (its signature), where DEST keeps them (a
+    // docker-archive does not): a signed image copied elsewhere stays signed.
+    std::vector<Digest> subjects;
+    for (auto& image : set.images)
+        subjects.push_back(image.manifestDescriptor.digest);
+    if (set.index) subjects.push_back(set.index->digest);
+    std::vector<std::vector<Descriptor>> attachments(subjects.size());
+    size_t attached = 0;
     if (dest.kind != ImageRef::Kind::DockerArchive)
-        attachments = loadAttachments(store, src, g, img.manifestDescriptor.digest);
-    saveAnyImage(store, img, dest, g, src.kind == ImageRef::Kind::Docker, attachments);
-    // Between registries, cosign's .sig tag too (verifiers that read only that).
+        for (size_t i = 0; i < subjects.size(); i++) {
+            attachments[i] = loadAttachments(store, src, g, subjects[i]);
+            attached += attachments[i].size();
+        }
+    if (!set.index) {
+        saveAnyImage(store, set.images[0], dest, g, pulled, attachments[0]);
+    } else if (dest.kind == ImageRef::Kind::Docker) {
+        registry::Session session(registryOptions(g));
+        auto ref = dockerReference(dest.ref);
+        session.pushIndex(store, *set.index, set.images, ref);
+        for (auto& a : attachments)
+            session.attach(store, a, ref);
+    } else {
+        std::vector<Descriptor> all;
+        if (pulled && dest.kind == ImageRef::Kind::Oci)
+            for (auto& image : set.images)
+                linkBlobsFromStore(store, image, dest.path);
+        for (auto& a : attachments)
+            all.insert(all.end(), a.begin(), a.end());
+        saveIndex(store, *set.index, set.images, dest, all);
+    }
+    // Between registries, cosign's .sig tags too (verifiers that read only those).
     if (src.kind == ImageRef::Kind::Docker && dest.kind == ImageRef::Kind::Docker) {
         registry::Session session(registryOptions(g));
-        if (auto sig = build::pullCosignSignatures(session, store, dockerReference(src.ref),
-                                                   img.manifestDescriptor.digest)) {
-            build::copyCosignSignatures(session, store, *sig, dockerReference(dest.ref),
-                                        img.manifestDescriptor.digest);
-            attachments.push_back(sig->manifestDescriptor);
-        }
+        for (auto& subject : subjects)
+            if (auto sig = build::pullCosignSignatures(session, store, dockerReference(src.ref),
+                                                       subject)) {
+                build::copyCosignSignatures(session, store, *sig, dockerReference(dest.ref),
+                                            subject);
+                attached++;
+            }
     }
-    if (!attachments.empty() && !g.quiet)
-        display().message(concat("with ", plural(attachments.size(), "attachment", "attachments"),
+    if (!g.quiet && set.index)
+        display().message(concat("an index of ", set.images.size(), " images, written whole"));
+    if (attached && !g.quiet)
+        display().message(concat("with ", plural(attached, "attachment", "attachments"),
                                  " (grocker attestations ", dest.str(), ")"));
-    return img.manifestDescriptor.digest;
+    return set.index ? set.index->digest : set.images[0].manifestDescriptor.digest;
 }
 
 Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
@@ -252,6 +299,7 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
         ->required();
     addProgressOption(pull, global);
     addPlatformOption(pull, global);
+    addAllOption(pull, global);
     runners.emplace_back(pull, [&global] { return runPull(global, pullRef, pullDest); });
 
     static std::string pushSrc, pushRef;
@@ -263,6 +311,7 @@ Runners registerRegistryCommands(CLI::App& app, GlobalOptions& global)
     push->add_option("REF", pushRef, "host/repository:tag or @digest, with or without docker://")
         ->required();
     addProgressOption(push, global);
+    addAllOption(push, global);
     runners.emplace_back(push, [&global] { return runPush(global, pushSrc, pushRef); });
 
     static LoginOptions lo;

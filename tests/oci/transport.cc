@@ -592,27 +592,47 @@ TEST(MultiPlatform, TopLevelEntriesPickTheHost)
               "oci:" + dir.string() + " holds 2 images; name one with its tag (tags: none)");
 }
 
+namespace {
+
+// A layout (tmp/layout) whose index.json names `multi` an index of the other platform's image
+// and the host's, in that order.
+struct NestedLayout {
+    Image host, other;
+    fs::path dir;
+    std::string nestedBytes; // the index's
+};
+
+NestedLayout nestedLayout(const TempDir& tmp, Store& src)
+{
+    NestedLayout l;
+    l.host = makeImage(src, tmp.path(), "host image", Platform::host().architecture);
+    l.other = makeImage(src, tmp.path(), "other image", otherArch());
+    l.dir = tmp / "layout";
+    copyBlobs(src, l.host, l.dir);
+    copyBlobs(src, l.other, l.dir);
+    writeTestFile(l.dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    Index nested;
+    nested.manifests.push_back(withPlatform(l.other.manifestDescriptor, otherArch()));
+    nested.manifests.push_back(
+        withPlatform(l.host.manifestDescriptor, Platform::host().architecture));
+    l.nestedBytes = canonical(toJson(nested));
+    writeTestFile(l.dir / "blobs" / "sha256" / sha256(l.nestedBytes).hex(), l.nestedBytes);
+    Index top;
+    Descriptor d{std::string(media::ociIndex), sha256(l.nestedBytes),
+                 int64_t(l.nestedBytes.size())};
+    d.annotations["org.opencontainers.image.ref.name"] = "multi";
+    top.manifests.push_back(d);
+    writeTestFile(l.dir / "index.json", canonical(toJson(top)));
+    return l;
+}
+
+} // namespace
+
 TEST(MultiPlatform, NestedIndexPicksTheHost)
 {
     TempDir tmp;
     Store src(tmp / "src");
-    auto host = makeImage(src, tmp.path(), "host image", Platform::host().architecture);
-    auto other = makeImage(src, tmp.path(), "other image", otherArch());
-    auto dir = tmp / "layout";
-    copyBlobs(src, host, dir);
-    copyBlobs(src, other, dir);
-    writeTestFile(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-    Index nested;
-    nested.manifests.push_back(withPlatform(other.manifestDescriptor, otherArch()));
-    nested.manifests.push_back(
-        withPlatform(host.manifestDescriptor, Platform::host().architecture));
-    auto nestedBytes = canonical(toJson(nested));
-    writeTestFile(dir / "blobs" / "sha256" / sha256(nestedBytes).hex(), nestedBytes);
-    Index top;
-    Descriptor d{std::string(media::ociIndex), sha256(nestedBytes), int64_t(nestedBytes.size())};
-    d.annotations["org.opencontainers.image.ref.name"] = "multi";
-    top.manifests.push_back(d);
-    writeTestFile(dir / "index.json", canonical(toJson(top)));
+    auto [host, other, dir, nestedBytes] = nestedLayout(tmp, src);
 
     Store dst(tmp / "dst");
     auto ref = ImageRef::parse("oci:" + dir.string() + ":multi");
@@ -637,6 +657,50 @@ TEST(MultiPlatform, NestedIndexPicksTheHost)
         loadImage(dst2, ImageRef::parse("oci-archive:" + file.string()), platform(otherArch()))
             .manifestDescriptor.digest,
         other.manifestDescriptor.digest);
+}
+
+TEST(MultiPlatform, ImageSetIsTheIndexWhole)
+{
+    TempDir tmp;
+    Store src(tmp / "src");
+    auto [host, other, dir, nestedBytes] = nestedLayout(tmp, src);
+    auto check = [&](const ImageSet& set) {
+        ASSERT_TRUE(set.index);
+        EXPECT_EQ(set.index->digest, sha256(nestedBytes));
+        EXPECT_TRUE(set.index->annotations.empty()); // the layout's name is not the index's
+        ASSERT_EQ(set.images.size(), 2u);
+        EXPECT_EQ(set.images[0].manifestDescriptor.digest, other.manifestDescriptor.digest);
+        EXPECT_EQ(set.images[1].manifestDescriptor.digest, host.manifestDescriptor.digest);
+    };
+    Store dst(tmp / "dst");
+    auto set = loadImageSet(dst, ImageRef::parse("oci:" + dir.string() + ":multi"));
+    check(set);
+    EXPECT_EQ(dst.readBlob(*set.index, "the index"), nestedBytes);
+    // Written back, the same index names the same images.
+    auto out = ImageRef::parse("oci:" + (tmp / "out").string() + ":copy");
+    saveIndex(dst, *set.index, set.images, out);
+    Store dst2(tmp / "dst2");
+    check(loadImageSet(dst2, out));
+
+    // From an archive.
+    auto file = tmp / "multi.tar";
+    ASSERT_EQ(run({"tar", "-C", dir.string(), "-cf", file.string(), "."}).status, 0);
+    Store dst3(tmp / "dst3");
+    check(loadImageSet(dst3, ImageRef::parse("oci-archive:" + file.string() + ":multi")));
+
+    // One image: no index.
+    saveImage(src, host, ImageRef::parse("oci:" + (tmp / "one").string() + ":one"));
+    auto one = loadImageSet(dst, ImageRef::parse("oci:" + (tmp / "one").string() + ":one"));
+    EXPECT_FALSE(one.index);
+    ASSERT_EQ(one.images.size(), 1u);
+    EXPECT_EQ(one.images[0].manifestDescriptor.digest, host.manifestDescriptor.digest);
+
+    // An image of the index missing from the layout: refused, naming it.
+    fs::remove(dir / "blobs" / "sha256" / host.manifest.config.digest.hex());
+    Store dst4(tmp / "dst4");
+    EXPECT_THAT(
+        errorOf([&] { loadImageSet(dst4, ImageRef::parse("oci:" + dir.string() + ":multi")); }),
+        HasSubstr("config " + host.manifest.config.digest.str() + " is not in the layout"));
 }
 
 // --- familiarName -------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 #     docker-registry: skopeo reads the index, both platforms in order, their digests the result
 #     file's; the arm64 runner's config says arm64 and its Python is an AArch64 program (ELF
 #     e_machine read from the layer's bytes); root and compiler of each pushed beside them;
+#   - grocker copy --all promotes the signed index to another repository: the same digest, each
+#     runner's attachments and the index's signatures; grocker verify accepts the copy;
 #   - the same build again runs no step at all (no emulated step), same digests;
 #   - each platform built alone (--platform linux/arm64, then linux/amd64) gives the index's
 #     entries, and grocker index create over them (amd64 first, as built), the same index;
@@ -206,6 +208,20 @@ run "openssl checks the index's signature" openssl dgst -sha256 -verify "$tmp/si
 run "grocker verify of the tag (this machine's runner)" "$GROCKER" --root "$store" --tls-verify=false -q verify --key "$tmp/sign.pub" "docker://$R/team/grocker-hello:1.0.0"
 run "grocker verify of the arm64 runner" "$GROCKER" --root "$store" --tls-verify=false -q verify --key "$tmp/sign.pub" "docker://$R/team/grocker-hello@$arm"
 ok "--sign-key: each runner and the index signed (a bundle in the layout and the registry, cosign's .sig)"
+
+# Promoted whole to another repository (copy --all): the same index, both runners, each one's
+# attachments and every signature, so that verify accepts the copy.
+run "grocker copy --all of the signed index" "$GROCKER" --root "$store" --tls-verify=false copy --all \
+    "docker://$R/team/grocker-hello:1.0.0" "docker://$R/prod/grocker-hello:1.0.0"
+expect_eq "the copy's digest" "$digest" "$(tail -n1 <<<"$out")"
+expect_eq "the copy's referrers of the index" "$bundles" \
+    "$(skopeo inspect --tls-verify=false --raw "docker://$R/prod/grocker-hello:sha256-${digest#sha256:}" | jq -r '.manifests[].digest')"
+expect_eq "the copy's .sig of the index" "$(jq -cS . "$tmp/index-sig.json")" \
+    "$(skopeo inspect --tls-verify=false --raw "docker://$R/prod/grocker-hello:sha256-${digest#sha256:}.sig" | jq -cS .)"
+referrers_of() { skopeo inspect --tls-verify=false --raw "docker://$R/$1:sha256-${arm#sha256:}" | jq -r '[.manifests[].digest] | sort | join(" ")'; }
+expect_eq "the arm64 runner's attachments in the copy" "$(referrers_of team/grocker-hello)" "$(referrers_of prod/grocker-hello)"
+run "grocker verify of the copy's arm64 runner" "$GROCKER" --root "$store" --tls-verify=false -q verify --key "$tmp/sign.pub" "docker://$R/prod/grocker-hello@$arm"
+ok "copy --all promotes the signed index: the same digest, each runner's attachments and the index's signatures; verify accepts the copy"
 
 # --- the same build again: no step runs ----------------------------------------------------------
 mark

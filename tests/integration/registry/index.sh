@@ -7,6 +7,8 @@
 #     layers mounted or already there, the index under the tag;
 #   - written to an oci: layout and an oci-archive: skopeo, podman (load, run) and grocker run
 #     take this machine's image of it;
+#   - copied whole (copy, pull, push --all): the same index, byte for byte, between repositories,
+#     into a layout and an archive and back into a registry (skopeo copy --all reads it);
 #   - refused, saying why: two images of one platform, two apps, a docker-archive destination,
 #     one image only, a bad platform.
 set -eu -o pipefail
@@ -86,6 +88,44 @@ out=$("${P[@]}" --cgroup-manager cgroupfs --runtime runc run --rm --network none
     fail "podman run of the loaded index failed: $out ($(cat "$tmp/load.log"))"
 expect_eq "podman runs this machine's image of it" "from podman" "$out"
 ok "an oci: layout and an oci-archive of the index: skopeo, grocker run and podman take this machine's image"
+
+# --- an index copied whole: --all -------------------------------------------------------------------
+run "grocker copy --all between repositories" "${G[@]}" copy --all "docker://$R/team/tool:1.0" "docker://$R/prod/tool:1.0"
+expect_eq "prints the index's digest" "$index" "$(tail -n1 <<<"$out")"
+expect_match "says it is whole" "an index of 2 images, written whole" "$err"
+skopeo inspect --tls-verify=false --raw "docker://$R/prod/tool:1.0" >"$tmp/prod.json" || fail "skopeo could not read the copied index"
+cmp -s "$tmp/index.json" "$tmp/prod.json" || fail "the copied index is not the original byte for byte: $(cat "$tmp/prod.json")"
+expect_eq "skopeo picks arm64 of the copy" "arm64 $arm_layer" \
+    "$(skopeo inspect --tls-verify=false --override-arch arm64 "docker://$R/prod/tool:1.0" | jq -r '"\(.Architecture) \(.Layers[0])"')"
+run "grocker pull --all into a layout" "${G[@]}" pull --all "docker://$R/team/tool:1.0" "oci:$tmp/whole:tool"
+expect_eq "the layout names the index" "$index" "$(oci_digest "$tmp/whole" tool)"
+check_blobs "$tmp/whole"
+run "grocker copy --all from the layout to an oci-archive" "${G[@]}" copy --all "oci:$tmp/whole:tool" "oci-archive:$tmp/whole.tar:tool"
+expect_eq "the same index" "$index" "$(tail -n1 <<<"$out")"
+run "grocker push --all of the archive" "${G[@]}" push --all "oci-archive:$tmp/whole.tar:tool" "docker://$R/mirror/tool:1.0"
+expect_eq "the same index pushed" "$index" "$(tail -n1 <<<"$out")"
+run "skopeo copy --all of what it pushed (every manifest and blob checked)" skopeo copy -q --all --src-tls-verify=false \
+    "docker://$R/mirror/tool:1.0" "oci:$tmp/mirror-check:tool"
+expect_eq "skopeo's copy is the index" "$index" "$(oci_digest "$tmp/mirror-check" tool)"
+run "grocker copy --all of one image copies it" "${G[@]}" copy --all "oci:$tmp/images:arm64" "oci:$tmp/one:arm"
+expect_eq "the arm64 image" "$arm" "$(tail -n1 <<<"$out")"
+run_fails "--all into a docker-archive" "${G[@]}" copy --all "oci:$tmp/layout:tool" "docker-archive:$tmp/x.tar"
+expect_match "says it holds one image" "docker-archive:$tmp/x.tar: a docker-archive holds one image, not the index of 2 images that --all copies: write it to oci:, oci-archive: or docker://, or copy one platform with --platform" "$err"
+run_fails "--all with --platform" "${G[@]}" copy --all --platform linux/arm64 "oci:$tmp/layout:tool" "oci:$tmp/x:x"
+expect_match "says they exclude each other" "--platform excludes --all" "$err"
+# An index of indexes (not one grocker writes): refused by --all, saying how to copy one platform.
+cp -a "$tmp/layout" "$tmp/nested"
+inner=$(oci_digest "$tmp/nested" tool)
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s","size":%s}]}' \
+    "$inner" "$(stat -c %s "$tmp/nested/blobs/sha256/${inner#sha256:}")" >"$tmp/outer.json"
+outer=sha256:$(sha256sum "$tmp/outer.json" | cut -d' ' -f1)
+cp "$tmp/outer.json" "$tmp/nested/blobs/sha256/${outer#sha256:}"
+jq --arg d "$outer" --argjson s "$(stat -c %s "$tmp/outer.json")" \
+    '.manifests |= map(if .annotations["org.opencontainers.image.ref.name"] == "tool" then .digest = $d | .size = $s else . end)' \
+    "$tmp/layout/index.json" >"$tmp/nested/index.json"
+run_fails "--all of an index of indexes" "${G[@]}" copy --all "oci:$tmp/nested:tool" "oci:$tmp/x:x"
+expect_match "says why and what to do" "its index $outer lists $inner \(application/vnd.oci.image.index.v1\+json\), not an image: an index of indexes is not copied whole; copy one platform of it with --platform" "$err"
+ok "grocker copy/pull/push --all: the index byte for byte, between repositories, into a layout and an archive and back; one image as it is; refused into a docker-archive, with --platform, and for an index of indexes"
 
 # --- refused -------------------------------------------------------------------------------------
 run_fails "two images of one platform" "${G[@]}" index create "oci:$tmp/x:x" --from "oci:$tmp/images:amd64" --from "oci:$tmp/picked:host"

@@ -12,8 +12,10 @@
 #include "grocker/oci/image.hh"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace grocker::oci {
 
@@ -42,6 +44,17 @@ struct Image {
 // Reads SRC (any kind but docker://) into the store, verifying every blob, and returns it.
 // From an index, the manifest for `platform` is chosen.
 Image loadImage(Store& store, const ImageRef& src, const Platform& platform = Platform::host());
+
+// What a location names, whole: one image, or an image index and every image it lists (in its
+// order, attestation manifests included), to copy an index as it is, its digest kept.
+struct ImageSet {
+    std::optional<Descriptor> index; // its bytes in the store; none for one image
+    std::vector<Image> images;
+};
+
+// Reads SRC (any kind but docker://) into the store as loadImage does, but an index whole (an
+// index listing an index is refused: copy one platform of it).
+ImageSet loadImageSet(Store& store, const ImageRef& src);
 
 // Loads an image already in the store from its manifest descriptor.
 Image imageFromStore(const Store& store, const Descriptor& manifest);

@@ -59,6 +59,9 @@ class Session {
     // Reads `ref` into the store; with `layers` false, only its manifest and config (inspect),
     // its layers recorded as seen there (a push into this registry mounts them).
     oci::Image pull(oci::Store& store, const oci::Reference& ref, bool layers = true);
+    // Reads `ref` into the store whole: an image, or an index and every image it lists (an
+    // index of indexes is refused).
+    oci::ImageSet pullSet(oci::Store& store, const oci::Reference& ref);
     // Fetches these layers of `ref`'s repository that the store lacks: those an image pulled
     // without its layers turns out to need (grocker diff, which reads only the layers that differ).
     void fetchLayers(oci::Store& store, const oci::Reference& ref,
