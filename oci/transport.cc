@@ -458,6 +458,23 @@ Image imageFromStore(const Store& store, const Descriptor& desc)
     return img;
 }
 
+Image entryFromStore(const Store& store, const Descriptor& desc)
+{
+    auto manifest = parseManifest(store.readBlob(desc, "manifest " + desc.digest.str()),
+                                  "manifest " + desc.digest.str(), desc.mediaType);
+    if (manifest.config.mediaType == media::ociConfig ||
+        manifest.config.mediaType == media::dockerConfig)
+        return imageFromStore(store, desc);
+    Image img;
+    img.manifestDescriptor = desc;
+    img.manifestBytes = store.readBlob(desc, "manifest " + desc.digest.str());
+    img.manifest = std::move(manifest);
+    img.manifestDescriptor.mediaType = img.manifest.mediaType;
+    img.configBytes =
+        store.readBlob(img.manifest.config, "config " + img.manifest.config.digest.str());
+    return img;
+}
+
 Image loadImage(Store& store, const ImageRef& src, const Platform& platform)
 {
     try {
@@ -514,7 +531,7 @@ ImageSet loadImageSet(Store& store, const ImageRef& src)
             have(m.config, "config");
             for (auto& l : m.layers)
                 have(l, "layer");
-            return resolveManifest(store, d, location);
+            return entryFromStore(store, d);
         };
         ImageSet set;
         const Descriptor& top = topEntry(idx, src.ref, nullptr, location);

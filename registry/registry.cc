@@ -430,7 +430,7 @@ oci::ImageSet Session::pullSet(oci::Store& store, const oci::Reference& ref)
         for (auto& m : listed) {
             auto desc = store.putBlob(m.bytes, m.mediaType);
             store.recordSource(desc.digest, ref.domain + "/" + repo);
-            set.images.push_back(oci::imageFromStore(store, desc));
+            set.images.push_back(oci::entryFromStore(store, desc));
         }
         set.index = store.putBlob(top.bytes, top.mediaType);
         store.recordSource(set.index->digest, ref.domain + "/" + repo);

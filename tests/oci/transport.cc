@@ -695,6 +695,38 @@ TEST(MultiPlatform, ImageSetIsTheIndexWhole)
     ASSERT_EQ(one.images.size(), 1u);
     EXPECT_EQ(one.images[0].manifestDescriptor.digest, host.manifestDescriptor.digest);
 
+    // An index that lists an artifact (an OCI 1.1 manifest whose config is the empty one): its
+    // config is copied as it is, not read as an image's.
+    auto empty = src.putBlob("{}", "application/vnd.oci.empty.v1+json");
+    auto payload = src.putBlob("an attestation", "application/vnd.in-toto+json");
+    Manifest artifact;
+    artifact.config = empty;
+    artifact.layers = {payload};
+    artifact.artifactType = "application/vnd.example+json";
+    auto artifactDesc = src.putBlob(canonical(toJson(artifact)), std::string(media::ociManifest));
+    for (auto& b : {empty, payload, artifactDesc})
+        writeTestFile(dir / "blobs" / "sha256" / b.digest.hex(), src.readBlob(b, "a blob"));
+    Index withArtifact;
+    withArtifact.manifests = {withPlatform(host.manifestDescriptor, Platform::host().architecture),
+                              artifactDesc};
+    auto artIndex = src.putBlob(canonical(toJson(withArtifact)), std::string(media::ociIndex));
+    writeTestFile(dir / "blobs" / "sha256" / artIndex.digest.hex(),
+                  src.readBlob(artIndex, "the index"));
+    artIndex.annotations["org.opencontainers.image.ref.name"] = "art";
+    Index named;
+    named.manifests = {artIndex};
+    auto multiIndexJson = grocker::readFile(dir / "index.json");
+    writeTestFile(dir / "index.json", canonical(toJson(named)));
+    auto art = loadImageSet(dst, ImageRef::parse("oci:" + dir.string() + ":art"));
+    ASSERT_EQ(art.images.size(), 2u);
+    EXPECT_EQ(art.images[1].manifestDescriptor.digest, artifactDesc.digest);
+    EXPECT_EQ(art.images[1].configBytes, "{}");
+    auto artOut = ImageRef::parse("oci:" + (tmp / "art-out").string() + ":art");
+    saveIndex(dst, *art.index, art.images, artOut);
+    Store dst5(tmp / "dst5");
+    EXPECT_EQ(loadImageSet(dst5, artOut).index->digest, art.index->digest);
+    writeTestFile(dir / "index.json", multiIndexJson);
+
     // An image of the index missing from the layout: refused, naming it.
     fs::remove(dir / "blobs" / "sha256" / host.manifest.config.digest.hex());
     Store dst4(tmp / "dst4");

@@ -113,6 +113,35 @@ run_fails "--all into a docker-archive" "${G[@]}" copy --all "oci:$tmp/layout:to
 expect_match "says it holds one image" "docker-archive:$tmp/x.tar: a docker-archive holds one image, not the index of 2 images that --all copies: write it to oci:, oci-archive: or docker://, or copy one platform with --platform" "$err"
 run_fails "--all with --platform" "${G[@]}" copy --all --platform linux/arm64 "oci:$tmp/layout:tool" "oci:$tmp/x:x"
 expect_match "says they exclude each other" "--platform excludes --all" "$err"
+# An index that also lists an artifact (OCI 1.1: the empty config, an in-toto layer), as build
+# tools attach attestations: copied as it is, there and back.
+cp -a "$tmp/layout" "$tmp/withart"
+add_blob() { # FILE: into the layout; prints its digest and size
+    local d
+    d=$(sha256sum "$1" | cut -d' ' -f1)
+    cp "$1" "$tmp/withart/blobs/sha256/$d"
+    echo "sha256:$d $(stat -c %s "$1")"
+}
+printf '{}' >"$tmp/empty.json"
+read -r e_d e_s < <(add_blob "$tmp/empty.json")
+printf '{"_type":"https://in-toto.io/Statement/v1"}' >"$tmp/statement.json"
+read -r s_d s_s < <(add_blob "$tmp/statement.json")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.in-toto+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.in-toto+json","digest":"%s","size":%s}]}' \
+    "$e_d" "$e_s" "$s_d" "$s_s" >"$tmp/artifact.json"
+read -r a_d a_s < <(add_blob "$tmp/artifact.json")
+jq -c --arg d "$a_d" --argjson s "$a_s" '.manifests += [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": $d, "size": $s}]' \
+    "$tmp/index.json" >"$tmp/artindex.json"
+read -r i_d i_s < <(add_blob "$tmp/artindex.json")
+jq --arg d "$i_d" --argjson s "$i_s" \
+    '.manifests |= map(if .annotations["org.opencontainers.image.ref.name"] == "tool" then .digest = $d | .size = $s else . end)' \
+    "$tmp/layout/index.json" >"$tmp/withart/index.json"
+run "grocker push --all of an index with an artifact" "${G[@]}" push --all "oci:$tmp/withart:tool" "docker://$R/art/tool:1.0"
+expect_eq "its digest" "$i_d" "$(tail -n1 <<<"$out")"
+run "grocker pull --all of it" "${G[@]}" pull --all "docker://$R/art/tool:1.0" "oci:$tmp/artback:tool"
+expect_eq "the same index back" "$i_d" "$(oci_digest "$tmp/artback" tool)"
+check_blobs "$tmp/artback"
+cmp -s "$tmp/artifact.json" "$tmp/artback/blobs/sha256/${a_d#sha256:}" || fail "the artifact's manifest came back changed"
+
 # An index of indexes (not one grocker writes): refused by --all, saying how to copy one platform.
 cp -a "$tmp/layout" "$tmp/nested"
 inner=$(oci_digest "$tmp/nested" tool)
@@ -125,7 +154,7 @@ jq --arg d "$outer" --argjson s "$(stat -c %s "$tmp/outer.json")" \
     "$tmp/layout/index.json" >"$tmp/nested/index.json"
 run_fails "--all of an index of indexes" "${G[@]}" copy --all "oci:$tmp/nested:tool" "oci:$tmp/x:x"
 expect_match "says why and what to do" "its index $outer lists $inner \(application/vnd.oci.image.index.v1\+json\), not an image: an index of indexes is not copied whole; copy one platform of it with --platform" "$err"
-ok "grocker copy/pull/push --all: the index byte for byte, between repositories, into a layout and an archive and back; one image as it is; refused into a docker-archive, with --platform, and for an index of indexes"
+ok "grocker copy/pull/push --all: the index byte for byte, between repositories, into a layout and an archive and back; one image as it is; an index listing an artifact there and back; refused into a docker-archive, with --platform, and for an index of indexes"
 
 # --- refused -------------------------------------------------------------------------------------
 run_fails "two images of one platform" "${G[@]}" index create "oci:$tmp/x:x" --from "oci:$tmp/images:amd64" --from "oci:$tmp/picked:host"

@@ -45,8 +45,9 @@ struct Image {
 // From an index, the manifest for `platform` is chosen.
 Image loadImage(Store& store, const ImageRef& src, const Platform& platform = Platform::host());
 
-// What a location names, whole: one image, or an image index and every image it lists (in its
-// order, attestation manifests included), to copy an index as it is, its digest kept.
+// What a location names, whole: one image, or an image index and every manifest it lists (in
+// its order: images, attestation manifests and artifacts, see entryFromStore), to copy an index
+// as it is, its digest kept.
 struct ImageSet {
     std::optional<Descriptor> index; // its bytes in the store; none for one image
     std::vector<Image> images;
@@ -58,6 +59,9 @@ ImageSet loadImageSet(Store& store, const ImageRef& src);
 
 // Loads an image already in the store from its manifest descriptor.
 Image imageFromStore(const Store& store, const Descriptor& manifest);
+// The same for an entry of an index copied whole, which may be an artifact (a manifest whose
+// config is not an image's, as an OCI 1.1 artifact's empty one): its config then left unparsed.
+Image entryFromStore(const Store& store, const Descriptor& manifest);
 
 // Serialises `manifest` and `config` canonically into the store and returns the image.
 Image commitImage(Store& store, Manifest manifest, ImageConfig config);
