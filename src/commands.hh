@@ -104,6 +104,15 @@ std::vector<oci::Descriptor> loadAttachments(oci::Store& store, const oci::Image
 // SRC parsed, when it is where attachments (`what`: "signatures", "attachments") are kept: a
 // registry, an oci: layout or an oci-archive; a UsageError saying so otherwise.
 oci::ImageRef imageWithAttachments(const std::string& text, const std::string& what);
+// Writes `images` to DEST (docker://, oci:, oci-archive:; one image to any), under `index` when
+// there is one, each with its attachments from where it was read (`from[i]`; the index's from
+// `indexFrom`): their referrers where DEST keeps them, cosign's .sig tags into a registry; none
+// of a subject read from DEST's own repository (they are there). Returns how many it carried.
+size_t saveWithAttachments(oci::Store& store, const std::optional<oci::Descriptor>& index,
+                           const std::vector<oci::Image>& images,
+                           const std::vector<oci::ImageRef>& from,
+                           const std::optional<oci::ImageRef>& indexFrom, const oci::ImageRef& dest,
+                           const GlobalOptions& global);
 // Copies the image at SRC to DEST with its attachments (with --all, an index whole, and the
 // attachments of each image and of the index); the digest of what it copied.
 oci::Digest copyWithAttachments(oci::Store& store, const oci::ImageRef& src,

@@ -63,12 +63,9 @@ int runIndexCreate(const GlobalOptions& g, const IndexOptions& o)
         images.push_back(std::move(image));
     }
     auto top = putIndex(store, images);
-    if (dest.kind == ImageRef::Kind::Docker) {
-        registry::Session session(registryOptions(g));
-        session.pushIndex(store, top, images, dockerReference(dest.ref));
-    } else {
-        saveIndex(store, top, images, dest);
-    }
+    // Each image's attachments with it (SBOMs, provenance, signatures of a runner built and
+    // signed on its own machine), unless they are in DEST's repository already.
+    saveWithAttachments(store, top, images, sources, std::nullopt, dest, g);
     if (!g.quiet) {
         std::string platforms;
         for (auto& e : entries)

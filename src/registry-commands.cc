@@ -221,6 +221,69 @@ ImageRef imageWithAttachments(const std::string& text, const std::string& what)
     return src;
 }
 
+size_t saveWithAttachments(Store& store, const std::optional<Descriptor>& index,
+                           const std::vector<Image>& images, const std::vector<ImageRef>& from,
+                           const std::optional<ImageRef>& indexFrom, const ImageRef& dest,
+                           const GlobalOptions& g)
+{
+    // Each subject and where it was read; the index's last.
+    std::vector<std::pair<Digest, ImageRef>> subjects;
+    for (size_t i = 0; i < images.size(); i++)
+        subjects.emplace_back(images[i].manifestDescriptor.digest, from[i]);
+    if (index && indexFrom) subjects.emplace_back(index->digest, *indexFrom);
+    auto sameRepository = [&](const ImageRef& src) {
+        return src.kind == ImageRef::Kind::Docker && dest.kind == ImageRef::Kind::Docker &&
+               dockerReference(src.ref).repository() == dockerReference(dest.ref).repository();
+    };
+    // Where DEST keeps them (a docker-archive does not), and not there already (a subject of
+    // the same repository has its referrers and .sig tag there).
+    std::vector<std::vector<Descriptor>> attachments(subjects.size());
+    size_t attached = 0;
+    if (dest.kind != ImageRef::Kind::DockerArchive)
+        for (size_t i = 0; i < subjects.size(); i++) {
+            if (sameRepository(subjects[i].second)) continue;
+            attachments[i] = loadAttachments(store, subjects[i].second, g, subjects[i].first);
+            attached += attachments[i].size();
+        }
+    bool pulled = std::any_of(from.begin(), from.end(),
+                              [](auto& f) { return f.kind == ImageRef::Kind::Docker; });
+    if (!index) {
+        saveAnyImage(store, images[0], dest, g, pulled, attachments[0]);
+    } else if (dest.kind == ImageRef::Kind::Docker) {
+        registry::Session session(registryOptions(g));
+        auto ref = dockerReference(dest.ref);
+        session.pushIndex(store, *index, images, ref);
+        for (auto& a : attachments)
+            session.attach(store, a, ref);
+    } else {
+        if (dest.kind == ImageRef::Kind::Oci)
+            for (size_t i = 0; i < images.size(); i++)
+                if (from[i].kind == ImageRef::Kind::Docker)
+                    linkBlobsFromStore(store, images[i], dest.path);
+        std::vector<Descriptor> all;
+        for (auto& a : attachments)
+            all.insert(all.end(), a.begin(), a.end());
+        saveIndex(store, *index, images, dest, all);
+    }
+    // Between registries, cosign's .sig tags too (verifiers that read only those).
+    if (dest.kind == ImageRef::Kind::Docker) {
+        registry::Session session(registryOptions(g));
+        for (auto& [subject, src] : subjects) {
+            if (src.kind != ImageRef::Kind::Docker || sameRepository(src)) continue;
+            if (auto sig = build::pullCosignSignatures(session, store, dockerReference(src.ref),
+                                                       subject)) {
+                build::copyCosignSignatures(session, store, *sig, dockerReference(dest.ref),
+                                            subject);
+                attached++;
+            }
+        }
+    }
+    if (attached && !g.quiet)
+        display().message(concat("with ", plural(attached, "attachment", "attachments"),
+                                 " (grocker attestations ", dest.str(), ")"));
+    return attached;
+}
+
 Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& dest,
                            const GlobalOptions& g)
 {
@@ -231,58 +294,17 @@ Digest copyWithAttachments(Store& store, const ImageRef& src, const ImageRef& de
         set = registry::Session(registryOptions(g)).pullSet(store, dockerReference(src.ref));
     else
         set = loadImageSet(store, src);
-    bool pulled = src.kind == ImageRef::Kind::Docker;
     if (set.index && dest.kind == ImageRef::Kind::DockerArchive)
         throw UsageError(dest.str(), ": a docker-archive holds one image, not the index of ",
                          set.images.size(),
                          " images that --all copies: write it to oci:, oci-archive: or "
                          "docker://, or copy one platform with --platform");
-    // The attachments of each image and of the index (its signature), where DEST keeps them (a
-    // docker-archive does not): a signed image copied elsewhere stays signed.
-    std::vector<Digest> subjects;
-    for (auto& image : set.images)
-        subjects.push_back(image.manifestDescriptor.digest);
-    if (set.index) subjects.push_back(set.index->digest);
-    std::vector<std::vector<Descriptor>> attachments(subjects.size());
-    size_t attached = 0;
-    if (dest.kind != ImageRef::Kind::DockerArchive)
-        for (size_t i = 0; i < subjects.size(); i++) {
-            attachments[i] = loadAttachments(store, src, g, subjects[i]);
-            attached += attachments[i].size();
-        }
-    if (!set.index) {
-        saveAnyImage(store, set.images[0], dest, g, pulled, attachments[0]);
-    } else if (dest.kind == ImageRef::Kind::Docker) {
-        registry::Session session(registryOptions(g));
-        auto ref = dockerReference(dest.ref);
-        session.pushIndex(store, *set.index, set.images, ref);
-        for (auto& a : attachments)
-            session.attach(store, a, ref);
-    } else {
-        std::vector<Descriptor> all;
-        if (pulled && dest.kind == ImageRef::Kind::Oci)
-            for (auto& image : set.images)
-                linkBlobsFromStore(store, image, dest.path);
-        for (auto& a : attachments)
-            all.insert(all.end(), a.begin(), a.end());
-        saveIndex(store, *set.index, set.images, dest, all);
-    }
-    // Between registries, cosign's .sig tags too (verifiers that read only those).
-    if (src.kind == ImageRef::Kind::Docker && dest.kind == ImageRef::Kind::Docker) {
-        registry::Session session(registryOptions(g));
-        for (auto& subject : subjects)
-            if (auto sig = build::pullCosignSignatures(session, store, dockerReference(src.ref),
-                                                       subject)) {
-                build::copyCosignSignatures(session, store, *sig, dockerReference(dest.ref),
-                                            subject);
-                attached++;
-            }
-    }
     if (!g.quiet && set.index)
-        display().message(concat("an index of ", set.images.size(), " images, written whole"));
-    if (attached && !g.quiet)
-        display().message(concat("with ", plural(attached, "attachment", "attachments"),
-                                 " (grocker attestations ", dest.str(), ")"));
+        display().message(concat("an index of ", set.images.size(), " images, copied whole"));
+    // The attachments of each image and of the index (its signature): a signed image copied
+    // elsewhere stays signed.
+    saveWithAttachments(store, set.index, set.images, std::vector<ImageRef>(set.images.size(), src),
+                        src, dest, g);
     return set.index ? set.index->digest : set.images[0].manifestDescriptor.digest;
 }
 

@@ -9,7 +9,8 @@
 #     runner's attachments and the index's signatures; grocker verify accepts the copy;
 #   - the same build again runs no step at all (no emulated step), same digests;
 #   - each platform built alone (--platform linux/arm64, then linux/amd64) gives the index's
-#     entries, and grocker index create over them (amd64 first, as built), the same index;
+#     entries, and grocker index create over them (amd64 first, as built), the same index, with
+#     each runner's attachments;
 #   - grocker run --platform linux/arm64 runs the arm64 image of the index, as root and as an
 #     unprivileged user (the user namespace's own binfmt_misc instance);
 #   - an app with C extensions from real upstream code (fixtures/cext-app: MarkupSafe's upstream
@@ -264,10 +265,15 @@ expect_eq "its result file's root" "$(jq -r '.platforms[1].root_image' "$tmp/res
 run "index create over them" "$GROCKER" --root "$store" index create "oci:$tmp/merged:hello" --from "oci:$tmp/amd:hello" --from "oci:$tmp/arm:hello"
 expect_eq "index create gives the one-command build's index" "$digest" "$(tail -n1 <<<"$out")"
 cmp -s "$tmp/index.json" "$tmp/merged/blobs/sha256/${digest#sha256:}" || fail "index create wrote other bytes"
+attachments_of() { jq -rs '[.[].manifests[] | select(.artifactType != null) | .digest] | sort | join(" ")' "$@"; }
+expect_eq "index create carries each runner's attachments (SBOMs, provenance)" \
+    "$(attachments_of "$tmp/amd/index.json" "$tmp/arm/index.json")" "$(attachments_of "$tmp/merged/index.json")"
+[ -n "$(attachments_of "$tmp/merged/index.json")" ] || fail "the runners built alone have no attachments"
+check_blobs "$tmp/merged"
 run "index create into the registry" "$GROCKER" --root "$store" --tls-verify=false index create "docker://$R/team/grocker-hello:merged" \
     --from "oci:$tmp/amd:hello" --from "oci:$tmp/arm:hello"
 expect_eq "the same index in the registry" "$digest" "$(tail -n1 <<<"$out")"
-ok "each platform built alone gives the index's runner; grocker index create over them, the same index ($digest)"
+ok "each platform built alone gives the index's runner; grocker index create over them, the same index ($digest), with each runner's attachments"
 
 # --- grocker run --platform linux/arm64, as root and rootless ------------------------------------
 run "grocker run --platform linux/arm64" "$GROCKER" --root "$store" -q run --platform linux/arm64 "oci:$tmp/idx:hello" -- \

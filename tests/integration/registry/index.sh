@@ -92,7 +92,7 @@ ok "an oci: layout and an oci-archive of the index: skopeo, grocker run and podm
 # --- an index copied whole: --all -------------------------------------------------------------------
 run "grocker copy --all between repositories" "${G[@]}" copy --all "docker://$R/team/tool:1.0" "docker://$R/prod/tool:1.0"
 expect_eq "prints the index's digest" "$index" "$(tail -n1 <<<"$out")"
-expect_match "says it is whole" "an index of 2 images, written whole" "$err"
+expect_match "says it is whole" "an index of 2 images, copied whole" "$err"
 skopeo inspect --tls-verify=false --raw "docker://$R/prod/tool:1.0" >"$tmp/prod.json" || fail "skopeo could not read the copied index"
 cmp -s "$tmp/index.json" "$tmp/prod.json" || fail "the copied index is not the original byte for byte: $(cat "$tmp/prod.json")"
 expect_eq "skopeo picks arm64 of the copy" "arm64 $arm_layer" \
