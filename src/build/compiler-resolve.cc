@@ -522,7 +522,7 @@ std::optional<Resolution> Compiler::nativeResolution(const std::optional<Compile
     auto path = cacheDir(store_) / "resolutions" / (keyOf(theirs) + ".json");
     auto what = "dependencies of " + (app ? app->name : req_.release.text);
     auto notTaken = [&](const std::string& why) {
-        say(ctx_, what + ": resolved under emulation: " + why);
+        say(ctx_, shownName(ctx_, what) + ": resolved under emulation: " + why);
         return std::nullopt;
     };
     Resolution r;

@@ -435,7 +435,7 @@ std::vector<CompiledWheel> Compiler::run()
         // Kept once its sdists' wheels here require what the machine's platform's do; else
         // resolved here after all.
         if (auto why = unlikeNative(resolution, wheels); !why.empty()) {
-            say(ctx_, "dependencies of " + (app ? app->name : r.text) +
+            say(ctx_, shownName(ctx_, "dependencies of " + (app ? app->name : r.text)) +
                           ": resolved under emulation: " + why);
             resolution = resolveInBox(app);
             wheels = wheelsOf(app, resolution.dists);

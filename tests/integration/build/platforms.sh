@@ -387,7 +387,7 @@ run "build with a constraint on platform_machine" "$GROCKER" --root "$store" bui
     -c "$tmp/machine.yml" --no-index --find-links "$tmp/ready-links" --platform linux/amd64,linux/arm64 \
     --refresh --no-push --output "oci:$tmp/machine:cext"
 expect_match "it says why arm64 resolves emulated" \
-    "dependencies of cext-app: resolved under emulation: the machine's resolution went through requirements that say platform_machine" "$err"
+    "dependencies of cext-app \(linux/arm64\): resolved under emulation: the machine's resolution went through requirements that say platform_machine" "$err"
 expect_match "arm64 resolved with pip" '^resolve: .*\(linux/arm64\)$' "$(steps_ran "$err")"
 ok "a constraint on platform_machine: the arm64 side resolves with pip, emulated, and says why"
 # A release whose aarch64 wheel requires more than its x86_64 one (as some do): the machine's
@@ -417,7 +417,7 @@ run "build an app whose aarch64 wheel requires more" "$GROCKER" --root "$store" 
     -c "$tmp/unlike-app/.grocker.yml" --no-index --find-links "$tmp/unlike-links" --platform linux/amd64,linux/arm64 \
     --refresh --no-push --output "oci:$tmp/unlike:unlike" --result-file "$tmp/unlike.json"
 expect_match "it says why arm64 resolves emulated" \
-    "dependencies of unlike-app: resolved under emulation: 'rx_unlike-1.0-py3-none-linux_aarch64.whl' requires other distributions than 'rx_unlike-1.0-py3-none-linux_x86_64.whl'" "$err"
+    "dependencies of unlike-app \(linux/arm64\): resolved under emulation: 'rx_unlike-1.0-py3-none-linux_aarch64.whl' requires other distributions than 'rx_unlike-1.0-py3-none-linux_x86_64.whl'" "$err"
 expect_match "arm64 resolved with pip" '^resolve: .*\(linux/arm64\)$' "$(steps_ran "$err")"
 layer_file "$tmp/unlike" "$(jq -r '.platforms[1].hash' "$tmp/unlike.json")" \
     'home/grocker/venv/lib/python3.11/site-packages/rx_build_helper/__init__.py' "$tmp/unlike-files"
